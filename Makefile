@@ -1,0 +1,35 @@
+# speedrun — `make replay TASK=1` and `make test` set themselves up (they create .venv).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+TASK   ?= 1
+TRACK  ?= mini
+RUNS   ?= 3
+PYTHON ?= python3
+
+.PHONY: setup test test-slow replay bench clean-runs
+
+setup: $(VENV)/.installed
+
+# Rebuilt when pyproject.toml changes. pip (not uv) so the pinned CPU torch wheel is found.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+test: setup
+	$(PY) -m pytest -q
+
+# The slow tests (full CPU training runs); CI runs them too.
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+replay: setup
+	$(VENV)/bin/speedrun replay $(TASK) --track $(TRACK) --runs $(RUNS)
+
+bench: setup
+	$(PY) bench/overhead.py
+	$(PY) bench/chain.py --track $(TRACK)
+
+clean-runs:
+	rm -rf runs

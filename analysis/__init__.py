@@ -1,0 +1,1 @@
+"""Analysis: structural (AST) diffs of record scripts and innovation attribution."""

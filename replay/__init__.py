@@ -1,0 +1,1 @@
+"""Replay: the records store, tasks, executors, log parsing, statistics and the CLI."""

@@ -1,0 +1,130 @@
+"""``speedrun records add``: validate a record folder, then make exactly one commit and one tag.
+
+Everything is checked before anything is written, and the branch and the tag move together
+in one reference transaction, so a rejected record leaves the repository untouched.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import re
+from pathlib import Path
+
+import pygit2
+
+from replay import paths
+from replay.errors import SpeedrunError
+from replay.logparse import parse_log
+from replay.record import RecordError, RecordMeta, parse_record_toml
+from replay.store import RecordsStore, tag_name
+
+_HINT_NAME = re.compile(r"^level[123]\.md$")
+_SKIPPED = {"__pycache__", ".DS_Store", ".ipynb_checkpoints"}
+COMMITTER = ("speedrun records", "records@speedrun.invalid")
+
+
+def record_files(folder: Path) -> list[Path]:
+    """The files of a record folder that belong in its commit (no caches, no hidden files)."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and not any(part.startswith(".") or part in _SKIPPED for part in p.relative_to(folder).parts)
+        and p.suffix != ".pyc"
+    )
+
+
+def tree_from_folder(repo: pygit2.Repository, folder: Path) -> pygit2.Oid:
+    """Write the folder's files as blobs and trees; return the root tree id."""
+
+    def build(directory: Path) -> pygit2.Oid:
+        builder = repo.TreeBuilder()
+        children = {p.relative_to(directory).parts[0] for p in files if directory in p.parents}
+        for name in sorted(children):
+            path = directory / name
+            if path.is_dir():
+                builder.insert(name, build(path), pygit2.enums.FileMode.TREE)
+            else:
+                mode = pygit2.enums.FileMode.BLOB_EXECUTABLE if path.stat().st_mode & 0o111 else pygit2.enums.FileMode.BLOB
+                builder.insert(name, repo.create_blob(path.read_bytes()), mode)
+        return builder.write()
+
+    files = record_files(folder)
+    return build(folder)
+
+
+def validate_folder(folder: Path, track: str, store: RecordsStore | None) -> RecordMeta:
+    """Check a record folder against the track it would join; return its metadata."""
+    folder = Path(folder)
+    where = f"{folder}/{paths.RECORD_TOML}"
+    if not (folder / paths.RECORD_TOML).is_file():
+        raise RecordError(f"{folder}: no {paths.RECORD_TOML} (a record folder needs one)")
+    meta = parse_record_toml((folder / paths.RECORD_TOML).read_text(), where=where)
+    if meta.track != track:
+        raise RecordError(f"{where}: field 'track' is '{meta.track}' but the record is being added to '{track}'")
+    entry = folder / meta.entry
+    if not entry.is_file():
+        raise RecordError(f"{where}: field 'entry' names {meta.entry}, which is not in {folder}")
+    for script in [entry, *sorted(set(folder.glob("*.py")) - {entry})]:
+        try:
+            ast.parse(script.read_text(), filename=str(script))
+        except SyntaxError as exc:
+            raise RecordError(f"{script}: not valid Python (line {exc.lineno}: {exc.msg})") from None
+    _check_lineage(meta, track, store, where)
+    for path in record_files(folder):
+        relative = path.relative_to(folder)
+        if relative.parts[0] == paths.HINTS_DIR and not (len(relative.parts) == 2 and _HINT_NAME.match(relative.name)):
+            raise RecordError(f"{path}: hints must be {paths.HINTS_DIR}/level1.md, level2.md or level3.md")
+        if relative.parts[0] == paths.LOGS_DIR:
+            parsed = parse_log(path.read_text(errors="replace"))
+            if not parsed.validation:
+                raise RecordError(f"{path}: the log parser found no validation step line (step:S/N val_loss:X train_time:Tms)")
+    return meta
+
+
+def _check_lineage(meta: RecordMeta, track: str, store: RecordsStore | None, where: str) -> None:
+    existing = store.records(track) if store and track in store.tracks() else []
+    expected = len(existing) + 1
+    if meta.index != expected:
+        raise RecordError(f"{where}: field 'index' is {meta.index}; the next record of track '{track}' is {expected}")
+    if existing and meta.date < existing[-1].meta.date:
+        parent = existing[-1]
+        raise RecordError(f"{where}: field 'date' {meta.date} is before its parent {parent.label}'s {parent.meta.date}")
+
+
+def add_record(store: RecordsStore, track: str, folder: Path) -> str:
+    """Validate and commit a record folder onto ``track``; return the new commit id."""
+    meta = validate_folder(folder, track, store)
+    repo = store.repo
+    tag_ref = f"refs/tags/{tag_name(track, meta.index)}"
+    if tag_ref in repo.references:
+        raise RecordError(f"tag {tag_name(track, meta.index)} already exists in {store.path}")
+    branch_ref = f"refs/heads/{track}"
+    parents = [repo.references[branch_ref].target] if branch_ref in repo.references else []
+    tree_id = tree_from_folder(repo, Path(folder))
+    when = int(dt.datetime.combine(meta.date, dt.time(12), tzinfo=dt.timezone.utc).timestamp())
+    author = pygit2.Signature(meta.authors[0], "records@speedrun.invalid", when, 0)
+    committer = pygit2.Signature(*COMMITTER, when, 0)
+    message = (
+        f"{tag_name(track, meta.index)}: {meta.name}\n\n{meta.description}\n\n"
+        f"Record-Track: {track}\nRecord-Index: {meta.index}\nRecord-Time-S: {meta.result.time_s}\n"
+    )
+    commit_id = repo.create_commit(None, author, committer, message, tree_id, parents)
+    with repo.transaction() as txn:
+        for ref in (branch_ref, tag_ref):
+            txn.lock_ref(ref)
+            txn.set_target(ref, commit_id, message=f"records add {tag_name(track, meta.index)}")
+    store.forget(track)
+    return str(commit_id)
+
+
+def init_records_repo(path: Path) -> RecordsStore:
+    """Create an empty bare records repository (no hooks, no sample files)."""
+    if Path(path).exists():
+        raise SpeedrunError(f"{path} already exists")
+    repo = pygit2.init_repository(str(path), bare=True)
+    for sample in Path(path, "hooks").glob("*"):
+        sample.unlink()
+    repo.config["core.logAllRefUpdates"] = False
+    return RecordsStore(Path(path))

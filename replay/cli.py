@@ -1,0 +1,237 @@
+"""The ``speedrun`` command line.
+
+User mistakes (unknown track, task out of range, invalid record folder) print one line
+``error: ...`` and exit 1, never a traceback. Heavy imports happen inside commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from replay.errors import SpeedrunError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Replay NanoGPT speedrun records, score agents' branches, and manage the record history.\n\n"
+    "Example: speedrun replay 1 --track mini --runs 3",
+)
+records_app = typer.Typer(no_args_is_help=True, help="List, show, export and add records (commits of records.git).")
+app.add_typer(records_app, name="records")
+data_app = typer.Typer(no_args_is_help=True, help="Prepare datasets for replays.")
+app.add_typer(data_app, name="data")
+
+TRACK = typer.Option("mini", "--track", "-t", help="Track (a branch of records.git).")
+
+
+def _store():
+    from replay.store import RecordsStore
+
+    return RecordsStore()
+
+
+def _console():
+    from rich.console import Console
+
+    # Tables stay readable when piped (a non-terminal defaults to 80 columns).
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+@records_app.command("list")
+def records_list(track: Optional[str] = typer.Option(None, "--track", "-t", help="Only this track.")):
+    """List records per track: index, date, official time, name.
+
+    Example: speedrun records list --track mini
+    """
+    store = _store()
+    for name in [track] if track else store.tracks():
+        for record in store.records(name):
+            m = record.meta
+            print(f"{record.label:<14} {m.date}  {m.result.time_s:9.1f} s  {m.name}" + ("" if m.task else "  (no task)"))
+
+
+@records_app.command("show")
+def records_show(spec: str = typer.Argument(..., help="TRACK/N, e.g. mini/2")):
+    """Show one record's metadata, innovations and files.
+
+    Example: speedrun records show mini/2
+    """
+    store = _store()
+    record = store.resolve(spec)
+    m = record.meta
+    print(f"{record.label}  {m.name}  ({m.date}, {', '.join(m.authors)})")
+    print(f"commit {record.commit_id}")
+    print(m.description)
+    print(f"result: {m.result.time_s:.1f} s to val loss {m.result.val_loss:.4f} in {m.result.steps} steps on {m.result.hardware}")
+    print(f"target val loss {m.target_val_loss}; launcher {m.launcher} x{m.nproc}; entry {m.entry}; data {m.data or '-'}")
+    if m.notes:
+        print(f"notes: {m.notes}")
+    for innovation in m.innovations:
+        print(f"innovation: {innovation.name}  [anchors: {', '.join(innovation.anchors)}]")
+    if m.protected:
+        print(f"protected: {', '.join(m.protected)}")
+    print("files: " + " ".join(store.files(record)))
+
+
+@records_app.command("export")
+def records_export(
+    spec: str = typer.Argument(..., help="TRACK/N, e.g. mini/2"),
+    dest: Path = typer.Argument(..., help="A folder that does not exist yet."),
+):
+    """Write a record's files to a folder (to edit it into the next record).
+
+    Example: speedrun records export mini/4 /tmp/r05
+    """
+    from replay.store import materialize
+
+    store = _store()
+    record = store.resolve(spec)
+    if dest.exists():
+        raise SpeedrunError(f"{dest} already exists: choose a new folder")
+    materialize(store.repo, record.tree_id, dest)
+    print(f"exported {record.label} to {dest}")
+
+
+@records_app.command("add")
+def records_add(
+    path: Path = typer.Argument(..., help="Folder with record.toml, the entry script, optional hints/ and logs/."),
+    track: str = typer.Option(..., "--track", "-t", help="Track to append the record to."),
+):
+    """Validate a record folder and append it to a track as exactly one commit and one tag.
+
+    Example: speedrun records add --track mini /tmp/r05
+    """
+    from replay.add import add_record
+
+    store = _store()
+    commit = add_record(store, track, path)
+    record = _store().records(track)[-1]
+    print(f"added {record.label} ({record.meta.name}) as commit {commit}")
+
+
+@records_app.command("init")
+def records_init(path: Path = typer.Argument(..., help="Where to create the bare repository.")):
+    """Create an empty records repository (for a new collection of tracks).
+
+    Example: speedrun records init /tmp/my-records.git && SPEEDRUN_RECORDS=/tmp/my-records.git speedrun records add ...
+    """
+    from replay.add import init_records_repo
+
+    init_records_repo(path)
+    print(f"created {path}")
+
+
+@app.command("tasks")
+def tasks(track: Optional[str] = typer.Option(None, "--track", "-t", help="Only this track.")):
+    """List tasks: record i -> record i+1, with the official times.
+
+    Example: speedrun tasks --track mini
+    """
+    store = _store()
+    for name in [track] if track else store.tracks():
+        for task in store.tasks(name):
+            a, b = task.start.meta.result.time_s, task.target.meta.result.time_s
+            print(f"{name} task {task.number:>2}: r{task.start.index:02d} -> r{task.target.index:02d}  "
+                  f"{a:8.1f} s -> {b:8.1f} s  ({task.target.meta.name})")
+
+
+@app.command("replay")
+def replay(
+    task: Optional[int] = typer.Argument(None, help="Task number i (record i -> i+1)."),
+    track: str = TRACK,
+    branch: list[str] = typer.Option([], "--branch", "-b", help="Work-repo branch to replay as a candidate (repeatable)."),
+    runs: int = typer.Option(1, "--runs", "-n", help="Runs per side, interleaved."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", "-k", help="Stop each run after step K (a partial smoke run)."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per run (default: max(600, 4x the record's time))."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Run again even if a cached result exists."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Continue an interrupted replay by its run id."),
+    python: Optional[str] = typer.Option(None, "--python", help="Interpreter that runs the records (default: this one)."),
+):
+    """Replay task i: baseline, ground truth and branches, N runs each, interleaved; print the table.
+
+    Examples:
+      speedrun replay 1 --track mini --runs 3
+      speedrun replay 2 --branch my-idea --max-steps 50
+      speedrun replay --resume replay-mini-t01-20261126-153000-ab12
+    """
+    from replay.engine import Replayer, ReplayRequest, load_state
+    from replay.progress import RichProgress
+
+    with RichProgress() as progress:
+        replayer = Replayer(progress=progress.callbacks())
+        if resume:
+            state = load_state(resume)
+        elif task is None:
+            raise SpeedrunError("give a task number (see `speedrun tasks`) or --resume RUN")
+        else:
+            request = ReplayRequest(
+                track=track, task=task, branches=tuple(branch), runs=runs, max_steps=max_steps,
+                time_limit_s=time_limit, use_cache=not no_cache, python=python or sys.executable,
+            )
+            state = replayer.start(request)
+        print(f"run {state.run_id}", file=sys.stderr)
+        state = replayer.run(state)
+    _print_summary(state.summary)
+    from replay import paths
+
+    print(f"report: {paths.run_dir(state.run_id) / paths.REPORT_MD}")
+
+
+@app.command("report")
+def report(run_id: str = typer.Argument(..., help="A replay's run id (a folder under runs/).")):
+    """Re-grade a replay from its saved logs and rewrite its reports (nothing is rerun).
+
+    Example: speedrun report replay-mini-t01-20261126-153000-ab12
+    """
+    from replay import paths
+    from replay.engine import load_state
+    from replay.report import summarize, write_reports
+
+    state = load_state(run_id)
+    folder = paths.run_dir(run_id)
+    summary = summarize(state, folder)
+    write_reports(summary, folder)
+    _print_summary(summary)
+
+
+@data_app.command("mini")
+def data_mini():
+    """Generate the mini track's synthetic corpus (cached under runs/data).
+
+    Example: speedrun data mini
+    """
+    from replay import corpus, paths
+
+    print(corpus.ensure_mini_corpus(paths.data_dir()))
+
+
+def _print_summary(summary: dict) -> None:
+    from rich.table import Table
+
+    from replay.report import HEADERS, notes, table_rows
+
+    table = Table(title=f"{summary['track']} task {summary['task']} — target val loss {summary['target_val_loss']}")
+    for header in HEADERS:
+        table.add_column(header)
+    for row in table_rows(summary):
+        table.add_row(*row)
+    console = _console()
+    console.print(table)
+    for note in notes(summary):
+        console.print(note)
+
+
+def main() -> None:
+    """Console entry point: one-line errors for user mistakes."""
+    try:
+        app()
+    except SpeedrunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted: resume with `speedrun replay --resume RUN` (see the run id above)", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,246 @@
+"""A replay: baseline, ground truth and candidate branches of one task, N times each, interleaved.
+
+Runs go A B C A B C ... on the same machine so drift in machine speed hits every side alike.
+``run.json`` is written with status ``started`` before the first run, after every run, and
+with the graded summary last; an interrupted replay resumes from it (and from the result
+cache) without repeating finished runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pygit2
+
+from replay import datasets, paths
+from replay.atomic import write_json_atomic
+from replay.cache import ResultCache, cache_key
+from replay.environment import hardware, provenance, python_environment
+from replay.errors import SpeedrunError
+from replay.executor import Exit, LaunchSpec, LocalExecutor
+from replay.grading import grade
+from replay.logparse import StepLine
+from replay.record import RecordMeta, parse_record_toml
+from replay.report import summarize, write_reports
+from replay.store import RecordsStore, Task, materialize
+from replay.workrepo import open_work_repo, resolve_branch
+
+RUN_SCHEMA = 1
+BASELINE, GROUND_TRUTH, CANDIDATE = "baseline", "ground_truth", "candidate"
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    """What the user asked for; stored in run.json so a replay can be resumed."""
+
+    track: str
+    task: int
+    branches: tuple[str, ...] = ()
+    runs: int = 1
+    max_steps: int | None = None
+    time_limit_s: float | None = None
+    use_cache: bool = True
+    python: str = sys.executable
+
+
+@dataclass(frozen=True)
+class Side:
+    """One thing being replayed: a record or a branch, pinned to a commit."""
+
+    name: str
+    role: str
+    ref: str
+    commit: str
+    tree: str
+
+
+@dataclass
+class Progress:
+    """Callbacks for a progress display; the default shows nothing."""
+
+    start_run: Callable[[str, int, int], None] = lambda side, replicate, runs: None
+    step: Callable[[StepLine], None] = lambda step: None
+    end_run: Callable[[dict], None] = lambda record: None
+
+
+@dataclass
+class ReplayState:
+    """The content of run.json."""
+
+    run_id: str
+    request: ReplayRequest
+    sides: list[Side]
+    target_val_loss: float
+    status: str = "started"
+    created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    provenance: dict = field(default_factory=provenance)
+    runs: list[dict] = field(default_factory=list)
+    summary: dict | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "schema": RUN_SCHEMA,
+            "kind": "replay",
+            "run_id": self.run_id,
+            "status": self.status,
+            "created": self.created,
+            "updated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "request": asdict(self.request),
+            "target_val_loss": self.target_val_loss,
+            "sides": [asdict(s) for s in self.sides],
+            "provenance": self.provenance,
+            "runs": self.runs,
+            "summary": self.summary,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> ReplayState:
+        if data.get("schema") != RUN_SCHEMA or data.get("kind") != "replay":
+            raise SpeedrunError(f"run {data.get('run_id')}: not a replay run.json of schema {RUN_SCHEMA}")
+        request = data["request"]
+        request["branches"] = tuple(request["branches"])
+        return cls(
+            run_id=data["run_id"], request=ReplayRequest(**request), sides=[Side(**s) for s in data["sides"]],
+            target_val_loss=data["target_val_loss"], status=data["status"], created=data["created"],
+            provenance=data["provenance"], runs=data["runs"], summary=data["summary"],
+        )
+
+    def save(self, folder: Path) -> None:
+        write_json_atomic(folder / paths.RUN_JSON, self.to_json())
+
+
+def load_state(run_id: str) -> ReplayState:
+    path = paths.run_dir(run_id) / paths.RUN_JSON
+    if not path.is_file():
+        raise SpeedrunError(f"no run '{run_id}' under {paths.home()} (no {path})")
+    return ReplayState.from_json(json.loads(path.read_text()))
+
+
+def plan_sides(store: RecordsStore, work: pygit2.Repository, task: Task, branches: tuple[str, ...]) -> list[Side]:
+    """Baseline (record i), ground truth (record i+1), then each branch, pinned to commits."""
+    sides = [
+        Side(BASELINE, BASELINE, task.start.label, task.start.commit_id, task.start.tree_id),
+        Side(GROUND_TRUTH, GROUND_TRUTH, task.target.label, task.target.commit_id, task.target.tree_id),
+    ]
+    for branch in branches:
+        commit = resolve_branch(work, branch)
+        sides.append(Side(branch, CANDIDATE, branch, str(commit.id), str(commit.tree_id)))
+    names = [s.name for s in sides]
+    if len(set(names)) != len(names):
+        raise SpeedrunError(f"each side must be named once; got {', '.join(names)}")
+    return sides
+
+
+def new_run_id(track: str, task: int) -> str:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"replay-{track}-t{task:02d}-{stamp}-{os.urandom(2).hex()}"
+
+
+class Replayer:
+    """Executes a replay's runs through an executor and the result cache."""
+
+    def __init__(self, store: RecordsStore | None = None, executor=None, progress: Progress | None = None):
+        self.store = store or RecordsStore()
+        self.work = open_work_repo(self.store.path)
+        self.executor = executor or LocalExecutor()
+        self.progress = progress or Progress()
+        self.cache = ResultCache(paths.cache_dir())
+
+    def start(self, request: ReplayRequest) -> ReplayState:
+        """Plan a new replay and write its run.json (status ``started``)."""
+        if request.runs < 1:
+            raise SpeedrunError("--runs must be at least 1")
+        task = self.store.task(request.track, request.task)
+        sides = plan_sides(self.store, self.work, task, request.branches)
+        state = ReplayState(new_run_id(request.track, request.task), request, sides, task.target.meta.target_val_loss)
+        folder = paths.run_dir(state.run_id)
+        folder.mkdir(parents=True)
+        state.save(folder)
+        return state
+
+    def run(self, state: ReplayState) -> ReplayState:
+        """Execute every missing run, interleaved, then grade. Resumable."""
+        folder = paths.run_dir(state.run_id)
+        done = {(r["side"], r["replicate"]) for r in state.runs}
+        state.status = "running"
+        state.save(folder)
+        previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            for replicate in range(state.request.runs):
+                for side in state.sides:
+                    if (side.name, replicate) not in done:
+                        state.runs.append(self._run_one(state, side, replicate, folder))
+                        state.save(folder)
+        except KeyboardInterrupt:
+            state.status = "interrupted"
+            state.save(folder)
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous_handler)
+        state.summary = summarize(state, folder)
+        write_reports(state.summary, folder)
+        state.status = "finished"
+        state.save(folder)
+        return state
+
+    def _meta_for(self, side: Side) -> RecordMeta:
+        """A side's launch metadata: its own record.toml (branches keep their start's)."""
+        blob = self.work[side.tree] / paths.RECORD_TOML
+        return parse_record_toml(blob.data.decode(), where=f"{side.ref}:{paths.RECORD_TOML}")
+
+    def _run_one(self, state: ReplayState, side: Side, replicate: int, folder: Path) -> dict:
+        request = state.request
+        meta = self._meta_for(side)
+        time_limit = request.time_limit_s or max(600.0, 4 * meta.result.time_s)
+        env = {**datasets.prepare(meta.data), "SPEEDRUN_SEED": str(replicate)}
+        env_fingerprint = {k: v for k, v in python_environment(request.python).items() if k != "executable"}
+        parts = dict(
+            tree=side.tree, entry=meta.entry, launcher=meta.launcher, nproc=meta.nproc, data=meta.data,
+            environment=env_fingerprint, hardware=asdict(hardware()), max_steps=request.max_steps, seed=replicate,
+        )
+        key = cache_key(**parts)
+        log_rel = f"logs/{side.name.replace('/', '_')}-{replicate}.txt"
+        log_path = folder / log_rel
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.progress.start_run(side.name, replicate, request.runs)
+        hit = self.cache.get(key) if request.use_cache else None
+        if hit:
+            exit, cached_log = hit
+            shutil.copyfile(cached_log, log_path)
+        else:
+            exit = self._execute(side, meta, env, request, time_limit, folder, replicate, log_path)
+        result = grade(log_path.read_text(errors="replace"), exit)
+        if not hit and not result.machine_failure and request.use_cache:
+            self.cache.put(key, exit, log_path, parts)
+        record = {
+            "side": side.name, "replicate": replicate, "seed": replicate, "cache_key": key, "cached": bool(hit),
+            "log": log_rel, "exit": asdict(exit), **asdict(result),
+        }
+        self.progress.end_run(record)
+        return record
+
+    def _execute(self, side, meta, env, request, time_limit, folder, replicate, log_path) -> Exit:
+        scratch = folder / "scratch" / f"{side.name.replace('/', '_')}-{replicate}"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.parent.mkdir(parents=True, exist_ok=True)
+        materialize(self.work, side.tree, scratch)
+        spec = LaunchSpec(
+            workdir=scratch, entry=meta.entry, launcher=meta.launcher, nproc=meta.nproc, env=env,
+            python=request.python, max_steps=request.max_steps, time_limit_s=time_limit,
+        )
+        try:
+            return self.executor.run(spec, log_path, on_step=self.progress.step)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")

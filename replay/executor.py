@@ -1,0 +1,136 @@
+"""Executors: launch a record's entry script, stream and keep its log, stop it from outside.
+
+The local executor runs a subprocess (``python`` on CPU, ``torchrun --nproc_per_node`` when
+the record uses torchrun and GPUs exist). It never edits the script: ``max_steps`` ends a
+run by watching its step lines and terminating the process group once step K is printed
+(the run is then *partial*), and ``time_limit_s`` ends it from a timer. The harness measures
+wall-clock itself, next to the ``train_time`` the script reports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from replay.environment import gpu_names
+from replay.logparse import LogParser, StepLine
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """How to launch one run. Everything that changes the result belongs here (it is cached)."""
+
+    workdir: Path
+    entry: str
+    launcher: str = "python"
+    nproc: int = 1
+    env: dict[str, str] = field(default_factory=dict)
+    python: str = sys.executable
+    max_steps: int | None = None
+    time_limit_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Exit:
+    """How a run's process ended, as the executor saw it."""
+
+    returncode: int | None
+    wall_s: float
+    stopped_at_max_steps: bool = False
+    timed_out: bool = False
+    command: tuple[str, ...] = ()
+
+
+class Executor(Protocol):
+    """The interface every executor (local, Slurm) implements."""
+
+    def run(self, spec: LaunchSpec, log_path: Path, on_step: Callable[[StepLine], None] | None = None) -> Exit: ...
+
+
+def launch_command(spec: LaunchSpec, gpus: int) -> list[str]:
+    """The command line for a spec on a machine with ``gpus`` GPUs."""
+    if spec.launcher == "torchrun" and gpus > 0:
+        nproc = min(spec.nproc, gpus)
+        return [spec.python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", spec.entry]
+    return [spec.python, "-u", spec.entry]
+
+
+class LocalExecutor:
+    """Runs on this machine as a child process group."""
+
+    def __init__(self, gpus: int | None = None):
+        self.gpus = len(gpu_names()) if gpus is None else gpus
+
+    def run(self, spec: LaunchSpec, log_path: Path, on_step: Callable[[StepLine], None] | None = None) -> Exit:
+        command = launch_command(spec, self.gpus)
+        env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        parser = LogParser()
+        stopped = threading.Event()
+        timed_out = threading.Event()
+        start = time.perf_counter()
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(
+                command, cwd=spec.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, text=True, bufsize=1, start_new_session=True,
+            )
+            timer = None
+            if spec.time_limit_s:
+                timer = threading.Timer(spec.time_limit_s, lambda: (timed_out.set(), _kill_group(proc)))
+                timer.daemon = True
+                timer.start()
+            try:
+                for line in proc.stdout:
+                    log.write(line)
+                    step = parser.feed(line)
+                    if step is None:
+                        continue
+                    if on_step:
+                        on_step(step)
+                    if spec.max_steps is not None and step.step >= spec.max_steps and not stopped.is_set():
+                        log.flush()
+                        stopped.set()
+                        _kill_group(proc)
+                proc.wait()
+            except BaseException:
+                _kill_group(proc)
+                proc.wait()
+                raise
+            finally:
+                if timer:
+                    timer.cancel()
+        return Exit(
+            returncode=proc.returncode,
+            wall_s=time.perf_counter() - start,
+            stopped_at_max_steps=stopped.is_set(),
+            timed_out=timed_out.is_set() and not stopped.is_set(),
+            command=tuple(command),
+        )
+
+
+def _kill_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """Terminate the run's whole process group (torchrun workers too), then kill it."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+
+    def escalate():
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    threading.Thread(target=escalate, daemon=True).start()

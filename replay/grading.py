@@ -1,0 +1,81 @@
+"""Grading one run from its saved log and exit: metrics, status, and who is to blame.
+
+Kept apart from execution so every report can be recomputed from the logs a replay kept.
+Failures of the machine (out of memory, NCCL, missing data, harness time limit, a run the
+user interrupted) are told apart from failures of the code under test (a traceback, no
+final metrics, a diverged loss); neither is ever dropped from a denominator silently.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import signal
+from dataclasses import dataclass
+
+from replay.executor import Exit
+from replay.logparse import parse_log
+
+OK, PARTIAL, FAILED = "ok", "partial", "failed"
+MACHINE_FAILURES = ("oom", "nccl", "missing_data", "timeout", "interrupted")
+CODE_FAILURES = ("code_error", "no_metrics", "diverged")
+
+_PATTERNS = [
+    ("oom", re.compile(r"OutOfMemoryError|CUDA out of memory|MemoryError|Cannot allocate memory")),
+    ("nccl", re.compile(r"NCCL (?:error|WARN)|ncclInternalError|ncclSystemError|ProcessGroupNCCL.*(?:timeout|Timeout)")),
+    ("missing_data", re.compile(r"(?:FileNotFoundError|No such file or directory).*(?:\.bin|fineweb|data/)|did not find any files")),
+]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The graded outcome of one run."""
+
+    status: str                 # ok | partial | failed
+    failure: str | None         # one of MACHINE_FAILURES or CODE_FAILURES, or None
+    time_s: float | None        # train_time at the last step the run reached, seconds
+    val_loss: float | None      # final validation loss (None if the run never finished)
+    steps: int | None           # last step reached
+    total_steps: int | None     # N of the step lines
+    wall_s: float
+    peak_memory_mib: int | None = None
+
+    @property
+    def machine_failure(self) -> bool:
+        return self.failure in MACHINE_FAILURES
+
+
+def classify_failure(log_text: str, exit: Exit) -> str | None:
+    """Why a run that did not complete failed (``None`` if it did not fail)."""
+    if exit.timed_out:
+        return "timeout"
+    if exit.returncode == -signal.SIGKILL:
+        return "oom"  # the kernel's OOM killer; the harness itself kills only on timeout or max-steps
+    tail = log_text[-20000:]
+    for name, pattern in _PATTERNS:
+        if pattern.search(tail):
+            return name
+    if exit.returncode in (-signal.SIGINT, -signal.SIGTERM, 130):
+        return "interrupted"
+    return "code_error" if exit.returncode else None
+
+
+def grade(log_text: str, exit: Exit) -> RunResult:
+    """Grade a run from its complete log text and its exit."""
+    parsed = parse_log(log_text)
+    final, last = parsed.final, parsed.last
+    common = dict(wall_s=exit.wall_s, peak_memory_mib=parsed.peak_memory_mib, total_steps=parsed.total_steps)
+    if exit.stopped_at_max_steps:
+        return RunResult(PARTIAL, None, _seconds(last), None, last.step if last else None, **common)
+    failure = classify_failure(log_text, exit)
+    if final is None:
+        return RunResult(FAILED, failure or "no_metrics", _seconds(last), None, last.step if last else None, **common)
+    if failure:
+        return RunResult(FAILED, failure, _seconds(final), final.val_loss, final.step, **common)
+    if not math.isfinite(final.val_loss):
+        return RunResult(FAILED, "diverged", _seconds(final), final.val_loss, final.step, **common)
+    return RunResult(OK, None, _seconds(final), final.val_loss, final.step, **common)
+
+
+def _seconds(line) -> float | None:
+    return line.train_time_ms / 1000 if line is not None else None

@@ -1,0 +1,50 @@
+"""Where things live: file-name constants and the paths derived from them, in one place.
+
+The project root holds the tracked records repository (``records.git``). Runtime state
+lives under ``runs/`` (git-ignored), or wherever ``SPEEDRUN_HOME`` points; the records
+repository can be overridden with ``SPEEDRUN_RECORDS`` (tests use throwaway copies).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+RECORD_TOML = "record.toml"
+HINTS_DIR = "hints"
+LOGS_DIR = "logs"
+RUN_JSON = "run.json"
+REPORT_MD = "report.md"
+REPORT_JSON = "report.json"
+
+
+def records_repo() -> Path:
+    """The bare records repository (tracked in this project)."""
+    return Path(os.environ.get("SPEEDRUN_RECORDS", PROJECT_ROOT / "records.git"))
+
+
+def home() -> Path:
+    """Root of all runtime state (git-ignored ``runs/`` by default)."""
+    return Path(os.environ.get("SPEEDRUN_HOME", PROJECT_ROOT / "runs"))
+
+
+def work_repo() -> Path:
+    """The work repository: agent branches; shares records.git's objects via alternates."""
+    return home() / "work.git"
+
+
+def data_dir() -> Path:
+    """Generated and downloaded datasets."""
+    return home() / "data"
+
+
+def cache_dir() -> Path:
+    """The replay result cache."""
+    return home() / "cache"
+
+
+def run_dir(run_id: str) -> Path:
+    """The folder of one replay or agent run."""
+    return home() / run_id

@@ -1,0 +1,62 @@
+"""The work repository (``runs/work.git``): where agent branches and other non-record code live.
+
+It is a bare repository that borrows every object of ``records.git`` through git alternates,
+so a branch can start from any record commit without copying it, while ``records.git`` itself
+is never written to.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pygit2
+
+from replay import paths
+from replay.add import tree_from_folder
+from replay.errors import SpeedrunError
+
+
+def open_work_repo(records: Path | None = None, path: Path | None = None) -> pygit2.Repository:
+    """Open (creating if needed) the work repository and point its alternates at records.git."""
+    path = Path(path or paths.work_repo())
+    records = Path(records or paths.records_repo()).resolve()
+    if not (path / "HEAD").exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pygit2.init_repository(str(path), bare=True)
+    alternates = path / "objects" / "info" / "alternates"
+    wanted = f"{records / 'objects'}\n"
+    # Rewritten when the project moved (e.g. a fresh clone reusing an old SPEEDRUN_HOME).
+    if not alternates.exists() or alternates.read_text() != wanted:
+        alternates.parent.mkdir(parents=True, exist_ok=True)
+        alternates.write_text(wanted)
+    return pygit2.Repository(str(path))
+
+
+def resolve_branch(repo: pygit2.Repository, name: str) -> pygit2.Commit:
+    """The commit a work-repo branch (or full ref, or commit id) points to."""
+    for candidate in (f"refs/heads/{name}", name):
+        try:
+            return repo.lookup_reference(candidate).peel(pygit2.Commit)
+        except (KeyError, pygit2.InvalidSpecError, ValueError):
+            pass
+    try:
+        return repo.revparse_single(name).peel(pygit2.Commit)
+    except (KeyError, pygit2.GitError, ValueError):
+        pass
+    known = ", ".join(sorted(repo.branches.local)) or "none"
+    raise SpeedrunError(f"no branch '{name}' in the work repository {repo.path} (branches: {known})")
+
+
+def create_branch(repo: pygit2.Repository, name: str, commit_id: str) -> None:
+    """Create a work-repo branch at ``commit_id`` (fails if it exists)."""
+    if name in repo.branches.local:
+        raise SpeedrunError(f"branch '{name}' already exists in the work repository")
+    repo.branches.local.create(name, repo[commit_id].peel(pygit2.Commit))
+
+
+def commit_folder(repo: pygit2.Repository, branch: str, folder: Path, message: str) -> str:
+    """Commit the files of ``folder`` as the next commit of ``branch``; return its id."""
+    parent = resolve_branch(repo, branch)
+    tree_id = tree_from_folder(repo, Path(folder))
+    sig = pygit2.Signature("speedrun", "speedrun@localhost")
+    return str(repo.create_commit(f"refs/heads/{branch}", sig, sig, message, tree_id, [parent.id]))

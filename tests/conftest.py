@@ -1,0 +1,34 @@
+"""Shared fixtures: throwaway records repositories and runtime homes for every test."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from toyrecords import write_toy_record  # noqa: E402
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """An empty SPEEDRUN_HOME and an empty records repository path, both throwaway."""
+    monkeypatch.setenv("SPEEDRUN_HOME", str(tmp_path / "runs"))
+    monkeypatch.setenv("SPEEDRUN_RECORDS", str(tmp_path / "records.git"))
+    return tmp_path
+
+
+@pytest.fixture
+def toy_store(home):
+    """A records repository with track 'toy': 3 records, each faster than the last."""
+    from replay.add import add_record, init_records_repo
+
+    store = init_records_repo(home / "records.git")
+    for index, step_ms in ((1, 100.0), (2, 80.0), (3, 60.0)):
+        folder = write_toy_record(home / f"src{index}", index=index, step_ms=step_ms)
+        add_record(store, "toy", folder)
+    from replay.store import RecordsStore
+
+    return RecordsStore(home / "records.git")
