@@ -14,6 +14,7 @@ from pathlib import Path
 import pygit2
 
 from replay import paths
+from replay.anchors import defined_names
 from replay.errors import SpeedrunError
 from replay.logparse import parse_log
 from replay.record import RecordError, RecordMeta, parse_record_toml
@@ -71,6 +72,7 @@ def validate_folder(folder: Path, track: str, store: RecordsStore | None) -> Rec
             ast.parse(script.read_text(), filename=str(script))
         except SyntaxError as exc:
             raise RecordError(f"{script}: not valid Python (line {exc.lineno}: {exc.msg})") from None
+    _check_labels(meta, folder, where)
     _check_lineage(meta, track, store, where)
     for path in record_files(folder):
         relative = path.relative_to(folder)
@@ -81,6 +83,17 @@ def validate_folder(folder: Path, track: str, store: RecordsStore | None) -> Rec
             if not parsed.validation:
                 raise RecordError(f"{path}: the log parser found no validation step line (step:S/N val_loss:X train_time:Tms)")
     return meta
+
+
+def _check_labels(meta: RecordMeta, folder: Path, where: str) -> None:
+    """Every innovation anchor and protected name must name something the record's code defines."""
+    source = "\n".join(p.read_text() for p in sorted(folder.glob("*.py")))
+    labelled = [(f"innovations '{i.name}' anchor", a) for i in meta.innovations for a in i.anchors]
+    labelled += [("protected name", name) for name in meta.protected]
+    defined = defined_names(source)
+    for what, name in labelled:
+        if name not in defined:
+            raise RecordError(f"{where}: {what} '{name}' is not defined in the record's code")
 
 
 def _check_lineage(meta: RecordMeta, track: str, store: RecordsStore | None, where: str) -> None:

@@ -161,19 +161,20 @@ def replay(
     from replay.engine import Replayer, ReplayRequest, load_state
     from replay.progress import RichProgress
 
+    replayer = Replayer()
+    if resume:
+        state = load_state(resume)
+    elif task is None:
+        raise SpeedrunError("give a task number (see `speedrun tasks`) or --resume RUN")
+    else:
+        request = ReplayRequest(
+            track=track, task=task, branches=tuple(branch), runs=runs, max_steps=max_steps,
+            time_limit_s=time_limit, use_cache=not no_cache, python=python or sys.executable,
+        )
+        state = replayer.start(request)
+    print(f"run {state.run_id}", file=sys.stderr)
     with RichProgress() as progress:
-        replayer = Replayer(progress=progress.callbacks())
-        if resume:
-            state = load_state(resume)
-        elif task is None:
-            raise SpeedrunError("give a task number (see `speedrun tasks`) or --resume RUN")
-        else:
-            request = ReplayRequest(
-                track=track, task=task, branches=tuple(branch), runs=runs, max_steps=max_steps,
-                time_limit_s=time_limit, use_cache=not no_cache, python=python or sys.executable,
-            )
-            state = replayer.start(request)
-        print(f"run {state.run_id}", file=sys.stderr)
+        replayer.progress = progress.callbacks()
         state = replayer.run(state)
     _print_summary(state.summary)
     from replay import paths

@@ -177,7 +177,7 @@ class Replayer:
             for replicate in range(state.request.runs):
                 for side in state.sides:
                     if (side.name, replicate) not in done:
-                        state.runs.append(self._run_one(state, side, replicate, folder))
+                        state.runs.append(self.run_side(state.request, side, replicate, folder))
                         state.save(folder)
         except KeyboardInterrupt:
             state.status = "interrupted"
@@ -196,8 +196,8 @@ class Replayer:
         blob = self.work[side.tree] / paths.RECORD_TOML
         return parse_record_toml(blob.data.decode(), where=f"{side.ref}:{paths.RECORD_TOML}")
 
-    def _run_one(self, state: ReplayState, side: Side, replicate: int, folder: Path) -> dict:
-        request = state.request
+    def run_side(self, request: ReplayRequest, side: Side, replicate: int, folder: Path) -> dict:
+        """Run (or fetch from the cache) replicate ``replicate`` of one side; return its run record."""
         meta = self._meta_for(side)
         time_limit = request.time_limit_s or max(600.0, 4 * meta.result.time_s)
         env = {**datasets.prepare(meta.data), "SPEEDRUN_SEED": str(replicate)}

@@ -79,7 +79,7 @@ class LocalExecutor:
         with open(log_path, "w") as log:
             proc = subprocess.Popen(
                 command, cwd=spec.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, text=True, bufsize=1, start_new_session=True,
+                stdin=subprocess.DEVNULL, text=True, bufsize=1, start_new_session=True, preexec_fn=_die_with_parent,
             )
             timer = None
             if spec.time_limit_s:
@@ -113,6 +113,15 @@ class LocalExecutor:
             timed_out=timed_out.is_set() and not stopped.is_set(),
             command=tuple(command),
         )
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if the harness dies (even by SIGKILL), so no run is orphaned."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _kill_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:

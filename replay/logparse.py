@@ -78,7 +78,7 @@ def _number(text: str) -> float | None:
 
 def parse_step_line(line: str) -> StepLine | None:
     """Parse one line; ``None`` if it is not a (complete) step line."""
-    match = _STEP.match(line.strip())
+    match = _STEP.match(line.rstrip())
     if not match:
         return None
     values = {key: value for key, value in _FIELD.findall(match.group(3))}
