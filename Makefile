@@ -30,6 +30,7 @@ replay: setup
 bench: setup
 	$(PY) bench/overhead.py
 	$(PY) bench/chain.py --track $(TRACK)
+	$(PY) bench/attribution.py
 
 clean-runs:
 	rm -rf runs

@@ -128,6 +128,8 @@ def add_record(store: RecordsStore, track: str, folder: Path) -> str:
         for ref in (branch_ref, tag_ref):
             txn.lock_ref(ref)
             txn.set_target(ref, commit_id, message=f"records add {tag_name(track, meta.index)}")
+    if repo.head_is_unborn:
+        repo.set_head(branch_ref)  # so plain `git log` in the repository shows the first track
     store.forget(track)
     return str(commit_id)
 

@@ -12,6 +12,7 @@ from typing import Optional
 
 import typer
 
+from analysis import cli as analysis_cli
 from replay.errors import SpeedrunError
 
 app = typer.Typer(
@@ -24,6 +25,9 @@ records_app = typer.Typer(no_args_is_help=True, help="List, show, export and add
 app.add_typer(records_app, name="records")
 data_app = typer.Typer(no_args_is_help=True, help="Prepare datasets for replays.")
 app.add_typer(data_app, name="data")
+
+# diff / attribute / blame are top-level commands defined in analysis/cli.py.
+app.registered_commands += analysis_cli.app.registered_commands
 
 TRACK = typer.Option("mini", "--track", "-t", help="Track (a branch of records.git).")
 

@@ -132,6 +132,9 @@ def plan_sides(store: RecordsStore, work: pygit2.Repository, task: Task, branche
     ]
     for branch in branches:
         commit = resolve_branch(work, branch)
+        for needed in (paths.RECORD_TOML, task.start.meta.entry):
+            if needed not in commit.tree:
+                raise SpeedrunError(f"branch '{branch}' ({str(commit.id)[:10]}) has no {needed}: branch from {task.start.label}")
         sides.append(Side(branch, CANDIDATE, branch, str(commit.id), str(commit.tree_id)))
     names = [s.name for s in sides]
     if len(set(names)) != len(names):

@@ -36,8 +36,8 @@ def work_repo() -> Path:
 
 
 def data_dir() -> Path:
-    """Generated and downloaded datasets."""
-    return home() / "data"
+    """Generated and downloaded datasets (``SPEEDRUN_DATA`` overrides, to share them between homes)."""
+    return Path(os.environ.get("SPEEDRUN_DATA", home() / "data"))
 
 
 def cache_dir() -> Path:

@@ -119,11 +119,12 @@ def table_rows(summary: dict) -> list[list[str]]:
             if side["fsr_ci"]:
                 fsr_text += f" [{side['fsr_ci'][0]:.2f}, {side['fsr_ci'][1]:.2f}]"
         failures = ", ".join(f"{k}×{v}" for k, v in side["failures"].items()) or ""
-        rows.append([side["name"], side["ref"], f"{side['completed']}/{side['runs']}", time, loss, valid, fsr_text, failures])
+        wall = _fmt(side["wall_s"]["mean"] if side["wall_s"] else None, ".1f")
+        rows.append([side["name"], side["ref"], f"{side['completed']}/{side['runs']}", time, wall, loss, valid, fsr_text, failures])
     return rows
 
 
-HEADERS = ["side", "ref", "done", "time s (mean ± sd)", "val loss", "valid", "FSR [95% CI]", "failures"]
+HEADERS = ["side", "ref", "done", "time s (mean ± sd)", "wall s", "val loss", "valid", "FSR [95% CI]", "failures"]
 
 
 def notes(summary: dict) -> list[str]:

@@ -152,3 +152,15 @@ def test_killed_replay_resumes_without_repeating_finished_runs(home, tmp_path, s
     executed_after = len(counter.read_text().splitlines())
     assert executed_after - executed_before == 6 - finished, "finished runs must not be repeated"
     assert "FSR" in out.stdout
+
+
+def test_branch_without_record_files_is_rejected_before_running(toy_store, home):
+    from replay.errors import SpeedrunError
+
+    work = open_work_repo(toy_store.path)
+    create_branch(work, "bare", toy_store.record("toy", 1).commit_id)
+    (home / "only").mkdir()
+    (home / "only" / "notes.txt").write_text("no script here\n")
+    commit_folder(work, "bare", home / "only", "nothing runnable")
+    with pytest.raises(SpeedrunError, match="branch 'bare' .* has no record.toml"):
+        replay(toy_store, branches=("bare",))

@@ -1,0 +1,114 @@
+"""The analysis commands: ``diff``, ``attribute`` and ``blame``.
+
+They live on their own ``typer.Typer`` (``app``) as top-level commands, so the main CLI adds
+them with ``app.registered_commands += analysis.cli.app.registered_commands``. User mistakes
+raise :class:`~replay.errors.SpeedrunError` (one ``error:`` line, exit 1). Imports of the
+analysis modules happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from replay.errors import SpeedrunError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Structural diffs, attribution and lineage.")
+
+
+@app.command("diff")
+def diff(
+    a: str = typer.Argument(..., help="Old side: a record (mini/2), work-repo branch, commit id or file."),
+    b: str = typer.Argument(..., help="New side: same kinds as A."),
+):
+    """Structural diff of two scripts: changed, added, removed and renamed definitions, with lines.
+
+    Example: speedrun diff mini/1 mini/2
+    """
+    from analysis.diff import diff_versions, load
+    from analysis.report import diff_text
+    from analysis.sources import resolve_any
+
+    from analysis.syntax import Cache
+
+    cache = Cache()
+    old = load(*reversed(resolve_any(a)), cache=cache)
+    new = load(*reversed(resolve_any(b)), cache=cache)
+    text = diff_text(diff_versions(old, new))
+    if sys.stdout.isatty():
+        colours = {"  -": "red", "  +": "green", "~ ": "yellow", "+ ": "green", "- ": "red"}
+        text = "".join(
+            typer.style(line, fg=next((c for p, c in colours.items() if line.startswith(p)), None)) if line.strip() else line
+            for line in text.splitlines(keepends=True))
+    typer.echo(text, nl=False)
+
+
+@app.command("attribute")
+def attribute(
+    task: int = typer.Argument(..., help="Task number (record i -> i+1)."),
+    track: str = typer.Option("mini", "--track", "-t", help="Track (a branch of records.git)."),
+    branch: Optional[str] = typer.Option(None, "--branch", "-b", help="Candidate: a work-repo branch."),
+    commit: Optional[str] = typer.Option(None, "--commit", "-c", help="Candidate: a commit id (work repo or records.git)."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="Candidate: a script on disk."),
+    fmt: str = typer.Option("md", "--format", help="json, md or html."),
+    out: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
+):
+    """Which of record i+1's innovations a candidate reproduced, with evidence and novel edits.
+
+    Examples: speedrun attribute 1 --track mini --commit mini/r02 ;
+    speedrun attribute 3 --branch agent/run1/n05 --format html -o report.html
+    """
+    from analysis.html import to_html
+    from analysis.report import to_markdown
+    from analysis.sources import commit_script, file_script, work_repo_commit
+    from analysis.task import attribute_task
+    from replay.store import RecordsStore
+
+    given = [x for x in (branch, commit, file) if x is not None]
+    if len(given) != 1:
+        raise SpeedrunError("give exactly one candidate: --branch B, --commit SHA or --file PATH")
+    if fmt not in ("json", "md", "html"):
+        raise SpeedrunError(f"--format must be json, md or html, not '{fmt}'")
+    store = RecordsStore()
+    entry = store.task(track, task).start.meta.entry
+    if file is not None:
+        label, text = file_script(file)
+        info = {"kind": "file", "spec": str(file)}
+    else:
+        kind, spec = ("branch", branch) if branch is not None else ("commit", commit)
+        repo, obj = work_repo_commit(spec, kind)
+        label, text = commit_script(repo, obj, entry, f"{spec} ({str(obj.id)[:10]})")
+        info = {"kind": kind, "spec": spec, "commit": str(obj.id)}
+    res, doc = attribute_task(store, track, task, label, text, info)
+    if fmt == "json":
+        report = json.dumps(doc, indent=2) + "\n"
+    elif fmt == "md":
+        report = to_markdown(doc)
+    else:
+        report = to_html(res, doc)
+    if out is None:
+        typer.echo(report, nl=False)
+    else:
+        out.write_text(report)
+        typer.echo(f"wrote {out}: {doc['summary']['reproduced']}/{doc['summary']['innovations']} innovations reproduced"
+                   + (f" (fallback: {doc['fallback']})" if doc["fallback"] else ""))
+
+
+@app.command("blame")
+def blame(spec: str = typer.Argument(..., help="TRACK/N, e.g. mini/4")):
+    """For each definition of record N, the record that introduced or last changed it.
+
+    Example: speedrun blame mini/4
+    """
+    from analysis.blame import blame as run_blame
+    from analysis.blame import blame_text
+    from replay.store import RecordsStore
+
+    store = RecordsStore()
+    record = store.resolve(spec)
+    typer.echo(blame_text(run_blame(store, record.track, record.index)), nl=False)
+

@@ -1,0 +1,79 @@
+"""Match the units of two versions of a script.
+
+In the order difftastic and GumTree taught: identical units first (same exact hash, unique on
+both sides, so identical subtrees never reach the expensive steps), then the same qualified
+name, then the same structure up to consistent renaming, then token similarity for what is
+left (renamed and edited definitions). A unit left unmatched was added or removed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from analysis.syntax import similarity
+from analysis.units import Unit
+
+SIMILARITY_MIN = 0.5  # below this, two units are an add and a remove, not an edit
+
+
+def match_units(old: list[Unit], new: list[Unit]) -> dict[Unit, Unit]:
+    """Old unit -> new unit, one-to-one."""
+    pairs: dict[Unit, Unit] = {}
+    taken: set[int] = set()
+
+    def free_old():
+        return [u for u in old if u not in pairs]
+
+    def free_new():
+        return [u for u in new if id(u) not in taken]
+
+    def by_key(attr: str, same_kind: bool = False) -> None:
+        left, right = defaultdict(list), defaultdict(list)
+        for u in free_old():
+            left[(getattr(u, attr), u.kind if same_kind else "")].append(u)
+        for u in free_new():
+            right[(getattr(u, attr), u.kind if same_kind else "")].append(u)
+        for k, us in left.items():
+            vs = right.get(k)
+            if vs and len(us) == 1 and len(vs) == 1:
+                pairs[us[0]] = vs[0]
+                taken.add(id(vs[0]))
+
+    by_key("exact")
+    by_key("qualname", same_kind=True)
+    by_key("abstract", same_kind=True)
+    _match_methods_of_paired_classes(pairs, taken, free_old(), free_new())
+    scored = []
+    for u in free_old():
+        for v in free_new():
+            if _compatible(u, v):
+                s = similarity(u.toks, v.toks)
+                if s >= SIMILARITY_MIN:
+                    scored.append((s, -abs(u.order - v.order), u.order, v.order, u, v))
+    scored.sort(key=lambda t: t[:4], reverse=True)
+    for *_, u, v in scored:
+        if u not in pairs and id(v) not in taken:
+            pairs[u] = v
+            taken.add(id(v))
+    return pairs
+
+
+def _compatible(u: Unit, v: Unit) -> bool:
+    if u.kind == v.kind:
+        return True
+    return {u.kind, v.kind} == {"function", "method"}
+
+
+def _match_methods_of_paired_classes(pairs, taken, old, new) -> None:
+    """Methods of a renamed class: same method name under paired classes."""
+    renamed = {u.qualname: v.qualname for u, v in pairs.items() if u.kind == "class" and u.qualname != v.qualname}
+    if not renamed:
+        return
+    index = {v.qualname: v for v in new}
+    for u in old:
+        owner, _, method = u.qualname.rpartition(".")
+        if owner in renamed:
+            v = index.get(f"{renamed[owner]}.{method}")
+            if v is not None and id(v) not in taken:
+                pairs[u] = v
+                taken.add(id(v))

@@ -1,0 +1,58 @@
+"""The structural diff reports what changed and nothing else: identical, reformatted, reordered or
+consistently renamed code gives no edits; renamed definitions are matched, not deleted and
+re-added; unparsable input falls back to a line diff that says why; `diff` prints it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from analysis.candidates import reformat, rename, reorder
+from analysis.diff import diff_versions, load
+from fixtures.analysis.fixture_records import HERE, script
+
+
+def d(a, b):
+    return diff_versions(load(a, "a"), load(b, "b"))
+
+
+def test_identical_and_cosmetic_changes_have_no_edits():
+    base = script(2)
+    for variant in (base, reformat(base), reorder(base), rename(base)):
+        assert d(base, variant).edits == []
+
+
+def test_renamed_class_is_matched_not_readded():
+    base = script(2)
+    diff = d(base, rename(base, "Rotary"))
+    assert diff.edits == [] and diff.renames.get("Rotary") == "RotaryRenamed"
+    assert not diff.added_units() and not diff.removed_units()
+
+
+def test_real_edits_are_located():
+    diff = d(script(2), script(3))
+    units = sorted({(e.kind, (e.new or e.old).qualname) for e in diff.edits})
+    assert units == [("insert", "GPT.__init__"), ("update", "Hyperparameters.num_iterations"), ("update", "MLP.forward")]
+    update = next(e for e in diff.edits if e.new.qualname == "MLP.forward")
+    assert update.old.lines == (69, 69) and update.new.lines == (69, 69)
+
+
+def test_added_and_removed_definitions():
+    diff = d(script(1), script(2))
+    assert {u.qualname for u in diff.added_units()} == {"Rotary", "Rotary.__init__", "Rotary.forward", "apply_rotary"}
+    assert diff.removed_units() == []
+
+
+def test_unparsable_side_falls_back_to_line_diff():
+    diff = d(script(1), script(1) + "\ndef broken(:\n")
+    assert diff.fallback.startswith("line diff: b: syntax error near line")
+    assert [e.kind for e in diff.edits] == ["insert"]
+
+
+def test_diff_command_on_files(home):
+    out = subprocess.run([str(Path(sys.executable).parent / "speedrun"), "diff", str(HERE / "r2.py"), str(HERE / "r3.py")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "~ MLP.forward" in out.stdout and "F.relu(self.c_fc(x)).square()" in out.stdout
+    bad = subprocess.run([str(Path(sys.executable).parent / "speedrun"), "diff", "no/such", "thing"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
