@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 records_app = typer.Typer(no_args_is_help=True, help="List, show, export and add records (commits of records.git).")
 app.add_typer(records_app, name="records")
+work_app = typer.Typer(no_args_is_help=True, help="Branches of the work repository (runs/work.git): candidates to replay and attribute.")
+app.add_typer(work_app, name="work")
 data_app = typer.Typer(no_args_is_help=True, help="Prepare datasets for replays.")
 app.add_typer(data_app, name="data")
 
@@ -201,6 +203,55 @@ def report(run_id: str = typer.Argument(..., help="A replay's run id (a folder u
     summary = summarize(state, folder)
     write_reports(summary, folder)
     _print_summary(summary)
+
+
+@work_app.command("new")
+def work_new(
+    branch: str = typer.Argument(..., help="Name of the new branch."),
+    start: str = typer.Option(..., "--from", "-f", help="Record to start from, TRACK/N."),
+):
+    """Create a work-repo branch at a record.
+
+    Example: speedrun work new my-idea --from mini/1
+    """
+    from replay.workrepo import create_branch, open_work_repo
+
+    store = _store()
+    record = store.resolve(start)
+    create_branch(open_work_repo(store.path), branch, record.commit_id)
+    print(f"branch {branch} at {record.label} ({record.commit_id[:10]})")
+
+
+@work_app.command("commit")
+def work_commit(
+    branch: str = typer.Argument(..., help="Existing work-repo branch."),
+    folder: Path = typer.Argument(..., help="Folder whose files become the branch's next commit (e.g. an edited `records export`)."),
+    message: str = typer.Option("candidate", "--message", "-m", help="Commit message."),
+):
+    """Commit a folder's files as the next commit of a work-repo branch.
+
+    Example: speedrun records export mini/1 /tmp/idea && (edit) && speedrun work commit my-idea /tmp/idea -m "try ReLU^2"
+    """
+    from replay.workrepo import commit_folder, open_work_repo
+
+    if not folder.is_dir():
+        raise SpeedrunError(f"{folder} is not a folder")
+    commit = commit_folder(open_work_repo(_store().path), branch, folder, message)
+    print(f"{branch} -> {commit[:10]}")
+
+
+@work_app.command("list")
+def work_list():
+    """List work-repo branches and their tips.
+
+    Example: speedrun work list
+    """
+    from replay.workrepo import open_work_repo
+
+    repo = open_work_repo(_store().path)
+    for name in sorted(repo.branches.local):
+        commit = repo.branches.local[name].peel()
+        print(f"{name:<30} {str(commit.id)[:10]}  {commit.message.splitlines()[0] if commit.message else ''}")
 
 
 @data_app.command("mini")

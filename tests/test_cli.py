@@ -64,3 +64,15 @@ def test_replay_prints_table_and_report_path(toy_store):
     run_id = out.stderr.split("run ", 1)[1].split()[0]
     regraded = run("report", run_id)
     assert regraded.returncode == 0 and "ground_truth" in regraded.stdout
+
+
+def test_work_branch_round_trip_is_replayable(toy_store, home):
+    assert run("work", "new", "idea", "--from", "toy/1").returncode == 0
+    assert "already exists" in run("work", "new", "idea", "--from", "toy/1").stderr
+    run("records", "export", "toy/2", str(home / "idea"))
+    committed = run("work", "commit", "idea", str(home / "idea"), "-m", "copy of record 2")
+    assert committed.returncode == 0, committed.stderr
+    assert "copy of record 2" in run("work", "list").stdout
+    out = run("replay", "1", "--track", "toy", "--branch", "idea", "--runs", "2")
+    assert out.returncode == 0, out.stderr
+    assert "│ idea" in out.stdout
