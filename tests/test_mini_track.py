@@ -1,0 +1,63 @@
+"""The embedded mini track is a real, runnable track: at least 4 labelled records (3 tasks)
+on one target, each officially faster than its parent, whose scripts the harness can run and
+stop; in the slow suite, a full replay of task 1 gives a valid baseline and ground truth."""
+
+import pytest
+
+from replay import paths
+from replay.anchors import defined_names
+from replay.engine import Replayer, ReplayRequest
+from replay.store import RecordsStore
+
+MINI = "mini"
+
+
+@pytest.fixture
+def mini_home(tmp_path, monkeypatch, tmp_path_factory):
+    """The project's real records.git, a throwaway runs/ home, and one shared data folder."""
+    monkeypatch.setenv("SPEEDRUN_RECORDS", str(paths.PROJECT_ROOT / "records.git"))
+    monkeypatch.setenv("SPEEDRUN_HOME", str(tmp_path / "runs"))
+    monkeypatch.setenv("SPEEDRUN_DATA", str(tmp_path_factory.getbasetemp() / "shared-data"))
+    return RecordsStore(paths.PROJECT_ROOT / "records.git")
+
+
+def test_track_shape_and_labels(mini_home):
+    records = mini_home.records(MINI)
+    assert len(records) >= 4 and len(mini_home.tasks(MINI)) >= 3
+    targets = {r.meta.target_val_loss for r in records}
+    assert len(targets) == 1, "every record of a track reaches the same target"
+    for parent, record in zip([None, *records], records):
+        meta = record.meta
+        assert meta.data == "mini-v1" and meta.launcher == "python"
+        assert meta.result.val_loss <= meta.target_val_loss
+        files = mini_home.files(record)
+        for level in (1, 2, 3):
+            assert f"hints/level{level}.md" in files
+            assert len(mini_home.read_file(record, f"hints/level{level}.md").strip()) > 100
+        source = mini_home.read_file(record, meta.entry).decode()
+        defined = defined_names(source)
+        for name in [a for i in meta.innovations for a in i.anchors] + list(meta.protected):
+            assert name in defined, f"{record.label}: {name}"
+        assert "step:{" in source and "val_loss:" in source
+        if parent is not None:
+            assert meta.innovations, f"{record.label} must name its innovations"
+            assert meta.result.time_s <= 0.95 * parent.meta.result.time_s, f"{record.label} is not >= 5% faster"
+
+
+def test_harness_runs_and_stops_every_mini_record(mini_home):
+    replayer = Replayer(mini_home)
+    for task in mini_home.tasks(MINI):
+        state = replayer.run(replayer.start(ReplayRequest(track=MINI, task=task.number, runs=1, max_steps=3)))
+        for run in state.runs:
+            assert run["status"] == "partial", (task.number, run)
+            assert run["steps"] >= 3 and run["time_s"] > 0
+
+
+@pytest.mark.slow
+def test_full_replay_of_task_1(mini_home):
+    replayer = Replayer(mini_home)
+    state = replayer.run(replayer.start(ReplayRequest(track=MINI, task=1, runs=1)))
+    sides = {s["name"]: s for s in state.summary["sides"]}
+    assert sides["baseline"]["valid"] and sides["ground_truth"]["valid"]
+    assert sides["ground_truth"]["time_s"]["mean"] < sides["baseline"]["time_s"]["mean"]
+    assert sides["ground_truth"]["fsr"] == pytest.approx(1.0)
