@@ -105,7 +105,8 @@ def table_rows(summary: dict) -> list[list[str]]:
     for side in summary["sides"]:
         t = side["time_s"]
         time = "—" if t is None else f"{t['mean']:.2f} ± {_fmt(t['sd'])}"
-        loss = "—" if side["val_loss"] is None else f"{side['val_loss']['mean']:.4f}"
+        v = side["val_loss"]
+        loss = "—" if v is None else f"{v['mean']:.4f}" + ("" if v["sd"] is None else f" ± {v['sd']:.4f}")
         if summary["partial"]:
             valid = "partial"
         else:
@@ -124,7 +125,7 @@ def table_rows(summary: dict) -> list[list[str]]:
     return rows
 
 
-HEADERS = ["side", "ref", "done", "time s (mean ± sd)", "wall s", "val loss", "valid", "FSR [95% CI]", "failures"]
+HEADERS = ["side", "ref", "done", "time s (mean ± sd)", "wall s", "val loss (mean ± sd)", "valid", "FSR [95% CI]", "failures"]
 
 
 def notes(summary: dict) -> list[str]:
