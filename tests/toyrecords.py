@@ -6,6 +6,7 @@ so statistics are predictable, while the processes really run, print and can be 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 TOY_SCRIPT = '''\
@@ -41,37 +42,21 @@ for step in range(1, N + 1):
 print("peak memory consumption: 1 MiB")
 '''
 
-TOY_TOML = '''\
-schema = 1
-track = "{track}"
-index = {index}
-name = "toy-{index}"
-date = 2026-01-{day:02d}
-authors = ["tests"]
-description = "Toy record {index}."
-entry = "train_gpt.py"
-launcher = "python"
-nproc = 1
-target_val_loss = 3.28
-task = {task}
-
-[result]
-time_s = {time_s}
-val_loss = {final_loss}
-steps = {steps}
-hardware = "test machine"
-
-[environment]
-python = "3.11"
-torch = "2.13.0"
-
-[[innovations]]
-name = "faster steps {index}"
-anchors = ["Hyperparameters.step_ms"]
-
-[protected]
-names = ["Hyperparameters.val_loss_every"]
-'''
+def record_toml(track: str, index: int, time_s: float, val_loss: float = 3.2, steps: int = 20, task: bool = True,
+                innovations: list[tuple[str, list[str]]] = (), protected: list[str] = ()) -> str:
+    """A valid record.toml for test records (dates: January 2026, one day per index)."""
+    lines = [
+        "schema = 1", f'track = "{track}"', f"index = {index}", f'name = "{track}-{index}"', f"date = 2026-01-{index:02d}",
+        'authors = ["tests"]', f'description = "Test record {index}."', 'entry = "train_gpt.py"', 'launcher = "python"',
+        "nproc = 1", "target_val_loss = 3.28", f"task = {'true' if task else 'false'}", "",
+        "[result]", f"time_s = {time_s}", f"val_loss = {val_loss}", f"steps = {steps}", 'hardware = "test machine"', "",
+        "[environment]", 'python = "3.11"', 'torch = "2.13.0"', "",
+    ]
+    for name, anchors in innovations:
+        lines += ["[[innovations]]", f"name = {json.dumps(name)}", f"anchors = {json.dumps(list(anchors))}", ""]
+    if protected:
+        lines += ["[protected]", f"names = {json.dumps(list(protected))}", ""]
+    return "\n".join(lines)
 
 
 def write_toy_record(folder: Path, track: str = "toy", index: int = 1, steps: int = 20, step_ms: float = 100.0,
@@ -80,9 +65,9 @@ def write_toy_record(folder: Path, track: str = "toy", index: int = 1, steps: in
     folder = Path(folder)
     (folder / "hints").mkdir(parents=True, exist_ok=True)
     (folder / "train_gpt.py").write_text(TOY_SCRIPT.format(steps=steps, step_ms=step_ms, final_loss=final_loss, sleep_s=sleep_s))
-    (folder / "record.toml").write_text(TOY_TOML.format(
-        track=track, index=index, day=index, time_s=steps * step_ms / 1000, final_loss=final_loss, steps=steps,
-        task="true" if task else "false",
+    (folder / "record.toml").write_text(record_toml(
+        track, index, time_s=steps * step_ms / 1000, val_loss=final_loss, steps=steps, task=task,
+        innovations=[(f"faster steps {index}", ["Hyperparameters.step_ms"])], protected=["Hyperparameters.val_loss_every"],
     ))
     for level in (1, 2, 3):
         (folder / "hints" / f"level{level}.md").write_text(f"Toy hint level {level} for record {index}.\n")
