@@ -116,7 +116,7 @@ def diff_versions(old: Version, new: Version) -> FileDiff:
         aligned.append(_align(u, v, old.module.bound, new.module.bound, votes, counterpart))
     mapping = _rename_map(votes)
     edits: list[Edit] = []
-    for u, v, candidates, rest_old, rest_new in aligned:
+    for u, _v, candidates, rest_old, rest_new in aligned:
         ctx = ("unit", u.key)
         for a, b in candidates:
             seq = zip(bound_sequence(a.node, old.module.bound), bound_sequence(b.node, new.module.bound))
@@ -178,7 +178,7 @@ def _pair_leftovers(rest_old: list[Atom], rest_new: list[Atom], ctx, counterpart
                     scored.append((s, a.qualname == b.qualname, -abs(a.index - b.index), a, b))
     scored.sort(key=lambda t: t[:3], reverse=True)
     used_a, used_b, edits = set(), set(), []
-    for s, _, _, a, b in scored:
+    for _score, _, _, a, b in scored:
         if id(a) in used_a or id(b) in used_b:
             continue
         used_a.add(id(a))

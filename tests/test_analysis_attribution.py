@@ -67,7 +67,7 @@ def test_gold_scores_one_and_null_scores_zero(fx_store):
 
 
 def test_unrelated_edits_are_novel_and_do_not_raise_scores(fx_store):
-    for label, text, expected in candidates(fx_store, 1):
+    for _label, text, expected in candidates(fx_store, 1):
         _, _, plain = verdicts(fx_store, 1, text)
         got, _, extra = verdicts(fx_store, 1, add_unrelated(text))
         assert got == expected
