@@ -265,6 +265,33 @@ def data_mini():
     print(corpus.ensure_mini_corpus(paths.data_dir()))
 
 
+@data_app.command("synthetic")
+def data_synthetic(
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write the shards into (created)."),
+    train_tokens: int = typer.Option(4_194_304, "--train-tokens", help="Training tokens in all."),
+    val_tokens: int = typer.Option(10_485_760, "--val-tokens", help="Validation tokens (the real scripts evaluate 10,485,760)."),
+    shard_tokens: int = typer.Option(2_097_152, "--shard-tokens", help="Training tokens per shard."),
+    seed: int = typer.Option(0, "--seed", help="Generator seed."),
+):
+    """Write small FineWeb-format shards (valid headers, documents separated by token 50256) for smoke runs.
+
+    The text is the mini track's synthetic language under FineWeb's file names
+    (fineweb_train_000001.bin ..., fineweb_val_000000.bin), so real records can run a few steps
+    without the real data. Example: speedrun data synthetic --out /tmp/fineweb10B
+    """
+    from replay import corpus
+
+    if min(train_tokens, val_tokens, shard_tokens) <= 0:
+        raise SpeedrunError("--train-tokens, --val-tokens and --shard-tokens must be positive")
+    written = corpus.generate(out, n_train_tokens=train_tokens, n_val_tokens=val_tokens, seed=seed,
+                              shard_tokens=shard_tokens, prefix="fineweb", eot=GPT2_EOT, first_train_index=1)
+    for path in written:
+        print(path)
+
+
+GPT2_EOT = 50256  # GPT-2's <|endoftext|>, FineWeb's document separator
+
+
 def _print_summary(summary: dict) -> None:
     from rich.table import Table
 

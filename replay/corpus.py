@@ -57,7 +57,7 @@ import numpy as np
 
 from replay.shards import write_shard
 
-CORPUS_NAME = "mini-v1"
+CORPUS_NAME = "mini-v1"  # the cache keys runs by this name: a generator change that alters bytes needs a new one
 VOCAB_SIZE = 512
 EOT_TOKEN = 0
 DEF_TOKEN = 1
@@ -167,12 +167,17 @@ def generate(
     n_val_tokens: int = VAL_SHARD_TOKENS,
     seed: int = SEED,
     shard_tokens: int = TRAIN_SHARD_TOKENS,
+    prefix: str = "mini",
+    eot: int = EOT_TOKEN,
+    first_train_index: int = 0,
 ) -> list[Path]:
     """Write the corpus' shards into ``out_dir`` (created) and return their paths.
 
     The language (topics, successor tables) comes from ``seed``; training and validation
     documents come from two independent streams derived from it, so the same ``seed`` always
-    gives the same bytes.
+    gives the same bytes. ``prefix``, ``eot`` and ``first_train_index`` rename the files and
+    the document separator, so the same text can pose as FineWeb shards
+    (``fineweb_train_000001.bin``, separator 50256) for smoke runs of the real records.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -180,12 +185,14 @@ def generate(
     lang = _Language(np.random.default_rng(lang_seq))
     val = _stream(np.random.default_rng(val_seq), lang, n_val_tokens)
     train = _stream(np.random.default_rng(train_seq), lang, n_train_tokens)
+    if eot != EOT_TOKEN:
+        val, train = (np.where(tokens == EOT_TOKEN, eot, tokens) for tokens in (val, train))
     paths = []
-    for i, start in enumerate(range(0, n_train_tokens, shard_tokens)):
-        path = out_dir / f"mini_train_{i:06d}.bin"
+    for i, start in enumerate(range(0, n_train_tokens, shard_tokens), start=first_train_index):
+        path = out_dir / f"{prefix}_train_{i:06d}.bin"
         write_shard(path, train[start : start + shard_tokens])
         paths.append(path)
-    path = out_dir / "mini_val_000000.bin"
+    path = out_dir / f"{prefix}_val_000000.bin"
     write_shard(path, val)
     paths.append(path)
     return paths

@@ -7,6 +7,8 @@ exactly the same tokens, so the generator must be deterministic and its output w
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from replay import corpus
@@ -77,10 +79,9 @@ def test_public_constants():
 
 
 def test_ensure_mini_corpus_is_idempotent(tmp_path, monkeypatch):
-    monkeypatch.setattr(corpus, "TRAIN_SHARDS", 1)
-    monkeypatch.setattr(corpus, "TRAIN_SHARD_TOKENS", 20_000)
-    monkeypatch.setattr(corpus, "VAL_SHARD_TOKENS", 9_000)
-    monkeypatch.setattr(corpus.generate, "__defaults__", (20_000, 9_000, corpus.SEED, 20_000))
+    full_size = corpus.generate
+    monkeypatch.setattr(corpus, "generate",
+                        lambda out: full_size(out, n_train_tokens=20_000, n_val_tokens=9_000, shard_tokens=20_000))
     d = corpus.ensure_mini_corpus(tmp_path)
     assert d == tmp_path / "mini-v1"
     assert _files(d) == ["mini_train_000000.bin", "mini_val_000000.bin"]
@@ -88,3 +89,21 @@ def test_ensure_mini_corpus_is_idempotent(tmp_path, monkeypatch):
     assert corpus.ensure_mini_corpus(tmp_path) == d
     assert (d / "mini_val_000000.bin").stat().st_mtime_ns == stamp
     assert [p.name for p in tmp_path.iterdir()] == ["mini-v1"]  # no temp dir left behind
+
+
+def test_synthetic_fineweb_shards_have_fineweb_names_and_separator(tmp_path):
+    """`speedrun data synthetic` poses the same text as FineWeb: its file names, separator 50256."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "fineweb10B"
+    done = subprocess.run([str(Path(sys.executable).parent / "speedrun"), "data", "synthetic", "--out", str(out),
+                           "--train-tokens", "30000", "--val-tokens", "5000", "--shard-tokens", "10000"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["fineweb_train_000001.bin", "fineweb_train_000002.bin", "fineweb_train_000003.bin", "fineweb_val_000000.bin"]
+    val = read_shard(out / "fineweb_val_000000.bin")
+    assert len(val) == 5000 and val[0] == 50256 and (val == 50256).sum() >= 2
+    assert not (val == 0).any(), "the mini separator must be fully replaced"
+    assert val.max() <= 50256
