@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from replay import paths
 from replay.errors import SpeedrunError
+from replay.record import RecordError, parse_record_toml
 
 DEFAULT_ENTRY = "train_gpt.py"
 
@@ -30,17 +32,15 @@ def file_script(path: str | Path) -> tuple[str, str]:
 
 
 def commit_script(repo, commit, entry: str | None, label: str) -> tuple[str, str]:
-    import tomllib
-
     import pygit2
 
     tree = commit.tree
     names = []
-    if "record.toml" in tree:
+    if paths.RECORD_TOML in tree:
         try:
-            names.append(tomllib.loads(tree["record.toml"].data.decode()).get("entry"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-            pass
+            names.append(parse_record_toml(tree[paths.RECORD_TOML].data.decode()).entry)
+        except (RecordError, UnicodeDecodeError):
+            pass  # a candidate's broken metadata does not hide its script: fall back below
     names += [entry, DEFAULT_ENTRY]
     for name in names:
         if name and name in tree and isinstance(tree[name], pygit2.Blob):
@@ -53,16 +53,12 @@ def commit_script(repo, commit, entry: str | None, label: str) -> tuple[str, str
 
 def work_repo_commit(spec: str, what: str):
     """A commit of the work repository (which also sees every records.git object)."""
-    from replay.workrepo import open_work_repo, resolve_branch
-
     import pygit2
 
     from replay.store import RecordsStore
+    from replay.workrepo import existing_work_repo, resolve_branch
 
-    from replay import paths
-
-    # Reading never creates the work repository.
-    repo = open_work_repo() if (paths.work_repo() / "HEAD").exists() else None
+    repo = existing_work_repo()
     if what == "commit":
         # Commit ids resolve in the work repo (it borrows records.git's objects); tags such as
         # mini/r02 live in records.git itself.

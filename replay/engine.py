@@ -156,6 +156,7 @@ class Replayer:
         self.executor = executor or LocalExecutor()
         self.progress = progress or Progress()
         self.cache = ResultCache(paths.cache_dir())
+        self._metas: dict[str, RecordMeta] = {}
 
     def start(self, request: ReplayRequest) -> ReplayState:
         """Plan a new replay and write its run.json (status ``started``)."""
@@ -195,9 +196,11 @@ class Replayer:
         return state
 
     def _meta_for(self, side: Side) -> RecordMeta:
-        """A side's launch metadata: its own record.toml (branches keep their start's)."""
-        blob = self.work[side.tree] / paths.RECORD_TOML
-        return parse_record_toml(blob.data.decode(), where=f"{side.ref}:{paths.RECORD_TOML}")
+        """A side's launch metadata: its own record.toml (branches keep their start's), parsed once per tree."""
+        if side.tree not in self._metas:
+            blob = self.work[side.tree] / paths.RECORD_TOML
+            self._metas[side.tree] = parse_record_toml(blob.data.decode(), where=f"{side.ref}:{paths.RECORD_TOML}")
+        return self._metas[side.tree]
 
     def run_side(self, request: ReplayRequest, side: Side, replicate: int, folder: Path) -> dict:
         """Run (or fetch from the cache) replicate ``replicate`` of one side; return its run record."""

@@ -105,8 +105,8 @@ def table_rows(summary: dict) -> list[list[str]]:
     for side in summary["sides"]:
         t = side["time_s"]
         time = "—" if t is None else f"{t['mean']:.2f} ± {_fmt(t['sd'])}"
-        v = side["val_loss"]
-        loss = "—" if v is None else f"{v['mean']:.4f}" + ("" if v["sd"] is None else f" ± {v['sd']:.4f}")
+        losses = side["val_loss"]
+        loss = "—" if losses is None else f"{losses['mean']:.4f}" + ("" if losses["sd"] is None else f" ± {losses['sd']:.4f}")
         if summary["partial"]:
             valid = "partial"
         else:

@@ -32,6 +32,11 @@ def open_work_repo(records: Path | None = None, path: Path | None = None) -> pyg
     return pygit2.Repository(str(path))
 
 
+def existing_work_repo(records: Path | None = None) -> pygit2.Repository | None:
+    """The work repository if it exists (for readers, which must not create it), else ``None``."""
+    return open_work_repo(records) if (paths.work_repo() / "HEAD").exists() else None
+
+
 def resolve_branch(repo: pygit2.Repository, name: str) -> pygit2.Commit:
     """The commit a work-repo branch (or full ref, or commit id) points to."""
     for candidate in (f"refs/heads/{name}", name):
