@@ -119,6 +119,38 @@ def records_add(
     print(f"added {record.label} ({record.meta.name}) as commit {commit}")
 
 
+@records_app.command("import")
+def records_import(
+    checkout: Path = typer.Argument(..., help="A clone of KellerJordan/modded-nanogpt (full history; a bare mirror works too)."),
+    track: str = typer.Option("nanogpt", "--track", "-t", help="Track to create or extend."),
+    through: str = typer.Option("21", "--through", help="Last README record to import: a number, or 'all' for every logged record."),
+    hints: Optional[Path] = typer.Option(None, "--hints", help="Use the paper's hint files (DIR/record_<i>/level_*.txt) instead of ours."),
+):
+    """Import the speedrun's records from a checkout: one commit per record, with labels and hints.
+
+    The record list is the README's record table; code comes from each record's linked log
+    (records 1-3: the root train_gpt2.py at the commits that set them). Re-running is a no-op;
+    on a newer checkout only the new records are appended.
+
+    Examples:
+      speedrun records import ~/modded-nanogpt
+      speedrun records import ~/modded-nanogpt --through all
+    """
+    from replay.importer import import_records
+
+    if through != "all" and not (through.isdigit() and int(through) >= 1):
+        raise SpeedrunError(f"--through must be a record number or 'all', got {through!r}")
+    if hints is not None and not hints.is_dir():
+        raise SpeedrunError(f"--hints {hints}: not a folder")
+    report = import_records(
+        checkout, _store(), track=track, through=None if through == "all" else int(through), hints_dir=hints,
+        on_record=lambda label, c: print(f"added {label}  README #{c.row.number}  {c.row.description}", flush=True),
+    )
+    for note in report.skipped:
+        print(f"note: {note}")
+    print(f"{track}: {len(report.added)} added, {len(report.unchanged)} already present, {len(report.skipped)} rows skipped")
+
+
 @records_app.command("init")
 def records_init(path: Path = typer.Argument(..., help="Where to create the bare repository.")):
     """Create an empty records repository (for a new collection of tracks).
@@ -155,7 +187,7 @@ def replay(
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per run (default: max(600, 4x the record's time))."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run again even if a cached result exists."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue an interrupted replay by its run id."),
-    python: Optional[str] = typer.Option(None, "--python", help="Interpreter that runs the records (default: this one)."),
+    python: Optional[str] = typer.Option(None, "--python", help="Interpreter that runs every side (default: each record's environment, see `speedrun env build`)."),
 ):
     """Replay task i: baseline, ground truth and branches, N runs each, interleaved; print the table.
 
@@ -175,7 +207,7 @@ def replay(
     else:
         request = ReplayRequest(
             track=track, task=task, branches=tuple(branch), runs=runs, max_steps=max_steps,
-            time_limit_s=time_limit, use_cache=not no_cache, python=python or sys.executable,
+            time_limit_s=time_limit, use_cache=not no_cache, python=python,
         )
         state = replayer.start(request)
     print(f"run {state.run_id}", file=sys.stderr)

@@ -13,14 +13,13 @@ import json
 import os
 import shutil
 import signal
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import pygit2
 
-from replay import datasets, paths
+from replay import datasets, envs, paths
 from replay.atomic import write_json_atomic
 from replay.cache import ResultCache, cache_key
 from replay.environment import hardware, provenance, python_environment
@@ -30,6 +29,7 @@ from replay.grading import grade
 from replay.logparse import StepLine
 from replay.record import RecordMeta, parse_record_toml
 from replay.report import summarize, write_reports
+from replay.sandbox import untrusted_sandbox
 from replay.store import RecordsStore, Task, materialize
 from replay.workrepo import open_work_repo, resolve_branch
 
@@ -48,7 +48,7 @@ class ReplayRequest:
     max_steps: int | None = None
     time_limit_s: float | None = None
     use_cache: bool = True
-    python: str = sys.executable
+    python: str | None = None  # None: each record's own environment (replay/envs.py)
 
 
 @dataclass(frozen=True)
@@ -150,10 +150,13 @@ def new_run_id(track: str, task: int) -> str:
 class Replayer:
     """Executes a replay's runs through an executor and the result cache."""
 
-    def __init__(self, store: RecordsStore | None = None, executor=None, progress: Progress | None = None):
+    def __init__(self, store: RecordsStore | None = None, executor=None, progress: Progress | None = None,
+                 candidate_executor=None):
         self.store = store or RecordsStore()
         self.work = open_work_repo(self.store.path)
         self.executor = executor or LocalExecutor()
+        # Candidate branches are untrusted code: confined where the machine allows (replay/sandbox.py).
+        self.candidate_executor = candidate_executor or (executor or LocalExecutor(sandbox=untrusted_sandbox()))
         self.progress = progress or Progress()
         self.cache = ResultCache(paths.cache_dir())
         self._metas: dict[str, RecordMeta] = {}
@@ -207,9 +210,10 @@ class Replayer:
         meta = self._meta_for(side)
         time_limit = request.time_limit_s or max(600.0, 4 * meta.result.time_s)
         env = {**datasets.prepare(meta.data), "SPEEDRUN_SEED": str(replicate)}
-        env_fingerprint = {k: v for k, v in python_environment(request.python).items() if k != "executable"}
+        python = envs.resolve_python(meta.environment, request.python, where=f"{meta.track}/{meta.index}")
+        env_fingerprint = {k: v for k, v in python_environment(python).items() if k != "executable"}
         parts = dict(
-            tree=side.tree, entry=meta.entry, launcher=meta.launcher, nproc=meta.nproc, data=meta.data,
+            tree=side.tree, entry=meta.entry, args=list(meta.args), launcher=meta.launcher, nproc=meta.nproc, data=meta.data,
             environment=env_fingerprint, hardware=asdict(hardware()), max_steps=request.max_steps, seed=replicate,
         )
         key = cache_key(**parts)
@@ -222,7 +226,7 @@ class Replayer:
             exit, cached_log = hit
             shutil.copyfile(cached_log, log_path)
         else:
-            exit = self._execute(side, meta, env, request, time_limit, folder, replicate, log_path)
+            exit = self._execute(side, meta, env, python, request, time_limit, folder, replicate, log_path)
         result = grade(log_path.read_text(errors="replace"), exit)
         if not hit and not result.machine_failure and request.use_cache:
             self.cache.put(key, exit, log_path, parts)
@@ -233,17 +237,19 @@ class Replayer:
         self.progress.end_run(record)
         return record
 
-    def _execute(self, side, meta, env, request, time_limit, folder, replicate, log_path) -> Exit:
+    def _execute(self, side, meta, env, python, request, time_limit, folder, replicate, log_path) -> Exit:
         scratch = folder / "scratch" / f"{side.name.replace('/', '_')}-{replicate}"
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.parent.mkdir(parents=True, exist_ok=True)
         materialize(self.work, side.tree, scratch)
+        datasets.link_into(meta.data, scratch)
         spec = LaunchSpec(
-            workdir=scratch, entry=meta.entry, launcher=meta.launcher, nproc=meta.nproc, env=env,
-            python=request.python, max_steps=request.max_steps, time_limit_s=time_limit,
+            workdir=scratch, entry=meta.entry, args=meta.args, launcher=meta.launcher, nproc=meta.nproc, env=env,
+            python=python, max_steps=request.max_steps, time_limit_s=time_limit,
         )
         try:
-            return self.executor.run(spec, log_path, on_step=self.progress.step)
+            executor = self.candidate_executor if side.role == CANDIDATE else self.executor
+            return executor.run(spec, log_path, on_step=self.progress.step)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 

@@ -21,6 +21,7 @@ from typing import Callable, Protocol
 
 from replay.environment import gpu_names
 from replay.logparse import LogParser, StepLine
+from replay.sandbox import Sandbox
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class LaunchSpec:
 
     workdir: Path
     entry: str
+    args: tuple[str, ...] = ()
     launcher: str = "python"
     nproc: int = 1
     env: dict[str, str] = field(default_factory=dict)
@@ -58,18 +60,21 @@ def launch_command(spec: LaunchSpec, gpus: int) -> list[str]:
     """The command line for a spec on a machine with ``gpus`` GPUs."""
     if spec.launcher == "torchrun" and gpus > 0:
         nproc = min(spec.nproc, gpus)
-        return [spec.python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", spec.entry]
-    return [spec.python, "-u", spec.entry]
+        return [spec.python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", spec.entry, *spec.args]
+    return [spec.python, "-u", spec.entry, *spec.args]
 
 
 class LocalExecutor:
     """Runs on this machine as a child process group."""
 
-    def __init__(self, gpus: int | None = None):
+    def __init__(self, gpus: int | None = None, sandbox: Sandbox | None = None):
         self.gpus = len(gpu_names()) if gpus is None else gpus
+        self.sandbox = sandbox  # confinement for untrusted code (replay/sandbox.py); None runs as is
 
     def run(self, spec: LaunchSpec, log_path: Path, on_step: Callable[[StepLine], None] | None = None) -> Exit:
         command = launch_command(spec, self.gpus)
+        if self.sandbox is not None:
+            command = self.sandbox.wrap(command, spec.workdir)
         env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
         log_path.parent.mkdir(parents=True, exist_ok=True)
         parser = LogParser()
@@ -79,7 +84,7 @@ class LocalExecutor:
         with open(log_path, "w") as log:
             proc = subprocess.Popen(
                 command, cwd=spec.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, text=True, bufsize=1, start_new_session=True, preexec_fn=_die_with_parent,
+                stdin=subprocess.DEVNULL, text=True, bufsize=1, start_new_session=True, preexec_fn=self._prepare_child,
             )
             timer = None
             if spec.time_limit_s:
@@ -113,6 +118,12 @@ class LocalExecutor:
             timed_out=timed_out.is_set() and not stopped.is_set(),
             command=tuple(command),
         )
+
+    def _prepare_child(self) -> None:
+        """In the child, before exec."""
+        _die_with_parent()
+        if self.sandbox is not None:
+            self.sandbox.limit_resources(self.gpus)
 
 
 def _die_with_parent() -> None:

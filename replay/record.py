@@ -73,6 +73,7 @@ class RecordMeta:
     notes: str = ""
     innovations: tuple[Innovation, ...] = ()
     protected: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()  # command-line arguments after the entry script (early records took flags)
     schema: int = SCHEMA
 
 
@@ -196,6 +197,7 @@ def parse_record_toml(text: str, where: str = "record.toml") -> RecordMeta:
         environment=_parse_environment(top.table("environment")),
         innovations=tuple(_parse_innovation(t) for t in top.tables("innovations")),
         protected=_parse_protected(top.table("protected", required=False)),
+        args=top.strings("args", required=False),
     )
     top.done()
     if not meta.entry.endswith(".py") or "/" in meta.entry:
