@@ -12,6 +12,7 @@ from typing import Optional
 
 import typer
 
+from agent import cli as agent_cli
 from analysis import cli as analysis_cli
 from replay.errors import SpeedrunError
 
@@ -27,6 +28,7 @@ work_app = typer.Typer(no_args_is_help=True, help="Branches of the work reposito
 app.add_typer(work_app, name="work")
 data_app = typer.Typer(no_args_is_help=True, help="Prepare datasets for replays.")
 app.add_typer(data_app, name="data")
+app.add_typer(agent_cli.app, name="agent")
 
 # diff / attribute / blame are top-level commands defined in analysis/cli.py.
 app.registered_commands += analysis_cli.app.registered_commands
@@ -188,6 +190,7 @@ def replay(
     no_cache: bool = typer.Option(False, "--no-cache", help="Run again even if a cached result exists."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue an interrupted replay by its run id."),
     python: Optional[str] = typer.Option(None, "--python", help="Interpreter that runs every side (default: each record's environment, see `speedrun env build`)."),
+    nproc: Optional[int] = typer.Option(None, "--nproc", help="Processes (GPUs) per run, at most the record's nproc and the GPUs present."),
 ):
     """Replay task i: baseline, ground truth and branches, N runs each, interleaved; print the table.
 
@@ -208,6 +211,7 @@ def replay(
         request = ReplayRequest(
             track=track, task=task, branches=tuple(branch), runs=runs, max_steps=max_steps,
             time_limit_s=time_limit, use_cache=not no_cache, python=python,
+            nproc=nproc,
         )
         state = replayer.start(request)
     print(f"run {state.run_id}", file=sys.stderr)
@@ -319,6 +323,48 @@ def data_synthetic(
                               shard_tokens=shard_tokens, prefix="fineweb", eot=GPT2_EOT, first_train_index=1)
     for path in written:
         print(path)
+
+
+@data_app.command("fineweb")
+def data_fineweb(
+    shards: int = typer.Option(8, "--shards", "-n", help="Training shards of 100M tokens (the real records read up to ~8-10)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder (default: $SPEEDRUN_FINEWEB or runs/data/fineweb10B)."),
+):
+    """Download the real FineWeb GPT-2 shards (needs network access; ~200 MB per shard).
+
+    Replays of the nanogpt track read them from the same folder. On GPU nodes without network,
+    download elsewhere and copy the folder, then set SPEEDRUN_FINEWEB.
+    Example: speedrun data fineweb --shards 8
+    """
+    from replay import datasets, fineweb
+
+    fineweb.download(out or datasets.fineweb_dir(), shards)
+
+
+env_app = typer.Typer(no_args_is_help=True, help="Per-record Python environments built from record.toml pins.")
+app.add_typer(env_app, name="env")
+
+
+@env_app.command("build")
+def env_build(
+    spec: str = typer.Argument(..., help="TRACK/N, e.g. nanogpt/12"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the commands instead of running them."),
+):
+    """Build (or reuse) the virtual environment a record's pins ask for; replay then uses it.
+
+    Environments are keyed by the hash of the pins, so records that share pins share one.
+    Uses uv when installed (it can fetch the Python version too), else venv + pip.
+    Example: speedrun env build nanogpt/12
+    """
+    from replay import envs
+
+    env = _store().resolve(spec).meta.environment
+    if dry_run:
+        folder = envs.env_dir(env)
+        for command in envs.install_commands(env, envs.env_python(folder), use_uv=True):
+            print(" ".join(command))
+        return
+    print(envs.build(env))
 
 
 GPT2_EOT = 50256  # GPT-2's <|endoftext|>, FineWeb's document separator

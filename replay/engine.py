@@ -49,6 +49,7 @@ class ReplayRequest:
     time_limit_s: float | None = None
     use_cache: bool = True
     python: str | None = None  # None: each record's own environment (replay/envs.py)
+    nproc: int | None = None  # cap on processes per run (default: the record's nproc, at most the GPUs)
 
 
 @dataclass(frozen=True)
@@ -211,9 +212,10 @@ class Replayer:
         time_limit = request.time_limit_s or max(600.0, 4 * meta.result.time_s)
         env = {**datasets.prepare(meta.data), "SPEEDRUN_SEED": str(replicate)}
         python = envs.resolve_python(meta.environment, request.python, where=f"{meta.track}/{meta.index}")
+        nproc = min(meta.nproc, request.nproc or meta.nproc)
         env_fingerprint = {k: v for k, v in python_environment(python).items() if k != "executable"}
         parts = dict(
-            tree=side.tree, entry=meta.entry, args=list(meta.args), launcher=meta.launcher, nproc=meta.nproc, data=meta.data,
+            tree=side.tree, entry=meta.entry, args=list(meta.args), launcher=meta.launcher, nproc=nproc, data=meta.data,
             environment=env_fingerprint, hardware=asdict(hardware()), max_steps=request.max_steps, seed=replicate,
         )
         key = cache_key(**parts)
@@ -226,7 +228,7 @@ class Replayer:
             exit, cached_log = hit
             shutil.copyfile(cached_log, log_path)
         else:
-            exit = self._execute(side, meta, env, python, request, time_limit, folder, replicate, log_path)
+            exit = self._execute(side, meta, env, python, nproc, request, time_limit, folder, replicate, log_path)
         result = grade(log_path.read_text(errors="replace"), exit)
         if not hit and not result.machine_failure and request.use_cache:
             self.cache.put(key, exit, log_path, parts)
@@ -237,14 +239,14 @@ class Replayer:
         self.progress.end_run(record)
         return record
 
-    def _execute(self, side, meta, env, python, request, time_limit, folder, replicate, log_path) -> Exit:
+    def _execute(self, side, meta, env, python, nproc, request, time_limit, folder, replicate, log_path) -> Exit:
         scratch = folder / "scratch" / f"{side.name.replace('/', '_')}-{replicate}"
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.parent.mkdir(parents=True, exist_ok=True)
         materialize(self.work, side.tree, scratch)
         datasets.link_into(meta.data, scratch)
         spec = LaunchSpec(
-            workdir=scratch, entry=meta.entry, args=meta.args, launcher=meta.launcher, nproc=meta.nproc, env=env,
+            workdir=scratch, entry=meta.entry, args=meta.args, launcher=meta.launcher, nproc=nproc, env=env,
             python=python, max_steps=request.max_steps, time_limit_s=time_limit,
         )
         try:

@@ -17,11 +17,14 @@ track (its index) trails its README number, which its ``notes`` keep.
 
 from __future__ import annotations
 
+import itertools
 import shlex
 import statistics
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import pygit2
 
@@ -30,7 +33,7 @@ from replay.add import add_record
 from replay.anchors import defined_names
 from replay.errors import SpeedrunError
 from replay.logparse import parse_log
-from replay.record_labels import Labels, load_labels, paper_hints
+from replay.record_labels import LABELS_DIR, Labels, load_labels, official_result, paper_hints
 from replay.record_table import TableError, TableRow, parse_record_table
 from replay.speedrun_log import LogFormatError, llmc_final, split_log
 from replay.store import RecordsStore
@@ -80,29 +83,65 @@ class ImportReport:
 
 
 def import_records(checkout: Path, store: RecordsStore, track: str = "nanogpt", through: int | None = PAPER_RECORDS,
-                   hints_dir: Path | None = None, on_record=None) -> ImportReport:
-    """Import the checkout's records 1..``through`` (None: every logged record) onto ``track``."""
+                   hints_dir: Path | None = None, on_record=None, root_commits: dict[int, str] = ROOT_SCRIPT_COMMITS,
+                   labels_root: Path = LABELS_DIR) -> ImportReport:
+    """Import the checkout's records 1..``through`` (None: every logged record) onto ``track``.
+
+    ``root_commits`` and ``labels_root`` exist for tests, whose fixture checkouts have their own
+    commits and labels."""
     repo = _open_checkout(checkout)
     head = repo.revparse_single("HEAD").peel(pygit2.Commit)
     reader = _TreeReader(repo, head.tree, checkout)
     report = ImportReport()
-    rows = _select_rows(reader, through, report)
-    candidates = [_read_candidate(reader, repo, row) for row in rows]
-    _fill_environment(candidates)
+    usable = _select_rows(reader, through, report, root_commits)
+    candidates = [_read_candidate(reader, repo, row, root_commits) for row in usable if through is None or row.number <= through]
+    later = (_read_candidate(reader, repo, row, root_commits) for row in usable[len(candidates):])
+    _fill_environment(candidates, later)
     existing = store.records(track) if track in store.tracks() else []
-    for position, candidate in enumerate(candidates, start=1):
-        label = f"{track}/r{position:02d}"
-        if position <= len(existing):
-            _check_same(existing[position - 1], candidate, store, checkout)
-            report.unchanged.append(label)
-            continue
-        following = candidates[position] if position < len(candidates) else None
+    for position, candidate in enumerate(candidates[:len(existing)], start=1):
+        _check_same(existing[position - 1], candidate, store, checkout)
+        report.unchanged.append(f"{track}/r{position:02d}")
+    # Everything is read and checked before the first commit; a failure while committing
+    # rolls the track back, so an import lands whole or not at all.
+    protected = existing[-1].meta.protected if existing else ()
+    prepared = []
+    for position in range(len(existing) + 1, len(candidates) + 1):
+        candidate = candidates[position - 1]
         previous = candidates[position - 2] if position > 1 else None
-        _write_record(store, track, position, candidate, previous, following, hints_dir, head)
-        report.added.append(label)
-        if on_record:
-            on_record(label, candidate)
+        following = candidates[position] if position < len(candidates) else None
+        labels = load_labels(track, candidate.row.number, labels_root) or _derived_labels(candidate, previous, protected)
+        protected = labels.protected
+        official = official_result(track, candidate.row.number, labels_root)
+        prepared.append((position, candidate, _record_document(track, position, candidate, labels, official, following, head),
+                         _hints(labels, hints_dir, position)))
+    with _rollback_on_failure(store, track):
+        for position, candidate, document, hints in prepared:
+            _write_record(store, track, candidate, document, hints)
+            report.added.append(f"{track}/r{position:02d}")
+            if on_record:
+                on_record(report.added[-1], candidate)
     return report
+
+
+@contextmanager
+def _rollback_on_failure(store: RecordsStore, track: str):
+    """Restore the track's branch and tags if anything below fails."""
+    repo = store.repo
+    branch = f"refs/heads/{track}"
+    before = repo.references[branch].target if branch in repo.references else None
+    tags_before = {r for r in repo.references if r.startswith(f"refs/tags/{track}/")}
+    try:
+        yield
+    except BaseException:
+        for ref in {r for r in repo.references if r.startswith(f"refs/tags/{track}/")} - tags_before:
+            repo.references.delete(ref)
+        if before is None:
+            if branch in repo.references:
+                repo.references.delete(branch)
+        else:
+            repo.references[branch].set_target(before)
+        store.forget(track)
+        raise
 
 
 def _open_checkout(checkout: Path) -> pygit2.Repository:
@@ -148,21 +187,22 @@ class _TreeReader:
         return sorted(found)
 
 
-def _select_rows(reader: _TreeReader, through: int | None, report: ImportReport) -> list[TableRow]:
+def _select_rows(reader: _TreeReader, through: int | None, report: ImportReport, root_commits: dict[int, str]) -> list[TableRow]:
     try:
         rows = parse_record_table(reader.text("README.md", "the README"))
     except TableError as exc:
         raise CheckoutError(f"{reader.checkout}/README.md: {exc}") from None
     selected: dict[int, TableRow] = {}
     for row in rows:
-        if through is not None and row.number > through:
-            continue
+        note = None
         if row.number in selected:
-            report.skipped.append(f"README #{row.number} (line {row.line}): re-timing of record {row.number}, skipped")
-        elif row.log is None and row.number not in ROOT_SCRIPT_COMMITS:
-            report.skipped.append(f"README #{row.number} (line {row.line}): no log to take the code from, skipped")
+            note = f"README #{row.number} (line {row.line}): re-timing of record {row.number}, skipped"
+        elif row.log is None and row.number not in root_commits:
+            note = f"README #{row.number} (line {row.line}): no log to take the code from, skipped"
         else:
             selected[row.number] = row
+        if note and (through is None or row.number <= through):
+            report.skipped.append(note)
     if through is not None:
         missing = [n for n in range(1, through + 1) if n not in selected]
         if missing:
@@ -173,9 +213,9 @@ def _select_rows(reader: _TreeReader, through: int | None, report: ImportReport)
     return ordered
 
 
-def _read_candidate(reader: _TreeReader, repo: pygit2.Repository, row: TableRow) -> Candidate:
-    if row.number in ROOT_SCRIPT_COMMITS:
-        return _root_script_candidate(reader, repo, row)
+def _read_candidate(reader: _TreeReader, repo: pygit2.Repository, row: TableRow, root_commits: dict[int, str]) -> Candidate:
+    if row.number in root_commits:
+        return _root_script_candidate(reader, repo, row, root_commits[row.number])
     obj = reader.entry(row.log)
     if obj is None:
         raise CheckoutError(f"{reader.checkout}: record {row.number}'s log '{row.log}' (README line {row.line}) is not in the checkout")
@@ -206,8 +246,7 @@ def _read_candidate(reader: _TreeReader, repo: pygit2.Repository, row: TableRow)
     return candidate
 
 
-def _root_script_candidate(reader: _TreeReader, repo: pygit2.Repository, row: TableRow) -> Candidate:
-    short = ROOT_SCRIPT_COMMITS[row.number]
+def _root_script_candidate(reader: _TreeReader, repo: pygit2.Repository, row: TableRow, short: str) -> Candidate:
     try:
         commit = repo.revparse_single(short).peel(pygit2.Commit)
     except (KeyError, ValueError):
@@ -235,13 +274,22 @@ def _run_sh_args(run_sh: str) -> list[str]:
     raise CheckoutError("run.sh launches no .py script")
 
 
-def _fill_environment(candidates: list[Candidate]) -> None:
-    """Records whose log has no version header take the nearest record's pins (later first)."""
+def _fill_environment(candidates: list[Candidate], later: Iterator[Candidate]) -> None:
+    """Records whose log has no version header take the nearest record's pins: the next ones
+    first (also past ``--through``, read only if needed), then the earlier ones."""
+    read_later: list[Candidate] = []
+
+    def beyond() -> Iterator[Candidate]:
+        yield from read_later
+        for candidate in later:
+            read_later.append(candidate)
+            yield candidate
+
     for field_name in ("python", "torch"):
         for i, candidate in enumerate(candidates):
             if getattr(candidate, field_name):
                 continue
-            order = candidates[i + 1:] + candidates[:i][::-1]
+            order = itertools.chain(candidates[i + 1:], beyond(), reversed(candidates[:i]))
             donor = next((c for c in order if getattr(c, field_name)), None)
             if donor is None:
                 raise CheckoutError(f"no log of the imported records names its {field_name} version")
@@ -262,12 +310,11 @@ def _check_same(record, candidate: Candidate, store: RecordsStore, checkout: Pat
             )
 
 
-def _write_record(store, track, position, candidate, previous, following, hints_dir, head) -> None:
+def _record_document(track: str, position: int, candidate: Candidate, labels: Labels, official: dict, following, head) -> dict:
+    """The record.toml of one candidate, as a dict."""
     row = candidate.row
-    labels = load_labels(track, row.number) if row.number <= PAPER_RECORDS else None
-    labels = labels or _derived_labels(candidate, previous, store, track, position)
-    val_loss = candidate.val_loss if candidate.val_loss is not None else labels.result.get("val_loss")
-    steps = candidate.steps or labels.result.get("steps") or _flag_int(candidate.args, "--num_iterations")
+    val_loss = candidate.val_loss if candidate.val_loss is not None else official.get("val_loss")
+    steps = candidate.steps or official.get("steps") or _flag_int(candidate.args, "--num_iterations")
     if val_loss is None or steps is None:
         raise CheckoutError(f"README #{row.number}: no log gives its final val loss and steps, and no label provides them")
     notes = [f"Imported from README #{row.number} of modded-nanogpt at {str(head.id)[:12]}; code from {candidate.origin}."]
@@ -275,7 +322,6 @@ def _write_record(store, track, position, candidate, previous, following, hints_
     same_code_next = following is not None and following.sources == candidate.sources
     if same_code_next:
         notes.append(f"Task skipped: README #{following.row.number} has identical code.")
-    hints = paper_hints(hints_dir, position - 1) if hints_dir and position > 1 else labels.hints
     document = {
         "schema": 1, "track": track, "index": position, "name": _slug(row.description), "date": row.date,
         "authors": list(row.contributors) or ["unknown"], "description": row.description, "entry": ENTRY,
@@ -291,6 +337,17 @@ def _write_record(store, track, position, candidate, previous, following, hints_
         document["innovations"] = [dict(i) for i in labels.innovations]
     if labels.protected:
         document["protected"] = {"names": list(labels.protected)}
+    return document
+
+
+def _hints(labels: Labels, hints_dir: Path | None, position: int) -> dict[int, str]:
+    """Hints for the task ending at this record: ours, or the paper's for task ``position - 1``."""
+    if hints_dir and position > 1:
+        return paper_hints(hints_dir, position - 1)
+    return labels.hints
+
+
+def _write_record(store: RecordsStore, track: str, candidate: Candidate, document: dict, hints: dict[int, str]) -> None:
     with tempfile.TemporaryDirectory(prefix="speedrun-import-") as tmp:
         folder = Path(tmp)
         for name, source in candidate.sources.items():
@@ -305,9 +362,9 @@ def _write_record(store, track, position, candidate, previous, following, hints_
         add_record(store, track, folder)
 
 
-def _derived_labels(candidate: Candidate, previous: Candidate | None, store, track, position) -> Labels:
+def _derived_labels(candidate: Candidate, previous: Candidate | None, protected: tuple[str, ...]) -> Labels:
     """Labels for a record we have not labelled: the README description as the innovation, anchored
-    at the definitions its AST diff touches; protected names carried over where still defined."""
+    at the definitions its AST diff touches; the parent's protected names where still defined."""
     if previous is None:
         return Labels()
     from analysis.diff import diff_versions, load
@@ -324,8 +381,7 @@ def _derived_labels(candidate: Candidate, previous: Candidate | None, store, tra
                 anchors.append(edit.new.qualname)
     innovations = ({"name": candidate.row.description, "description": "Derived from the README; anchors from the AST diff.",
                     "anchors": anchors[:12]},) if anchors else ()
-    inherited = store.records(track)[position - 2].meta.protected if position > 1 else ()
-    return Labels(innovations=innovations, protected=tuple(n for n in inherited if n in defined))
+    return Labels(innovations=innovations, protected=tuple(n for n in protected if n in defined))
 
 
 def _flag_int(args: list[str], flag: str) -> int | None:

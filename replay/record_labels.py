@@ -28,7 +28,6 @@ class Labels:
     innovations: tuple[dict, ...] = ()  # {"name", "description", "anchors"} as record.toml wants them
     protected: tuple[str, ...] = ()
     hints: dict[int, str] = field(default_factory=dict)  # level -> markdown
-    result: dict = field(default_factory=dict)  # official figures for a record without a usable log
 
 
 def load_labels(track: str, index: int, root: Path = LABELS_DIR) -> Labels | None:
@@ -47,12 +46,12 @@ def load_labels(track: str, index: int, root: Path = LABELS_DIR) -> Labels | Non
     )
     hints = {level: (folder / "hints" / f"level{level}.md").read_text() for level in HINT_LEVELS
              if (folder / "hints" / f"level{level}.md").is_file()}
-    return Labels(innovations, tuple(raw.get("protected", [])), hints, _official(root / track, index))
+    return Labels(innovations, tuple(raw.get("protected", [])), hints)
 
 
-def _official(track_dir: Path, index: int) -> dict:
+def official_result(track: str, index: int, root: Path = LABELS_DIR) -> dict:
     """Official figures (val_loss, steps) for a record without a usable log, from ``official.toml``."""
-    path = track_dir / "official.toml"
+    path = root / track / "official.toml"
     if not path.is_file():
         return {}
     return dict(tomllib.loads(path.read_text()).get(f"r{index:02d}", {}))
