@@ -6,7 +6,7 @@ TRACK  ?= mini
 RUNS   ?= 3
 PYTHON ?= python3
 
-.PHONY: setup test test-slow replay bench clean-runs
+.PHONY: setup test test-slow test-gpu replay bench clean-runs
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,10 @@ test: setup
 # The slow tests (full CPU training runs); CI runs them too.
 test-slow: setup
 	$(PY) -m pytest -q -m slow
+
+# GPU tests (skipped without CUDA; the smoke test also needs SPEEDRUN_NANOGPT_CHECKOUT).
+test-gpu: setup
+	$(PY) -m pytest -q -m gpu
 
 replay: setup
 	$(VENV)/bin/speedrun replay $(TASK) --track $(TRACK) --runs $(RUNS)
