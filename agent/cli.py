@@ -1,0 +1,165 @@
+"""``speedrun agent``: put an LLM agent on a task, resume it, show its tree, name its best branch.
+
+Registered in replay/cli.py with one ``app.add_typer``. Heavy imports (litellm, torch, the
+runner) happen inside the commands; user mistakes raise SpeedrunError (one ``error:`` line).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from replay.errors import SpeedrunError
+
+app = typer.Typer(no_args_is_help=True, help="LLM agents on tasks: every attempt a commit on a branch of the work repository.")
+
+
+def _runner(progress=None):
+    from agent.runner import AgentRunner
+
+    return AgentRunner(progress=progress, on_event=lambda line: print(line, file=sys.stderr, flush=True))
+
+
+def _execute(runner, state):
+    from replay.progress import RichProgress
+
+    print(f"run {state.run_id}", file=sys.stderr, flush=True)
+    with RichProgress() as progress:
+        runner.replayer.progress = progress.callbacks()
+        try:
+            return runner.run(state)
+        except KeyboardInterrupt:
+            print(f"interrupted: resume with `speedrun agent resume {state.run_id}`", file=sys.stderr)
+            raise SystemExit(130) from None
+
+
+def _report(state) -> None:
+    from agent.show import header_text, summary_text, tree_text
+
+    print(header_text(state))
+    print(tree_text(state))
+    print(summary_text(state))
+
+
+@app.command("run")
+def run(
+    task: int = typer.Argument(..., help="Task number i (record i -> i+1)."),
+    track: str = typer.Option("mini", "--track", "-t", help="Track (a branch of records.git)."),
+    model: str = typer.Option(..., "--model", "-m", help="A litellm model: openai/gpt-4o, anthropic/..., openai/NAME with --api-base."),
+    scaffold: str = typer.Option("aide", "--scaffold", "-s", help="flat, tree, forest, aide or multi-aide."),
+    hints: str = typer.Option("0", "--hints", help="0, 1, 2, 3, 1,2 or 1,2,3 (pseudocode, description, mini-paper)."),
+    nodes: int = typer.Option(20, "--nodes", help="Node budget: model-written attempts per run."),
+    node_timeout: Optional[float] = typer.Option(None, "--node-timeout", help="Seconds per node run (default: max(600, 4x the record's time))."),
+    budget_usd: Optional[float] = typer.Option(None, "--budget-usd", help="Stop asking the model once this much is spent."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", "-k", help="Stop each node run after step K (a smoke run)."),
+    runs: int = typer.Option(1, "--runs", "-n", help="Independent agent runs (seeds 0..N-1)."),
+    from_run: Optional[str] = typer.Option(None, "--from", help="Cumulative mode: start from the best node of this earlier run on task i-1."),
+    edit_format: str = typer.Option("search-replace", "--edit-format", help="search-replace, diff or whole."),
+    api_base: Optional[str] = typer.Option(None, "--api-base", help="Base URL of an OpenAI-compatible server."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (default: the provider's)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the scaffold's random choices (run k uses seed+k)."),
+    replay_runs: int = typer.Option(0, "--replay", help="Afterwards, replay the best branch against both records N times each."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Run every node even if a cached result exists."),
+):
+    """Put an agent on task i: every node is a commit on agent/<run-id>/<node>; print the tree and the best branch.
+
+    Keys come from the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...).
+
+    Examples:
+      speedrun agent run 3 --model openai/gpt-4o-mini --scaffold aide --hints 1,2 --nodes 5 --replay 1
+      speedrun agent run 1 --model openai/qwen --api-base http://localhost:8000/v1 --scaffold flat --max-steps 20
+      speedrun agent run 2 --from agent-mini-t01-... --model anthropic/claude-sonnet-4-5 --hints 1
+    """
+    from agent.hints import parse_hints
+    from agent.state import AgentRequest
+
+    if runs < 1:
+        raise SpeedrunError("--runs must be at least 1")
+    levels = parse_hints(hints)
+    for k in range(runs):
+        request = AgentRequest(
+            track=track, task=task, model=model, scaffold=scaffold, hints=levels, nodes=nodes, node_timeout_s=node_timeout,
+            budget_usd=budget_usd, max_steps=max_steps, seed=seed + k, edit_format=edit_format, api_base=api_base,
+            temperature=temperature, from_run=from_run, use_cache=not no_cache,
+        )
+        runner = _runner()
+        state = _execute(runner, runner.start(request))
+        _report(state)
+        if replay_runs and state.summary and state.summary["branch"]:
+            _replay_best(state, replay_runs)
+
+
+def _replay_best(state, runs: int) -> None:
+    """Replay the best branch against record i and i+1 and print the table and the attribution."""
+    from replay import cli as replay_cli
+    from replay.engine import Replayer, ReplayRequest
+    from replay.progress import RichProgress
+
+    replayer = Replayer()
+    request = ReplayRequest(track=state.request.track, task=state.request.task, branches=(state.summary["branch"],),
+                            runs=runs, max_steps=state.request.max_steps)
+    replay_state = replayer.start(request)
+    print(f"replay {replay_state.run_id}", file=sys.stderr)
+    with RichProgress() as progress:
+        replayer.progress = progress.callbacks()
+        replay_state = replayer.run(replay_state)
+    replay_cli._print_summary(replay_state.summary)
+    print(f"attribution: speedrun attribute {state.request.task} --track {state.request.track} --branch {state.summary['branch']}")
+
+
+@app.command("resume")
+def resume(run_id: str = typer.Argument(..., help="An agent run's id (a folder under runs/).")):
+    """Continue a killed or interrupted agent run: finished nodes are neither lost nor repeated.
+
+    Example: speedrun agent resume agent-mini-t03-20261126-190000-ab12
+    """
+    from agent.runner import resume_state
+
+    state = resume_state(run_id)
+    runner = _runner()
+    _report(_execute(runner, state))
+
+
+@app.command("show")
+def show(run_id: str = typer.Argument(..., help="An agent run's id.")):
+    """Print the node tree with metrics and validity, the best node and the cost (works while a run is going).
+
+    Example: speedrun agent show agent-mini-t03-20261126-190000-ab12
+    """
+    from agent.state import load_agent_state
+
+    _report(load_agent_state(run_id))
+
+
+@app.command("best")
+def best(run_id: str = typer.Argument(..., help="An agent run's id.")):
+    """Print the branch of the fastest valid node (for `speedrun replay TASK --branch` and `speedrun attribute`).
+
+    Example: speedrun replay 3 --branch $(speedrun agent best agent-mini-t03-20261126-190000-ab12)
+    """
+    from agent.scaffolds import best_node
+    from agent.state import load_agent_state
+
+    node = best_node(load_agent_state(run_id))
+    if node is None:
+        raise SpeedrunError(f"run {run_id} has no valid node (yet): see `speedrun agent show {run_id}`")
+    print(node.branch)
+
+
+@app.command("list")
+def list_runs():
+    """List agent runs under runs/ with their status and best node.
+
+    Example: speedrun agent list
+    """
+    import json
+
+    from replay import paths
+
+    for path in sorted(paths.home().glob("agent-*/run.json")):
+        data = json.loads(path.read_text())
+        done = sum(1 for n in data["nodes"][1:] if n["stage"] == "done")
+        best = (data.get("summary") or {}).get("best") or "-"
+        print(f"{data['run_id']:<45} {data['status']:<11} {done:>3}/{data['request']['nodes']} nodes  best {best}")

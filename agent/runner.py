@@ -1,0 +1,294 @@
+"""An agent run: plan nodes with a scaffold, ask the model, commit, execute, judge; resumable.
+
+Every node is one commit of the work repository whose parent is its parent node's commit,
+on its own branch ``agent/<run-id>/<node>``; the root is record i itself (or, with
+``--from RUN``, a commit holding the earlier run's best script on top of record i). The run
+lists its commits in run.json rather than discovering them from refs. Nodes execute through
+the replay engine's ``run_side`` (same executor, result cache, logs and grading as replays;
+agent code runs in the sandbox) and are judged only from the deterministic log parser.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+from dataclasses import asdict
+from typing import Callable
+
+import pygit2
+
+from agent import judge, prompts, rules
+from agent.edits import FORMATS, EditError, apply_reply
+from agent.hints import hint_texts
+from agent.llm import LLMClient
+from agent.scaffolds import best_node, plan_next, scaffold
+from agent.state import (
+    BUGGY, COMMITTED, DONE, PLANNED, REPLIED, ROOT, AgentRequest, AgentState, Execution, LLMCall, Node,
+    branch_name, load_agent_state, node_id, reply_path, run_folder,
+)
+from replay.atomic import write_text_atomic
+from replay.engine import BASELINE, CANDIDATE, GROUND_TRUTH, Progress, Replayer, ReplayRequest, Side
+from replay.environment import gpu_names, provenance
+from replay.errors import SpeedrunError
+from replay.sandbox import untrusted_sandbox
+from replay.store import RecordsStore
+from replay.workrepo import create_branch
+
+SIGNATURE = ("speedrun-agent", "agent@speedrun.invalid")
+
+
+def new_run_id(track: str, task: int) -> str:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"agent-{track}-t{task:02d}-{stamp}-{os.urandom(2).hex()}"
+
+
+class AgentRunner:
+    """Starts, runs and resumes agent runs."""
+
+    def __init__(self, store: RecordsStore | None = None, client: LLMClient | None = None,
+                 progress: Progress | None = None, on_event: Callable[[str], None] = lambda line: None):
+        self.store = store or RecordsStore()
+        self.replayer = Replayer(self.store, progress=progress)
+        self.work = self.replayer.work
+        self.client = client
+        self.on_event = on_event
+
+    # --- starting -------------------------------------------------------------------------
+
+    def start(self, request: AgentRequest) -> AgentState:
+        """Validate the request, create the run's folder, root node and run.json."""
+        scaffold(request.scaffold)
+        if request.nodes < 1:
+            raise SpeedrunError("--nodes must be at least 1")
+        if request.edit_format not in FORMATS:
+            raise SpeedrunError(f"--edit-format must be one of {', '.join(FORMATS)}, not '{request.edit_format}'")
+        task = self.store.task(request.track, request.task)
+        hint_texts(self.store, task, request.hints)  # fail now, not at the first node, if a hint is missing
+        run_id = new_run_id(request.track, request.task)
+        root_commit, root_tree = task.start.commit_id, task.start.tree_id
+        if request.from_run:
+            root_commit, root_tree = self._cumulative_root(request, task, run_id)
+        state = AgentState(
+            run_id=run_id, request=request, start_label=task.start.label, target_label=task.target.label,
+            target_val_loss=task.target.meta.target_val_loss, protected=tuple(task.start.meta.protected),
+            entry=task.start.meta.entry, sandbox=untrusted_sandbox().describe(len(gpu_names())), provenance=provenance(),
+        )
+        root = Node(node_id(0), None, ROOT, stage=COMMITTED, commit=root_commit, branch=branch_name(run_id, node_id(0)))
+        state.nodes.append(root)
+        run_folder(run_id).mkdir(parents=True)
+        create_branch(self.work, root.branch, root_commit)
+        state.save()
+        return state
+
+    def _cumulative_root(self, request: AgentRequest, task, run_id: str) -> tuple[str, str]:
+        """Record i's tree with its script replaced by the earlier run's best (the paper's cascade)."""
+        earlier = load_agent_state(request.from_run)
+        if earlier.request.track != request.track or earlier.target_label != task.start.label:
+            raise SpeedrunError(f"--from {request.from_run}: that run worked on {earlier.start_label} -> {earlier.target_label}; "
+                                f"task {request.task} starts from {task.start.label}")
+        best = best_node(earlier)
+        if best is None:
+            raise SpeedrunError(f"--from {request.from_run}: that run has no valid node to start from")
+        script = self._script(best.commit, earlier.entry)
+        tree = self._tree_with(task.start.tree_id, task.start.meta.entry, script)
+        message = f"agent {run_id} n000: start from {earlier.run_id} {best.id}\n\nSpeedrun-Run: {run_id}\nSpeedrun-From: {best.branch}\n"
+        commit = self._commit(tree, [task.start.commit_id, best.commit], message)
+        return commit, str(tree)
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def run(self, state: AgentState) -> AgentState:
+        """Run (or resume) until the node budget, the cost budget or the scaffold is exhausted."""
+        self.client = self.client or LLMClient(state.request.model, api_base=state.request.api_base,
+                                               temperature=state.request.temperature)
+        task = self.store.task(state.request.track, state.request.task)
+        self.hints = hint_texts(self.store, task, state.request.hints)
+        state.status, state.stop_reason = "running", None
+        state.save()
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            while True:
+                pending = [n for n in state.nodes if n.stage != DONE]
+                if not pending:
+                    plans = plan_next(state, state.request.nodes - (len(state.nodes) - 1))
+                    if not plans:
+                        break
+                    for plan in plans:
+                        state.nodes.append(Node(node_id(len(state.nodes)), plan.parent, plan.action, plan.debug_depth))
+                    state.save()
+                    continue
+                node = pending[0]
+                if node.stage == PLANNED and (reason := self._budget_stop(state)):
+                    state.nodes = [n for n in state.nodes if n.stage != PLANNED]
+                    state.stop_reason = reason
+                    break
+                self._advance(state, node)
+                if node.action == ROOT and node.outcome not in ("valid", "partial", "missed_target"):
+                    state.status, state.stop_reason = "failed", f"the starting script failed: {node.problem}: {node.detail}"
+                    state.save()
+                    return state
+        except KeyboardInterrupt:
+            state.status = "interrupted"
+            state.save()
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        state.summary = self._summarize(state, task)
+        state.status = "stopped" if state.stop_reason else "finished"
+        state.save()
+        return state
+
+    def _budget_stop(self, state: AgentState) -> str | None:
+        budget = state.request.budget_usd
+        if budget is None:
+            return None
+        if state.unpriced_calls:
+            return f"--budget-usd {budget} cannot be enforced: litellm has no price for {state.request.model}"
+        if state.cost_usd >= budget:
+            return f"cost budget spent: ${state.cost_usd:.4f} of ${budget:.4f}"
+        return None
+
+    def _advance(self, state: AgentState, node: Node) -> None:
+        if node.stage == PLANNED:
+            self._ask(state, node)
+        if node.stage == REPLIED:
+            self._make_commit(state, node)
+        if node.stage == COMMITTED:
+            self._execute(state, node)
+        state.save()
+        self.on_event(_describe(node))
+
+    # --- one node's stages ----------------------------------------------------------------
+
+    def _ask(self, state: AgentState, node: Node) -> None:
+        parent = state.node(node.parent)
+        messages = prompts.build_messages(state, node.action, parent, self._script(parent.commit, state.entry),
+                                          self.hints, run_folder(state.run_id))
+        completion = self.client.complete(messages)
+        path = reply_path(state.run_id, node.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, completion.text)
+        fields = asdict(completion)
+        fields.pop("text")
+        node.llm = LLMCall(**fields)
+        node.stage = REPLIED
+        state.save()
+
+    def _make_commit(self, state: AgentState, node: Node) -> None:
+        """Apply the reply's edit and commit it (an edit that fails is committed unchanged, as the attempt it was)."""
+        parent = state.node(node.parent)
+        script = self._script(parent.commit, state.entry)
+        reply = reply_path(state.run_id, node.id).read_text()
+        new_script = script
+        try:
+            applied = apply_reply(script, reply)
+            new_script, node.edit_format = applied.text, applied.format
+            problem = rules.syntax_error(new_script)
+            if problem:
+                node.outcome, node.problem, node.detail = BUGGY, "syntax_error", problem
+            else:
+                violations = rules.protected_violations(script, new_script, state.protected)
+                if violations:
+                    node.outcome, node.problem, node.detail = BUGGY, "rule_violation", "; ".join(violations)
+        except EditError as exc:
+            node.outcome, node.problem, node.detail = BUGGY, "edit_error", str(exc)
+            node.edit_format = "error"
+        parent_commit = self.work[parent.commit]
+        tree = self._tree_with(str(parent_commit.tree_id), state.entry, new_script)
+        summary = reply.strip().splitlines()[0][:200] if reply.strip() else "(empty reply)"
+        trailers = {
+            "Speedrun-Run": state.run_id, "Speedrun-Node": node.id, "Speedrun-Parent": node.parent,
+            "Speedrun-Action": node.action, "Speedrun-Model": state.request.model, "Speedrun-Edit": node.edit_format,
+            "Speedrun-Reply-SHA256": node.llm.response_sha256 if node.llm else "",
+        }
+        message = (f"agent {state.run_id} {node.id}: {node.action} of {node.parent}\n\n{summary}\n\n"
+                   + "".join(f"{k}: {v}\n" for k, v in trailers.items()))
+        node.commit = self._commit(tree, [parent.commit], message)
+        node.branch = branch_name(state.run_id, node.id)
+        if node.branch not in self.work.branches.local:  # a resumed node may have made its branch already
+            create_branch(self.work, node.branch, node.commit)
+        node.stage = COMMITTED
+        state.save()
+
+    def _execute(self, state: AgentState, node: Node) -> None:
+        if node.outcome is None:  # nodes that failed before running are not executed
+            untrusted = node.action != ROOT or state.request.from_run is not None
+            node.execution = self._run_side(state, node.id, CANDIDATE if untrusted else BASELINE, node.branch, node.commit)
+            root = state.root.execution
+            allowance = rules.startup_allowance(root.wall_s if root else None, root.time_s if root else None)
+            node.outcome, node.problem, node.detail = judge.judge(
+                node.execution, state.target_val_loss, state.request.max_steps is not None, allowance)
+        node.stage = DONE
+
+    def _run_side(self, state: AgentState, name: str, role: str, ref: str, commit: str) -> Execution:
+        request = ReplayRequest(
+            track=state.request.track, task=state.request.task, runs=1, max_steps=state.request.max_steps,
+            time_limit_s=state.request.node_timeout_s, use_cache=state.request.use_cache,
+        )
+        side = Side(name, role, ref, commit, str(self.work[commit].peel(pygit2.Commit).tree_id))
+        record = self.replayer.run_side(request, side, 0, run_folder(state.run_id))
+        return Execution(status=record["status"], failure=record["failure"], time_s=record["time_s"],
+                         val_loss=record["val_loss"], steps=record["steps"], wall_s=record["wall_s"],
+                         log=record["log"], cached=record["cached"])
+
+    # --- scoring --------------------------------------------------------------------------
+
+    def _summarize(self, state: AgentState, task) -> dict:
+        """Best node, single-run FSR estimates against the human record and the agent's start, attribution."""
+        if "record_target" not in state.references:
+            state.references["record_target"] = self._run_side(
+                state, "record_target", GROUND_TRUTH, task.target.label, task.target.commit_id)
+        if state.request.from_run and "record_start" not in state.references:
+            state.references["record_start"] = self._run_side(
+                state, "record_start", BASELINE, task.start.label, task.start.commit_id)
+        state.save()
+        return judge.summarize(state, self._attribution(state, task))
+
+    def _attribution(self, state: AgentState, task) -> dict | None:
+        best = best_node(state)
+        if best is None:
+            return None
+        from analysis.task import attribute_task
+
+        _, doc = attribute_task(self.store, task.track, task.number, best.branch, self._script(best.commit, state.entry))
+        reproduced = [i["name"] for i in doc["innovations"] if i["reproduced"]]
+        return {"reproduced": reproduced, "innovations": [i["name"] for i in doc["innovations"]],
+                "scores": {i["name"]: i["score"] for i in doc["innovations"]}, "novel_edits": len(doc["novel"]),
+                "fallback": doc["fallback"]}
+
+    # --- git ------------------------------------------------------------------------------
+
+    def _script(self, commit: str, entry: str) -> str:
+        return (self.work[commit].peel(pygit2.Commit).tree / entry).data.decode()
+
+    def _tree_with(self, base_tree: str, entry: str, script: str) -> pygit2.Oid:
+        builder = self.work.TreeBuilder(self.work[base_tree])
+        builder.insert(entry, self.work.create_blob(script.encode()), pygit2.enums.FileMode.BLOB)
+        return builder.write()
+
+    def _commit(self, tree, parents: list[str], message: str) -> str:
+        sig = pygit2.Signature(*SIGNATURE)
+        return str(self.work.create_commit(None, sig, sig, message, tree, [pygit2.Oid(hex=p) for p in parents]))
+
+
+def _describe(node: Node) -> str:
+    e = node.execution
+    what = f"{node.id} {node.action}" + (f" of {node.parent}" if node.parent else "")
+    if node.outcome in (BUGGY, "invalid"):
+        return f"{what}: {node.outcome} ({node.problem}: {(node.detail or '').splitlines()[0][:120] if node.detail else ''})"
+    time = f"{e.time_s:.2f} s" if e and e.time_s is not None else "-"
+    loss = f" val {e.val_loss:.4f}" if e and e.val_loss is not None else ""
+    return f"{what}: {time}{loss} {node.outcome}" + (" (cached)" if e and e.cached else "")
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def resume_state(run_id: str) -> AgentState:
+    """The state of a run to resume (finished runs cannot be resumed)."""
+    state = load_agent_state(run_id)
+    if state.status in ("finished", "stopped"):
+        raise SpeedrunError(f"run {run_id} is {state.status}; nothing to resume")
+    return state

@@ -1,0 +1,72 @@
+"""Scripted models for the agent tests (``--model scripted/agent_policies:NAME``).
+
+Each is a pure function of the chat messages, so a resumed run gets the same replies:
+
+* ``oracle`` knows the ground truth (it reads record i+1 from the records store, which no
+  prompt contains) and answers with the unified diff from the current script to it;
+* ``tweaker`` scales one hyperparameter by a factor picked from a hash of the prompt, and
+  sometimes plants a crash, so trees get valid, faster, slower and buggy nodes;
+* ``broken`` answers with edits that cannot apply or do not parse;
+* ``cheater`` edits a protected definition.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+
+from replay.store import RecordsStore
+
+_SCRIPT = re.compile(r"# Current script: `[^`]+`\n\n```python\n(.*?)\n```\n\n# Your task", re.S)
+_TASK = re.compile(r"Track `([^`]+)`, task (\d+):")
+_TUNABLE = re.compile(r"^(\s+(?:step_ms|warmup_iters)\b[^=]*= )([0-9.]+)(.*)$", re.M)
+
+
+def current_script(messages) -> str:
+    return _SCRIPT.search(messages[-1]["content"]).group(1) + "\n"
+
+
+def _digest(messages) -> int:
+    return int(hashlib.sha256(messages[-1]["content"].encode()).hexdigest(), 16)
+
+
+def oracle(messages) -> str:
+    track, number = _TASK.search(messages[-1]["content"]).groups()
+    store = RecordsStore()
+    target = store.task(track, int(number)).target
+    truth = store.read_file(target, target.meta.entry).decode()
+    script = current_script(messages)
+    if script == truth:  # already there: a harmless change, so the node is still an attempt
+        return "Nothing left to change; add a comment.\n\n<<<<<<< SEARCH\n" + script.splitlines()[0] + \
+            "\n=======\n" + script.splitlines()[0] + "  # reviewed\n>>>>>>> REPLACE\n"
+    diff = "".join(difflib.unified_diff(script.splitlines(True), truth.splitlines(True), "a/train_gpt.py", "b/train_gpt.py"))
+    return f"Apply the known improvement.\n\n```diff\n{diff}```\n"
+
+
+def tweaker(messages) -> str:
+    script = current_script(messages)
+    digest = _digest(messages)
+    match = _TUNABLE.search(script)
+    if digest % 4 == 0 or match is None:
+        first = script.splitlines()[0]
+        return f"Try a crash.\n\n<<<<<<< SEARCH\n{first}\n=======\n{first}\nraise RuntimeError('planted bug')\n>>>>>>> REPLACE\n"
+    factor = (0.9, 0.8, 1.1)[digest % 3]
+    old = match.group(2)
+    value = float(old) * factor
+    new = f"{value:.1f}" if "." in old else str(max(1, round(value)))
+    return (f"Scale {match.group(1).strip()} by {factor}.\n\n<<<<<<< SEARCH\n{match.group(0)}\n=======\n"
+            f"{match.group(1)}{new}{match.group(3)}\n>>>>>>> REPLACE\n")
+
+
+def broken(messages) -> str:
+    if _digest(messages) % 2:
+        return "Edit.\n\n<<<<<<< SEARCH\nthis line is not in the script\n=======\nx = 1\n>>>>>>> REPLACE\n"
+    first = current_script(messages).splitlines()[0]
+    return f"Edit.\n\n<<<<<<< SEARCH\n{first}\n=======\n{first}\ndef broken(:\n>>>>>>> REPLACE\n"
+
+
+def cheater(messages) -> str:
+    script = current_script(messages)
+    line = next(l for l in script.splitlines() if "val_loss_every" in l and "=" in l)
+    return f"Validate less.\n\n<<<<<<< SEARCH\n{line}\n=======\n{line.split('=')[0]}= 1000\n>>>>>>> REPLACE\n"
