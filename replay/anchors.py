@@ -8,6 +8,7 @@ label that names nothing is a labelling error, caught when the record is added.
 from __future__ import annotations
 
 import ast
+import warnings
 
 
 def defined_names(source: str) -> set[str]:
@@ -27,7 +28,10 @@ def defined_names(source: str) -> set[str]:
                 for child in _blocks(node):
                     visit(child, prefix, in_function)
 
-    visit(ast.parse(source).body, "", False)
+    with warnings.catch_warnings():  # invalid escapes in old scripts are not ours to report
+        warnings.simplefilter("ignore", (SyntaxWarning, DeprecationWarning))
+        module = ast.parse(source)
+    visit(module.body, "", False)
     return names
 
 
