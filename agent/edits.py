@@ -76,10 +76,6 @@ def replace_block(text: str, search: str, replace: str, number: int = 1) -> str:
 def _find_lines(lines: list[str], want: list[str], what: str) -> tuple[int, int, str]:
     """(start, end, indentation to add) of the unique window of ``lines`` equal to ``want``
     up to trailing whitespace, or up to one indentation shift; else :class:`EditError`."""
-    while want and not want[-1].strip():
-        want = want[:-1]
-    while want and not want[0].strip():
-        want = want[1:]
     n = len(want)
     plain = [line.rstrip("\r\n") for line in lines]
     for mode in ("rstrip", "indent"):

@@ -70,3 +70,22 @@ def cheater(messages) -> str:
     script = current_script(messages)
     line = next(l for l in script.splitlines() if "val_loss_every" in l and "=" in l)
     return f"Validate less.\n\n<<<<<<< SEARCH\n{line}\n=======\n{line.split('=')[0]}= 1000\n>>>>>>> REPLACE\n"
+
+
+FLAKY_CALLS: list[int] = []
+
+
+def flaky(messages) -> str:
+    """Fails twice with a rate limit, then answers (tests reset FLAKY_CALLS)."""
+    import litellm
+
+    FLAKY_CALLS.append(1)
+    if len(FLAKY_CALLS) <= 2:
+        raise litellm.RateLimitError("slow down", llm_provider="scripted", model="flaky")
+    return "ok"
+
+
+def refuses(messages) -> str:
+    import litellm
+
+    raise litellm.AuthenticationError("bad key", llm_provider="scripted", model="refuses")

@@ -1,0 +1,54 @@
+"""The LLM client records every call (tokens, cost or None, latency, hashes of request and
+response), retries transient provider errors with exponential backoff, reports other errors as
+one line, and imports litellm without fetching anything."""
+
+import hashlib
+import os
+
+import pytest
+
+import agent_policies
+from agent.llm import LLMClient, _cost, import_litellm
+from replay.errors import SpeedrunError
+
+MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "Track `toy`, task 1: hello there"}]
+
+
+def test_scripted_call_is_accounted():
+    client = LLMClient("scripted/agent_policies:flaky", sleep=lambda s: None)
+    agent_policies.FLAKY_CALLS[:] = [1, 1]  # past its failures
+    call = client.complete(MESSAGES)
+    assert call.text == "ok" and call.attempts == 1 and call.retried_errors == ()
+    assert call.prompt_tokens == sum(len(m["content"].split()) for m in MESSAGES) and call.completion_tokens == 1
+    assert call.cost_usd is None  # scripted models are unpriced
+    assert call.response_sha256 == hashlib.sha256(b"ok").hexdigest()
+    assert call.latency_s >= 0
+    again = client.complete(MESSAGES)
+    other = client.complete(MESSAGES[:1] + [{"role": "user", "content": "something else"}])
+    assert again.request_sha256 == call.request_sha256 != other.request_sha256
+    assert os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
+
+
+def test_transient_errors_are_retried_with_backoff():
+    waits = []
+    agent_policies.FLAKY_CALLS.clear()
+    call = LLMClient("scripted/agent_policies:flaky", sleep=waits.append, backoff_s=1.5).complete(MESSAGES)
+    assert call.text == "ok" and call.attempts == 3 and waits == [1.5, 3.0]
+    assert len(call.retried_errors) == 2 and all(e.startswith("RateLimitError") for e in call.retried_errors)
+    agent_policies.FLAKY_CALLS.clear()
+    with pytest.raises(SpeedrunError, match="RateLimitError"):
+        LLMClient("scripted/agent_policies:flaky", sleep=waits.append, max_retries=1).complete(MESSAGES)
+
+
+def test_other_errors_fail_at_once_as_one_line():
+    waits = []
+    with pytest.raises(SpeedrunError, match=r"^model scripted/agent_policies:refuses: AuthenticationError") as info:
+        LLMClient("scripted/agent_policies:refuses", sleep=waits.append).complete(MESSAGES)
+    assert waits == [] and "\n" not in str(info.value)
+
+
+def test_priced_models_get_a_cost():
+    litellm = import_litellm()
+    response = litellm.completion(model="openai/gpt-4o-mini", messages=MESSAGES, mock_response="a reply")
+    cost = _cost(litellm, response, "openai/gpt-4o-mini")
+    assert cost is not None and cost > 0
