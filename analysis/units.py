@@ -131,6 +131,11 @@ def _definition_units(definition: Node, decorators: list[Node], prefix: str, in_
 
 
 def _flatten(stmt: Node, unit: Unit, scope: str, class_level: bool, offset: int) -> None:
+    definition, _ = _unwrap(stmt)
+    if definition is not None and scope == "<module>":
+        # A definition inside module-level code (``def get_lr`` under ``if __name__ == "__main__":``)
+        # is named as replay.anchors names it, so an anchor can claim its statements.
+        scope = _name(definition)
     qualname = scope
     if class_level:
         assigned = _assigned_name(stmt)
