@@ -172,6 +172,8 @@ def _words(text: str) -> list[str]:
 def _numbers_only(e: Edit, base: Version, target: Version) -> bool:
     if e.kind != "update" or e.old.node.kind == "line" or base.module is None:
         return False
+    if identifiers(e.old.node) != identifiers(e.new.node):
+        return False  # `import time` -> `import contextlib` abstracts alike but is not a number change
     return abstract_key(e.old.node, base.module.bound, literals=True) == abstract_key(
         e.new.node, target.module.bound, literals=True)
 
