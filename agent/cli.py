@@ -94,6 +94,7 @@ def run(
 def _replay_best(state, runs: int) -> None:
     """Replay the best branch against record i and i+1 and print the table and the attribution."""
     from replay import cli as replay_cli
+    from replay import paths
     from replay.engine import Replayer, ReplayRequest
     from replay.progress import RichProgress
 
@@ -106,7 +107,7 @@ def _replay_best(state, runs: int) -> None:
         replayer.progress = progress.callbacks()
         replay_state = replayer.run(replay_state)
     replay_cli._print_summary(replay_state.summary)
-    print(f"attribution: speedrun attribute {state.request.task} --track {state.request.track} --branch {state.summary['branch']}")
+    print(f"replay report: {paths.run_dir(replay_state.run_id) / paths.REPORT_MD}")
 
 
 @app.command("resume")

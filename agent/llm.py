@@ -48,7 +48,10 @@ def sha256_json(value) -> str:
 def import_litellm():
     """litellm, imported without network access at import time and with its banners quiet."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
+    try:
+        import litellm
+    except ImportError:
+        raise SpeedrunError("litellm is not installed: pip install -e '.[agent]' (make setup does)") from None
 
     litellm.suppress_debug_info = True
     from agent.scripted import register

@@ -24,7 +24,7 @@ from agent.hints import hint_texts
 from agent.llm import LLMClient
 from agent.scaffolds import best_node, plan_next, scaffold
 from agent.state import (
-    BUGGY, COMMITTED, DONE, PLANNED, REPLIED, ROOT, AgentRequest, AgentState, Execution, LLMCall, Node,
+    ATTRIBUTION_MD, BUGGY, COMMITTED, DONE, PLANNED, REPLIED, ROOT, AgentRequest, AgentState, Execution, LLMCall, Node,
     branch_name, load_agent_state, node_id, reply_path, run_folder,
 )
 from replay.atomic import write_text_atomic
@@ -251,7 +251,10 @@ class AgentRunner:
             return None
         from analysis.task import attribute_task
 
+        from analysis.report import to_markdown
+
         _, doc = attribute_task(self.store, task.track, task.number, best.branch, self._script(best.commit, state.entry))
+        write_text_atomic(run_folder(state.run_id) / ATTRIBUTION_MD, to_markdown(doc))
         reproduced = [i["name"] for i in doc["innovations"] if i["reproduced"]]
         return {"reproduced": reproduced, "innovations": [i["name"] for i in doc["innovations"]],
                 "scores": {i["name"]: i["score"] for i in doc["innovations"]}, "novel_edits": len(doc["novel"]),
@@ -289,6 +292,6 @@ def _raise_interrupt(signum, frame):
 def resume_state(run_id: str) -> AgentState:
     """The state of a run to resume (finished runs cannot be resumed)."""
     state = load_agent_state(run_id)
-    if state.status in ("finished", "stopped"):
+    if state.status in ("finished", "stopped", "failed"):
         raise SpeedrunError(f"run {run_id} is {state.status}; nothing to resume")
     return state

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent.scaffolds import best_node
-from agent.state import AgentState, Node
+from agent.state import ATTRIBUTION_MD, AgentState, Node, run_folder
 
 
 def node_line(node: Node, label: str) -> str:
@@ -69,5 +69,6 @@ def summary_text(state: AgentState) -> str:
     attribution = s.get("attribution")
     if attribution:
         lines.append(f"innovations reproduced: {len(attribution['reproduced'])}/{len(attribution['innovations'])}"
-                     + (f" ({', '.join(attribution['reproduced'])})" if attribution["reproduced"] else ""))
+                     + (f" ({', '.join(attribution['reproduced'])})" if attribution["reproduced"] else "")
+                     + f"; report {run_folder(state.run_id) / ATTRIBUTION_MD}")
     return "\n".join(lines)

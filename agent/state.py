@@ -23,6 +23,7 @@ PLANNED, REPLIED, COMMITTED, DONE = "planned", "replied", "committed", "done"
 ROOT, DRAFT, IMPROVE, DEBUG = "root", "draft", "improve", "debug"
 VALID, PARTIAL_OK, MISSED_TARGET, BUGGY, INVALID = "valid", "partial", "missed_target", "buggy", "invalid"
 ELIGIBLE = (VALID, PARTIAL_OK)  # outcomes that may be "best"
+ATTRIBUTION_MD = "attribution.md"  # the best node's attribution report, beside run.json
 
 
 def _now() -> str:

@@ -82,7 +82,9 @@ class Sandbox:
         """``command`` wrapped to run confined, with ``workdir`` the only writable project path."""
         if self.isolation():
             return command
-        readonly = [p for p in self.readonly if p.exists()]
+        existing = [p.resolve() for p in self.readonly if p.exists()]
+        # Only the outermost paths: a bind of a parent would hide binds made inside it.
+        readonly = [p for p in existing if not any(q != p and q in p.parents for q in existing)]
         workdir = Path(workdir).resolve()
         # Bind every read-only path onto itself, then the scratch folder (a submount that
         # stays writable), then flip the outer binds to read-only.

@@ -49,8 +49,8 @@ def tweaker(messages) -> str:
     digest = _digest(messages)
     match = _TUNABLE.search(script)
     if digest % 4 == 0 or match is None:
-        first = script.splitlines()[0]
-        return f"Try a crash.\n\n<<<<<<< SEARCH\n{first}\n=======\n{first}\nraise RuntimeError('planted bug')\n>>>>>>> REPLACE\n"
+        line = next(l for l in script.splitlines() if l.startswith("import "))
+        return f"Try a crash.\n\n<<<<<<< SEARCH\n{line}\n=======\n{line}\nraise RuntimeError('planted bug')\n>>>>>>> REPLACE\n"
     factor = (0.9, 0.8, 1.1)[digest % 3]
     old = match.group(2)
     value = float(old) * factor

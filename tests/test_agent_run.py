@@ -182,3 +182,15 @@ def test_killed_run_resumes_to_the_same_tree(tmp_path, monkeypatch):
         else:
             reference = tree_of(state)
     assert resumed == reference
+
+
+def test_cli_runs_n_independent_runs_and_replays_the_best(toy_store):
+    result = CliRunner().invoke(app, ["agent", "run", "1", "--track", "toy", "--model", "scripted/agent_policies:oracle",
+                                      "--scaffold", "flat", "--nodes", "1", "--runs", "2", "--replay", "1"])
+    assert result.exit_code == 0, result.output
+    states = [load_agent_state(p.parent.name) for p in sorted(paths.home().glob("agent-*/run.json"))]
+    assert sorted(s.request.seed for s in states) == [0, 1]
+    assert all(s.status == "finished" and s.summary["best"] == "n001" for s in states)
+    assert all((paths.run_dir(s.run_id) / "attribution.md").is_file() for s in states)
+    assert len(list(paths.home().glob("replay-*/report.md"))) == 2  # each run's best branch replayed
+    assert all(s.summary["branch"] in result.output for s in states)

@@ -40,7 +40,9 @@ def test_sandbox_blocks_network_and_writes_outside_scratch(tmp_path):
     scratch = protected / "run" / "scratch"  # writable although inside a read-only folder
     scratch.mkdir(parents=True)
     (scratch / "probe.py").write_text(PROBE)
-    sandbox = Sandbox(readonly=(protected,), memory_bytes=2 * 2**30)
+    (protected / "objects").mkdir()
+    # nested read-only paths (records.git inside the project, as by default) must not hide each other
+    sandbox = Sandbox(readonly=(protected / "objects", protected), memory_bytes=2 * 2**30)
     # arguments: a file in the protected folder, and an allocation beyond the cap
     spec = LaunchSpec(workdir=scratch, entry="probe.py", python=sys.executable, time_limit_s=60,
                       args=(str(protected / "x.txt"), str(3 * 2**30)))

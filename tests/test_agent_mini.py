@@ -1,0 +1,65 @@
+"""Agents on the real mini track, offline: every scaffold completes a run (with --max-steps, so
+nodes are partial smoke runs); the oracle's best branch is record i+1's code and attribution
+credits every innovation; in the slow suite, replaying the oracle's best branch of task 3 in
+full recovers FSR near 1."""
+
+import pytest
+
+from agent.runner import AgentRunner
+from agent.scaffolds import SCAFFOLDS
+from agent.state import PARTIAL_OK, AgentRequest
+from replay import paths
+from replay.engine import Replayer, ReplayRequest
+from replay.store import RecordsStore
+
+TASK = 3
+
+
+@pytest.fixture(scope="module")
+def mini_home(tmp_path_factory):
+    """One runtime home for the module, so identical node scripts hit the result cache."""
+    home = tmp_path_factory.mktemp("agent-mini")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SPEEDRUN_RECORDS", str(paths.PROJECT_ROOT / "records.git"))
+    patch.setenv("SPEEDRUN_HOME", str(home / "runs"))
+    patch.setenv("SPEEDRUN_DATA", str(tmp_path_factory.getbasetemp() / "shared-data"))
+    yield RecordsStore(paths.PROJECT_ROOT / "records.git")
+    patch.undo()
+
+
+def run_agent(store, policy, scaffold, nodes, max_steps):
+    runner = AgentRunner(store)
+    request = AgentRequest(track="mini", task=TASK, model=f"scripted/agent_policies:{policy}", scaffold=scaffold,
+                           hints=(1, 2, 3), nodes=nodes, max_steps=max_steps)
+    return runner, runner.run(runner.start(request))
+
+
+@pytest.mark.slow  # about 4 distinct mini scripts per scaffold, 10-50 s each on a shared 2-core CPU
+@pytest.mark.parametrize("name", sorted(SCAFFOLDS))
+def test_every_scaffold_runs_on_the_mini_track(mini_home, name):
+    _, state = run_agent(mini_home, "tweaker", name, nodes=3, max_steps=1)
+    assert state.status == "finished" and len(state.nodes) == 4
+    assert state.root.outcome == PARTIAL_OK
+    assert all(n.stage == "done" for n in state.nodes)
+    ran = [n for n in state.nodes[1:] if n.execution is not None]
+    assert ran and all(n.execution.steps is not None for n in ran)
+    assert state.summary["note"].startswith("--max-steps 1")
+
+
+def test_oracle_best_branch_is_the_next_record_and_reproduces_every_innovation(mini_home):
+    runner, state = run_agent(mini_home, "oracle", "flat", nodes=1, max_steps=1)
+    task = mini_home.task("mini", TASK)
+    best = state.node(state.summary["best"])
+    assert runner._script(best.commit, "train_gpt.py") == mini_home.read_file(task.target, "train_gpt.py").decode()
+    attribution = state.summary["attribution"]
+    assert attribution["reproduced"] == attribution["innovations"] == [i.name for i in task.target.meta.innovations]
+
+
+@pytest.mark.slow
+def test_oracle_replay_recovers_the_speedup(mini_home):
+    _, state = run_agent(mini_home, "oracle", "flat", nodes=1, max_steps=None)
+    assert state.node(state.summary["best"]).outcome == "valid"
+    replayer = Replayer(mini_home)
+    replay = replayer.run(replayer.start(ReplayRequest(track="mini", task=TASK, branches=(state.summary["branch"],))))
+    candidate = next(s for s in replay.summary["sides"] if s["role"] == "candidate")
+    assert candidate["fsr"] == pytest.approx(1.0, abs=0.1)
