@@ -25,11 +25,10 @@ TRANSIENT = ("RateLimitError", "APIConnectionError", "Timeout", "ServiceUnavaila
              "BadGatewayError")
 
 
-@dataclass(frozen=True)
-class Completion:
-    """One model call as the run records it (``text`` is stored beside run.json, not in it)."""
+@dataclass
+class LLMCall:
+    """The accounting of one model call, as run.json stores it (the reply text is kept apart)."""
 
-    text: str
     model: str
     prompt_tokens: int | None
     completion_tokens: int | None
@@ -39,6 +38,14 @@ class Completion:
     response_sha256: str
     attempts: int = 1
     retried_errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model's reply and the accounting of the call that produced it."""
+
+    text: str
+    call: LLMCall
 
 
 def sha256_json(value) -> str:
@@ -95,13 +102,13 @@ class LLMClient:
         latency = time.perf_counter() - start
         text = response.choices[0].message.content or ""
         usage = getattr(response, "usage", None)
-        return Completion(
-            text=text, model=self.model,
+        return Completion(text, LLMCall(
+            model=self.model,
             prompt_tokens=getattr(usage, "prompt_tokens", None), completion_tokens=getattr(usage, "completion_tokens", None),
             cost_usd=_cost(litellm, response, self.model), latency_s=round(latency, 3),
             request_sha256=request_hash, response_sha256=hashlib.sha256(text.encode()).hexdigest(),
             attempts=attempt, retried_errors=tuple(errors),
-        )
+        ))
 
 
 def _cost(litellm, response, model: str) -> float | None:

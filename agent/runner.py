@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-from dataclasses import asdict
 from typing import Callable
 
 import pygit2
@@ -24,7 +23,7 @@ from agent.hints import hint_texts
 from agent.llm import LLMClient
 from agent.scaffolds import best_node, plan_next, scaffold
 from agent.state import (
-    ATTRIBUTION_MD, BUGGY, COMMITTED, DONE, PLANNED, REPLIED, ROOT, AgentRequest, AgentState, Execution, LLMCall, Node,
+    ATTRIBUTION_MD, BUGGY, COMMITTED, DONE, PLANNED, REPLIED, ROOT, AgentRequest, AgentState, Execution, Node,
     branch_name, load_agent_state, node_id, reply_path, run_folder,
 )
 from replay.atomic import write_text_atomic
@@ -169,9 +168,7 @@ class AgentRunner:
         path = reply_path(state.run_id, node.id)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, completion.text)
-        fields = asdict(completion)
-        fields.pop("text")
-        node.llm = LLMCall(**fields)
+        node.llm = completion.call
         node.stage = REPLIED
         state.save()
 

@@ -13,6 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from agent.llm import LLMCall
 from replay import paths
 from replay.atomic import write_json_atomic
 from replay.errors import SpeedrunError
@@ -49,21 +50,6 @@ class AgentRequest:
     temperature: float | None = None
     from_run: str | None = None
     use_cache: bool = True
-
-
-@dataclass
-class LLMCall:
-    """The accounting of one model call (the reply text is in ``replies/<node>.md``)."""
-
-    model: str
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    cost_usd: float | None
-    latency_s: float
-    request_sha256: str
-    response_sha256: str
-    attempts: int = 1
-    retried_errors: tuple[str, ...] = ()
 
 
 @dataclass

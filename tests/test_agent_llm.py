@@ -17,14 +17,15 @@ MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content
 def test_scripted_call_is_accounted():
     client = LLMClient("scripted/agent_policies:flaky", sleep=lambda s: None)
     agent_policies.FLAKY_CALLS[:] = [1, 1]  # past its failures
-    call = client.complete(MESSAGES)
-    assert call.text == "ok" and call.attempts == 1 and call.retried_errors == ()
+    reply = client.complete(MESSAGES)
+    call = reply.call
+    assert reply.text == "ok" and call.attempts == 1 and call.retried_errors == ()
     assert call.prompt_tokens == sum(len(m["content"].split()) for m in MESSAGES) and call.completion_tokens == 1
     assert call.cost_usd is None  # scripted models are unpriced
     assert call.response_sha256 == hashlib.sha256(b"ok").hexdigest()
     assert call.latency_s >= 0
-    again = client.complete(MESSAGES)
-    other = client.complete(MESSAGES[:1] + [{"role": "user", "content": "something else"}])
+    again = client.complete(MESSAGES).call
+    other = client.complete(MESSAGES[:1] + [{"role": "user", "content": "something else"}]).call
     assert again.request_sha256 == call.request_sha256 != other.request_sha256
     assert os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
 
@@ -32,8 +33,9 @@ def test_scripted_call_is_accounted():
 def test_transient_errors_are_retried_with_backoff():
     waits = []
     agent_policies.FLAKY_CALLS.clear()
-    call = LLMClient("scripted/agent_policies:flaky", sleep=waits.append, backoff_s=1.5).complete(MESSAGES)
-    assert call.text == "ok" and call.attempts == 3 and waits == [1.5, 3.0]
+    reply = LLMClient("scripted/agent_policies:flaky", sleep=waits.append, backoff_s=1.5).complete(MESSAGES)
+    call = reply.call
+    assert reply.text == "ok" and call.attempts == 3 and waits == [1.5, 3.0]
     assert len(call.retried_errors) == 2 and all(e.startswith("RateLimitError") for e in call.retried_errors)
     agent_policies.FLAKY_CALLS.clear()
     with pytest.raises(SpeedrunError, match="RateLimitError"):
