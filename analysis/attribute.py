@@ -13,7 +13,9 @@ share record i's atoms, so they are compared directly:
 
 Each G edit is matched at most once and each A edit at most once (best credits first). G's edits
 are grouped by record i+1's innovation anchors: an edit *inside* an anchor (the anchor is its
-qualified name or a prefix of it) belongs to the most specific such anchor's innovation; failing
+qualified name or a prefix of it; a scoped anchor ``GPT.forward@tanh`` takes only the statements
+inside ``GPT.forward`` that mention ``tanh``, to split two techniques that share a method) belongs
+to the most specific (longest) such anchor's innovation; failing
 that, an edit that *references* an anchor (its name, or a configuration field ``C.x`` as ``.x``)
 belongs to those innovations; failing that, it goes to ``hyperparameters`` if it lives in a
 configuration class (a class holding only assignments) or changes only numbers, else ``other``.
@@ -135,22 +137,26 @@ def _method_names(v: Version) -> set[str]:
 
 def _group_of(e: Edit, innovations, methods, config_units, base, target) -> list[str]:
     names = [a.qualname for a in e.atoms]
+    idents = set()
+    for a in e.atoms:
+        idents |= identifiers(a.node) if a.node.kind != "line" else set(_words(a.node.label))
     best, best_len = [], -1
     for inv in innovations:
         for anchor in inv.anchors:
-            if any(q == anchor or q.startswith(anchor + ".") for q in names):
+            scope, _, mention = anchor.partition("@")
+            inside = any(q == scope or q.startswith(scope + ".") for q in names)
+            if inside and (not mention or mention in idents):
                 if len(anchor) > best_len:
                     best, best_len = [inv.name], len(anchor)
                 elif len(anchor) == best_len and inv.name not in best:
                     best.append(inv.name)
     if best:
         return best
-    idents = set()
-    for a in e.atoms:
-        idents |= identifiers(a.node) if a.node.kind != "line" else set(_words(a.node.label))
     refs = []
     for inv in innovations:
         for anchor in inv.anchors:
+            if "@" in anchor:
+                continue  # a scoped anchor claims only statements inside its scope
             owner, _, last = anchor.rpartition(".")
             hit = (not owner and anchor in idents) or (owner and anchor not in methods and last in idents)
             if hit and inv.name not in refs:

@@ -95,8 +95,11 @@ def _check_labels(meta: RecordMeta, folder: Path, where: str) -> None:
     labelled += [("protected name", name) for name in meta.protected]
     defined = defined_names(source)
     for what, name in labelled:
-        if name not in defined:
+        scope, _, mention = name.partition("@")
+        if scope not in defined:
             raise RecordError(f"{where}: {what} '{name}' is not defined in the record's code")
+        if mention and not re.search(rf"\b{re.escape(mention)}\b", source):
+            raise RecordError(f"{where}: {what} '{name}' names '{mention}', which the record's code never mentions")
 
 
 def _check_lineage(meta: RecordMeta, track: str, store: RecordsStore | None, where: str) -> None:

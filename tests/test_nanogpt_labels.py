@@ -22,6 +22,7 @@ ROOT = LABELS_DIR / "nanogpt"
 RECORDS = range(2, 22)
 CODE_UNCHANGED = {7}  # PyTorch upgrade only: nothing in the code to anchor
 QUALIFIED = re.compile(r"[A-Za-z_][A-Za-z_0-9]*(\.[A-Za-z_][A-Za-z_0-9]*)*")
+ANCHOR = re.compile(QUALIFIED.pattern + r"(@[A-Za-z_][A-Za-z_0-9]*)?")  # optionally scoped: GPT.forward@tanh
 
 
 def _raw(index: int) -> dict:
@@ -50,7 +51,7 @@ def test_labels_are_well_formed(index):
         assert anchors or index in CODE_UNCHANGED, f"r{index:02d}: '{inv['name']}' has no anchors"
         assert len(anchors) == len(set(anchors))
         for anchor in anchors:
-            assert QUALIFIED.fullmatch(anchor), f"r{index:02d}: anchor {anchor!r} is not a qualified name"
+            assert ANCHOR.fullmatch(anchor), f"r{index:02d}: anchor {anchor!r} is not a (scoped) qualified name"
     protected = raw["protected"]
     assert protected and len(protected) == len(set(protected))
     assert all(QUALIFIED.fullmatch(p) for p in protected)

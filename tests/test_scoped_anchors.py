@@ -1,0 +1,59 @@
+"""Scoped anchors (``GPT.forward@tanh``) split two techniques that share one method: the scoped
+innovation claims only the statements inside its scope that mention the identifier, so a
+candidate that does just that technique reproduces it and not its neighbour; a scoped anchor whose
+scope or identifier the record's code lacks is rejected when the record is added."""
+
+import pytest
+
+from analysis.attribute import Innovation, attribute
+from analysis.diff import load
+from analysis.syntax import Cache
+from replay.add import add_record, init_records_repo
+from replay.errors import SpeedrunError
+from toyrecords import write_toy_record
+
+BASE = '''
+class GPT:
+    def forward(self, x):
+        x = self.blocks(x)
+        x = self.norm(x)
+        logits = self.head(x)
+        logits = 30 * torch.tanh(logits / 30)
+        return logits.float()
+'''
+# Record i+1: a lower softcap and, in the same method, a refactor of the trunk.
+TARGET = BASE.replace("30 * torch.tanh(logits / 30)", "15 * torch.tanh(logits / 15)").replace(
+    "x = self.blocks(x)\n        x = self.norm(x)", "for block in self.layers:\n            x = block(x)\n        x = norm(x)")
+SOFTCAP_ONLY = BASE.replace("30 * torch.tanh(logits / 30)", "15 * torch.tanh(logits / 15)")
+
+
+def verdicts(candidate: str, innovations: list[Innovation]) -> dict[str, float]:
+    cache = Cache()
+    result = attribute(load(BASE, "base", cache), load(TARGET, "target", cache), load(candidate, "cand", cache), innovations)
+    return {g.name: g.score for g in result.innovations}
+
+
+def test_scoped_anchor_separates_techniques_in_one_method():
+    scoped = [Innovation("softcap 15", ("GPT.forward@tanh",)), Innovation("refactor", ("GPT.forward",))]
+    assert verdicts(SOFTCAP_ONLY, scoped) == {"softcap 15": 1.0, "refactor": 0.0}
+    assert verdicts(TARGET, scoped) == {"softcap 15": 1.0, "refactor": 1.0}
+    # Without the scope, the method's refactor outweighs the one-line technique.
+    plain = [Innovation("softcap 15", ("GPT.forward",))]
+    assert verdicts(SOFTCAP_ONLY, plain)["softcap 15"] < 0.5
+
+
+@pytest.mark.parametrize("anchor, message", [
+    ("Hyperparameters.step_ms@nowhere", "names 'nowhere', which the record's code never mentions"),
+    ("Nothing@sleep", "is not defined in the record's code"),
+])
+def test_bad_scoped_anchors_are_rejected(home, anchor, message):
+    store = init_records_repo(home / "records.git")
+    folder = write_toy_record(home / "r1")
+    toml = (folder / "record.toml").read_text().replace('"Hyperparameters.step_ms"', f'"{anchor}"')
+    (folder / "record.toml").write_text(toml)
+    with pytest.raises(SpeedrunError, match=message):
+        add_record(store, "toy", folder)
+    folder = write_toy_record(home / "r1ok")
+    toml = (folder / "record.toml").read_text().replace('"Hyperparameters.step_ms"', '"Hyperparameters@step_ms"')
+    (folder / "record.toml").write_text(toml)
+    add_record(store, "toy", folder)
