@@ -27,7 +27,10 @@ def _execute(runner, state):
 
     print(f"run {state.run_id}", file=sys.stderr, flush=True)
     with RichProgress() as progress:
-        runner.replayer.progress = progress.callbacks()
+        callbacks = progress.callbacks()
+        # The runner prints one line per node; the replay's own per-run line would repeat it.
+        callbacks.end_run = lambda record: progress.bar.remove_task(progress.current)
+        runner.replayer.progress = callbacks
         try:
             return runner.run(state)
         except KeyboardInterrupt:

@@ -23,7 +23,8 @@ from agent.state import BUGGY, INVALID, MISSED_TARGET, PARTIAL_OK, VALID, AgentS
 def judge(execution: Execution, target: float, partial: bool, allowance_s: float) -> tuple[str, str | None, str | None]:
     """(outcome, problem, detail) of one executed node."""
     if execution.status == "failed":
-        return BUGGY, execution.failure, f"the run failed ({execution.failure}) at step {execution.steps}"
+        where = f"at step {execution.steps}" if execution.steps is not None else "before its first step line"
+        return BUGGY, execution.failure, f"the run failed ({execution.failure}) {where}"
     clock = rules.clock_violation(execution.time_s, execution.wall_s, allowance_s)
     if clock:
         return INVALID, "clock", clock

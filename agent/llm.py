@@ -79,6 +79,15 @@ class LLMClient:
     timeout_s: float = 600.0
     sleep: object = field(default=time.sleep, repr=False)
 
+    def check_environment(self) -> None:
+        """Fail early, as one line, when the provider's key is not in the environment."""
+        if self.model.startswith("scripted/"):
+            return
+        missing = import_litellm().validate_environment(self.model, api_base=self.api_base).get("missing_keys") or []
+        if missing:
+            local = " (a local server ignores the value: any string works)" if self.api_base else ""
+            raise SpeedrunError(f"model {self.model} needs {', '.join(missing)} in the environment{local}")
+
     def complete(self, messages: list[dict]) -> Completion:
         litellm = import_litellm()
         params = {"model": self.model, "messages": messages, "timeout": self.timeout_s, "num_retries": 0}

@@ -64,6 +64,7 @@ class AgentRunner:
             raise SpeedrunError(f"--edit-format must be one of {', '.join(FORMATS)}, not '{request.edit_format}'")
         task = self.store.task(request.track, request.task)
         hint_texts(self.store, task, request.hints)  # fail now, not at the first node, if a hint is missing
+        self._client_for(request).check_environment()
         run_id = new_run_id(request.track, request.task)
         root_commit, root_tree = task.start.commit_id, task.start.tree_id
         if request.from_run:
@@ -99,8 +100,7 @@ class AgentRunner:
 
     def run(self, state: AgentState) -> AgentState:
         """Run (or resume) until the node budget, the cost budget or the scaffold is exhausted."""
-        self.client = self.client or LLMClient(state.request.model, api_base=state.request.api_base,
-                                               temperature=state.request.temperature)
+        self.client = self._client_for(state.request)
         task = self.store.task(state.request.track, state.request.task)
         self.hints = hint_texts(self.store, task, state.request.hints)
         state.status, state.stop_reason = "running", None
@@ -137,6 +137,11 @@ class AgentRunner:
         state.status = "stopped" if state.stop_reason else "finished"
         state.save()
         return state
+
+    def _client_for(self, request: AgentRequest) -> LLMClient:
+        if self.client is None:
+            self.client = LLMClient(request.model, api_base=request.api_base, temperature=request.temperature)
+        return self.client
 
     def _budget_stop(self, state: AgentState) -> str | None:
         budget = state.request.budget_usd

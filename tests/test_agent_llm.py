@@ -54,3 +54,48 @@ def test_priced_models_get_a_cost():
     response = litellm.completion(model="openai/gpt-4o-mini", messages=MESSAGES, mock_response="a reply")
     cost = _cost(litellm, response, "openai/gpt-4o-mini")
     assert cost is not None and cost > 0
+
+
+def test_local_openai_compatible_server(monkeypatch):
+    """--api-base reaches a local server through litellm's OpenAI client; its model is unpriced."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            body = json.dumps({"id": "c1", "object": "chat.completion", "created": 0, "model": "local-model",
+                               "choices": [{"index": 0, "finish_reason": "stop",
+                                            "message": {"role": "assistant", "content": "from the local server"}}],
+                               "usage": {"prompt_tokens": 11, "completion_tokens": 4, "total_tokens": 15}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("OPENAI_API_KEY", "unused-by-the-local-server")
+    try:
+        client = LLMClient("openai/local-model", api_base=f"http://127.0.0.1:{server.server_port}/v1")
+        client.check_environment()
+        reply = client.complete(MESSAGES)
+    finally:
+        server.shutdown()
+    assert reply.text == "from the local server"
+    assert (reply.call.prompt_tokens, reply.call.completion_tokens) == (11, 4)
+    assert reply.call.cost_usd is None
+    assert seen[0][0].endswith("/chat/completions") and seen[0][1]["messages"] == MESSAGES
+
+
+def test_missing_key_fails_before_any_call(monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    with pytest.raises(SpeedrunError, match="needs ANTHROPIC_API_KEY in the environment"):
+        LLMClient("anthropic/claude-sonnet-4-5").check_environment()
