@@ -89,3 +89,12 @@ def refuses(messages) -> str:
     import litellm
 
     raise litellm.AuthenticationError("bad key", llm_provider="scripted", model="refuses")
+
+
+def stopped_clock(messages) -> str:
+    """Reports a tiny train_time while the run takes seconds: what a timer moved off training looks like."""
+    script = current_script(messages)
+    step = next(l for l in script.splitlines() if l.strip().startswith("step_ms ="))
+    sleep = next(l for l in script.splitlines() if l.strip().startswith("sleep_s ="))
+    return (f"Faster.\n\n<<<<<<< SEARCH\n{step}\n=======\n    step_ms = 1.0\n>>>>>>> REPLACE\n"
+            f"<<<<<<< SEARCH\n{sleep}\n=======\n    sleep_s = 0.35\n>>>>>>> REPLACE\n")

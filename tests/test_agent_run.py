@@ -92,6 +92,14 @@ def test_rule_violation_is_judged_without_running(toy_store):
     assert "`Hyperparameters.val_loss_every` was changed" in node.detail
 
 
+def test_implausible_timer_is_invalid(toy_store):
+    _, state = agent_run(toy_store, "stopped_clock", scaffold="flat", nodes=1)
+    node = state.nodes[1]
+    assert node.execution.status == "ok" and node.execution.wall_s > 5  # it did run, and reported 0.02 s
+    assert node.outcome == "invalid" and node.problem == "clock" and "inside the timer" in node.detail
+    assert state.summary["best"] is None
+
+
 def test_unpriced_model_with_a_cost_budget_stops(toy_store):
     _, state = agent_run(toy_store, "tweaker", scaffold="flat", nodes=5, budget_usd=1.0)
     assert state.status == "stopped" and "cannot be enforced" in state.stop_reason
