@@ -3,7 +3,8 @@
 Runs go A B C A B C ... on the same machine so drift in machine speed hits every side alike.
 ``run.json`` is written with status ``started`` before the first run, after every run, and
 with the graded summary last; an interrupted replay resumes from it (and from the result
-cache) without repeating finished runs.
+cache) without repeating finished runs. Candidate branches are untrusted code: they run in
+the sandbox of :mod:`replay.sandbox` (no network, the project read-only, memory capped).
 """
 
 from __future__ import annotations
