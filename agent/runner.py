@@ -190,7 +190,9 @@ class AgentRunner:
             if problem:
                 node.outcome, node.problem, node.detail = BUGGY, "syntax_error", problem
             else:
-                violations = rules.protected_violations(script, new_script, state.protected)
+                # Against the root, not the parent: a debug child of a violating node must not inherit it.
+                root_script = self._script(state.root.commit, state.entry)
+                violations = rules.protected_violations(root_script, new_script, state.protected)
                 if violations:
                     node.outcome, node.problem, node.detail = BUGGY, "rule_violation", "; ".join(violations)
         except EditError as exc:

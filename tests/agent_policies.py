@@ -69,6 +69,9 @@ def broken(messages) -> str:
 def cheater(messages) -> str:
     script = current_script(messages)
     line = next(l for l in script.splitlines() if "val_loss_every" in l and "=" in l)
+    if line.endswith("= 1000"):  # debugging its own violation: change something else, keep the violation
+        other = next(l for l in script.splitlines() if l.strip().startswith("final_loss ="))
+        return f"Keep it.\n\n<<<<<<< SEARCH\n{other}\n=======\n{other}  # unchanged\n>>>>>>> REPLACE\n"
     return f"Validate less.\n\n<<<<<<< SEARCH\n{line}\n=======\n{line.split('=')[0]}= 1000\n>>>>>>> REPLACE\n"
 
 

@@ -86,10 +86,12 @@ def test_broken_edits_give_buggy_nodes_and_debug_steps(toy_store):
 
 
 def test_rule_violation_is_judged_without_running(toy_store):
-    _, state = agent_run(toy_store, "cheater", scaffold="flat", nodes=1)
-    node = state.nodes[1]
-    assert node.problem == "rule_violation" and node.execution is None
-    assert "`Hyperparameters.val_loss_every` was changed" in node.detail
+    _, state = agent_run(toy_store, "cheater", scaffold="aide", nodes=8)
+    violations = [n for n in state.nodes[1:] if n.problem == "rule_violation"]
+    assert len(violations) == 8 and all(n.execution is None for n in violations)
+    assert all("`Hyperparameters.val_loss_every` was changed" in n.detail for n in violations)
+    # debug children of a violating node start from its script, and are still checked against the root
+    assert any(n.action == "debug" for n in violations)
 
 
 def test_implausible_timer_is_invalid(toy_store):
