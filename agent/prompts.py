@@ -11,12 +11,14 @@ failed attempt made from the current script, with its reason and the tail of its
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from agent.edits import SEARCH_REPLACE, UNIFIED_DIFF, WHOLE_FILE
 from agent.hints import LEVELS
 from agent.state import BUGGY, DEBUG, DRAFT, INVALID, ROOT, AgentState, Node
 
+_SCRATCH_PATH = re.compile(r"""[^\s"']*/scratch/[^/\s"']+/""")
 LOG_TAIL_LINES = 30
 LOG_LINE_CHARS = 300
 MAX_FAILED_SHOWN = 5
@@ -85,13 +87,15 @@ def _metrics(node: Node) -> str:
 
 
 def log_tail(folder: Path, node: Node) -> str:
+    """The last lines of a node's log, with the harness's scratch folder cut from paths (it names
+    the run, and a cached log names another run's: prompts must not depend on either)."""
     if node.execution is None:
         return ""
     try:
         lines = (folder / node.execution.log).read_text(errors="replace").splitlines()
     except OSError:
         return ""
-    return "\n".join(line[:LOG_LINE_CHARS] for line in lines[-LOG_TAIL_LINES:])
+    return "\n".join(_SCRATCH_PATH.sub("", line)[:LOG_LINE_CHARS] for line in lines[-LOG_TAIL_LINES:])
 
 
 def _failure_entry(folder: Path, node: Node) -> str:

@@ -53,7 +53,9 @@ def test_history_shows_parent_metrics_and_failed_attempts_with_log_tails(mini, t
     state, script, hints, _ = first_prompt(mini, 2, ())
     folder = paths.run_dir(state.run_id)
     (folder / "logs").mkdir()
-    (folder / "logs" / "n001-0.txt").write_text("step:0/10 val_loss:5.0 train_time:0ms\nTraceback...\nNameError: name 'muon' is not defined\n")
+    (folder / "logs" / "n001-0.txt").write_text(
+        f'step:0/10 val_loss:5.0 train_time:0ms\n  File "{folder}/scratch/n001-0/train_gpt.py", line 7, in <module>\n'
+        "NameError: name 'muon' is not defined\n")
     state.root.execution = Execution("ok", None, 55.3, 3.67, 125, 60.0, "logs/n000-0.txt", False)
     state.root.outcome, state.root.stage = "valid", DONE
     state.nodes.append(Node("n001", "n000", "draft", stage=DONE, outcome=BUGGY, problem="code_error",
@@ -62,6 +64,7 @@ def test_history_shows_parent_metrics_and_failed_attempts_with_log_tails(mini, t
     text = prompts.build_messages(state, "improve", state.root, script, hints, folder)[1]["content"]
     assert "train_time 55.30 s, val loss 3.6700 (valid)" in text
     assert "n001 (draft): buggy: code_error" in text and "NameError: name 'muon' is not defined" in text
+    assert 'File "train_gpt.py", line 7' in text and state.run_id not in text  # no run-specific paths
 
 
 def test_no_prompt_contains_the_ground_truth(mini):
