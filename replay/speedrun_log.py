@@ -78,7 +78,7 @@ def _split_sources(code: str) -> tuple[str, dict[str, str]]:
     if not headers:
         return _tidy(code), {}
     extras = {}
-    for header, following in zip(headers, headers[1:] + [None]):
+    for header, following in zip(headers, headers[1:] + [None], strict=True):
         extras[header.group(1)] = _tidy(code[header.end():following.start() if following else len(code)])
     return _tidy(code[:headers[0].start()]), extras
 
