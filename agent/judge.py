@@ -2,7 +2,7 @@
 
 A node's outcome comes only from the deterministic log parser's grading and the harness's
 rules: ``buggy`` (the run failed: a traceback, no final metrics, a diverged loss, a time
-limit), ``invalid`` (it ran, but its timer is implausible against wall-clock), ``missed_target``
+limit), ``invalid`` (it finished, but its timer is implausible against wall-clock), ``missed_target``
 (it finished above the target loss), ``valid`` (it reached the target). In a ``--max-steps``
 run no run reaches the end, so a node that ran its K steps cleanly is ``partial`` and the
 ranking uses the time at step K — a smoke test of speed, not a result.
@@ -25,7 +25,7 @@ def judge(execution: Execution, target: float, partial: bool, allowance_s: float
     if execution.status == "failed":
         where = f"at step {execution.steps}" if execution.steps is not None else "before its first step line"
         return BUGGY, execution.failure, f"the run failed ({execution.failure}) {where}"
-    clock = rules.clock_violation(execution.time_s, execution.wall_s, allowance_s)
+    clock = rules.clock_violation(execution.time_s, execution.wall_s, allowance_s) if execution.status == "ok" else None
     if clock:
         return INVALID, "clock", clock
     if execution.status == "partial":

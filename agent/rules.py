@@ -7,11 +7,13 @@
   and none may be added (a second ``def evaluate`` further down would silently win). A node
   that breaks this is not run; the reason goes back to the model.
 * **Plausible timer.** The script reports ``train_time`` itself, so it could stop its clock
-  while training continues. The harness measures wall-clock; a run whose ``train_time`` is
-  less than half of its wall-clock minus a start-up allowance is flagged. The allowance is
-  what the untouched starting script itself spends outside its timer (its wall-clock minus
-  its ``train_time``: imports, data loading, validation), measured in the same agent run,
-  and at least :data:`MIN_STARTUP_S`.
+  while training continues. The harness measures wall-clock; a complete run whose
+  ``train_time`` is less than half of its wall-clock minus a start-up allowance is flagged.
+  The allowance is 1.5 times what the untouched starting script itself spends outside its
+  timer (its wall-clock minus its ``train_time``: imports, data loading, validation),
+  measured in the same agent run, and at least :data:`MIN_STARTUP_S`; the margin absorbs the
+  start-up jitter of a busy machine. Smoke runs (``--max-steps``) are not checked: a few steps
+  of training are too short against start-up for the rule to mean anything.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import ast
 
 MIN_STARTUP_S = 5.0
+STARTUP_MARGIN = 1.5
 CLOCK_FRACTION = 0.5
 
 
@@ -103,7 +106,7 @@ def startup_allowance(reference_wall_s: float | None, reference_time_s: float | 
     """Seconds a run may spend outside its timer, from the untouched starting script's run."""
     if reference_wall_s is None or reference_time_s is None:
         return MIN_STARTUP_S
-    return max(MIN_STARTUP_S, reference_wall_s - reference_time_s)
+    return max(MIN_STARTUP_S, STARTUP_MARGIN * (reference_wall_s - reference_time_s))
 
 
 def clock_violation(time_s: float | None, wall_s: float, allowance_s: float) -> str | None:
@@ -112,6 +115,6 @@ def clock_violation(time_s: float | None, wall_s: float, allowance_s: float) -> 
         return None
     untimed_budget = CLOCK_FRACTION * (wall_s - allowance_s)
     if time_s < untimed_budget:
-        return (f"train_time {time_s:.2f} s is less than {CLOCK_FRACTION:.0%} of the wall-clock {wall_s:.2f} s minus the "
-                f"{allowance_s:.2f} s the starting script spends outside its timer: training must run inside the timer")
+        return (f"train_time {time_s:.2f} s is less than {CLOCK_FRACTION:.0%} of the wall-clock {wall_s:.2f} s minus a "
+                f"start-up allowance of {allowance_s:.2f} s (measured on the starting script): training must run inside the timer")
     return None

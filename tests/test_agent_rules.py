@@ -56,9 +56,22 @@ def test_syntax_error_is_one_line():
 
 def test_clock_rule():
     allowance = startup_allowance(reference_wall_s=12.0, reference_time_s=4.0)  # the starting script: 8 s untimed
-    assert allowance == 8.0
+    assert allowance == 12.0  # with the 1.5x margin for start-up jitter
     assert startup_allowance(None, None) == 5.0 and startup_allowance(3.0, 2.9) == 5.0
-    assert clock_violation(time_s=4.5, wall_s=12.5, allowance_s=allowance) is None
+    assert clock_violation(time_s=4.5, wall_s=16.0, allowance_s=allowance) is None  # start-up 40% slower: fine
     assert clock_violation(time_s=30.0, wall_s=50.0, allowance_s=allowance) is None
     assert "less than 50%" in clock_violation(time_s=1.0, wall_s=50.0, allowance_s=allowance)  # 40 s of untimed work
     assert clock_violation(time_s=None, wall_s=50.0, allowance_s=allowance) is None
+
+
+def test_judge_checks_the_timer_of_complete_runs_only():
+    from agent.judge import judge
+    from agent.state import Execution
+
+    smoke = Execution("partial", None, 0.5, None, 1, 60.0, "logs/n001-0.txt", False)
+    assert judge(smoke, target=3.28, partial=True, allowance_s=5.0)[0] == "partial"
+    finished = Execution("ok", None, 0.5, 3.1, 100, 60.0, "logs/n001-0.txt", False)
+    assert judge(finished, target=3.28, partial=False, allowance_s=5.0)[:2] == ("invalid", "clock")
+    honest = Execution("ok", None, 50.0, 3.1, 100, 60.0, "logs/n001-0.txt", False)
+    assert judge(honest, target=3.28, partial=False, allowance_s=5.0)[0] == "valid"
+    assert judge(Execution("ok", None, 50.0, 3.3, 100, 60.0, "l", False), 3.28, False, 5.0)[0] == "missed_target"
