@@ -57,6 +57,7 @@ def test_every_scaffold_runs_on_the_mini_track(mini_home, name):
 def test_oracle_best_branch_is_the_next_record_and_reproduces_every_innovation(mini_home):
     runner, state = run_agent(mini_home, "oracle", "flat", nodes=1, max_steps=1)
     task = mini_home.task("mini", TASK)
+    assert state.summary["best"], [(n.id, n.outcome, n.problem, n.detail) for n in state.nodes]
     best = state.node(state.summary["best"])
     assert runner._script(best.commit, "train_gpt.py") == mini_home.read_file(task.target, "train_gpt.py").decode()
     attribution = state.summary["attribution"]
