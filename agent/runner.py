@@ -210,8 +210,8 @@ class AgentRunner:
                    + "".join(f"{k}: {v}\n" for k, v in trailers.items()))
         node.commit = self._commit(tree, [parent.commit], message)
         node.branch = branch_name(state.run_id, node.id)
-        if node.branch not in self.work.branches.local:  # a resumed node may have made its branch already
-            create_branch(self.work, node.branch, node.commit)
+        # force: a node killed after making its branch, and resumed, has made a new commit since
+        self.work.branches.local.create(node.branch, self.work[node.commit].peel(pygit2.Commit), force=True)
         node.stage = COMMITTED
         state.save()
 
