@@ -170,6 +170,9 @@ class Replayer:
         task = self.store.task(request.track, request.task)
         sides = plan_sides(self.store, self.work, task, request.branches)
         state = ReplayState(new_run_id(request.track, request.task), request, sides, task.target.meta.target_val_loss)
+        if request.branches:  # what confinement the candidates get here (or why none)
+            sandbox = getattr(self.candidate_executor, "sandbox", None)
+            state.provenance["sandbox"] = sandbox.describe(self.candidate_executor.gpus) if sandbox else "none"
         folder = paths.run_dir(state.run_id)
         folder.mkdir(parents=True)
         state.save(folder)

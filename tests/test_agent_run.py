@@ -131,6 +131,8 @@ def test_best_branch_feeds_replay_and_attribute(toy_store):
     assert "n001 draft" in shown.output and "valid" in shown.output and "innovations reproduced: 1/1" in shown.output
     replay = cli.invoke(app, ["replay", "1", "--track", "toy", "--branch", best.output.strip()])
     assert replay.exit_code == 0, replay.output
+    (replay_json,) = paths.home().glob("replay-*/run.json")
+    assert json.loads(replay_json.read_text())["provenance"]["sandbox"]  # the candidate's confinement, stated
     attribution = cli.invoke(app, ["attribute", "1", "--track", "toy", "--branch", best.output.strip(), "--format", "json"])
     assert json.loads(attribution.output)["summary"]["reproduced"] == 1
 
