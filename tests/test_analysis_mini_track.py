@@ -1,7 +1,8 @@
 """On the real mini track (records.git, branch `mini`): for every task the gold candidate
 (record i+1) reproduces every innovation of record i+1 and the null candidate (record i) none,
-and the gold verdicts survive reformatting, consistent renames and reordering. Skipped, with the
-reason, while records.git has no mini track."""
+whether given as text or as a records.git commit id (as `speedrun attribute N --commit` resolves
+it), and the gold verdicts survive reformatting, consistent renames and reordering. Skipped, with
+the reason, while records.git has no mini track."""
 
 import os
 from pathlib import Path
@@ -51,6 +52,23 @@ def test_gold_and_null(task):
         got = {i["name"] for i in doc["innovations"] if i["reproduced"]}
         assert got == expected, (task, label, [(i["name"], i["score"]) for i in doc["innovations"]])
         assert doc["fallback"] is None
+
+
+@pytest.mark.parametrize("task", mini_tasks())
+def test_commit_candidates(task, monkeypatch, tmp_path):
+    """The candidate as a commit id: record i+1's commit reproduces every innovation, record i's none."""
+    from analysis.sources import commit_script, work_repo_commit
+    from analysis.task import attribute_task
+
+    store = mini_store()
+    monkeypatch.setenv("SPEEDRUN_RECORDS", str(RECORDS))
+    monkeypatch.setenv("SPEEDRUN_HOME", str(tmp_path / "runs"))
+    t = store.task("mini", task)
+    for record, expected in ((t.target, {i.name for i in t.target.meta.innovations}), (t.start, set())):
+        repo, obj = work_repo_commit(record.commit_id, "commit")
+        label, text = commit_script(repo, obj, t.start.meta.entry, record.label)
+        _, doc = attribute_task(store, "mini", task, label, text)
+        assert {i["name"] for i in doc["innovations"] if i["reproduced"]} == expected, (task, record.label)
 
 
 def test_cli_attribute_commits(monkeypatch, tmp_path):
