@@ -68,18 +68,28 @@ def test_history_shows_parent_metrics_and_failed_attempts_with_log_tails(mini, t
 
 
 def test_no_prompt_contains_the_ground_truth(mini):
+    """The prompt builder adds nothing of record i+1 but its hint files; and a hint may hold a short
+    statement of pseudocode, but never a copied block (3 consecutive new lines) or a long line."""
     for task in mini.tasks("mini"):
         start = mini.read_file(task.start, task.start.meta.entry).decode()
         truth = mini.read_file(task.target, task.target.meta.entry).decode()
         start_lines = {line.strip() for line in start.splitlines()}
         # every added line of the diff record i -> i+1 that is not also a line of record i
-        new_code = [line.strip() for line in truth.splitlines()
-                    if len(line.strip()) >= 12 and line.strip() not in start_lines]
+        added = [line.strip() if len(line.strip()) >= 12 and line.strip() not in start_lines else None
+                 for line in truth.splitlines()]
+        new_code = [line for line in added if line]
         assert len(new_code) >= 3, task.number
         toml = mini.read_file(task.target, paths.RECORD_TOML).decode()
         toml_lines = [line.strip() for line in toml.splitlines() if len(line.strip()) >= 30]
         for levels in ((), (1,), (2,), (3,), (1, 2), (1, 2, 3)):
-            _, _, _, text = first_prompt(mini, task.number, levels)
+            _, _, hints, text = first_prompt(mini, task.number, levels)
+            for _, body in hints:
+                text = text.replace(body, "")
+                hint_lines = {line.strip() for line in body.splitlines()}
+                blocks = [added[i:i + 3] for i in range(len(added) - 2)
+                          if all(line and line in hint_lines for line in added[i:i + 3])]
+                long_lines = [line for line in new_code if len(line) >= 40 and line in hint_lines]
+                assert not blocks and not long_lines, (task.number, levels, blocks[:1], long_lines[:2])
             prompt_lines = {line.strip() for line in text.splitlines()}
             leaked = [line for line in new_code + toml_lines if line in prompt_lines]
             assert not leaked, (task.number, levels, leaked[:3])
