@@ -1,6 +1,6 @@
 """Agents on the real mini track, offline: every scaffold completes a run (with --max-steps, so
 nodes are partial smoke runs); the oracle's best branch is record i+1's code and attribution
-credits every innovation; in the slow suite, replaying the oracle's best branch of task 3 in
+credits every innovation; in the slow suite, replaying the oracle's best branch of task 2 in
 full recovers FSR near 1."""
 
 import pytest
@@ -30,9 +30,9 @@ def mini_home(tmp_path_factory):
 SLOW_MACHINE_S = 3600  # per run: a shared 2-core CPU can be 5x slower than the records' official times
 
 
-def run_agent(store, policy, scaffold, nodes, max_steps):
+def run_agent(store, policy, scaffold, nodes, max_steps, task=TASK):
     runner = AgentRunner(store)
-    request = AgentRequest(track="mini", task=TASK, model=f"scripted/agent_policies:{policy}", scaffold=scaffold,
+    request = AgentRequest(track="mini", task=task, model=f"scripted/agent_policies:{policy}", scaffold=scaffold,
                            hints=(1, 2, 3), nodes=nodes, max_steps=max_steps, node_timeout_s=SLOW_MACHINE_S)
     return runner, runner.run(runner.start(request))
 
@@ -64,12 +64,15 @@ def test_oracle_best_branch_is_the_next_record_and_reproduces_every_innovation(m
     assert attribution["reproduced"] == attribution["innovations"] == [i.name for i in task.target.meta.innovations]
 
 
+FSR_TASK = 2  # r02 -> r03 saves about a third: single-run noise moves FSR by ~0.15 (task 3 saves 3%)
+
+
 @pytest.mark.slow
 def test_oracle_replay_recovers_the_speedup(mini_home):
-    _, state = run_agent(mini_home, "oracle", "flat", nodes=1, max_steps=None)
+    _, state = run_agent(mini_home, "oracle", "flat", nodes=1, max_steps=None, task=FSR_TASK)
     assert state.node(state.summary["best"]).outcome == "valid"
     replayer = Replayer(mini_home)
-    replay = replayer.run(replayer.start(ReplayRequest(track="mini", task=TASK, branches=(state.summary["branch"],),
+    replay = replayer.run(replayer.start(ReplayRequest(track="mini", task=FSR_TASK, branches=(state.summary["branch"],),
                                                         time_limit_s=SLOW_MACHINE_S)))
     candidate = next(s for s in replay.summary["sides"] if s["role"] == "candidate")
-    assert candidate["fsr"] == pytest.approx(1.0, abs=0.1)
+    assert candidate["fsr"] == pytest.approx(1.0, abs=0.35)
