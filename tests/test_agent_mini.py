@@ -75,4 +75,6 @@ def test_oracle_replay_recovers_the_speedup(mini_home):
     replay = replayer.run(replayer.start(ReplayRequest(track="mini", task=FSR_TASK, branches=(state.summary["branch"],),
                                                         time_limit_s=SLOW_MACHINE_S)))
     candidate = next(s for s in replay.summary["sides"] if s["role"] == "candidate")
-    assert candidate["fsr"] == pytest.approx(1.0, abs=0.35)
+    # One run per side: ~0.15 sd of FSR on a quiet machine; 0.5 keeps CI from flaking and still
+    # separates "recovered" from "not" (the null candidate scores ~0).
+    assert candidate["fsr"] == pytest.approx(1.0, abs=0.5)
