@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import ast
 
+from replay.anchors import definitions
+
 MIN_STARTUP_S = 5.0
 STARTUP_MARGIN = 1.5
 CLOCK_FRACTION = 0.5
@@ -27,51 +29,13 @@ CLOCK_FRACTION = 0.5
 
 def protected_definitions(source: str, names: tuple[str, ...] | list[str]) -> dict[str, list[str]]:
     """Qualified name -> the source text of each statement that defines it, in order."""
-    wanted = set(names)
     found: dict[str, list[str]] = {name: [] for name in names}
     lines = source.splitlines(keepends=True)
-
-    def segment(node: ast.stmt) -> str:
-        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        return "".join(lines[first - 1:node.end_lineno])
-
-    def visit(body: list[ast.stmt], prefix: str) -> None:
-        for node in body:
-            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                qualified = prefix + node.name
-                if qualified in wanted:
-                    found[qualified].append(segment(node))
-                if isinstance(node, ast.ClassDef):
-                    visit(node.body, qualified + ".")
-                continue
-            for target in _targets(node):
-                if prefix + target in wanted:
-                    found[prefix + target].append(segment(node))
-            for block in _blocks(node):
-                visit(block, prefix)
-
-    visit(ast.parse(source).body, "")
+    for name, node in definitions(ast.parse(source), imports=True):
+        if name in found:
+            first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            found[name].append("".join(lines[first - 1:node.end_lineno]))
     return found
-
-
-def _targets(node: ast.stmt) -> list[str]:
-    if isinstance(node, ast.Assign):
-        targets = node.targets
-    elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-        targets = [node.target]
-    elif isinstance(node, (ast.Import, ast.ImportFrom)):
-        return [(alias.asname or alias.name).split(".")[0] for alias in node.names]
-    else:
-        return []
-    return [sub.id for target in targets for sub in ast.walk(target) if isinstance(sub, ast.Name)]
-
-
-def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
-    """Bodies of compound statements at the same scope (if/for/while/with/try)."""
-    if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-        return []
-    blocks = [getattr(node, name) for name in ("body", "orelse", "finalbody") if isinstance(getattr(node, name, None), list)]
-    return blocks + [handler.body for handler in getattr(node, "handlers", [])]
 
 
 def protected_violations(original: str, candidate: str, names: tuple[str, ...] | list[str]) -> list[str]:

@@ -10,9 +10,6 @@ agent code runs in the sandbox) and are judged only from the deterministic log p
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import signal
 from typing import Callable
 
 import pygit2
@@ -27,7 +24,9 @@ from agent.state import (
     branch_name, load_agent_state, node_id, reply_path, run_folder,
 )
 from replay.atomic import write_text_atomic
-from replay.engine import BASELINE, CANDIDATE, GROUND_TRUTH, Progress, Replayer, ReplayRequest, Side
+from replay.engine import (
+    BASELINE, CANDIDATE, GROUND_TRUTH, Progress, Replayer, ReplayRequest, Side, new_run_id, sigterm_as_interrupt,
+)
 from replay.environment import gpu_names, provenance
 from replay.errors import SpeedrunError
 from replay.sandbox import untrusted_sandbox
@@ -35,11 +34,6 @@ from replay.store import RecordsStore
 from replay.workrepo import create_branch
 
 SIGNATURE = ("speedrun-agent", "agent@speedrun.invalid")
-
-
-def new_run_id(track: str, task: int) -> str:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"agent-{track}-t{task:02d}-{stamp}-{os.urandom(2).hex()}"
 
 
 class AgentRunner:
@@ -65,7 +59,7 @@ class AgentRunner:
         task = self.store.task(request.track, request.task)
         hint_texts(self.store, task, request.hints)  # fail now, not at the first node, if a hint is missing
         self._client_for(request).check_environment()
-        run_id = new_run_id(request.track, request.task)
+        run_id = new_run_id(request.track, request.task, kind="agent")
         root_commit, root_tree = task.start.commit_id, task.start.tree_id
         if request.from_run:
             root_commit, root_tree = self._cumulative_root(request, task, run_id)
@@ -105,38 +99,42 @@ class AgentRunner:
         self.hints = hint_texts(self.store, task, state.request.hints)
         state.status, state.stop_reason = "running", None
         state.save()
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
-            while True:
-                pending = [n for n in state.nodes if n.stage != DONE]
-                if not pending:
-                    plans = plan_next(state, state.request.nodes - (len(state.nodes) - 1))
-                    if not plans:
-                        break
-                    for plan in plans:
-                        state.nodes.append(Node(node_id(len(state.nodes)), plan.parent, plan.action, plan.debug_depth))
-                    state.save()
-                    continue
-                node = pending[0]
-                if node.stage == PLANNED and (reason := self._budget_stop(state)):
-                    state.nodes = [n for n in state.nodes if n.stage != PLANNED]
-                    state.stop_reason = reason
-                    break
-                self._advance(state, node)
-                if node.action == ROOT and node.outcome not in ("valid", "partial", "missed_target"):
-                    state.status, state.stop_reason = "failed", f"the starting script failed: {node.problem}: {node.detail}"
-                    state.save()
-                    return state
+            with sigterm_as_interrupt():
+                self._loop(state)
         except KeyboardInterrupt:
             state.status = "interrupted"
             state.save()
             raise
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        if state.status == "failed":
+            return state
         state.summary = self._summarize(state, task)
         state.status = "stopped" if state.stop_reason else "finished"
         state.save()
         return state
+
+    def _loop(self, state: AgentState) -> None:
+        """Plan and advance nodes until the budgets or the scaffold stop the run."""
+        while True:
+            pending = [n for n in state.nodes if n.stage != DONE]
+            if not pending:
+                plans = plan_next(state, state.request.nodes - (len(state.nodes) - 1))
+                if not plans:
+                    break
+                for plan in plans:
+                    state.nodes.append(Node(node_id(len(state.nodes)), plan.parent, plan.action, plan.debug_depth))
+                state.save()
+                continue
+            node = pending[0]
+            if node.stage == PLANNED and (reason := self._budget_stop(state)):
+                state.nodes = [n for n in state.nodes if n.stage != PLANNED]
+                state.stop_reason = reason
+                break
+            self._advance(state, node)
+            if node.action == ROOT and node.outcome not in ("valid", "partial", "missed_target"):
+                state.status, state.stop_reason = "failed", f"the starting script failed: {node.problem}: {node.detail}"
+                state.save()
+                return
 
     def _client_for(self, request: AgentRequest) -> LLMClient:
         if self.client is None:
@@ -283,14 +281,11 @@ def _describe(node: Node) -> str:
     e = node.execution
     what = f"{node.id} {node.action}" + (f" of {node.parent}" if node.parent else "")
     if node.outcome in (BUGGY, "invalid"):
-        return f"{what}: {node.outcome} ({node.problem}: {(node.detail or '').splitlines()[0][:120] if node.detail else ''})"
+        first_line = (node.detail or "").partition("\n")[0][:120]
+        return f"{what}: {node.outcome} ({node.problem}: {first_line})"
     time = f"{e.time_s:.2f} s" if e and e.time_s is not None else "-"
     loss = f" val {e.val_loss:.4f}" if e and e.val_loss is not None else ""
     return f"{what}: {time}{loss} {node.outcome}" + (" (cached)" if e and e.cached else "")
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def resume_state(run_id: str) -> AgentState:

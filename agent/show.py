@@ -46,8 +46,7 @@ def header_text(state: AgentState) -> str:
 def cost_text(state: AgentState) -> str:
     calls = state.calls
     unpriced = f" ({state.unpriced_calls} unpriced)" if state.unpriced_calls else ""
-    tokens_in = sum(c.prompt_tokens or 0 for c in calls)
-    tokens_out = sum(c.completion_tokens or 0 for c in calls)
+    tokens_in, tokens_out = state.tokens
     latency = sum(c.latency_s for c in calls)
     return (f"cost ${state.cost_usd:.4f}{unpriced}; {len(calls)} calls, {tokens_in:,} prompt + {tokens_out:,} completion "
             f"tokens, {latency:.1f} s in the model")

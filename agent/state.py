@@ -131,6 +131,12 @@ class AgentState:
     def unpriced_calls(self) -> int:
         return sum(1 for c in self.calls if c.cost_usd is None)
 
+    @property
+    def tokens(self) -> tuple[int, int]:
+        """(prompt, completion) tokens over all calls."""
+        calls = self.calls
+        return sum(c.prompt_tokens or 0 for c in calls), sum(c.completion_tokens or 0 for c in calls)
+
     def to_json(self) -> dict:
         return {
             "schema": RUN_SCHEMA, "kind": KIND, **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "nodes"},
@@ -138,8 +144,7 @@ class AgentState:
             "references": {k: asdict(v) for k, v in self.references.items()},
             "updated": _now(),
             "accounting": {"calls": len(self.calls), "cost_usd": self.cost_usd, "unpriced_calls": self.unpriced_calls,
-                           "prompt_tokens": sum(c.prompt_tokens or 0 for c in self.calls),
-                           "completion_tokens": sum(c.completion_tokens or 0 for c in self.calls)},
+                           "prompt_tokens": self.tokens[0], "completion_tokens": self.tokens[1]},
         }
 
     @classmethod

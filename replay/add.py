@@ -6,16 +6,14 @@ in one reference transaction, so a rejected record leaves the repository untouch
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
 import re
-import warnings
 from pathlib import Path
 
 import pygit2
 
 from replay import paths
-from replay.anchors import defined_names
+from replay.anchors import defined_names, parse_quietly
 from replay.errors import SpeedrunError
 from replay.logparse import parse_log
 from replay.record import RecordError, RecordMeta, parse_record_toml
@@ -70,9 +68,7 @@ def validate_folder(folder: Path, track: str, store: RecordsStore | None) -> Rec
         raise RecordError(f"{where}: field 'entry' names {meta.entry}, which is not in {folder}")
     for script in [entry, *sorted(set(folder.glob("*.py")) - {entry})]:
         try:
-            with warnings.catch_warnings():  # old scripts' invalid escapes are the author's business
-                warnings.simplefilter("ignore", (SyntaxWarning, DeprecationWarning))
-                ast.parse(script.read_text(), filename=str(script))
+            parse_quietly(script.read_text())
         except SyntaxError as exc:
             raise RecordError(f"{script}: not valid Python (line {exc.lineno}: {exc.msg})") from None
     _check_labels(meta, folder, where)

@@ -9,33 +9,44 @@ from __future__ import annotations
 
 import ast
 import warnings
+from typing import Iterator
 
 
-def defined_names(source: str) -> set[str]:
-    """Every qualified name the module defines: classes, functions, methods, nested
-    definitions, and variables assigned at module or class level."""
-    names: set[str] = set()
+def parse_quietly(source: str) -> ast.Module:
+    """Parse a script without warnings: invalid escapes in old scripts are not ours to report."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (SyntaxWarning, DeprecationWarning))
+        return ast.parse(source)
 
-    def visit(body: list[ast.stmt], prefix: str, in_function: bool) -> None:
+
+def definitions(module: ast.Module, imports: bool = False) -> Iterator[tuple[str, ast.stmt]]:
+    """(qualified name, defining statement) for every class, function, method and nested
+    definition, and every variable assigned at module or class level (also inside if/for/with/try
+    blocks); with ``imports``, names bound by import statements too."""
+
+    def visit(body: list[ast.stmt], prefix: str, in_function: bool) -> Iterator[tuple[str, ast.stmt]]:
         for node in body:
             if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 qualified = prefix + node.name
-                names.add(qualified)
-                visit(node.body, qualified + ".", isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
+                yield qualified, node
+                yield from visit(node.body, qualified + ".", isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
             elif not in_function:
-                for target in _assigned(node):
-                    names.add(prefix + target)
+                for target in _assigned(node, imports):
+                    yield prefix + target, node
                 for child in _blocks(node):
-                    visit(child, prefix, in_function)
+                    yield from visit(child, prefix, in_function)
 
-    with warnings.catch_warnings():  # invalid escapes in old scripts are not ours to report
-        warnings.simplefilter("ignore", (SyntaxWarning, DeprecationWarning))
-        module = ast.parse(source)
-    visit(module.body, "", False)
-    return names
+    yield from visit(module.body, "", False)
 
 
-def _assigned(node: ast.stmt) -> list[str]:
+def defined_names(source: str) -> set[str]:
+    """Every qualified name the module defines (see :func:`definitions`)."""
+    return {name for name, _ in definitions(parse_quietly(source))}
+
+
+def _assigned(node: ast.stmt, imports: bool) -> list[str]:
+    if imports and isinstance(node, (ast.Import, ast.ImportFrom)):
+        return [(alias.asname or alias.name).split(".")[0] for alias in node.names]
     targets: list[ast.expr] = []
     if isinstance(node, ast.Assign):
         targets = node.targets

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -144,9 +145,24 @@ def plan_sides(store: RecordsStore, work: pygit2.Repository, task: Task, branche
     return sides
 
 
-def new_run_id(track: str, task: int) -> str:
+def new_run_id(track: str, task: int, kind: str = "replay") -> str:
+    """A unique, sortable run id such as ``replay-mini-t01-20261126-153000-ab12``."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"replay-{track}-t{task:02d}-{stamp}-{os.urandom(2).hex()}"
+    return f"{kind}-{track}-t{task:02d}-{stamp}-{os.urandom(2).hex()}"
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """Within the block, SIGTERM raises KeyboardInterrupt, so a killed run saves its state first."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class Replayer:
@@ -162,6 +178,7 @@ class Replayer:
         self.progress = progress or Progress()
         self.cache = ResultCache(paths.cache_dir())
         self._metas: dict[str, RecordMeta] = {}
+        self._interpreters: dict[tuple[str, str | None], tuple[str, dict]] = {}
 
     def start(self, request: ReplayRequest) -> ReplayState:
         """Plan a new replay and write its run.json (status ``started``)."""
@@ -184,19 +201,17 @@ class Replayer:
         done = {(r["side"], r["replicate"]) for r in state.runs}
         state.status = "running"
         state.save(folder)
-        previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
-            for replicate in range(state.request.runs):
-                for side in state.sides:
-                    if (side.name, replicate) not in done:
-                        state.runs.append(self.run_side(state.request, side, replicate, folder))
-                        state.save(folder)
+            with sigterm_as_interrupt():
+                for replicate in range(state.request.runs):
+                    for side in state.sides:
+                        if (side.name, replicate) not in done:
+                            state.runs.append(self.run_side(state.request, side, replicate, folder))
+                            state.save(folder)
         except KeyboardInterrupt:
             state.status = "interrupted"
             state.save(folder)
             raise
-        finally:
-            signal.signal(signal.SIGTERM, previous_handler)
         state.summary = summarize(state, folder)
         write_reports(state.summary, folder)
         state.status = "finished"
@@ -210,14 +225,23 @@ class Replayer:
             self._metas[side.tree] = parse_record_toml(blob.data.decode(), where=f"{side.ref}:{paths.RECORD_TOML}")
         return self._metas[side.tree]
 
+    def _interpreter_for(self, meta: RecordMeta, override: str | None) -> tuple[str, dict]:
+        """The interpreter that runs a record and its versions (for the cache key), found once per
+        environment: probing another interpreter's versions starts a process."""
+        key = (envs.env_key(meta.environment), override)
+        if key not in self._interpreters:
+            python = envs.resolve_python(meta.environment, override, where=f"{meta.track}/{meta.index}")
+            fingerprint = {k: v for k, v in python_environment(python).items() if k != "executable"}
+            self._interpreters[key] = (python, fingerprint)
+        return self._interpreters[key]
+
     def run_side(self, request: ReplayRequest, side: Side, replicate: int, folder: Path) -> dict:
         """Run (or fetch from the cache) replicate ``replicate`` of one side; return its run record."""
         meta = self._meta_for(side)
         time_limit = request.time_limit_s or max(600.0, 4 * meta.result.time_s)
         env = {**datasets.prepare(meta.data), "SPEEDRUN_SEED": str(replicate)}
-        python = envs.resolve_python(meta.environment, request.python, where=f"{meta.track}/{meta.index}")
+        python, env_fingerprint = self._interpreter_for(meta, request.python)
         nproc = min(meta.nproc, request.nproc or meta.nproc)
-        env_fingerprint = {k: v for k, v in python_environment(python).items() if k != "executable"}
         parts = dict(
             tree=side.tree, entry=meta.entry, args=list(meta.args), launcher=meta.launcher, nproc=nproc, data=meta.data,
             environment=env_fingerprint, hardware=asdict(hardware()), max_steps=request.max_steps, seed=replicate,
@@ -258,7 +282,3 @@ class Replayer:
             return executor.run(spec, log_path, on_step=self.progress.step)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")

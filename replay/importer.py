@@ -356,7 +356,7 @@ def _write_record(store: RecordsStore, track: str, candidate: Candidate, documen
         for level, text in sorted(hints.items()):
             (folder / paths.HINTS_DIR).mkdir(exist_ok=True)
             (folder / paths.HINTS_DIR / f"level{level}.md").write_text(text)
-        if candidate.log_text and parse_log(candidate.log_text).validation:
+        if candidate.log_text:  # only logs with a final validation line become candidates
             (folder / paths.LOGS_DIR).mkdir()
             (folder / paths.LOGS_DIR / candidate.log_name).write_text(candidate.log_text)
         add_record(store, track, folder)
