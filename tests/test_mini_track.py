@@ -1,14 +1,20 @@
 """The embedded mini track is a real, runnable track that mirrors the speedrun's first 21 records:
 21 labelled records on one target, 19 tasks numbered like the paper's (1-5, 7-20: record 7 has
-record 6's code), each task's ground truth officially no slower than its start and at least 8
-of them >= 5% faster; the harness can run and stop every record's script; in the slow suite, a
-full replay of task 1 gives a valid baseline and ground truth."""
+record 6's code), whose official times are the runs each record carries in logs/ (one
+interleaved chain measurement): record 21 >= 5x faster than record 1, no ground truth
+significantly slower than its start (and, not yet met, at least 8 tasks significantly >= 5%
+faster). The harness can run and stop every record's script; in the slow suite, a full replay
+of task 1 gives a valid baseline and ground truth."""
+
+import statistics
 
 import pytest
 
 from replay import paths
 from replay.anchors import defined_names
 from replay.engine import Replayer, ReplayRequest
+from replay.logparse import parse_log
+from replay.stats import difference_interval
 from replay.store import RecordsStore
 
 MINI = "mini"
@@ -55,12 +61,46 @@ def test_chain_speedups(mini_home):
     assert fast >= 8, f"only {fast} tasks are >= 5% faster"
 
 
-@pytest.mark.xfail(strict=False, reason="records 4-21 carry CPU-time estimates (the shared machine could not time full "
-                   "runs); by them tasks 7, 9, 11, 14 and 18 are slower than their start: re-measure with `make bench`")
-def test_no_task_slower_than_its_start(mini_home):
-    """Every task's ground truth is officially no slower than its start record."""
-    slower = [t.number for t in mini_home.tasks(MINI) if t.target.meta.result.time_s > t.start.meta.result.time_s]
-    assert not slower, f"tasks whose ground truth is slower than the start: {slower}"
+def test_official_times_are_the_records_own_runs(mini_home):
+    """Each record's official time and val loss are the median and mean of the runs whose logs it
+    carries (logs/seedS.txt, from one interleaved chain measurement), and every seed reached the target."""
+    for record in mini_home.records(MINI):
+        times, losses = measured_runs(mini_home, record)
+        assert record.meta.result.runs == len(times) >= 3, record.label
+        assert record.meta.result.time_s == pytest.approx(statistics.median(times), abs=0.05), record.label
+        assert record.meta.result.val_loss == pytest.approx(statistics.mean(losses), abs=5e-5), record.label
+        assert max(losses) <= record.meta.target_val_loss, f"{record.label}: a seed misses the target"
+
+
+def test_no_task_significantly_slower(mini_home):
+    """In the measured chain no ground truth is slower than its start beyond noise: the 95% CI of
+    t_start - t_target reaches 0 or lies above it."""
+    for task, low, high in task_intervals(mini_home):
+        assert high >= 0, f"task {task.number}: the ground truth is significantly slower ({low:.1f}, {high:.1f}) s"
+
+
+@pytest.mark.xfail(strict=True, reason="measured 2026-11-27: 7 significant tasks (1, 2, 3, 4, 10, 16, 20); tasks 5 and "
+                   "11 are >= 5% faster by median but within noise")
+def test_eight_tasks_significantly_faster(mini_home):
+    """At least 8 tasks are >= 5% faster by median with the CI of t_start - t_target above 0."""
+    significant = [task.number for task, low, _ in task_intervals(mini_home)
+                   if low > 0 and statistics.median(measured_runs(mini_home, task.target)[0])
+                   <= 0.95 * statistics.median(measured_runs(mini_home, task.start)[0])]
+    assert len(significant) >= 8, f"only tasks {significant} are significantly >= 5% faster"
+
+
+def task_intervals(store):
+    """(task, low, high): the bootstrap 95% CI of t_start - t_target for every task of the track."""
+    for task in store.tasks(MINI):
+        low, high = difference_interval(measured_runs(store, task.start)[0], measured_runs(store, task.target)[0])
+        yield task, low, high
+
+
+def measured_runs(store, record) -> tuple[list[float], list[float]]:
+    """Times (s) and final val losses of the runs logged in a record's logs/ folder."""
+    finals = [parse_log(store.read_file(record, name).decode()).final for name in store.files(record) if name.startswith("logs/")]
+    assert finals and all(finals), f"{record.label}: no complete run logs"
+    return [f.train_time_ms / 1000 for f in finals], [f.val_loss for f in finals]
 
 
 def test_harness_runs_and_stops_every_mini_record(mini_home):
