@@ -138,13 +138,14 @@ class AgentState:
         return sum(c.prompt_tokens or 0 for c in calls), sum(c.completion_tokens or 0 for c in calls)
 
     def to_json(self) -> dict:
+        prompt_tokens, completion_tokens = self.tokens
         return {
             "schema": RUN_SCHEMA, "kind": KIND, **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "nodes"},
             "request": asdict(self.request), "nodes": [asdict(n) for n in self.nodes],
             "references": {k: asdict(v) for k, v in self.references.items()},
             "updated": _now(),
             "accounting": {"calls": len(self.calls), "cost_usd": self.cost_usd, "unpriced_calls": self.unpriced_calls,
-                           "prompt_tokens": self.tokens[0], "completion_tokens": self.tokens[1]},
+                           "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
         }
 
     @classmethod
