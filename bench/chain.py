@@ -7,7 +7,12 @@ parent record. The table is also written to ``bench/results/chain-<track>.md``, 
 ``chain-<track>.json`` and the plot (time per record, log scale, next to the real speedrun's
 official times; :mod:`bench.chain_plot`) to ``chain-<track>.svg``.
 
+``--first``/``--last`` measure part of the chain; with ``--keep`` an earlier ``chain-<track>.json``
+supplies the runs of the records outside that range, so re-measuring the records a change touched
+still gives the whole chain's table, whose header names the measurement behind each record.
+
     .venv/bin/python bench/chain.py --track mini --runs 3
+    .venv/bin/python bench/chain.py --track mini --runs 5 --first 7 --keep bench/results/chain-mini.json
 """
 
 from __future__ import annotations
@@ -37,31 +42,54 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--first", type=int, default=1)
     parser.add_argument("--last", type=int, default=None)
+    parser.add_argument("--keep", type=Path, help="an earlier chain-<track>.json whose runs stand for the records outside --first..--last")
     args = parser.parse_args()
 
     store = RecordsStore()
-    records = [r for r in store.records(args.track) if r.index >= args.first and (args.last is None or r.index <= args.last)]
+    everything = store.records(args.track)
+    records = [r for r in everything if r.index >= args.first and (args.last is None or r.index <= args.last)]
+    results: dict[int, list[dict]] = {r.index: [] for r in records}
+    measurements = [{"records": [r.index for r in records], "runs": args.runs, "date": str(dt.date.today()), "command": _command(args)}]
+    if args.keep:
+        kept, kept_measurements = load_kept(args.keep, [r.index for r in everything if r not in records])
+        results.update(kept)
+        measurements += kept_measurements
+        records = everything
     replayer = Replayer(store)
     request = ReplayRequest(track=args.track, task=records[0].index, runs=args.runs, use_cache=False)
     folder = paths.home() / f"bench-chain-{args.track}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     folder.mkdir(parents=True)
-    results: dict[int, list[dict]] = {r.index: [] for r in records}
+    measured = [r for r in records if r.index in measurements[0]["records"]]
     for replicate in range(args.runs):
-        for record in records:
+        for record in measured:
             side = Side(record.label, BASELINE, record.label, record.commit_id, record.tree_id)
             run = replayer.run_side(request, side, replicate, folder)
             results[record.index].append(run)
             print(f"{record.label} run {replicate + 1}: {run['time_s']} s, val loss {run['val_loss']}, {run['status']}", file=sys.stderr, flush=True)
-            table = write_results(args, records, results, replicate + 1)  # after every run: a cut-short bench keeps its runs
+            measurements[0]["done"] = replicate + 1
+            table = write_results(args.track, records, results, measurements)  # after every run: a cut-short bench keeps its runs
     print(table)
 
 
-def write_results(args, records, results: dict[int, list[dict]], done: int) -> str:
+def load_kept(path: Path, indices: list[int]) -> tuple[dict[int, list[dict]], list[dict]]:
+    """The runs of records ``indices`` in an earlier chain JSON, and the measurements they came from."""
+    try:
+        raw = json.loads(path.read_text())
+        results = {i: raw["results"][str(i)] for i in indices}
+    except (OSError, ValueError, KeyError) as e:
+        raise SystemExit(f"--keep {path}: not a chain JSON with runs of records {indices} ({e}); run those records instead")
+    # files written before measurements were recorded hold one measurement of every record
+    earlier = raw.get("measurements") or [{"records": [int(i) for i in raw["results"]], "runs": raw["runs"], "date": raw["date"],
+                                           "command": f"python bench/chain.py --track {raw['track']} --runs {raw['runs']}"}]
+    kept = [dict(m, records=[i for i in m["records"] if i in indices]) for m in earlier]
+    return results, [m for m in kept if m["records"]]
+
+
+def write_results(track: str, records, results: dict[int, list[dict]], measurements: list[dict]) -> str:
     """Write the table (.md), the raw runs (.json) and the plot (.svg) of the runs so far."""
     lines = [
-        f"Chain of track `{args.track}` on {hardware().describe()}, {done} interleaved runs per record "
-        f"({dt.date.today()}; `python bench/chain.py --track {args.track} --runs {args.runs}`"
-        + (f", {done} of {args.runs} passes done" if done < args.runs else "") + ").",
+        f"Chain of track `{track}` on {hardware().describe()}, interleaved: "
+        + "; ".join(_describe(m, len(measurements) > 1) for m in measurements) + ".",
         "",
         "| record | name | median time s | sd s | mean val loss | val loss sd | valid (p < 0.01) | ok runs | speedup vs parent | 95% CI of t_parent - t s |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -79,7 +107,7 @@ def write_results(args, records, results: dict[int, list[dict]], done: int) -> s
         speedup = f"{statistics.median(previous) / median:.2f}x" if previous and median else "—"
         valid_text = "—" if valid is None else ("yes" if valid.valid else "NO") + (f" (p={valid.p_value:.3g})" if valid.p_value is not None else "")
         ci = difference_interval(previous, times) if previous and len(previous) > 1 and len(times) > 1 else None
-        ci_text = "—" if ci is None else f"[{ci[0]:.1f}, {ci[1]:.1f}]" + (" within noise" if ci[0] <= 0 else "")
+        ci_text = "—" if ci is None else f"[{ci[0]:.1f}, {ci[1]:.1f}]" + (" slower" if ci[1] < 0 else " within noise" if ci[0] <= 0 else "")
         lines.append(
             f"| {record.index} | {record.meta.name} | {_f(median)} | {_f(sd)} | {_f(loss, '.4f')} | {_f(loss_sd, '.4f')} | "
             f"{valid_text} | {len(ok)}/{len(results[record.index])} | {speedup} | {ci_text} |"
@@ -87,12 +115,37 @@ def write_results(args, records, results: dict[int, list[dict]], done: int) -> s
         previous = times
     table = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"chain-{args.track}.md").write_text(table)
-    raw = {"track": args.track, "hardware": hardware().describe(), "runs": done, "date": str(dt.date.today()),
-           "results": {str(i): [{k: r.get(k) for k in ("time_s", "val_loss", "status")} for r in runs] for i, runs in results.items()}}
-    (RESULTS / f"chain-{args.track}.json").write_text(json.dumps(raw, indent=1) + "\n")
-    write_plot(args.track, raw)
+    (RESULTS / f"chain-{track}.md").write_text(table)
+    raw = {"track": track, "hardware": hardware().describe(), "measurements": measurements,
+           "results": {str(i): [{k: r.get(k) for k in ("time_s", "val_loss", "status")} for r in results[i]] for i in sorted(results)}}
+    (RESULTS / f"chain-{track}.json").write_text(json.dumps(raw, indent=1) + "\n")
+    write_plot(track, raw)
     return table
+
+
+def _command(args) -> str:
+    extra = "".join(f" --{k} {v}" for k, v in (("first", args.first if args.first != 1 else None), ("last", args.last), ("keep", args.keep)) if v is not None)
+    return f"python bench/chain.py --track {args.track} --runs {args.runs}{extra}"
+
+
+def _describe(measurement: dict, name_records: bool) -> str:
+    """'records 7-21: 5 runs each (2026-11-27; `command`)', with 'k of n passes done' while it runs."""
+    indices = measurement["records"]
+    done = measurement.get("done", measurement["runs"])
+    which = f"records {_ranges(indices)}: " if name_records else ""
+    progress = f", {done} of {measurement['runs']} passes done" if done < measurement["runs"] else ""
+    return f"{which}{measurement['runs']} runs each ({measurement['date']}; `{measurement['command']}`{progress})"
+
+
+def _ranges(indices: list[int]) -> str:
+    """[1, 2, 3, 5] -> '1-3, 5'."""
+    spans: list[list[int]] = []
+    for i in sorted(indices):
+        if spans and i == spans[-1][1] + 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def _f(x, spec=".1f"):

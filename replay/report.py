@@ -137,7 +137,8 @@ def notes(summary: dict) -> list[str]:
     if speedup:
         if speedup["within_noise"]:
             lo, hi = speedup["ci"]
-            out.append(f"WARNING: the ground truth's speedup is within noise (95% CI of t_i - t_i+1: [{lo:.2f}, {hi:.2f}] s); FSR is meaningless for this task.")
+            what = " is slower than the baseline beyond noise" if hi < 0 else "'s speedup is within noise"
+            out.append(f"WARNING: the ground truth{what} (95% CI of t_i - t_i+1: [{lo:.2f}, {hi:.2f}] s); FSR is meaningless for this task.")
         elif speedup["within_noise"] is None:
             out.append("One run per side: no confidence intervals; use --runs 3 or more for statistics.")
     return out

@@ -1,10 +1,10 @@
 """The embedded mini track is a real, runnable track that mirrors the speedrun's first 21 records:
 21 labelled records on one target, 19 tasks numbered like the paper's (1-5, 7-20: record 7 has
-record 6's code), whose official times are the runs each record carries in logs/ (one
-interleaved chain measurement): record 21 >= 5x faster than record 1, no ground truth
-significantly slower than its start (and, not yet met, at least 8 tasks significantly >= 5%
-faster). The harness can run and stop every record's script; in the slow suite, a full replay
-of task 1 gives a valid baseline and ground truth."""
+record 6's code), whose official times are the runs each record carries in logs/ (interleaved
+chain measurements): record 21 >= 5x faster than record 1 and at least 8 tasks significantly
+>= 5% faster (and, not yet met, no ground truth significantly slower than its start). The
+harness can run and stop every record's script; in the slow suite, a full replay of task 1
+gives a valid baseline and ground truth."""
 
 import statistics
 
@@ -63,7 +63,7 @@ def test_chain_speedups(mini_home):
 
 def test_official_times_are_the_records_own_runs(mini_home):
     """Each record's official time and val loss are the median and mean of the runs whose logs it
-    carries (logs/seedS.txt, from one interleaved chain measurement), and every seed reached the target."""
+    carries (logs/seedS.txt, from an interleaved chain measurement), and every seed reached the target."""
     runs = measured_runs(mini_home)
     for record in mini_home.records(MINI):
         times, losses = runs[record.index]
@@ -73,6 +73,8 @@ def test_official_times_are_the_records_own_runs(mini_home):
         assert max(losses) <= record.meta.target_val_loss, f"{record.label}: a seed misses the target"
 
 
+@pytest.mark.xfail(strict=True, reason="measured 2026-11-27 (5 interleaved runs): tasks 8 and 17, whose ground truths "
+                   "(records 9 and 18) were slower than their starts in every pass")
 def test_no_task_significantly_slower(mini_home):
     """In the measured chain no ground truth is slower than its start beyond noise: the 95% CI of
     t_start - t_target reaches 0 or lies above it."""
@@ -80,8 +82,6 @@ def test_no_task_significantly_slower(mini_home):
         assert high >= 0, f"task {task.number}: the ground truth is significantly slower ({low:.1f}, {high:.1f}) s"
 
 
-@pytest.mark.xfail(strict=True, reason="measured 2026-11-27: 7 significant tasks (1, 2, 3, 4, 10, 16, 20); tasks 5 and "
-                   "11 are >= 5% faster by median but within noise")
 def test_eight_tasks_significantly_faster(mini_home):
     """At least 8 tasks are >= 5% faster by median with the CI of t_start - t_target above 0."""
     significant = [task.number for task, low, _, ratio in task_intervals(mini_home) if low > 0 and ratio <= 0.95]

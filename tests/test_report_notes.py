@@ -1,0 +1,27 @@
+"""The warnings under a replay table say what the speedup's CI means: a ground truth within noise
+of its baseline, one slower beyond noise, and one run a side (no interval) are told apart."""
+
+from replay.report import notes
+
+
+def summary(ci):
+    return {"partial": False, "speedup": {"ci": ci, "within_noise": None if ci is None else ci[0] <= 0}}
+
+
+def test_significant_speedup_has_no_warning():
+    assert notes(summary((1.5, 4.0))) == []
+
+
+def test_speedup_within_noise():
+    (line,) = notes(summary((-1.0, 3.0)))
+    assert "speedup is within noise" in line and "[-1.00, 3.00]" in line and "FSR is meaningless" in line
+
+
+def test_ground_truth_slower_beyond_noise():
+    (line,) = notes(summary((-7.1, -0.9)))
+    assert "ground truth is slower than the baseline beyond noise" in line and "[-7.10, -0.90]" in line
+
+
+def test_one_run_a_side_has_no_interval():
+    (line,) = notes(summary(None))
+    assert "One run per side" in line
