@@ -27,7 +27,7 @@ from pathlib import Path
 from replay import paths
 from replay.engine import BASELINE, Replayer, ReplayRequest, Side
 from replay.environment import hardware
-from replay.stats import difference_interval, validity
+from replay.stats import difference_interval, speedup_verdict, validity
 from replay.store import RecordsStore
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -107,7 +107,7 @@ def write_results(track: str, records, results: dict[int, list[dict]], measureme
         speedup = f"{statistics.median(previous) / median:.2f}x" if previous and median else "—"
         valid_text = "—" if valid is None else ("yes" if valid.valid else "NO") + (f" (p={valid.p_value:.3g})" if valid.p_value is not None else "")
         ci = difference_interval(previous, times) if previous and len(previous) > 1 and len(times) > 1 else None
-        ci_text = "—" if ci is None else f"[{ci[0]:.1f}, {ci[1]:.1f}]" + (" slower" if ci[1] < 0 else " within noise" if ci[0] <= 0 else "")
+        ci_text = "—" if ci is None else f"[{ci[0]:.1f}, {ci[1]:.1f}]" + {"faster": "", "within noise": " within noise", "slower": " slower"}[speedup_verdict(ci)]
         lines.append(
             f"| {record.index} | {record.meta.name} | {_f(median)} | {_f(sd)} | {_f(loss, '.4f')} | {_f(loss_sd, '.4f')} | "
             f"{valid_text} | {len(ok)}/{len(results[record.index])} | {speedup} | {ci_text} |"

@@ -15,7 +15,7 @@ from replay import paths
 from replay.atomic import write_json_atomic, write_text_atomic
 from replay.executor import Exit
 from replay.grading import OK, PARTIAL, grade
-from replay.stats import difference_interval, fsr, fsr_interval, mean_sd, validity
+from replay.stats import difference_interval, fsr, fsr_interval, mean_sd, speedup_verdict, validity
 
 REPORT_SCHEMA = 1
 
@@ -91,7 +91,7 @@ def _speedup(base: list[float], truth: list[float]) -> dict | None:
         "ratio": _mean(base) / _mean(truth) if _mean(truth) > 0 else None,
         "ci": ci,
         # With one run a side there is no interval: the flag is then unknown, not "fine".
-        "within_noise": None if ci is None else ci[0] <= 0,
+        "within_noise": None if ci is None else speedup_verdict(ci) != "faster",
     }
 
 
@@ -137,7 +137,7 @@ def notes(summary: dict) -> list[str]:
     if speedup:
         if speedup["within_noise"]:
             lo, hi = speedup["ci"]
-            what = " is slower than the baseline beyond noise" if hi < 0 else "'s speedup is within noise"
+            what = " is slower than the baseline beyond noise" if speedup_verdict((lo, hi)) == "slower" else "'s speedup is within noise"
             out.append(f"WARNING: the ground truth{what} (95% CI of t_i - t_i+1: [{lo:.2f}, {hi:.2f}] s); FSR is meaningless for this task.")
         elif speedup["within_noise"] is None:
             out.append("One run per side: no confidence intervals; use --runs 3 or more for statistics.")

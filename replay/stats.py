@@ -131,3 +131,9 @@ def difference_interval(slower: list[float], faster: list[float], seed: int = 0)
         return None
     rng = np.random.default_rng(seed)
     return _interval(_bootstrap_means(slower, rng) - _bootstrap_means(faster, rng))
+
+
+def speedup_verdict(ci: tuple[float, float]) -> str:
+    """What a CI of t_start - t_target says: 'faster', 'within noise' (it holds 0) or 'slower'."""
+    low, high = ci
+    return "slower" if high < 0 else "within noise" if low <= 0 else "faster"
