@@ -107,7 +107,8 @@ def write_results(track: str, records, results: dict[int, list[dict]], measureme
         speedup = f"{statistics.median(previous) / median:.2f}x" if previous and median else "—"
         valid_text = "—" if valid is None else ("yes" if valid.valid else "NO") + (f" (p={valid.p_value:.3g})" if valid.p_value is not None else "")
         ci = difference_interval(previous, times) if previous and len(previous) > 1 and len(times) > 1 else None
-        ci_text = "—" if ci is None else f"[{ci[0]:.1f}, {ci[1]:.1f}]" + {"faster": "", "within noise": " within noise", "slower": " slower"}[speedup_verdict(ci)]
+        verdict = speedup_verdict(ci) if ci else None
+        ci_text = "—" if ci is None else f"[{ci[0]:.1f}, {ci[1]:.1f}]" + ("" if verdict == "faster" else f" {verdict}")
         lines.append(
             f"| {record.index} | {record.meta.name} | {_f(median)} | {_f(sd)} | {_f(loss, '.4f')} | {_f(loss_sd, '.4f')} | "
             f"{valid_text} | {len(ok)}/{len(results[record.index])} | {speedup} | {ci_text} |"
