@@ -107,8 +107,7 @@ def write_results(track: str, records, results: dict[int, list[dict]], measureme
         speedup = f"{statistics.median(previous) / median:.2f}x" if previous and median else "—"
         valid_text = "—" if valid is None else ("yes" if valid.valid else "NO") + (f" (p={valid.p_value:.3g})" if valid.p_value is not None else "")
         ci = difference_interval(previous, times) if previous and len(previous) > 1 and len(times) > 1 else None
-        verdict = speedup_verdict(ci) if ci else None
-        ci_text = "—" if ci is None else f"[{ci[0]:.1f}, {ci[1]:.1f}]" + ("" if verdict == "faster" else f" {verdict}")
+        ci_text = _ci_cell(ci)
         lines.append(
             f"| {record.index} | {record.meta.name} | {_f(median)} | {_f(sd)} | {_f(loss, '.4f')} | {_f(loss_sd, '.4f')} | "
             f"{valid_text} | {len(ok)}/{len(results[record.index])} | {speedup} | {ci_text} |"
@@ -147,6 +146,14 @@ def _ranges(indices: list[int]) -> str:
         else:
             spans.append([i, i])
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+
+
+def _ci_cell(ci: tuple[float, float] | None) -> str:
+    """The chain table's CI cell: the interval, followed by its verdict unless that is 'faster'."""
+    if ci is None:
+        return "—"
+    verdict = speedup_verdict(ci)
+    return f"[{ci[0]:.1f}, {ci[1]:.1f}]" + ("" if verdict == "faster" else f" {verdict}")
 
 
 def _f(x, spec=".1f"):
