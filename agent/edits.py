@@ -13,9 +13,16 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
-SEARCH_REPLACE, UNIFIED_DIFF, WHOLE_FILE = "search-replace", "diff", "whole"
-FORMATS = (SEARCH_REPLACE, UNIFIED_DIFF, WHOLE_FILE)
+
+class EditFormat(StrEnum):
+    """How a model writes its edit (``--edit-format`` picks the one the prompt asks for)."""
+
+    SEARCH_REPLACE = "search-replace"
+    UNIFIED_DIFF = "diff"
+    WHOLE_FILE = "whole"
+
 
 _BLOCK = re.compile(r"^<{5,9} ?SEARCH[^\n]*\n(.*?)^={5,9}[ \t]*\n(.*?)^>{5,9} ?REPLACE[^\n]*$", re.S | re.M)
 _FENCE = re.compile(r"^```([\w+-]*)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
@@ -30,7 +37,7 @@ class Applied:
     """The new script and how it was obtained."""
 
     text: str
-    format: str
+    format: EditFormat
     blocks: int
 
 
@@ -41,13 +48,13 @@ def apply_reply(script: str, reply: str) -> Applied:
         text = script
         for number, (search, replace) in enumerate(blocks, start=1):
             text = replace_block(text, search, replace, number)
-        return Applied(text, SEARCH_REPLACE, len(blocks))
+        return Applied(text, EditFormat.SEARCH_REPLACE, len(blocks))
     diff = _diff_text(reply)
     if diff is not None:
-        return Applied(apply_unified_diff(script, diff), UNIFIED_DIFF, diff.count("\n@@"))
+        return Applied(apply_unified_diff(script, diff), EditFormat.UNIFIED_DIFF, diff.count("\n@@"))
     whole = _whole_file(reply, script)
     if whole is not None:
-        return Applied(whole, WHOLE_FILE, 1)
+        return Applied(whole, EditFormat.WHOLE_FILE, 1)
     raise EditError("no edit found: reply with SEARCH/REPLACE blocks, a unified diff in a ```diff block, "
                     "or the complete script in a ```python block")
 

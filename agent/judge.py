@@ -17,22 +17,23 @@ from __future__ import annotations
 
 from agent import rules
 from agent.scaffolds import best_node
-from agent.state import BUGGY, INVALID, MISSED_TARGET, PARTIAL_OK, VALID, AgentState, Execution
+from agent.state import AgentState, Execution
+from replay.statuses import Failure, NodeOutcome, RunOutcome
 
 
-def judge(execution: Execution, target: float, partial: bool, allowance_s: float) -> tuple[str, str | None, str | None]:
+def judge(execution: Execution, target: float, partial: bool, allowance_s: float) -> tuple[NodeOutcome, str | None, str | None]:
     """(outcome, problem, detail) of one executed node."""
-    if execution.status == "failed":
+    if execution.status == RunOutcome.FAILED:
         where = f"at step {execution.steps}" if execution.steps is not None else "before its first step line"
-        return BUGGY, execution.failure, f"the run failed ({execution.failure}) {where}"
-    clock = rules.clock_violation(execution.time_s, execution.wall_s, allowance_s) if execution.status == "ok" else None
+        return NodeOutcome.BUGGY, execution.failure, f"the run failed ({execution.failure}) {where}"
+    clock = rules.clock_violation(execution.time_s, execution.wall_s, allowance_s) if execution.status == RunOutcome.OK else None
     if clock:
-        return INVALID, "clock", clock
-    if execution.status == "partial":
-        return (PARTIAL_OK, None, None) if partial else (BUGGY, "no_metrics", "the run stopped early")
+        return NodeOutcome.INVALID, "clock", clock
+    if execution.status == RunOutcome.PARTIAL:
+        return (NodeOutcome.PARTIAL, None, None) if partial else (NodeOutcome.BUGGY, Failure.NO_METRICS, "the run stopped early")
     if execution.val_loss is not None and execution.val_loss <= target:
-        return VALID, None, None
-    return MISSED_TARGET, "missed_target", f"final val loss {execution.val_loss} is above the target {target}"
+        return NodeOutcome.VALID, None, None
+    return NodeOutcome.MISSED_TARGET, "missed_target", f"final val loss {execution.val_loss} is above the target {target}"
 
 
 def _fsr(start: float | None, target: float | None, candidate: float | None, origin: float | None) -> float | None:
@@ -55,7 +56,7 @@ def summarize(state: AgentState, attribution: dict | None) -> dict:
     summary = {
         "best": best.id if best else None, "branch": best.branch if best else None, "times_s": times,
         "fsr_vs_record": None, "fsr_vs_own_start": None, "attribution": attribution,
-        "nodes": {o: sum(1 for n in state.nodes[1:] if n.outcome == o) for o in (VALID, PARTIAL_OK, MISSED_TARGET, BUGGY, INVALID)},
+        "nodes": {o: sum(1 for n in state.nodes[1:] if n.outcome == o) for o in (NodeOutcome.VALID, NodeOutcome.PARTIAL, NodeOutcome.MISSED_TARGET, NodeOutcome.BUGGY, NodeOutcome.INVALID)},
         "note": "single runs on this machine; replay the best branch with --runs N for confidence intervals",
     }
     if partial:

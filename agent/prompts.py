@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from agent.edits import SEARCH_REPLACE, UNIFIED_DIFF, WHOLE_FILE
+from agent.edits import EditFormat
 from agent.hints import LEVELS
-from agent.state import BUGGY, DEBUG, DRAFT, INVALID, ROOT, AgentState, Node
+from agent.state import AgentState, Node
+from replay.statuses import NodeAction, NodeOutcome, NodeStage
 
 _SCRATCH_PATH = re.compile(r"""[^\s"']*/scratch/[^/\s"']+/""")
 LOG_TAIL_LINES = 30
@@ -24,24 +25,24 @@ LOG_LINE_CHARS = 300
 MAX_FAILED_SHOWN = 5
 
 FORMAT_INSTRUCTIONS = {
-    SEARCH_REPLACE: (
+    EditFormat.SEARCH_REPLACE: (
         "Reply with a short explanation of your change, then one or more SEARCH/REPLACE blocks:\n\n"
         "<<<<<<< SEARCH\nlines copied exactly from the current script\n=======\nthe new lines\n>>>>>>> REPLACE\n\n"
         "Each SEARCH part must match exactly one place in the script; include enough lines to make it unique."
     ),
-    UNIFIED_DIFF: (
+    EditFormat.UNIFIED_DIFF: (
         "Reply with a short explanation of your change, then a unified diff of the script in a ```diff block "
         "(--- a/SCRIPT, +++ b/SCRIPT, @@ hunks with a few lines of context)."
     ),
-    WHOLE_FILE: "Reply with a short explanation of your change, then the complete new script in one ```python block.",
+    EditFormat.WHOLE_FILE: "Reply with a short explanation of your change, then the complete new script in one ```python block.",
 }
 
 ACTIONS = {
-    DRAFT: "Propose one well-founded change to the current script (the starting record) that makes training reach "
+    NodeAction.DRAFT: "Propose one well-founded change to the current script (the starting record) that makes training reach "
            "the target validation loss in less time.",
-    "improve": "The current script is the fastest valid one found so far. Propose one further change that makes "
+    NodeAction.IMPROVE: "The current script is the fastest valid one found so far. Propose one further change that makes "
                "it reach the target validation loss in less time.",
-    DEBUG: "The current script failed (see the history above). Fix the problem while keeping the idea of the change.",
+    NodeAction.DEBUG: "The current script failed (see the history above). Fix the problem while keeping the idea of the change.",
 }
 
 
@@ -76,13 +77,13 @@ def hints_section(hints: list[tuple[int, str]]) -> str:
 
 def _metrics(node: Node) -> str:
     e = node.execution
-    if node.outcome == BUGGY or node.outcome == INVALID:
+    if node.outcome == NodeOutcome.BUGGY or node.outcome == NodeOutcome.INVALID:
         return f"{node.outcome}: {node.problem}" + (f" — {node.detail.splitlines()[0]}" if node.detail else "")
     if e is None:
         return "not run"
     time = f"train_time {e.time_s:.2f} s" if e.time_s is not None else "no time"
     loss = f", val loss {e.val_loss:.4f}" if e.val_loss is not None else ""
-    steps = f" at step {e.steps}" if node.outcome == "partial" else ""
+    steps = f" at step {e.steps}" if node.outcome == NodeOutcome.PARTIAL else ""
     return f"{time}{steps}{loss} ({node.outcome})"
 
 
@@ -120,17 +121,17 @@ def history_section(state: AgentState, parent: Node, folder: Path) -> str:
         node = state.node(node.parent) if node.parent else None
     lines = ["# History", "", "Path from the starting record to the current script:"]
     for step in reversed(path):
-        what = "starting script" if step.action == ROOT else f"{step.action} of {step.parent}"
+        what = "starting script" if step.action == NodeAction.ROOT else f"{step.action} of {step.parent}"
         lines.append(f"- {step.id} ({what}): {_metrics(step)}")
-    best = [n for n in state.nodes if n.outcome == "valid" and n.execution and n.execution.time_s is not None]
+    best = [n for n in state.nodes if n.outcome == NodeOutcome.VALID and n.execution and n.execution.time_s is not None]
     if best:
         fastest = min(best, key=lambda n: n.execution.time_s)
         lines.append(f"\nFastest valid script so far: {fastest.id}, train_time {fastest.execution.time_s:.2f} s.")
-    if parent.outcome in (BUGGY, INVALID):
+    if parent.outcome in (NodeOutcome.BUGGY, NodeOutcome.INVALID):
         lines += ["", "The current script failed:", _failure_entry(folder, parent)]
-    earlier = [c for c in state.children(parent.id) if c.stage == "done"]
-    worked = [c for c in earlier if c.outcome not in (BUGGY, INVALID)]
-    failed = [c for c in earlier if c.outcome in (BUGGY, INVALID)]
+    earlier = [c for c in state.children(parent.id) if c.stage == NodeStage.DONE]
+    worked = [c for c in earlier if c.outcome not in (NodeOutcome.BUGGY, NodeOutcome.INVALID)]
+    failed = [c for c in earlier if c.outcome in (NodeOutcome.BUGGY, NodeOutcome.INVALID)]
     if worked:
         lines += ["", "Earlier attempts from the current script that ran (try something different):"]
         lines += [f"- {c.id} ({c.action}): {_metrics(c)}" for c in worked]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ast
 
-from replay.anchors import definitions
+from replay.records.definitions import definitions
 
 MIN_STARTUP_S = 5.0
 STARTUP_MARGIN = 1.5
@@ -31,10 +31,9 @@ def protected_definitions(source: str, names: tuple[str, ...] | list[str]) -> di
     """Qualified name -> the source text of each statement that defines it, in order."""
     found: dict[str, list[str]] = {name: [] for name in names}
     lines = source.splitlines(keepends=True)
-    for name, node in definitions(ast.parse(source), imports=True):
-        if name in found:
-            first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-            found[name].append("".join(lines[first - 1:node.end_lineno]))
+    for definition in definitions(source, imports=True):
+        if definition.qualname in found:
+            found[definition.qualname].append("".join(lines[definition.first_line - 1:definition.last_line]))
     return found
 
 

@@ -15,23 +15,23 @@ from typing import Callable
 import pygit2
 
 from agent import judge, prompts, rules
-from agent.edits import FORMATS, EditError, apply_reply
+from agent.edits import EditError, EditFormat, apply_reply
 from agent.hints import hint_texts
 from agent.llm import LLMClient
 from agent.scaffolds import best_node, plan_next, scaffold
 from agent.state import (
-    ATTRIBUTION_MD, BUGGY, COMMITTED, DONE, PLANNED, REPLIED, ROOT, AgentRequest, AgentState, Execution, Node,
+    ATTRIBUTION_MD, AgentRequest, AgentState, Execution, Node,
     branch_name, load_agent_state, node_id, reply_path, run_folder,
 )
 from replay.atomic import write_text_atomic
-from replay.engine import (
-    BASELINE, CANDIDATE, GROUND_TRUTH, Progress, Replayer, ReplayRequest, Side, new_run_id, sigterm_as_interrupt,
-)
-from replay.environment import gpu_names, provenance
 from replay.errors import SpeedrunError
-from replay.sandbox import untrusted_sandbox
-from replay.store import RecordsStore
-from replay.workrepo import create_branch
+from replay.records.store import RecordsStore
+from replay.records.workrepo import create_branch
+from replay.run.lifecycle import new_run_id, sigterm_as_interrupt
+from replay.run.provenance import gpu_names, provenance
+from replay.run.replayer import Progress, Replayer, ReplayRequest, Side
+from replay.run.sandbox import untrusted_sandbox
+from replay.statuses import NodeAction, NodeOutcome, NodeStage, Role, RunStatus
 
 SIGNATURE = ("speedrun-agent", "agent@speedrun.invalid")
 
@@ -54,8 +54,8 @@ class AgentRunner:
         scaffold(request.scaffold)
         if request.nodes < 1:
             raise SpeedrunError("--nodes must be at least 1")
-        if request.edit_format not in FORMATS:
-            raise SpeedrunError(f"--edit-format must be one of {', '.join(FORMATS)}, not '{request.edit_format}'")
+        if request.edit_format not in tuple(EditFormat):
+            raise SpeedrunError(f"--edit-format must be one of {', '.join(EditFormat)}, not '{request.edit_format}'")
         task = self.store.task(request.track, request.task)
         hint_texts(self.store, task, request.hints)  # fail now, not at the first node, if a hint is missing
         self._client_for(request).check_environment()
@@ -68,7 +68,7 @@ class AgentRunner:
             target_val_loss=task.target.meta.target_val_loss, protected=tuple(task.start.meta.protected),
             entry=task.start.meta.entry, sandbox=untrusted_sandbox().describe(len(gpu_names())), provenance=provenance(),
         )
-        root = Node(node_id(0), None, ROOT, stage=COMMITTED, commit=root_commit, branch=branch_name(run_id, node_id(0)))
+        root = Node(node_id(0), None, NodeAction.ROOT, stage=NodeStage.COMMITTED, commit=root_commit, branch=branch_name(run_id, node_id(0)))
         state.nodes.append(root)
         run_folder(run_id).mkdir(parents=True)
         create_branch(self.work, root.branch, root_commit)
@@ -97,26 +97,26 @@ class AgentRunner:
         self.client = self._client_for(state.request)
         task = self.store.task(state.request.track, state.request.task)
         self.hints = hint_texts(self.store, task, state.request.hints)
-        state.status, state.stop_reason = "running", None
+        state.status, state.stop_reason = RunStatus.RUNNING, None
         state.save()
         try:
             with sigterm_as_interrupt():
                 self._loop(state)
         except KeyboardInterrupt:
-            state.status = "interrupted"
+            state.status = RunStatus.INTERRUPTED
             state.save()
             raise
-        if state.status == "failed":
+        if state.status == RunStatus.FAILED:
             return state
         state.summary = self._summarize(state, task)
-        state.status = "stopped" if state.stop_reason else "finished"
+        state.status = RunStatus.STOPPED if state.stop_reason else RunStatus.FINISHED
         state.save()
         return state
 
     def _loop(self, state: AgentState) -> None:
         """Plan and advance nodes until the budgets or the scaffold stop the run."""
         while True:
-            pending = [n for n in state.nodes if n.stage != DONE]
+            pending = [n for n in state.nodes if n.stage != NodeStage.DONE]
             if not pending:
                 plans = plan_next(state, state.request.nodes - (len(state.nodes) - 1))
                 if not plans:
@@ -126,13 +126,13 @@ class AgentRunner:
                 state.save()
                 continue
             node = pending[0]
-            if node.stage == PLANNED and (reason := self._budget_stop(state)):
-                state.nodes = [n for n in state.nodes if n.stage != PLANNED]
+            if node.stage == NodeStage.PLANNED and (reason := self._budget_stop(state)):
+                state.nodes = [n for n in state.nodes if n.stage != NodeStage.PLANNED]
                 state.stop_reason = reason
                 break
             self._advance(state, node)
-            if node.action == ROOT and node.outcome not in ("valid", "partial", "missed_target"):
-                state.status, state.stop_reason = "failed", f"the starting script failed: {node.problem}: {node.detail}"
+            if node.action == NodeAction.ROOT and node.outcome not in (NodeOutcome.VALID, NodeOutcome.PARTIAL, NodeOutcome.MISSED_TARGET):
+                state.status, state.stop_reason = RunStatus.FAILED, f"the starting script failed: {node.problem}: {node.detail}"
                 state.save()
                 return
 
@@ -152,11 +152,11 @@ class AgentRunner:
         return None
 
     def _advance(self, state: AgentState, node: Node) -> None:
-        if node.stage == PLANNED:
+        if node.stage == NodeStage.PLANNED:
             self._ask(state, node)
-        if node.stage == REPLIED:
+        if node.stage == NodeStage.REPLIED:
             self._make_commit(state, node)
-        if node.stage == COMMITTED:
+        if node.stage == NodeStage.COMMITTED:
             self._execute(state, node)
         state.save()
         self.on_event(_describe(node))
@@ -172,7 +172,7 @@ class AgentRunner:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, completion.text)
         node.llm = completion.call
-        node.stage = REPLIED
+        node.stage = NodeStage.REPLIED
         state.save()
 
     def _make_commit(self, state: AgentState, node: Node) -> None:
@@ -186,15 +186,15 @@ class AgentRunner:
             new_script, node.edit_format = applied.text, applied.format
             problem = rules.syntax_error(new_script)
             if problem:
-                node.outcome, node.problem, node.detail = BUGGY, "syntax_error", problem
+                node.outcome, node.problem, node.detail = NodeOutcome.BUGGY, "syntax_error", problem
             else:
                 # Against the root, not the parent: a debug child of a violating node must not inherit it.
                 root_script = self._script(state.root.commit, state.entry)
                 violations = rules.protected_violations(root_script, new_script, state.protected)
                 if violations:
-                    node.outcome, node.problem, node.detail = BUGGY, "rule_violation", "; ".join(violations)
+                    node.outcome, node.problem, node.detail = NodeOutcome.BUGGY, "rule_violation", "; ".join(violations)
         except EditError as exc:
-            node.outcome, node.problem, node.detail = BUGGY, "edit_error", str(exc)
+            node.outcome, node.problem, node.detail = NodeOutcome.BUGGY, "edit_error", str(exc)
             node.edit_format = "error"
         parent_commit = self.work[parent.commit]
         tree = self._tree_with(str(parent_commit.tree_id), state.entry, new_script)
@@ -210,20 +210,20 @@ class AgentRunner:
         node.branch = branch_name(state.run_id, node.id)
         # force: a node killed after making its branch, and resumed, has made a new commit since
         self.work.branches.local.create(node.branch, self.work[node.commit].peel(pygit2.Commit), force=True)
-        node.stage = COMMITTED
+        node.stage = NodeStage.COMMITTED
         state.save()
 
     def _execute(self, state: AgentState, node: Node) -> None:
         if node.outcome is None:  # nodes that failed before running are not executed
-            untrusted = node.action != ROOT or state.request.from_run is not None
-            node.execution = self._run_side(state, node.id, CANDIDATE if untrusted else BASELINE, node.branch, node.commit)
+            untrusted = node.action != NodeAction.ROOT or state.request.from_run is not None
+            node.execution = self._run_side(state, node.id, Role.CANDIDATE if untrusted else Role.BASELINE, node.branch, node.commit)
             root = state.root.execution
             allowance = rules.startup_allowance(root.wall_s if root else None, root.time_s if root else None)
             node.outcome, node.problem, node.detail = judge.judge(
                 node.execution, state.target_val_loss, state.request.max_steps is not None, allowance)
-        node.stage = DONE
+        node.stage = NodeStage.DONE
 
-    def _run_side(self, state: AgentState, name: str, role: str, ref: str, commit: str) -> Execution:
+    def _run_side(self, state: AgentState, name: str, role: Role, ref: str, commit: str) -> Execution:
         request = ReplayRequest(
             track=state.request.track, task=state.request.task, runs=1, max_steps=state.request.max_steps,
             time_limit_s=state.request.node_timeout_s, use_cache=state.request.use_cache,
@@ -240,10 +240,10 @@ class AgentRunner:
         """Best node, single-run FSR estimates against the human record and the agent's start, attribution."""
         if "record_target" not in state.references:
             state.references["record_target"] = self._run_side(
-                state, "record_target", GROUND_TRUTH, task.target.label, task.target.commit_id)
+                state, "record_target", Role.GROUND_TRUTH, task.target.label, task.target.commit_id)
         if state.request.from_run and "record_start" not in state.references:
             state.references["record_start"] = self._run_side(
-                state, "record_start", BASELINE, task.start.label, task.start.commit_id)
+                state, "record_start", Role.BASELINE, task.start.label, task.start.commit_id)
         state.save()
         return judge.summarize(state, self._attribution(state, task))
 
@@ -280,7 +280,7 @@ class AgentRunner:
 def _describe(node: Node) -> str:
     e = node.execution
     what = f"{node.id} {node.action}" + (f" of {node.parent}" if node.parent else "")
-    if node.outcome in (BUGGY, "invalid"):
+    if node.outcome in (NodeOutcome.BUGGY, NodeOutcome.INVALID):
         first_line = (node.detail or "").partition("\n")[0][:120]
         return f"{what}: {node.outcome} ({node.problem}: {first_line})"
     time = f"{e.time_s:.2f} s" if e and e.time_s is not None else "-"
@@ -291,6 +291,6 @@ def _describe(node: Node) -> str:
 def resume_state(run_id: str) -> AgentState:
     """The state of a run to resume (finished runs cannot be resumed)."""
     state = load_agent_state(run_id)
-    if state.status in ("finished", "stopped", "failed"):
+    if not state.status.resumable:
         raise SpeedrunError(f"run {run_id} is {state.status}; nothing to resume")
     return state

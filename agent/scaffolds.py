@@ -18,14 +18,26 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from enum import StrEnum
 
-from agent.state import BUGGY, DEBUG, DRAFT, ELIGIBLE, IMPROVE, ROOT, AgentState, Node
+from agent.state import ELIGIBLE, AgentState, Node
 from replay.errors import SpeedrunError
+from replay.statuses import NodeAction, NodeOutcome
+
+
+class ScaffoldName(StrEnum):
+    """The paper's scaffolds (``--scaffold``)."""
+
+    FLAT = "flat"
+    TREE = "tree"
+    FOREST = "forest"
+    AIDE = "aide"
+    MULTI_AIDE = "multi-aide"
 
 
 @dataclass(frozen=True)
 class Scaffold:
-    name: str
+    name: ScaffoldName
     initial: int | None  # None: every node is a draft (flat)
     children: int
     debug_prob: float = 0.0
@@ -33,11 +45,14 @@ class Scaffold:
 
 
 SCAFFOLDS = {
-    "flat": Scaffold("flat", None, 0),
-    "tree": Scaffold("tree", 1, 3),
-    "forest": Scaffold("forest", 3, 3),
-    "aide": Scaffold("aide", 3, 1, 0.5, 5),
-    "multi-aide": Scaffold("multi-aide", 3, 3, 0.5, 5),
+    scaffold.name: scaffold
+    for scaffold in (
+        Scaffold(ScaffoldName.FLAT, None, 0),
+        Scaffold(ScaffoldName.TREE, 1, 3),
+        Scaffold(ScaffoldName.FOREST, 3, 3),
+        Scaffold(ScaffoldName.AIDE, 3, 1, 0.5, 5),
+        Scaffold(ScaffoldName.MULTI_AIDE, 3, 3, 0.5, 5),
+    )
 }
 
 
@@ -59,7 +74,7 @@ def scaffold(name: str) -> Scaffold:
 def best_node(state: AgentState, include_root: bool = False) -> Node | None:
     """The fastest node whose outcome makes it eligible (valid; in a --max-steps run, partial)."""
     eligible = [n for n in state.nodes if n.outcome in ELIGIBLE and n.execution and n.execution.time_s is not None
-                and (include_root or n.action != ROOT)]
+                and (include_root or n.action != NodeAction.ROOT)]
     return min(eligible, key=lambda n: (n.execution.time_s, n.id)) if eligible else None
 
 
@@ -69,16 +84,16 @@ def plan_next(state: AgentState, budget_left: int) -> list[Plan]:
         return []
     s = scaffold(state.request.scaffold)
     root = state.root.id
-    drafts = sum(1 for n in state.nodes if n.action == DRAFT)
+    drafts = sum(1 for n in state.nodes if n.action == NodeAction.DRAFT)
     initial = state.request.nodes if s.initial is None else s.initial
     if drafts < initial:
-        return [Plan(DRAFT, root)] * min(initial - drafts, budget_left)
+        return [Plan(NodeAction.DRAFT, root)] * min(initial - drafts, budget_left)
     if s.children == 0:
         return []
     rng = random.Random(f"{state.request.seed}:{len(state.nodes)}")
-    buggy = [n for n in state.nodes if n.outcome == BUGGY and not state.children(n.id) and n.debug_depth < s.max_debug_depth]
+    buggy = [n for n in state.nodes if n.outcome == NodeOutcome.BUGGY and not state.children(n.id) and n.debug_depth < s.max_debug_depth]
     if buggy and s.debug_prob > 0 and rng.random() < s.debug_prob:
         target = rng.choice(buggy)
-        return [Plan(DEBUG, target.id, target.debug_depth + 1)] * min(s.children, budget_left)
+        return [Plan(NodeAction.DEBUG, target.id, target.debug_depth + 1)] * min(s.children, budget_left)
     best = best_node(state, include_root=True) or state.root
-    return [Plan(IMPROVE, best.id)] * min(s.children, budget_left)
+    return [Plan(NodeAction.IMPROVE, best.id)] * min(s.children, budget_left)

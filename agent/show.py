@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from agent.scaffolds import best_node
 from agent.state import ATTRIBUTION_MD, AgentState, Node, run_folder
+from replay.statuses import NodeStage
 
 
 def node_line(node: Node, label: str) -> str:
     """One row: ``label`` (tree prefix, id, action) padded so metrics line up."""
     e = node.execution
     label = f"{label:<34}"
-    if node.stage != "done":
+    if node.stage != NodeStage.DONE:
         return f"{label} ({node.stage}, not finished)"
     time = f"{e.time_s:9.2f} s" if e and e.time_s is not None else f"{'-':>11}"
     loss = f"val {e.val_loss:.4f}" if e and e.val_loss is not None else f"{'':10}"

@@ -13,17 +13,16 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from agent.edits import EditFormat
 from agent.llm import LLMCall
 from replay import paths
 from replay.atomic import write_json_atomic
 from replay.errors import SpeedrunError
+from replay.statuses import Failure, NodeAction, NodeOutcome, NodeStage, RunOutcome, RunStatus
 
 RUN_SCHEMA = 1
 KIND = "agent"
-PLANNED, REPLIED, COMMITTED, DONE = "planned", "replied", "committed", "done"
-ROOT, DRAFT, IMPROVE, DEBUG = "root", "draft", "improve", "debug"
-VALID, PARTIAL_OK, MISSED_TARGET, BUGGY, INVALID = "valid", "partial", "missed_target", "buggy", "invalid"
-ELIGIBLE = (VALID, PARTIAL_OK)  # outcomes that may be "best"
+ELIGIBLE = (NodeOutcome.VALID, NodeOutcome.PARTIAL)  # outcomes that may be "best"
 ATTRIBUTION_MD = "attribution.md"  # the best node's attribution report, beside run.json
 
 
@@ -45,7 +44,7 @@ class AgentRequest:
     budget_usd: float | None = None
     max_steps: int | None = None
     seed: int = 0
-    edit_format: str = "search-replace"
+    edit_format: EditFormat = EditFormat.SEARCH_REPLACE
     api_base: str | None = None
     temperature: float | None = None
     from_run: str | None = None
@@ -56,8 +55,8 @@ class AgentRequest:
 class Execution:
     """A node's run through the replay executor, as graded by the deterministic parser."""
 
-    status: str
-    failure: str | None
+    status: RunOutcome
+    failure: Failure | None
     time_s: float | None
     val_loss: float | None
     steps: int | None
@@ -72,15 +71,15 @@ class Node:
 
     id: str
     parent: str | None
-    action: str
+    action: NodeAction
     debug_depth: int = 0
-    stage: str = PLANNED
+    stage: NodeStage = NodeStage.PLANNED
     commit: str | None = None
     branch: str | None = None
     llm: LLMCall | None = None
-    edit_format: str | None = None
+    edit_format: str | None = None  # an EditFormat, or "error" when no edit could be applied
     execution: Execution | None = None
-    outcome: str | None = None   # valid | partial | missed_target | buggy | invalid
+    outcome: NodeOutcome | None = None
     problem: str | None = None   # edit_error | syntax_error | rule_violation | clock | a grading failure class
     detail: str | None = None    # what went wrong, as the model is told
 
@@ -97,7 +96,7 @@ class AgentState:
     protected: tuple[str, ...]
     entry: str
     sandbox: str
-    status: str = "started"
+    status: RunStatus = RunStatus.STARTED
     stop_reason: str | None = None
     created: str = field(default_factory=_now)
     provenance: dict = field(default_factory=dict)
@@ -152,24 +151,30 @@ class AgentState:
     def from_json(cls, data: dict) -> AgentState:
         if data.get("schema") != RUN_SCHEMA or data.get("kind") != KIND:
             raise SpeedrunError(f"run {data.get('run_id')}: not an agent run.json of schema {RUN_SCHEMA}")
-        request = dict(data["request"], hints=tuple(data["request"]["hints"]))
+        request = dict(data["request"], hints=tuple(data["request"]["hints"]),
+                       edit_format=EditFormat(data["request"]["edit_format"]))
         nodes = []
         for raw in data["nodes"]:
-            raw = dict(raw)
+            raw = dict(raw, action=NodeAction(raw["action"]), stage=NodeStage(raw["stage"]),
+                       outcome=raw["outcome"] and NodeOutcome(raw["outcome"]))
             if raw["llm"]:
                 raw["llm"] = LLMCall(**dict(raw["llm"], retried_errors=tuple(raw["llm"]["retried_errors"])))
             if raw["execution"]:
-                raw["execution"] = Execution(**raw["execution"])
+                raw["execution"] = _execution(raw["execution"])
             nodes.append(Node(**raw))
-        own = {f.name for f in fields(cls)} - {"request", "nodes", "references", "protected"}
+        own = {f.name for f in fields(cls)} - {"request", "nodes", "references", "protected", "status"}
         return cls(
             request=AgentRequest(**request), nodes=nodes, protected=tuple(data["protected"]),
-            references={k: Execution(**v) for k, v in data["references"].items()},
+            references={k: _execution(v) for k, v in data["references"].items()}, status=RunStatus(data["status"]),
             **{k: data[k] for k in own},
         )
 
     def save(self) -> None:
         write_json_atomic(run_folder(self.run_id) / paths.RUN_JSON, self.to_json())
+
+
+def _execution(raw: dict) -> Execution:
+    return Execution(**dict(raw, status=RunOutcome(raw["status"]), failure=raw["failure"] and Failure(raw["failure"])))
 
 
 def run_folder(run_id: str) -> Path:

@@ -53,9 +53,21 @@ def load(text: str, label: str, cache: Cache | None = None) -> Version:
     cache = cache or Cache()
     try:
         module = parse(text, cache)
+        units = split_units(module, cache)
     except ParseFailure as exc:
         return Version(label, text, failure=f"{label}: {exc}")
-    return Version(label, text, module, split_units(module, cache))
+    return Version(label, text, module, units)
+
+
+def changed_definitions(old_text: str, new_text: str) -> list[str]:
+    """Qualified names of the definitions that a structural diff of two scripts changes in the new
+    one, in diff order, once each; empty where either script cannot be parsed."""
+    cache = Cache()
+    old, new = load(old_text, "old", cache), load(new_text, "new", cache)
+    if old.failure or new.failure:
+        return []
+    edited = (edit.new.qualname for edit in diff_versions(old, new).edits if edit.new is not None)
+    return list(dict.fromkeys(edited))
 
 
 @dataclass(eq=False)

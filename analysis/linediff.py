@@ -12,7 +12,7 @@ import difflib
 from collections import Counter
 
 from analysis.syntax import Node
-from analysis.units import Atom, Unit
+from analysis.units import MODULE, Atom, Unit
 
 
 def _normal(line: str) -> str:
@@ -33,7 +33,7 @@ def line_units(version) -> list[Unit]:
         if not text:
             continue
         node = Node("line", text, [], ln, ln, h=hash(text), size=max(1, len(text.split())))
-        atom = Atom(node, owners.get(ln, "<module>"), unit, index=len(unit.atoms), exact=node.h, abstract=node.h,
+        atom = Atom(node, owners.get(ln, MODULE), unit, index=len(unit.atoms), exact=node.h, abstract=node.h,
                     toks=Counter(text.split()))
         unit.atoms.append(atom)
     return [unit]

@@ -17,10 +17,20 @@ Line ranges are ``[first, last]``, 1-based, or ``null`` for the side an edit has
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from analysis.attribute import THRESHOLD, Attribution, Group, Match
 from analysis.diff import Edit, FileDiff
 
 SCHEMA = 1
+
+
+class ReportFormat(StrEnum):
+    """The formats an attribution report is written in."""
+
+    JSON = "json"
+    MARKDOWN = "md"
+    HTML = "html"
 
 
 def _lines(atom):

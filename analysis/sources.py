@@ -12,7 +12,7 @@ from pathlib import Path
 
 from replay import paths
 from replay.errors import SpeedrunError
-from replay.record import RecordError, parse_record_toml
+from replay.records.schema import RecordError, parse_record_toml
 
 DEFAULT_ENTRY = "train_gpt.py"
 
@@ -55,8 +55,8 @@ def work_repo_commit(spec: str, what: str):
     """A commit of the work repository (which also sees every records.git object)."""
     import pygit2
 
-    from replay.store import RecordsStore
-    from replay.workrepo import existing_work_repo, resolve_branch
+    from replay.records.store import RecordsStore
+    from replay.records.workrepo import existing_work_repo, resolve_branch
 
     repo = existing_work_repo()
     if what == "commit":
@@ -79,7 +79,7 @@ def resolve_any(spec: str, store=None) -> tuple[str, str]:
         return file_script(spec)
     if re.fullmatch(r"[\w.-]+/r?\d+", spec):
         if store is None:
-            from replay.store import RecordsStore
+            from replay.records.store import RecordsStore
 
             store = RecordsStore()
         if spec.partition("/")[0] in store.tracks():

@@ -226,9 +226,9 @@ def _reduce(node, data: bytes, row: int, lines: bool = True) -> Node | None:
     if kind in ("string", "concatenated_string"):
         return _reduce_string(node, data, start, end, row)
     if kind in ("integer", "float"):
-        return _finish(Node(kind, _number(node.text.decode()), [], start, end))
+        return finish(Node(kind, _number(node.text.decode()), [], start, end))
     if node.named_child_count == 0:
-        return _finish(Node(ALIASES.get(kind, kind), node.text.decode(), [], start, end))
+        return finish(Node(ALIASES.get(kind, kind), node.text.decode(), [], start, end))
     label_parts = []
     children = []
     body = []
@@ -246,18 +246,18 @@ def _reduce(node, data: bytes, row: int, lines: bool = True) -> Node | None:
         if ctype == "block":
             stmts = _reduce_block(child, data, kind in ("function_definition", "class_definition"), row)
             body.extend(stmts)
-            children.append(_finish(Node("block", "", stmts, child.start_point[0] + 1 - row, child.end_point[0] + 1 - row)))
+            children.append(finish(Node("block", "", stmts, child.start_point[0] + 1 - row, child.end_point[0] + 1 - row)))
             continue
         if kind == "slice":
             label_parts.append("E")
         reduced = _reduce(child, data, row, compound or kind == "decorator")
         if reduced is not None:
             if kind == "keyword_argument" and not children and reduced.kind == "identifier":
-                reduced = _finish(Node("keyword", reduced.label, [], reduced.start, reduced.end))  # never renamed
+                reduced = finish(Node("keyword", reduced.label, [], reduced.start, reduced.end))  # never renamed
             children.append(reduced)
             if compound and reduced.kind in COMPOUND:
                 body.append(reduced)  # elif/else/except clauses are part of the statement's body
-    n = _finish(Node(ALIASES.get(kind, kind), " ".join(label_parts), children, start, end))
+    n = finish(Node(ALIASES.get(kind, kind), " ".join(label_parts), children, start, end))
     n.body = body
     return n
 
@@ -277,10 +277,11 @@ def _reduce_string(node, data: bytes, start: int, end: int, row: int) -> Node:
                     children.append(reduced)
         elif child.type == "string":
             stack.extend(reversed(child.children))
-    return _finish(Node("string", "".join(parts), children, start, end))
+    return finish(Node("string", "".join(parts), children, start, end))
 
 
-def _finish(node: Node) -> Node:
+def finish(node: Node) -> Node:
+    """Set a node's structural hash and size from its children (call after building it)."""
     hashes = []
     size = 1
     for c in node.children:
@@ -297,7 +298,7 @@ def header(node: Node) -> Node:
     end = node.start
     for c in children:
         end = max(end, c.end)
-    return _finish(Node(node.kind + ":header", node.label, children, node.start, end))
+    return finish(Node(node.kind + ":header", node.label, children, node.start, end))
 
 
 def abstract_key(node: Node, bound: frozenset[str], names: dict[str, int] | None = None, literals: bool = False) -> int:

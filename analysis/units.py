@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from analysis.syntax import COMPOUND, Cache, Module, Node, abstract_and_tokens, header, identifiers
+from analysis.syntax import COMPOUND, Cache, Module, Node, ParseFailure, abstract_and_tokens, finish, header, identifiers
+from replay.records.definitions import Kind, LineOwners
 
 DEFINITIONS = ("function_definition", "class_definition")
+MODULE = "<module>"  # the qualified name of module-level code outside any definition
 
 
 @dataclass(eq=False)
@@ -66,14 +68,20 @@ class Unit:
 
 
 def split_units(module: Module, cache: Cache | None = None) -> list[Unit]:
-    """The units of a parsed module, in source order, with hashed atoms."""
+    """The units of a parsed module, in source order, with hashed atoms. Qualified names come
+    from :mod:`replay.records.definitions`, the names ``records add`` checks anchors against;
+    :class:`~analysis.syntax.ParseFailure` if Python's own parser rejects the source."""
+    try:
+        owners = LineOwners.of(module.text)
+    except SyntaxError as exc:
+        raise ParseFailure(f"Python rejects line {exc.lineno}: {exc.msg}") from None
     units: list[Unit] = []
     region: list[tuple[Node, int]] = []
     cache = cache or Cache()
 
     def flush():
         if region:
-            units.append(_region_unit(region, len(units)))
+            units.append(_region_unit(region, len(units), owners))
             region.clear()
 
     for stmt, offset in zip(module.statements, module.offsets):
@@ -82,7 +90,7 @@ def split_units(module: Module, cache: Cache | None = None) -> list[Unit]:
             region.append((stmt, offset))
             continue
         flush()
-        _definition_units(definition, decorators, "", False, units, offset)
+        _definition_units(definition, decorators, False, units, offset, owners)
     flush()
     for unit in units:
         _hash_unit(unit, module.bound, cache)
@@ -106,47 +114,37 @@ def _name(definition: Node) -> str:
     return "?"
 
 
-def _definition_units(definition: Node, decorators: list[Node], prefix: str, in_class: bool, units: list[Unit],
-                      offset: int) -> None:
-    name = prefix + _name(definition)
+def _definition_units(definition: Node, decorators: list[Node], in_class: bool, units: list[Unit], offset: int,
+                      owners: LineOwners) -> None:
     is_class = definition.kind == "class_definition"
-    kind = "class" if is_class else ("method" if in_class else "function")
     start = min([definition.start] + [d.start for d in decorators])
+    name = owners.defined_at(start + offset, Kind.CLASS if is_class else Kind.FUNCTION)
+    if name is None:
+        raise ParseFailure(f"tree-sitter and Python disagree about the definition at line {start + offset}")
+    kind = "class" if is_class else ("method" if in_class else "function")
     unit = Unit(kind, name, start + offset, definition.end + offset, len(units))
     units.append(unit)
     head = header(definition)
     if decorators:
-        head = Node(head.kind, head.label, decorators + head.children, start, head.end)
-        from analysis.syntax import _finish
-
-        head = _finish(head)
+        head = finish(Node(head.kind, head.label, decorators + head.children, start, head.end))
     unit.atoms.append(Atom(head, name, unit, offset))
     for stmt in definition.body:
         inner, inner_decorators = _unwrap(stmt)
         if is_class and inner is not None:
             unit.defines.add(_name(inner))
-            _definition_units(inner, inner_decorators, name + ".", True, units, offset)
+            _definition_units(inner, inner_decorators, True, units, offset, owners)
             continue
-        _flatten(stmt, unit, name, is_class, offset)
+        _flatten(stmt, unit, offset, owners)
 
 
-def _flatten(stmt: Node, unit: Unit, scope: str, class_level: bool, offset: int) -> None:
-    definition, _ = _unwrap(stmt)
-    if definition is not None and scope == "<module>":
-        # A definition inside module-level code (``def get_lr`` under ``if __name__ == "__main__":``)
-        # is named as replay.anchors names it, so an anchor can claim its statements.
-        scope = _name(definition)
-    qualname = scope
-    if class_level:
-        assigned = _assigned_name(stmt)
-        if assigned:
-            qualname = f"{scope}.{assigned}"
+def _flatten(stmt: Node, unit: Unit, offset: int, owners: LineOwners) -> None:
+    """The statement's atoms: a compound contributes its header, then its bodies' statements."""
+    atom = Atom(header(stmt) if stmt.kind in COMPOUND else stmt, "", unit, offset)
+    atom.qualname = owners.owner(atom.lines[0]) or MODULE
+    unit.atoms.append(atom)
     if stmt.kind in COMPOUND:
-        unit.atoms.append(Atom(header(stmt), qualname, unit, offset))
         for child in stmt.body:
-            _flatten(child, unit, scope, class_level, offset)
-    else:
-        unit.atoms.append(Atom(stmt, qualname, unit, offset))
+            _flatten(child, unit, offset, owners)
 
 
 def _assigned_name(stmt: Node) -> str | None:
@@ -155,7 +153,7 @@ def _assigned_name(stmt: Node) -> str | None:
     return None
 
 
-def _region_unit(stmts: list[tuple[Node, int]], order: int) -> Unit:
+def _region_unit(stmts: list[tuple[Node, int]], order: int, owners: LineOwners) -> Unit:
     names = [n for n in (_assigned_name(s) for s, _ in stmts) if n]
     first = stmts[0][0]
     if names:
@@ -166,12 +164,7 @@ def _region_unit(stmts: list[tuple[Node, int]], order: int) -> Unit:
         label = first.kind.replace("_statement", "").replace("_from", "")
     unit = Unit("region", f"<{label}>", first.start + stmts[0][1], stmts[-1][0].end + stmts[-1][1], order)
     for stmt, offset in stmts:
-        assigned = _assigned_name(stmt)
-        before = len(unit.atoms)
-        _flatten(stmt, unit, "<module>", False, offset)
-        if assigned:
-            for atom in unit.atoms[before:]:
-                atom.qualname = assigned
+        _flatten(stmt, unit, offset, owners)
     return unit
 
 

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from analysis.attribute import attribute  # noqa: E402
-from analysis.candidates import add_unrelated, partial, reformat, rename, reorder  # noqa: E402
+from candidates import add_unrelated, partial, reformat, rename, reorder  # noqa: E402
 from analysis.diff import diff_versions, load  # noqa: E402
 from analysis.report import diff_text  # noqa: E402
 from analysis.syntax import Cache  # noqa: E402
@@ -189,7 +189,7 @@ def main():
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--records", type=Path, default=ROOT / "records.git", help="records repository (default: the project's)")
     args = parser.parse_args()
-    from replay.store import RecordsStore
+    from replay.records.store import RecordsStore
 
     from fixtures.analysis.fixture_records import build_store
 

@@ -25,10 +25,11 @@ import sys
 from pathlib import Path
 
 from replay import paths
-from replay.engine import BASELINE, Replayer, ReplayRequest, Side
-from replay.environment import hardware
-from replay.stats import difference_interval, speedup_verdict, validity
-from replay.store import RecordsStore
+from replay.run.replayer import Replayer, ReplayRequest, Side
+from replay.statuses import Role
+from replay.run.provenance import hardware
+from replay.score.stats import difference_interval, speedup_verdict, validity
+from replay.records.store import RecordsStore
 
 sys.path.insert(0, str(Path(__file__).parent))
 from chain_plot import write_plot  # noqa: E402
@@ -62,7 +63,7 @@ def main() -> None:
     measured = [r for r in records if r.index in measurements[0]["records"]]
     for replicate in range(args.runs):
         for record in measured:
-            side = Side(record.label, BASELINE, record.label, record.commit_id, record.tree_id)
+            side = Side(record.label, Role.BASELINE, record.label, record.commit_id, record.tree_id)
             run = replayer.run_side(request, side, replicate, folder)
             results[record.index].append(run)
             print(f"{record.label} run {replicate + 1}: {run['time_s']} s, val loss {run['val_loss']}, {run['status']}", file=sys.stderr, flush=True)

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from replay import datasets
-from replay.store import RecordsStore, materialize
+from replay.data import datasets
+from replay.records.store import RecordsStore, materialize
 
 SPEEDRUN = str(Path(sys.executable).parent / "speedrun")
 

@@ -16,7 +16,7 @@ import difflib
 import hashlib
 import re
 
-from replay.store import RecordsStore
+from replay.records.store import RecordsStore
 
 _SCRIPT = re.compile(r"# Current script: `[^`]+`\n\n```python\n(.*?)\n```\n\n# Your task", re.S)
 _TASK = re.compile(r"Track `([^`]+)`, task (\d+):")

@@ -23,12 +23,12 @@ def home(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def toy_store(home):
     """A records repository with track 'toy': 3 records, each faster than the last."""
-    from replay.add import add_record, init_records_repo
+    from replay.records.add import add_record, init_records_repo
 
     store = init_records_repo(home / "records.git")
     for index, step_ms in ((1, 100.0), (2, 80.0), (3, 60.0)):
         folder = write_toy_record(home / f"src{index}", index=index, step_ms=step_ms)
         add_record(store, "toy", folder)
-    from replay.store import RecordsStore
+    from replay.records.store import RecordsStore
 
     return RecordsStore(home / "records.git")

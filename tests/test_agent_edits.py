@@ -5,7 +5,7 @@ message tells the model what to fix."""
 
 import pytest
 
-from agent.edits import SEARCH_REPLACE, UNIFIED_DIFF, WHOLE_FILE, EditError, apply_reply
+from agent.edits import EditFormat, EditError, apply_reply
 
 SCRIPT = '''class Hyperparameters:
     lr = 0.1
@@ -26,7 +26,7 @@ def block(search, replace):
 def test_search_replace_exact_and_several_blocks():
     reply = block("    lr = 0.1", "    lr = 0.2") + block("    steps = 100", "    steps = 50")
     applied = apply_reply(SCRIPT, reply)
-    assert applied.format == SEARCH_REPLACE and applied.blocks == 2
+    assert applied.format == EditFormat.SEARCH_REPLACE and applied.blocks == 2
     assert "lr = 0.2" in applied.text and "steps = 50" in applied.text and "lr = 0.1" not in applied.text
 
 
@@ -52,7 +52,7 @@ def test_unified_diff_with_wrong_line_numbers_and_counts():
     diff = ("```diff\n--- a/train_gpt.py\n+++ b/train_gpt.py\n@@ -40,9 +40,9 @@\n class Hyperparameters:\n"
             "-    lr = 0.1\n+    lr = 0.05\n     steps = 100\n```\n")
     applied = apply_reply(SCRIPT, "Lower the rate.\n" + diff)
-    assert applied.format == UNIFIED_DIFF
+    assert applied.format == EditFormat.UNIFIED_DIFF
     assert applied.text == SCRIPT.replace("lr = 0.1", "lr = 0.05")
 
 
@@ -65,7 +65,7 @@ def test_unified_diff_that_does_not_match_is_an_error():
 def test_whole_file_fallback_and_no_edit():
     new = SCRIPT.replace("steps = 100", "steps = 80")
     applied = apply_reply(SCRIPT, f"Here is the script.\n\n```python\n{new}```\n")
-    assert applied.format == WHOLE_FILE and applied.text == new
+    assert applied.format == EditFormat.WHOLE_FILE and applied.text == new
     with pytest.raises(EditError, match="no edit found"):
         apply_reply(SCRIPT, "I would lower the learning rate.")
     with pytest.raises(EditError, match="no edit found"):  # a snippet is not a whole file

@@ -7,10 +7,11 @@ import pytest
 
 from agent.runner import AgentRunner
 from agent.scaffolds import SCAFFOLDS
-from agent.state import PARTIAL_OK, AgentRequest
+from agent.state import AgentRequest
 from replay import paths
-from replay.engine import Replayer, ReplayRequest
-from replay.store import RecordsStore
+from replay.run.replayer import Replayer, ReplayRequest
+from replay.records.store import RecordsStore
+from replay.statuses import NodeOutcome
 
 TASK = 3
 
@@ -42,9 +43,9 @@ def run_agent(store, policy, scaffold, nodes, max_steps, task=TASK):
 def test_every_scaffold_runs_on_the_mini_track(mini_home, name):
     _, state = run_agent(mini_home, "tweaker", name, nodes=5, max_steps=1)
     assert state.status == "finished" and len(state.nodes) == 6
-    assert state.root.outcome == PARTIAL_OK
+    assert state.root.outcome == NodeOutcome.PARTIAL
     assert all(n.stage == "done" for n in state.nodes)
-    partial = [n for n in state.nodes[1:] if n.outcome == PARTIAL_OK]
+    partial = [n for n in state.nodes[1:] if n.outcome == NodeOutcome.PARTIAL]
     assert partial and all(n.execution.steps == 1 for n in partial)
     actions = {n.action for n in state.nodes[1:]}
     if name == "flat":

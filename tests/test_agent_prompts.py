@@ -7,10 +7,11 @@ import pytest
 from agent import prompts
 from agent.hints import hint_texts, parse_hints
 from agent.runner import AgentRunner
-from agent.state import BUGGY, DONE, AgentRequest, Execution, Node
+from agent.state import AgentRequest, Execution, Node
 from replay import paths
 from replay.errors import SpeedrunError
-from replay.store import RecordsStore
+from replay.records.store import RecordsStore
+from replay.statuses import NodeOutcome, NodeStage
 
 
 @pytest.fixture
@@ -57,8 +58,8 @@ def test_history_shows_parent_metrics_and_failed_attempts_with_log_tails(mini, t
         f'step:0/10 val_loss:5.0 train_time:0ms\n  File "{folder}/scratch/n001-0/train_gpt.py", line 7, in <module>\n'
         "NameError: name 'muon' is not defined\n")
     state.root.execution = Execution("ok", None, 55.3, 3.67, 125, 60.0, "logs/n000-0.txt", False)
-    state.root.outcome, state.root.stage = "valid", DONE
-    state.nodes.append(Node("n001", "n000", "draft", stage=DONE, outcome=BUGGY, problem="code_error",
+    state.root.outcome, state.root.stage = "valid", NodeStage.DONE
+    state.nodes.append(Node("n001", "n000", "draft", stage=NodeStage.DONE, outcome=NodeOutcome.BUGGY, problem="code_error",
                             detail="the run failed (code_error) at step 0",
                             execution=Execution("failed", "code_error", 0.0, None, 0, 4.0, "logs/n001-0.txt", False)))
     text = prompts.build_messages(state, "improve", state.root, script, hints, folder)[1]["content"]

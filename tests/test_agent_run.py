@@ -18,10 +18,11 @@ from typer.testing import CliRunner
 
 from agent.runner import AgentRunner
 from agent.scaffolds import SCAFFOLDS
-from agent.state import BUGGY, DEBUG, DRAFT, IMPROVE, ROOT, AgentRequest, load_agent_state
+from agent.state import AgentRequest, load_agent_state
 from replay import paths
-from replay.cli import app
-from replay.store import RecordsStore
+from replay.cli.app import app
+from replay.records.store import RecordsStore
+from replay.statuses import NodeAction, NodeOutcome
 from toyrecords import write_toy_record
 
 TESTS = Path(__file__).parent
@@ -47,18 +48,18 @@ def check_commits(runner, state):
 @pytest.mark.parametrize("name", sorted(SCAFFOLDS))
 def test_every_scaffold_builds_its_tree(toy_store, name):
     runner, state = agent_run(toy_store, "tweaker", scaffold=name, nodes=5)
-    assert state.status == "finished" and len(state.nodes) == 6 and state.root.action == ROOT
+    assert state.status == "finished" and len(state.nodes) == 6 and state.root.action == NodeAction.ROOT
     assert all(n.stage == "done" and n.llm is not None for n in state.nodes[1:])
     check_commits(runner, state)
     actions = [n.action for n in state.nodes[1:]]
     scaffold = SCAFFOLDS[name]
     if name == "flat":
-        assert actions == [DRAFT] * 5
+        assert actions == [NodeAction.DRAFT] * 5
     else:
-        assert actions[:scaffold.initial] == [DRAFT] * scaffold.initial
-        assert set(actions[scaffold.initial:]) <= {IMPROVE, DEBUG} and actions[scaffold.initial:]
+        assert actions[:scaffold.initial] == [NodeAction.DRAFT] * scaffold.initial
+        assert set(actions[scaffold.initial:]) <= {NodeAction.IMPROVE, NodeAction.DEBUG} and actions[scaffold.initial:]
         if scaffold.debug_prob == 0:
-            assert DEBUG not in actions
+            assert NodeAction.DEBUG not in actions
     assert load_agent_state(state.run_id).to_json()["nodes"] == state.to_json()["nodes"]  # run.json round-trips
 
 
@@ -75,10 +76,10 @@ def test_oracle_recovers_the_speedup_and_every_innovation(toy_store):
 def test_broken_edits_give_buggy_nodes_and_debug_steps(toy_store):
     _, state = agent_run(toy_store, "broken", scaffold="aide", nodes=8)
     nodes = state.nodes[1:]
-    assert all(n.outcome == BUGGY and n.execution is None for n in nodes)  # nothing broken is run
+    assert all(n.outcome == NodeOutcome.BUGGY and n.execution is None for n in nodes)  # nothing broken is run
     assert {n.problem for n in nodes} == {"edit_error", "syntax_error"}
-    debug = [n for n in nodes if n.action == DEBUG]
-    assert debug and all(state.node(n.parent).outcome == BUGGY for n in debug)
+    debug = [n for n in nodes if n.action == NodeAction.DEBUG]
+    assert debug and all(state.node(n.parent).outcome == NodeOutcome.BUGGY for n in debug)
     assert all(n.debug_depth == state.node(n.parent).debug_depth + 1 <= 5 for n in debug)
     assert state.summary["best"] is None
     not_found = next(n for n in nodes if n.problem == "edit_error")
@@ -138,7 +139,7 @@ def test_best_branch_feeds_replay_and_attribute(toy_store):
 
 
 def slow_toy_store(home: Path) -> RecordsStore:
-    from replay.add import add_record, init_records_repo
+    from replay.records.add import add_record, init_records_repo
 
     store = init_records_repo(home / "records.git")
     for index, step_ms in ((1, 100.0), (2, 80.0)):
@@ -151,7 +152,7 @@ def cli_env(home: Path) -> dict:
             "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
 
 
-AGENT = [sys.executable, "-c", "from replay.cli import main; main()", "agent"]
+AGENT = [sys.executable, "-c", "from replay.cli.app import main; main()", "agent"]
 RUN = ["run", "1", "--track", "toy", "--model", "scripted/agent_policies:tweaker", "--scaffold", "aide", "--nodes", "4"]
 
 

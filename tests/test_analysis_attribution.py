@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from analysis.attribute import THRESHOLD
-from analysis.candidates import add_unrelated, partial, reformat, rename, reorder
+from candidates import add_unrelated, partial, reformat, rename, reorder
 from analysis.task import attribute_task, load_task
 from fixtures.analysis.fixture_records import INNOVATIONS, build_store, script
 
@@ -110,7 +110,7 @@ def test_cli_commit_branch_file(fx_store, tmp_path):
     assert json.loads(out.stdout)["summary"] == {"reproduced": 2, "innovations": 2}
     out = cli("attribute", "1", "--track", "fx", "--commit", "fx/r01", "--format", "json")
     assert json.loads(out.stdout)["summary"] == {"reproduced": 0, "innovations": 2}
-    from replay.workrepo import commit_folder, create_branch, open_work_repo
+    from replay.records.workrepo import commit_folder, create_branch, open_work_repo
 
     repo = open_work_repo()
     create_branch(repo, "agent/x", records[0].commit_id)

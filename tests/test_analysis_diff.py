@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from analysis.candidates import reformat, rename, reorder
+from candidates import reformat, rename, reorder
 from analysis.diff import diff_versions, load
 from fixtures.analysis.fixture_records import HERE, script
 

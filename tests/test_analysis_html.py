@@ -10,7 +10,7 @@ import pytest
 
 from analysis.html import to_html
 from analysis.task import attribute_task
-from analysis.candidates import add_unrelated, partial
+from candidates import add_unrelated, partial
 from analysis.task import load_task
 from fixtures.analysis.fixture_records import build_store
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.candidates import reformat, rename, reorder
+from candidates import reformat, rename, reorder
 
 RECORDS = Path(os.environ.get("SPEEDRUN_RECORDS") or Path(__file__).resolve().parents[1] / "records.git")
 
@@ -17,7 +17,7 @@ RECORDS = Path(os.environ.get("SPEEDRUN_RECORDS") or Path(__file__).resolve().pa
 def mini_store():
     if not (RECORDS / "HEAD").exists():
         pytest.skip(f"no records repository at {RECORDS}")
-    from replay.store import RecordsStore
+    from replay.records.store import RecordsStore
 
     store = RecordsStore(RECORDS)
     if "mini" not in store.tracks():

@@ -1,6 +1,6 @@
 """Qualified-name extraction finds every kind of definition an innovation can be anchored to."""
 
-from replay.anchors import defined_names
+from replay.records.definitions import defined_names
 
 SOURCE = '''
 import torch

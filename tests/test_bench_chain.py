@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from replay import paths
-from replay.store import RecordsStore
+from replay.records.store import RecordsStore
 
 BENCH = paths.PROJECT_ROOT / "bench"
 

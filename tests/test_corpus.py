@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from replay import corpus
-from replay.shards import read_header, read_shard
+from replay.data import corpus
+from replay.data.shards import read_header, read_shard
 
 SMALL = dict(n_train_tokens=40_000, n_val_tokens=9_000, shard_tokens=16_384)
 

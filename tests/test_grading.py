@@ -4,8 +4,8 @@ the executor's launch command follows the record's launcher and the GPUs present
 import signal
 from pathlib import Path
 
-from replay.executor import Exit, LaunchSpec, launch_command
-from replay.grading import grade
+from replay.run.executor import Exit, LaunchSpec, launch_command
+from replay.score.grading import grade
 
 COMPLETE = "step:0/2 val_loss:nan train_time:0ms\nstep:2/2 train_time:200ms step_avg:100ms\nstep:2/2 val_loss:3.2000 train_time:200ms step_avg:100ms\n"
 HALF = "step:0/2 val_loss:nan train_time:0ms\nstep:1/2 train_time:100ms step_avg:100ms\n"

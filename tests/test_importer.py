@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from replay.add import init_records_repo
+from analysis.diff import changed_definitions
+from replay.records.add import init_records_repo
 from replay.errors import SpeedrunError
-from replay.importer import ENTRY, import_records
-from replay.store import RecordsStore
+from replay.importer.modded_nanogpt import ENTRY, import_records
+from replay.records.store import RecordsStore
 from speedrun_checkout import KERNELS, build_checkout, script
 
 
@@ -54,7 +55,7 @@ def store(home):
 
 def run_import(store, checkout, labels_root, through=8, **kwargs):
     repo, commits = checkout
-    return import_records(repo, store, track="toy", through=through, root_commits=commits, labels_root=labels_root, **kwargs)
+    return import_records(repo, store, changed_definitions=changed_definitions, track="toy", through=through, root_commits=commits, labels_root=labels_root, **kwargs)
 
 
 def text(store, label, path):
@@ -154,7 +155,7 @@ def test_broken_checkouts_fail_with_one_line_and_write_nothing(store, checkout, 
         (repo / "records" / "r4" / "a.txt").write_text("step:1/1 val_loss:3.2 train_time:1ms step_avg:1.00ms\n")
         commit_all(repo, "codeless")
     with pytest.raises(SpeedrunError) as info:
-        import_records(repo, store, track="toy", through=8, root_commits=commits, labels_root=write_labels(tmp_path))
+        import_records(repo, store, changed_definitions=changed_definitions, track="toy", through=8, root_commits=commits, labels_root=write_labels(tmp_path))
     assert message in str(info.value) and "\n" not in str(info.value)
     assert "toy" not in RecordsStore(store.path).tracks()
 
@@ -168,7 +169,7 @@ def test_reimport_from_another_history_is_refused(store, checkout, tmp_path):
 
     commit_all(other, "changed")
     with pytest.raises(SpeedrunError, match="differs from README #4"):
-        import_records(other, RecordsStore(store.path), track="toy", through=5, root_commits=commits, labels_root=labels)
+        import_records(other, RecordsStore(store.path), changed_definitions=changed_definitions, track="toy", through=5, root_commits=commits, labels_root=labels)
 
 
 def test_cli_names_the_missing_root_commit(store, checkout):

@@ -7,7 +7,7 @@ source code and banners before the step lines, truncated logs, both peak-memory 
 
 import math
 
-from replay.logparse import LogParser, parse_log, parse_step_line
+from replay.score.log_parser import LogParser, parse_log, parse_step_line
 
 SOURCE_PREAMBLE = '''import os
 print0(f"step:{step}/{train_steps} val_loss:{val_loss:.4f} train_time:{training_time_ms:.0f}ms")

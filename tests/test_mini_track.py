@@ -11,11 +11,11 @@ import statistics
 import pytest
 
 from replay import paths
-from replay.anchors import defined_names
-from replay.engine import Replayer, ReplayRequest
-from replay.logparse import parse_log
-from replay.stats import difference_interval
-from replay.store import RecordsStore
+from replay.records.definitions import defined_names
+from replay.run.replayer import Replayer, ReplayRequest
+from replay.score.log_parser import parse_log
+from replay.score.stats import difference_interval
+from replay.records.store import RecordsStore
 
 MINI = "mini"
 

@@ -5,7 +5,7 @@ Invariant: record 1 has a labels.toml with protected names and no innovations; e
 anchors shaped like qualified names — only record 7, whose code equals record 6's, may have
 none) and protected names, and three non-empty hint files (levels 1, 2, 3). That the anchors
 name definitions in each record's own code is checked where the code is available (the importer
-and ``replay.anchors.defined_names``); this test needs no checkout of the speedrun repository.
+and ``replay.records.definitions.defined_names``); this test needs no checkout of the speedrun repository.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from replay.record_labels import LABELS_DIR, load_labels
+from replay.importer.shipped_labels import LABELS_DIR, load_labels
 
 ROOT = LABELS_DIR / "nanogpt"
 RECORDS = range(2, 22)

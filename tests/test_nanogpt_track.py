@@ -19,18 +19,19 @@ pytestmark = pytest.mark.skipif(not CHECKOUT, reason="needs SPEEDRUN_NANOGPT_CHE
 
 @pytest.fixture(scope="module")
 def nanogpt(tmp_path_factory):
-    from replay.add import init_records_repo
-    from replay.importer import import_records
+    from replay.records.add import init_records_repo
+    from analysis.diff import changed_definitions
+    from replay.importer.modded_nanogpt import import_records
 
     store = init_records_repo(tmp_path_factory.mktemp("records") / "records.git")
-    import_records(CHECKOUT, store)
+    import_records(CHECKOUT, store, changed_definitions=changed_definitions)
     return store
 
 
 def test_the_papers_records_and_tasks(nanogpt):
     import pygit2
 
-    from replay.speedrun_log import split_log
+    from replay.importer.log_reader import split_log
 
     records = nanogpt.records("nanogpt")
     assert len(records) == 21
@@ -61,7 +62,7 @@ def test_partial_candidates_get_exactly_their_innovation(nanogpt):
     """Record i plus only one innovation's ground-truth edits reproduces that innovation alone —
     for nearly every labelled innovation (the cut is mechanical, so a few overlapping edits may
     not apply cleanly; measured 84 of 87 on the 2026-08 snapshot)."""
-    from analysis.candidates import partial
+    from candidates import partial
     from analysis.task import attribute_task, load_task
 
     exact = total = 0

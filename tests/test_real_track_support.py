@@ -15,13 +15,14 @@ import sys
 
 import pytest
 
-from replay import datasets, envs, fineweb
-from replay.corpus import generate
+from replay.data import datasets, fineweb
+from replay.run import venvs
+from replay.data.corpus import generate
 from replay.errors import SpeedrunError
-from replay.record import Environment, parse_record_toml
-from replay.record_table import TableError, parse_record_table
-from replay.speedrun_log import LogFormatError, llmc_final, split_log
-from replay.toml_render import render
+from replay.records.schema import Environment, parse_record_toml
+from replay.importer.readme_table import TableError, parse_record_table
+from replay.importer.log_reader import LogFormatError, llmc_final, split_log
+from replay.importer.toml_writer import render
 from speedrun_checkout import KERNELS, TABLE_HEADER, log, script
 
 
@@ -81,30 +82,30 @@ def test_rendered_record_toml_parses_back():
 
 def test_install_commands_follow_the_pins(tmp_path):
     python = tmp_path / "bin" / "python"
-    release = envs.install_commands(Environment("3.12", "2.4.1+cu121"), python, use_uv=False)
+    release = venvs.install_commands(Environment("3.12", "2.4.1+cu121"), python, use_uv=False)
     assert release[0] == [str(python), "-m", "pip", "install", "torch==2.4.1", "--index-url", "https://download.pytorch.org/whl/cu121"]
-    nightly = envs.install_commands(Environment("3.12", "2.6.0.dev20241203+cu124"), python, use_uv=True)
+    nightly = venvs.install_commands(Environment("3.12", "2.6.0.dev20241203+cu124"), python, use_uv=True)
     assert nightly[0] == ["uv", "pip", "install", "--python", str(python), "--pre", "torch==2.6.0.dev20241203",
                           "--index-url", "https://download.pytorch.org/whl/nightly/cu124"]
-    plain = envs.install_commands(Environment("3.11", "2.13.0", {"triton": "3.1.0"}), python, use_uv=False)
+    plain = venvs.install_commands(Environment("3.11", "2.13.0", {"triton": "3.1.0"}), python, use_uv=False)
     assert plain[0][-1] == "torch==2.13.0" and "triton==3.1.0" in plain[1]
 
 
 def test_resolve_python_prefers_override_then_built_env_then_matching_interpreter(home):
-    from replay.environment import python_environment
+    from replay.run.provenance import python_environment
 
     here = python_environment(sys.executable)["torch"]
-    assert envs.resolve_python(Environment("3.11", here), None, "t/1") == sys.executable
-    assert envs.resolve_python(Environment("3.11", "1.0.0"), "/opt/py", "t/1") == "/opt/py"
+    assert venvs.resolve_python(Environment("3.11", here), None, "t/1") == sys.executable
+    assert venvs.resolve_python(Environment("3.11", "1.0.0"), "/opt/py", "t/1") == "/opt/py"
     with pytest.raises(SpeedrunError, match=r"t/1 pins torch 1.0.0 .* run `speedrun env build t/1` or pass --python"):
-        envs.resolve_python(Environment("3.11", "1.0.0"), None, "t/1")
+        venvs.resolve_python(Environment("3.11", "1.0.0"), None, "t/1")
     pinned = Environment("3.12", "2.4.1+cu121")
-    folder = envs.env_dir(pinned)
+    folder = venvs.env_dir(pinned)
     (folder / "bin").mkdir(parents=True)
-    assert envs.built_python(pinned) is None  # unfinished: no marker yet
-    (folder / envs.MARKER).write_text("{}")
-    assert envs.resolve_python(pinned, None, "t/1") == str(folder / "bin" / "python")
-    assert envs.env_key(pinned) != envs.env_key(Environment("3.12", "2.4.1+cu124"))
+    assert venvs.built_python(pinned) is None  # unfinished: no marker yet
+    (folder / venvs.MARKER).write_text("{}")
+    assert venvs.resolve_python(pinned, None, "t/1") == str(folder / "bin" / "python")
+    assert venvs.env_key(pinned) != venvs.env_key(Environment("3.12", "2.4.1+cu124"))
 
 
 def test_fineweb_dataset_env_and_workdir_link(home, monkeypatch, tmp_path):

@@ -9,10 +9,10 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from replay.add import add_record, init_records_repo
+from replay.records.add import add_record, init_records_repo
 from replay.errors import SpeedrunError
-from replay.record import RecordError, parse_record_toml
-from replay.store import RecordsStore
+from replay.records.schema import RecordError, parse_record_toml
+from replay.records.store import RecordsStore
 from toyrecords import toy_log, write_toy_record
 
 

@@ -14,9 +14,9 @@ import pygit2
 import pytest
 
 from replay import paths
-from replay.engine import Replayer, ReplayRequest, load_state
-from replay.executor import LocalExecutor
-from replay.workrepo import commit_folder, create_branch, open_work_repo
+from replay.run.replayer import Replayer, ReplayRequest, load_state
+from replay.run.executor import LocalExecutor
+from replay.records.workrepo import commit_folder, create_branch, open_work_repo
 from toyrecords import write_toy_record
 
 SPEEDRUN = str(Path(sys.executable).parent / "speedrun")
@@ -64,7 +64,7 @@ def test_second_replay_is_served_from_cache(toy_store, monkeypatch, tmp_path):
 
 
 def test_max_steps_stops_runs_from_outside_and_marks_them_partial(home):
-    from replay.add import add_record, init_records_repo
+    from replay.records.add import add_record, init_records_repo
 
     store = init_records_repo(home / "records.git")
     for index in (1, 2):
@@ -78,7 +78,7 @@ def test_max_steps_stops_runs_from_outside_and_marks_them_partial(home):
 
 
 def test_time_limit_is_a_machine_failure_and_not_cached(home):
-    from replay.add import add_record, init_records_repo
+    from replay.records.add import add_record, init_records_repo
 
     store = init_records_repo(home / "records.git")
     for index in (1, 2):
@@ -113,7 +113,7 @@ def test_branches_are_scored_gold_null_and_broken(toy_store, home):
 
 
 def _slow_store(home):
-    from replay.add import add_record, init_records_repo
+    from replay.records.add import add_record, init_records_repo
 
     store = init_records_repo(home / "records.git")
     for index in (1, 2):

@@ -1,7 +1,7 @@
 """The warnings under a replay table say what the speedup's CI means: a ground truth within noise
 of its baseline, one slower beyond noise, and one run a side (no interval) are told apart."""
 
-from replay.report import notes
+from replay.score.replay_report import notes
 
 
 def summary(ci):

@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from replay.executor import LaunchSpec, LocalExecutor
-from replay.sandbox import Sandbox, namespaces_available
+from replay.run.executor import LaunchSpec, LocalExecutor
+from replay.run.sandbox import Sandbox, namespaces_available
 
 PROBE = textwrap.dedent('''
     import os, socket, sys
@@ -54,7 +54,7 @@ def test_sandbox_blocks_network_and_writes_outside_scratch(tmp_path):
 
 
 def test_without_namespaces_the_command_is_unchanged_and_the_note_says_so(monkeypatch):
-    import replay.sandbox as sandbox_module
+    import replay.run.sandbox as sandbox_module
 
     monkeypatch.setattr(sandbox_module, "namespaces_available", lambda: "no unshare binary")
     sandbox = Sandbox(readonly=(sandbox_module.paths.PROJECT_ROOT,))

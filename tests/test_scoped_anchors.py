@@ -8,7 +8,7 @@ import pytest
 from analysis.attribute import Innovation, attribute
 from analysis.diff import load
 from analysis.syntax import Cache
-from replay.add import add_record, init_records_repo
+from replay.records.add import add_record, init_records_repo
 from replay.errors import SpeedrunError
 from toyrecords import write_toy_record
 

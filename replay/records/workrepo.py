@@ -12,7 +12,7 @@ from pathlib import Path
 import pygit2
 
 from replay import paths
-from replay.add import tree_from_folder
+from replay.records.add import tree_from_folder
 from replay.errors import SpeedrunError
 
 

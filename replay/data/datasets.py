@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from replay import corpus, paths
+from replay import paths
+from replay.data import corpus
 from replay.errors import SpeedrunError
 
 FINEWEB = "fineweb10B"

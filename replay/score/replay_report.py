@@ -13,9 +13,9 @@ from pathlib import Path
 
 from replay import paths
 from replay.atomic import write_json_atomic, write_text_atomic
-from replay.executor import Exit
-from replay.grading import OK, PARTIAL, grade
-from replay.stats import difference_interval, fsr, fsr_interval, mean_sd, speedup_verdict, validity
+from replay.score.grading import Exit, grade
+from replay.score.stats import difference_interval, fsr, fsr_interval, mean_sd, speedup_verdict, validity
+from replay.statuses import Role, RunOutcome
 
 REPORT_SCHEMA = 1
 
@@ -32,15 +32,15 @@ def summarize(state, folder: Path) -> dict:
     for run in state.runs:
         graded[run["side"]].append(_regrade(run, folder))
     partial = state.request.max_steps is not None
-    times = {name: [r.time_s for r in results if r.status == (PARTIAL if partial else OK) and r.time_s is not None]
+    times = {name: [r.time_s for r in results if r.status == (RunOutcome.PARTIAL if partial else RunOutcome.OK) and r.time_s is not None]
              for name, results in graded.items()}
     by_role = {side.role: side.name for side in state.sides}
-    base, truth = times[by_role["baseline"]], times[by_role["ground_truth"]]
+    base, truth = times[by_role[Role.BASELINE]], times[by_role[Role.GROUND_TRUTH]]
     sides = []
     for side in state.sides:
         results = graded[side.name]
         ts = times[side.name]
-        losses = [r.val_loss for r in results if r.status == OK]
+        losses = [r.val_loss for r in results if r.status == RunOutcome.OK]
         entry = {
             "name": side.name, "role": side.role, "ref": side.ref, "commit": side.commit,
             "runs": len(results), "completed": len(ts),
@@ -53,7 +53,7 @@ def summarize(state, folder: Path) -> dict:
             entry.update(valid=verdict.valid, p_value=verdict.p_value)
         if not partial and ts and base and truth:
             entry["fsr"] = fsr(_mean(base), _mean(truth), _mean(ts))
-            if side.role == "candidate":
+            if side.role == Role.CANDIDATE:
                 entry["fsr_ci"] = fsr_interval(base, truth, ts)
         sides.append(entry)
     return {
@@ -113,7 +113,7 @@ def table_rows(summary: dict) -> list[list[str]]:
             valid = {True: "yes", False: "NO", None: "—"}[side["valid"]]
             if side["p_value"] is not None:
                 valid += f" (p={side['p_value']:.3g})"
-        if side["role"] == "ground_truth" and side["fsr"] is not None:
+        if side["role"] == Role.GROUND_TRUTH and side["fsr"] is not None:
             fsr_text = "1 (reference)"
         else:
             fsr_text = _fmt(side["fsr"])

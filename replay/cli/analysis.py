@@ -1,10 +1,5 @@
-"""The analysis commands: ``diff``, ``attribute`` and ``blame``.
-
-They live on their own ``typer.Typer`` (``app``) as top-level commands, so the main CLI adds
-them with ``app.registered_commands += analysis.cli.app.registered_commands``. User mistakes
-raise :class:`~replay.errors.SpeedrunError` (one ``error:`` line, exit 1). Imports of the
-analysis modules happen inside the commands.
-"""
+"""``speedrun diff``, ``attribute`` and ``blame``: structural diffs, innovation attribution and
+lineage (help panel "Analysis"). The analysis modules are imported inside the commands."""
 
 from __future__ import annotations
 
@@ -15,14 +10,19 @@ from typing import Optional
 
 import typer
 
+from analysis.report import ReportFormat
+from replay.atomic import write_text_atomic
+from replay.cli.params import choice_option, track_option
 from replay.errors import SpeedrunError
+from replay.records.store import RecordsStore
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Structural diffs, attribution and lineage.")
+PANEL = "Analysis"
+commands = typer.Typer()
 
 
-@app.command("diff")
+@commands.command("diff")
 def diff(
-    a: str = typer.Argument(..., help="Old side: a record (mini/2), work-repo branch, commit id or file."),
+    a: str = typer.Argument(..., help="Old side: a record (mini/2, mini/r02 or its commit id), work-repo branch, commit id or file."),
     b: str = typer.Argument(..., help="New side: same kinds as A."),
 ):
     """Structural diff of two scripts: changed, added, removed and renamed definitions, with lines.
@@ -32,7 +32,6 @@ def diff(
     from analysis.diff import diff_versions, load
     from analysis.report import diff_text
     from analysis.sources import resolve_any
-
     from analysis.syntax import Cache
 
     cache = Cache()
@@ -47,14 +46,14 @@ def diff(
     typer.echo(text, nl=False)
 
 
-@app.command("attribute")
+@commands.command("attribute")
 def attribute(
     task: int = typer.Argument(..., help="Task number (record i -> i+1)."),
-    track: str = typer.Option("mini", "--track", "-t", help="Track (a branch of records.git)."),
+    track: str = track_option(),
     branch: Optional[str] = typer.Option(None, "--branch", "-b", help="Candidate: a work-repo branch."),
-    commit: Optional[str] = typer.Option(None, "--commit", "-c", help="Candidate: a commit id (work repo or records.git)."),
+    commit: Optional[str] = typer.Option(None, "--commit", "-c", help="Candidate: a commit id (work repo or records.git) or a record tag."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Candidate: a script on disk."),
-    fmt: str = typer.Option("md", "--format", help="json, md or html."),
+    fmt: ReportFormat = choice_option(ReportFormat, ReportFormat.MARKDOWN, "--format", help="Report format."),
     out: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
 ):
     """Which of record i+1's innovations a candidate reproduced, with evidence and novel edits.
@@ -66,13 +65,10 @@ def attribute(
     from analysis.report import to_markdown
     from analysis.sources import commit_script, file_script, work_repo_commit
     from analysis.task import attribute_task
-    from replay.store import RecordsStore
 
     given = [x for x in (branch, commit, file) if x is not None]
     if len(given) != 1:
         raise SpeedrunError("give exactly one candidate: --branch B, --commit SHA or --file PATH")
-    if fmt not in ("json", "md", "html"):
-        raise SpeedrunError(f"--format must be json, md or html, not '{fmt}'")
     store = RecordsStore()
     entry = store.task(track, task).start.meta.entry
     if file is not None:
@@ -84,31 +80,29 @@ def attribute(
         label, text = commit_script(repo, obj, entry, f"{spec} ({str(obj.id)[:10]})")
         info = {"kind": kind, "spec": spec, "commit": str(obj.id)}
     res, doc = attribute_task(store, track, task, label, text, info)
-    if fmt == "json":
+    if fmt == ReportFormat.JSON:
         report = json.dumps(doc, indent=2) + "\n"
-    elif fmt == "md":
+    elif fmt == ReportFormat.MARKDOWN:
         report = to_markdown(doc)
     else:
         report = to_html(res, doc)
     if out is None:
         typer.echo(report, nl=False)
     else:
-        out.write_text(report)
+        write_text_atomic(out, report)
         typer.echo(f"wrote {out}: {doc['summary']['reproduced']}/{doc['summary']['innovations']} innovations reproduced"
                    + (f" (fallback: {doc['fallback']})" if doc["fallback"] else ""))
 
 
-@app.command("blame")
-def blame(spec: str = typer.Argument(..., help="TRACK/N, e.g. mini/4")):
+@commands.command("blame")
+def blame(spec: str = typer.Argument(..., help="A record: TRACK/N, TRACK/rNN or its commit id, e.g. mini/4.")):
     """For each definition of record N, the record that introduced or last changed it.
 
     Example: speedrun blame mini/4
     """
     from analysis.blame import blame as run_blame
     from analysis.blame import blame_text
-    from replay.store import RecordsStore
 
     store = RecordsStore()
     record = store.resolve(spec)
     typer.echo(blame_text(run_blame(store, record.track, record.index)), nl=False)
-

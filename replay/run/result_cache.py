@@ -16,7 +16,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from replay.executor import Exit
+from replay.score.grading import Exit
 
 LOG_NAME = "log.txt"
 ENTRY_NAME = "entry.json"

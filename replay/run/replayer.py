@@ -4,39 +4,39 @@ Runs go A B C A B C ... on the same machine so drift in machine speed hits every
 ``run.json`` is written with status ``started`` before the first run, after every run, and
 with the graded summary last; an interrupted replay resumes from it (and from the result
 cache) without repeating finished runs. Candidate branches are untrusted code: they run in
-the sandbox of :mod:`replay.sandbox` (no network, the project read-only, memory capped).
+the sandbox of :mod:`replay.run.sandbox` (no network, the project read-only, memory capped).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
-import signal
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import pygit2
 
-from replay import datasets, envs, paths
+from replay import paths
 from replay.atomic import write_json_atomic
-from replay.cache import ResultCache, cache_key
-from replay.environment import hardware, provenance, python_environment
+from replay.data import datasets
 from replay.errors import SpeedrunError
-from replay.executor import Exit, LaunchSpec, LocalExecutor
-from replay.grading import grade
-from replay.logparse import StepLine
-from replay.record import RecordMeta, parse_record_toml
-from replay.report import summarize, write_reports
-from replay.sandbox import untrusted_sandbox
-from replay.store import RecordsStore, Task, materialize
-from replay.workrepo import open_work_repo, resolve_branch
+from replay.records.schema import RecordMeta, parse_record_toml
+from replay.records.store import RecordsStore, Task, materialize
+from replay.records.workrepo import open_work_repo, resolve_branch
+from replay.run import venvs
+from replay.run.executor import LaunchSpec, LocalExecutor
+from replay.run.lifecycle import new_run_id, sigterm_as_interrupt
+from replay.run.provenance import hardware, provenance, python_environment
+from replay.run.result_cache import ResultCache, cache_key
+from replay.run.sandbox import untrusted_sandbox
+from replay.score.grading import Exit, grade
+from replay.score.log_parser import StepLine
+from replay.score.replay_report import summarize, write_reports
+from replay.statuses import Role, RunStatus
 
 RUN_SCHEMA = 1
-BASELINE, GROUND_TRUTH, CANDIDATE = "baseline", "ground_truth", "candidate"
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class ReplayRequest:
     max_steps: int | None = None
     time_limit_s: float | None = None
     use_cache: bool = True
-    python: str | None = None  # None: each record's own environment (replay/envs.py)
+    python: str | None = None  # None: each record's own environment (replay/run/venvs.py)
     nproc: int | None = None  # cap on processes per run (default: the record's nproc, at most the GPUs)
 
 
@@ -59,7 +59,7 @@ class Side:
     """One thing being replayed: a record or a branch, pinned to a commit."""
 
     name: str
-    role: str
+    role: Role
     ref: str
     commit: str
     tree: str
@@ -82,7 +82,7 @@ class ReplayState:
     request: ReplayRequest
     sides: list[Side]
     target_val_loss: float
-    status: str = "started"
+    status: RunStatus = RunStatus.STARTED
     created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     provenance: dict = field(default_factory=provenance)
     runs: list[dict] = field(default_factory=list)
@@ -111,8 +111,8 @@ class ReplayState:
         request = data["request"]
         request["branches"] = tuple(request["branches"])
         return cls(
-            run_id=data["run_id"], request=ReplayRequest(**request), sides=[Side(**s) for s in data["sides"]],
-            target_val_loss=data["target_val_loss"], status=data["status"], created=data["created"],
+            run_id=data["run_id"], request=ReplayRequest(**request), sides=[Side(**dict(s, role=Role(s["role"]))) for s in data["sides"]],
+            target_val_loss=data["target_val_loss"], status=RunStatus(data["status"]), created=data["created"],
             provenance=data["provenance"], runs=data["runs"], summary=data["summary"],
         )
 
@@ -130,39 +130,19 @@ def load_state(run_id: str) -> ReplayState:
 def plan_sides(store: RecordsStore, work: pygit2.Repository, task: Task, branches: tuple[str, ...]) -> list[Side]:
     """Baseline (record i), ground truth (record i+1), then each branch, pinned to commits."""
     sides = [
-        Side(BASELINE, BASELINE, task.start.label, task.start.commit_id, task.start.tree_id),
-        Side(GROUND_TRUTH, GROUND_TRUTH, task.target.label, task.target.commit_id, task.target.tree_id),
+        Side(Role.BASELINE, Role.BASELINE, task.start.label, task.start.commit_id, task.start.tree_id),
+        Side(Role.GROUND_TRUTH, Role.GROUND_TRUTH, task.target.label, task.target.commit_id, task.target.tree_id),
     ]
     for branch in branches:
         commit = resolve_branch(work, branch)
         for needed in (paths.RECORD_TOML, task.start.meta.entry):
             if needed not in commit.tree:
                 raise SpeedrunError(f"branch '{branch}' ({str(commit.id)[:10]}) has no {needed}: branch from {task.start.label}")
-        sides.append(Side(branch, CANDIDATE, branch, str(commit.id), str(commit.tree_id)))
+        sides.append(Side(branch, Role.CANDIDATE, branch, str(commit.id), str(commit.tree_id)))
     names = [s.name for s in sides]
     if len(set(names)) != len(names):
         raise SpeedrunError(f"each side must be named once; got {', '.join(names)}")
     return sides
-
-
-def new_run_id(track: str, task: int, kind: str = "replay") -> str:
-    """A unique, sortable run id such as ``replay-mini-t01-20261126-153000-ab12``."""
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"{kind}-{track}-t{task:02d}-{stamp}-{os.urandom(2).hex()}"
-
-
-@contextmanager
-def sigterm_as_interrupt():
-    """Within the block, SIGTERM raises KeyboardInterrupt, so a killed run saves its state first."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class Replayer:
@@ -199,7 +179,7 @@ class Replayer:
         """Execute every missing run, interleaved, then grade. Resumable."""
         folder = paths.run_dir(state.run_id)
         done = {(r["side"], r["replicate"]) for r in state.runs}
-        state.status = "running"
+        state.status = RunStatus.RUNNING
         state.save(folder)
         try:
             with sigterm_as_interrupt():
@@ -209,12 +189,12 @@ class Replayer:
                             state.runs.append(self.run_side(state.request, side, replicate, folder))
                             state.save(folder)
         except KeyboardInterrupt:
-            state.status = "interrupted"
+            state.status = RunStatus.INTERRUPTED
             state.save(folder)
             raise
         state.summary = summarize(state, folder)
         write_reports(state.summary, folder)
-        state.status = "finished"
+        state.status = RunStatus.FINISHED
         state.save(folder)
         return state
 
@@ -228,9 +208,9 @@ class Replayer:
     def _interpreter_for(self, meta: RecordMeta, override: str | None) -> tuple[str, dict]:
         """The interpreter that runs a record and its versions (for the cache key), found once per
         environment: probing another interpreter's versions starts a process."""
-        key = (envs.env_key(meta.environment), override)
+        key = (venvs.env_key(meta.environment), override)
         if key not in self._interpreters:
-            python = envs.resolve_python(meta.environment, override, where=f"{meta.track}/{meta.index}")
+            python = venvs.resolve_python(meta.environment, override, where=f"{meta.track}/{meta.index}")
             fingerprint = {k: v for k, v in python_environment(python).items() if k != "executable"}
             self._interpreters[key] = (python, fingerprint)
         return self._interpreters[key]
@@ -278,7 +258,7 @@ class Replayer:
             python=python, max_steps=request.max_steps, time_limit_s=time_limit,
         )
         try:
-            executor = self.candidate_executor if side.role == CANDIDATE else self.executor
+            executor = self.candidate_executor if side.role == Role.CANDIDATE else self.executor
             return executor.run(spec, log_path, on_step=self.progress.step)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -8,7 +8,7 @@ the commits that set them, launched with the flags of that commit's ``run.sh``. 
 read from the checkout's HEAD commit with pygit2, so a bare mirror works as well as a checkout
 and the import is reproducible.
 
-Each record becomes one commit made by :func:`replay.add.add_record` (the same validation as
+Each record becomes one commit made by :func:`replay.records.add.add_record` (the same validation as
 ``records add``), with the labels and hints this project ships (replay/labels/). Re-importing
 is a no-op; a newer checkout appends only the new records. Re-timing rows (a repeated number)
 and rows without a log are skipped with a note; after a skipped row, a record's position in the
@@ -24,20 +24,20 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pygit2
 
 from replay import paths
-from replay.add import add_record
-from replay.anchors import defined_names
+from replay.records.add import add_record
+from replay.records.definitions import defined_names
 from replay.errors import SpeedrunError
-from replay.logparse import parse_log
-from replay.record_labels import LABELS_DIR, Labels, load_labels, official_result, paper_hints
-from replay.record_table import TableError, TableRow, parse_record_table
-from replay.speedrun_log import LogFormatError, llmc_final, split_log
-from replay.store import RecordsStore
-from replay.toml_render import render
+from replay.score.log_parser import parse_log
+from replay.importer.shipped_labels import LABELS_DIR, Labels, load_labels, official_result, paper_hints
+from replay.importer.readme_table import TableError, TableRow, parse_record_table
+from replay.importer.log_reader import LogFormatError, llmc_final, split_log
+from replay.records.store import RecordsStore
+from replay.importer.toml_writer import render
 
 PAPER_RECORDS = 21
 # Records 1-3 have no log that carries code: the root script at the commit that set each.
@@ -49,6 +49,10 @@ TARGET_VAL_LOSS = 3.28
 HARDWARE = "8xH100"
 NPROC = 8
 LOG_SUFFIXES = (".txt", ".log")
+MAX_DERIVED_ANCHORS = 12
+
+# (parent script, script) -> qualified names of the definitions the record changed, in order, once each.
+ChangedDefinitions = Callable[[str, str], list[str]]
 
 
 class CheckoutError(SpeedrunError):
@@ -82,13 +86,16 @@ class ImportReport:
     skipped: list[str] = field(default_factory=list)
 
 
-def import_records(checkout: Path, store: RecordsStore, track: str = "nanogpt", through: int | None = PAPER_RECORDS,
-                   hints_dir: Path | None = None, on_record=None, root_commits: dict[int, str] = ROOT_SCRIPT_COMMITS,
+def import_records(checkout: Path, store: RecordsStore, *, changed_definitions: ChangedDefinitions,
+                   track: str = "nanogpt", through: int | None = PAPER_RECORDS, hints_dir: Path | None = None,
+                   on_record=None, root_commits: dict[int, str] = ROOT_SCRIPT_COMMITS,
                    labels_root: Path = LABELS_DIR) -> ImportReport:
     """Import the checkout's records 1..``through`` (None: every logged record) onto ``track``.
 
-    ``root_commits`` and ``labels_root`` exist for tests, whose fixture checkouts have their own
-    commits and labels."""
+    ``changed_definitions(parent_script, script)`` names the definitions a record changed: it
+    anchors the derived innovation of a record we have not labelled (the command line passes
+    attribution's structural diff, which sits above this layer). ``root_commits`` and
+    ``labels_root`` exist for tests, whose fixture checkouts have their own commits and labels."""
     repo = _open_checkout(checkout)
     head = repo.revparse_single("HEAD").peel(pygit2.Commit)
     reader = _TreeReader(repo, head.tree, checkout)
@@ -109,7 +116,8 @@ def import_records(checkout: Path, store: RecordsStore, track: str = "nanogpt", 
         candidate = candidates[position - 1]
         previous = candidates[position - 2] if position > 1 else None
         following = candidates[position] if position < len(candidates) else None
-        labels = load_labels(track, candidate.row.number, labels_root) or _derived_labels(candidate, previous, protected)
+        labels = load_labels(track, candidate.row.number, labels_root) or _derived_labels(
+            candidate, previous, protected, changed_definitions)
         protected = labels.protected
         official = official_result(track, candidate.row.number, labels_root)
         prepared.append((position, candidate, _record_document(track, position, candidate, labels, official, following, head),
@@ -362,25 +370,17 @@ def _write_record(store: RecordsStore, track: str, candidate: Candidate, documen
         add_record(store, track, folder)
 
 
-def _derived_labels(candidate: Candidate, previous: Candidate | None, protected: tuple[str, ...]) -> Labels:
+def _derived_labels(candidate: Candidate, previous: Candidate | None, protected: tuple[str, ...],
+                    changed_definitions: ChangedDefinitions) -> Labels:
     """Labels for a record we have not labelled: the README description as the innovation, anchored
-    at the definitions its AST diff touches; the parent's protected names where still defined."""
+    at the definitions its diff changes; the parent's protected names where still defined."""
     if previous is None:
         return Labels()
-    from analysis.diff import diff_versions, load
-    from analysis.syntax import Cache
-
-    cache = Cache()
-    old = load(previous.sources[ENTRY], "parent", cache)
-    new = load(candidate.sources[ENTRY], "record", cache)
     defined = defined_names("\n".join(candidate.sources.values()))
-    anchors: list[str] = []
-    if not old.failure and not new.failure:
-        for edit in diff_versions(old, new).edits:
-            if edit.new is not None and edit.new.qualname in defined and edit.new.qualname not in anchors:
-                anchors.append(edit.new.qualname)
+    changed = changed_definitions(previous.sources[ENTRY], candidate.sources[ENTRY])
+    anchors = [name for name in changed if name in defined][:MAX_DERIVED_ANCHORS]
     innovations = ({"name": candidate.row.description, "description": "Derived from the README; anchors from the AST diff.",
-                    "anchors": anchors[:12]},) if anchors else ()
+                    "anchors": anchors},) if anchors else ()
     return Labels(innovations=innovations, protected=tuple(n for n in protected if n in defined))
 
 

@@ -13,26 +13,33 @@ import re
 import signal
 from dataclasses import dataclass
 
-from replay.executor import Exit
-from replay.logparse import parse_log
-
-OK, PARTIAL, FAILED = "ok", "partial", "failed"
-MACHINE_FAILURES = ("oom", "nccl", "missing_data", "timeout", "interrupted")
-CODE_FAILURES = ("code_error", "no_metrics", "diverged")
+from replay.score.log_parser import parse_log
+from replay.statuses import Failure, RunOutcome
 
 _PATTERNS = [
-    ("oom", re.compile(r"OutOfMemoryError|CUDA out of memory|MemoryError|Cannot allocate memory")),
-    ("nccl", re.compile(r"NCCL (?:error|WARN)|ncclInternalError|ncclSystemError|ProcessGroupNCCL.*(?:timeout|Timeout)")),
-    ("missing_data", re.compile(r"(?:FileNotFoundError|No such file or directory).*(?:\.bin|fineweb|data/)|did not find any files")),
+    (Failure.OOM, re.compile(r"OutOfMemoryError|CUDA out of memory|MemoryError|Cannot allocate memory")),
+    (Failure.NCCL, re.compile(r"NCCL (?:error|WARN)|ncclInternalError|ncclSystemError|ProcessGroupNCCL.*(?:timeout|Timeout)")),
+    (Failure.MISSING_DATA, re.compile(r"(?:FileNotFoundError|No such file or directory).*(?:\.bin|fineweb|data/)|did not find any files")),
 ]
+
+
+@dataclass(frozen=True)
+class Exit:
+    """How a run's process ended, as the executor saw it: grading's input beside the log."""
+
+    returncode: int | None
+    wall_s: float
+    stopped_at_max_steps: bool = False
+    timed_out: bool = False
+    command: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class RunResult:
     """The graded outcome of one run."""
 
-    status: str                 # ok | partial | failed
-    failure: str | None         # one of MACHINE_FAILURES or CODE_FAILURES, or None
+    status: RunOutcome
+    failure: Failure | None
     time_s: float | None        # train_time at the last step the run reached, seconds
     val_loss: float | None      # final validation loss (None if the run never finished)
     steps: int | None           # last step reached
@@ -42,22 +49,22 @@ class RunResult:
 
     @property
     def machine_failure(self) -> bool:
-        return self.failure in MACHINE_FAILURES
+        return self.failure is not None and self.failure.machine
 
 
-def classify_failure(log_text: str, exit: Exit) -> str | None:
+def classify_failure(log_text: str, exit: Exit) -> Failure | None:
     """Why a run that did not complete failed (``None`` if it did not fail)."""
     if exit.timed_out:
-        return "timeout"
+        return Failure.TIMEOUT
     if exit.returncode == -signal.SIGKILL:
-        return "oom"  # the kernel's OOM killer; the harness itself kills only on timeout or max-steps
+        return Failure.OOM  # the kernel's OOM killer; the harness itself kills only on timeout or max-steps
     tail = log_text[-20000:]
     for name, pattern in _PATTERNS:
         if pattern.search(tail):
             return name
     if exit.returncode in (-signal.SIGINT, -signal.SIGTERM, 130):
-        return "interrupted"
-    return "code_error" if exit.returncode else None
+        return Failure.INTERRUPTED
+    return Failure.CODE_ERROR if exit.returncode else None
 
 
 def grade(log_text: str, exit: Exit) -> RunResult:
@@ -66,15 +73,15 @@ def grade(log_text: str, exit: Exit) -> RunResult:
     final, last = parsed.final, parsed.last
     common = dict(wall_s=exit.wall_s, peak_memory_mib=parsed.peak_memory_mib, total_steps=parsed.total_steps)
     if exit.stopped_at_max_steps:
-        return RunResult(PARTIAL, None, _seconds(last), None, last.step if last else None, **common)
+        return RunResult(RunOutcome.PARTIAL, None, _seconds(last), None, last.step if last else None, **common)
     failure = classify_failure(log_text, exit)
     if final is None:
-        return RunResult(FAILED, failure or "no_metrics", _seconds(last), None, last.step if last else None, **common)
+        return RunResult(RunOutcome.FAILED, failure or Failure.NO_METRICS, _seconds(last), None, last.step if last else None, **common)
     if failure:
-        return RunResult(FAILED, failure, _seconds(final), final.val_loss, final.step, **common)
+        return RunResult(RunOutcome.FAILED, failure, _seconds(final), final.val_loss, final.step, **common)
     if not math.isfinite(final.val_loss):
-        return RunResult(FAILED, "diverged", _seconds(final), final.val_loss, final.step, **common)
-    return RunResult(OK, None, _seconds(final), final.val_loss, final.step, **common)
+        return RunResult(RunOutcome.FAILED, Failure.DIVERGED, _seconds(final), final.val_loss, final.step, **common)
+    return RunResult(RunOutcome.OK, None, _seconds(final), final.val_loss, final.step, **common)
 
 
 def _seconds(line) -> float | None:

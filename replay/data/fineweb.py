@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from replay.errors import SpeedrunError
-from replay.shards import ShardError, read_header
+from replay.data.shards import ShardError, read_header
 
 BASE_URL = "https://huggingface.co/datasets/kjj0/fineweb10B-gpt2/resolve/main"
 MAX_TRAIN_SHARDS = 103

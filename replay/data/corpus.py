@@ -3,7 +3,7 @@
 The NanoGPT speedrun trains on FineWeb; the mini track must run on a laptop CPU, so it trains a
 ~1M-parameter GPT on this deterministic corpus instead. It is generated from a fixed seed with
 numpy (no downloads), in a few seconds, and written in the speedrun's shard format
-(:mod:`replay.shards`), so the record scripts load it exactly as they would load FineWeb.
+(:mod:`replay.data.shards`), so the record scripts load it exactly as they would load FineWeb.
 
 Vocabulary (``VOCAB_SIZE`` = 512):
 
@@ -55,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from replay.shards import write_shard
+from replay.data.shards import write_shard
 
 CORPUS_NAME = "mini-v1"  # the cache keys runs by this name: a generator change that alters bytes needs a new one
 VOCAB_SIZE = 512

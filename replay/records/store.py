@@ -3,11 +3,12 @@
 Each track is a branch; each commit on its first-parent line is one record (index 1 is the
 root commit) and carries a tag ``<track>/r<NN>``. Task *i* of a track is the pair
 (record *i*, record *i+1*), unless record *i* says ``task = false`` (its successor changed
-no code). Reading never writes to the repository; only :mod:`replay.add` does.
+no code). Reading never writes to the repository; only :mod:`replay.records.add` does.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,7 +18,9 @@ import pygit2
 
 from replay import paths
 from replay.errors import SpeedrunError
-from replay.record import RecordMeta, parse_record_toml
+from replay.records.schema import RecordMeta, parse_record_toml
+
+_COMMIT_ID = re.compile(r"[0-9a-fA-F]{4,40}")
 
 
 def tag_name(track: str, index: int) -> str:
@@ -114,12 +117,23 @@ class RecordsStore:
         return records[index - 1]
 
     def resolve(self, spec: str) -> Record:
-        """A record named ``TRACK/N`` or ``TRACK/rNN``."""
-        track, _, number = spec.partition("/")
+        """The record that every command means by ``spec``: ``TRACK/N``, ``TRACK/rNN`` (its tag)
+        or its commit id, full or abbreviated to at least 4 hex digits."""
+        track, slash, number = spec.partition("/")
         number = number.removeprefix("r")
-        if not track or not number.isdigit():
-            raise SpeedrunError(f"'{spec}' is not a record name: use TRACK/N, e.g. mini/2")
-        return self.record(track, int(number))
+        if slash and track and number.isdigit():
+            return self.record(track, int(number))
+        if not slash and _COMMIT_ID.fullmatch(spec):
+            return self._record_at_commit(spec.lower())
+        raise SpeedrunError(f"'{spec}' is not a record name: use TRACK/N, TRACK/rNN or a record's commit id, e.g. mini/2")
+
+    def _record_at_commit(self, prefix: str) -> Record:
+        found = [r for track in self.tracks() for r in self.records(track) if r.commit_id.startswith(prefix)]
+        if len(found) > 1:
+            raise SpeedrunError(f"commit id '{prefix}' is ambiguous: {', '.join(r.label for r in found)}; give more digits")
+        if not found:
+            raise SpeedrunError(f"commit '{prefix}' is not a record of any track in {self.path}")
+        return found[0]
 
     def tasks(self, track: str) -> list[Task]:
         """The track's tasks: consecutive records, skipping starts marked ``task = false``."""

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
-from replay.environment import gpu_names
-from replay.logparse import LogParser, StepLine
-from replay.sandbox import Sandbox
+from replay.run.provenance import gpu_names
+from replay.run.sandbox import Sandbox
+from replay.score.grading import Exit
+from replay.score.log_parser import LogParser, StepLine
 
 
 @dataclass(frozen=True)
@@ -37,17 +38,6 @@ class LaunchSpec:
     python: str = sys.executable
     max_steps: int | None = None
     time_limit_s: float | None = None
-
-
-@dataclass(frozen=True)
-class Exit:
-    """How a run's process ended, as the executor saw it."""
-
-    returncode: int | None
-    wall_s: float
-    stopped_at_max_steps: bool = False
-    timed_out: bool = False
-    command: tuple[str, ...] = ()
 
 
 class Executor(Protocol):

@@ -13,11 +13,11 @@ from pathlib import Path
 import pygit2
 
 from replay import paths
-from replay.anchors import defined_names, parse_quietly
+from replay.records.definitions import defined_names, parse_quietly
 from replay.errors import SpeedrunError
-from replay.logparse import parse_log
-from replay.record import RecordError, RecordMeta, parse_record_toml
-from replay.store import RecordsStore, tag_name
+from replay.score.log_parser import parse_log
+from replay.records.schema import RecordError, RecordMeta, parse_record_toml
+from replay.records.store import RecordsStore, tag_name
 
 _HINT_NAME = re.compile(r"^level[123]\.md$")
 _SKIPPED = {"__pycache__", ".DS_Store", ".ipynb_checkpoints"}

@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 
 from replay import paths
-from replay.environment import python_environment
+from replay.run.provenance import python_environment
 from replay.errors import SpeedrunError
-from replay.record import Environment
+from replay.records.schema import Environment
 
 MARKER = "speedrun-env.json"  # written last: an environment without it is unfinished
 TORCH_INDEX = "https://download.pytorch.org/whl"

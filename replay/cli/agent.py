@@ -1,8 +1,5 @@
-"""``speedrun agent``: put an LLM agent on a task, resume it, show its tree, name its best branch.
-
-Registered in replay/cli.py with one ``app.add_typer``. Heavy imports (litellm, torch, the
-runner) happen inside the commands; user mistakes raise SpeedrunError (one ``error:`` line).
-"""
+"""``speedrun agent ...``: put an LLM agent on a task, resume it, show its tree, name its best
+branch (help panel "Agent"). litellm and the runner are imported inside the commands."""
 
 from __future__ import annotations
 
@@ -11,31 +8,32 @@ from typing import Optional
 
 import typer
 
+from agent.edits import EditFormat
+from agent.scaffolds import ScaffoldName
+from replay.cli.console import RichProgress, resumable
+from replay.cli.params import choice_option, track_option
 from replay.errors import SpeedrunError
 
-app = typer.Typer(no_args_is_help=True, help="LLM agents on tasks: every attempt a commit on a branch of the work repository.")
+PANEL = "Agent"
+
+agent = typer.Typer(name="agent", no_args_is_help=True,
+                    help="LLM agents on tasks: every attempt a commit on a branch of the work repository.")
+groups = (agent,)
 
 
-def _runner(progress=None):
+def _runner():
     from agent.runner import AgentRunner
 
-    return AgentRunner(progress=progress, on_event=lambda line: print(line, file=sys.stderr, flush=True))
+    return AgentRunner(on_event=lambda line: print(line, file=sys.stderr, flush=True))
 
 
 def _execute(runner, state):
-    from replay.progress import RichProgress
-
+    """Run (or resume) an agent run with a progress bar; Ctrl-C names the command that resumes it."""
     print(f"run {state.run_id}", file=sys.stderr, flush=True)
-    with RichProgress() as progress:
-        callbacks = progress.callbacks()
-        # The runner prints one line per node; the replay's own per-run line would repeat it.
-        callbacks.end_run = lambda record: progress.bar.remove_task(progress.current)
-        runner.replayer.progress = callbacks
-        try:
-            return runner.run(state)
-        except KeyboardInterrupt:
-            print(f"interrupted: resume with `speedrun agent resume {state.run_id}`", file=sys.stderr)
-            raise SystemExit(130) from None
+    # The runner prints one line per node; the replay's own per-run line would repeat it.
+    with resumable(f"speedrun agent resume {state.run_id}"), RichProgress(announce_runs=False) as progress:
+        runner.replayer.progress = progress.callbacks()
+        return runner.run(state)
 
 
 def _report(state) -> None:
@@ -46,12 +44,12 @@ def _report(state) -> None:
     print(summary_text(state))
 
 
-@app.command("run")
+@agent.command("run")
 def run(
     task: int = typer.Argument(..., help="Task number i (record i -> i+1)."),
-    track: str = typer.Option("mini", "--track", "-t", help="Track (a branch of records.git)."),
+    track: str = track_option(),
     model: str = typer.Option(..., "--model", "-m", help="A litellm model: openai/gpt-4o, anthropic/..., openai/NAME with --api-base."),
-    scaffold: str = typer.Option("aide", "--scaffold", "-s", help="flat, tree, forest, aide or multi-aide."),
+    scaffold: ScaffoldName = choice_option(ScaffoldName, ScaffoldName.AIDE, "--scaffold", "-s", help="Search scaffold (the paper's parameters)."),
     hints: str = typer.Option("0", "--hints", help="0, 1, 2, 3, 1,2 or 1,2,3 (pseudocode, description, mini-paper)."),
     nodes: int = typer.Option(20, "--nodes", help="Node budget: model-written attempts per run."),
     node_timeout: Optional[float] = typer.Option(None, "--node-timeout", help="Seconds per node run (default: max(600, 4x the record's time))."),
@@ -59,7 +57,7 @@ def run(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", "-k", help="Stop each node run after step K (a smoke run)."),
     runs: int = typer.Option(1, "--runs", "-n", help="Independent agent runs (seeds 0..N-1)."),
     from_run: Optional[str] = typer.Option(None, "--from", help="Cumulative mode: start from the best node of this earlier run on task i-1."),
-    edit_format: str = typer.Option("search-replace", "--edit-format", help="search-replace, diff or whole."),
+    edit_format: EditFormat = choice_option(EditFormat, EditFormat.SEARCH_REPLACE, "--edit-format", help="How the model writes its edits."),
     api_base: Optional[str] = typer.Option(None, "--api-base", help="Base URL of an OpenAI-compatible server."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (default: the provider's)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the scaffold's random choices (run k uses seed+k)."),
@@ -95,25 +93,17 @@ def run(
 
 
 def _replay_best(state, runs: int) -> None:
-    """Replay the best branch against record i and i+1 and print the table and the attribution."""
-    from replay import cli as replay_cli
-    from replay import paths
-    from replay.engine import Replayer, ReplayRequest
-    from replay.progress import RichProgress
+    """Replay the best branch against record i and i+1 and print the table."""
+    from replay.cli.replays import print_replay
+    from replay.run.replayer import Replayer, ReplayRequest
 
     replayer = Replayer()
     request = ReplayRequest(track=state.request.track, task=state.request.task, branches=(state.summary["branch"],),
                             runs=runs, max_steps=state.request.max_steps)
-    replay_state = replayer.start(request)
-    print(f"replay {replay_state.run_id}", file=sys.stderr)
-    with RichProgress() as progress:
-        replayer.progress = progress.callbacks()
-        replay_state = replayer.run(replay_state)
-    replay_cli._print_summary(replay_state.summary)
-    print(f"replay report: {paths.run_dir(replay_state.run_id) / paths.REPORT_MD}")
+    print_replay(replayer, replayer.start(request))
 
 
-@app.command("resume")
+@agent.command("resume")
 def resume(run_id: str = typer.Argument(..., help="An agent run's id (a folder under runs/).")):
     """Continue a killed or interrupted agent run: finished nodes are neither lost nor repeated.
 
@@ -122,11 +112,10 @@ def resume(run_id: str = typer.Argument(..., help="An agent run's id (a folder u
     from agent.runner import resume_state
 
     state = resume_state(run_id)
-    runner = _runner()
-    _report(_execute(runner, state))
+    _report(_execute(_runner(), state))
 
 
-@app.command("show")
+@agent.command("show")
 def show(run_id: str = typer.Argument(..., help="An agent run's id.")):
     """Print the node tree with metrics and validity, the best node and the cost (works while a run is going).
 
@@ -137,7 +126,7 @@ def show(run_id: str = typer.Argument(..., help="An agent run's id.")):
     _report(load_agent_state(run_id))
 
 
-@app.command("best")
+@agent.command("best")
 def best(run_id: str = typer.Argument(..., help="An agent run's id.")):
     """Print the branch of the fastest valid node (for `speedrun replay TASK --branch` and `speedrun attribute`).
 
@@ -152,7 +141,7 @@ def best(run_id: str = typer.Argument(..., help="An agent run's id.")):
     print(node.branch)
 
 
-@app.command("list")
+@agent.command("list")
 def list_runs():
     """List agent runs under runs/ with their status and best node.
 
@@ -161,9 +150,10 @@ def list_runs():
     import json
 
     from replay import paths
+    from replay.statuses import NodeStage
 
     for path in sorted(paths.home().glob("agent-*/run.json")):
         data = json.loads(path.read_text())
-        done = sum(1 for n in data["nodes"][1:] if n["stage"] == "done")
+        done = sum(1 for n in data["nodes"][1:] if n["stage"] == NodeStage.DONE)
         best = (data.get("summary") or {}).get("best") or "-"
         print(f"{data['run_id']:<45} {data['status']:<11} {done:>3}/{data['request']['nodes']} nodes  best {best}")

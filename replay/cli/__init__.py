@@ -1,0 +1,2 @@
+"""The ``speedrun`` command line: the composition root (``app``), one module per command group,
+and the console output (progress, tables) they share."""
