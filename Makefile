@@ -6,7 +6,7 @@ TRACK  ?= mini
 RUNS   ?= 3
 PYTHON ?= python3
 
-.PHONY: setup test test-slow test-gpu replay bench clean-runs
+.PHONY: setup test test-slow test-gpu lint format replay bench clean-runs
 
 setup: $(VENV)/.installed
 
@@ -19,6 +19,14 @@ $(VENV)/.installed: pyproject.toml
 
 test: setup
 	$(PY) -m pytest -q
+
+# ruff: lint and format check (settings in pyproject.toml); `make format` applies the format.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
 
 # The slow tests (full CPU training runs); CI runs them too.
 test-slow: setup

@@ -55,8 +55,10 @@ def apply_reply(script: str, reply: str) -> Applied:
     whole = _whole_file(reply, script)
     if whole is not None:
         return Applied(whole, EditFormat.WHOLE_FILE, 1)
-    raise EditError("no edit found: reply with SEARCH/REPLACE blocks, a unified diff in a ```diff block, "
-                    "or the complete script in a ```python block")
+    raise EditError(
+        "no edit found: reply with SEARCH/REPLACE blocks, a unified diff in a ```diff block, "
+        "or the complete script in a ```python block"
+    )
 
 
 # --- search/replace ---------------------------------------------------------------------
@@ -88,28 +90,34 @@ def _find_lines(lines: list[str], want: list[str], what: str) -> tuple[int, int,
     for mode in ("rstrip", "indent"):
         hits = []
         for start in range(len(plain) - n + 1):
-            shift = _window_shift(plain[start:start + n], want, mode)
+            shift = _window_shift(plain[start : start + n], want, mode)
             if shift is not None:
                 hits.append((start, start + n, shift))
         if len(hits) == 1:
             return hits[0]
         if len(hits) > 1:
-            raise EditError(f"{what}: the lines match {len(hits)} places (lines {', '.join(str(h[0] + 1) for h in hits[:5])}); "
-                            "add surrounding lines so it is unique")
+            raise EditError(
+                f"{what}: the lines match {len(hits)} places (lines {', '.join(str(h[0] + 1) for h in hits[:5])}); "
+                "add surrounding lines so it is unique"
+            )
     raise EditError(f"{what}: the lines were not found in the script.{_closest(plain, want)}")
 
 
 def _window_shift(window: list[str], want: list[str], mode: str) -> str | None:
     if mode == "rstrip":
-        return "" if all(a.rstrip() == b.rstrip() for a, b in zip(window, want)) else None
+        return "" if all(a.rstrip() == b.rstrip() for a, b in zip(window, want, strict=True)) else None
     if [a.strip() for a in window] != [b.strip() for b in want]:
         return None
-    shifts = {_indent(a)[: len(_indent(a)) - len(_indent(b))] if len(_indent(a)) >= len(_indent(b)) else None
-              for a, b in zip(window, want) if a.strip()}
+    shifts = {
+        _indent(a)[: len(_indent(a)) - len(_indent(b))] if len(_indent(a)) >= len(_indent(b)) else None
+        for a, b in zip(window, want, strict=True)
+        if a.strip()
+    }
     if len(shifts) != 1 or None in shifts:
         return None
     shift = shifts.pop()
-    return shift if all(_indent(a) == shift + _indent(b) for a, b in zip(window, want) if a.strip()) else None
+    aligned = all(_indent(a) == shift + _indent(b) for a, b in zip(window, want, strict=True) if a.strip())
+    return shift if aligned else None
 
 
 def _indent(line: str) -> str:
@@ -126,12 +134,14 @@ def _closest(plain: list[str], want: list[str]) -> str:
     best, where = 0.0, 0
     target = "\n".join(w.strip() for w in want)
     for start in range(0, max(1, len(plain) - n + 1)):
-        ratio = difflib.SequenceMatcher(None, "\n".join(p.strip() for p in plain[start:start + n]), target).quick_ratio()
+        ratio = difflib.SequenceMatcher(
+            None, "\n".join(p.strip() for p in plain[start : start + n]), target
+        ).quick_ratio()
         if ratio > best:
             best, where = ratio, start
     if best < 0.5:
         return " Quote lines exactly as they appear in the current script."
-    shown = "\n".join(plain[where:where + n])
+    shown = "\n".join(plain[where : where + n])
     return f" The closest lines are {where + 1}-{where + n}:\n{shown}\nQuote them exactly."
 
 
@@ -143,7 +153,7 @@ def _diff_text(reply: str) -> str | None:
         if lang in ("diff", "patch", "udiff") or ("\n@@" in "\n" + body and re.search(r"^[-+]{3} ", body, re.M)):
             return body
     if re.search(r"^--- .*\n\+\+\+ .*\n@@", reply, re.M):
-        return reply[re.search(r"^--- ", reply, re.M).start():]
+        return reply[re.search(r"^--- ", reply, re.M).start() :]
     return None
 
 

@@ -26,5 +26,7 @@ def parse_hints(spec: str) -> tuple[int, ...]:
 
 def hint_texts(store, task, levels: tuple[int, ...]) -> list[tuple[int, str]]:
     """(level, text) of each chosen level, in level order, from record i+1's commit."""
-    return [(level, store.read_file(task.target, f"{paths.HINTS_DIR}/level{level}.md").decode().strip())
-            for level in sorted(levels)]
+    return [
+        (level, store.read_file(task.target, f"{paths.HINTS_DIR}/level{level}.md").decode().strip())
+        for level in sorted(levels)
+    ]

@@ -21,19 +21,33 @@ from agent.state import AgentState, Execution
 from replay.statuses import Failure, NodeOutcome, RunOutcome
 
 
-def judge(execution: Execution, target: float, partial: bool, allowance_s: float) -> tuple[NodeOutcome, str | None, str | None]:
+def judge(
+    execution: Execution, target: float, partial: bool, allowance_s: float
+) -> tuple[NodeOutcome, str | None, str | None]:
     """(outcome, problem, detail) of one executed node."""
     if execution.status == RunOutcome.FAILED:
         where = f"at step {execution.steps}" if execution.steps is not None else "before its first step line"
         return NodeOutcome.BUGGY, execution.failure, f"the run failed ({execution.failure}) {where}"
-    clock = rules.clock_violation(execution.time_s, execution.wall_s, allowance_s) if execution.status == RunOutcome.OK else None
+    clock = (
+        rules.clock_violation(execution.time_s, execution.wall_s, allowance_s)
+        if execution.status == RunOutcome.OK
+        else None
+    )
     if clock:
         return NodeOutcome.INVALID, "clock", clock
     if execution.status == RunOutcome.PARTIAL:
-        return (NodeOutcome.PARTIAL, None, None) if partial else (NodeOutcome.BUGGY, Failure.NO_METRICS, "the run stopped early")
+        return (
+            (NodeOutcome.PARTIAL, None, None)
+            if partial
+            else (NodeOutcome.BUGGY, Failure.NO_METRICS, "the run stopped early")
+        )
     if execution.val_loss is not None and execution.val_loss <= target:
         return NodeOutcome.VALID, None, None
-    return NodeOutcome.MISSED_TARGET, "missed_target", f"final val loss {execution.val_loss} is above the target {target}"
+    return (
+        NodeOutcome.MISSED_TARGET,
+        "missed_target",
+        f"final val loss {execution.val_loss} is above the target {target}",
+    )
 
 
 def _fsr(start: float | None, target: float | None, candidate: float | None, origin: float | None) -> float | None:
@@ -51,12 +65,29 @@ def summarize(state: AgentState, attribution: dict | None) -> dict:
     target = state.references.get("record_target")
     partial = state.request.max_steps is not None
     t_best = best.execution.time_s if best else None
-    times = {"record_start": start.time_s if start else None, "record_target": target.time_s if target else None,
-             "agent_start": root.time_s if root else None, "best": t_best}
+    times = {
+        "record_start": start.time_s if start else None,
+        "record_target": target.time_s if target else None,
+        "agent_start": root.time_s if root else None,
+        "best": t_best,
+    }
     summary = {
-        "best": best.id if best else None, "branch": best.branch if best else None, "times_s": times,
-        "fsr_vs_record": None, "fsr_vs_own_start": None, "attribution": attribution,
-        "nodes": {o: sum(1 for n in state.nodes[1:] if n.outcome == o) for o in (NodeOutcome.VALID, NodeOutcome.PARTIAL, NodeOutcome.MISSED_TARGET, NodeOutcome.BUGGY, NodeOutcome.INVALID)},
+        "best": best.id if best else None,
+        "branch": best.branch if best else None,
+        "times_s": times,
+        "fsr_vs_record": None,
+        "fsr_vs_own_start": None,
+        "attribution": attribution,
+        "nodes": {
+            o: sum(1 for n in state.nodes[1:] if n.outcome == o)
+            for o in (
+                NodeOutcome.VALID,
+                NodeOutcome.PARTIAL,
+                NodeOutcome.MISSED_TARGET,
+                NodeOutcome.BUGGY,
+                NodeOutcome.INVALID,
+            )
+        },
         "note": "single runs on this machine; replay the best branch with --runs N for confidence intervals",
     }
     if partial:
@@ -64,5 +95,7 @@ def summarize(state: AgentState, attribution: dict | None) -> dict:
     elif best:
         summary["fsr_vs_record"] = _fsr(times["record_start"], times["record_target"], t_best, times["record_start"])
         if state.request.from_run:
-            summary["fsr_vs_own_start"] = _fsr(times["record_start"], times["record_target"], t_best, times["agent_start"])
+            summary["fsr_vs_own_start"] = _fsr(
+                times["record_start"], times["record_target"], t_best, times["agent_start"]
+            )
     return summary

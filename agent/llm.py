@@ -21,8 +21,14 @@ from dataclasses import dataclass, field
 
 from replay.errors import SpeedrunError
 
-TRANSIENT = ("RateLimitError", "APIConnectionError", "Timeout", "ServiceUnavailableError", "InternalServerError",
-             "BadGatewayError")
+TRANSIENT = (
+    "RateLimitError",
+    "APIConnectionError",
+    "Timeout",
+    "ServiceUnavailableError",
+    "InternalServerError",
+    "BadGatewayError",
+)
 
 
 @dataclass
@@ -111,13 +117,20 @@ class LLMClient:
         latency = time.perf_counter() - start
         text = response.choices[0].message.content or ""
         usage = getattr(response, "usage", None)
-        return Completion(text, LLMCall(
-            model=self.model,
-            prompt_tokens=getattr(usage, "prompt_tokens", None), completion_tokens=getattr(usage, "completion_tokens", None),
-            cost_usd=_cost(litellm, response, self.model), latency_s=round(latency, 3),
-            request_sha256=request_hash, response_sha256=hashlib.sha256(text.encode()).hexdigest(),
-            attempts=attempt, retried_errors=tuple(errors),
-        ))
+        return Completion(
+            text,
+            LLMCall(
+                model=self.model,
+                prompt_tokens=getattr(usage, "prompt_tokens", None),
+                completion_tokens=getattr(usage, "completion_tokens", None),
+                cost_usd=_cost(litellm, response, self.model),
+                latency_s=round(latency, 3),
+                request_sha256=request_hash,
+                response_sha256=hashlib.sha256(text.encode()).hexdigest(),
+                attempts=attempt,
+                retried_errors=tuple(errors),
+            ),
+        )
 
 
 def _cost(litellm, response, model: str) -> float | None:

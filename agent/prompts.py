@@ -34,22 +34,28 @@ FORMAT_INSTRUCTIONS = {
         "Reply with a short explanation of your change, then a unified diff of the script in a ```diff block "
         "(--- a/SCRIPT, +++ b/SCRIPT, @@ hunks with a few lines of context)."
     ),
-    EditFormat.WHOLE_FILE: "Reply with a short explanation of your change, then the complete new script in one ```python block.",
+    EditFormat.WHOLE_FILE: "Reply with a short explanation of your change, then the complete new script in one "
+    "```python block.",
 }
 
 ACTIONS = {
-    NodeAction.DRAFT: "Propose one well-founded change to the current script (the starting record) that makes training reach "
-           "the target validation loss in less time.",
-    NodeAction.IMPROVE: "The current script is the fastest valid one found so far. Propose one further change that makes "
-               "it reach the target validation loss in less time.",
-    NodeAction.DEBUG: "The current script failed (see the history above). Fix the problem while keeping the idea of the change.",
+    NodeAction.DRAFT: "Propose one well-founded change to the current script (the starting record) that makes "
+    "training reach "
+    "the target validation loss in less time.",
+    NodeAction.IMPROVE: "The current script is the fastest valid one found so far. Propose one further change that "
+    "makes "
+    "it reach the target validation loss in less time.",
+    NodeAction.DEBUG: "The current script failed (see the history above). Fix the problem while keeping the idea of "
+    "the change.",
 }
 
 
 def system_message(edit_format: str) -> str:
-    return ("You are an expert machine-learning research engineer taking part in the NanoGPT speedrun: making a "
-            "GPT training script reach a target validation loss as fast as possible. You edit one Python script. "
-            + FORMAT_INSTRUCTIONS[edit_format])
+    return (
+        "You are an expert machine-learning research engineer taking part in the NanoGPT speedrun: making a "
+        "GPT training script reach a target validation loss as fast as possible. You edit one Python script. "
+        + FORMAT_INSTRUCTIONS[edit_format]
+    )
 
 
 def task_statement(state: AgentState) -> str:
@@ -141,11 +147,16 @@ def history_section(state: AgentState, parent: Node, folder: Path) -> str:
     return "\n".join(lines)
 
 
-def build_messages(state: AgentState, action: str, parent: Node, script: str, hints: list[tuple[int, str]],
-                   folder: Path) -> list[dict]:
+def build_messages(
+    state: AgentState, action: str, parent: Node, script: str, hints: list[tuple[int, str]], folder: Path
+) -> list[dict]:
     """The chat messages for a node of ``action`` whose parent is ``parent`` (with ``script``)."""
-    sections = [task_statement(state), hints_section(hints), history_section(state, parent, folder),
-                f"# Current script: `{state.entry}`\n\n```python\n{script.rstrip()}\n```",
-                f"# Your task\n\n{ACTIONS[action]}"]
+    sections = [
+        task_statement(state),
+        hints_section(hints),
+        history_section(state, parent, folder),
+        f"# Current script: `{state.entry}`\n\n```python\n{script.rstrip()}\n```",
+        f"# Your task\n\n{ACTIONS[action]}",
+    ]
     user = "\n\n".join(s for s in sections if s)
     return [{"role": "system", "content": system_message(state.request.edit_format)}, {"role": "user", "content": user}]

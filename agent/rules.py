@@ -33,7 +33,7 @@ def protected_definitions(source: str, names: tuple[str, ...] | list[str]) -> di
     lines = source.splitlines(keepends=True)
     for definition in definitions(source, imports=True):
         if definition.qualname in found:
-            found[definition.qualname].append("".join(lines[definition.first_line - 1:definition.last_line]))
+            found[definition.qualname].append("".join(lines[definition.first_line - 1 : definition.last_line]))
     return found
 
 
@@ -78,6 +78,9 @@ def clock_violation(time_s: float | None, wall_s: float, allowance_s: float) -> 
         return None
     untimed_budget = CLOCK_FRACTION * (wall_s - allowance_s)
     if time_s < untimed_budget:
-        return (f"train_time {time_s:.2f} s is less than {CLOCK_FRACTION:.0%} of the wall-clock {wall_s:.2f} s minus a "
-                f"start-up allowance of {allowance_s:.2f} s (measured on the starting script): training must run inside the timer")
+        return (
+            f"train_time {time_s:.2f} s is less than {CLOCK_FRACTION:.0%} of the wall-clock {wall_s:.2f} s minus a "
+            f"start-up allowance of {allowance_s:.2f} s (measured on the starting script): training must run inside "
+            "the timer"
+        )
     return None

@@ -10,7 +10,7 @@ agent code runs in the sandbox) and are judged only from the deterministic log p
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pygit2
 
@@ -20,8 +20,16 @@ from agent.hints import hint_texts
 from agent.llm import LLMClient
 from agent.scaffolds import best_node, plan_next, scaffold
 from agent.state import (
-    ATTRIBUTION_MD, AgentRequest, AgentState, Execution, Node,
-    branch_name, load_agent_state, node_id, reply_path, run_folder,
+    ATTRIBUTION_MD,
+    AgentRequest,
+    AgentState,
+    Execution,
+    Node,
+    branch_name,
+    load_agent_state,
+    node_id,
+    reply_path,
+    run_folder,
 )
 from replay.atomic import write_text_atomic
 from replay.errors import SpeedrunError
@@ -29,7 +37,7 @@ from replay.records.store import RecordsStore
 from replay.records.workrepo import create_branch
 from replay.run.lifecycle import new_run_id, sigterm_as_interrupt
 from replay.run.provenance import gpu_names, provenance
-from replay.run.replayer import Progress, Replayer, ReplayRequest, Side
+from replay.run.replayer import Replayer, ReplayRequest, Side
 from replay.run.sandbox import untrusted_sandbox
 from replay.statuses import NodeAction, NodeOutcome, NodeStage, Role, RunStatus
 
@@ -39,10 +47,14 @@ SIGNATURE = ("speedrun-agent", "agent@speedrun.invalid")
 class AgentRunner:
     """Starts, runs and resumes agent runs."""
 
-    def __init__(self, store: RecordsStore | None = None, client: LLMClient | None = None,
-                 progress: Progress | None = None, on_event: Callable[[str], None] = lambda line: None):
+    def __init__(
+        self,
+        store: RecordsStore | None = None,
+        client: LLMClient | None = None,
+        on_event: Callable[[str], None] = lambda line: None,
+    ):
         self.store = store or RecordsStore()
-        self.replayer = Replayer(self.store, progress=progress)
+        self.replayer = Replayer(self.store)
         self.work = self.replayer.work
         self.client = client
         self.on_event = on_event
@@ -64,11 +76,24 @@ class AgentRunner:
         if request.from_run:
             root_commit, root_tree = self._cumulative_root(request, task, run_id)
         state = AgentState(
-            run_id=run_id, request=request, start_label=task.start.label, target_label=task.target.label,
-            target_val_loss=task.target.meta.target_val_loss, protected=tuple(task.start.meta.protected),
-            entry=task.start.meta.entry, sandbox=untrusted_sandbox().describe(len(gpu_names())), provenance=provenance(),
+            run_id=run_id,
+            request=request,
+            start_label=task.start.label,
+            target_label=task.target.label,
+            target_val_loss=task.target.meta.target_val_loss,
+            protected=tuple(task.start.meta.protected),
+            entry=task.start.meta.entry,
+            sandbox=untrusted_sandbox().describe(len(gpu_names())),
+            provenance=provenance(),
         )
-        root = Node(node_id(0), None, NodeAction.ROOT, stage=NodeStage.COMMITTED, commit=root_commit, branch=branch_name(run_id, node_id(0)))
+        root = Node(
+            node_id(0),
+            None,
+            NodeAction.ROOT,
+            stage=NodeStage.COMMITTED,
+            commit=root_commit,
+            branch=branch_name(run_id, node_id(0)),
+        )
         state.nodes.append(root)
         run_folder(run_id).mkdir(parents=True)
         create_branch(self.work, root.branch, root_commit)
@@ -79,14 +104,19 @@ class AgentRunner:
         """Record i's tree with its script replaced by the earlier run's best (the paper's cascade)."""
         earlier = load_agent_state(request.from_run)
         if earlier.request.track != request.track or earlier.target_label != task.start.label:
-            raise SpeedrunError(f"--from {request.from_run}: that run worked on {earlier.start_label} -> {earlier.target_label}; "
-                                f"task {request.task} starts from {task.start.label}")
+            raise SpeedrunError(
+                f"--from {request.from_run}: that run worked on {earlier.start_label} -> {earlier.target_label}; "
+                f"task {request.task} starts from {task.start.label}"
+            )
         best = best_node(earlier)
         if best is None:
             raise SpeedrunError(f"--from {request.from_run}: that run has no valid node to start from")
         script = self._script(best.commit, earlier.entry)
         tree = self._tree_with(task.start.tree_id, task.start.meta.entry, script)
-        message = f"agent {run_id} n000: start from {earlier.run_id} {best.id}\n\nSpeedrun-Run: {run_id}\nSpeedrun-From: {best.branch}\n"
+        message = (
+            f"agent {run_id} n000: start from {earlier.run_id} {best.id}\n\n"
+            f"Speedrun-Run: {run_id}\nSpeedrun-From: {best.branch}\n"
+        )
         commit = self._commit(tree, [task.start.commit_id, best.commit], message)
         return commit, str(tree)
 
@@ -131,8 +161,15 @@ class AgentRunner:
                 state.stop_reason = reason
                 break
             self._advance(state, node)
-            if node.action == NodeAction.ROOT and node.outcome not in (NodeOutcome.VALID, NodeOutcome.PARTIAL, NodeOutcome.MISSED_TARGET):
-                state.status, state.stop_reason = RunStatus.FAILED, f"the starting script failed: {node.problem}: {node.detail}"
+            if node.action == NodeAction.ROOT and node.outcome not in (
+                NodeOutcome.VALID,
+                NodeOutcome.PARTIAL,
+                NodeOutcome.MISSED_TARGET,
+            ):
+                state.status, state.stop_reason = (
+                    RunStatus.FAILED,
+                    f"the starting script failed: {node.problem}: {node.detail}",
+                )
                 state.save()
                 return
 
@@ -165,8 +202,9 @@ class AgentRunner:
 
     def _ask(self, state: AgentState, node: Node) -> None:
         parent = state.node(node.parent)
-        messages = prompts.build_messages(state, node.action, parent, self._script(parent.commit, state.entry),
-                                          self.hints, run_folder(state.run_id))
+        messages = prompts.build_messages(
+            state, node.action, parent, self._script(parent.commit, state.entry), self.hints, run_folder(state.run_id)
+        )
         completion = self.client.complete(messages)
         path = reply_path(state.run_id, node.id)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -200,12 +238,17 @@ class AgentRunner:
         tree = self._tree_with(str(parent_commit.tree_id), state.entry, new_script)
         summary = reply.strip().splitlines()[0][:200] if reply.strip() else "(empty reply)"
         trailers = {
-            "Speedrun-Run": state.run_id, "Speedrun-Node": node.id, "Speedrun-Parent": node.parent,
-            "Speedrun-Action": node.action, "Speedrun-Model": state.request.model, "Speedrun-Edit": node.edit_format,
+            "Speedrun-Run": state.run_id,
+            "Speedrun-Node": node.id,
+            "Speedrun-Parent": node.parent,
+            "Speedrun-Action": node.action,
+            "Speedrun-Model": state.request.model,
+            "Speedrun-Edit": node.edit_format,
             "Speedrun-Reply-SHA256": node.llm.response_sha256 if node.llm else "",
         }
-        message = (f"agent {state.run_id} {node.id}: {node.action} of {node.parent}\n\n{summary}\n\n"
-                   + "".join(f"{k}: {v}\n" for k, v in trailers.items()))
+        message = f"agent {state.run_id} {node.id}: {node.action} of {node.parent}\n\n{summary}\n\n" + "".join(
+            f"{k}: {v}\n" for k, v in trailers.items()
+        )
         node.commit = self._commit(tree, [parent.commit], message)
         node.branch = branch_name(state.run_id, node.id)
         # force: a node killed after making its branch, and resumed, has made a new commit since
@@ -216,23 +259,37 @@ class AgentRunner:
     def _execute(self, state: AgentState, node: Node) -> None:
         if node.outcome is None:  # nodes that failed before running are not executed
             untrusted = node.action != NodeAction.ROOT or state.request.from_run is not None
-            node.execution = self._run_side(state, node.id, Role.CANDIDATE if untrusted else Role.BASELINE, node.branch, node.commit)
+            node.execution = self._run_side(
+                state, node.id, Role.CANDIDATE if untrusted else Role.BASELINE, node.branch, node.commit
+            )
             root = state.root.execution
             allowance = rules.startup_allowance(root.wall_s if root else None, root.time_s if root else None)
             node.outcome, node.problem, node.detail = judge.judge(
-                node.execution, state.target_val_loss, state.request.max_steps is not None, allowance)
+                node.execution, state.target_val_loss, state.request.max_steps is not None, allowance
+            )
         node.stage = NodeStage.DONE
 
     def _run_side(self, state: AgentState, name: str, role: Role, ref: str, commit: str) -> Execution:
         request = ReplayRequest(
-            track=state.request.track, task=state.request.task, runs=1, max_steps=state.request.max_steps,
-            time_limit_s=state.request.node_timeout_s, use_cache=state.request.use_cache,
+            track=state.request.track,
+            task=state.request.task,
+            runs=1,
+            max_steps=state.request.max_steps,
+            time_limit_s=state.request.node_timeout_s,
+            use_cache=state.request.use_cache,
         )
         side = Side(name, role, ref, commit, str(self.work[commit].peel(pygit2.Commit).tree_id))
         record = self.replayer.run_side(request, side, 0, run_folder(state.run_id))
-        return Execution(status=record["status"], failure=record["failure"], time_s=record["time_s"],
-                         val_loss=record["val_loss"], steps=record["steps"], wall_s=record["wall_s"],
-                         log=record["log"], cached=record["cached"])
+        return Execution(
+            status=record["status"],
+            failure=record["failure"],
+            time_s=record["time_s"],
+            val_loss=record["val_loss"],
+            steps=record["steps"],
+            wall_s=record["wall_s"],
+            log=record["log"],
+            cached=record["cached"],
+        )
 
     # --- scoring --------------------------------------------------------------------------
 
@@ -240,10 +297,12 @@ class AgentRunner:
         """Best node, single-run FSR estimates against the human record and the agent's start, attribution."""
         if "record_target" not in state.references:
             state.references["record_target"] = self._run_side(
-                state, "record_target", Role.GROUND_TRUTH, task.target.label, task.target.commit_id)
+                state, "record_target", Role.GROUND_TRUTH, task.target.label, task.target.commit_id
+            )
         if state.request.from_run and "record_start" not in state.references:
             state.references["record_start"] = self._run_side(
-                state, "record_start", Role.BASELINE, task.start.label, task.start.commit_id)
+                state, "record_start", Role.BASELINE, task.start.label, task.start.commit_id
+            )
         state.save()
         return judge.summarize(state, self._attribution(state, task))
 
@@ -251,16 +310,21 @@ class AgentRunner:
         best = best_node(state)
         if best is None:
             return None
+        from analysis.report import to_markdown
         from analysis.task import attribute_task
 
-        from analysis.report import to_markdown
-
-        _, doc = attribute_task(self.store, task.track, task.number, best.branch, self._script(best.commit, state.entry))
+        _, doc = attribute_task(
+            self.store, task.track, task.number, best.branch, self._script(best.commit, state.entry)
+        )
         write_text_atomic(run_folder(state.run_id) / ATTRIBUTION_MD, to_markdown(doc))
         reproduced = [i["name"] for i in doc["innovations"] if i["reproduced"]]
-        return {"reproduced": reproduced, "innovations": [i["name"] for i in doc["innovations"]],
-                "scores": {i["name"]: i["score"] for i in doc["innovations"]}, "novel_edits": len(doc["novel"]),
-                "fallback": doc["fallback"]}
+        return {
+            "reproduced": reproduced,
+            "innovations": [i["name"] for i in doc["innovations"]],
+            "scores": {i["name"]: i["score"] for i in doc["innovations"]},
+            "novel_edits": len(doc["novel"]),
+            "fallback": doc["fallback"],
+        }
 
     # --- git ------------------------------------------------------------------------------
 

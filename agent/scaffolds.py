@@ -73,8 +73,14 @@ def scaffold(name: str) -> Scaffold:
 
 def best_node(state: AgentState, include_root: bool = False) -> Node | None:
     """The fastest node whose outcome makes it eligible (valid; in a --max-steps run, partial)."""
-    eligible = [n for n in state.nodes if n.outcome in ELIGIBLE and n.execution and n.execution.time_s is not None
-                and (include_root or n.action != NodeAction.ROOT)]
+    eligible = [
+        n
+        for n in state.nodes
+        if n.outcome in ELIGIBLE
+        and n.execution
+        and n.execution.time_s is not None
+        and (include_root or n.action != NodeAction.ROOT)
+    ]
     return min(eligible, key=lambda n: (n.execution.time_s, n.id)) if eligible else None
 
 
@@ -91,7 +97,11 @@ def plan_next(state: AgentState, budget_left: int) -> list[Plan]:
     if s.children == 0:
         return []
     rng = random.Random(f"{state.request.seed}:{len(state.nodes)}")
-    buggy = [n for n in state.nodes if n.outcome == NodeOutcome.BUGGY and not state.children(n.id) and n.debug_depth < s.max_debug_depth]
+    buggy = [
+        n
+        for n in state.nodes
+        if n.outcome == NodeOutcome.BUGGY and not state.children(n.id) and n.debug_depth < s.max_debug_depth
+    ]
     if buggy and s.debug_prob > 0 and rng.random() < s.debug_prob:
         target = rng.choice(buggy)
         return [Plan(NodeAction.DEBUG, target.id, target.debug_depth + 1)] * min(s.children, budget_left)

@@ -40,11 +40,15 @@ def register(litellm) -> None:
             return litellm.ModelResponse(
                 model=f"{PROVIDER}/{model}",
                 choices=[{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-                usage=litellm.Usage(prompt_tokens=words, completion_tokens=len(text.split()),
-                                    total_tokens=words + len(text.split())),
+                usage=litellm.Usage(
+                    prompt_tokens=words, completion_tokens=len(text.split()), total_tokens=words + len(text.split())
+                ),
             )
 
-    litellm.custom_provider_map = [*litellm.custom_provider_map, {"provider": PROVIDER, "custom_handler": ScriptedLLM()}]
+    litellm.custom_provider_map = [
+        *litellm.custom_provider_map,
+        {"provider": PROVIDER, "custom_handler": ScriptedLLM()},
+    ]
     # litellm reads its provider list when a call is routed; refresh it for the new entry.
     from litellm.utils import custom_llm_setup
 

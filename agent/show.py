@@ -39,9 +39,11 @@ def header_text(state: AgentState) -> str:
     r = state.request
     hints = ",".join(map(str, r.hints)) or "0"
     origin = f", from {r.from_run}" if r.from_run else ""
-    return (f"run {state.run_id}: {r.track} task {r.task} ({state.start_label} -> {state.target_label}{origin}), "
-            f"model {r.model}, scaffold {r.scaffold}, hints {hints}, {len(state.nodes) - 1}/{r.nodes} nodes, "
-            f"status {state.status}" + (f" ({state.stop_reason})" if state.stop_reason else ""))
+    return (
+        f"run {state.run_id}: {r.track} task {r.task} ({state.start_label} -> {state.target_label}{origin}), "
+        f"model {r.model}, scaffold {r.scaffold}, hints {hints}, {len(state.nodes) - 1}/{r.nodes} nodes, "
+        f"status {state.status}" + (f" ({state.stop_reason})" if state.stop_reason else "")
+    )
 
 
 def cost_text(state: AgentState) -> str:
@@ -49,8 +51,10 @@ def cost_text(state: AgentState) -> str:
     unpriced = f" ({state.unpriced_calls} unpriced)" if state.unpriced_calls else ""
     tokens_in, tokens_out = state.tokens
     latency = sum(c.latency_s for c in calls)
-    return (f"cost ${state.cost_usd:.4f}{unpriced}; {len(calls)} calls, {tokens_in:,} prompt + {tokens_out:,} completion "
-            f"tokens, {latency:.1f} s in the model")
+    return (
+        f"cost ${state.cost_usd:.4f}{unpriced}; {len(calls)} calls, {tokens_in:,} prompt + {tokens_out:,} completion "
+        f"tokens, {latency:.1f} s in the model"
+    )
 
 
 def summary_text(state: AgentState) -> str:
@@ -62,13 +66,21 @@ def summary_text(state: AgentState) -> str:
     lines.append(f"best: {best.id}  branch {best.branch}  train_time {best.execution.time_s:.2f} s")
     s = state.summary or {}
     if s.get("fsr_vs_record") is not None:
-        lines.append(f"FSR vs record (single runs): {s['fsr_vs_record']:.2f}"
-                     + (f"; from the agent's own start: {s['fsr_vs_own_start']:.2f}" if s.get("fsr_vs_own_start") is not None else ""))
+        lines.append(
+            f"FSR vs record (single runs): {s['fsr_vs_record']:.2f}"
+            + (
+                f"; from the agent's own start: {s['fsr_vs_own_start']:.2f}"
+                if s.get("fsr_vs_own_start") is not None
+                else ""
+            )
+        )
     if s.get("note"):
         lines.append(f"note: {s['note']}")
     attribution = s.get("attribution")
     if attribution:
-        lines.append(f"innovations reproduced: {len(attribution['reproduced'])}/{len(attribution['innovations'])}"
-                     + (f" ({', '.join(attribution['reproduced'])})" if attribution["reproduced"] else "")
-                     + f"; report {run_folder(state.run_id) / ATTRIBUTION_MD}")
+        lines.append(
+            f"innovations reproduced: {len(attribution['reproduced'])}/{len(attribution['innovations'])}"
+            + (f" ({', '.join(attribution['reproduced'])})" if attribution["reproduced"] else "")
+            + f"; report {run_folder(state.run_id) / ATTRIBUTION_MD}"
+        )
     return "\n".join(lines)

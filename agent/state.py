@@ -27,7 +27,7 @@ ATTRIBUTION_MD = "attribution.md"  # the best node's attribution report, beside 
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,8 @@ class Node:
     edit_format: str | None = None  # an EditFormat, or "error" when no edit could be applied
     execution: Execution | None = None
     outcome: NodeOutcome | None = None
-    problem: str | None = None   # edit_error | syntax_error | rule_violation | clock | a grading failure class
-    detail: str | None = None    # what went wrong, as the model is told
+    problem: str | None = None  # edit_error | syntax_error | rule_violation | clock | a grading failure class
+    detail: str | None = None  # what went wrong, as the model is told
 
 
 @dataclass
@@ -139,24 +139,39 @@ class AgentState:
     def to_json(self) -> dict:
         prompt_tokens, completion_tokens = self.tokens
         return {
-            "schema": RUN_SCHEMA, "kind": KIND, **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "nodes"},
-            "request": asdict(self.request), "nodes": [asdict(n) for n in self.nodes],
+            "schema": RUN_SCHEMA,
+            "kind": KIND,
+            **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "nodes"},
+            "request": asdict(self.request),
+            "nodes": [asdict(n) for n in self.nodes],
             "references": {k: asdict(v) for k, v in self.references.items()},
             "updated": _now(),
-            "accounting": {"calls": len(self.calls), "cost_usd": self.cost_usd, "unpriced_calls": self.unpriced_calls,
-                           "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
+            "accounting": {
+                "calls": len(self.calls),
+                "cost_usd": self.cost_usd,
+                "unpriced_calls": self.unpriced_calls,
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+            },
         }
 
     @classmethod
     def from_json(cls, data: dict) -> AgentState:
         if data.get("schema") != RUN_SCHEMA or data.get("kind") != KIND:
             raise SpeedrunError(f"run {data.get('run_id')}: not an agent run.json of schema {RUN_SCHEMA}")
-        request = dict(data["request"], hints=tuple(data["request"]["hints"]),
-                       edit_format=EditFormat(data["request"]["edit_format"]))
+        request = dict(
+            data["request"],
+            hints=tuple(data["request"]["hints"]),
+            edit_format=EditFormat(data["request"]["edit_format"]),
+        )
         nodes = []
         for raw in data["nodes"]:
-            raw = dict(raw, action=NodeAction(raw["action"]), stage=NodeStage(raw["stage"]),
-                       outcome=raw["outcome"] and NodeOutcome(raw["outcome"]))
+            raw = dict(
+                raw,
+                action=NodeAction(raw["action"]),
+                stage=NodeStage(raw["stage"]),
+                outcome=raw["outcome"] and NodeOutcome(raw["outcome"]),
+            )
             if raw["llm"]:
                 raw["llm"] = LLMCall(**dict(raw["llm"], retried_errors=tuple(raw["llm"]["retried_errors"])))
             if raw["execution"]:
@@ -164,8 +179,11 @@ class AgentState:
             nodes.append(Node(**raw))
         own = {f.name for f in fields(cls)} - {"request", "nodes", "references", "protected", "status"}
         return cls(
-            request=AgentRequest(**request), nodes=nodes, protected=tuple(data["protected"]),
-            references={k: _execution(v) for k, v in data["references"].items()}, status=RunStatus(data["status"]),
+            request=AgentRequest(**request),
+            nodes=nodes,
+            protected=tuple(data["protected"]),
+            references={k: _execution(v) for k, v in data["references"].items()},
+            status=RunStatus(data["status"]),
             **{k: data[k] for k in own},
         )
 

@@ -30,9 +30,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from analysis.diff import Edit, FileDiff, Version, diff_versions
+from analysis.diff import diff_versions
 from analysis.match import match_units
 from analysis.syntax import abstract_key, identifiers, similarity
+from analysis.versions import Edit, FileDiff, Version
 
 THRESHOLD = 0.5
 INSERT_MIN = 0.6
@@ -125,8 +126,11 @@ def group_truth(truth: FileDiff, innovations: list[Innovation]) -> dict[int, lis
 def _config_units(v: Version) -> set[str]:
     out = set()
     for u in v.units:
-        if u.kind == "class" and not u.defines and all(
-                a.node.kind in ("assignment", "class_definition:header", "expression_statement") for a in u.atoms):
+        if (
+            u.kind == "class"
+            and not u.defines
+            and all(a.node.kind in ("assignment", "class_definition:header", "expression_statement") for a in u.atoms)
+        ):
             out.add(u.qualname)
     return out
 
@@ -181,7 +185,8 @@ def _numbers_only(e: Edit, base: Version, target: Version) -> bool:
     if identifiers(e.old.node) != identifiers(e.new.node):
         return False  # `import time` -> `import contextlib` abstracts alike but is not a number change
     return abstract_key(e.old.node, base.module.bound, literals=True) == abstract_key(
-        e.new.node, target.module.bound, literals=True)
+        e.new.node, target.module.bound, literals=True
+    )
 
 
 def _match(truth: FileDiff, agent: FileDiff) -> dict[int, Match]:

@@ -64,15 +64,23 @@ def blame(store, track: str, index: int) -> list[BlameLine]:
     for unit in versions[-1].units:
         k, change = result[id(unit)]
         rec = records[k]
-        names = [i.name for i in rec.meta.innovations
-                 if any(unit.qualname == a or unit.qualname.startswith(a + ".") or a.startswith(unit.qualname + ".")
-                        for a in i.anchors)]
+        names = [
+            i.name
+            for i in rec.meta.innovations
+            if any(
+                unit.qualname == a or unit.qualname.startswith(a + ".") or a.startswith(unit.qualname + ".")
+                for a in i.anchors
+            )
+        ]
         out.append(BlameLine(unit.qualname, unit.kind, (unit.start, unit.end), rec.label, change, names))
     return out
 
 
 def blame_text(lines: list[BlameLine]) -> str:
     width = max((len(b.qualname) for b in lines), default=10)
-    rows = [f"{b.qualname:<{width}}  {b.kind:<8} L{b.lines[0]:<4}-{b.lines[1]:<4}  {b.record:<10} {b.change:<10} "
-            f"{', '.join(b.innovations)}".rstrip() for b in lines]
+    rows = [
+        f"{b.qualname:<{width}}  {b.kind:<8} L{b.lines[0]:<4}-{b.lines[1]:<4}  {b.record:<10} {b.change:<10} "
+        f"{', '.join(b.innovations)}".rstrip()
+        for b in lines
+    ]
     return "\n".join(rows) + "\n"

@@ -1,50 +1,28 @@
 """Structural diff of two versions of a script: matched units, then edits per matched pair.
 
-A :class:`Version` is one parsed script (or, where parsing failed or a limit was hit, its lines
-with the reason). :func:`diff_versions` matches units (:mod:`analysis.match`), aligns each
-matched pair's atoms by exact hash, then aligns what differs by structure-up-to-renaming, then
-by similarity; what remains is inserted or deleted. Pure renames that agree with the file-wide
-rename map (``n_embd`` -> ``model_dim`` everywhere) and moves of identical statements are not
-edits. Where either side is a fallback, the diff is a line diff (:mod:`analysis.linediff`).
-Diffs of the same base share its atoms, so edits of two diffs can be compared by identity.
+:func:`load` makes a :class:`~analysis.versions.Version` of a script: its parsed units or, where
+parsing failed or a limit was hit, its lines with the reason. :func:`diff_versions` matches
+units (:mod:`analysis.match`), aligns each matched pair's atoms by exact hash, then aligns what
+differs by structure-up-to-renaming, then by similarity; what remains is inserted or deleted.
+Pure renames that agree with the file-wide rename map (``n_embd`` -> ``model_dim`` everywhere)
+and moves of identical statements are not edits. Where either side is a fallback, the diff is a
+line diff (:mod:`analysis.linediff`). Diffs of the same base share its atoms, so edits of two
+diffs can be compared by identity.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
+from analysis.linediff import line_diff
 from analysis.match import match_units
-from analysis.syntax import Cache, Module, ParseFailure, bound_sequence, parse, similarity
+from analysis.syntax import Cache, ParseFailure, bound_sequence, parse, similarity
 from analysis.units import Atom, Unit, split_units
+from analysis.versions import Edit, FileDiff, Version
 
 UPDATE_MIN = 0.5  # two unaligned statements this similar are one updated statement
 MOVE_MIN_SIZE = 4  # identical statements at least this big, deleted here and inserted there, moved
-
-
-@dataclass(eq=False)
-class Version:
-    """One script: label, text, and either its module and units or the reason it has none."""
-
-    label: str
-    text: str
-    module: Module | None = None
-    units: list[Unit] = field(default_factory=list)
-    failure: str | None = None
-    _line_units: list[Unit] | None = None
-
-    @property
-    def lines(self) -> list[str]:
-        return self.text.splitlines()
-
-    def line_units(self) -> list[Unit]:
-        """The script as one unit of line atoms (for the line-diff fallback)."""
-        if self._line_units is None:
-            from analysis.linediff import line_units
-
-            self._line_units = line_units(self)
-        return self._line_units
 
 
 def load(text: str, label: str, cache: Cache | None = None) -> Version:
@@ -70,51 +48,10 @@ def changed_definitions(old_text: str, new_text: str) -> list[str]:
     return list(dict.fromkeys(edited))
 
 
-@dataclass(eq=False)
-class Edit:
-    """One change: an inserted, deleted or updated atom."""
-
-    kind: str  # insert | delete | update
-    old: Atom | None
-    new: Atom | None
-    context: tuple[str, str]  # ("unit", old unit key) or ("new", new unit key)
-
-    @property
-    def atoms(self) -> list[Atom]:
-        return [a for a in (self.old, self.new) if a is not None]
-
-    @property
-    def weight(self) -> int:
-        return min(40, max(a.size for a in self.atoms))
-
-
-@dataclass
-class FileDiff:
-    """The diff of ``old`` -> ``new``."""
-
-    old: Version
-    new: Version
-    pairs: dict[Unit, Unit]
-    edits: list[Edit]
-    renames: dict[str, str]  # identifier renames applied consistently
-    moves: int = 0
-    fallback: str | None = None
-    counterpart: dict[int, Atom] = field(default_factory=dict)  # id(new atom) -> aligned old atom
-
-    def added_units(self) -> list[Unit]:
-        paired = {id(v) for v in self.pairs.values()}
-        return [u for u in self.new.units if id(u) not in paired] if not self.fallback else []
-
-    def removed_units(self) -> list[Unit]:
-        return [u for u in self.old.units if u not in self.pairs] if not self.fallback else []
-
-
 def diff_versions(old: Version, new: Version) -> FileDiff:
     """Structural diff, or a line diff if either side could not be parsed."""
     reason = old.failure or new.failure
     if reason:
-        from analysis.linediff import line_diff
-
         return line_diff(old, new, reason)
     pairs = match_units(old.units, new.units)
     votes: Counter = Counter()
@@ -131,7 +68,7 @@ def diff_versions(old: Version, new: Version) -> FileDiff:
     for u, _v, candidates, rest_old, rest_new in aligned:
         ctx = ("unit", u.key)
         for a, b in candidates:
-            seq = zip(bound_sequence(a.node, old.module.bound), bound_sequence(b.node, new.module.bound))
+            seq = zip(bound_sequence(a.node, old.module.bound), bound_sequence(b.node, new.module.bound), strict=False)
             if all(mapping.get(x, x) == y for x, y in seq):
                 continue
             edits.append(Edit("update", a, b, ctx))
@@ -154,17 +91,17 @@ def _align(u: Unit, v: Unit, bound_old, bound_new, votes: Counter, counterpart: 
     outer = SequenceMatcher(None, [a.exact for a in xs], [b.exact for b in ys], autojunk=False)
     for tag, i1, i2, j1, j2 in outer.get_opcodes():
         if tag == "equal":
-            for a, b in zip(xs[i1:i2], ys[j1:j2]):
+            for a, b in zip(xs[i1:i2], ys[j1:j2], strict=True):
                 counterpart[id(b)] = a
             continue
         sub_old, sub_new = xs[i1:i2], ys[j1:j2]
         inner = SequenceMatcher(None, [a.abstract for a in sub_old], [b.abstract for b in sub_new], autojunk=False)
         for tag2, k1, k2, l1, l2 in inner.get_opcodes():
             if tag2 == "equal":
-                for a, b in zip(sub_old[k1:k2], sub_new[l1:l2]):
+                for a, b in zip(sub_old[k1:k2], sub_new[l1:l2], strict=True):
                     candidates.append((a, b))
                     counterpart[id(b)] = a
-                    for x, y in zip(bound_sequence(a.node, bound_old), bound_sequence(b.node, bound_new)):
+                    for x, y in zip(bound_sequence(a.node, bound_old), bound_sequence(b.node, bound_new), strict=False):
                         votes[(x, y)] += 1
             else:
                 rest_old.extend(sub_old[k1:k2])

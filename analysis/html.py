@@ -58,8 +58,10 @@ def _pane(pane_id: str, title: str, lines: list[str], marks: dict) -> str:
         cls, tip = marks.get(ln, ("", ""))
         attrs = f' class="{cls}" title="{escape(tip)}"' if cls else ""
         rows.append(f'<span{attrs}><span class="ln">{ln}</span>{escape(line)}</span>')
-    return (f'<div class="pane" id="pane-{pane_id}"><h2>{escape(title)}</h2>'
-            f'<pre class="code">' + "\n".join(rows) + "</pre></div>")
+    return (
+        f'<div class="pane" id="pane-{pane_id}"><h2>{escape(title)}</h2>'
+        f'<pre class="code">' + "\n".join(rows) + "</pre></div>"
+    )
 
 
 def to_html(res: Attribution, doc: dict) -> str:
@@ -68,8 +70,10 @@ def to_html(res: Attribution, doc: dict) -> str:
     for g in doc["innovations"] + doc["groups"]:
         kind = "innovation" if g in doc["innovations"] else "group"
         ok = '<span class="yes">yes</span>' if g["reproduced"] else '<span class="no">no</span>'
-        rows.append(f'<tr class="{kind}"><td>{escape(g["name"])}</td><td>{g["score"]:.2f}</td><td>{ok}</td>'
-                    f'<td>{len(g["evidence"])}/{g["edits"]}</td><td>{escape(", ".join(g["anchors"]))}</td></tr>')
+        rows.append(
+            f'<tr class="{kind}"><td>{escape(g["name"])}</td><td>{g["score"]:.2f}</td><td>{ok}</td>'
+            f"<td>{len(g['evidence'])}/{g['edits']}</td><td>{escape(', '.join(g['anchors']))}</td></tr>"
+        )
     note = f'<div class="note" id="fallback">Fallback: {escape(doc["fallback"])}</div>' if doc["fallback"] else ""
     base, target, cand = _marks(res)
     title = f"Attribution: {doc['track']} task {doc['task']} - {doc['candidate']['label']}"
@@ -80,11 +84,12 @@ def to_html(res: Attribution, doc: dict) -> str:
 {note}
 <table class="summary" id="summary"><thead><tr><th>innovation</th><th>score</th><th>reproduced</th>
 <th>edits matched</th><th>anchors</th></tr></thead><tbody>
-{''.join(rows)}
+{"".join(rows)}
 </tbody></table>
-<p>{doc['summary']['reproduced']} of {doc['summary']['innovations']} innovations reproduced
-(threshold {doc['threshold']}); {len(doc['novel'])} novel edits.</p>
-<p class="legend"><span class="hit">reproduced</span><span class="miss">missed</span><span class="novel">novel</span></p>
+<p>{doc["summary"]["reproduced"]} of {doc["summary"]["innovations"]} innovations reproduced
+(threshold {doc["threshold"]}); {len(doc["novel"])} novel edits.</p>
+<p class="legend"><span class="hit">reproduced</span><span class="miss">missed</span>
+<span class="novel">novel</span></p>
 <div class="panes">
 {_pane("base", "record i: " + res.base.label, res.base.lines, base)}
 {_pane("target", "record i+1: " + res.target.label, res.target.lines, target)}

@@ -20,7 +20,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from analysis.attribute import THRESHOLD, Attribution, Group, Match
-from analysis.diff import Edit, FileDiff
+from analysis.versions import Edit, FileDiff
 
 SCHEMA = 1
 
@@ -41,8 +41,8 @@ def _snippet(atom, version, limit: int = 160) -> str:
     if atom is None:
         return ""
     first, last = atom.lines
-    text = " ".join(" ".join(version.lines[first - 1:last]).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    text = " ".join(" ".join(version.lines[first - 1 : last]).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _evidence(m: Match, res: Attribution) -> dict:
@@ -53,13 +53,19 @@ def _evidence(m: Match, res: Attribution) -> dict:
         "unit": new.qualname,
         "how": m.how,
         "credit": m.credit,
-        "truth": {"base_lines": _lines(g.old), "target_lines": _lines(g.new),
-                  "text": _snippet(g.new, res.target) or _snippet(g.old, res.base)},
+        "truth": {
+            "base_lines": _lines(g.old),
+            "target_lines": _lines(g.new),
+            "text": _snippet(g.new, res.target) or _snippet(g.old, res.base),
+        },
         "candidate": None,
     }
     if a is not None:
-        out["candidate"] = {"base_lines": _lines(a.old), "candidate_lines": _lines(a.new),
-                            "text": _snippet(a.new, res.candidate) or _snippet(a.old, res.base)}
+        out["candidate"] = {
+            "base_lines": _lines(a.old),
+            "candidate_lines": _lines(a.new),
+            "text": _snippet(a.new, res.candidate) or _snippet(a.old, res.base),
+        }
     return out
 
 
@@ -89,8 +95,13 @@ def to_json(res: Attribution, track: str, task: int | None, candidate: dict) -> 
         "innovations": innovations,
         "groups": [_group(g, res) for g in res.groups],
         "novel": [
-            {"kind": e.kind, "unit": (e.new or e.old).qualname, "base_lines": _lines(e.old),
-             "candidate_lines": _lines(e.new), "text": _snippet(e.new, res.candidate) or _snippet(e.old, res.base)}
+            {
+                "kind": e.kind,
+                "unit": (e.new or e.old).qualname,
+                "base_lines": _lines(e.old),
+                "candidate_lines": _lines(e.new),
+                "text": _snippet(e.new, res.candidate) or _snippet(e.old, res.base),
+            }
             for e in res.novel
         ],
         "summary": {"reproduced": sum(i["reproduced"] for i in innovations), "innovations": len(innovations)},
@@ -98,29 +109,39 @@ def to_json(res: Attribution, track: str, task: int | None, candidate: dict) -> 
 
 
 def to_markdown(doc: dict) -> str:
-    out = [f"# Attribution: {doc['track']} task {doc['task']}", "",
-           f"Base {doc['base']['label']}, ground truth {doc['target']['label']}, "
-           f"candidate {doc['candidate']['label']}. Reproduced = score >= {doc['threshold']}.", ""]
+    out = [
+        f"# Attribution: {doc['track']} task {doc['task']}",
+        "",
+        f"Base {doc['base']['label']}, ground truth {doc['target']['label']}, "
+        f"candidate {doc['candidate']['label']}. Reproduced = score >= {doc['threshold']}.",
+        "",
+    ]
     if doc["fallback"]:
         out += [f"> **Fallback:** {doc['fallback']} (attribution compares lines, not structure).", ""]
     out += ["| innovation | score | reproduced | edits matched |", "|---|---|---|---|"]
     for g in doc["innovations"] + doc["groups"]:
         name = g["name"] if g in doc["innovations"] else f"*{g['name']}*"
-        out.append(f"| {name} | {g['score']:.2f} | {'yes' if g['reproduced'] else 'no'} | "
-                   f"{len(g['evidence'])}/{g['edits']} |")
+        out.append(
+            f"| {name} | {g['score']:.2f} | {'yes' if g['reproduced'] else 'no'} | {len(g['evidence'])}/{g['edits']} |"
+        )
     out.append("")
     for g in doc["innovations"]:
         out += [f"## {g['name']} ({g['score']:.2f})", ""]
         for ev in g["evidence"]:
             c = ev["candidate"]
-            out.append(f"- {ev['kind']} `{ev['unit']}` truth {_span(ev['truth'])} -> candidate "
-                       f"{_span_c(c)}: {ev['how']} ({ev['credit']:.2f})")
+            out.append(
+                f"- {ev['kind']} `{ev['unit']}` truth {_span(ev['truth'])} -> candidate "
+                f"{_span_c(c)}: {ev['how']} ({ev['credit']:.2f})"
+            )
         for ev in g["missed"]:
             out.append(f"- **missed** {ev['kind']} `{ev['unit']}` truth {_span(ev['truth'])}: `{ev['truth']['text']}`")
         out.append("")
     out += [f"## Novel edits ({len(doc['novel'])})", ""]
     for e in doc["novel"]:
-        out.append(f"- {e['kind']} `{e['unit']}` base {_fmt(e['base_lines'])} candidate {_fmt(e['candidate_lines'])}: `{e['text']}`")
+        out.append(
+            f"- {e['kind']} `{e['unit']}` base {_fmt(e['base_lines'])} candidate {_fmt(e['candidate_lines'])}: "
+            f"`{e['text']}`"
+        )
     return "\n".join(out) + "\n"
 
 

@@ -24,11 +24,24 @@ MAX_NODES = 300_000
 PUNCTUATION = frozenset("( ) [ ] { } , ; . \\ : = -> @ \" '".split()) | {"", "def", "class"}
 
 # Kinds whose block children are bodies (the header is everything else).
-COMPOUND = frozenset({
-    "if_statement", "elif_clause", "else_clause", "for_statement", "while_statement", "with_statement",
-    "try_statement", "except_clause", "finally_clause", "function_definition", "class_definition",
-    "decorated_definition", "match_statement", "case_clause",
-})
+COMPOUND = frozenset(
+    {
+        "if_statement",
+        "elif_clause",
+        "else_clause",
+        "for_statement",
+        "while_statement",
+        "with_statement",
+        "try_statement",
+        "except_clause",
+        "finally_clause",
+        "function_definition",
+        "class_definition",
+        "decorated_definition",
+        "match_statement",
+        "case_clause",
+    }
+)
 
 
 # Spellings of one construct: `a, b` and `(a, b)`.
@@ -59,12 +72,12 @@ class Node:
 
     kind: str
     label: str
-    children: list["Node"]
+    children: list[Node]
     start: int  # 1-based first line
     end: int  # 1-based last line
     h: int = 0  # exact structural hash
     size: int = 1
-    body: list["Node"] = field(default_factory=list)  # statements of a compound's blocks
+    body: list[Node] = field(default_factory=list)  # statements of a compound's blocks
 
     def walk(self):
         stack = [self]
@@ -189,8 +202,11 @@ def _bound_names(language, root) -> set[str]:
 
 
 def _is_docstring(node) -> bool:
-    return node.type == "expression_statement" and node.named_child_count == 1 and node.named_children[0].type in (
-        "string", "concatenated_string")
+    return (
+        node.type == "expression_statement"
+        and node.named_child_count == 1
+        and node.named_children[0].type in ("string", "concatenated_string")
+    )
 
 
 def _reduce_block(node, data: bytes, docstrings: bool, row: int) -> list[Node]:
@@ -246,7 +262,9 @@ def _reduce(node, data: bytes, row: int, lines: bool = True) -> Node | None:
         if ctype == "block":
             stmts = _reduce_block(child, data, kind in ("function_definition", "class_definition"), row)
             body.extend(stmts)
-            children.append(finish(Node("block", "", stmts, child.start_point[0] + 1 - row, child.end_point[0] + 1 - row)))
+            children.append(
+                finish(Node("block", "", stmts, child.start_point[0] + 1 - row, child.end_point[0] + 1 - row))
+            )
             continue
         if kind == "slice":
             label_parts.append("E")
@@ -309,7 +327,7 @@ def abstract_key(node: Node, bound: frozenset[str], names: dict[str, int] | None
     def key(n: Node) -> int:
         label = n.label
         if n.kind == "identifier" and label in bound:
-            label = "$%d" % names.setdefault(label, len(names))
+            label = f"${names.setdefault(label, len(names))}"
         elif literals and n.kind in ("integer", "float"):
             label = "#"
         return hash((n.kind, label, tuple(key(c) for c in n.children)))
@@ -327,7 +345,7 @@ def abstract_and_tokens(node: Node, bound: frozenset[str]) -> tuple[int, Counter
         if n.kind == "identifier" and label in bound:
             out[("identifier", "$")] += 1
             out[("name", label)] += 1
-            label = "$%d" % names.setdefault(label, len(names))
+            label = f"${names.setdefault(label, len(names))}"
         else:
             out[(n.kind, label)] += 1
         return hash((n.kind, label, tuple([key(c) for c in n.children])))

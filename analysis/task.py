@@ -7,9 +7,10 @@ records store and never writes anything.
 from __future__ import annotations
 
 from analysis.attribute import Attribution, Innovation, attribute
-from analysis.diff import Version, load
+from analysis.diff import load
 from analysis.report import to_json
 from analysis.syntax import Cache
+from analysis.versions import Version
 
 
 def innovations_of(record) -> list[Innovation]:
@@ -27,8 +28,9 @@ def load_task(store, track: str, number: int, cache: Cache | None = None) -> tup
     return base, target, innovations_of(task.target)
 
 
-def attribute_task(store, track: str, number: int, candidate_label: str, candidate_text: str,
-                   candidate_info: dict | None = None) -> tuple[Attribution, dict]:
+def attribute_task(
+    store, track: str, number: int, candidate_label: str, candidate_text: str, candidate_info: dict | None = None
+) -> tuple[Attribution, dict]:
     """(attribution, JSON document) of a candidate script for task ``number`` of ``track``."""
     cache = Cache()
     base, target, innovations = load_task(store, track, number, cache)

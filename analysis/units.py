@@ -14,7 +14,17 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from analysis.syntax import COMPOUND, Cache, Module, Node, ParseFailure, abstract_and_tokens, finish, header, identifiers
+from analysis.syntax import (
+    COMPOUND,
+    Cache,
+    Module,
+    Node,
+    ParseFailure,
+    abstract_and_tokens,
+    finish,
+    header,
+    identifiers,
+)
 from replay.records.definitions import Kind, LineOwners
 
 DEFINITIONS = ("function_definition", "class_definition")
@@ -27,7 +37,7 @@ class Atom:
 
     node: Node
     qualname: str
-    unit: "Unit"
+    unit: Unit
     offset: int = 0  # the node's lines are relative: add this
     index: int = 0
     exact: int = 0
@@ -44,7 +54,7 @@ class Atom:
 
     def text(self, module_lines: list[str]) -> str:
         first, last = self.lines
-        return "\n".join(module_lines[first - 1:last])
+        return "\n".join(module_lines[first - 1 : last])
 
 
 @dataclass(eq=False)
@@ -84,7 +94,7 @@ def split_units(module: Module, cache: Cache | None = None) -> list[Unit]:
             units.append(_region_unit(region, len(units), owners))
             region.clear()
 
-    for stmt, offset in zip(module.statements, module.offsets):
+    for stmt, offset in zip(module.statements, module.offsets, strict=True):
         definition, decorators = _unwrap(stmt)
         if definition is None:
             region.append((stmt, offset))
@@ -114,8 +124,9 @@ def _name(definition: Node) -> str:
     return "?"
 
 
-def _definition_units(definition: Node, decorators: list[Node], in_class: bool, units: list[Unit], offset: int,
-                      owners: LineOwners) -> None:
+def _definition_units(
+    definition: Node, decorators: list[Node], in_class: bool, units: list[Unit], offset: int, owners: LineOwners
+) -> None:
     is_class = definition.kind == "class_definition"
     start = min([definition.start] + [d.start for d in decorators])
     name = owners.defined_at(start + offset, Kind.CLASS if is_class else Kind.FUNCTION)
@@ -139,9 +150,8 @@ def _definition_units(definition: Node, decorators: list[Node], in_class: bool, 
 
 def _flatten(stmt: Node, unit: Unit, offset: int, owners: LineOwners) -> None:
     """The statement's atoms: a compound contributes its header, then its bodies' statements."""
-    atom = Atom(header(stmt) if stmt.kind in COMPOUND else stmt, "", unit, offset)
-    atom.qualname = owners.owner(atom.lines[0]) or MODULE
-    unit.atoms.append(atom)
+    node = header(stmt) if stmt.kind in COMPOUND else stmt
+    unit.atoms.append(Atom(node, owners.owner(node.start + offset) or MODULE, unit, offset))
     if stmt.kind in COMPOUND:
         for child in stmt.body:
             _flatten(child, unit, offset, owners)

@@ -6,6 +6,10 @@ null (record i), each innovation alone, all but one innovation (tasks with 3+) â
 reformatted, with locals and one class renamed, with definitions reordered, and with unrelated
 edits added; then counts, per innovation, true/false positives and negatives of `reproduced`.
 
+A partial candidate whose innovations' edits do not stand alone as Python (a ground-truth
+replacement split between two innovations can leave an ``if`` without a body) is not built, and
+the report lists it.
+
 Speed: median wall and CPU time of the whole attribution (parse three scripts, two diffs,
 scoring; imports excluded; a fresh cache each run) on a pair of ~600-line scripts (the longest
 task's scripts, both padded with the same renamed copies of record i's definitions), with the
@@ -34,11 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from analysis.attribute import attribute  # noqa: E402
-from candidates import add_unrelated, partial, reformat, rename, reorder  # noqa: E402
 from analysis.diff import diff_versions, load  # noqa: E402
 from analysis.report import diff_text  # noqa: E402
 from analysis.syntax import Cache  # noqa: E402
 from analysis.task import load_task  # noqa: E402
+
+from candidates import add_unrelated, partial, reformat, rename, reorder  # noqa: E402
 
 TARGET_LINES = 600
 
@@ -81,12 +86,23 @@ def cases(base, target, innovations):
         yield "partial " + "+".join(sorted(keep)), partial(base, target, innovations, keep), keep
 
 
-def accuracy(store, track: str, counts, failures, gold_null):
+def parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+    except SyntaxError:
+        return False
+    return True
+
+
+def accuracy(store, track: str, counts, failures, gold_null, unbuilt):
     for task in store.tasks(track):
         base, target, innovations = load_task(store, track, task.number)
         if not innovations:
             continue
         for label, text, expected in cases(base, target, innovations):
+            if not parses(text):  # the chosen innovations' edits alone leave, e.g., an if without a body
+                unbuilt.append(f"{track} task {task.number} {label}")
+                continue
             for pname, perturb in perturbations(base.text, target.text).items():
                 cand = load(perturb(text), f"{label} {pname}")
                 res = attribute(base, target, cand, innovations)
@@ -96,7 +112,9 @@ def accuracy(store, track: str, counts, failures, gold_null):
                     truth, said = inv.name in expected, inv.name in got
                     counts[key]["tp" if truth and said else "fp" if said else "fn" if truth else "tn"] += 1
                 if got != expected:
-                    failures.append(f"{track} task {task.number} {label} ({pname}): expected {sorted(expected)}, got {sorted(got)}")
+                    failures.append(
+                        f"{track} task {task.number} {label} ({pname}): expected {sorted(expected)}, got {sorted(got)}"
+                    )
                 if label in ("gold", "null") and pname == "as is":
                     gold_null.append((track, task.number, label, len(got), len(innovations)))
 
@@ -130,8 +148,11 @@ def timing(store, tracks, repeat: int):
 
     def run_attribute():  # a fresh cache each time: nothing carries over between runs
         cache = Cache()
-        b, t, c = (load(base_text, "base", cache), load(target_text, "target", cache),
-                   load(cand_text, "candidate", cache))
+        b, t, c = (
+            load(base_text, "base", cache),
+            load(target_text, "target", cache),
+            load(cand_text, "candidate", cache),
+        )
         return attribute(b, t, c, innovations)
 
     def run_diff():
@@ -140,19 +161,27 @@ def timing(store, tracks, repeat: int):
 
     def run_attribute_gold():
         cache = Cache()
-        return attribute(load(base_text, "base", cache), load(target_text, "target", cache),
-                         load(target_text, "candidate", cache), innovations)
+        return attribute(
+            load(base_text, "base", cache),
+            load(target_text, "target", cache),
+            load(target_text, "candidate", cache),
+            innovations,
+        )
 
     run_attribute(), run_diff()  # warm caches (parser, query)
-    att, att_cpu = zip(*[_both(run_attribute) for _ in range(repeat)])
-    gold, gold_cpu = zip(*[_both(run_attribute_gold) for _ in range(repeat)])
-    ours, ours_cpu = zip(*[_both(run_diff) for _ in range(repeat)])
+    att, att_cpu = zip(*[_both(run_attribute) for _ in range(repeat)], strict=True)
+    gold, gold_cpu = zip(*[_both(run_attribute_gold) for _ in range(repeat)], strict=True)
+    ours, ours_cpu = zip(*[_both(run_diff) for _ in range(repeat)], strict=True)
     with tempfile.TemporaryDirectory() as tmp:
         a, b = Path(tmp, "a.py"), Path(tmp, "b.py")
         a.write_text(base_text)
         b.write_text(target_text)
-        git = [_clock(lambda: subprocess.run(["git", "diff", "--no-index", "--no-color", str(a), str(b)],
-                                             capture_output=True)) for _ in range(repeat)]
+        git = [
+            _clock(
+                lambda: subprocess.run(["git", "diff", "--no-index", "--no-color", str(a), str(b)], capture_output=True)
+            )
+            for _ in range(repeat)
+        ]
     return {
         "pair": label,
         "lines": [base_text.count("\n"), target_text.count("\n")],
@@ -187,7 +216,9 @@ def main():
     parser.add_argument("--track", action="append", help="tracks of records.git (default: all)")
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--records", type=Path, default=ROOT / "records.git", help="records repository (default: the project's)")
+    parser.add_argument(
+        "--records", type=Path, default=ROOT / "records.git", help="records repository (default: the project's)"
+    )
     args = parser.parse_args()
     from replay.records.store import RecordsStore
 
@@ -202,37 +233,58 @@ def main():
     tmp = tempfile.TemporaryDirectory()
     stores.append((build_store(Path(tmp.name)), ["fx"]))
     counts = defaultdict(lambda: defaultdict(int))
-    failures, gold_null = [], []
+    failures, gold_null, unbuilt = [], [], []
     for store, tracks in stores:
         for track in tracks:
-            accuracy(store, track, counts, failures, gold_null)
+            accuracy(store, track, counts, failures, gold_null, unbuilt)
     total = defaultdict(int)
     print("| track | task | innovation | precision | recall | tp | fp | fn | tn |")
     print("|---|---|---|---|---|---|---|---|---|")
     for (track, task, name), c in sorted(counts.items()):
         for k, v in c.items():
             total[k] += v
-        print(f"| {track} | {task} | {name} | {_ratio(c['tp'], c['tp'] + c['fp'])} | {_ratio(c['tp'], c['tp'] + c['fn'])} "
-              f"| {c['tp']} | {c['fp']} | {c['fn']} | {c['tn']} |")
+        print(
+            f"| {track} | {task} | {name} | {_ratio(c['tp'], c['tp'] + c['fp'])} | "
+            f"{_ratio(c['tp'], c['tp'] + c['fn'])} "
+            f"| {c['tp']} | {c['fp']} | {c['fn']} | {c['tn']} |"
+        )
     precision, recall = _ratio(total["tp"], total["tp"] + total["fp"]), _ratio(total["tp"], total["tp"] + total["fn"])
     print(f"\noverall: precision {precision}, recall {recall} over {sum(total.values())} verdicts")
     for track, task, label, got, n in gold_null:
         print(f"{label}: {track} task {task}: {got}/{n} innovations reproduced")
     for line in failures:
         print("wrong:", line)
+    for line in unbuilt:
+        print("not built (its innovations' ground-truth edits alone are not valid Python):", line)
     speed = timing(*stores[0], args.repeat)
-    print(f"\nattribute on {speed['pair']} padded to {speed['lines']} lines, candidate = record i+1 reformatted "
-          f"(no statement shared textually): median {speed['attribute_ms_median']} ms wall, "
-          f"{speed['attribute_cpu_ms_median']} ms CPU; candidate = record i+1 as is: {speed['attribute_gold_ms_median']} ms wall, "
-          f"{speed['attribute_gold_cpu_ms_median']} ms CPU")
-    print(f"diff of the pair: median {speed['diff_ms_median']} ms wall ({speed['diff_cpu_ms_median']} ms CPU) vs git diff --no-index {speed['git_diff_ms_median']} ms "
-          f"(ratio {speed['diff_vs_git_ratio']}); load average {speed['load_average']} on {speed['cpus']} CPUs")
+    print(
+        f"\nattribute on {speed['pair']} padded to {speed['lines']} lines, candidate = record i+1 reformatted "
+        f"(no statement shared textually): median {speed['attribute_ms_median']} ms wall, "
+        f"{speed['attribute_cpu_ms_median']} ms CPU; candidate = record i+1 as is: "
+        f"{speed['attribute_gold_ms_median']} ms wall, "
+        f"{speed['attribute_gold_cpu_ms_median']} ms CPU"
+    )
+    print(
+        f"diff of the pair: median {speed['diff_ms_median']} ms wall ({speed['diff_cpu_ms_median']} ms CPU) vs git "
+        f"diff --no-index {speed['git_diff_ms_median']} ms "
+        f"(ratio {speed['diff_vs_git_ratio']}); load average {speed['load_average']} on {speed['cpus']} CPUs"
+    )
     if args.json:
-        args.json.write_text(json.dumps({
-            "precision": precision, "recall": recall, "verdicts": dict(total), "wrong": failures,
-            "gold_null": gold_null, "speed": speed,
-            "per_innovation": {f"{t}/{k}/{n}": dict(c) for (t, k, n), c in counts.items()},
-        }, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "precision": precision,
+                    "recall": recall,
+                    "verdicts": dict(total),
+                    "wrong": failures,
+                    "not_built": unbuilt,
+                    "gold_null": gold_null,
+                    "speed": speed,
+                    "per_innovation": {f"{t}/{k}/{n}": dict(c) for (t, k, n), c in counts.items()},
+                },
+                indent=2,
+            )
+        )
 
 
 def _ratio(a: int, b: int) -> str:

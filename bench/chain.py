@@ -25,11 +25,11 @@ import sys
 from pathlib import Path
 
 from replay import paths
-from replay.run.replayer import Replayer, ReplayRequest, Side
-from replay.statuses import Role
-from replay.run.provenance import hardware
-from replay.score.stats import difference_interval, speedup_verdict, validity
 from replay.records.store import RecordsStore
+from replay.run.provenance import hardware
+from replay.run.replayer import Replayer, ReplayRequest, Side
+from replay.score.stats import difference_interval, speedup_verdict, validity
+from replay.statuses import Role, RunOutcome
 
 sys.path.insert(0, str(Path(__file__).parent))
 from chain_plot import write_plot  # noqa: E402
@@ -43,14 +43,25 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--first", type=int, default=1)
     parser.add_argument("--last", type=int, default=None)
-    parser.add_argument("--keep", type=Path, help="an earlier chain-<track>.json whose runs stand for the records outside --first..--last")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="an earlier chain-<track>.json whose runs stand for the records outside --first..--last",
+    )
     args = parser.parse_args()
 
     store = RecordsStore()
     everything = store.records(args.track)
     records = [r for r in everything if r.index >= args.first and (args.last is None or r.index <= args.last)]
     results: dict[int, list[dict]] = {r.index: [] for r in records}
-    measurements = [{"records": [r.index for r in records], "runs": args.runs, "date": str(dt.date.today()), "command": _command(args)}]
+    measurements = [
+        {
+            "records": [r.index for r in records],
+            "runs": args.runs,
+            "date": str(dt.date.today()),
+            "command": _command(args),
+        }
+    ]
     if args.keep:
         kept, kept_measurements = load_kept(args.keep, [r.index for r in everything if r not in records])
         results.update(kept)
@@ -66,9 +77,15 @@ def main() -> None:
             side = Side(record.label, Role.BASELINE, record.label, record.commit_id, record.tree_id)
             run = replayer.run_side(request, side, replicate, folder)
             results[record.index].append(run)
-            print(f"{record.label} run {replicate + 1}: {run['time_s']} s, val loss {run['val_loss']}, {run['status']}", file=sys.stderr, flush=True)
+            print(
+                f"{record.label} run {replicate + 1}: {run['time_s']} s, val loss {run['val_loss']}, {run['status']}",
+                file=sys.stderr,
+                flush=True,
+            )
             measurements[0]["done"] = replicate + 1
-            table = write_results(args.track, records, results, measurements)  # after every run: a cut-short bench keeps its runs
+            table = write_results(
+                args.track, records, results, measurements
+            )  # after every run: a cut-short bench keeps its runs
     print(table)
 
 
@@ -78,10 +95,18 @@ def load_kept(path: Path, indices: list[int]) -> tuple[dict[int, list[dict]], li
         raw = json.loads(path.read_text())
         results = {i: raw["results"][str(i)] for i in indices}
     except (OSError, ValueError, KeyError) as e:
-        raise SystemExit(f"--keep {path}: not a chain JSON with runs of records {indices} ({e}); run those records instead")
+        raise SystemExit(
+            f"--keep {path}: not a chain JSON with runs of records {indices} ({e}); run those records instead"
+        ) from None
     # files written before measurements were recorded hold one measurement of every record
-    earlier = raw.get("measurements") or [{"records": [int(i) for i in raw["results"]], "runs": raw["runs"], "date": raw["date"],
-                                           "command": f"python bench/chain.py --track {raw['track']} --runs {raw['runs']}"}]
+    earlier = raw.get("measurements") or [
+        {
+            "records": [int(i) for i in raw["results"]],
+            "runs": raw["runs"],
+            "date": raw["date"],
+            "command": f"python bench/chain.py --track {raw['track']} --runs {raw['runs']}",
+        }
+    ]
     kept = [dict(m, records=[i for i in m["records"] if i in indices]) for m in earlier]
     return results, [m for m in kept if m["records"]]
 
@@ -90,14 +115,16 @@ def write_results(track: str, records, results: dict[int, list[dict]], measureme
     """Write the table (.md), the raw runs (.json) and the plot (.svg) of the runs so far."""
     lines = [
         f"Chain of track `{track}` on {hardware().describe()}, interleaved: "
-        + "; ".join(_describe(m, len(measurements) > 1) for m in measurements) + ".",
+        + "; ".join(_describe(m, len(measurements) > 1) for m in measurements)
+        + ".",
         "",
-        "| record | name | median time s | sd s | mean val loss | val loss sd | valid (p < 0.01) | ok runs | speedup vs parent | 95% CI of t_parent - t s |",
+        "| record | name | median time s | sd s | mean val loss | val loss sd | valid (p < 0.01) | ok runs | "
+        "speedup vs parent | 95% CI of t_parent - t s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     previous = None
     for record in records:
-        ok = [r for r in results[record.index] if r["status"] == "ok"]
+        ok = [r for r in results[record.index] if r["status"] == RunOutcome.OK]
         times = [r["time_s"] for r in ok]
         median = statistics.median(times) if times else None
         sd = statistics.stdev(times) if len(times) > 1 else None
@@ -106,26 +133,42 @@ def write_results(track: str, records, results: dict[int, list[dict]], measureme
         loss_sd = statistics.stdev(losses) if len(ok) > 1 else None
         valid = validity(losses, record.meta.target_val_loss) if len(losses) > 1 else None
         speedup = f"{statistics.median(previous) / median:.2f}x" if previous and median else "—"
-        valid_text = "—" if valid is None else ("yes" if valid.valid else "NO") + (f" (p={valid.p_value:.3g})" if valid.p_value is not None else "")
+        valid_text = (
+            "—"
+            if valid is None
+            else ("yes" if valid.valid else "NO") + (f" (p={valid.p_value:.3g})" if valid.p_value is not None else "")
+        )
         ci = difference_interval(previous, times) if previous and len(previous) > 1 and len(times) > 1 else None
         ci_text = _ci_cell(ci)
         lines.append(
-            f"| {record.index} | {record.meta.name} | {_f(median)} | {_f(sd)} | {_f(loss, '.4f')} | {_f(loss_sd, '.4f')} | "
+            f"| {record.index} | {record.meta.name} | {_f(median)} | {_f(sd)} | {_f(loss, '.4f')} | "
+            f"{_f(loss_sd, '.4f')} | "
             f"{valid_text} | {len(ok)}/{len(results[record.index])} | {speedup} | {ci_text} |"
         )
         previous = times
     table = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"chain-{track}.md").write_text(table)
-    raw = {"track": track, "hardware": hardware().describe(), "measurements": measurements,
-           "results": {str(i): [{k: r.get(k) for k in ("time_s", "val_loss", "status")} for r in results[i]] for i in sorted(results)}}
+    raw = {
+        "track": track,
+        "hardware": hardware().describe(),
+        "measurements": measurements,
+        "results": {
+            str(i): [{k: r.get(k) for k in ("time_s", "val_loss", "status")} for r in results[i]]
+            for i in sorted(results)
+        },
+    }
     (RESULTS / f"chain-{track}.json").write_text(json.dumps(raw, indent=1) + "\n")
     write_plot(track, raw)
     return table
 
 
 def _command(args) -> str:
-    extra = "".join(f" --{k} {v}" for k, v in (("first", args.first if args.first != 1 else None), ("last", args.last), ("keep", args.keep)) if v is not None)
+    extra = "".join(
+        f" --{k} {v}"
+        for k, v in (("first", args.first if args.first != 1 else None), ("last", args.last), ("keep", args.keep))
+        if v is not None
+    )
     return f"python bench/chain.py --track {args.track} --runs {args.runs}{extra}"
 
 

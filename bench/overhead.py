@@ -33,16 +33,25 @@ def direct(store: RecordsStore, records, env: dict) -> float:
             workdir = Path(tmp) / "src"
             materialize(store.repo, record.tree_id, workdir)
             start = time.perf_counter()
-            subprocess.run([sys.executable, record.meta.entry], cwd=workdir, env={**os.environ, **env},
-                           stdout=subprocess.DEVNULL, check=True)
+            subprocess.run(
+                [sys.executable, record.meta.entry],
+                cwd=workdir,
+                env={**os.environ, **env},
+                stdout=subprocess.DEVNULL,
+                check=True,
+            )
             total += time.perf_counter() - start
     return total
 
 
 def harness(track: str, task: int) -> float:
     start = time.perf_counter()
-    subprocess.run([SPEEDRUN, "replay", str(task), "--track", track, "--no-cache"], stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(
+        [SPEEDRUN, "replay", str(task), "--track", track, "--no-cache"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )
     return time.perf_counter() - start
 
 
@@ -59,10 +68,16 @@ def main() -> None:
     for repeat in range(args.repeats):
         walls["harness"].append(harness(args.track, task.number))
         walls["direct"].append(direct(store, [task.start, task.target], env))
-        print(f"repeat {repeat + 1}: harness {walls['harness'][-1]:.1f} s, direct {walls['direct'][-1]:.1f} s", file=sys.stderr, flush=True)
+        print(
+            f"repeat {repeat + 1}: harness {walls['harness'][-1]:.1f} s, direct {walls['direct'][-1]:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     h, d = statistics.median(walls["harness"]), statistics.median(walls["direct"])
-    print(f"task {args.track}/{task.number}, {args.repeats} alternating repeats: median wall-clock harness {h:.1f} s, "
-          f"direct {d:.1f} s, ratio {h / d:.3f}")
+    print(
+        f"task {args.track}/{task.number}, {args.repeats} alternating repeats: median wall-clock harness {h:.1f} s, "
+        f"direct {d:.1f} s, ratio {h / d:.3f}"
+    )
 
 
 if __name__ == "__main__":

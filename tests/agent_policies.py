@@ -38,9 +38,16 @@ def oracle(messages) -> str:
     truth = store.read_file(target, target.meta.entry).decode()
     script = current_script(messages)
     if script == truth:  # already there: a harmless change, so the node is still an attempt
-        return "Nothing left to change; add a comment.\n\n<<<<<<< SEARCH\n" + script.splitlines()[0] + \
-            "\n=======\n" + script.splitlines()[0] + "  # reviewed\n>>>>>>> REPLACE\n"
-    diff = "".join(difflib.unified_diff(script.splitlines(True), truth.splitlines(True), "a/train_gpt.py", "b/train_gpt.py"))
+        return (
+            "Nothing left to change; add a comment.\n\n<<<<<<< SEARCH\n"
+            + script.splitlines()[0]
+            + "\n=======\n"
+            + script.splitlines()[0]
+            + "  # reviewed\n>>>>>>> REPLACE\n"
+        )
+    diff = "".join(
+        difflib.unified_diff(script.splitlines(True), truth.splitlines(True), "a/train_gpt.py", "b/train_gpt.py")
+    )
     return f"Apply the known improvement.\n\n```diff\n{diff}```\n"
 
 
@@ -49,14 +56,19 @@ def tweaker(messages) -> str:
     digest = _digest(messages)
     match = _TUNABLE.search(script)
     if digest % 4 == 0 or match is None:
-        line = next(l for l in script.splitlines() if l.startswith("import "))
-        return f"Try a crash.\n\n<<<<<<< SEARCH\n{line}\n=======\n{line}\nraise RuntimeError('planted bug')\n>>>>>>> REPLACE\n"
+        line = next(row for row in script.splitlines() if row.startswith("import "))
+        return (
+            f"Try a crash.\n\n<<<<<<< SEARCH\n{line}\n=======\n{line}\n"
+            "raise RuntimeError('planted bug')\n>>>>>>> REPLACE\n"
+        )
     factor = (0.9, 0.8, 1.1)[digest % 3]
     old = match.group(2)
     value = float(old) * factor
     new = f"{value:.1f}" if "." in old else str(max(1, round(value)))
-    return (f"Scale {match.group(1).strip()} by {factor}.\n\n<<<<<<< SEARCH\n{match.group(0)}\n=======\n"
-            f"{match.group(1)}{new}{match.group(3)}\n>>>>>>> REPLACE\n")
+    return (
+        f"Scale {match.group(1).strip()} by {factor}.\n\n<<<<<<< SEARCH\n{match.group(0)}\n=======\n"
+        f"{match.group(1)}{new}{match.group(3)}\n>>>>>>> REPLACE\n"
+    )
 
 
 def broken(messages) -> str:
@@ -68,9 +80,9 @@ def broken(messages) -> str:
 
 def cheater(messages) -> str:
     script = current_script(messages)
-    line = next(l for l in script.splitlines() if "val_loss_every" in l and "=" in l)
+    line = next(row for row in script.splitlines() if "val_loss_every" in row and "=" in row)
     if line.endswith("= 1000"):  # debugging its own violation: change something else, keep the violation
-        other = next(l for l in script.splitlines() if l.strip().startswith("final_loss ="))
+        other = next(row for row in script.splitlines() if row.strip().startswith("final_loss ="))
         return f"Keep it.\n\n<<<<<<< SEARCH\n{other}\n=======\n{other}  # unchanged\n>>>>>>> REPLACE\n"
     return f"Validate less.\n\n<<<<<<< SEARCH\n{line}\n=======\n{line.split('=')[0]}= 1000\n>>>>>>> REPLACE\n"
 
@@ -97,7 +109,9 @@ def refuses(messages) -> str:
 def stopped_clock(messages) -> str:
     """Reports a tiny train_time while the run takes seconds: what a timer moved off training looks like."""
     script = current_script(messages)
-    step = next(l for l in script.splitlines() if l.strip().startswith("step_ms ="))
-    sleep = next(l for l in script.splitlines() if l.strip().startswith("sleep_s ="))
-    return (f"Faster.\n\n<<<<<<< SEARCH\n{step}\n=======\n    step_ms = 1.0\n>>>>>>> REPLACE\n"
-            f"<<<<<<< SEARCH\n{sleep}\n=======\n    sleep_s = 0.35\n>>>>>>> REPLACE\n")
+    step = next(row for row in script.splitlines() if row.strip().startswith("step_ms ="))
+    sleep = next(row for row in script.splitlines() if row.strip().startswith("sleep_s ="))
+    return (
+        f"Faster.\n\n<<<<<<< SEARCH\n{step}\n=======\n    step_ms = 1.0\n>>>>>>> REPLACE\n"
+        f"<<<<<<< SEARCH\n{sleep}\n=======\n    sleep_s = 0.35\n>>>>>>> REPLACE\n"
+    )

@@ -19,7 +19,8 @@ import tokenize
 from collections import defaultdict
 
 from analysis.attribute import Innovation, group_truth
-from analysis.diff import Version, diff_versions
+from analysis.diff import diff_versions
+from analysis.versions import Version
 
 
 def partial(base: Version, target: Version, innovations: list[Innovation], keep: set[str]) -> str:
@@ -39,7 +40,7 @@ def partial(base: Version, target: Version, innovations: list[Innovation], keep:
 
     def anchor_line(atom) -> int:
         atoms = atom.unit.atoms
-        for prev in reversed(atoms[:atom.index]):
+        for prev in reversed(atoms[: atom.index]):
             old = truth.counterpart.get(id(prev))
             if old is not None:
                 return old.lines[1]
@@ -49,7 +50,7 @@ def partial(base: Version, target: Version, innovations: list[Innovation], keep:
         if e.kind == "delete":
             drop.update(range(e.old.lines[0], e.old.lines[1] + 1))
         elif e.kind == "update":
-            subst[e.old.lines[0]] = (e.old.lines[1], tlines[e.new.lines[0] - 1:e.new.lines[1]])
+            subst[e.old.lines[0]] = (e.old.lines[1], tlines[e.new.lines[0] - 1 : e.new.lines[1]])
     for e in chosen:
         if e.kind != "insert":
             continue
@@ -61,9 +62,9 @@ def partial(base: Version, target: Version, innovations: list[Innovation], keep:
             if not all(id(a) in inserted for a in unit.atoms):
                 continue
             placed_units.add(id(unit))
-            after[_unit_anchor(truth, unit)].append((unit.start, [""] + tlines[unit.start - 1:unit.end] + [""]))
+            after[_unit_anchor(truth, unit)].append((unit.start, [""] + tlines[unit.start - 1 : unit.end] + [""]))
         else:
-            after[anchor_line(e.new)].append((e.new.lines[0], tlines[e.new.lines[0] - 1:e.new.lines[1]]))
+            after[anchor_line(e.new)].append((e.new.lines[0], tlines[e.new.lines[0] - 1 : e.new.lines[1]]))
     out = [text for _, block in sorted(after.get(0, [])) for text in block]
     ln = 1
     while ln <= len(lines):
@@ -151,7 +152,9 @@ def rename(text: str, class_name: str | None = None, suffix: str = "_r") -> str:
     tree = ast.parse(text)
     local: set[str] = set()
     top = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    module_names = {t.id for n in tree.body for t in ast.walk(n) if isinstance(n, ast.Assign) and isinstance(t, ast.Name)}
+    module_names = {
+        t.id for n in tree.body for t in ast.walk(n) if isinstance(n, ast.Assign) and isinstance(t, ast.Name)
+    }
     for fn in ast.walk(tree):
         if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             local |= {a.arg for a in fn.args.args + fn.args.kwonlyargs}
@@ -159,8 +162,15 @@ def rename(text: str, class_name: str | None = None, suffix: str = "_r") -> str:
     # Names that are also attributes, keywords or class fields would not be renamed consistently.
     shared = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     shared |= {n.arg for n in ast.walk(tree) if isinstance(n, ast.keyword) and n.arg}
-    shared |= {t.id for c in ast.walk(tree) if isinstance(c, ast.ClassDef) for s in c.body
-               if isinstance(s, (ast.Assign, ast.AnnAssign)) for t in ast.walk(s) if isinstance(t, ast.Name)}
+    shared |= {
+        t.id
+        for c in ast.walk(tree)
+        if isinstance(c, ast.ClassDef)
+        for s in c.body
+        if isinstance(s, (ast.Assign, ast.AnnAssign))
+        for t in ast.walk(s)
+        if isinstance(t, ast.Name)
+    }
     local -= {"self", "cls", "_"} | top | module_names | shared
     mapping = {name: name + suffix for name in local}
     if class_name:
@@ -173,19 +183,19 @@ def reorder(text: str) -> str:
     tree = ast.parse(text)
     slots = [i for i, n in enumerate(tree.body) if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     defs = [tree.body[i] for i in slots]
-    for i, node in zip(slots, reversed(defs)):
+    for i, node in zip(slots, reversed(defs), strict=True):
         tree.body[i] = node
     return ast.unparse(tree) + "\n"
 
 
-UNRELATED = '''
+UNRELATED = """
 
 def unrelated_helper(values, scale=2):
     total = 0
     for value in values:
         total += value * scale
     return total / max(1, len(values))
-'''
+"""
 
 
 def add_unrelated(text: str) -> str:

@@ -5,9 +5,9 @@ message tells the model what to fix."""
 
 import pytest
 
-from agent.edits import EditFormat, EditError, apply_reply
+from agent.edits import EditError, EditFormat, apply_reply
 
-SCRIPT = '''class Hyperparameters:
+SCRIPT = """class Hyperparameters:
     lr = 0.1
     steps = 100
 
@@ -16,7 +16,7 @@ def train(args):
     for step in range(args.steps):
         loss = step * args.lr
     return loss
-'''
+"""
 
 
 def block(search, replace):
@@ -35,7 +35,10 @@ def test_search_replace_tolerates_trailing_spaces_and_shifted_indentation():
     reply = block("loss = step * args.lr   \nreturn loss", "loss = step * args.lr * 2\nreturn loss")
     with pytest.raises(EditError):  # "return loss" is not at the same relative indentation: refuse to guess
         apply_reply(SCRIPT, reply)
-    reply = block("for step in range(args.steps):\n    loss = step * args.lr  ", "for step in range(args.steps // 2):\n    loss = step * args.lr")
+    reply = block(
+        "for step in range(args.steps):\n    loss = step * args.lr  ",
+        "for step in range(args.steps // 2):\n    loss = step * args.lr",
+    )
     text = apply_reply(SCRIPT, reply).text
     assert "    for step in range(args.steps // 2):\n        loss = step * args.lr\n    return loss" in text
 
@@ -49,8 +52,10 @@ def test_search_replace_errors_name_the_block_and_show_closest_lines():
 
 
 def test_unified_diff_with_wrong_line_numbers_and_counts():
-    diff = ("```diff\n--- a/train_gpt.py\n+++ b/train_gpt.py\n@@ -40,9 +40,9 @@\n class Hyperparameters:\n"
-            "-    lr = 0.1\n+    lr = 0.05\n     steps = 100\n```\n")
+    diff = (
+        "```diff\n--- a/train_gpt.py\n+++ b/train_gpt.py\n@@ -40,9 +40,9 @@\n class Hyperparameters:\n"
+        "-    lr = 0.1\n+    lr = 0.05\n     steps = 100\n```\n"
+    )
     applied = apply_reply(SCRIPT, "Lower the rate.\n" + diff)
     assert applied.format == EditFormat.UNIFIED_DIFF
     assert applied.text == SCRIPT.replace("lr = 0.1", "lr = 0.05")

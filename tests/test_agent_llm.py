@@ -7,9 +7,10 @@ import os
 
 import pytest
 
-import agent_policies
 from agent.llm import LLMClient, _cost, import_litellm
 from replay.errors import SpeedrunError
+
+import agent_policies
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "Track `toy`, task 1: hello there"}]
 
@@ -67,10 +68,22 @@ def test_local_openai_compatible_server(monkeypatch):
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             seen.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
-            body = json.dumps({"id": "c1", "object": "chat.completion", "created": 0, "model": "local-model",
-                               "choices": [{"index": 0, "finish_reason": "stop",
-                                            "message": {"role": "assistant", "content": "from the local server"}}],
-                               "usage": {"prompt_tokens": 11, "completion_tokens": 4, "total_tokens": 15}}).encode()
+            body = json.dumps(
+                {
+                    "id": "c1",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": "local-model",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": "from the local server"},
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 11, "completion_tokens": 4, "total_tokens": 15},
+                }
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

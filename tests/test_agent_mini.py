@@ -9,8 +9,8 @@ from agent.runner import AgentRunner
 from agent.scaffolds import SCAFFOLDS
 from agent.state import AgentRequest
 from replay import paths
-from replay.run.replayer import Replayer, ReplayRequest
 from replay.records.store import RecordsStore
+from replay.run.replayer import Replayer, ReplayRequest
 from replay.statuses import NodeOutcome
 
 TASK = 3
@@ -33,8 +33,16 @@ SLOW_MACHINE_S = 3600  # per run: a shared 2-core CPU can be 5x slower than the 
 
 def run_agent(store, policy, scaffold, nodes, max_steps, task=TASK):
     runner = AgentRunner(store)
-    request = AgentRequest(track="mini", task=task, model=f"scripted/agent_policies:{policy}", scaffold=scaffold,
-                           hints=(1, 2, 3), nodes=nodes, max_steps=max_steps, node_timeout_s=SLOW_MACHINE_S)
+    request = AgentRequest(
+        track="mini",
+        task=task,
+        model=f"scripted/agent_policies:{policy}",
+        scaffold=scaffold,
+        hints=(1, 2, 3),
+        nodes=nodes,
+        max_steps=max_steps,
+        node_timeout_s=SLOW_MACHINE_S,
+    )
     return runner, runner.run(runner.start(request))
 
 
@@ -73,8 +81,11 @@ def test_oracle_replay_recovers_the_speedup(mini_home):
     _, state = run_agent(mini_home, "oracle", "flat", nodes=1, max_steps=None, task=FSR_TASK)
     assert state.node(state.summary["best"]).outcome == "valid"
     replayer = Replayer(mini_home)
-    replay = replayer.run(replayer.start(ReplayRequest(track="mini", task=FSR_TASK, branches=(state.summary["branch"],),
-                                                        time_limit_s=SLOW_MACHINE_S)))
+    replay = replayer.run(
+        replayer.start(
+            ReplayRequest(track="mini", task=FSR_TASK, branches=(state.summary["branch"],), time_limit_s=SLOW_MACHINE_S)
+        )
+    )
     candidate = next(s for s in replay.summary["sides"] if s["role"] == "candidate")
     # One run per side: ~0.15 sd of FSR on a quiet machine; 0.5 keeps CI from flaking and still
     # separates "recovered" from "not" (the null candidate scores ~0).

@@ -6,7 +6,7 @@ import pytest
 
 from agent.rules import clock_violation, protected_definitions, protected_violations, startup_allowance, syntax_error
 
-SCRIPT = '''import time
+SCRIPT = """import time
 
 
 class Hyperparameters:
@@ -26,7 +26,7 @@ def evaluate(model):
 
 def train():
     return evaluate(None)
-'''
+"""
 PROTECTED = ("Hyperparameters.val_tokens", "TrainingClock", "evaluate")
 
 
@@ -36,13 +36,16 @@ def test_unrelated_edits_keep_protected_definitions():
     assert protected_definitions(SCRIPT, PROTECTED)["evaluate"][0].startswith("@staticmethod")
 
 
-@pytest.mark.parametrize("edit, message", [
-    (("val_tokens = 1000", "val_tokens = 10"), "`Hyperparameters.val_tokens` was changed"),
-    (("return 3.0", "return 2.0"), "`evaluate` was changed"),
-    (("@staticmethod\n", ""), "`evaluate` was changed"),  # decorators belong to the definition
-    (("class TrainingClock:", "class Clock:"), "`TrainingClock` was removed"),
-    (("def train():", "def evaluate(model):\n    return 0.0\n\n\ndef train():"), "`evaluate` was defined again"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (("val_tokens = 1000", "val_tokens = 10"), "`Hyperparameters.val_tokens` was changed"),
+        (("return 3.0", "return 2.0"), "`evaluate` was changed"),
+        (("@staticmethod\n", ""), "`evaluate` was changed"),  # decorators belong to the definition
+        (("class TrainingClock:", "class Clock:"), "`TrainingClock` was removed"),
+        (("def train():", "def evaluate(model):\n    return 0.0\n\n\ndef train():"), "`evaluate` was defined again"),
+    ],
+)
 def test_protected_changes_are_violations(edit, message):
     edited = SCRIPT.replace(*edit)
     assert edited != SCRIPT

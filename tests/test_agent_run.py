@@ -23,6 +23,7 @@ from replay import paths
 from replay.cli.app import app
 from replay.records.store import RecordsStore
 from replay.statuses import NodeAction, NodeOutcome
+
 from toyrecords import write_toy_record
 
 TESTS = Path(__file__).parent
@@ -30,8 +31,15 @@ TESTS = Path(__file__).parent
 
 def agent_run(store, policy, scaffold="aide", nodes=4, task=1, **options):
     runner = AgentRunner(store)
-    request = AgentRequest(track="toy", task=task, model=f"scripted/agent_policies:{policy}", scaffold=scaffold,
-                           hints=(1, 2), nodes=nodes, **options)
+    request = AgentRequest(
+        track="toy",
+        task=task,
+        model=f"scripted/agent_policies:{policy}",
+        scaffold=scaffold,
+        hints=(1, 2),
+        nodes=nodes,
+        **options,
+    )
     return runner, runner.run(runner.start(request))
 
 
@@ -56,8 +64,10 @@ def test_every_scaffold_builds_its_tree(toy_store, name):
     if name == "flat":
         assert actions == [NodeAction.DRAFT] * 5
     else:
-        assert actions[:scaffold.initial] == [NodeAction.DRAFT] * scaffold.initial
-        assert set(actions[scaffold.initial:]) <= {NodeAction.IMPROVE, NodeAction.DEBUG} and actions[scaffold.initial:]
+        assert actions[: scaffold.initial] == [NodeAction.DRAFT] * scaffold.initial
+        assert (
+            set(actions[scaffold.initial :]) <= {NodeAction.IMPROVE, NodeAction.DEBUG} and actions[scaffold.initial :]
+        )
         if scaffold.debug_prob == 0:
             assert NodeAction.DEBUG not in actions
     assert load_agent_state(state.run_id).to_json()["nodes"] == state.to_json()["nodes"]  # run.json round-trips
@@ -120,7 +130,9 @@ def test_cumulative_run_scores_against_record_and_own_start(toy_store):
     assert times["agent_start"] != times["record_start"]
     assert s["fsr_vs_record"] == pytest.approx(1.0, abs=0.02)
     expected_own = (times["agent_start"] - times["best"]) / (times["record_start"] - times["record_target"])
-    assert s["fsr_vs_own_start"] == pytest.approx(expected_own, abs=1e-3) and s["fsr_vs_own_start"] != s["fsr_vs_record"]
+    assert (
+        s["fsr_vs_own_start"] == pytest.approx(expected_own, abs=1e-3) and s["fsr_vs_own_start"] != s["fsr_vs_record"]
+    )
 
 
 def test_best_branch_feeds_replay_and_attribute(toy_store):
@@ -134,7 +146,9 @@ def test_best_branch_feeds_replay_and_attribute(toy_store):
     assert replay.exit_code == 0, replay.output
     (replay_json,) = paths.home().glob("replay-*/run.json")
     assert json.loads(replay_json.read_text())["provenance"]["sandbox"]  # the candidate's confinement, stated
-    attribution = cli.invoke(app, ["attribute", "1", "--track", "toy", "--branch", best.output.strip(), "--format", "json"])
+    attribution = cli.invoke(
+        app, ["attribute", "1", "--track", "toy", "--branch", best.output.strip(), "--format", "json"]
+    )
     assert json.loads(attribution.output)["summary"]["reproduced"] == 1
 
 
@@ -148,8 +162,12 @@ def slow_toy_store(home: Path) -> RecordsStore:
 
 
 def cli_env(home: Path) -> dict:
-    return {**os.environ, "SPEEDRUN_HOME": str(home / "runs"), "SPEEDRUN_RECORDS": str(home / "records.git"),
-            "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return {
+        **os.environ,
+        "SPEEDRUN_HOME": str(home / "runs"),
+        "SPEEDRUN_RECORDS": str(home / "records.git"),
+        "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
 
 
 AGENT = [sys.executable, "-c", "from replay.cli.app import main; main()", "agent"]
@@ -157,8 +175,17 @@ RUN = ["run", "1", "--track", "toy", "--model", "scripted/agent_policies:tweaker
 
 
 def tree_of(state):
-    return [(n.id, n.parent, n.action, n.outcome, n.execution.time_s if n.execution else None,
-             str(pygit2.Repository(str(paths.work_repo()))[n.commit].tree_id)) for n in state.nodes]
+    return [
+        (
+            n.id,
+            n.parent,
+            n.action,
+            n.outcome,
+            n.execution.time_s if n.execution else None,
+            str(pygit2.Repository(str(paths.work_repo()))[n.commit].tree_id),
+        )
+        for n in state.nodes
+    ]
 
 
 def test_killed_run_resumes_to_the_same_tree(tmp_path, monkeypatch):
@@ -198,8 +225,26 @@ def test_killed_run_resumes_to_the_same_tree(tmp_path, monkeypatch):
 
 
 def test_cli_runs_n_independent_runs_and_replays_the_best(toy_store):
-    result = CliRunner().invoke(app, ["agent", "run", "1", "--track", "toy", "--model", "scripted/agent_policies:oracle",
-                                      "--scaffold", "flat", "--nodes", "1", "--runs", "2", "--replay", "1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "agent",
+            "run",
+            "1",
+            "--track",
+            "toy",
+            "--model",
+            "scripted/agent_policies:oracle",
+            "--scaffold",
+            "flat",
+            "--nodes",
+            "1",
+            "--runs",
+            "2",
+            "--replay",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     states = [load_agent_state(p.parent.name) for p in sorted(paths.home().glob("agent-*/run.json"))]
     assert sorted(s.request.seed for s in states) == [0, 1]

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from analysis.attribute import THRESHOLD
-from candidates import add_unrelated, partial, reformat, rename, reorder
 from analysis.task import attribute_task, load_task
+
+from candidates import add_unrelated, partial, reformat, rename, reorder
 from fixtures.analysis.fixture_records import INNOVATIONS, build_store, script
 
 PERTURB = {
@@ -94,13 +95,18 @@ def test_json_schema_and_evidence(fx_store):
     assert ev["truth"]["target_lines"] and ev["candidate"]["candidate_lines"]
     assert {g["name"] for g in doc["groups"]} == {"hyperparameters", "other"}
     hyper = next(g for g in doc["groups"] if g["name"] == "hyperparameters")
-    assert {e["unit"] for e in hyper["evidence"]} == {"Hyperparameters.learning_rate", "Hyperparameters.warmup_iters",
-                                                      "Hyperparameters.num_iterations"}
+    assert {e["unit"] for e in hyper["evidence"]} == {
+        "Hyperparameters.learning_rate",
+        "Hyperparameters.warmup_iters",
+        "Hyperparameters.num_iterations",
+    }
     json.dumps(doc)
 
 
 def cli(*args):
-    return subprocess.run([str(Path(sys.executable).parent / "speedrun"), *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "speedrun"), *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_cli_commit_branch_file(fx_store, tmp_path):
@@ -116,27 +122,41 @@ def test_cli_commit_branch_file(fx_store, tmp_path):
     create_branch(repo, "agent/x", records[0].commit_id)
     folder = tmp_path / "cand"
     folder.mkdir()
-    (folder / "train_gpt.py").write_text(partial(*load_task(fx_store, "fx", 1)[:2], load_task(fx_store, "fx", 1)[2],
-                                                 {"trapezoidal schedule"}))
+    (folder / "train_gpt.py").write_text(
+        partial(*load_task(fx_store, "fx", 1)[:2], load_task(fx_store, "fx", 1)[2], {"trapezoidal schedule"})
+    )
     commit_folder(repo, "agent/x", folder, "node 1")
     out = cli("attribute", "1", "--track", "fx", "--branch", "agent/x", "--format", "md")
     assert out.returncode == 0, out.stderr
     assert "| trapezoidal schedule | 1.00 | yes |" in out.stdout and "| rotary embeddings | 0.00 | no |" in out.stdout
-    out = cli("attribute", "1", "--track", "fx", "--file", str(folder / "train_gpt.py"), "--format", "html",
-              "-o", str(tmp_path / "r.html"))
+    out = cli(
+        "attribute",
+        "1",
+        "--track",
+        "fx",
+        "--file",
+        str(folder / "train_gpt.py"),
+        "--format",
+        "html",
+        "-o",
+        str(tmp_path / "r.html"),
+    )
     assert out.returncode == 0 and "1/2 innovations reproduced" in out.stdout
     assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["attribute", "1", "--track", "fx"], "give exactly one candidate"),
-    (["attribute", "1", "--track", "fx", "--commit", "deadbeef"], "no commit 'deadbeef'"),
-    (["attribute", "1", "--track", "fx", "--branch", "nope"], "no branch 'nope'"),
-    (["attribute", "1", "--track", "fx", "--file", "/no/such.py"], "no file /no/such.py"),
-    (["attribute", "9", "--track", "fx", "--file", "/no/such.py"], "has no task 9"),
-    (["attribute", "1", "--track", "fx", "--commit", "fx/r02", "--format", "pdf"], "--format must be"),
-    (["blame", "fx/7"], "there is no record 7"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["attribute", "1", "--track", "fx"], "give exactly one candidate"),
+        (["attribute", "1", "--track", "fx", "--commit", "deadbeef"], "no commit 'deadbeef'"),
+        (["attribute", "1", "--track", "fx", "--branch", "nope"], "no branch 'nope'"),
+        (["attribute", "1", "--track", "fx", "--file", "/no/such.py"], "no file /no/such.py"),
+        (["attribute", "9", "--track", "fx", "--file", "/no/such.py"], "has no task 9"),
+        (["attribute", "1", "--track", "fx", "--commit", "fx/r02", "--format", "pdf"], "--format must be"),
+        (["blame", "fx/7"], "there is no record 7"),
+    ],
+)
 def test_cli_user_errors_are_one_line(fx_store, args, message):
     out = cli(*args)
     assert out.returncode == 1 and message in out.stderr and "Traceback" not in out.stderr, out.stderr

@@ -6,8 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from candidates import reformat, rename, reorder
 from analysis.diff import diff_versions, load
+
+from candidates import reformat, rename, reorder
 from fixtures.analysis.fixture_records import HERE, script
 
 
@@ -31,7 +32,11 @@ def test_renamed_class_is_matched_not_readded():
 def test_real_edits_are_located():
     diff = d(script(2), script(3))
     units = sorted({(e.kind, (e.new or e.old).qualname) for e in diff.edits})
-    assert units == [("insert", "GPT.__init__"), ("update", "Hyperparameters.num_iterations"), ("update", "MLP.forward")]
+    assert units == [
+        ("insert", "GPT.__init__"),
+        ("update", "Hyperparameters.num_iterations"),
+        ("update", "MLP.forward"),
+    ]
     update = next(e for e in diff.edits if e.new.qualname == "MLP.forward")
     assert update.old.lines == (69, 69) and update.new.lines == (69, 69)
 
@@ -49,10 +54,18 @@ def test_unparsable_side_falls_back_to_line_diff():
 
 
 def test_diff_command_on_files(home):
-    out = subprocess.run([str(Path(sys.executable).parent / "speedrun"), "diff", str(HERE / "r2.py"), str(HERE / "r3.py")],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "speedrun"), "diff", str(HERE / "r2.py"), str(HERE / "r3.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert "~ MLP.forward" in out.stdout and "F.relu(self.c_fc(x)).square()" in out.stdout
-    bad = subprocess.run([str(Path(sys.executable).parent / "speedrun"), "diff", "no/such", "thing"],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [str(Path(sys.executable).parent / "speedrun"), "diff", "no/such", "thing"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 1 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr

@@ -9,9 +9,9 @@ import subprocess
 import pytest
 
 from analysis.html import to_html
-from analysis.task import attribute_task
+from analysis.task import attribute_task, load_task
+
 from candidates import add_unrelated, partial
-from analysis.task import load_task
 from fixtures.analysis.fixture_records import build_store
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -45,16 +45,39 @@ def test_page_is_self_contained(page):
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs Debian's chromium)")
 def test_renders_in_headless_chromium(page, tmp_path):
     out = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120)
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     dom = out.stdout
     assert 'id="summary"' in dom and "trapezoidal schedule" in dom
     for pane in ("pane-base", "pane-target", "pane-candidate"):
         assert f'id="{pane}"' in dom
     shot = tmp_path / "shot.png"
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    f"--user-data-dir={tmp_path / 'profile2'}", f"--screenshot={shot}", "--window-size=1400,900",
-                    page.as_uri()], capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={tmp_path / 'profile2'}",
+            f"--screenshot={shot}",
+            "--window-size=1400,900",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
     assert shot.exists() and shot.stat().st_size > 10_000

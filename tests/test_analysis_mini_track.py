@@ -82,8 +82,22 @@ def test_cli_attribute_commits(monkeypatch, tmp_path):
     monkeypatch.setenv("SPEEDRUN_HOME", str(tmp_path / "runs"))
     task = store.tasks("mini")[0]
     for record, expected in ((task.target, len(task.target.meta.innovations)), (task.start, 0)):
-        out = subprocess.run([str(Path(sys.executable).parent / "speedrun"), "attribute", str(task.number), "--track", "mini",
-                              "--commit", record.commit_id, "--format", "json"], capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "speedrun"),
+                "attribute",
+                str(task.number),
+                "--track",
+                "mini",
+                "--commit",
+                record.commit_id,
+                "--format",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 0, out.stderr
         summary = json.loads(out.stdout)["summary"]
         assert summary == {"reproduced": expected, "innovations": len(task.target.meta.innovations)}

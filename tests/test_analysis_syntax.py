@@ -22,12 +22,15 @@ def test_quotes_tuples_and_numbers_are_normalised():
     assert stmt_hashes("x = 'a'\ny = 1e-3\nq, k = a, b\n") == stmt_hashes('x = "a"\ny = 0.001\n(q, k) = (a, b)\n')
 
 
-@pytest.mark.parametrize("a, b", [
-    ("y = F.gelu(x)\n", "y = F.relu(x)\n"),
-    ("y = x[..., :d]\n", "y = x[..., d:]\n"),
-    ("y = a + b\n", "y = a - b\n"),
-    ("y = f(x, scale=1)\n", "y = f(x, bias=1)\n"),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("y = F.gelu(x)\n", "y = F.relu(x)\n"),
+        ("y = x[..., :d]\n", "y = x[..., d:]\n"),
+        ("y = a + b\n", "y = a - b\n"),
+        ("y = f(x, scale=1)\n", "y = f(x, bias=1)\n"),
+    ],
+)
 def test_real_changes_are_seen(a, b):
     assert stmt_hashes(a) != stmt_hashes(b)
 

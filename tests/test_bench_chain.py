@@ -34,17 +34,36 @@ def run(time_s, val_loss=3.74):
 def test_kept_runs_and_their_measurement(chain, tmp_path):
     # an older file: no "measurements" key, one 3-run measurement of records 1-3
     earlier = tmp_path / "earlier.json"
-    earlier.write_text(json.dumps({"track": "mini", "runs": 3, "date": "2026-11-20",
-                                   "results": {str(i): [run(100 / i), run(101 / i), run(99 / i)] for i in (1, 2, 3)}}))
+    earlier.write_text(
+        json.dumps(
+            {
+                "track": "mini",
+                "runs": 3,
+                "date": "2026-11-20",
+                "results": {str(i): [run(100 / i), run(101 / i), run(99 / i)] for i in (1, 2, 3)},
+            }
+        )
+    )
     kept, measurements = chain.load_kept(earlier, [1, 2])
     assert kept == {1: [run(100), run(101), run(99)], 2: [run(50), run(50.5), run(49.5)]}
-    assert measurements == [{"records": [1, 2], "runs": 3, "date": "2026-11-20", "command": "python bench/chain.py --track mini --runs 3"}]
+    assert measurements == [
+        {"records": [1, 2], "runs": 3, "date": "2026-11-20", "command": "python bench/chain.py --track mini --runs 3"}
+    ]
 
     records = RecordsStore(paths.PROJECT_ROOT / "records.git").records("mini")[:3]
-    new = {"records": [3], "runs": 5, "date": "2026-11-27", "command": "python bench/chain.py --track mini --runs 5 --first 3 --last 3", "done": 2}
+    new = {
+        "records": [3],
+        "runs": 5,
+        "date": "2026-11-27",
+        "command": "python bench/chain.py --track mini --runs 5 --first 3 --last 3",
+        "done": 2,
+    }
     table = chain.write_results("mini", records, {**kept, 3: [run(30), run(31)]}, [new, *measurements])
     header = table.splitlines()[0]
-    assert "records 3: 5 runs each (2026-11-27; `python bench/chain.py --track mini --runs 5 --first 3 --last 3`, 2 of 5 passes done)" in header
+    assert (
+        "records 3: 5 runs each (2026-11-27; `python bench/chain.py --track mini --runs 5 --first 3 --last 3`, 2 of "
+        "5 passes done)" in header
+    )
     assert "records 1-2: 3 runs each (2026-11-20; `python bench/chain.py --track mini --runs 3`)" in header
     row3 = next(line for line in table.splitlines() if line.startswith("| 3 |"))
     assert "| 30.5 |" in row3 and "| 2/2 |" in row3 and "1.64x" in row3  # median 30.5 against record 2's 50

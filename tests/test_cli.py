@@ -16,16 +16,19 @@ def run(*args, env=None):
     return subprocess.run([SPEEDRUN, *args], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["replay", "1", "--track", "nope"], "unknown track 'nope'"),
-    (["replay", "99", "--track", "toy"], "track 'toy' has no task 99"),
-    (["records", "show", "toy/9"], "there is no record 9"),
-    (["records", "show", "garbage"], "is not a record name"),
-    (["tasks", "--track", "nope"], "unknown track"),
-    (["report", "no-such-run"], "no run 'no-such-run'"),
-    (["replay", "1", "--track", "toy", "--branch", "missing"], "no branch 'missing'"),
-    (["replay"], "give a task number"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["replay", "1", "--track", "nope"], "unknown track 'nope'"),
+        (["replay", "99", "--track", "toy"], "track 'toy' has no task 99"),
+        (["records", "show", "toy/9"], "there is no record 9"),
+        (["records", "show", "garbage"], "is not a record name"),
+        (["tasks", "--track", "nope"], "unknown track"),
+        (["report", "no-such-run"], "no run 'no-such-run'"),
+        (["replay", "1", "--track", "toy", "--branch", "missing"], "no branch 'missing'"),
+        (["replay"], "give a task number"),
+    ],
+)
 def test_user_errors_are_one_line(toy_store, args, message):
     out = run(*args)
     assert out.returncode == 1
@@ -46,7 +49,12 @@ def test_records_commands(toy_store, home):
     assert "task  2: r02 -> r03" in run("tasks", "--track", "toy").stdout
     out = run("records", "export", "toy/3", str(home / "exported"))
     assert out.returncode == 0 and (home / "exported" / "train_gpt.py").is_file()
-    text = (home / "exported" / "record.toml").read_text().replace("index = 3", "index = 4").replace("2026-01-03", "2026-01-04")
+    text = (
+        (home / "exported" / "record.toml")
+        .read_text()
+        .replace("index = 3", "index = 4")
+        .replace("2026-01-03", "2026-01-04")
+    )
     (home / "exported" / "record.toml").write_text(text)
     added = run("records", "add", "--track", "toy", str(home / "exported"))
     assert added.returncode == 0 and "added toy/r04" in added.stdout

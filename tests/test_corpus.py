@@ -25,7 +25,7 @@ def test_generate_is_deterministic(tmp_path):
     a = corpus.generate(tmp_path / "a", seed=7, **SMALL)
     b = corpus.generate(tmp_path / "b", seed=7, **SMALL)
     assert [p.name for p in a] == [p.name for p in b]
-    for pa, pb in zip(a, b):
+    for pa, pb in zip(a, b, strict=True):
         assert pa.read_bytes() == pb.read_bytes()
     c = corpus.generate(tmp_path / "c", seed=8, **SMALL)
     assert c[0].read_bytes() != a[0].read_bytes()
@@ -80,8 +80,9 @@ def test_public_constants():
 
 def test_ensure_mini_corpus_is_idempotent(tmp_path, monkeypatch):
     full_size = corpus.generate
-    monkeypatch.setattr(corpus, "generate",
-                        lambda out: full_size(out, n_train_tokens=20_000, n_val_tokens=9_000, shard_tokens=20_000))
+    monkeypatch.setattr(
+        corpus, "generate", lambda out: full_size(out, n_train_tokens=20_000, n_val_tokens=9_000, shard_tokens=20_000)
+    )
     d = corpus.ensure_mini_corpus(tmp_path)
     assert d == tmp_path / "mini-v1"
     assert _files(d) == ["mini_train_000000.bin", "mini_val_000000.bin"]
@@ -97,12 +98,32 @@ def test_synthetic_fineweb_shards_have_fineweb_names_and_separator(tmp_path):
     import sys
 
     out = tmp_path / "fineweb10B"
-    done = subprocess.run([str(Path(sys.executable).parent / "speedrun"), "data", "synthetic", "--out", str(out),
-                           "--train-tokens", "30000", "--val-tokens", "5000", "--shard-tokens", "10000"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "speedrun"),
+            "data",
+            "synthetic",
+            "--out",
+            str(out),
+            "--train-tokens",
+            "30000",
+            "--val-tokens",
+            "5000",
+            "--shard-tokens",
+            "10000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["fineweb_train_000001.bin", "fineweb_train_000002.bin", "fineweb_train_000003.bin", "fineweb_val_000000.bin"]
+    assert names == [
+        "fineweb_train_000001.bin",
+        "fineweb_train_000002.bin",
+        "fineweb_train_000003.bin",
+        "fineweb_val_000000.bin",
+    ]
     val = read_shard(out / "fineweb_val_000000.bin")
     assert len(val) == 5000 and val[0] == 50256 and (val == 50256).sum() >= 2
     assert not (val == 0).any(), "the mini separator must be fully replaced"

@@ -43,7 +43,19 @@ def test_real_record_runs_a_few_steps_on_synthetic_shards(home, tmp_path, monkey
     speedrun("records", "init", str(home / "records.git"))
     speedrun("records", "import", os.environ["SPEEDRUN_NANOGPT_CHECKOUT"])
     speedrun("data", "synthetic", "--out", str(shards))
-    speedrun("replay", task, "--track", "nanogpt", "--max-steps", "5", "--nproc", "1", "--python", sys.executable, "--no-cache")
+    speedrun(
+        "replay",
+        task,
+        "--track",
+        "nanogpt",
+        "--max-steps",
+        "5",
+        "--nproc",
+        "1",
+        "--python",
+        sys.executable,
+        "--no-cache",
+    )
     run = next((home / "runs").glob("replay-nanogpt-*/run.json"))
     state = json.loads(run.read_text())
     assert {r["side"] for r in state["runs"]} == {"baseline", "ground_truth"}

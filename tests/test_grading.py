@@ -7,7 +7,11 @@ from pathlib import Path
 from replay.run.executor import Exit, LaunchSpec, launch_command
 from replay.score.grading import grade
 
-COMPLETE = "step:0/2 val_loss:nan train_time:0ms\nstep:2/2 train_time:200ms step_avg:100ms\nstep:2/2 val_loss:3.2000 train_time:200ms step_avg:100ms\n"
+COMPLETE = (
+    "step:0/2 val_loss:nan train_time:0ms\n"
+    "step:2/2 train_time:200ms step_avg:100ms\n"
+    "step:2/2 val_loss:3.2000 train_time:200ms step_avg:100ms\n"
+)
 HALF = "step:0/2 val_loss:nan train_time:0ms\nstep:1/2 train_time:100ms step_avg:100ms\n"
 
 
@@ -29,7 +33,10 @@ def test_machine_failures():
     assert grade(HALF + "torch.OutOfMemoryError: CUDA out of memory.\n", exit_(1)).failure == "oom"
     assert grade(HALF, exit_(-signal.SIGKILL)).failure == "oom"
     assert grade(HALF + "RuntimeError: NCCL error in: ...\n", exit_(1)).failure == "nccl"
-    assert grade("FileNotFoundError: [Errno 2] No such file or directory: 'data/fineweb10B/x.bin'\n", exit_(1)).failure == "missing_data"
+    assert (
+        grade("FileNotFoundError: [Errno 2] No such file or directory: 'data/fineweb10B/x.bin'\n", exit_(1)).failure
+        == "missing_data"
+    )
     assert grade(HALF, exit_(-15, timed_out=True)).failure == "timeout"
     r = grade(HALF, exit_(-15, timed_out=True))
     assert r.machine_failure and r.status == "failed"
@@ -49,4 +56,11 @@ def test_launch_command_python_vs_torchrun():
     assert launch_command(cpu, gpus=8) == ["py", "-u", "train_gpt.py"]
     gpu = LaunchSpec(workdir=Path("."), entry="train_gpt.py", launcher="torchrun", nproc=8, python="py")
     assert launch_command(gpu, gpus=0) == ["py", "-u", "train_gpt.py"]
-    assert launch_command(gpu, gpus=4) == ["py", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4", "train_gpt.py"]
+    assert launch_command(gpu, gpus=4) == [
+        "py",
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=4",
+        "train_gpt.py",
+    ]

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from analysis.diff import changed_definitions
-from replay.records.add import init_records_repo
 from replay.errors import SpeedrunError
 from replay.importer.modded_nanogpt import ENTRY, import_records
+from replay.records.add import init_records_repo
 from replay.records.store import RecordsStore
+
 from speedrun_checkout import KERNELS, build_checkout, script
 
 
@@ -55,7 +56,16 @@ def store(home):
 
 def run_import(store, checkout, labels_root, through=8, **kwargs):
     repo, commits = checkout
-    return import_records(repo, store, changed_definitions=changed_definitions, track="toy", through=through, root_commits=commits, labels_root=labels_root, **kwargs)
+    return import_records(
+        repo,
+        store,
+        changed_definitions=changed_definitions,
+        track="toy",
+        through=through,
+        root_commits=commits,
+        labels_root=labels_root,
+        **kwargs,
+    )
 
 
 def text(store, label, path):
@@ -75,23 +85,38 @@ def test_import_builds_records_tasks_code_and_metadata(store, checkout, tmp_path
     assert "triton_kernels" not in text(store, "toy/5", ENTRY)
     assert text(store, "toy/6", ENTRY) == text(store, "toy/7", ENTRY) == script(6)
     r1, r3, r4, r6 = (store.resolve(f"toy/{n}").meta for n in (1, 3, 4, 6))
-    assert r1.args[-2:] == ("--num_iterations", "1000") and r1.args[:2] == ("--input_bin", "data/fineweb10B/fineweb_train_*.bin")
+    assert r1.args[-2:] == ("--num_iterations", "1000") and r1.args[:2] == (
+        "--input_bin",
+        "data/fineweb10B/fineweb_train_*.bin",
+    )
     assert (r1.result.val_loss, r1.result.steps, r1.result.time_s) == (3.2799, 500, 2700.0)  # llm.c-format log
     assert (r3.result.val_loss, r3.result.steps) == (3.2813, 3000)  # official.toml for the log-less record
     assert r4.result.val_loss == 3.2771 and r4.environment.torch == "2.4.1+cu121"
     assert r4.environment.python == "3.12" and "python pin taken from README #5" in r4.notes
     assert r1.environment.torch == "2.4.1+cu121"  # no log header: the nearest later record's pin
-    assert r6.result.runs == 2 and r6.result.val_loss == 3.276  # the folder's two runs of this code; the experiment left out
+    assert (
+        r6.result.runs == 2 and r6.result.val_loss == 3.276
+    )  # the folder's two runs of this code; the experiment left out
     assert "ran other code" in r6.notes and not r6.task
-    assert (r1.launcher, r1.nproc, r1.target_val_loss, r1.data, r1.date.isoformat()) == ("torchrun", 8, 3.28, "fineweb10B", "2024-05-28")
+    assert (r1.launcher, r1.nproc, r1.target_val_loss, r1.data, r1.date.isoformat()) == (
+        "torchrun",
+        8,
+        3.28,
+        "fineweb10B",
+        "2024-05-28",
+    )
     assert store.resolve("toy/3").meta.authors == ("@b", "@c")
     # Shipped labels and hints.
     r2 = store.resolve("toy/2").meta
-    assert [(i.name, i.anchors) for i in r2.innovations] == [("technique 2", ("block_2", "Hyperparameters.learning_rate"))]
+    assert [(i.name, i.anchors) for i in r2.innovations] == [
+        ("technique 2", ("block_2", "Hyperparameters.learning_rate"))
+    ]
     assert r2.protected == ("Hyperparameters.input_val_bin", "Hyperparameters.val_tokens", "evaluate")
     assert text(store, "toy/2", "hints/level3.md") == "Our hint 3 for record 2.\n"
     # The official log is kept where it has step lines.
-    assert "logs/a.txt" in store.files(store.resolve("toy/4")) and not any(f.startswith("logs/") for f in store.files(store.resolve("toy/1")))
+    assert "logs/a.txt" in store.files(store.resolve("toy/4")) and not any(
+        f.startswith("logs/") for f in store.files(store.resolve("toy/1"))
+    )
 
 
 def test_unlabelled_records_get_derived_labels(store, checkout, tmp_path):
@@ -129,13 +154,16 @@ def test_paper_hints_replace_ours(store, checkout, tmp_path):
     assert "hints/level2.md" not in store.files(record)
 
 
-@pytest.mark.parametrize("breakage, message", [
-    ("no-git", "not a git checkout"),
-    ("no-table", "no 'World record history' table"),
-    ("missing-log", "record 4's log 'records/r4/a.txt'"),
-    ("missing-commit", "commit deadbeef (record 1's train_gpt2.py) is missing"),
-    ("codeless-log", "carries no code"),
-])
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        ("no-git", "not a git checkout"),
+        ("no-table", "no 'World record history' table"),
+        ("missing-log", "record 4's log 'records/r4/a.txt'"),
+        ("missing-commit", "commit deadbeef (record 1's train_gpt2.py) is missing"),
+        ("codeless-log", "carries no code"),
+    ],
+)
 def test_broken_checkouts_fail_with_one_line_and_write_nothing(store, checkout, tmp_path, breakage, message):
     from speedrun_checkout import commit_all, git
 
@@ -155,7 +183,15 @@ def test_broken_checkouts_fail_with_one_line_and_write_nothing(store, checkout, 
         (repo / "records" / "r4" / "a.txt").write_text("step:1/1 val_loss:3.2 train_time:1ms step_avg:1.00ms\n")
         commit_all(repo, "codeless")
     with pytest.raises(SpeedrunError) as info:
-        import_records(repo, store, changed_definitions=changed_definitions, track="toy", through=8, root_commits=commits, labels_root=write_labels(tmp_path))
+        import_records(
+            repo,
+            store,
+            changed_definitions=changed_definitions,
+            track="toy",
+            through=8,
+            root_commits=commits,
+            labels_root=write_labels(tmp_path),
+        )
     assert message in str(info.value) and "\n" not in str(info.value)
     assert "toy" not in RecordsStore(store.path).tracks()
 
@@ -164,17 +200,29 @@ def test_reimport_from_another_history_is_refused(store, checkout, tmp_path):
     labels = write_labels(tmp_path)
     run_import(store, checkout, labels, through=4)
     other, commits = build_checkout(tmp_path / "other")
-    (other / "records" / "r4" / "a.txt").write_text((other / "records" / "r4" / "a.txt").read_text().replace("block_4", "block_x"))
+    (other / "records" / "r4" / "a.txt").write_text(
+        (other / "records" / "r4" / "a.txt").read_text().replace("block_4", "block_x")
+    )
     from speedrun_checkout import commit_all
 
     commit_all(other, "changed")
     with pytest.raises(SpeedrunError, match="differs from README #4"):
-        import_records(other, RecordsStore(store.path), changed_definitions=changed_definitions, track="toy", through=5, root_commits=commits, labels_root=labels)
+        import_records(
+            other,
+            RecordsStore(store.path),
+            changed_definitions=changed_definitions,
+            track="toy",
+            through=5,
+            root_commits=commits,
+            labels_root=labels,
+        )
 
 
 def test_cli_names_the_missing_root_commit(store, checkout):
     repo, _ = checkout
     speedrun = str(Path(sys.executable).parent / "speedrun")
-    out = subprocess.run([speedrun, "records", "import", str(repo), "--track", "toy", "--through", "3"], capture_output=True, text=True)
+    out = subprocess.run(
+        [speedrun, "records", "import", str(repo), "--track", "toy", "--through", "3"], capture_output=True, text=True
+    )
     assert out.returncode == 1
     assert out.stderr.strip().startswith("error:") and "4a452a26" in out.stderr and "Traceback" not in out.stderr

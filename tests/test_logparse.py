@@ -9,14 +9,14 @@ import math
 
 from replay.score.log_parser import LogParser, parse_log, parse_step_line
 
-SOURCE_PREAMBLE = '''import os
+SOURCE_PREAMBLE = """import os
 print0(f"step:{step}/{train_steps} val_loss:{val_loss:.4f} train_time:{training_time_ms:.0f}ms")
 ====================================================================================================
 Running Python 3.12.7 | PyTorch 2.6.0
 +-----------------------------------------------------------------------------+
 | NVIDIA-SMI 550.54.15              Driver Version: 550.54.15                 |
 ====================================================================================================
-'''
+"""
 
 
 def test_validation_line_with_step_avg():
@@ -43,20 +43,32 @@ def test_nan_values_at_step_zero():
 
 
 def test_non_step_lines_are_ignored():
-    for text in ["", "hello", "  step:1/2 val_loss:3 train_time:1ms", "step:1/2", "stepper:1/2 train_time:3ms",
-                 'print0(f"step:{step}/{N} val_loss:{x:.4f} train_time:{t:.0f}ms")']:
+    for text in [
+        "",
+        "hello",
+        "  step:1/2 val_loss:3 train_time:1ms",
+        "step:1/2",
+        "stepper:1/2 train_time:3ms",
+        'print0(f"step:{step}/{N} val_loss:{x:.4f} train_time:{t:.0f}ms")',
+    ]:
         assert parse_step_line(text) is None
 
 
 def test_whole_log_with_source_preamble_and_tail():
-    log = SOURCE_PREAMBLE + "\n".join([
-        "step:0/3 val_loss:10.8258 train_time:0ms step_avg:nanms",
-        "step:1/3 train_time:100ms step_avg:100.00ms",
-        "step:2/3 train_time:200ms step_avg:100.00ms",
-        "step:3/3 train_time:300ms step_avg:100.00ms",
-        "step:3/3 val_loss:3.2800 train_time:300ms step_avg:100.00ms",
-        "peak memory allocated: 22521 MiB reserved: 27100 MiB",
-    ]) + "\n"
+    log = (
+        SOURCE_PREAMBLE
+        + "\n".join(
+            [
+                "step:0/3 val_loss:10.8258 train_time:0ms step_avg:nanms",
+                "step:1/3 train_time:100ms step_avg:100.00ms",
+                "step:2/3 train_time:200ms step_avg:100.00ms",
+                "step:3/3 train_time:300ms step_avg:100.00ms",
+                "step:3/3 val_loss:3.2800 train_time:300ms step_avg:100.00ms",
+                "peak memory allocated: 22521 MiB reserved: 27100 MiB",
+            ]
+        )
+        + "\n"
+    )
     parsed = parse_log(log)
     assert len(parsed.validation) == 2 and len(parsed.training) == 3
     assert parsed.final.val_loss == 3.28 and parsed.final.train_time_ms == 300
@@ -69,7 +81,11 @@ def test_old_peak_memory_tail():
 
 
 def test_truncated_log_has_no_final_and_ignores_cut_line():
-    log = "step:0/100 val_loss:nan train_time:0ms step_avg:nanms\nstep:1/100 train_time:50ms step_avg:50.00ms\nstep:2/100 val_lo"
+    log = (
+        "step:0/100 val_loss:nan train_time:0ms step_avg:nanms\n"
+        "step:1/100 train_time:50ms step_avg:50.00ms\n"
+        "step:2/100 val_lo"
+    )
     parsed = parse_log(log)
     assert parsed.final is None and not parsed.complete
     assert parsed.last.step == 1 and parsed.last.train_time_ms == 50
@@ -80,12 +96,20 @@ def test_cut_inside_train_time_is_not_a_step():
 
 
 def test_final_is_last_validation_at_total_not_last_line():
-    log = "step:10/10 val_loss:3.3000 train_time:1000ms\nstep:10/10 val_loss:3.2500 train_time:1000ms\nstep:10/10 train_time:1000ms step_avg:100ms\n"
+    log = (
+        "step:10/10 val_loss:3.3000 train_time:1000ms\n"
+        "step:10/10 val_loss:3.2500 train_time:1000ms\n"
+        "step:10/10 train_time:1000ms step_avg:100ms\n"
+    )
     assert parse_log(log).final.val_loss == 3.25
 
 
 def test_incremental_parser_matches_whole_parse():
-    log = "step:0/2 val_loss:nan train_time:0ms\nstep:1/2 train_loss:4.0 train_time:10ms step_avg:10ms\nstep:2/2 val_loss:3.0 train_time:20ms\n"
+    log = (
+        "step:0/2 val_loss:nan train_time:0ms\n"
+        "step:1/2 train_loss:4.0 train_time:10ms step_avg:10ms\n"
+        "step:2/2 val_loss:3.0 train_time:20ms\n"
+    )
     parser = LogParser()
     fed = [parser.feed(line) for line in log.splitlines()]
     assert [f.step for f in fed] == [0, 1, 2]

@@ -12,10 +12,10 @@ import pytest
 
 from replay import paths
 from replay.records.definitions import defined_names
+from replay.records.store import RecordsStore
 from replay.run.replayer import Replayer, ReplayRequest
 from replay.score.log_parser import parse_log
 from replay.score.stats import difference_interval
-from replay.records.store import RecordsStore
 
 MINI = "mini"
 
@@ -33,10 +33,12 @@ def test_track_shape_and_labels(mini_home):
     records = mini_home.records(MINI)
     assert len(records) == 21
     assert [t.number for t in mini_home.tasks(MINI)] == [1, 2, 3, 4, 5, *range(7, 21)]
-    assert mini_home.files(records[5]) and mini_home.read_file(records[5], "train_gpt.py") == mini_home.read_file(records[6], "train_gpt.py")
+    assert mini_home.files(records[5]) and mini_home.read_file(records[5], "train_gpt.py") == mini_home.read_file(
+        records[6], "train_gpt.py"
+    )
     targets = {r.meta.target_val_loss for r in records}
     assert len(targets) == 1, "every record of a track reaches the same target"
-    for parent, record in zip([None, *records], records):
+    for parent, record in zip([None, *records], records, strict=False):
         meta = record.meta
         assert meta.data == "mini-v1" and meta.launcher == "python"
         assert meta.result.val_loss <= meta.target_val_loss
@@ -106,7 +108,11 @@ def measured_runs(store) -> dict[int, tuple[list[float], list[float]]]:
     """Record index -> times (s) and final val losses of the runs logged in its logs/ folder."""
     runs = {}
     for record in store.records(MINI):
-        finals = [parse_log(store.read_file(record, name).decode()).final for name in store.files(record) if name.startswith("logs/")]
+        finals = [
+            parse_log(store.read_file(record, name).decode()).final
+            for name in store.files(record)
+            if name.startswith("logs/")
+        ]
         assert finals and all(finals), f"{record.label}: no complete run logs"
         runs[record.index] = [f.train_time_ms / 1000 for f in finals], [f.val_loss for f in finals]
     return runs

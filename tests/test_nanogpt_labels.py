@@ -1,4 +1,4 @@
-"""The shipped labels of the real speedrun's records (replay/labels/nanogpt) are complete and well-formed.
+"""The shipped labels of the real speedrun's records (replay/importer/labels/nanogpt) are complete and well-formed.
 
 Invariant: record 1 has a labels.toml with protected names and no innovations; every record
 2-21 has a labels.toml that parses, names at least one innovation (unique names, a description,
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-from pathlib import Path
 
 import pytest
 

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.skipif(not CHECKOUT, reason="needs SPEEDRUN_NANOGPT_CHE
 
 @pytest.fixture(scope="module")
 def nanogpt(tmp_path_factory):
-    from replay.records.add import init_records_repo
     from analysis.diff import changed_definitions
     from replay.importer.modded_nanogpt import import_records
+    from replay.records.add import init_records_repo
 
     store = init_records_repo(tmp_path_factory.mktemp("records") / "records.git")
     import_records(CHECKOUT, store, changed_definitions=changed_definitions)
@@ -62,8 +62,9 @@ def test_partial_candidates_get_exactly_their_innovation(nanogpt):
     """Record i plus only one innovation's ground-truth edits reproduces that innovation alone —
     for nearly every labelled innovation (the cut is mechanical, so a few overlapping edits may
     not apply cleanly; measured 84 of 87 on the 2026-08 snapshot)."""
-    from candidates import partial
     from analysis.task import attribute_task, load_task
+
+    from candidates import partial
 
     exact = total = 0
     for task in [t.number for t in nanogpt.tasks("nanogpt")]:

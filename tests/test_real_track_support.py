@@ -16,13 +16,14 @@ import sys
 import pytest
 
 from replay.data import datasets, fineweb
-from replay.run import venvs
 from replay.data.corpus import generate
 from replay.errors import SpeedrunError
-from replay.records.schema import Environment, parse_record_toml
-from replay.importer.readme_table import TableError, parse_record_table
 from replay.importer.log_reader import LogFormatError, llmc_final, split_log
+from replay.importer.readme_table import TableError, parse_record_table
 from replay.importer.toml_writer import render
+from replay.records.schema import Environment, parse_record_toml
+from replay.run import venvs
+
 from speedrun_checkout import KERNELS, TABLE_HEADER, log, script
 
 
@@ -44,14 +45,20 @@ def test_split_log_rejects_logs_without_code():
 
 
 def test_record_table_rows():
-    readme = "\n".join([
-        "intro", "", TABLE_HEADER,
-        "1 | 45 minutes | [llm.c baseline](https://x/1) | 05/28/24 | [log](records/a/main.log) | @k, others",
-        "3 | 24.9 minutes | [Muon](https://x/3) | 10/04/24 | none | @k",
-        "27 | 2.817 minutes | Kernel | 07/18/25 | [log](records/b/record.txt),[PR](https://github.com/x/pull/1) | @b",
-        "86 | 1.266 minutes | Rewrite | 05/27/26 | [PR](https://github.com/x/pull/2) | @a",
-        "", "## Rules",
-    ])
+    readme = "\n".join(
+        [
+            "intro",
+            "",
+            TABLE_HEADER,
+            "1 | 45 minutes | [llm.c baseline](https://x/1) | 05/28/24 | [log](records/a/main.log) | @k, others",
+            "3 | 24.9 minutes | [Muon](https://x/3) | 10/04/24 | none | @k",
+            "27 | 2.817 minutes | Kernel | 07/18/25 | [log](records/b/record.txt),[PR](https://github.com/x/pull/1) "
+            "| @b",
+            "86 | 1.266 minutes | Rewrite | 05/27/26 | [PR](https://github.com/x/pull/2) | @a",
+            "",
+            "## Rules",
+        ]
+    )
     rows = parse_record_table(readme)
     assert [r.number for r in rows] == [1, 3, 27, 86]
     assert [r.log for r in rows] == ["records/a/main.log", None, "records/b/record.txt", None]
@@ -66,9 +73,21 @@ def test_record_table_rows():
 
 def test_rendered_record_toml_parses_back():
     document = {
-        "schema": 1, "track": "t", "index": 2, "name": "n", "date": dt.date(2024, 6, 6), "authors": ["@a", 'quote "b"'],
-        "description": "Tab\tand ü and \\ backslash", "entry": "train_gpt.py", "launcher": "torchrun", "nproc": 8,
-        "target_val_loss": 3.28, "task": False, "data": "fineweb10B", "notes": "x", "args": ["--flag", "data/*.bin"],
+        "schema": 1,
+        "track": "t",
+        "index": 2,
+        "name": "n",
+        "date": dt.date(2024, 6, 6),
+        "authors": ["@a", 'quote "b"'],
+        "description": "Tab\tand ü and \\ backslash",
+        "entry": "train_gpt.py",
+        "launcher": "torchrun",
+        "nproc": 8,
+        "target_val_loss": 3.28,
+        "task": False,
+        "data": "fineweb10B",
+        "notes": "x",
+        "args": ["--flag", "data/*.bin"],
         "result": {"time_s": 1884.0, "val_loss": 3.2603, "steps": 9536, "runs": 1, "hardware": "8xH100"},
         "environment": {"python": "3.12", "torch": "2.4.1+cu121"},
         "innovations": [{"name": "rotary", "description": "d", "anchors": ["Rotary", "apply_rotary_emb"]}],
@@ -83,10 +102,27 @@ def test_rendered_record_toml_parses_back():
 def test_install_commands_follow_the_pins(tmp_path):
     python = tmp_path / "bin" / "python"
     release = venvs.install_commands(Environment("3.12", "2.4.1+cu121"), python, use_uv=False)
-    assert release[0] == [str(python), "-m", "pip", "install", "torch==2.4.1", "--index-url", "https://download.pytorch.org/whl/cu121"]
+    assert release[0] == [
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "torch==2.4.1",
+        "--index-url",
+        "https://download.pytorch.org/whl/cu121",
+    ]
     nightly = venvs.install_commands(Environment("3.12", "2.6.0.dev20241203+cu124"), python, use_uv=True)
-    assert nightly[0] == ["uv", "pip", "install", "--python", str(python), "--pre", "torch==2.6.0.dev20241203",
-                          "--index-url", "https://download.pytorch.org/whl/nightly/cu124"]
+    assert nightly[0] == [
+        "uv",
+        "pip",
+        "install",
+        "--python",
+        str(python),
+        "--pre",
+        "torch==2.6.0.dev20241203",
+        "--index-url",
+        "https://download.pytorch.org/whl/nightly/cu124",
+    ]
     plain = venvs.install_commands(Environment("3.11", "2.13.0", {"triton": "3.1.0"}), python, use_uv=False)
     assert plain[0][-1] == "torch==2.13.0" and "triton==3.1.0" in plain[1]
 
@@ -113,18 +149,38 @@ def test_fineweb_dataset_env_and_workdir_link(home, monkeypatch, tmp_path):
     monkeypatch.setenv("SPEEDRUN_FINEWEB", str(shards))
     with pytest.raises(SpeedrunError, match="no FineWeb shards in .*speedrun data synthetic"):
         datasets.prepare("fineweb10B")
-    generate(shards, n_train_tokens=4096, n_val_tokens=2048, seed=0, shard_tokens=4096, prefix="fineweb", eot=50256, first_train_index=1)
+    generate(
+        shards,
+        n_train_tokens=4096,
+        n_val_tokens=2048,
+        seed=0,
+        shard_tokens=4096,
+        prefix="fineweb",
+        eot=50256,
+        first_train_index=1,
+    )
     env = datasets.prepare("fineweb10B")
     assert env["NANOGPT_VAL_TOKENS"] == "10485760" and env["NANOGPT_TRAIN_FILES"].endswith("fineweb_train_*.bin")
     workdir = tmp_path / "work"
     workdir.mkdir()
     datasets.link_into("fineweb10B", workdir)
-    assert sorted(p.name for p in (workdir / "data" / "fineweb10B").glob("fineweb_*.bin")) == sorted(p.name for p in shards.glob("*.bin"))
+    assert sorted(p.name for p in (workdir / "data" / "fineweb10B").glob("fineweb_*.bin")) == sorted(
+        p.name for p in shards.glob("*.bin")
+    )
 
 
 def test_fineweb_download_verifies_and_skips(tmp_path):
     source = tmp_path / "hub"
-    generate(source, n_train_tokens=8192, n_val_tokens=2048, seed=1, shard_tokens=4096, prefix="fineweb", eot=50256, first_train_index=1)
+    generate(
+        source,
+        n_train_tokens=8192,
+        n_val_tokens=2048,
+        seed=1,
+        shard_tokens=4096,
+        prefix="fineweb",
+        eot=50256,
+        first_train_index=1,
+    )
     out = tmp_path / "out"
     got = fineweb.download(out, 2, base_url=source.as_uri(), echo=lambda _: None)
     assert [p.name for p in got] == ["fineweb_val_000000.bin", "fineweb_train_000001.bin", "fineweb_train_000002.bin"]

@@ -9,16 +9,20 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from replay.records.add import add_record, init_records_repo
 from replay.errors import SpeedrunError
+from replay.records.add import add_record, init_records_repo
 from replay.records.schema import RecordError, parse_record_toml
 from replay.records.store import RecordsStore
+
 from toyrecords import toy_log, write_toy_record
 
 
 def snapshot(repo_path: Path) -> dict[str, str]:
-    return {str(p.relative_to(repo_path)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(repo_path.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(repo_path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(repo_path.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_store_lists_records_tags_and_tasks(toy_store):
@@ -81,18 +85,36 @@ def _edit_toml(folder: Path, old: str, new: str) -> None:
 
 REJECTIONS = {
     "wrong index": (lambda f: _edit_toml(f, "index = 4", "index = 6"), "field 'index' is 6; the next record"),
-    "date before parent": (lambda f: _edit_toml(f, "date = 2026-01-04", "date = 2025-12-01"), "field 'date' 2025-12-01 is before"),
+    "date before parent": (
+        lambda f: _edit_toml(f, "date = 2026-01-04", "date = 2025-12-01"),
+        "field 'date' 2025-12-01 is before",
+    ),
     "wrong track": (lambda f: _edit_toml(f, 'track = "toy"', 'track = "other"'), "field 'track' is 'other'"),
     "entry missing": (lambda f: (f / "train_gpt.py").unlink(), "field 'entry' names train_gpt.py"),
     "entry not python": (lambda f: (f / "train_gpt.py").write_text("def broken(:\n"), "not valid Python"),
-    "bad log": (lambda f: ((f / "logs").mkdir(), (f / "logs" / "x.txt").write_text("no steps here\n")), "no validation step line"),
+    "bad log": (
+        lambda f: ((f / "logs").mkdir(), (f / "logs" / "x.txt").write_text("no steps here\n")),
+        "no validation step line",
+    ),
     "bad hint name": (lambda f: (f / "hints" / "level9.md").write_text("x"), "hints must be"),
     "missing field": (lambda f: _edit_toml(f, "nproc = 1\n", ""), "missing field 'nproc'"),
     "unknown field": (lambda f: _edit_toml(f, "nproc = 1\n", "nproc = 1\nnprocs = 2\n"), "unknown field 'nprocs'"),
-    "bad type": (lambda f: _edit_toml(f, "time_s = 0.4", 'time_s = "fast"'), "'result.time_s' must be a non-negative number"),
-    "bad launcher": (lambda f: _edit_toml(f, 'launcher = "python"', 'launcher = "mpirun"'), "'launcher' must be one of"),
-    "anchor not in code": (lambda f: _edit_toml(f, '"Hyperparameters.step_ms"', '"Muon.step"'), "anchor 'Muon.step' is not defined"),
-    "protected not in code": (lambda f: _edit_toml(f, '"Hyperparameters.val_loss_every"', '"timer"'), "protected name 'timer' is not defined"),
+    "bad type": (
+        lambda f: _edit_toml(f, "time_s = 0.4", 'time_s = "fast"'),
+        "'result.time_s' must be a non-negative number",
+    ),
+    "bad launcher": (
+        lambda f: _edit_toml(f, 'launcher = "python"', 'launcher = "mpirun"'),
+        "'launcher' must be one of",
+    ),
+    "anchor not in code": (
+        lambda f: _edit_toml(f, '"Hyperparameters.step_ms"', '"Muon.step"'),
+        "anchor 'Muon.step' is not defined",
+    ),
+    "protected not in code": (
+        lambda f: _edit_toml(f, '"Hyperparameters.val_loss_every"', '"timer"'),
+        "protected name 'timer' is not defined",
+    ),
     "no record.toml": (lambda f: (f / "record.toml").unlink(), "no record.toml"),
 }
 

@@ -14,9 +14,10 @@ import pygit2
 import pytest
 
 from replay import paths
-from replay.run.replayer import Replayer, ReplayRequest, load_state
-from replay.run.executor import LocalExecutor
 from replay.records.workrepo import commit_folder, create_branch, open_work_repo
+from replay.run.executor import LocalExecutor
+from replay.run.replayer import Replayer, ReplayRequest, load_state
+
 from toyrecords import write_toy_record
 
 SPEEDRUN = str(Path(sys.executable).parent / "speedrun")
@@ -34,7 +35,13 @@ def side(state, name):
 def test_replay_interleaves_grades_and_writes_reports(toy_store):
     state = replay(toy_store, runs=3)
     assert [(r["side"], r["replicate"]) for r in state.runs] == [
-        ("baseline", 0), ("ground_truth", 0), ("baseline", 1), ("ground_truth", 1), ("baseline", 2), ("ground_truth", 2)]
+        ("baseline", 0),
+        ("ground_truth", 0),
+        ("baseline", 1),
+        ("ground_truth", 1),
+        ("baseline", 2),
+        ("ground_truth", 2),
+    ]
     base, truth = side(state, "baseline"), side(state, "ground_truth")
     assert base["time_s"]["mean"] == pytest.approx(2.0, abs=0.03)
     assert truth["time_s"]["mean"] == pytest.approx(1.6, abs=0.03)
@@ -126,8 +133,13 @@ def test_killed_replay_resumes_without_repeating_finished_runs(home, tmp_path, s
     _slow_store(home)
     counter = tmp_path / "count.txt"
     env = {**os.environ, "TOY_COUNTER": str(counter)}
-    proc = subprocess.Popen([SPEEDRUN, "replay", "1", "--track", "toy", "--runs", "3"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [SPEEDRUN, "replay", "1", "--track", "toy", "--runs", "3"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     run_json = None
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -144,11 +156,15 @@ def test_killed_replay_resumes_without_repeating_finished_runs(home, tmp_path, s
     finished = len(state["runs"])
     assert 2 <= finished < 6 and state["status"] in ("interrupted", "running")
     executed_before = len(counter.read_text().splitlines())
-    out = subprocess.run([SPEEDRUN, "replay", "--resume", state["run_id"]], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [SPEEDRUN, "replay", "--resume", state["run_id"]], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     resumed = load_state(state["run_id"])
     assert resumed.status == "finished" and len(resumed.runs) == 6
-    assert [(r["side"], r["replicate"]) for r in resumed.runs[:finished]] == [(r["side"], r["replicate"]) for r in state["runs"]]
+    assert [(r["side"], r["replicate"]) for r in resumed.runs[:finished]] == [
+        (r["side"], r["replicate"]) for r in state["runs"]
+    ]
     executed_after = len(counter.read_text().splitlines())
     assert executed_after - executed_before == 6 - finished, "finished runs must not be repeated"
     assert "FSR" in out.stdout

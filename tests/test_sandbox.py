@@ -10,7 +10,7 @@ import pytest
 from replay.run.executor import LaunchSpec, LocalExecutor
 from replay.run.sandbox import Sandbox, namespaces_available
 
-PROBE = textwrap.dedent('''
+PROBE = textwrap.dedent("""
     import os, socket, sys
     def attempt(f):
         try:
@@ -30,7 +30,7 @@ PROBE = textwrap.dedent('''
         print("alloc yes")
     except MemoryError:
         print("alloc no")
-''')
+""")
 
 
 @pytest.mark.skipif(namespaces_available() is not None, reason="no user namespaces on this machine")
@@ -44,8 +44,13 @@ def test_sandbox_blocks_network_and_writes_outside_scratch(tmp_path):
     # nested read-only paths (records.git inside the project, as by default) must not hide each other
     sandbox = Sandbox(readonly=(protected / "objects", protected), memory_bytes=2 * 2**30)
     # arguments: a file in the protected folder, and an allocation beyond the cap
-    spec = LaunchSpec(workdir=scratch, entry="probe.py", python=sys.executable, time_limit_s=60,
-                      args=(str(protected / "x.txt"), str(3 * 2**30)))
+    spec = LaunchSpec(
+        workdir=scratch,
+        entry="probe.py",
+        python=sys.executable,
+        time_limit_s=60,
+        args=(str(protected / "x.txt"), str(3 * 2**30)),
+    )
     LocalExecutor(gpus=0, sandbox=sandbox).run(spec, tmp_path / "log.txt")
     log = (tmp_path / "log.txt").read_text()
     assert "net no" in log and "scratch yes" in log and "protected no" in log and "alloc no" in log, log

@@ -8,11 +8,12 @@ import pytest
 from analysis.attribute import Innovation, attribute
 from analysis.diff import load
 from analysis.syntax import Cache
-from replay.records.add import add_record, init_records_repo
 from replay.errors import SpeedrunError
+from replay.records.add import add_record, init_records_repo
+
 from toyrecords import write_toy_record
 
-BASE = '''
+BASE = """
 class GPT:
     def forward(self, x):
         x = self.blocks(x)
@@ -20,16 +21,20 @@ class GPT:
         logits = self.head(x)
         logits = 30 * torch.tanh(logits / 30)
         return logits.float()
-'''
+"""
 # Record i+1: a lower softcap and, in the same method, a refactor of the trunk.
 TARGET = BASE.replace("30 * torch.tanh(logits / 30)", "15 * torch.tanh(logits / 15)").replace(
-    "x = self.blocks(x)\n        x = self.norm(x)", "for block in self.layers:\n            x = block(x)\n        x = norm(x)")
+    "x = self.blocks(x)\n        x = self.norm(x)",
+    "for block in self.layers:\n            x = block(x)\n        x = norm(x)",
+)
 SOFTCAP_ONLY = BASE.replace("30 * torch.tanh(logits / 30)", "15 * torch.tanh(logits / 15)")
 
 
 def verdicts(candidate: str, innovations: list[Innovation]) -> dict[str, float]:
     cache = Cache()
-    result = attribute(load(BASE, "base", cache), load(TARGET, "target", cache), load(candidate, "cand", cache), innovations)
+    result = attribute(
+        load(BASE, "base", cache), load(TARGET, "target", cache), load(candidate, "cand", cache), innovations
+    )
     return {g.name: g.score for g in result.innovations}
 
 
@@ -42,10 +47,13 @@ def test_scoped_anchor_separates_techniques_in_one_method():
     assert verdicts(SOFTCAP_ONLY, plain)["softcap 15"] < 0.5
 
 
-@pytest.mark.parametrize("anchor, message", [
-    ("Hyperparameters.step_ms@nowhere", "names 'nowhere', which the record's code never mentions"),
-    ("Nothing@sleep", "is not defined in the record's code"),
-])
+@pytest.mark.parametrize(
+    "anchor, message",
+    [
+        ("Hyperparameters.step_ms@nowhere", "names 'nowhere', which the record's code never mentions"),
+        ("Nothing@sleep", "is not defined in the record's code"),
+    ],
+)
 def test_bad_scoped_anchors_are_rejected(home, anchor, message):
     store = init_records_repo(home / "records.git")
     folder = write_toy_record(home / "r1")

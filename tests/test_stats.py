@@ -7,7 +7,9 @@ import pytest
 from replay.score.stats import difference_interval, fsr, fsr_interval, mean_sd, p_below, student_t_cdf, validity
 
 
-@pytest.mark.parametrize("t, df, upper_tail", [(2.015, 5, 0.05), (6.965, 2, 0.01), (2.764, 10, 0.01), (1.645, 1e6, 0.05)])
+@pytest.mark.parametrize(
+    "t, df, upper_tail", [(2.015, 5, 0.05), (6.965, 2, 0.01), (2.764, 10, 0.01), (1.645, 1e6, 0.05)]
+)
 def test_student_t_matches_tables(t, df, upper_tail):
     assert 1 - student_t_cdf(t, df) == pytest.approx(upper_tail, rel=2e-3)
 

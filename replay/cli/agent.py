@@ -4,7 +4,6 @@ branch (help panel "Agent"). litellm and the runner are imported inside the comm
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import typer
 
@@ -16,8 +15,11 @@ from replay.errors import SpeedrunError
 
 PANEL = "Agent"
 
-agent = typer.Typer(name="agent", no_args_is_help=True,
-                    help="LLM agents on tasks: every attempt a commit on a branch of the work repository.")
+agent = typer.Typer(
+    name="agent",
+    no_args_is_help=True,
+    help="LLM agents on tasks: every attempt a commit on a branch of the work repository.",
+)
 groups = (agent,)
 
 
@@ -48,20 +50,38 @@ def _report(state) -> None:
 def run(
     task: int = typer.Argument(..., help="Task number i (record i -> i+1)."),
     track: str = track_option(),
-    model: str = typer.Option(..., "--model", "-m", help="A litellm model: openai/gpt-4o, anthropic/..., openai/NAME with --api-base."),
-    scaffold: ScaffoldName = choice_option(ScaffoldName, ScaffoldName.AIDE, "--scaffold", "-s", help="Search scaffold (the paper's parameters)."),
+    model: str = typer.Option(
+        ..., "--model", "-m", help="A litellm model: openai/gpt-4o, anthropic/..., openai/NAME with --api-base."
+    ),
+    scaffold: ScaffoldName = choice_option(
+        ScaffoldName, ScaffoldName.AIDE, "--scaffold", "-s", help="Search scaffold (the paper's parameters)."
+    ),
     hints: str = typer.Option("0", "--hints", help="0, 1, 2, 3, 1,2 or 1,2,3 (pseudocode, description, mini-paper)."),
     nodes: int = typer.Option(20, "--nodes", help="Node budget: model-written attempts per run."),
-    node_timeout: Optional[float] = typer.Option(None, "--node-timeout", help="Seconds per node run (default: max(600, 4x the record's time))."),
-    budget_usd: Optional[float] = typer.Option(None, "--budget-usd", help="Stop asking the model once this much is spent."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", "-k", help="Stop each node run after step K (a smoke run)."),
+    node_timeout: float | None = typer.Option(
+        None, "--node-timeout", help="Seconds per node run (default: max(600, 4x the record's time))."
+    ),
+    budget_usd: float | None = typer.Option(
+        None, "--budget-usd", help="Stop asking the model once this much is spent."
+    ),
+    max_steps: int | None = typer.Option(
+        None, "--max-steps", "-k", help="Stop each node run after step K (a smoke run)."
+    ),
     runs: int = typer.Option(1, "--runs", "-n", help="Independent agent runs (seeds 0..N-1)."),
-    from_run: Optional[str] = typer.Option(None, "--from", help="Cumulative mode: start from the best node of this earlier run on task i-1."),
-    edit_format: EditFormat = choice_option(EditFormat, EditFormat.SEARCH_REPLACE, "--edit-format", help="How the model writes its edits."),
-    api_base: Optional[str] = typer.Option(None, "--api-base", help="Base URL of an OpenAI-compatible server."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (default: the provider's)."),
+    from_run: str | None = typer.Option(
+        None, "--from", help="Cumulative mode: start from the best node of this earlier run on task i-1."
+    ),
+    edit_format: EditFormat = choice_option(
+        EditFormat, EditFormat.SEARCH_REPLACE, "--edit-format", help="How the model writes its edits."
+    ),
+    api_base: str | None = typer.Option(None, "--api-base", help="Base URL of an OpenAI-compatible server."),
+    temperature: float | None = typer.Option(
+        None, "--temperature", help="Sampling temperature (default: the provider's)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the scaffold's random choices (run k uses seed+k)."),
-    replay_runs: int = typer.Option(0, "--replay", help="Afterwards, replay the best branch against both records N times each."),
+    replay_runs: int = typer.Option(
+        0, "--replay", help="Afterwards, replay the best branch against both records N times each."
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every node even if a cached result exists."),
 ):
     """Put an agent on task i: every node is a commit on agent/<run-id>/<node>; print the tree and the best branch.
@@ -81,9 +101,21 @@ def run(
     levels = parse_hints(hints)
     for k in range(runs):
         request = AgentRequest(
-            track=track, task=task, model=model, scaffold=scaffold, hints=levels, nodes=nodes, node_timeout_s=node_timeout,
-            budget_usd=budget_usd, max_steps=max_steps, seed=seed + k, edit_format=edit_format, api_base=api_base,
-            temperature=temperature, from_run=from_run, use_cache=not no_cache,
+            track=track,
+            task=task,
+            model=model,
+            scaffold=scaffold,
+            hints=levels,
+            nodes=nodes,
+            node_timeout_s=node_timeout,
+            budget_usd=budget_usd,
+            max_steps=max_steps,
+            seed=seed + k,
+            edit_format=edit_format,
+            api_base=api_base,
+            temperature=temperature,
+            from_run=from_run,
+            use_cache=not no_cache,
         )
         runner = _runner()
         state = _execute(runner, runner.start(request))
@@ -98,8 +130,13 @@ def _replay_best(state, runs: int) -> None:
     from replay.run.replayer import Replayer, ReplayRequest
 
     replayer = Replayer()
-    request = ReplayRequest(track=state.request.track, task=state.request.task, branches=(state.summary["branch"],),
-                            runs=runs, max_steps=state.request.max_steps)
+    request = ReplayRequest(
+        track=state.request.track,
+        task=state.request.task,
+        branches=(state.summary["branch"],),
+        runs=runs,
+        max_steps=state.request.max_steps,
+    )
     print_replay(replayer, replayer.start(request))
 
 

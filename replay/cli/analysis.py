@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -22,7 +21,9 @@ commands = typer.Typer()
 
 @commands.command("diff")
 def diff(
-    a: str = typer.Argument(..., help="Old side: a record (mini/2, mini/r02 or its commit id), work-repo branch, commit id or file."),
+    a: str = typer.Argument(
+        ..., help="Old side: a record (mini/2, mini/r02 or its commit id), work-repo branch, commit id or file."
+    ),
     b: str = typer.Argument(..., help="New side: same kinds as A."),
 ):
     """Structural diff of two scripts: changed, added, removed and renamed definitions, with lines.
@@ -41,8 +42,11 @@ def diff(
     if sys.stdout.isatty():
         colours = {"  -": "red", "  +": "green", "~ ": "yellow", "+ ": "green", "- ": "red"}
         text = "".join(
-            typer.style(line, fg=next((c for p, c in colours.items() if line.startswith(p)), None)) if line.strip() else line
-            for line in text.splitlines(keepends=True))
+            typer.style(line, fg=next((c for p, c in colours.items() if line.startswith(p)), None))
+            if line.strip()
+            else line
+            for line in text.splitlines(keepends=True)
+        )
     typer.echo(text, nl=False)
 
 
@@ -50,11 +54,13 @@ def diff(
 def attribute(
     task: int = typer.Argument(..., help="Task number (record i -> i+1)."),
     track: str = track_option(),
-    branch: Optional[str] = typer.Option(None, "--branch", "-b", help="Candidate: a work-repo branch."),
-    commit: Optional[str] = typer.Option(None, "--commit", "-c", help="Candidate: a commit id (work repo or records.git) or a record tag."),
-    file: Optional[Path] = typer.Option(None, "--file", "-f", help="Candidate: a script on disk."),
+    branch: str | None = typer.Option(None, "--branch", "-b", help="Candidate: a work-repo branch."),
+    commit: str | None = typer.Option(
+        None, "--commit", "-c", help="Candidate: a commit id (work repo or records.git) or a record tag."
+    ),
+    file: Path | None = typer.Option(None, "--file", "-f", help="Candidate: a script on disk."),
     fmt: ReportFormat = choice_option(ReportFormat, ReportFormat.MARKDOWN, "--format", help="Report format."),
-    out: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
+    out: Path | None = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
 ):
     """Which of record i+1's innovations a candidate reproduced, with evidence and novel edits.
 
@@ -90,8 +96,10 @@ def attribute(
         typer.echo(report, nl=False)
     else:
         write_text_atomic(out, report)
-        typer.echo(f"wrote {out}: {doc['summary']['reproduced']}/{doc['summary']['innovations']} innovations reproduced"
-                   + (f" (fallback: {doc['fallback']})" if doc["fallback"] else ""))
+        typer.echo(
+            f"wrote {out}: {doc['summary']['reproduced']}/{doc['summary']['innovations']} innovations reproduced"
+            + (f" (fallback: {doc['fallback']})" if doc["fallback"] else "")
+        )
 
 
 @commands.command("blame")

@@ -44,8 +44,9 @@ def _print_version(wanted: bool) -> None:
 
 @app.callback()
 def _options(
-    show_version: bool = typer.Option(False, "--version", "-V", callback=_print_version, is_eager=True,
-                                      help="Print the version and exit."),
+    show_version: bool = typer.Option(
+        False, "--version", "-V", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
 ):
     """Replay NanoGPT speedrun records, score agents' branches, and manage the record history.
 

@@ -18,8 +18,14 @@ class RichProgress:
         from rich.progress import Progress as Bar
 
         self.console = Console(stderr=True)
-        self.bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       console=self.console, transient=True)
+        self.bar = Bar(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
         self.announce_runs = announce_runs  # agent runs print one line per node themselves
         self.current = None
 

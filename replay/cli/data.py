@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -32,7 +31,9 @@ def data_mini():
 def data_synthetic(
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write the shards into (created)."),
     train_tokens: int = typer.Option(4_194_304, "--train-tokens", help="Training tokens in all."),
-    val_tokens: int = typer.Option(10_485_760, "--val-tokens", help="Validation tokens (the real scripts evaluate 10,485,760)."),
+    val_tokens: int = typer.Option(
+        10_485_760, "--val-tokens", help="Validation tokens (the real scripts evaluate 10,485,760)."
+    ),
     shard_tokens: int = typer.Option(2_097_152, "--shard-tokens", help="Training tokens per shard."),
     seed: int = typer.Option(0, "--seed", help="Generator seed."),
 ):
@@ -46,16 +47,28 @@ def data_synthetic(
 
     if min(train_tokens, val_tokens, shard_tokens) <= 0:
         raise SpeedrunError("--train-tokens, --val-tokens and --shard-tokens must be positive")
-    written = corpus.generate(out, n_train_tokens=train_tokens, n_val_tokens=val_tokens, seed=seed,
-                              shard_tokens=shard_tokens, prefix="fineweb", eot=GPT2_EOT, first_train_index=1)
+    written = corpus.generate(
+        out,
+        n_train_tokens=train_tokens,
+        n_val_tokens=val_tokens,
+        seed=seed,
+        shard_tokens=shard_tokens,
+        prefix="fineweb",
+        eot=GPT2_EOT,
+        first_train_index=1,
+    )
     for path in written:
         print(path)
 
 
 @data.command("fineweb")
 def data_fineweb(
-    shards: int = typer.Option(8, "--shards", "-n", help="Training shards of 100M tokens (the real records read up to ~8-10)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder (default: $SPEEDRUN_FINEWEB or runs/data/fineweb10B)."),
+    shards: int = typer.Option(
+        8, "--shards", "-n", help="Training shards of 100M tokens (the real records read up to ~8-10)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Folder (default: $SPEEDRUN_FINEWEB or runs/data/fineweb10B)."
+    ),
 ):
     """Download the real FineWeb GPT-2 shards (needs network access; ~200 MB per shard).
 

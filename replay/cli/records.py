@@ -7,7 +7,6 @@ tag) or the record's commit id.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -18,13 +17,15 @@ from replay.records.store import RecordsStore
 PANEL = "Records"
 RECORD = typer.Argument(..., help="A record: TRACK/N, TRACK/rNN or its commit id, e.g. mini/2.")
 
-records = typer.Typer(name="records", no_args_is_help=True, help="List, show, export, add and import records (commits of records.git).")
+records = typer.Typer(
+    name="records", no_args_is_help=True, help="List, show, export, add and import records (commits of records.git)."
+)
 commands = typer.Typer()
 groups = (records,)
 
 
 @records.command("list")
-def records_list(track: Optional[str] = track_option(None, "Only this track.")):
+def records_list(track: str | None = track_option(None, "Only this track.")):
     """List records per track: index, date, official time, name.
 
     Example: speedrun records list --track mini
@@ -33,7 +34,9 @@ def records_list(track: Optional[str] = track_option(None, "Only this track.")):
     for name in [track] if track else store.tracks():
         for record in store.records(name):
             m = record.meta
-            print(f"{record.label:<14} {m.date}  {m.result.time_s:9.1f} s  {m.name}" + ("" if m.task else "  (no task)"))
+            print(
+                f"{record.label:<14} {m.date}  {m.result.time_s:9.1f} s  {m.name}" + ("" if m.task else "  (no task)")
+            )
 
 
 @records.command("show")
@@ -48,8 +51,13 @@ def records_show(spec: str = RECORD):
     print(f"{record.label}  {m.name}  ({m.date}, {', '.join(m.authors)})")
     print(f"commit {record.commit_id}")
     print(m.description)
-    print(f"result: {m.result.time_s:.1f} s to val loss {m.result.val_loss:.4f} in {m.result.steps} steps on {m.result.hardware}")
-    print(f"target val loss {m.target_val_loss}; launcher {m.launcher} x{m.nproc}; entry {m.entry}; data {m.data or '-'}")
+    print(
+        f"result: {m.result.time_s:.1f} s to val loss {m.result.val_loss:.4f} in {m.result.steps} steps on "
+        f"{m.result.hardware}"
+    )
+    print(
+        f"target val loss {m.target_val_loss}; launcher {m.launcher} x{m.nproc}; entry {m.entry}; data {m.data or '-'}"
+    )
     if m.notes:
         print(f"notes: {m.notes}")
     for innovation in m.innovations:
@@ -97,10 +105,16 @@ def records_add(
 
 @records.command("import")
 def records_import(
-    checkout: Path = typer.Argument(..., help="A clone of KellerJordan/modded-nanogpt (full history; a bare mirror works too)."),
+    checkout: Path = typer.Argument(
+        ..., help="A clone of KellerJordan/modded-nanogpt (full history; a bare mirror works too)."
+    ),
     track: str = track_option("nanogpt", "Track to create or extend."),
-    through: str = typer.Option("21", "--through", help="Last README record to import: a number, or 'all' for every logged record."),
-    hints: Optional[Path] = typer.Option(None, "--hints", help="Use the paper's hint files (DIR/record_<i>/level_*.txt) instead of ours."),
+    through: str = typer.Option(
+        "21", "--through", help="Last README record to import: a number, or 'all' for every logged record."
+    ),
+    hints: Path | None = typer.Option(
+        None, "--hints", help="Use the paper's hint files (DIR/record_<i>/level_*.txt) instead of ours."
+    ),
 ):
     """Import the speedrun's records from a checkout: one commit per record, with labels and hints.
 
@@ -121,13 +135,20 @@ def records_import(
     if hints is not None and not hints.is_dir():
         raise SpeedrunError(f"--hints {hints}: not a folder")
     report = import_records(
-        checkout, RecordsStore(), changed_definitions=changed_definitions, track=track,
-        through=None if through == "all" else int(through), hints_dir=hints,
+        checkout,
+        RecordsStore(),
+        changed_definitions=changed_definitions,
+        track=track,
+        through=None if through == "all" else int(through),
+        hints_dir=hints,
         on_record=lambda label, c: print(f"added {label}  README #{c.row.number}  {c.row.description}", flush=True),
     )
     for note in report.skipped:
         print(f"note: {note}")
-    print(f"{track}: {len(report.added)} added, {len(report.unchanged)} already present, {len(report.skipped)} rows skipped")
+    print(
+        f"{track}: {len(report.added)} added, {len(report.unchanged)} already present, {len(report.skipped)} rows "
+        "skipped"
+    )
 
 
 @records.command("init")
@@ -143,7 +164,7 @@ def records_init(path: Path = typer.Argument(..., help="Where to create the bare
 
 
 @commands.command("tasks")
-def tasks(track: Optional[str] = track_option(None, "Only this track.")):
+def tasks(track: str | None = track_option(None, "Only this track.")):
     """List tasks: record i -> record i+1, with the official times.
 
     Example: speedrun tasks --track mini
@@ -152,5 +173,7 @@ def tasks(track: Optional[str] = track_option(None, "Only this track.")):
     for name in [track] if track else store.tracks():
         for task in store.tasks(name):
             a, b = task.start.meta.result.time_s, task.target.meta.result.time_s
-            print(f"{name} task {task.number:>2}: r{task.start.index:02d} -> r{task.target.index:02d}  "
-                  f"{a:8.1f} s -> {b:8.1f} s  ({task.target.meta.name})")
+            print(
+                f"{name} task {task.number:>2}: r{task.start.index:02d} -> r{task.target.index:02d}  "
+                f"{a:8.1f} s -> {b:8.1f} s  ({task.target.meta.name})"
+            )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,8 +16,11 @@ from replay.records.store import RecordsStore
 
 PANEL = "Replay"
 
-work = typer.Typer(name="work", no_args_is_help=True,
-                   help="Branches of the work repository (runs/work.git): candidates to replay and attribute.")
+work = typer.Typer(
+    name="work",
+    no_args_is_help=True,
+    help="Branches of the work repository (runs/work.git): candidates to replay and attribute.",
+)
 env = typer.Typer(name="env", no_args_is_help=True, help="Per-record Python environments built from record.toml pins.")
 commands = typer.Typer()
 groups = (work, env)
@@ -26,16 +28,28 @@ groups = (work, env)
 
 @commands.command("replay")
 def replay(
-    task: Optional[int] = typer.Argument(None, help="Task number i (record i -> i+1)."),
+    task: int | None = typer.Argument(None, help="Task number i (record i -> i+1)."),
     track: str = track_option(),
-    branch: list[str] = typer.Option([], "--branch", "-b", help="Work-repo branch to replay as a candidate (repeatable)."),
+    branch: list[str] = typer.Option(
+        [], "--branch", "-b", help="Work-repo branch to replay as a candidate (repeatable)."
+    ),
     runs: int = typer.Option(1, "--runs", "-n", help="Runs per side, interleaved."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", "-k", help="Stop each run after step K (a partial smoke run)."),
-    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per run (default: max(600, 4x the record's time))."),
+    max_steps: int | None = typer.Option(
+        None, "--max-steps", "-k", help="Stop each run after step K (a partial smoke run)."
+    ),
+    time_limit: float | None = typer.Option(
+        None, "--time-limit", help="Seconds per run (default: max(600, 4x the record's time))."
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run again even if a cached result exists."),
-    resume: Optional[str] = typer.Option(None, "--resume", help="Continue an interrupted replay by its run id."),
-    python: Optional[str] = typer.Option(None, "--python", help="Interpreter that runs every side (default: each record's environment, see `speedrun env build`)."),
-    nproc: Optional[int] = typer.Option(None, "--nproc", help="Processes (GPUs) per run, at most the record's nproc and the GPUs present."),
+    resume: str | None = typer.Option(None, "--resume", help="Continue an interrupted replay by its run id."),
+    python: str | None = typer.Option(
+        None,
+        "--python",
+        help="Interpreter that runs every side (default: each record's environment, see `speedrun env build`).",
+    ),
+    nproc: int | None = typer.Option(
+        None, "--nproc", help="Processes (GPUs) per run, at most the record's nproc and the GPUs present."
+    ),
 ):
     """Replay task i: baseline, ground truth and branches, N runs each, interleaved; print the table.
 
@@ -53,8 +67,15 @@ def replay(
         raise SpeedrunError("give a task number (see `speedrun tasks`) or --resume RUN")
     else:
         request = ReplayRequest(
-            track=track, task=task, branches=tuple(branch), runs=runs, max_steps=max_steps,
-            time_limit_s=time_limit, use_cache=not no_cache, python=python, nproc=nproc,
+            track=track,
+            task=task,
+            branches=tuple(branch),
+            runs=runs,
+            max_steps=max_steps,
+            time_limit_s=time_limit,
+            use_cache=not no_cache,
+            python=python,
+            nproc=nproc,
         )
         state = replayer.start(request)
     print_replay(replayer, state)
@@ -106,12 +127,15 @@ def work_new(
 @work.command("commit")
 def work_commit(
     branch: str = typer.Argument(..., help="Existing work-repo branch."),
-    folder: Path = typer.Argument(..., help="Folder whose files become the branch's next commit (e.g. an edited `records export`)."),
+    folder: Path = typer.Argument(
+        ..., help="Folder whose files become the branch's next commit (e.g. an edited `records export`)."
+    ),
     message: str = typer.Option("candidate", "--message", "-m", help="Commit message."),
 ):
     """Commit a folder's files as the next commit of a work-repo branch.
 
-    Example: speedrun records export mini/1 /tmp/idea && (edit) && speedrun work commit my-idea /tmp/idea -m "try ReLU^2"
+    Example: speedrun records export mini/1 /tmp/idea && (edit) &&
+    speedrun work commit my-idea /tmp/idea -m "try ReLU^2"
     """
     from replay.records.workrepo import commit_folder, open_work_repo
 

@@ -15,8 +15,8 @@ import shutil
 import urllib.request
 from pathlib import Path
 
-from replay.errors import SpeedrunError
 from replay.data.shards import ShardError, read_header
+from replay.errors import SpeedrunError
 
 BASE_URL = "https://huggingface.co/datasets/kjj0/fineweb10B-gpt2/resolve/main"
 MAX_TRAIN_SHARDS = 103

@@ -61,4 +61,3 @@ def read_shard(path: Path) -> np.ndarray:
     """Return a shard's tokens as a uint16 array."""
     ntok = read_header(path)
     return np.fromfile(path, dtype="<u2", count=ntok, offset=HEADER_BYTES)
-

@@ -63,13 +63,13 @@ def split_log(text: str) -> SpeedrunLog:
     if end == start:
         raise LogFormatError("the log carries no code before its first separator")
     code = "\n".join(lines[start:end]) + "\n"
-    rest = lines[end + 1:]
+    rest = lines[end + 1 :]
     try:
         second = rest.index(SEPARATOR)
     except ValueError:
         second = len(rest)
     main, extras = _split_sources(code)
-    return SpeedrunLog(main, extras, header="\n".join(rest[:second]), body="\n".join(rest[second + 1:]))
+    return SpeedrunLog(main, extras, header="\n".join(rest[:second]), body="\n".join(rest[second + 1 :]))
 
 
 def _split_sources(code: str) -> tuple[str, dict[str, str]]:
@@ -79,8 +79,8 @@ def _split_sources(code: str) -> tuple[str, dict[str, str]]:
         return _tidy(code), {}
     extras = {}
     for header, following in zip(headers, headers[1:] + [None], strict=True):
-        extras[header.group(1)] = _tidy(code[header.end():following.start() if following else len(code)])
-    return _tidy(code[:headers[0].start()]), extras
+        extras[header.group(1)] = _tidy(code[header.end() : following.start() if following else len(code)])
+    return _tidy(code[: headers[0].start()]), extras
 
 
 def _tidy(source: str) -> str:

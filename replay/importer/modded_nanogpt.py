@@ -9,7 +9,7 @@ read from the checkout's HEAD commit with pygit2, so a bare mirror works as well
 and the import is reproducible.
 
 Each record becomes one commit made by :func:`replay.records.add.add_record` (the same validation as
-``records add``), with the labels and hints this project ships (replay/labels/). Re-importing
+``records add``), with the labels and hints this project ships (replay/importer/labels/). Re-importing
 is a no-op; a newer checkout appends only the new records. Re-timing rows (a repeated number)
 and rows without a log are skipped with a note; after a skipped row, a record's position in the
 track (its index) trails its README number, which its ``notes`` keep.
@@ -21,23 +21,23 @@ import itertools
 import shlex
 import statistics
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pygit2
 
 from replay import paths
+from replay.errors import SpeedrunError
+from replay.importer.log_reader import LogFormatError, llmc_final, split_log
+from replay.importer.readme_table import TableError, TableRow, parse_record_table
+from replay.importer.shipped_labels import LABELS_DIR, Labels, load_labels, official_result, paper_hints
+from replay.importer.toml_writer import render
 from replay.records.add import add_record
 from replay.records.definitions import defined_names
-from replay.errors import SpeedrunError
-from replay.score.log_parser import parse_log
-from replay.importer.shipped_labels import LABELS_DIR, Labels, load_labels, official_result, paper_hints
-from replay.importer.readme_table import TableError, TableRow, parse_record_table
-from replay.importer.log_reader import LogFormatError, llmc_final, split_log
 from replay.records.store import RecordsStore
-from replay.importer.toml_writer import render
+from replay.score.log_parser import parse_log
 
 PAPER_RECORDS = 21
 # Records 1-3 have no log that carries code: the root script at the commit that set each.
@@ -86,10 +86,18 @@ class ImportReport:
     skipped: list[str] = field(default_factory=list)
 
 
-def import_records(checkout: Path, store: RecordsStore, *, changed_definitions: ChangedDefinitions,
-                   track: str = "nanogpt", through: int | None = PAPER_RECORDS, hints_dir: Path | None = None,
-                   on_record=None, root_commits: dict[int, str] = ROOT_SCRIPT_COMMITS,
-                   labels_root: Path = LABELS_DIR) -> ImportReport:
+def import_records(
+    checkout: Path,
+    store: RecordsStore,
+    *,
+    changed_definitions: ChangedDefinitions,
+    track: str = "nanogpt",
+    through: int | None = PAPER_RECORDS,
+    hints_dir: Path | None = None,
+    on_record=None,
+    root_commits: dict[int, str] = ROOT_SCRIPT_COMMITS,
+    labels_root: Path = LABELS_DIR,
+) -> ImportReport:
     """Import the checkout's records 1..``through`` (None: every logged record) onto ``track``.
 
     ``changed_definitions(parent_script, script)`` names the definitions a record changed: it
@@ -101,11 +109,13 @@ def import_records(checkout: Path, store: RecordsStore, *, changed_definitions: 
     reader = _TreeReader(repo, head.tree, checkout)
     report = ImportReport()
     usable = _select_rows(reader, through, report, root_commits)
-    candidates = [_read_candidate(reader, repo, row, root_commits) for row in usable if through is None or row.number <= through]
-    later = (_read_candidate(reader, repo, row, root_commits) for row in usable[len(candidates):])
+    candidates = [
+        _read_candidate(reader, repo, row, root_commits) for row in usable if through is None or row.number <= through
+    ]
+    later = (_read_candidate(reader, repo, row, root_commits) for row in usable[len(candidates) :])
     _fill_environment(candidates, later)
     existing = store.records(track) if track in store.tracks() else []
-    for position, candidate in enumerate(candidates[:len(existing)], start=1):
+    for position, candidate in enumerate(candidates[: len(existing)], start=1):
         _check_same(existing[position - 1], candidate, store, checkout)
         report.unchanged.append(f"{track}/r{position:02d}")
     # Everything is read and checked before the first commit; a failure while committing
@@ -117,11 +127,18 @@ def import_records(checkout: Path, store: RecordsStore, *, changed_definitions: 
         previous = candidates[position - 2] if position > 1 else None
         following = candidates[position] if position < len(candidates) else None
         labels = load_labels(track, candidate.row.number, labels_root) or _derived_labels(
-            candidate, previous, protected, changed_definitions)
+            candidate, previous, protected, changed_definitions
+        )
         protected = labels.protected
         official = official_result(track, candidate.row.number, labels_root)
-        prepared.append((position, candidate, _record_document(track, position, candidate, labels, official, following, head),
-                         _hints(labels, hints_dir, position)))
+        prepared.append(
+            (
+                position,
+                candidate,
+                _record_document(track, position, candidate, labels, official, following, head),
+                _hints(labels, hints_dir, position),
+            )
+        )
     with _rollback_on_failure(store, track):
         for position, candidate, document, hints in prepared:
             _write_record(store, track, candidate, document, hints)
@@ -195,7 +212,9 @@ class _TreeReader:
         return sorted(found)
 
 
-def _select_rows(reader: _TreeReader, through: int | None, report: ImportReport, root_commits: dict[int, str]) -> list[TableRow]:
+def _select_rows(
+    reader: _TreeReader, through: int | None, report: ImportReport, root_commits: dict[int, str]
+) -> list[TableRow]:
     try:
         rows = parse_record_table(reader.text("README.md", "the README"))
     except TableError as exc:
@@ -214,19 +233,25 @@ def _select_rows(reader: _TreeReader, through: int | None, report: ImportReport,
     if through is not None:
         missing = [n for n in range(1, through + 1) if n not in selected]
         if missing:
-            raise CheckoutError(f"{reader.checkout}/README.md: the record table has no usable row for record {missing[0]}")
+            raise CheckoutError(
+                f"{reader.checkout}/README.md: the record table has no usable row for record {missing[0]}"
+            )
     ordered = sorted(selected.values(), key=lambda r: r.number)
     if not ordered or ordered[0].number != 1:
         raise CheckoutError(f"{reader.checkout}/README.md: the record table has no record 1")
     return ordered
 
 
-def _read_candidate(reader: _TreeReader, repo: pygit2.Repository, row: TableRow, root_commits: dict[int, str]) -> Candidate:
+def _read_candidate(
+    reader: _TreeReader, repo: pygit2.Repository, row: TableRow, root_commits: dict[int, str]
+) -> Candidate:
     if row.number in root_commits:
         return _root_script_candidate(reader, repo, row, root_commits[row.number])
     obj = reader.entry(row.log)
     if obj is None:
-        raise CheckoutError(f"{reader.checkout}: record {row.number}'s log '{row.log}' (README line {row.line}) is not in the checkout")
+        raise CheckoutError(
+            f"{reader.checkout}: record {row.number}'s log '{row.log}' (README line {row.line}) is not in the checkout"
+        )
     paths_ = reader.logs_under(row.log) if isinstance(obj, pygit2.Tree) else [row.log]
     parsed = []
     for path in paths_:
@@ -236,18 +261,33 @@ def _read_candidate(reader: _TreeReader, repo: pygit2.Repository, row: TableRow,
         except LogFormatError:
             continue
     if not parsed:
-        raise CheckoutError(f"{reader.checkout}: record {row.number}'s log '{row.log}' carries no code (expected the script, then a line of 100 '=')")
+        raise CheckoutError(
+            f"{reader.checkout}: record {row.number}'s log '{row.log}' carries no code (expected the script, then a "
+            "line of 100 '=')"
+        )
     # A folder's logs are runs of one script; keep the runs of the first log's code.
     path, text, log = parsed[0]
-    same = [(p, t, lg) for p, t, lg in parsed if lg.main_source == log.main_source and lg.extra_sources == log.extra_sources]
+    same = [
+        (p, t, lg) for p, t, lg in parsed if lg.main_source == log.main_source and lg.extra_sources == log.extra_sources
+    ]
     finals = [parse_log(lg.body).final for _, _, lg in same]
     finals = [f for f in finals if f is not None]
     if not finals:
-        raise CheckoutError(f"{reader.checkout}: record {row.number}'s log '{path}' has no final validation line (step:N/N val_loss:...)")
+        raise CheckoutError(
+            f"{reader.checkout}: record {row.number}'s log '{path}' has no final validation line (step:N/N "
+            "val_loss:...)"
+        )
     candidate = Candidate(
-        row=row, sources={ENTRY: log.main_source, **log.extra_sources}, log_name=Path(path).name, log_text=text,
-        val_loss=round(statistics.fmean(f.val_loss for f in finals), 4), steps=finals[0].step, runs=len(finals),
-        python=log.python, torch=log.torch, origin=path,
+        row=row,
+        sources={ENTRY: log.main_source, **log.extra_sources},
+        log_name=Path(path).name,
+        log_text=text,
+        val_loss=round(statistics.fmean(f.val_loss for f in finals), 4),
+        steps=finals[0].step,
+        runs=len(finals),
+        python=log.python,
+        torch=log.torch,
+        origin=path,
     )
     if len(same) < len(parsed):
         candidate.notes.append(f"{len(parsed) - len(same)} log(s) in {row.log} ran other code and were left out")
@@ -265,8 +305,12 @@ def _root_script_candidate(reader: _TreeReader, repo: pygit2.Repository, row: Ta
     commit_reader = _TreeReader(repo, commit.tree, reader.checkout)
     source = commit_reader.text(ROOT_SCRIPT, f"record {row.number}'s script at commit {short}")
     args = _run_sh_args(commit_reader.text("run.sh", f"record {row.number}'s launch flags at commit {short}"))
-    candidate = Candidate(row=row, sources={ENTRY: source}, args=args, origin=f"{ROOT_SCRIPT} at commit {str(commit.id)[:12]}")
-    final = llmc_final(reader.text(row.log, f"record {row.number}'s log")) if row.log and reader.entry(row.log) else None
+    candidate = Candidate(
+        row=row, sources={ENTRY: source}, args=args, origin=f"{ROOT_SCRIPT} at commit {str(commit.id)[:12]}"
+    )
+    final = (
+        llmc_final(reader.text(row.log, f"record {row.number}'s log")) if row.log and reader.entry(row.log) else None
+    )
     if final:
         candidate.steps, candidate.val_loss = final
         candidate.notes.append(f"val loss and steps from the llm.c-format log {row.log}")
@@ -278,7 +322,7 @@ def _run_sh_args(run_sh: str) -> list[str]:
     words = shlex.split(run_sh.replace("\\\n", " "), comments=True)
     for i, word in enumerate(words):
         if word.endswith(".py"):
-            return words[i + 1:]
+            return words[i + 1 :]
     raise CheckoutError("run.sh launches no .py script")
 
 
@@ -297,7 +341,7 @@ def _fill_environment(candidates: list[Candidate], later: Iterator[Candidate]) -
         for i, candidate in enumerate(candidates):
             if getattr(candidate, field_name):
                 continue
-            order = itertools.chain(candidates[i + 1:], beyond(), reversed(candidates[:i]))
+            order = itertools.chain(candidates[i + 1 :], beyond(), reversed(candidates[:i]))
             donor = next((c for c in order if getattr(c, field_name)), None)
             if donor is None:
                 raise CheckoutError(f"no log of the imported records names its {field_name} version")
@@ -318,28 +362,49 @@ def _check_same(record, candidate: Candidate, store: RecordsStore, checkout: Pat
             )
 
 
-def _record_document(track: str, position: int, candidate: Candidate, labels: Labels, official: dict, following, head) -> dict:
+def _record_document(
+    track: str, position: int, candidate: Candidate, labels: Labels, official: dict, following, head
+) -> dict:
     """The record.toml of one candidate, as a dict."""
     row = candidate.row
     val_loss = candidate.val_loss if candidate.val_loss is not None else official.get("val_loss")
     steps = candidate.steps or official.get("steps") or _flag_int(candidate.args, "--num_iterations")
     if val_loss is None or steps is None:
-        raise CheckoutError(f"README #{row.number}: no log gives its final val loss and steps, and no label provides them")
-    notes = [f"Imported from README #{row.number} of modded-nanogpt at {str(head.id)[:12]}; code from {candidate.origin}."]
+        raise CheckoutError(
+            f"README #{row.number}: no log gives its final val loss and steps, and no label provides them"
+        )
+    notes = [
+        f"Imported from README #{row.number} of modded-nanogpt at {str(head.id)[:12]}; code from {candidate.origin}."
+    ]
     notes += candidate.notes
     same_code_next = following is not None and following.sources == candidate.sources
     if same_code_next:
         notes.append(f"Task skipped: README #{following.row.number} has identical code.")
     document = {
-        "schema": 1, "track": track, "index": position, "name": _slug(row.description), "date": row.date,
-        "authors": list(row.contributors) or ["unknown"], "description": row.description, "entry": ENTRY,
-        "launcher": "torchrun", "nproc": NPROC, "target_val_loss": TARGET_VAL_LOSS, "task": not same_code_next,
-        "data": DATASET, "notes": " ".join(n if n.endswith(".") else n + "." for n in notes),
+        "schema": 1,
+        "track": track,
+        "index": position,
+        "name": _slug(row.description),
+        "date": row.date,
+        "authors": list(row.contributors) or ["unknown"],
+        "description": row.description,
+        "entry": ENTRY,
+        "launcher": "torchrun",
+        "nproc": NPROC,
+        "target_val_loss": TARGET_VAL_LOSS,
+        "task": not same_code_next,
+        "data": DATASET,
+        "notes": " ".join(n if n.endswith(".") else n + "." for n in notes),
     }
     if candidate.args:
         document["args"] = candidate.args
-    document["result"] = {"time_s": round(row.time_s, 3), "val_loss": val_loss, "steps": int(steps), "runs": candidate.runs,
-                          "hardware": HARDWARE}
+    document["result"] = {
+        "time_s": round(row.time_s, 3),
+        "val_loss": val_loss,
+        "steps": int(steps),
+        "runs": candidate.runs,
+        "hardware": HARDWARE,
+    }
     document["environment"] = {"python": candidate.python, "torch": candidate.torch}
     if labels.innovations:
         document["innovations"] = [dict(i) for i in labels.innovations]
@@ -370,8 +435,12 @@ def _write_record(store: RecordsStore, track: str, candidate: Candidate, documen
         add_record(store, track, folder)
 
 
-def _derived_labels(candidate: Candidate, previous: Candidate | None, protected: tuple[str, ...],
-                    changed_definitions: ChangedDefinitions) -> Labels:
+def _derived_labels(
+    candidate: Candidate,
+    previous: Candidate | None,
+    protected: tuple[str, ...],
+    changed_definitions: ChangedDefinitions,
+) -> Labels:
     """Labels for a record we have not labelled: the README description as the innovation, anchored
     at the definitions its diff changes; the parent's protected names where still defined."""
     if previous is None:
@@ -379,8 +448,17 @@ def _derived_labels(candidate: Candidate, previous: Candidate | None, protected:
     defined = defined_names("\n".join(candidate.sources.values()))
     changed = changed_definitions(previous.sources[ENTRY], candidate.sources[ENTRY])
     anchors = [name for name in changed if name in defined][:MAX_DERIVED_ANCHORS]
-    innovations = ({"name": candidate.row.description, "description": "Derived from the README; anchors from the AST diff.",
-                    "anchors": anchors},) if anchors else ()
+    innovations = (
+        (
+            {
+                "name": candidate.row.description,
+                "description": "Derived from the README; anchors from the AST diff.",
+                "anchors": anchors,
+            },
+        )
+        if anchors
+        else ()
+    )
     return Labels(innovations=innovations, protected=tuple(n for n in protected if n in defined))
 
 

@@ -43,7 +43,7 @@ def parse_record_table(readme: str) -> list[TableRow]:
     if header is None:
         raise TableError(f"no '{SECTION}' table (a header '| # | Record time | ...')")
     rows = []
-    for number, line in enumerate(lines[header + 1:], start=header + 2):
+    for number, line in enumerate(lines[header + 1 :], start=header + 2):
         text = line.strip()
         if not text:
             break

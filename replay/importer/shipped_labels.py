@@ -1,6 +1,6 @@
 """The labels this project ships for imported records: innovations, protected names, hints.
 
-``replay/labels/<track>/rNN/labels.toml`` holds what record NN introduced (innovations with
+``replay/importer/labels/<track>/rNN/labels.toml`` holds what record NN introduced (innovations with
 anchors) and what an agent may not change (``protected``); ``hints/level{1,2,3}.md`` beside it
 are our hints for the task that ends at record NN; ``official.toml`` gives the official result of
 a record whose log does not. A user may instead bring the paper's own
@@ -18,7 +18,11 @@ from replay.errors import SpeedrunError
 LABELS_DIR = Path(__file__).parent / "labels"
 HINT_LEVELS = (1, 2, 3)
 # The paper's data names its hint files by kind; level 3 (a mini-paper) has had two names.
-PAPER_HINT_FILES = {1: ("level_1_pseudo.txt",), 2: ("level_2_description.txt",), 3: ("level_3_paper.txt", "level_5_paper.txt")}
+PAPER_HINT_FILES = {
+    1: ("level_1_pseudo.txt",),
+    2: ("level_2_description.txt",),
+    3: ("level_3_paper.txt", "level_5_paper.txt"),
+}
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,11 @@ def load_labels(track: str, index: int, root: Path = LABELS_DIR) -> Labels | Non
         {"name": i["name"], "description": i.get("description", ""), "anchors": list(i.get("anchors", []))}
         for i in raw.get("innovations", [])
     )
-    hints = {level: (folder / "hints" / f"level{level}.md").read_text() for level in HINT_LEVELS
-             if (folder / "hints" / f"level{level}.md").is_file()}
+    hints = {
+        level: (folder / "hints" / f"level{level}.md").read_text()
+        for level in HINT_LEVELS
+        if (folder / "hints" / f"level{level}.md").is_file()
+    }
     return Labels(innovations, tuple(raw.get("protected", [])), hints)
 
 

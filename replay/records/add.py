@@ -13,11 +13,11 @@ from pathlib import Path
 import pygit2
 
 from replay import paths
-from replay.records.definitions import defined_names, parse_quietly
 from replay.errors import SpeedrunError
-from replay.score.log_parser import parse_log
+from replay.records.definitions import defined_names, parse_quietly
 from replay.records.schema import RecordError, RecordMeta, parse_record_toml
 from replay.records.store import RecordsStore, tag_name
+from replay.score.log_parser import parse_log
 
 _HINT_NAME = re.compile(r"^level[123]\.md$")
 _SKIPPED = {"__pycache__", ".DS_Store", ".ipynb_checkpoints"}
@@ -46,7 +46,9 @@ def tree_from_folder(repo: pygit2.Repository, folder: Path) -> pygit2.Oid:
             if path.is_dir():
                 builder.insert(name, build(path), pygit2.enums.FileMode.TREE)
             else:
-                mode = pygit2.enums.FileMode.BLOB_EXECUTABLE if path.stat().st_mode & 0o111 else pygit2.enums.FileMode.BLOB
+                mode = (
+                    pygit2.enums.FileMode.BLOB_EXECUTABLE if path.stat().st_mode & 0o111 else pygit2.enums.FileMode.BLOB
+                )
                 builder.insert(name, repo.create_blob(path.read_bytes()), mode)
         return builder.write()
 
@@ -80,7 +82,9 @@ def validate_folder(folder: Path, track: str, store: RecordsStore | None) -> Rec
         if relative.parts[0] == paths.LOGS_DIR:
             parsed = parse_log(path.read_text(errors="replace"))
             if not parsed.validation:
-                raise RecordError(f"{path}: the log parser found no validation step line (step:S/N val_loss:X train_time:Tms)")
+                raise RecordError(
+                    f"{path}: the log parser found no validation step line (step:S/N val_loss:X train_time:Tms)"
+                )
     return meta
 
 
@@ -118,7 +122,7 @@ def add_record(store: RecordsStore, track: str, folder: Path) -> str:
     branch_ref = f"refs/heads/{track}"
     parents = [repo.references[branch_ref].target] if branch_ref in repo.references else []
     tree_id = tree_from_folder(repo, Path(folder))
-    when = int(dt.datetime.combine(meta.date, dt.time(12), tzinfo=dt.timezone.utc).timestamp())
+    when = int(dt.datetime.combine(meta.date, dt.time(12), tzinfo=dt.UTC).timestamp())
     author = pygit2.Signature(meta.authors[0], "records@speedrun.invalid", when, 0)
     committer = pygit2.Signature(*COMMITTER, when, 0)
     message = (

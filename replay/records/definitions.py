@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import ast
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Iterator
 
 
 class Kind(StrEnum):
@@ -102,7 +102,9 @@ def _bound(node: ast.stmt, imports: bool) -> tuple[Kind, list[str]]:
 
 def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
     """Statement blocks nested in a compound statement (if/for/while/with/try) at the same scope."""
-    blocks = [getattr(node, name) for name in ("body", "orelse", "finalbody") if isinstance(getattr(node, name, None), list)]
+    blocks = [
+        getattr(node, name) for name in ("body", "orelse", "finalbody") if isinstance(getattr(node, name, None), list)
+    ]
     blocks += [handler.body for handler in getattr(node, "handlers", [])]
     return blocks
 

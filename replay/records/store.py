@@ -12,6 +12,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import pairwise
 from pathlib import Path
 
 import pygit2
@@ -61,7 +62,9 @@ class RecordsStore:
         try:
             self.repo = pygit2.Repository(str(self.path))
         except (pygit2.GitError, KeyError):
-            raise SpeedrunError(f"records repository not found at {self.path}: clone the project or set SPEEDRUN_RECORDS") from None
+            raise SpeedrunError(
+                f"records repository not found at {self.path}: clone the project or set SPEEDRUN_RECORDS"
+            ) from None
         self._records: dict[str, list[Record]] = {}
 
     def tracks(self) -> list[str]:
@@ -125,12 +128,16 @@ class RecordsStore:
             return self.record(track, int(number))
         if not slash and _COMMIT_ID.fullmatch(spec):
             return self._record_at_commit(spec.lower())
-        raise SpeedrunError(f"'{spec}' is not a record name: use TRACK/N, TRACK/rNN or a record's commit id, e.g. mini/2")
+        raise SpeedrunError(
+            f"'{spec}' is not a record name: use TRACK/N, TRACK/rNN or a record's commit id, e.g. mini/2"
+        )
 
     def _record_at_commit(self, prefix: str) -> Record:
         found = [r for track in self.tracks() for r in self.records(track) if r.commit_id.startswith(prefix)]
         if len(found) > 1:
-            raise SpeedrunError(f"commit id '{prefix}' is ambiguous: {', '.join(r.label for r in found)}; give more digits")
+            raise SpeedrunError(
+                f"commit id '{prefix}' is ambiguous: {', '.join(r.label for r in found)}; give more digits"
+            )
         if not found:
             raise SpeedrunError(f"commit '{prefix}' is not a record of any track in {self.path}")
         return found[0]
@@ -138,11 +145,7 @@ class RecordsStore:
     def tasks(self, track: str) -> list[Task]:
         """The track's tasks: consecutive records, skipping starts marked ``task = false``."""
         records = self.records(track)
-        return [
-            Task(track, start.index, start, target)
-            for start, target in zip(records, records[1:])
-            if start.meta.task
-        ]
+        return [Task(track, start.index, start, target) for start, target in pairwise(records) if start.meta.task]
 
     def task(self, track: str, number: int) -> Task:
         """Task ``number`` of ``track``, with a clear error naming the valid numbers."""

@@ -12,8 +12,8 @@ from pathlib import Path
 import pygit2
 
 from replay import paths
-from replay.records.add import tree_from_folder
 from replay.errors import SpeedrunError
+from replay.records.add import tree_from_folder
 
 
 def open_work_repo(records: Path | None = None, path: Path | None = None) -> pygit2.Repository:

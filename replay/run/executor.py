@@ -15,9 +15,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from replay.run.provenance import gpu_names
 from replay.run.sandbox import Sandbox
@@ -50,7 +51,15 @@ def launch_command(spec: LaunchSpec, gpus: int) -> list[str]:
     """The command line for a spec on a machine with ``gpus`` GPUs."""
     if spec.launcher == "torchrun" and gpus > 0:
         nproc = min(spec.nproc, gpus)
-        return [spec.python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", spec.entry, *spec.args]
+        return [
+            spec.python,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            spec.entry,
+            *spec.args,
+        ]
     return [spec.python, "-u", spec.entry, *spec.args]
 
 
@@ -59,7 +68,7 @@ class LocalExecutor:
 
     def __init__(self, gpus: int | None = None, sandbox: Sandbox | None = None):
         self.gpus = len(gpu_names()) if gpus is None else gpus
-        self.sandbox = sandbox  # confinement for untrusted code (replay/sandbox.py); None runs as is
+        self.sandbox = sandbox  # confinement for untrusted code (replay/run/sandbox.py); None runs as is
 
     def run(self, spec: LaunchSpec, log_path: Path, on_step: Callable[[StepLine], None] | None = None) -> Exit:
         command = launch_command(spec, self.gpus)
@@ -73,8 +82,16 @@ class LocalExecutor:
         start = time.perf_counter()
         with open(log_path, "w") as log:
             proc = subprocess.Popen(
-                command, cwd=spec.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, text=True, bufsize=1, start_new_session=True, preexec_fn=self._prepare_child,
+                command,
+                cwd=spec.workdir,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                bufsize=1,
+                start_new_session=True,
+                preexec_fn=self._prepare_child,
             )
             timer = None
             if spec.time_limit_s:

@@ -53,7 +53,9 @@ def gpu_names() -> list[str]:
     if not shutil.which("nvidia-smi"):
         return []
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=20
+        )
     except (OSError, subprocess.TimeoutExpired):
         return []
     return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
@@ -70,7 +72,12 @@ def _version(package: str) -> str | None:
 def python_environment(python: str = sys.executable) -> dict[str, str | None]:
     """Interpreter and key package versions of the environment that runs records."""
     if python == sys.executable:
-        return {"python": platform.python_version(), "torch": _version("torch"), "numpy": _version("numpy"), "executable": python}
+        return {
+            "python": platform.python_version(),
+            "torch": _version("torch"),
+            "numpy": _version("numpy"),
+            "executable": python,
+        }
     probe = (
         "import json, platform; from importlib import metadata as m\n"
         "def v(p):\n try: return m.version(p)\n except Exception: return None\n"
@@ -82,9 +89,12 @@ def python_environment(python: str = sys.executable) -> dict[str, str | None]:
 
 def toolkit_git_state() -> dict[str, str | bool | None]:
     """The commit of this toolkit's checkout and whether it has uncommitted changes."""
+
     def git(*args: str) -> str | None:
         try:
-            out = subprocess.run(["git", "-C", str(paths.PROJECT_ROOT), *args], capture_output=True, text=True, timeout=20)
+            out = subprocess.run(
+                ["git", "-C", str(paths.PROJECT_ROOT), *args], capture_output=True, text=True, timeout=20
+            )
         except OSError:
             return None
         return out.stdout.strip() if out.returncode == 0 else None

@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pygit2
 
@@ -83,7 +83,7 @@ class ReplayState:
     sides: list[Side]
     target_val_loss: float
     status: RunStatus = RunStatus.STARTED
-    created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    created: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     provenance: dict = field(default_factory=provenance)
     runs: list[dict] = field(default_factory=list)
     summary: dict | None = None
@@ -95,7 +95,7 @@ class ReplayState:
             "run_id": self.run_id,
             "status": self.status,
             "created": self.created,
-            "updated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "updated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "request": asdict(self.request),
             "target_val_loss": self.target_val_loss,
             "sides": [asdict(s) for s in self.sides],
@@ -111,9 +111,15 @@ class ReplayState:
         request = data["request"]
         request["branches"] = tuple(request["branches"])
         return cls(
-            run_id=data["run_id"], request=ReplayRequest(**request), sides=[Side(**dict(s, role=Role(s["role"]))) for s in data["sides"]],
-            target_val_loss=data["target_val_loss"], status=RunStatus(data["status"]), created=data["created"],
-            provenance=data["provenance"], runs=data["runs"], summary=data["summary"],
+            run_id=data["run_id"],
+            request=ReplayRequest(**request),
+            sides=[Side(**dict(s, role=Role(s["role"]))) for s in data["sides"]],
+            target_val_loss=data["target_val_loss"],
+            status=RunStatus(data["status"]),
+            created=data["created"],
+            provenance=data["provenance"],
+            runs=data["runs"],
+            summary=data["summary"],
         )
 
     def save(self, folder: Path) -> None:
@@ -137,7 +143,9 @@ def plan_sides(store: RecordsStore, work: pygit2.Repository, task: Task, branche
         commit = resolve_branch(work, branch)
         for needed in (paths.RECORD_TOML, task.start.meta.entry):
             if needed not in commit.tree:
-                raise SpeedrunError(f"branch '{branch}' ({str(commit.id)[:10]}) has no {needed}: branch from {task.start.label}")
+                raise SpeedrunError(
+                    f"branch '{branch}' ({str(commit.id)[:10]}) has no {needed}: branch from {task.start.label}"
+                )
         sides.append(Side(branch, Role.CANDIDATE, branch, str(commit.id), str(commit.tree_id)))
     names = [s.name for s in sides]
     if len(set(names)) != len(names):
@@ -148,12 +156,17 @@ def plan_sides(store: RecordsStore, work: pygit2.Repository, task: Task, branche
 class Replayer:
     """Executes a replay's runs through an executor and the result cache."""
 
-    def __init__(self, store: RecordsStore | None = None, executor=None, progress: Progress | None = None,
-                 candidate_executor=None):
+    def __init__(
+        self,
+        store: RecordsStore | None = None,
+        executor=None,
+        progress: Progress | None = None,
+        candidate_executor=None,
+    ):
         self.store = store or RecordsStore()
         self.work = open_work_repo(self.store.path)
         self.executor = executor or LocalExecutor()
-        # Candidate branches are untrusted code: confined where the machine allows (replay/sandbox.py).
+        # Candidate branches are untrusted code: confined where the machine allows (replay/run/sandbox.py).
         self.candidate_executor = candidate_executor or (executor or LocalExecutor(sandbox=untrusted_sandbox()))
         self.progress = progress or Progress()
         self.cache = ResultCache(paths.cache_dir())
@@ -223,8 +236,16 @@ class Replayer:
         python, env_fingerprint = self._interpreter_for(meta, request.python)
         nproc = min(meta.nproc, request.nproc or meta.nproc)
         parts = dict(
-            tree=side.tree, entry=meta.entry, args=list(meta.args), launcher=meta.launcher, nproc=nproc, data=meta.data,
-            environment=env_fingerprint, hardware=asdict(hardware()), max_steps=request.max_steps, seed=replicate,
+            tree=side.tree,
+            entry=meta.entry,
+            args=list(meta.args),
+            launcher=meta.launcher,
+            nproc=nproc,
+            data=meta.data,
+            environment=env_fingerprint,
+            hardware=asdict(hardware()),
+            max_steps=request.max_steps,
+            seed=replicate,
         )
         key = cache_key(**parts)
         log_rel = f"logs/{side.name.replace('/', '_')}-{replicate}.txt"
@@ -241,8 +262,14 @@ class Replayer:
         if not hit and not result.machine_failure and request.use_cache:
             self.cache.put(key, exit, log_path, parts)
         record = {
-            "side": side.name, "replicate": replicate, "seed": replicate, "cache_key": key, "cached": bool(hit),
-            "log": log_rel, "exit": asdict(exit), **asdict(result),
+            "side": side.name,
+            "replicate": replicate,
+            "seed": replicate,
+            "cache_key": key,
+            "cached": bool(hit),
+            "log": log_rel,
+            "exit": asdict(exit),
+            **asdict(result),
         }
         self.progress.end_run(record)
         return record
@@ -254,8 +281,15 @@ class Replayer:
         materialize(self.work, side.tree, scratch)
         datasets.link_into(meta.data, scratch)
         spec = LaunchSpec(
-            workdir=scratch, entry=meta.entry, args=meta.args, launcher=meta.launcher, nproc=nproc, env=env,
-            python=python, max_steps=request.max_steps, time_limit_s=time_limit,
+            workdir=scratch,
+            entry=meta.entry,
+            args=meta.args,
+            launcher=meta.launcher,
+            nproc=nproc,
+            env=env,
+            python=python,
+            max_steps=request.max_steps,
+            time_limit_s=time_limit,
         )
         try:
             executor = self.candidate_executor if side.role == Role.CANDIDATE else self.executor

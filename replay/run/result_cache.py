@@ -55,6 +55,8 @@ class ResultCache:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         shutil.copyfile(log_path, tmp / LOG_NAME)
-        (tmp / ENTRY_NAME).write_text(json.dumps({"schema": 1, "key": parts, "exit": asdict(exit)}, indent=1, default=str))
+        (tmp / ENTRY_NAME).write_text(
+            json.dumps({"schema": 1, "key": parts, "exit": asdict(exit)}, indent=1, default=str)
+        )
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)

@@ -39,7 +39,9 @@ def namespaces_available() -> str | None:
 
 def default_readonly() -> tuple[Path, ...]:
     """What a sandboxed run may read but not write: records, the toolkit, runtime state, data."""
-    return tuple(dict.fromkeys(p.resolve() for p in (paths.records_repo(), paths.PROJECT_ROOT, paths.home(), paths.data_dir())))
+    return tuple(
+        dict.fromkeys(p.resolve() for p in (paths.records_repo(), paths.PROJECT_ROOT, paths.home(), paths.data_dir()))
+    )
 
 
 def default_memory_bytes() -> int | None:

@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 
 from replay import paths
-from replay.run.provenance import python_environment
 from replay.errors import SpeedrunError
 from replay.records.schema import Environment
+from replay.run.provenance import python_environment
 
 MARKER = "speedrun-env.json"  # written last: an environment without it is unfinished
 TORCH_INDEX = "https://download.pytorch.org/whl"
@@ -88,7 +88,9 @@ def build(env: Environment, echo=print) -> Path:
     for command in [create, *install_commands(env, env_python(folder), use_uv)]:
         echo("$ " + " ".join(command))
         if subprocess.run(command).returncode != 0:
-            raise SpeedrunError(f"building the environment failed at: {' '.join(command)} (partial environment left in {folder})")
+            raise SpeedrunError(
+                f"building the environment failed at: {' '.join(command)} (partial environment left in {folder})"
+            )
     (folder / MARKER).write_text(json.dumps(pins(env), indent=2) + "\n")
     return env_python(folder)
 

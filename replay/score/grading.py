@@ -18,8 +18,14 @@ from replay.statuses import Failure, RunOutcome
 
 _PATTERNS = [
     (Failure.OOM, re.compile(r"OutOfMemoryError|CUDA out of memory|MemoryError|Cannot allocate memory")),
-    (Failure.NCCL, re.compile(r"NCCL (?:error|WARN)|ncclInternalError|ncclSystemError|ProcessGroupNCCL.*(?:timeout|Timeout)")),
-    (Failure.MISSING_DATA, re.compile(r"(?:FileNotFoundError|No such file or directory).*(?:\.bin|fineweb|data/)|did not find any files")),
+    (
+        Failure.NCCL,
+        re.compile(r"NCCL (?:error|WARN)|ncclInternalError|ncclSystemError|ProcessGroupNCCL.*(?:timeout|Timeout)"),
+    ),
+    (
+        Failure.MISSING_DATA,
+        re.compile(r"(?:FileNotFoundError|No such file or directory).*(?:\.bin|fineweb|data/)|did not find any files"),
+    ),
 ]
 
 
@@ -40,10 +46,10 @@ class RunResult:
 
     status: RunOutcome
     failure: Failure | None
-    time_s: float | None        # train_time at the last step the run reached, seconds
-    val_loss: float | None      # final validation loss (None if the run never finished)
-    steps: int | None           # last step reached
-    total_steps: int | None     # N of the step lines
+    time_s: float | None  # train_time at the last step the run reached, seconds
+    val_loss: float | None  # final validation loss (None if the run never finished)
+    steps: int | None  # last step reached
+    total_steps: int | None  # N of the step lines
     wall_s: float
     peak_memory_mib: int | None = None
 
@@ -76,7 +82,14 @@ def grade(log_text: str, exit: Exit) -> RunResult:
         return RunResult(RunOutcome.PARTIAL, None, _seconds(last), None, last.step if last else None, **common)
     failure = classify_failure(log_text, exit)
     if final is None:
-        return RunResult(RunOutcome.FAILED, failure or Failure.NO_METRICS, _seconds(last), None, last.step if last else None, **common)
+        return RunResult(
+            RunOutcome.FAILED,
+            failure or Failure.NO_METRICS,
+            _seconds(last),
+            None,
+            last.step if last else None,
+            **common,
+        )
     if failure:
         return RunResult(RunOutcome.FAILED, failure, _seconds(final), final.val_loss, final.step, **common)
     if not math.isfinite(final.val_loss):

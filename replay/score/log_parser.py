@@ -56,7 +56,7 @@ class ParsedLog:
     def last(self) -> StepLine | None:
         """The furthest step line of any kind."""
         lines = self.validation + self.training
-        return max(lines, key=lambda l: (l.step, l.is_validation)) if lines else None
+        return max(lines, key=lambda line: (line.step, line.is_validation)) if lines else None
 
     @property
     def total_steps(self) -> int | None:

@@ -32,8 +32,14 @@ def summarize(state, folder: Path) -> dict:
     for run in state.runs:
         graded[run["side"]].append(_regrade(run, folder))
     partial = state.request.max_steps is not None
-    times = {name: [r.time_s for r in results if r.status == (RunOutcome.PARTIAL if partial else RunOutcome.OK) and r.time_s is not None]
-             for name, results in graded.items()}
+    times = {
+        name: [
+            r.time_s
+            for r in results
+            if r.status == (RunOutcome.PARTIAL if partial else RunOutcome.OK) and r.time_s is not None
+        ]
+        for name, results in graded.items()
+    }
     by_role = {side.role: side.name for side in state.sides}
     base, truth = times[by_role[Role.BASELINE]], times[by_role[Role.GROUND_TRUTH]]
     sides = []
@@ -42,11 +48,20 @@ def summarize(state, folder: Path) -> dict:
         ts = times[side.name]
         losses = [r.val_loss for r in results if r.status == RunOutcome.OK]
         entry = {
-            "name": side.name, "role": side.role, "ref": side.ref, "commit": side.commit,
-            "runs": len(results), "completed": len(ts),
+            "name": side.name,
+            "role": side.role,
+            "ref": side.ref,
+            "commit": side.commit,
+            "runs": len(results),
+            "completed": len(ts),
             "failures": dict(Counter(r.failure for r in results if r.failure)),
-            "time_s": _describe(ts), "wall_s": _describe([r.wall_s for r in results]),
-            "val_loss": _describe(losses), "valid": None, "p_value": None, "fsr": None, "fsr_ci": None,
+            "time_s": _describe(ts),
+            "wall_s": _describe([r.wall_s for r in results]),
+            "val_loss": _describe(losses),
+            "valid": None,
+            "p_value": None,
+            "fsr": None,
+            "fsr_ci": None,
         }
         if losses and not partial:
             verdict = validity(losses, state.target_val_loss)
@@ -106,7 +121,11 @@ def table_rows(summary: dict) -> list[list[str]]:
         t = side["time_s"]
         time = "—" if t is None else f"{t['mean']:.2f} ± {_fmt(t['sd'])}"
         losses = side["val_loss"]
-        loss = "—" if losses is None else f"{losses['mean']:.4f}" + ("" if losses["sd"] is None else f" ± {losses['sd']:.4f}")
+        loss = (
+            "—"
+            if losses is None
+            else f"{losses['mean']:.4f}" + ("" if losses["sd"] is None else f" ± {losses['sd']:.4f}")
+        )
         if summary["partial"]:
             valid = "partial"
         else:
@@ -121,24 +140,56 @@ def table_rows(summary: dict) -> list[list[str]]:
                 fsr_text += f" [{side['fsr_ci'][0]:.2f}, {side['fsr_ci'][1]:.2f}]"
         failures = ", ".join(f"{k}×{v}" for k, v in side["failures"].items()) or ""
         wall = _fmt(side["wall_s"]["mean"] if side["wall_s"] else None, ".1f")
-        rows.append([side["name"], side["ref"], f"{side['completed']}/{side['runs']}", time, wall, loss, valid, fsr_text, failures])
+        rows.append(
+            [
+                side["name"],
+                side["ref"],
+                f"{side['completed']}/{side['runs']}",
+                time,
+                wall,
+                loss,
+                valid,
+                fsr_text,
+                failures,
+            ]
+        )
     return rows
 
 
-HEADERS = ["side", "ref", "done", "time s (mean ± sd)", "wall s", "val loss (mean ± sd)", "valid", "FSR [95% CI]", "failures"]
+HEADERS = [
+    "side",
+    "ref",
+    "done",
+    "time s (mean ± sd)",
+    "wall s",
+    "val loss (mean ± sd)",
+    "valid",
+    "FSR [95% CI]",
+    "failures",
+]
 
 
 def notes(summary: dict) -> list[str]:
     """Warnings a reader must see next to the table."""
     out = []
     if summary["partial"]:
-        out.append(f"Partial replay (--max-steps {summary['max_steps']}): times are train_time at the last step reached; no validity or FSR.")
+        out.append(
+            f"Partial replay (--max-steps {summary['max_steps']}): times are train_time at the last step reached; "
+            "no validity or FSR."
+        )
     speedup = summary["speedup"]
     if speedup:
         if speedup["within_noise"]:
             lo, hi = speedup["ci"]
-            what = " is slower than the baseline beyond noise" if speedup_verdict((lo, hi)) == "slower" else "'s speedup is within noise"
-            out.append(f"WARNING: the ground truth{what} (95% CI of t_i - t_i+1: [{lo:.2f}, {hi:.2f}] s); FSR is meaningless for this task.")
+            what = (
+                " is slower than the baseline beyond noise"
+                if speedup_verdict((lo, hi)) == "slower"
+                else "'s speedup is within noise"
+            )
+            out.append(
+                f"WARNING: the ground truth{what} (95% CI of t_i - t_i+1: [{lo:.2f}, {hi:.2f}] s); FSR is "
+                "meaningless for this task."
+            )
         elif speedup["within_noise"] is None:
             out.append("One run per side: no confidence intervals; use --runs 3 or more for statistics.")
     return out
@@ -159,7 +210,10 @@ def render_markdown(summary: dict) -> str:
     if speedup:
         ci = speedup["ci"]
         ci_text = f" (95% CI [{ci[0]:.2f}, {ci[1]:.2f}] s)" if ci else ""
-        lines += ["", f"Ground-truth speedup: {speedup['difference_s']:.2f} s{ci_text}, ratio {_fmt(speedup['ratio'])}x."]
+        lines += [
+            "",
+            f"Ground-truth speedup: {speedup['difference_s']:.2f} s{ci_text}, ratio {_fmt(speedup['ratio'])}x.",
+        ]
     lines += [""] + [f"- {n}" for n in notes(summary)]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -36,8 +36,10 @@ def _betacf(a: float, b: float, x: float) -> float:
     d = 1.0 / (d if abs(d) > tiny else tiny)
     h = d
     for m in range(1, 300):
-        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
             d = 1.0 + numerator * d
             d = 1.0 / (d if abs(d) > tiny else tiny)
             c = 1.0 + numerator / c
@@ -113,7 +115,9 @@ def _interval(samples: np.ndarray) -> tuple[float, float] | None:
     return float(np.quantile(samples, alpha)), float(np.quantile(samples, 1 - alpha))
 
 
-def fsr_interval(base: list[float], truth: list[float], candidate: list[float], seed: int = 0) -> tuple[float, float] | None:
+def fsr_interval(
+    base: list[float], truth: list[float], candidate: list[float], seed: int = 0
+) -> tuple[float, float] | None:
     """Bootstrap CI of FSR; ``None`` with fewer than two runs on any side."""
     if min(len(base), len(truth), len(candidate)) < 2:
         return None
