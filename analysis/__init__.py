@@ -1,1 +1,2 @@
-"""Analysis: structural (AST) diffs of record scripts and innovation attribution."""
+"""Analysis: structural (AST) diffs of record scripts, innovation attribution, lineage (blame),
+and the attribution reports (JSON, Markdown, HTML)."""

@@ -18,6 +18,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import tree_sitter
+
+from replay.records.definitions import Definition, definitions_in_tree, python_language, python_parser
+
 MAX_BYTES = 2_000_000
 MAX_NODES = 300_000
 
@@ -87,25 +91,18 @@ class Node:
             stack.extend(reversed(node.children))
 
 
-@lru_cache(maxsize=1)
-def _parser():
-    import tree_sitter
-    import tree_sitter_python
-
-    language = tree_sitter.Language(tree_sitter_python.language())
-    return language, tree_sitter.Parser(language)
-
-
 @dataclass
 class Module:
     """A parsed source: its top-level statements (reduced), the line offset of each (add it to
-    a node's ``start``/``end`` for the line in the file), and the names it binds."""
+    a node's ``start``/``end`` for the line in the file), the names it binds, and its
+    definitions (:mod:`replay.records.definitions`, read from the same syntax tree)."""
 
     text: str
     statements: list[Node]
     offsets: list[int]
     bound: frozenset[str]
     lines: list[str]
+    definitions: list[Definition]
 
 
 class Cache:
@@ -124,8 +121,7 @@ def parse(text: str, cache: Cache | None = None) -> Module:
     data = text.encode()
     if len(data) > MAX_BYTES:
         raise ParseFailure(f"source is {len(data)} bytes, over the structural-diff limit of {MAX_BYTES}")
-    language, parser = _parser()
-    tree = parser.parse(data)
+    tree = python_parser().parse(data)
     root = tree.root_node
     if root.has_error:
         line = _first_error_line(root)
@@ -150,7 +146,9 @@ def parse(text: str, cache: Cache | None = None) -> Module:
         if reduced is not None:
             statements.append(reduced)
             offsets.append(child.start_point[0])
-    return Module(text, statements, offsets, frozenset(_bound_names(language, root)), text.splitlines())
+    return Module(
+        text, statements, offsets, frozenset(_bound_names(root)), text.splitlines(), definitions_in_tree(root)
+    )
 
 
 def _first_error_line(root) -> int:
@@ -186,16 +184,11 @@ _BOUND_QUERY = """
 
 @lru_cache(maxsize=1)
 def _bound_query():
-    import tree_sitter
-
-    language, _ = _parser()
-    return tree_sitter.Query(language, _BOUND_QUERY)
+    return tree_sitter.Query(python_language(), _BOUND_QUERY)
 
 
-def _bound_names(language, root) -> set[str]:
+def _bound_names(root) -> set[str]:
     """Names the file binds itself (tree-sitter query); ``self`` and ``cls`` stay literal."""
-    import tree_sitter
-
     captures = tree_sitter.QueryCursor(_bound_query()).captures(root)
     names = {node.text.decode() for node in captures.get("n", [])}
     return names - {"self", "cls", "_"}

@@ -79,12 +79,8 @@ class Unit:
 
 def split_units(module: Module, cache: Cache | None = None) -> list[Unit]:
     """The units of a parsed module, in source order, with hashed atoms. Qualified names come
-    from :mod:`replay.records.definitions`, the names ``records add`` checks anchors against;
-    :class:`~analysis.syntax.ParseFailure` if Python's own parser rejects the source."""
-    try:
-        owners = LineOwners.of(module.text)
-    except SyntaxError as exc:
-        raise ParseFailure(f"Python rejects line {exc.lineno}: {exc.msg}") from None
+    from the module's definitions, the names ``records add`` checks anchors against."""
+    owners = LineOwners(module.definitions)
     units: list[Unit] = []
     region: list[tuple[Node, int]] = []
     cache = cache or Cache()

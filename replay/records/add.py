@@ -6,15 +6,17 @@ in one reference transaction, so a rejected record leaves the repository untouch
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import re
+import warnings
 from pathlib import Path
 
 import pygit2
 
 from replay import paths
 from replay.errors import SpeedrunError
-from replay.records.definitions import defined_names, parse_quietly
+from replay.records.definitions import defined_names
 from replay.records.schema import RecordError, RecordMeta, parse_record_toml
 from replay.records.store import RecordsStore, tag_name
 from replay.score.log_parser import parse_log
@@ -22,6 +24,13 @@ from replay.score.log_parser import parse_log
 _HINT_NAME = re.compile(r"^level[123]\.md$")
 _SKIPPED = {"__pycache__", ".DS_Store", ".ipynb_checkpoints"}
 COMMITTER = ("speedrun records", "records@speedrun.invalid")
+
+
+def parse_quietly(source: str) -> ast.Module:
+    """Parse a script without warnings: invalid escapes in old scripts are not ours to report."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (SyntaxWarning, DeprecationWarning))
+        return ast.parse(source)
 
 
 def record_files(folder: Path) -> list[Path]:
