@@ -5,6 +5,12 @@ TASK   ?= 1
 TRACK  ?= mini
 RUNS   ?= 3
 PYTHON ?= python3
+# bash with pipefail: a command piped through the filter below still fails the target when it fails.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# pip warns once per package when the machine's pip configuration names a local index folder
+# that does not exist or lacks the package; the warning is about the machine, not the install.
+QUIET_PIP := sed -u "/^WARNING: Location '.*' is ignored: it is neither a file nor a directory\.$$/d"
 
 .PHONY: setup test test-slow test-gpu lint format replay bench clean-runs
 
@@ -13,8 +19,8 @@ setup: $(VENV)/.installed
 # Rebuilt when pyproject.toml changes. pip (not uv) so the pinned CPU torch wheel is found.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,agent]'
+	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q -e '.[dev,agent]' 2>&1 | $(QUIET_PIP)
 	touch $@
 
 test: setup

@@ -127,17 +127,7 @@ def test_interrupted_agent_run_names_its_resume_command(home, resume):
     env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     command = [
         SPEEDRUN,
-        "agent",
-        "run",
-        "1",
-        "--track",
-        "toy",
-        "--model",
-        "scripted/agent_policies:tweaker",
-        "--scaffold",
-        "flat",
-        "--nodes",
-        "4",
+        *"agent run 1 --track toy --model scripted/agent_policies:tweaker --scaffold flat --nodes 4".split(),
     ]
     out, state = interrupt_once_running(command, "agent-*/run.json", env)
     if resume:  # a resumed run, interrupted again, names the same command
