@@ -127,19 +127,18 @@ class AgentRunner:
         self.client = self._client_for(state.request)
         task = self.store.task(state.request.track, state.request.task)
         self.hints = hint_texts(self.store, task, state.request.hints)
-        state.status, state.stop_reason = RunStatus.RUNNING, None
-        state.save()
         try:
-            with sigterm_as_interrupt():
+            with sigterm_as_interrupt():  # before the status says running, so a SIGTERM is never lost
+                state.status, state.stop_reason = RunStatus.RUNNING, None
+                state.save()
                 self._loop(state)
+                if state.status != RunStatus.FAILED:  # the closing reference runs are interruptible too
+                    state.summary = self._summarize(state, task)
+                    state.status = RunStatus.STOPPED if state.stop_reason else RunStatus.FINISHED
         except KeyboardInterrupt:
             state.status = RunStatus.INTERRUPTED
             state.save()
             raise
-        if state.status == RunStatus.FAILED:
-            return state
-        state.summary = self._summarize(state, task)
-        state.status = RunStatus.STOPPED if state.stop_reason else RunStatus.FINISHED
         state.save()
         return state
 

@@ -1,17 +1,23 @@
 """Benchmark: the measured chain of a track — every record's time to the target, interleaved.
 
 Runs records 1..N of a track R times each in the order 1 2 .. N 1 2 .. N ... (so machine drift
-hits all alike), without the cache, through the same executor replays use, and prints a
-Markdown table: median and sd of train_time, mean final val loss, and the speedup over the
-parent record. The table is also written to ``bench/results/chain-<track>.md``, the raw runs to
+hits all alike, and pass k is a round whose runs share seed k), without the cache, through the
+same executor replays use, and prints a Markdown table: mean and sd of train_time, mean final
+val loss, and the speedup over the parent record as a ratio of means with the paired and the
+Welch 95% interval of the difference of means (the statistics of :mod:`replay.score.stats`). The
+table is also written to ``bench/results/chain-<track>.md``, the raw runs to
 ``chain-<track>.json`` and the plot (time per record, log scale, next to the real speedrun's
 official times; :mod:`bench.chain_plot`) to ``chain-<track>.svg``.
 
-``--first``/``--last`` measure part of the chain; with ``--keep`` an earlier ``chain-<track>.json``
-supplies the runs of the records outside that range, so re-measuring the records a change touched
-still gives the whole chain's table, whose header names the measurement behind each record.
+``--first``/``--last`` measure part of the chain; with ``--keep`` an earlier
+``chain-<track>.json`` supplies the runs of the records outside that range, so re-measuring the
+records a change touched still gives the whole chain's table, whose header names the measurement
+behind each record.
+
+``--render`` runs nothing: it rewrites the table and the plot from ``chain-<track>.json``.
 
     .venv/bin/python bench/chain.py --track mini --runs 3
+    .venv/bin/python bench/chain.py --track mini --render
     .venv/bin/python bench/chain.py --track mini --runs 5 --first 7 --keep bench/results/chain-mini.json
 """
 
@@ -28,13 +34,15 @@ from replay import paths
 from replay.records.store import RecordsStore
 from replay.run.provenance import hardware
 from replay.run.replayer import Replayer, ReplayRequest, Side
-from replay.score.stats import difference_interval, speedup_verdict, validity
+from replay.score.replay_report import ESTIMATOR
+from replay.score.stats import Difference, difference, mean_sd, speedup_verdict, validity
 from replay.statuses import Role, RunOutcome
 
 sys.path.insert(0, str(Path(__file__).parent))
 from chain_plot import write_plot  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
+MIN_SPEEDUP = 1 / 0.95  # "at least 5% faster": at most 95% of the parent's mean time
 
 
 def main() -> None:
@@ -48,9 +56,15 @@ def main() -> None:
         type=Path,
         help="an earlier chain-<track>.json whose runs stand for the records outside --first..--last",
     )
+    parser.add_argument("--render", action="store_true", help="run nothing: rewrite table and plot from the JSON")
     args = parser.parse_args()
 
     store = RecordsStore()
+    if args.render:
+        raw = json.loads((RESULTS / f"chain-{args.track}.json").read_text())
+        results = {int(i): runs for i, runs in raw["results"].items()}
+        print(write_results(args.track, store.records(args.track), results, raw["measurements"]))
+        return
     everything = store.records(args.track)
     records = [r for r in everything if r.index >= args.first and (args.last is None or r.index <= args.last)]
     results: dict[int, list[dict]] = {r.index: [] for r in records}
@@ -118,34 +132,40 @@ def write_results(track: str, records, results: dict[int, list[dict]], measureme
         + "; ".join(_describe(m, len(measurements) > 1) for m in measurements)
         + ".",
         "",
-        "| record | name | median time s | sd s | mean val loss | val loss sd | valid (p < 0.01) | ok runs | "
-        "speedup vs parent | 95% CI of t_parent - t s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"Estimator: {ESTIMATOR}",
+        "",
+        "| record | name | mean time s | sd s | mean val loss | val loss sd | valid (p < 0.01) | ok runs | "
+        "speedup vs parent (ratio of means) | 95% CI of t_parent - t, s (paired) | 95% CI (Welch) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    previous = None
+    previous, parent = None, None
+    comparisons = []  # (task number, its start against its target) for every task of the chain
     for record in records:
-        ok = [r for r in results[record.index] if r["status"] == RunOutcome.OK]
-        times = [r["time_s"] for r in ok]
-        median = statistics.median(times) if times else None
-        sd = statistics.stdev(times) if len(times) > 1 else None
-        losses = [r["val_loss"] for r in ok]
-        loss = statistics.mean(losses) if ok else None
-        loss_sd = statistics.stdev(losses) if len(ok) > 1 else None
+        runs = results[record.index]
+        times = {k: r["time_s"] for k, r in enumerate(runs) if r["status"] == RunOutcome.OK}
+        losses = [r["val_loss"] for r in runs if r["status"] == RunOutcome.OK]
+        mean, sd = mean_sd(list(times.values())) if times else (None, None)
+        loss, loss_sd = mean_sd(losses) if losses else (None, None)
         valid = validity(losses, record.meta.target_val_loss) if len(losses) > 1 else None
-        speedup = f"{statistics.median(previous) / median:.2f}x" if previous and median else "—"
         valid_text = (
             "—"
             if valid is None
             else ("yes" if valid.valid else "NO") + (f" (p={valid.p_value:.3g})" if valid.p_value is not None else "")
         )
-        ci = difference_interval(previous, times) if previous and len(previous) > 1 and len(times) > 1 else None
-        ci_text = _ci_cell(ci)
+        speedup, paired, welch = "—", "—", "—"
+        if previous and times:
+            d = difference(previous, times, rounds=max(len(runs), len(previous)))
+            if parent.meta.task:
+                comparisons.append((parent.index, d))
+            speedup = f"{d.ratio:.2f}x" if d.ratio else "—"
+            paired = _ci_cell(d.paired, d.method == "paired")
+            welch = _ci_cell(d.unpaired, d.method == "Welch")
         lines.append(
-            f"| {record.index} | {record.meta.name} | {_f(median)} | {_f(sd)} | {_f(loss, '.4f')} | "
-            f"{_f(loss_sd, '.4f')} | "
-            f"{valid_text} | {len(ok)}/{len(results[record.index])} | {speedup} | {ci_text} |"
+            f"| {record.index} | {record.meta.name} | {_f(mean)} | {_f(sd)} | {_f(loss, '.4f')} | "
+            f"{_f(loss_sd, '.4f')} | {valid_text} | {len(times)}/{len(runs)} | {speedup} | {paired} | {welch} |"
         )
-        previous = times
+        previous, parent = times, record
+    lines += ["", significance_summary(comparisons)]
     table = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"chain-{track}.md").write_text(table)
@@ -161,6 +181,30 @@ def write_results(track: str, records, results: dict[int, list[dict]], measureme
     (RESULTS / f"chain-{track}.json").write_text(json.dumps(raw, indent=1) + "\n")
     write_plot(track, raw)
     return table
+
+
+def significance_summary(comparisons: list[tuple[int, Difference]]) -> str:
+    """Which tasks' target is significantly at least 5% faster than their start, and what pairing buys."""
+    tasks = [(i, d) for i, d in comparisons if d.interval is not None]
+
+    def significant(ci) -> list[int]:
+        return [i for i, d in tasks if ci(d) is not None and ci(d)[0] > 0 and d.ratio >= MIN_SPEEDUP]
+
+    verdict, welch = significant(lambda d: d.interval), significant(lambda d: d.unpaired)
+    both = [(d.paired, d.unpaired) for _, d in tasks if d.paired and d.unpaired]
+    narrower = statistics.median(1 - (p[1] - p[0]) / (w[1] - w[0]) for p, w in both) if both else None
+    pairing = (
+        f" The paired interval is narrower than Welch's by a median {narrower:.0%} over the {len(both)} tasks "
+        "with both."
+        if narrower is not None
+        else ""
+    )
+    return (
+        f"Significantly at least 5% faster than the parent (95% CI of t_parent - t above 0 and a ratio of means of "
+        f"at least {MIN_SPEEDUP:.4f}x, i.e. 5% less time): {len(verdict)} of {len(tasks)} tasks by the verdict's "
+        f"interval (paired where rounds are complete) — {_ranges(verdict) or 'none'}; by Welch's interval alone: "
+        f"{len(welch)} — {_ranges(welch) or 'none'}.{pairing}"
+    )
 
 
 def _command(args) -> str:
@@ -192,12 +236,12 @@ def _ranges(indices: list[int]) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
-def _ci_cell(ci: tuple[float, float] | None) -> str:
-    """The chain table's CI cell: the interval, followed by its verdict unless that is 'faster'."""
+def _ci_cell(ci: tuple[float, float] | None, decides: bool) -> str:
+    """A CI cell: the interval; on the interval that decides, its verdict unless that is 'faster'."""
     if ci is None:
         return "—"
     verdict = speedup_verdict(ci)
-    return f"[{ci[0]:.1f}, {ci[1]:.1f}]" + ("" if verdict == "faster" else f" {verdict}")
+    return f"[{ci[0]:.1f}, {ci[1]:.1f}]" + ("" if verdict == "faster" or not decides else f" {verdict}")
 
 
 def _f(x, spec=".1f"):

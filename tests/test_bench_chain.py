@@ -66,7 +66,7 @@ def test_kept_runs_and_their_measurement(chain, tmp_path):
     )
     assert "records 1-2: 3 runs each (2026-11-20; `python bench/chain.py --track mini --runs 3`)" in header
     row3 = next(line for line in table.splitlines() if line.startswith("| 3 |"))
-    assert "| 30.5 |" in row3 and "| 2/2 |" in row3 and "1.64x" in row3  # median 30.5 against record 2's 50
+    assert "| 30.5 |" in row3 and "| 2/2 |" in row3 and "1.64x" in row3  # mean 30.5 against record 2's 50
 
     written = json.loads((tmp_path / "chain-mini.json").read_text())
     assert written["measurements"] == [new, *measurements]

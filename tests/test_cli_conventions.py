@@ -94,13 +94,21 @@ def slow_store(home: Path):
         add_record(store, "toy", write_toy_record(home / f"s{index}", index=index, steps=15, sleep_s=0.05))
 
 
+def executing(data: dict) -> bool:
+    """A run.json that is running and, for an agent run, has a node between commit and done."""
+    if data["status"] != "running":
+        return False
+    nodes = data.get("nodes")  # a replay's run.json has none
+    return nodes is None or any(n["stage"] == "committed" for n in nodes)
+
+
 def interrupt_once_running(command: list[str], pattern: str, env: dict) -> tuple[subprocess.CompletedProcess, dict]:
-    """Start ``command``, send SIGTERM once its run.json exists and it is running, return how it ended."""
+    """Start ``command``, send SIGTERM once it is executing a run, return how it ended."""
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline, found = time.time() + 60, []
     while time.time() < deadline:
         found = list(paths.home().glob(pattern))
-        if found and json.loads(found[0].read_text())["status"] == "running":
+        if found and executing(json.loads(found[0].read_text())):
             break
         time.sleep(0.05)
     assert found, f"{command} never started running"
@@ -127,9 +135,10 @@ def test_interrupted_agent_run_names_its_resume_command(home, resume):
     env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     command = [
         SPEEDRUN,
-        *"agent run 1 --track toy --model scripted/agent_policies:tweaker --scaffold flat --nodes 4".split(),
+        *"agent run 1 --track toy --model scripted/agent_policies:tweaker --scaffold flat --nodes 12".split(),
     ]
     out, state = interrupt_once_running(command, "agent-*/run.json", env)
+    assert out.returncode == 130 and state["status"] == "interrupted"
     if resume:  # a resumed run, interrupted again, names the same command
         out, state = interrupt_once_running([SPEEDRUN, "agent", "resume", state["run_id"]], "agent-*/run.json", env)
     assert out.returncode == 130 and state["status"] == "interrupted"

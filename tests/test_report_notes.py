@@ -1,11 +1,13 @@
-"""The warnings under a replay table say what the speedup's CI means: a ground truth within noise
-of its baseline, one slower beyond noise, and one run a side (no interval) are told apart."""
+"""The warnings under a replay table say what the speedup's CI means and which interval decided:
+a ground truth within noise of its baseline, one slower beyond noise, and one run a side (no
+interval) are told apart."""
 
 from replay.score.replay_report import notes
 
 
 def summary(ci):
-    return {"partial": False, "speedup": {"ci": ci, "within_noise": None if ci is None else ci[0] <= 0}}
+    speedup = {"ci": ci, "method": "paired", "within_noise": None if ci is None else ci[0] <= 0}
+    return {"partial": False, "speedup": speedup}
 
 
 def test_significant_speedup_has_no_warning():
@@ -14,7 +16,8 @@ def test_significant_speedup_has_no_warning():
 
 def test_speedup_within_noise():
     (line,) = notes(summary((-1.0, 3.0)))
-    assert "speedup is within noise" in line and "[-1.00, 3.00]" in line and "FSR is meaningless" in line
+    assert "speedup is within noise" in line and "paired CI" in line and "[-1.00, 3.00]" in line
+    assert "FSR is meaningless" in line
 
 
 def test_ground_truth_slower_beyond_noise():

@@ -64,10 +64,10 @@ def console():
 
 
 def print_summary(summary: dict) -> None:
-    """A replay's table and the notes a reader must see beside it."""
+    """A replay's table, each side against the baseline, the notes a reader must see, the estimator."""
     from rich.table import Table
 
-    from replay.score.replay_report import HEADERS, notes, table_rows
+    from replay.score.replay_report import HEADERS, comparison_lines, notes, table_rows
 
     table = Table(title=f"{summary['track']} task {summary['task']} — target val loss {summary['target_val_loss']}")
     for header in HEADERS:
@@ -76,8 +76,8 @@ def print_summary(summary: dict) -> None:
         table.add_row(*row)
     out = console()
     out.print(table)
-    for note in notes(summary):
-        out.print(note)
+    for line in comparison_lines(summary) + notes(summary) + [summary["estimator"]]:
+        out.print(line)
 
 
 @contextmanager

@@ -192,10 +192,10 @@ class Replayer:
         """Execute every missing run, interleaved, then grade. Resumable."""
         folder = paths.run_dir(state.run_id)
         done = {(r["side"], r["replicate"]) for r in state.runs}
-        state.status = RunStatus.RUNNING
-        state.save(folder)
         try:
-            with sigterm_as_interrupt():
+            with sigterm_as_interrupt():  # before the status says running, so a SIGTERM is never lost
+                state.status = RunStatus.RUNNING
+                state.save(folder)
                 for replicate in range(state.request.runs):
                     for side in state.sides:
                         if (side.name, replicate) not in done:

@@ -2,7 +2,9 @@
 
 Nothing here runs code: ``speedrun report RUN`` recomputes a report from the logs a replay
 kept. Failed runs stay in every count; a side's times and losses come from its completed
-runs only, and the report says how many that was.
+runs only, and the report says how many that was. Every time claim is about means (see
+:mod:`replay.score.stats`): a side's mean time, its difference from the baseline's mean with
+the paired and the Welch 95% interval, the ratio of means, FSR of means with Fieller's interval.
 """
 
 from __future__ import annotations
@@ -14,10 +16,15 @@ from pathlib import Path
 from replay import paths
 from replay.atomic import write_json_atomic, write_text_atomic
 from replay.score.grading import Exit, grade
-from replay.score.stats import difference_interval, fsr, fsr_interval, mean_sd, speedup_verdict, validity
+from replay.score.stats import Difference, difference, fsr, fsr_interval, mean_sd, speedup_verdict, validity
 from replay.statuses import Role, RunOutcome
 
-REPORT_SCHEMA = 1
+REPORT_SCHEMA = 2  # 2: sides compare with the baseline paired and unpaired (vs_baseline); FSR by Fieller
+ESTIMATOR = (
+    "Means over completed runs. Differences of means with 95% t intervals, paired over the "
+    "interleaved rounds when they are complete (else Welch's), Wilcoxon signed-rank p beside them; "
+    "FSR of means with Fieller's 95% interval."
+)
 
 
 def _regrade(run: dict, folder: Path):
@@ -30,21 +37,19 @@ def summarize(state, folder: Path) -> dict:
     """The graded summary of a replay (what report.json holds)."""
     graded = {side.name: [] for side in state.sides}
     for run in state.runs:
-        graded[run["side"]].append(_regrade(run, folder))
+        graded[run["side"]].append((run["replicate"], _regrade(run, folder)))
     partial = state.request.max_steps is not None
+    counted = RunOutcome.PARTIAL if partial else RunOutcome.OK
     times = {
-        name: [
-            r.time_s
-            for r in results
-            if r.status == (RunOutcome.PARTIAL if partial else RunOutcome.OK) and r.time_s is not None
-        ]
+        name: {k: r.time_s for k, r in results if r.status == counted and r.time_s is not None}
         for name, results in graded.items()
     }
     by_role = {side.role: side.name for side in state.sides}
     base, truth = times[by_role[Role.BASELINE]], times[by_role[Role.GROUND_TRUTH]]
+    rounds = state.request.runs
     sides = []
     for side in state.sides:
-        results = graded[side.name]
+        results = [r for _, r in graded[side.name]]
         ts = times[side.name]
         losses = [r.val_loss for r in results if r.status == RunOutcome.OK]
         entry = {
@@ -55,38 +60,62 @@ def summarize(state, folder: Path) -> dict:
             "runs": len(results),
             "completed": len(ts),
             "failures": dict(Counter(r.failure for r in results if r.failure)),
-            "time_s": _describe(ts),
+            "time_s": _describe(list(ts.values())),
             "wall_s": _describe([r.wall_s for r in results]),
             "val_loss": _describe(losses),
             "valid": None,
             "p_value": None,
+            "vs_baseline": None,
             "fsr": None,
             "fsr_ci": None,
         }
         if losses and not partial:
             verdict = validity(losses, state.target_val_loss)
             entry.update(valid=verdict.valid, p_value=verdict.p_value)
+        if side.role != Role.BASELINE and ts and base:
+            entry["vs_baseline"] = _comparison(difference(base, ts, rounds))
         if not partial and ts and base and truth:
             entry["fsr"] = fsr(_mean(base), _mean(truth), _mean(ts))
             if side.role == Role.CANDIDATE:
-                entry["fsr_ci"] = fsr_interval(base, truth, ts)
+                paired = all(len(x) == rounds for x in (base, truth, ts))
+                entry["fsr_ci"] = fsr_interval(base, truth, ts, paired=paired)
         sides.append(entry)
+    truth_entry = next(s for s in sides if s["role"] == Role.GROUND_TRUTH)
     return {
         "schema": REPORT_SCHEMA,
         "run_id": state.run_id,
         "track": state.request.track,
         "task": state.request.task,
         "target_val_loss": state.target_val_loss,
-        "runs_per_side": state.request.runs,
+        "runs_per_side": rounds,
         "partial": partial,
         "max_steps": state.request.max_steps,
-        "speedup": _speedup(base, truth) if not partial else None,
+        "estimator": ESTIMATOR,
+        "speedup": truth_entry["vs_baseline"] if not partial else None,
         "sides": sides,
     }
 
 
-def _mean(xs):
-    return sum(xs) / len(xs)
+def _comparison(d: Difference) -> dict:
+    """A side against the baseline, as report.json holds it."""
+    ci = d.interval
+    return {
+        "difference_s": d.estimate,
+        "ratio": d.ratio,
+        "ci": ci,
+        "method": d.method,
+        "paired_ci": d.paired,
+        "unpaired_ci": d.unpaired,
+        "wilcoxon_p": d.wilcoxon_p,
+        "rounds": d.rounds,
+        "complete_rounds": d.complete,
+        # With one run a side there is no interval: the flag is then unknown, not "fine".
+        "within_noise": None if ci is None else speedup_verdict(ci) != "faster",
+    }
+
+
+def _mean(xs: dict[int, float]) -> float:
+    return sum(xs.values()) / len(xs)
 
 
 def _describe(xs: list[float]) -> dict | None:
@@ -96,22 +125,12 @@ def _describe(xs: list[float]) -> dict | None:
     return {"mean": mean, "sd": sd, "median": statistics.median(xs), "values": xs}
 
 
-def _speedup(base: list[float], truth: list[float]) -> dict | None:
-    """How much faster the ground truth is, and whether that is beyond run-to-run noise."""
-    if not base or not truth:
-        return None
-    ci = difference_interval(base, truth)
-    return {
-        "difference_s": _mean(base) - _mean(truth),
-        "ratio": _mean(base) / _mean(truth) if _mean(truth) > 0 else None,
-        "ci": ci,
-        # With one run a side there is no interval: the flag is then unknown, not "fine".
-        "within_noise": None if ci is None else speedup_verdict(ci) != "faster",
-    }
-
-
 def _fmt(x: float | None, spec: str = ".2f") -> str:
     return "—" if x is None else format(x, spec)
+
+
+def _span(ci: tuple[float, float] | None) -> str:
+    return "—" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
 def table_rows(summary: dict) -> list[list[str]]:
@@ -132,12 +151,14 @@ def table_rows(summary: dict) -> list[list[str]]:
             valid = {True: "yes", False: "NO", None: "—"}[side["valid"]]
             if side["p_value"] is not None:
                 valid += f" (p={side['p_value']:.3g})"
+        vs = side["vs_baseline"]
+        faster = "—" if vs is None else f"{vs['difference_s']:.2f} {_span(vs['ci'])}"
         if side["role"] == Role.GROUND_TRUTH and side["fsr"] is not None:
             fsr_text = "1 (reference)"
         else:
             fsr_text = _fmt(side["fsr"])
             if side["fsr_ci"]:
-                fsr_text += f" [{side['fsr_ci'][0]:.2f}, {side['fsr_ci'][1]:.2f}]"
+                fsr_text += f" {_span(side['fsr_ci'])}"
         failures = ", ".join(f"{k}×{v}" for k, v in side["failures"].items()) or ""
         wall = _fmt(side["wall_s"]["mean"] if side["wall_s"] else None, ".1f")
         rows.append(
@@ -149,6 +170,7 @@ def table_rows(summary: dict) -> list[list[str]]:
                 wall,
                 loss,
                 valid,
+                faster,
                 fsr_text,
                 failures,
             ]
@@ -164,9 +186,28 @@ HEADERS = [
     "wall s",
     "val loss (mean ± sd)",
     "valid",
+    "faster than baseline s [95% CI]",
     "FSR [95% CI]",
     "failures",
 ]
+
+
+def comparison_lines(summary: dict) -> list[str]:
+    """One line per side against the baseline: both intervals, the check beside them, the verdict."""
+    out = []
+    for side in summary["sides"]:
+        vs = side["vs_baseline"]
+        if vs is None:
+            continue
+        ratio = f", {vs['ratio']:.2f}x" if vs["ratio"] else ""
+        wilcoxon = f", Wilcoxon p={vs['wilcoxon_p']:.3g}" if vs["wilcoxon_p"] is not None else ""
+        verdict = "" if vs["ci"] is None else f"; {speedup_verdict(vs['ci'])} by the {vs['method']} interval"
+        paired = f"paired {_span(vs['paired_ci'])} s ({vs['rounds']} rounds)"
+        out.append(
+            f"{side['name']} vs baseline: {vs['difference_s']:.2f} s faster by mean{ratio}; 95% CI {paired}, "
+            f"Welch {_span(vs['unpaired_ci'])} s{wilcoxon}{verdict}."
+        )
+    return out
 
 
 def notes(summary: dict) -> list[str]:
@@ -187,8 +228,8 @@ def notes(summary: dict) -> list[str]:
                 else "'s speedup is within noise"
             )
             out.append(
-                f"WARNING: the ground truth{what} (95% CI of t_i - t_i+1: [{lo:.2f}, {hi:.2f}] s); FSR is "
-                "meaningless for this task."
+                f"WARNING: the ground truth{what} (95% {speedup['method']} CI of t_i - t_i+1: [{lo:.2f}, {hi:.2f}] s); "
+                "FSR is meaningless for this task."
             )
         elif speedup["within_noise"] is None:
             out.append("One run per side: no confidence intervals; use --runs 3 or more for statistics.")
@@ -200,21 +241,13 @@ def render_markdown(summary: dict) -> str:
         f"# Replay {summary['run_id']}",
         "",
         f"Track `{summary['track']}`, task {summary['task']}; target val loss {summary['target_val_loss']}; "
-        f"{summary['runs_per_side']} run(s) per side.",
+        f"{summary['runs_per_side']} run(s) per side. {summary['estimator']}",
         "",
         "| " + " | ".join(HEADERS) + " |",
         "|" + "---|" * len(HEADERS),
     ]
     lines += ["| " + " | ".join(row) + " |" for row in table_rows(summary)]
-    speedup = summary["speedup"]
-    if speedup:
-        ci = speedup["ci"]
-        ci_text = f" (95% CI [{ci[0]:.2f}, {ci[1]:.2f}] s)" if ci else ""
-        lines += [
-            "",
-            f"Ground-truth speedup: {speedup['difference_s']:.2f} s{ci_text}, ratio {_fmt(speedup['ratio'])}x.",
-        ]
-    lines += [""] + [f"- {n}" for n in notes(summary)]
+    lines += [""] + [f"- {line}" for line in comparison_lines(summary) + notes(summary)]
     return "\n".join(lines).rstrip() + "\n"
 
 
