@@ -25,9 +25,8 @@ class BlameLine:
 def blame(store, track: str, index: int) -> list[BlameLine]:
     from analysis.sources import record_script
 
-    records = store.records(track)[:index]
-    if len(records) < index:
-        store.record(track, index)  # raises the store's clear error
+    store.record(track, index)  # the store's clear error if there is no such record
+    records = [r for r in store.records(track) if r.index <= index]
     from analysis.syntax import Cache
 
     cache = Cache()

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 from replay import paths
-from replay.records.store import RecordsStore
+from replay.records.store import RecordsStore, index_ranges
 from replay.run.provenance import hardware
 from replay.run.replayer import Replayer, ReplayRequest, Side
 from replay.score.replay_report import ESTIMATOR
@@ -202,8 +202,8 @@ def significance_summary(comparisons: list[tuple[int, Difference]]) -> str:
     return (
         f"Significantly at least 5% faster than the parent (95% CI of t_parent - t above 0 and a ratio of means of "
         f"at least {MIN_SPEEDUP:.4f}x, i.e. 5% less time): {len(verdict)} of {len(tasks)} tasks by the verdict's "
-        f"interval (paired where rounds are complete) — {_ranges(verdict) or 'none'}; by Welch's interval alone: "
-        f"{len(welch)} — {_ranges(welch) or 'none'}.{pairing}"
+        f"interval (paired where rounds are complete) — {index_ranges(verdict) or 'none'}; by Welch's interval alone: "
+        f"{len(welch)} — {index_ranges(welch) or 'none'}.{pairing}"
     )
 
 
@@ -220,20 +220,9 @@ def _describe(measurement: dict, name_records: bool) -> str:
     """'records 7-21: 5 runs each (2026-11-27; `command`)', with 'k of n passes done' while it runs."""
     indices = measurement["records"]
     done = measurement.get("done", measurement["runs"])
-    which = f"records {_ranges(indices)}: " if name_records else ""
+    which = f"records {index_ranges(indices)}: " if name_records else ""
     progress = f", {done} of {measurement['runs']} passes done" if done < measurement["runs"] else ""
     return f"{which}{measurement['runs']} runs each ({measurement['date']}; `{measurement['command']}`{progress})"
-
-
-def _ranges(indices: list[int]) -> str:
-    """[1, 2, 3, 5] -> '1-3, 5'."""
-    spans: list[list[int]] = []
-    for i in sorted(indices):
-        if spans and i == spans[-1][1] + 1:
-            spans[-1][1] = i
-        else:
-            spans.append([i, i])
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def _ci_cell(ci: tuple[float, float] | None, decides: bool) -> str:

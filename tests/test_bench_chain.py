@@ -86,7 +86,3 @@ def test_unusable_keep_file_is_one_clear_line(chain, tmp_path):
     partial.write_text(json.dumps({"track": "mini", "runs": 3, "date": "2026-11-20", "results": {"1": [run(100)]}}))
     with pytest.raises(SystemExit, match="runs of records \\[1, 2\\]"):
         chain.load_kept(partial, [1, 2])
-
-
-def test_ranges(chain):
-    assert [chain._ranges(x) for x in ([1, 2, 3, 5], [7], [4, 2, 3], [])] == ["1-3, 5", "7", "2-4", ""]

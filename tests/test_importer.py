@@ -1,11 +1,14 @@
 """`speedrun records import` turns a modded-nanogpt checkout into one commit per record, exactly.
 
 Guards: the record list comes from the README table (re-timings and log-less rows skipped with a
-note); code comes from logs in every real variant (leading separator or not, appended kernel
-files split out, folders of runs) and, for records 1-3, from the root script history with
-run.sh's flags; results, pins, task flags and shipped labels/hints land in record.toml;
-re-importing is a no-op and a newer checkout only appends; a checkout that lacks something
-fails with one line naming it and leaves the track untouched.
+note), and every record's index is its README number (a log-less row leaves a gap that the task
+before it spans, labelled; a track numbered by position before that rule is refused until
+`records renumber` has made it exactly what a fresh import makes); code comes from logs in every
+real variant (leading separator or not, appended kernel files split out, folders of runs) and,
+for records 1-3, from the root script history with run.sh's flags; results, pins, task flags and
+shipped labels/hints land in record.toml; re-importing is a no-op and a newer checkout only
+appends; a checkout that lacks something fails with one line naming it and leaves the track
+untouched.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import pytest
 from analysis.diff import changed_definitions
 from replay.errors import SpeedrunError
 from replay.importer.modded_nanogpt import ENTRY, import_records
-from replay.records.add import init_records_repo
+from replay.importer.renumber import renumber
+from replay.records.add import add_record, init_records_repo
 from replay.records.store import RecordsStore
 
 from speedrun_checkout import KERNELS, build_checkout, script
@@ -136,10 +140,10 @@ def test_reimport_is_a_noop_and_a_newer_checkout_appends(store, checkout, tmp_pa
     assert again.added == [] and len(again.unchanged) == 7
     assert str(RecordsStore(store.path).repo.branches.local["toy"].target) == head
     more = run_import(RecordsStore(store.path), checkout, labels, through=None)
-    assert more.added == ["toy/r08", "toy/r09"]
+    assert more.added == ["toy/r08", "toy/r10"]  # README numbers: #9 published no code
     assert any("README #9" in note and "no log" in note for note in more.skipped)
-    r9 = RecordsStore(store.path).resolve("toy/9").meta
-    assert "README #10" in r9.notes and r9.result.val_loss == 3.2745
+    r10 = RecordsStore(store.path).resolve("toy/10").meta
+    assert "README #10" in r10.notes and r10.result.val_loss == 3.2745
 
 
 def test_paper_hints_replace_ours(store, checkout, tmp_path):
@@ -226,3 +230,62 @@ def test_cli_names_the_missing_root_commit(store, checkout):
     )
     assert out.returncode == 1
     assert out.stderr.strip().startswith("error:") and "4a452a26" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_indices_are_readme_numbers_and_a_task_spans_a_gap(store, checkout, tmp_path):
+    run_import(store, checkout, write_labels(tmp_path), through=None)
+    assert [r.index for r in store.records("toy")] == [1, 2, 3, 4, 5, 6, 7, 8, 10]
+    task = store.task("toy", 8)
+    assert task.target.label == "toy/r10" and task.skipped == [9]
+    assert "README #9 published no code: task 8 spans to this record." in task.target.meta.notes
+    with pytest.raises(SpeedrunError, match="has records 1-8, 10; there is no record 9"):
+        store.resolve("toy/9")
+    speedrun = str(Path(sys.executable).parent / "speedrun")
+    listed = subprocess.run([speedrun, "tasks", "--track", "toy"], capture_output=True, text=True).stdout
+    assert "task  8: r08 -> r10" in listed and "[spans #9: no published code]" in listed
+
+
+def positional_track(store, checkout, tmp_path):
+    """The track an import made before indices were README numbers: README #10 as record 9."""
+    run_import(store, checkout, write_labels(tmp_path), through=8)
+    fresh = init_records_repo(tmp_path / "fresh.git")
+    run_import(fresh, checkout, write_labels(tmp_path / "l2"), through=None)
+    folder = tmp_path / "r10"
+    from replay.records.store import materialize
+
+    materialize(fresh.repo, fresh.record("toy", 10).tree_id, folder)
+    toml = (folder / "record.toml").read_text().replace("index = 10", "index = 9")
+    (folder / "record.toml").write_text(toml.replace("README #9 published no code: task 8 spans to this record. ", ""))
+    add_record(store, "toy", folder)
+    return RecordsStore(store.path), fresh
+
+
+def test_renumber_makes_a_positional_track_exactly_a_fresh_import(store, checkout, tmp_path):
+    old, fresh = positional_track(store, checkout, tmp_path)
+    assert old.record("toy", 9).meta.name == fresh.record("toy", 10).meta.name
+    old_tip = str(old.repo.branches.local["toy"].target)
+    with pytest.raises(SpeedrunError, match="numbers its records by position .* records renumber --track toy"):
+        run_import(old, checkout, write_labels(tmp_path / "l3"), through=None)
+    done = renumber(old, "toy")
+    assert [(r.old, r.new) for r in done] == [("toy/r09", "toy/r10")]
+    again = RecordsStore(old.path)
+    assert str(again.repo.branches.local["toy"].target) == str(fresh.repo.branches.local["toy"].target)
+    assert sorted(r for r in again.repo.references if r.startswith("refs/tags/")) == sorted(
+        r for r in fresh.repo.references if r.startswith("refs/tags/")
+    )
+    assert str(again.repo.references["refs/renumbered/toy"].target) == old_tip  # nothing lost
+    assert renumber(again, "toy") == []
+    assert run_import(again, checkout, write_labels(tmp_path / "l4"), through=None).added == []
+
+
+def test_records_add_leaves_a_gap_only_when_asked(store, checkout, tmp_path):
+    run_import(store, checkout, write_labels(tmp_path), through=8)
+    fresh = init_records_repo(tmp_path / "fresh.git")
+    run_import(fresh, checkout, write_labels(tmp_path / "l2"), through=None)
+    from replay.records.store import materialize
+
+    materialize(fresh.repo, fresh.record("toy", 10).tree_id, tmp_path / "r10")
+    with pytest.raises(SpeedrunError, match="field 'index' is 10; the next record of track 'toy' is 9"):
+        add_record(store, "toy", tmp_path / "r10")
+    add_record(store, "toy", tmp_path / "r10", allow_gap=True)
+    assert RecordsStore(store.path).task("toy", 8).skipped == [9]

@@ -1,5 +1,6 @@
 """The records store and `records add`: records are first-parent commits with tags, tasks skip
-`task = false`, and add makes exactly one commit and one tag or — for every rejection — leaves
+`task = false`, a list of indices names its gaps, and add makes exactly one commit and one tag or — for
+every rejection — leaves
 the repository byte-for-byte untouched."""
 
 import hashlib
@@ -12,7 +13,7 @@ import pytest
 from replay.errors import SpeedrunError
 from replay.records.add import add_record, init_records_repo
 from replay.records.schema import RecordError, parse_record_toml
-from replay.records.store import RecordsStore
+from replay.records.store import RecordsStore, index_ranges
 
 from toyrecords import toy_log, write_toy_record
 
@@ -160,3 +161,7 @@ def test_reading_never_writes(toy_store, home):
         store.tasks(track)
     assert snapshot(home / "records.git") == before
     shutil.rmtree(home / "runs", ignore_errors=True)
+
+
+def test_index_ranges_name_records_with_their_gaps():
+    assert [index_ranges(x) for x in ([1, 2, 3, 5], [7], [4, 2, 3], [])] == ["1-3, 5", "7", "2-4", ""]

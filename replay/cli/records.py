@@ -90,6 +90,9 @@ def records_export(
 def records_add(
     path: Path = typer.Argument(..., help="Folder with record.toml, the entry script, optional hints/ and logs/."),
     track: str = typer.Option(..., "--track", "-t", help="Track to append the record to."),
+    allow_gap: bool = typer.Option(
+        False, "--allow-gap", help="The index may skip numbers (a record whose code was never published)."
+    ),
 ):
     """Validate a record folder and append it to a track as exactly one commit and one tag.
 
@@ -98,7 +101,7 @@ def records_add(
     from replay.records.add import add_record
 
     store = RecordsStore()
-    commit = add_record(store, track, path)
+    commit = add_record(store, track, path, allow_gap=allow_gap)
     record = store.records(track)[-1]
     print(f"added {record.label} ({record.meta.name}) as commit {commit}")
 
@@ -151,6 +154,26 @@ def records_import(
     )
 
 
+@records.command("renumber")
+def records_renumber(track: str = track_option("nanogpt", "The imported track to renumber.")):
+    """Give an imported track's records their README numbers (tracks imported before that rule).
+
+    Rewrites the track from the first record whose index trails its README number; the old tip
+    stays at refs/renumbered/TRACK, so nothing made from the old commits loses its objects.
+    Example: speedrun records renumber --track nanogpt
+    """
+    from replay.importer.renumber import renumber
+
+    done = renumber(RecordsStore(), track)
+    if not done:
+        print(f"{track}: every record already has its README number")
+        return
+    print(
+        f"{track}: {len(done)} records renumbered, {done[0].old} -> {done[0].new} ... {done[-1].old} -> {done[-1].new}"
+    )
+    print(f"the old history stays at refs/renumbered/{track}")
+
+
 @records.command("init")
 def records_init(path: Path = typer.Argument(..., help="Where to create the bare repository.")):
     """Create an empty records repository (for a new collection of tracks).
@@ -173,7 +196,8 @@ def tasks(track: str | None = track_option(None, "Only this track.")):
     for name in [track] if track else store.tracks():
         for task in store.tasks(name):
             a, b = task.start.meta.result.time_s, task.target.meta.result.time_s
+            gap = f"  [spans {', '.join(f'#{n}' for n in task.skipped)}: no published code]" if task.skipped else ""
             print(
                 f"{name} task {task.number:>2}: r{task.start.index:02d} -> r{task.target.index:02d}  "
-                f"{a:8.1f} s -> {b:8.1f} s  ({task.target.meta.name})"
+                f"{a:8.1f} s -> {b:8.1f} s  ({task.target.meta.name}){gap}"
             )

@@ -8,11 +8,14 @@ the commits that set them, launched with the flags of that commit's ``run.sh``. 
 read from the checkout's HEAD commit with pygit2, so a bare mirror works as well as a checkout
 and the import is reproducible.
 
-Each record becomes one commit made by :func:`replay.records.add.add_record` (the same validation as
-``records add``), with the labels and hints this project ships (replay/importer/labels/). Re-importing
-is a no-op; a newer checkout appends only the new records. Re-timing rows (a repeated number)
-and rows without a log are skipped with a note; after a skipped row, a record's position in the
-track (its index) trails its README number, which its ``notes`` keep.
+Each record becomes one commit made by :func:`replay.records.add.add_record` (the same
+validation as ``records add``), with the labels and hints this project ships
+(replay/importer/labels/). Re-importing is a no-op; a newer checkout appends only the new
+records. A record's index is its README number, so task N here is task N of the speedrun's own
+table: re-timing rows (a repeated number) are skipped with a note, and a row without a log
+leaves a gap that the task before it spans (its target's ``notes`` say so). A track imported
+before indices followed the README is refused until ``speedrun records renumber`` has
+renumbered it.
 """
 
 from __future__ import annotations
@@ -32,11 +35,12 @@ from replay import paths
 from replay.errors import SpeedrunError
 from replay.importer.log_reader import LogFormatError, llmc_final, split_log
 from replay.importer.readme_table import TableError, TableRow, parse_record_table
+from replay.importer.renumber import gap_note, readme_number
 from replay.importer.shipped_labels import LABELS_DIR, Labels, load_labels, official_result, paper_hints
 from replay.importer.toml_writer import render
 from replay.records.add import add_record
 from replay.records.definitions import defined_names
-from replay.records.store import RecordsStore
+from replay.records.store import RecordsStore, tag_name
 from replay.score.log_parser import parse_log
 
 PAPER_RECORDS = 21
@@ -115,34 +119,30 @@ def import_records(
     later = (_read_candidate(reader, repo, row, root_commits) for row in usable[len(candidates) :])
     _fill_environment(candidates, later)
     existing = store.records(track) if track in store.tracks() else []
-    for position, candidate in enumerate(candidates[: len(existing)], start=1):
-        _check_same(existing[position - 1], candidate, store, checkout)
-        report.unchanged.append(f"{track}/r{position:02d}")
+    for record in existing:
+        _check_numbered_by_readme(record)
+    for record, candidate in zip(existing, candidates, strict=False):
+        _check_same(record, candidate, store, checkout)
+        report.unchanged.append(record.label)
     # Everything is read and checked before the first commit; a failure while committing
     # rolls the track back, so an import lands whole or not at all.
     protected = existing[-1].meta.protected if existing else ()
     prepared = []
-    for position in range(len(existing) + 1, len(candidates) + 1):
-        candidate = candidates[position - 1]
-        previous = candidates[position - 2] if position > 1 else None
-        following = candidates[position] if position < len(candidates) else None
+    for position in range(len(existing), len(candidates)):
+        candidate = candidates[position]
+        previous = candidates[position - 1] if position else None
+        following = candidates[position + 1] if position + 1 < len(candidates) else None
         labels = load_labels(track, candidate.row.number, labels_root) or _derived_labels(
             candidate, previous, protected, changed_definitions
         )
         protected = labels.protected
         official = official_result(track, candidate.row.number, labels_root)
-        prepared.append(
-            (
-                position,
-                candidate,
-                _record_document(track, position, candidate, labels, official, following, head),
-                _hints(labels, hints_dir, position),
-            )
-        )
+        document = _record_document(track, candidate, labels, official, previous, following, head)
+        prepared.append((candidate, document, _hints(labels, hints_dir, previous)))
     with _rollback_on_failure(store, track):
-        for position, candidate, document, hints in prepared:
+        for candidate, document, hints in prepared:
             _write_record(store, track, candidate, document, hints)
-            report.added.append(f"{track}/r{position:02d}")
+            report.added.append(tag_name(track, candidate.row.number))
             if on_record:
                 on_record(report.added[-1], candidate)
     return report
@@ -349,7 +349,22 @@ def _fill_environment(candidates: list[Candidate], later: Iterator[Candidate]) -
             candidate.notes.append(f"{field_name} pin taken from README #{donor.row.number}'s log")
 
 
+def _check_numbered_by_readme(record) -> None:
+    """A track imported before records kept their README numbers must be renumbered first."""
+    number = readme_number(record)
+    if number is not None and number != record.index:
+        raise CheckoutError(
+            f"track '{record.track}' numbers its records by position ({record.label} is README #{number}): run "
+            f"`speedrun records renumber --track {record.track}` once, then import again"
+        )
+
+
 def _check_same(record, candidate: Candidate, store: RecordsStore, checkout: Path) -> None:
+    if record.index != candidate.row.number:
+        raise CheckoutError(
+            f"{record.label} is not README #{candidate.row.number} of {checkout}: "
+            "the track was imported from another history; import into a new --track"
+        )
     for name, source in candidate.sources.items():
         try:
             ours = store.read_file(record, name).decode()
@@ -363,9 +378,9 @@ def _check_same(record, candidate: Candidate, store: RecordsStore, checkout: Pat
 
 
 def _record_document(
-    track: str, position: int, candidate: Candidate, labels: Labels, official: dict, following, head
+    track: str, candidate: Candidate, labels: Labels, official: dict, previous, following, head
 ) -> dict:
-    """The record.toml of one candidate, as a dict."""
+    """The record.toml of one candidate, as a dict; its index is its README number."""
     row = candidate.row
     val_loss = candidate.val_loss if candidate.val_loss is not None else official.get("val_loss")
     steps = candidate.steps or official.get("steps") or _flag_int(candidate.args, "--num_iterations")
@@ -373,9 +388,10 @@ def _record_document(
         raise CheckoutError(
             f"README #{row.number}: no log gives its final val loss and steps, and no label provides them"
         )
-    notes = [
+    notes = [gap_note(previous.row.number, row.number)] if previous and row.number > previous.row.number + 1 else []
+    notes.append(
         f"Imported from README #{row.number} of modded-nanogpt at {str(head.id)[:12]}; code from {candidate.origin}."
-    ]
+    )
     notes += candidate.notes
     same_code_next = following is not None and following.sources == candidate.sources
     if same_code_next:
@@ -383,7 +399,7 @@ def _record_document(
     document = {
         "schema": 1,
         "track": track,
-        "index": position,
+        "index": row.number,
         "name": _slug(row.description),
         "date": row.date,
         "authors": list(row.contributors) or ["unknown"],
@@ -413,10 +429,11 @@ def _record_document(
     return document
 
 
-def _hints(labels: Labels, hints_dir: Path | None, position: int) -> dict[int, str]:
-    """Hints for the task ending at this record: ours, or the paper's for task ``position - 1``."""
-    if hints_dir and position > 1:
-        return paper_hints(hints_dir, position - 1)
+def _hints(labels: Labels, hints_dir: Path | None, previous: Candidate | None) -> dict[int, str]:
+    """Hints for the task ending at this record: ours, or the paper's for the task that starts at
+    the previous record."""
+    if hints_dir and previous is not None:
+        return paper_hints(hints_dir, previous.row.number)
     return labels.hints
 
 
@@ -432,7 +449,7 @@ def _write_record(store: RecordsStore, track: str, candidate: Candidate, documen
         if candidate.log_text:  # only logs with a final validation line become candidates
             (folder / paths.LOGS_DIR).mkdir()
             (folder / paths.LOGS_DIR / candidate.log_name).write_text(candidate.log_text)
-        add_record(store, track, folder)
+        add_record(store, track, folder, allow_gap=True)
 
 
 def _derived_labels(

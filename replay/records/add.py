@@ -65,7 +65,7 @@ def tree_from_folder(repo: pygit2.Repository, folder: Path) -> pygit2.Oid:
     return build(folder)
 
 
-def validate_folder(folder: Path, track: str, store: RecordsStore | None) -> RecordMeta:
+def validate_folder(folder: Path, track: str, store: RecordsStore | None, allow_gap: bool = False) -> RecordMeta:
     """Check a record folder against the track it would join; return its metadata."""
     folder = Path(folder)
     where = f"{folder}/{paths.RECORD_TOML}"
@@ -83,7 +83,7 @@ def validate_folder(folder: Path, track: str, store: RecordsStore | None) -> Rec
         except SyntaxError as exc:
             raise RecordError(f"{script}: not valid Python (line {exc.lineno}: {exc.msg})") from None
     _check_labels(meta, folder, where)
-    _check_lineage(meta, track, store, where)
+    _check_lineage(meta, track, store, where, allow_gap)
     for path in record_files(folder):
         relative = path.relative_to(folder)
         if relative.parts[0] == paths.HINTS_DIR and not (len(relative.parts) == 2 and _HINT_NAME.match(relative.name)):
@@ -111,19 +111,31 @@ def _check_labels(meta: RecordMeta, folder: Path, where: str) -> None:
             raise RecordError(f"{where}: {what} '{name}' names '{mention}', which the record's code never mentions")
 
 
-def _check_lineage(meta: RecordMeta, track: str, store: RecordsStore | None, where: str) -> None:
+def _check_lineage(meta: RecordMeta, track: str, store: RecordsStore | None, where: str, allow_gap: bool) -> None:
     existing = store.records(track) if store and track in store.tracks() else []
-    expected = len(existing) + 1
-    if meta.index != expected:
-        raise RecordError(f"{where}: field 'index' is {meta.index}; the next record of track '{track}' is {expected}")
+    expected = existing[-1].index + 1 if existing else 1
+    if meta.index < expected or (meta.index > expected and not allow_gap):
+        raise RecordError(
+            f"{where}: field 'index' is {meta.index}; the next record of track '{track}' is {expected}"
+            + (" (or a later number, to leave a gap)" if allow_gap else "")
+        )
     if existing and meta.date < existing[-1].meta.date:
         parent = existing[-1]
         raise RecordError(f"{where}: field 'date' {meta.date} is before its parent {parent.label}'s {parent.meta.date}")
 
 
-def add_record(store: RecordsStore, track: str, folder: Path) -> str:
-    """Validate and commit a record folder onto ``track``; return the new commit id."""
-    meta = validate_folder(folder, track, store)
+def commit_message(meta: RecordMeta) -> str:
+    """A record commit's message: the tag and name, the description, trailers for scripts."""
+    return (
+        f"{tag_name(meta.track, meta.index)}: {meta.name}\n\n{meta.description}\n\n"
+        f"Record-Track: {meta.track}\nRecord-Index: {meta.index}\nRecord-Time-S: {meta.result.time_s}\n"
+    )
+
+
+def add_record(store: RecordsStore, track: str, folder: Path, allow_gap: bool = False) -> str:
+    """Validate and commit a record folder onto ``track``; return the new commit id. With
+    ``allow_gap`` the index may skip numbers (records that exist but whose code does not)."""
+    meta = validate_folder(folder, track, store, allow_gap)
     repo = store.repo
     tag_ref = f"refs/tags/{tag_name(track, meta.index)}"
     if tag_ref in repo.references:
@@ -134,11 +146,7 @@ def add_record(store: RecordsStore, track: str, folder: Path) -> str:
     when = int(dt.datetime.combine(meta.date, dt.time(12), tzinfo=dt.UTC).timestamp())
     author = pygit2.Signature(meta.authors[0], "records@speedrun.invalid", when, 0)
     committer = pygit2.Signature(*COMMITTER, when, 0)
-    message = (
-        f"{tag_name(track, meta.index)}: {meta.name}\n\n{meta.description}\n\n"
-        f"Record-Track: {track}\nRecord-Index: {meta.index}\nRecord-Time-S: {meta.result.time_s}\n"
-    )
-    commit_id = repo.create_commit(None, author, committer, message, tree_id, parents)
+    commit_id = repo.create_commit(None, author, committer, commit_message(meta), tree_id, parents)
     with repo.transaction() as txn:
         for ref in (branch_ref, tag_ref):
             txn.lock_ref(ref)

@@ -1,9 +1,12 @@
 """The records store: a bare git repository whose commits are speedrun records.
 
-Each track is a branch; each commit on its first-parent line is one record (index 1 is the
-root commit) and carries a tag ``<track>/r<NN>``. Task *i* of a track is the pair
-(record *i*, record *i+1*), unless record *i* says ``task = false`` (its successor changed
-no code). Reading never writes to the repository; only :mod:`replay.records.add` does.
+Each track is a branch; each commit on its first-parent line is one record and carries a tag
+``<track>/r<NN>``. Indices rise along the line; they may skip a number, where the real
+speedrun's README has a record whose code was never published (an imported record keeps its
+README number). Task *i* of a track is the pair (record *i*, the next record), unless record *i*
+says ``task = false`` (its successor changed no code); a task whose target is not record i+1
+spans such a gap and says so. Reading never writes to the repository; only
+:mod:`replay.records.add` and the importer (:mod:`replay.importer`) do.
 """
 
 from __future__ import annotations
@@ -46,12 +49,28 @@ class Record:
 
 @dataclass(frozen=True)
 class Task:
-    """Reproduce the speedup from ``start`` to ``target`` (record i -> i+1)."""
+    """Reproduce the speedup from ``start`` to ``target`` (record i -> the next record)."""
 
     track: str
     number: int
     start: Record
     target: Record
+
+    @property
+    def skipped(self) -> list[int]:
+        """Record numbers between start and target that have no record (no published code)."""
+        return list(range(self.start.index + 1, self.target.index))
+
+
+def index_ranges(indices: list[int]) -> str:
+    """[1, 2, 3, 5] -> '1-3, 5'."""
+    spans: list[list[int]] = []
+    for i in sorted(indices):
+        if spans and i == spans[-1][1] + 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 class RecordsStore:
@@ -94,15 +113,16 @@ class RecordsStore:
             if not commit.parents:
                 break
             commit = commit.parents[0]
-        records = []
-        for position, commit in enumerate(reversed(chain), start=1):
+        records: list[Record] = []
+        for commit in reversed(chain):
             meta = self._read_meta(commit)
-            if meta.index != position or meta.track != track:
+            after = records[-1].index if records else 0
+            if meta.index <= after or meta.track != track:
                 raise SpeedrunError(
-                    f"records repository is inconsistent: commit {commit.id} at position {position} of track '{track}' "
+                    f"records repository is inconsistent: commit {commit.id} after record {after} of track '{track}' "
                     f"says track '{meta.track}' index {meta.index}"
                 )
-            records.append(Record(track, position, str(commit.id), str(commit.tree_id), meta))
+            records.append(Record(track, meta.index, str(commit.id), str(commit.tree_id), meta))
         return records
 
     def _read_meta(self, commit: pygit2.Commit) -> RecordMeta:
@@ -113,11 +133,13 @@ class RecordsStore:
         return parse_record_toml(blob.data.decode(), where=f"{commit.id}:{paths.RECORD_TOML}")
 
     def record(self, track: str, index: int) -> Record:
-        """Record ``index`` (1-based) of ``track``."""
+        """Record ``index`` of ``track``."""
         records = self.records(track)
-        if not 1 <= index <= len(records):
-            raise SpeedrunError(f"track '{track}' has records 1-{len(records)}; there is no record {index}")
-        return records[index - 1]
+        for record in records:
+            if record.index == index:
+                return record
+        known = index_ranges([r.index for r in records])
+        raise SpeedrunError(f"track '{track}' has records {known}; there is no record {index}")
 
     def resolve(self, spec: str) -> Record:
         """The record that every command means by ``spec``: ``TRACK/N``, ``TRACK/rNN`` (its tag)
