@@ -1,7 +1,6 @@
 """The records store and `records add`: records are first-parent commits with tags, tasks skip
-`task = false`, a list of indices names its gaps, and add makes exactly one commit and one tag or — for
-every rejection — leaves
-the repository byte-for-byte untouched."""
+`task = false`, a list of indices names its gaps, and add makes exactly one commit and one tag
+or — for every rejection — leaves the repository byte-for-byte untouched."""
 
 import hashlib
 import shutil
