@@ -48,6 +48,7 @@ replay: setup
 bench: setup
 	$(PY) bench/overhead.py
 	$(PY) bench/chain.py --track $(TRACK)
+	$(PY) bench/time_measures.py bench/results/chain-$(TRACK).json
 	$(PY) bench/attribution.py
 
 clean-runs:

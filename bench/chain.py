@@ -174,7 +174,9 @@ def write_results(track: str, records, results: dict[int, list[dict]], measureme
         "hardware": hardware().describe(),
         "measurements": measurements,
         "results": {
-            str(i): [{k: r.get(k) for k in ("time_s", "val_loss", "status")} for r in results[i]]
+            str(i): [
+                {k: r[k] for k in ("time_s", "val_loss", "status", "wall_s", "cpu_s") if k in r} for r in results[i]
+            ]
             for i in sorted(results)
         },
     }

@@ -4,7 +4,8 @@ The local executor runs a subprocess (``python`` on CPU, ``torchrun --nproc_per_
 the record uses torchrun and GPUs exist). It never edits the script: ``max_steps`` ends a
 run by watching its step lines and terminating the process group once step K is printed
 (the run is then *partial*), and ``time_limit_s`` ends it from a timer. The harness measures
-wall-clock itself, next to the ``train_time`` the script reports.
+wall-clock and CPU time (user + system of the run and the children it waited for) itself,
+next to the ``train_time`` the script reports.
 """
 
 from __future__ import annotations
@@ -93,9 +94,10 @@ class LocalExecutor:
                 start_new_session=True,
                 preexec_fn=self._prepare_child,
             )
+            group = _Group(proc)
             timer = None
             if spec.time_limit_s:
-                timer = threading.Timer(spec.time_limit_s, lambda: (timed_out.set(), _kill_group(proc)))
+                timer = threading.Timer(spec.time_limit_s, lambda: (timed_out.set(), group.kill()))
                 timer.daemon = True
                 timer.start()
             try:
@@ -109,11 +111,11 @@ class LocalExecutor:
                     if spec.max_steps is not None and step.step >= spec.max_steps and not stopped.is_set():
                         log.flush()
                         stopped.set()
-                        _kill_group(proc)
-                proc.wait()
+                        group.kill()
+                cpu_s = group.reap()
             except BaseException:
-                _kill_group(proc)
-                proc.wait()
+                group.kill()
+                group.reap()
                 raise
             finally:
                 if timer:
@@ -124,6 +126,7 @@ class LocalExecutor:
             stopped_at_max_steps=stopped.is_set(),
             timed_out=timed_out.is_set() and not stopped.is_set(),
             command=tuple(command),
+            cpu_s=round(cpu_s, 3),
         )
 
     def _prepare_child(self) -> None:
@@ -142,22 +145,51 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _kill_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
-    """Terminate the run's whole process group (torchrun workers too), then kill it."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
+class _Group:
+    """A run's process group: signalled as a whole, its leader reaped exactly once.
 
-    def escalate():
+    Only :meth:`reap` collects the leader's exit (with ``wait4``, which also reports the CPU time
+    it and every child it waited for used); the checks before signalling look without reaping,
+    so no other thread can take the exit status or signal a recycled pid."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self.reaped = threading.Event()
+
+    def exited(self) -> bool:
+        if self.reaped.is_set():
+            return True
         try:
-            proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            return os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return True
 
-    threading.Thread(target=escalate, daemon=True).start()
+    def reap(self) -> float:
+        """Wait for the leader and set its return code; return its CPU seconds (user + system)."""
+        _, status, usage = os.wait4(self.proc.pid, 0)
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self.reaped.set()
+        return usage.ru_utime + usage.ru_stime
+
+    def kill(self, grace_s: float = 5.0) -> None:
+        """Terminate the whole group (torchrun workers too), then kill what is left after grace_s."""
+        if self.exited():
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+
+        def escalate():
+            deadline = time.monotonic() + grace_s
+            while time.monotonic() < deadline:
+                if self.exited():
+                    return
+                time.sleep(0.05)
+            if not self.reaped.is_set():
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+        threading.Thread(target=escalate, daemon=True).start()

@@ -38,6 +38,7 @@ class Exit:
     stopped_at_max_steps: bool = False
     timed_out: bool = False
     command: tuple[str, ...] = ()
+    cpu_s: float | None = None  # user + system CPU of the run and the children it waited for
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class RunResult:
     total_steps: int | None  # N of the step lines
     wall_s: float
     peak_memory_mib: int | None = None
+    cpu_s: float | None = None  # CPU seconds the harness measured (None for runs recorded before it did)
 
     @property
     def machine_failure(self) -> bool:
@@ -77,7 +79,9 @@ def grade(log_text: str, exit: Exit) -> RunResult:
     """Grade a run from its complete log text and its exit."""
     parsed = parse_log(log_text)
     final, last = parsed.final, parsed.last
-    common = dict(wall_s=exit.wall_s, peak_memory_mib=parsed.peak_memory_mib, total_steps=parsed.total_steps)
+    common = dict(
+        wall_s=exit.wall_s, peak_memory_mib=parsed.peak_memory_mib, total_steps=parsed.total_steps, cpu_s=exit.cpu_s
+    )
     if exit.stopped_at_max_steps:
         return RunResult(RunOutcome.PARTIAL, None, _seconds(last), None, last.step if last else None, **common)
     failure = classify_failure(log_text, exit)

@@ -20,6 +20,7 @@ from replay.score.stats import Difference, difference, fsr, fsr_interval, mean_s
 from replay.statuses import Role, RunOutcome
 
 REPORT_SCHEMA = 2  # 2: sides compare with the baseline paired and unpaired (vs_baseline); FSR by Fieller
+CPU_RATIO_MARGIN = 1.5
 ESTIMATOR = (
     "Means over completed runs. Differences of means with 95% t intervals, paired over the "
     "interleaved rounds when they are complete (else Welch's), Wilcoxon signed-rank p beside them; "
@@ -62,6 +63,7 @@ def summarize(state, folder: Path) -> dict:
             "failures": dict(Counter(r.failure for r in results if r.failure)),
             "time_s": _describe(list(ts.values())),
             "wall_s": _describe([r.wall_s for r in results]),
+            "cpu_s": _describe([r.cpu_s for r in results if r.status == counted and r.cpu_s is not None]),
             "val_loss": _describe(losses),
             "valid": None,
             "p_value": None,
@@ -93,7 +95,40 @@ def summarize(state, folder: Path) -> dict:
         "estimator": ESTIMATOR,
         "speedup": truth_entry["vs_baseline"] if not partial else None,
         "sides": sides,
+        "timer_flags": [] if partial else timer_flags(state.sides, graded),
     }
+
+
+def timer_flags(sides, graded: dict[str, list]) -> list[dict]:
+    """Complete runs whose CPU time per second of ``train_time`` is far from what the records'
+    own runs show: a timer that does not cover the work, or a run disturbed by the machine.
+
+    The reference is the median ratio over the baseline's and the ground truth's runs (the
+    records, trusted code); a run is flagged beyond CPU_RATIO_MARGIN times it either way."""
+    ratios = {
+        (name, k): r.cpu_s / r.time_s
+        for name, results in graded.items()
+        for k, r in results
+        if r.status == RunOutcome.OK and r.cpu_s is not None and r.time_s
+    }
+    trusted = {side.name for side in sides if side.role != Role.CANDIDATE}
+    reference = [ratio for (name, _), ratio in ratios.items() if name in trusted]
+    if not reference:
+        return []
+    middle = statistics.median(reference)
+    times = {(name, k): r for name, results in graded.items() for k, r in results}
+    return [
+        {
+            "side": name,
+            "replicate": k,
+            "time_s": times[name, k].time_s,
+            "cpu_s": times[name, k].cpu_s,
+            "ratio": round(ratio, 3),
+            "reference": round(middle, 3),
+        }
+        for (name, k), ratio in ratios.items()
+        if ratio > CPU_RATIO_MARGIN * middle or ratio < middle / CPU_RATIO_MARGIN
+    ]
 
 
 def _comparison(d: Difference) -> dict:
@@ -161,6 +196,7 @@ def table_rows(summary: dict) -> list[list[str]]:
                 fsr_text += f" {_span(side['fsr_ci'])}"
         failures = ", ".join(f"{k}×{v}" for k, v in side["failures"].items()) or ""
         wall = _fmt(side["wall_s"]["mean"] if side["wall_s"] else None, ".1f")
+        cpu = _fmt(side["cpu_s"]["mean"] if side.get("cpu_s") else None, ".1f")
         rows.append(
             [
                 side["name"],
@@ -168,6 +204,7 @@ def table_rows(summary: dict) -> list[list[str]]:
                 f"{side['completed']}/{side['runs']}",
                 time,
                 wall,
+                cpu,
                 loss,
                 valid,
                 faster,
@@ -184,6 +221,7 @@ HEADERS = [
     "done",
     "time s (mean ± sd)",
     "wall s",
+    "cpu s",
     "val loss (mean ± sd)",
     "valid",
     "faster than baseline s [95% CI]",
@@ -212,7 +250,12 @@ def comparison_lines(summary: dict) -> list[str]:
 
 def notes(summary: dict) -> list[str]:
     """Warnings a reader must see next to the table."""
-    out = []
+    out = [
+        f"CHECK {f['side']} run {f['replicate'] + 1}: {f['cpu_s']:.2f} s of CPU for {f['time_s']:.2f} s of train_time "
+        f"({f['ratio']:.2f} per second; the records' runs show {f['reference']:.2f}): a timer that does not cover "
+        "the work, another use of threads, or a disturbed machine."
+        for f in summary.get("timer_flags", [])
+    ]
     if summary["partial"]:
         out.append(
             f"Partial replay (--max-steps {summary['max_steps']}): times are train_time at the last step reached; "
