@@ -35,7 +35,7 @@ from replay.atomic import write_text_atomic
 from replay.errors import SpeedrunError
 from replay.records.store import RecordsStore
 from replay.records.workrepo import create_branch
-from replay.run.lifecycle import new_run_id, sigterm_as_interrupt
+from replay.run.lifecycle import new_run_id, run_lock, sigterm_as_interrupt
 from replay.run.provenance import gpu_names, provenance
 from replay.run.replayer import Replayer, ReplayRequest, Side
 from replay.run.sandbox import untrusted_sandbox
@@ -127,20 +127,21 @@ class AgentRunner:
         self.client = self._client_for(state.request)
         task = self.store.task(state.request.track, state.request.task)
         self.hints = hint_texts(self.store, task, state.request.hints)
-        try:
-            with sigterm_as_interrupt():  # before the status says running, so a SIGTERM is never lost
-                state.status, state.stop_reason = RunStatus.RUNNING, None
+        with run_lock(run_folder(state.run_id), state.run_id):
+            try:
+                with sigterm_as_interrupt():  # before the status says running, so a SIGTERM is never lost
+                    state.status, state.stop_reason = RunStatus.RUNNING, None
+                    state.save()
+                    self._loop(state)
+                    if state.status != RunStatus.FAILED:  # the closing reference runs are interruptible too
+                        state.summary = self._summarize(state, task)
+                        state.status = RunStatus.STOPPED if state.stop_reason else RunStatus.FINISHED
+            except KeyboardInterrupt:
+                state.status = RunStatus.INTERRUPTED
                 state.save()
-                self._loop(state)
-                if state.status != RunStatus.FAILED:  # the closing reference runs are interruptible too
-                    state.summary = self._summarize(state, task)
-                    state.status = RunStatus.STOPPED if state.stop_reason else RunStatus.FINISHED
-        except KeyboardInterrupt:
-            state.status = RunStatus.INTERRUPTED
+                raise
             state.save()
-            raise
-        state.save()
-        return state
+            return state
 
     def _loop(self, state: AgentState) -> None:
         """Plan and advance nodes until the budgets or the scaffold stop the run."""
@@ -188,6 +189,8 @@ class AgentRunner:
         return None
 
     def _advance(self, state: AgentState, node: Node) -> None:
+        if node.stage == NodeStage.REPLIED and not reply_path(state.run_id, node.id).is_file():
+            node.stage = NodeStage.PLANNED  # the saved reply is gone: ask again
         if node.stage == NodeStage.PLANNED:
             self._ask(state, node)
         if node.stage == NodeStage.REPLIED:

@@ -9,14 +9,13 @@ resuming redoes only the stages a node had not finished.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from agent.edits import EditFormat
 from agent.llm import LLMCall
 from replay import paths
-from replay.atomic import write_json_atomic
+from replay.atomic import read_json, write_json_atomic
 from replay.errors import SpeedrunError
 from replay.statuses import Failure, NodeAction, NodeOutcome, NodeStage, RunOutcome, RunStatus
 
@@ -207,7 +206,7 @@ def load_agent_state(run_id: str) -> AgentState:
     path = run_folder(run_id) / paths.RUN_JSON
     if not path.is_file():
         raise SpeedrunError(f"no agent run '{run_id}' under {paths.home()} (no {path})")
-    return AgentState.from_json(json.loads(path.read_text()))
+    return read_json(path, AgentState.from_json)
 
 
 def branch_name(run_id: str, node_id: str) -> str:

@@ -8,7 +8,10 @@ repository can be overridden with ``SPEEDRUN_RECORDS`` (tests use throwaway copi
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+from replay.errors import SpeedrunError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,6 +21,7 @@ LOGS_DIR = "logs"
 RUN_JSON = "run.json"
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 
 def records_repo() -> Path:
@@ -46,5 +50,7 @@ def cache_dir() -> Path:
 
 
 def run_dir(run_id: str) -> Path:
-    """The folder of one replay or agent run."""
+    """The folder of one replay or agent run; a run id is one plain name, never a path."""
+    if not RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise SpeedrunError(f"'{run_id}' is not a run id: one name of letters, digits, '.', '_' and '-' (see runs/)")
     return home() / run_id

@@ -114,3 +114,31 @@ def test_incremental_parser_matches_whole_parse():
     fed = [parser.feed(line) for line in log.splitlines()]
     assert [f.step for f in fed] == [0, 1, 2]
     assert parser.parsed.final == parse_log(log).final
+
+
+def test_only_what_the_speedrun_prints_is_a_step_line():
+    """The code under test prints these lines: every other spelling of a number or a field is
+    not a step line, and no line (however long its numbers) makes the parser fail."""
+    good = "step:10/10 val_loss:3.2500 train_time:1000ms step_avg:100.00ms"
+    assert parse_step_line(good).val_loss == 3.25
+    for bad in [
+        "step:１0/10 val_loss:3.2500 train_time:1000ms",  # full-width digit
+        "step:10/10 val_loss:３.25 train_time:1000ms",
+        "step:10/10 val_loss:3.25 train_time:1_000ms",  # underscore
+        "step:10/10 val_loss:3.25 train_time:1e3ms",  # exponent
+        "step:10/10 val_loss:-3.25 train_time:1000ms",  # negative
+        "step:10/10 val_loss:inf train_time:1000ms",
+        "step:10/10 val_loss:3.25 train_time:-5ms",
+        "step:10/10 val_loss:3.25 train_time:nanms",  # no time, no step line
+        "step:10/10 val_loss:3.25 train_time:1000ms val_loss:2.0",  # a field twice
+        "step:10/10 val_loss:3.25 train_time:1000ms train_time:1ms",
+        "step:0/0 val_loss:3.25 train_time:0ms",  # N >= 1
+        "step:11/10 val_loss:3.25 train_time:1000ms",  # S <= N
+        "step:" + "9" * 5000 + "/" + "9" * 5000 + " val_loss:3.25 train_time:1000ms",
+        "step:10/10 val_loss:3." + "2" * 5000 + " train_time:1000ms",
+        "step:10/10\u00a0val_loss:3.25\u00a0train_time:1000ms",  # a non-ASCII space
+        "step:10/10 val_loss:3.25 train_time:1000",  # no unit
+    ]:
+        assert parse_step_line(bad) is None, bad
+    log = "\n".join(["step:" + "9" * 5000 + "/1 val_loss:1.0 train_time:1ms", good])
+    assert parse_log(log).final.val_loss == 3.25

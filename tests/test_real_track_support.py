@@ -132,7 +132,9 @@ def test_resolve_python_prefers_override_then_built_env_then_matching_interprete
 
     here = python_environment(sys.executable)["torch"]
     assert venvs.resolve_python(Environment("3.11", here), None, "t/1") == sys.executable
-    assert venvs.resolve_python(Environment("3.11", "1.0.0"), "/opt/py", "t/1") == "/opt/py"
+    assert venvs.resolve_python(Environment("3.11", "1.0.0"), sys.executable, "t/1") == sys.executable
+    with pytest.raises(SpeedrunError, match="--python /opt/py: no such interpreter"):
+        venvs.resolve_python(Environment("3.11", "1.0.0"), "/opt/py", "t/1")
     with pytest.raises(SpeedrunError, match=r"t/1 pins torch 1.0.0 .* run `speedrun env build t/1` or pass --python"):
         venvs.resolve_python(Environment("3.11", "1.0.0"), None, "t/1")
     pinned = Environment("3.12", "2.4.1+cu121")

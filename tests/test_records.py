@@ -101,7 +101,7 @@ REJECTIONS = {
     "unknown field": (lambda f: _edit_toml(f, "nproc = 1\n", "nproc = 1\nnprocs = 2\n"), "unknown field 'nprocs'"),
     "bad type": (
         lambda f: _edit_toml(f, "time_s = 0.4", 'time_s = "fast"'),
-        "'result.time_s' must be a non-negative number",
+        "'result.time_s' must be a finite positive number",
     ),
     "bad launcher": (
         lambda f: _edit_toml(f, 'launcher = "python"', 'launcher = "mpirun"'),

@@ -10,7 +10,7 @@ import typer
 from agent.edits import EditFormat
 from agent.scaffolds import ScaffoldName
 from replay.cli.console import RichProgress, resumable
-from replay.cli.params import choice_option, track_option
+from replay.cli.params import choice_option, number_option, track_option
 from replay.errors import SpeedrunError
 
 PANEL = "Agent"
@@ -57,17 +57,26 @@ def run(
         ScaffoldName, ScaffoldName.AIDE, "--scaffold", "-s", help="Search scaffold (the paper's parameters)."
     ),
     hints: str = typer.Option("0", "--hints", help="0, 1, 2, 3, 1,2 or 1,2,3 (pseudocode, description, mini-paper)."),
-    nodes: int = typer.Option(20, "--nodes", help="Node budget: model-written attempts per run."),
-    node_timeout: float | None = typer.Option(
-        None, "--node-timeout", help="Seconds per node run (default: max(600, 4x the record's time))."
+    nodes: int = number_option(
+        20, "--nodes", minimum=1, maximum=10_000, help="Node budget: model-written attempts per run."
     ),
-    budget_usd: float | None = typer.Option(
-        None, "--budget-usd", help="Stop asking the model once this much is spent."
+    node_timeout: float | None = number_option(
+        None,
+        "--node-timeout",
+        minimum=1,
+        maximum=7 * 24 * 3600,
+        kind=float,
+        help="Seconds per node run (default: max(600, 4x the record's time)).",
     ),
-    max_steps: int | None = typer.Option(
-        None, "--max-steps", "-k", help="Stop each node run after step K (a smoke run)."
+    budget_usd: float | None = number_option(
+        None, "--budget-usd", minimum=0, kind=float, help="Stop asking the model once this much is spent."
     ),
-    runs: int = typer.Option(1, "--runs", "-n", help="Independent agent runs (seeds 0..N-1)."),
+    max_steps: int | None = number_option(
+        None, "--max-steps", "-k", minimum=1, help="Stop each node run after step K (a smoke run)."
+    ),
+    runs: int = number_option(
+        1, "--runs", "-n", minimum=1, maximum=1000, help="Independent agent runs (seeds 0..N-1)."
+    ),
     from_run: str | None = typer.Option(
         None, "--from", help="Cumulative mode: start from the best node of this earlier run on task i-1."
     ),
@@ -75,12 +84,16 @@ def run(
         EditFormat, EditFormat.SEARCH_REPLACE, "--edit-format", help="How the model writes its edits."
     ),
     api_base: str | None = typer.Option(None, "--api-base", help="Base URL of an OpenAI-compatible server."),
-    temperature: float | None = typer.Option(
-        None, "--temperature", help="Sampling temperature (default: the provider's)."
+    temperature: float | None = number_option(
+        None, "--temperature", minimum=0, maximum=2, kind=float, help="Sampling temperature (default: the provider's)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the scaffold's random choices (run k uses seed+k)."),
-    replay_runs: int = typer.Option(
-        0, "--replay", help="Afterwards, replay the best branch against both records N times each."
+    replay_runs: int = number_option(
+        0,
+        "--replay",
+        minimum=0,
+        maximum=1000,
+        help="Afterwards, replay the best branch against both records N times each.",
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every node even if a cached result exists."),
 ):
@@ -184,13 +197,17 @@ def list_runs():
 
     Example: speedrun agent list
     """
-    import json
-
+    from agent.state import load_agent_state
     from replay import paths
     from replay.statuses import NodeStage
 
     for path in sorted(paths.home().glob("agent-*/run.json")):
-        data = json.loads(path.read_text())
-        done = sum(1 for n in data["nodes"][1:] if n["stage"] == NodeStage.DONE)
-        best = (data.get("summary") or {}).get("best") or "-"
-        print(f"{data['run_id']:<45} {data['status']:<11} {done:>3}/{data['request']['nodes']} nodes  best {best}")
+        run_id = path.parent.name
+        try:
+            state = load_agent_state(run_id)
+        except SpeedrunError as exc:  # one damaged run does not hide the others
+            print(f"{run_id:<45} damaged      {exc}")
+            continue
+        done = sum(1 for n in state.nodes[1:] if n.stage == NodeStage.DONE)
+        best = (state.summary or {}).get("best") or "-"
+        print(f"{run_id:<45} {state.status:<11} {done:>3}/{state.request.nodes} nodes  best {best}")

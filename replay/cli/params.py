@@ -27,3 +27,30 @@ def choice_option(enum: type[StrEnum], default: StrEnum, name: str, *short: str,
             raise SpeedrunError(f"{name} must be one of {', '.join(enum)}, not '{value}'") from None
 
     return typer.Option(default, name, *short, parser=parse, metavar="[" + "|".join(enum) + "]", help=help)
+
+
+def number_option(
+    default: int | float | None,
+    name: str,
+    *short: str,
+    minimum: float,
+    maximum: float | None = None,
+    kind: type = int,
+    help: str,
+) -> typer.Option:
+    """A number option checked against its range when it is parsed: a value out of range, or not
+    a number, is a one-line error naming the option and the range (exit 1)."""
+    span = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+    expected = f"{name} must be {'a whole number' if kind is int else 'a number'} {span}"
+
+    def parse(value):
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            raise SpeedrunError(f"{expected}, not '{value}'") from None
+        if not (number >= minimum and (maximum is None or number <= maximum)) or number != number:
+            raise SpeedrunError(f"{expected}, not {value}")
+        return number
+
+    metavar = "INTEGER" if kind is int else "FLOAT"
+    return typer.Option(default, name, *short, parser=parse, metavar=metavar, help=help)

@@ -10,7 +10,7 @@ import typer
 
 from replay import paths
 from replay.cli.console import RichProgress, print_summary, resumable
-from replay.cli.params import track_option
+from replay.cli.params import number_option, track_option
 from replay.errors import SpeedrunError
 from replay.records.store import RecordsStore
 
@@ -33,12 +33,17 @@ def replay(
     branch: list[str] = typer.Option(
         [], "--branch", "-b", help="Work-repo branch to replay as a candidate (repeatable)."
     ),
-    runs: int = typer.Option(1, "--runs", "-n", help="Runs per side, interleaved."),
-    max_steps: int | None = typer.Option(
-        None, "--max-steps", "-k", help="Stop each run after step K (a partial smoke run)."
+    runs: int = number_option(1, "--runs", "-n", minimum=1, maximum=1000, help="Runs per side, interleaved."),
+    max_steps: int | None = number_option(
+        None, "--max-steps", "-k", minimum=1, help="Stop each run after step K (a partial smoke run)."
     ),
-    time_limit: float | None = typer.Option(
-        None, "--time-limit", help="Seconds per run (default: max(600, 4x the record's time))."
+    time_limit: float | None = number_option(
+        None,
+        "--time-limit",
+        minimum=1,
+        maximum=7 * 24 * 3600,
+        kind=float,
+        help="Seconds per run (default: max(600, 4x the record's time)).",
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run again even if a cached result exists."),
     resume: str | None = typer.Option(None, "--resume", help="Continue an interrupted replay by its run id."),
@@ -47,8 +52,12 @@ def replay(
         "--python",
         help="Interpreter that runs every side (default: each record's environment, see `speedrun env build`).",
     ),
-    nproc: int | None = typer.Option(
-        None, "--nproc", help="Processes (GPUs) per run, at most the record's nproc and the GPUs present."
+    nproc: int | None = number_option(
+        None,
+        "--nproc",
+        minimum=1,
+        maximum=1024,
+        help="Processes (GPUs) per run, at most the record's nproc and the GPUs present.",
     ),
 ):
     """Replay task i: baseline, ground truth and branches, N runs each, interleaved; print the table.

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import os
 import re
+import stat
 import warnings
 from pathlib import Path
 
@@ -24,6 +26,9 @@ from replay.score.log_parser import parse_log
 _HINT_NAME = re.compile(r"^level[123]\.md$")
 _SKIPPED = {"__pycache__", ".DS_Store", ".ipynb_checkpoints"}
 COMMITTER = ("speedrun records", "records@speedrun.invalid")
+MAX_FILE_BYTES = 16 * 2**20  # the longest real speedrun log is well under 1 MiB
+MAX_RECORD_BYTES = 64 * 2**20
+MAX_TOML_BYTES = 2**20
 
 
 def parse_quietly(source: str) -> ast.Module:
@@ -34,14 +39,40 @@ def parse_quietly(source: str) -> ast.Module:
 
 
 def record_files(folder: Path) -> list[Path]:
-    """The files of a record folder that belong in its commit (no caches, no hidden files)."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file()
-        and not any(part.startswith(".") or part in _SKIPPED for part in p.relative_to(folder).parts)
-        and p.suffix != ".pyc"
-    )
+    """The files of a record folder that belong in its commit (no caches, no hidden files).
+
+    Everything committed is plain UTF-8 text within the size limits, read from the folder itself:
+    a symbolic link (which could reach any file of the machine), a device, pipe or socket, a
+    file that is not UTF-8 or is too large is a :class:`RecordError` naming it."""
+    folder = Path(folder)
+    if folder.is_symlink() or not folder.is_dir():
+        raise RecordError(f"{folder}: not a folder")
+    files, total = [], 0
+    for root, dirs, names in os.walk(folder):  # never follows a link to a folder
+        here = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED)
+        for name in [*dirs, *names]:
+            path = here / name
+            if path.is_symlink():
+                raise RecordError(f"{path}: a symbolic link; copy the file itself into the folder")
+        for name in sorted(names):
+            path = here / name
+            if name.startswith(".") or name in _SKIPPED or path.suffix == ".pyc":
+                continue
+            info = path.lstat()
+            if not stat.S_ISREG(info.st_mode):
+                raise RecordError(f"{path}: not a regular file (a device, pipe or socket)")
+            if info.st_size > MAX_FILE_BYTES:
+                raise RecordError(f"{path}: {info.st_size} bytes, over the limit of {MAX_FILE_BYTES} per file")
+            total += info.st_size
+            if total > MAX_RECORD_BYTES:
+                raise RecordError(f"{folder}: over {MAX_RECORD_BYTES} bytes in all; a record is code, hints and logs")
+            try:
+                path.read_bytes().decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise RecordError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+            files.append(path)
+    return sorted(files)
 
 
 def tree_from_folder(repo: pygit2.Repository, folder: Path) -> pygit2.Oid:
@@ -69,22 +100,27 @@ def validate_folder(folder: Path, track: str, store: RecordsStore | None, allow_
     """Check a record folder against the track it would join; return its metadata."""
     folder = Path(folder)
     where = f"{folder}/{paths.RECORD_TOML}"
-    if not (folder / paths.RECORD_TOML).is_file():
+    files = record_files(folder)  # first: nothing below reads a link, a device or a non-UTF-8 file
+    if folder / paths.RECORD_TOML not in files:
         raise RecordError(f"{folder}: no {paths.RECORD_TOML} (a record folder needs one)")
+    if (folder / paths.RECORD_TOML).stat().st_size > MAX_TOML_BYTES:
+        raise RecordError(f"{where}: over {MAX_TOML_BYTES} bytes; a record.toml is metadata, not data")
     meta = parse_record_toml((folder / paths.RECORD_TOML).read_text(), where=where)
     if meta.track != track:
         raise RecordError(f"{where}: field 'track' is '{meta.track}' but the record is being added to '{track}'")
     entry = folder / meta.entry
-    if not entry.is_file():
+    if entry not in files:
         raise RecordError(f"{where}: field 'entry' names {meta.entry}, which is not in {folder}")
     for script in [entry, *sorted(set(folder.glob("*.py")) - {entry})]:
         try:
             parse_quietly(script.read_text())
         except SyntaxError as exc:
             raise RecordError(f"{script}: not valid Python (line {exc.lineno}: {exc.msg})") from None
+        except (RecursionError, MemoryError, ValueError) as exc:
+            raise RecordError(f"{script}: Python cannot parse it ({type(exc).__name__})") from None
     _check_labels(meta, folder, where)
     _check_lineage(meta, track, store, where, allow_gap)
-    for path in record_files(folder):
+    for path in files:
         relative = path.relative_to(folder)
         if relative.parts[0] == paths.HINTS_DIR and not (len(relative.parts) == 2 and _HINT_NAME.match(relative.name)):
             raise RecordError(f"{path}: hints must be {paths.HINTS_DIR}/level1.md, level2.md or level3.md")

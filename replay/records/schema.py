@@ -8,6 +8,7 @@ silently drop metadata.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,9 @@ from replay.errors import SpeedrunError
 
 SCHEMA = 1
 LAUNCHERS = ("python", "torchrun")
+MAX_INT = 10**9  # no record has more steps, processes or an index anywhere near this
+MAX_NUMBER = 1e9  # seconds or losses beyond this are typos, not records
+MAX_PROCESSES = 1024
 
 
 class RecordError(SpeedrunError):
@@ -104,20 +108,24 @@ class _Table:
             raise self._fail(key, "a non-empty string", value)
         return value
 
-    def int(self, key: str, required: bool = True, minimum: int = 0) -> int | None:
+    def int(self, key: str, required: bool = True, minimum: int = 0, maximum: int = MAX_INT) -> int | None:
         value = self._get(key, required)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self._fail(key, f"an integer >= {minimum}", value)
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise self._fail(key, f"an integer from {minimum} to {maximum}", value)
         return value
 
-    def float(self, key: str, required: bool = True) -> float | None:
+    def float(self, key: str, required: bool = True, positive: bool = False) -> float | None:
         value = self._get(key, required)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise self._fail(key, "a non-negative number", value)
+        expected = f"a finite {'positive' if positive else 'non-negative'} number up to {MAX_NUMBER:g}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self._fail(key, expected, value)
+        above_zero = value > 0 if positive else value >= 0
+        if not (math.isfinite(value) and above_zero and value <= MAX_NUMBER):
+            raise self._fail(key, expected, value)
         return float(value)
 
     def bool(self, key: str, default: bool) -> bool:
@@ -137,11 +145,16 @@ class _Table:
         return value
 
     def strings(self, key: str, required: bool = True) -> tuple[str, ...]:
+        """A list of non-empty strings; a required one must have at least one."""
         value = self._get(key, required)
         if value is None:
             return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise self._fail(key, "a list of non-empty strings", value)
+        if (
+            not isinstance(value, list)
+            or not all(isinstance(v, str) and v.strip() for v in value)
+            or (required and not value)
+        ):
+            raise self._fail(key, "a list of non-empty strings" + (", at least one" if required else ""), value)
         return tuple(value)
 
     def table(self, key: str, required: bool = True) -> _Table | None:
@@ -171,6 +184,8 @@ def parse_record_toml(text: str, where: str = "record.toml") -> RecordMeta:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecordError(f"{where}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise RecordError(f"{where}: nested too deeply to be a record.toml") from None
     top = _Table(raw, where)
     schema = top.int("schema")
     if schema != SCHEMA:
@@ -188,8 +203,8 @@ def parse_record_toml(text: str, where: str = "record.toml") -> RecordMeta:
         description=top.str("description"),
         entry=top.str("entry"),
         launcher=launcher,
-        nproc=top.int("nproc", minimum=1),
-        target_val_loss=top.float("target_val_loss"),
+        nproc=top.int("nproc", minimum=1, maximum=MAX_PROCESSES),
+        target_val_loss=top.float("target_val_loss", positive=True),
         task=top.bool("task", default=True),
         data=top.str("data", required=False),
         notes=top.str("notes", required=False, default=""),
@@ -207,7 +222,7 @@ def parse_record_toml(text: str, where: str = "record.toml") -> RecordMeta:
 
 def _parse_result(t: _Table) -> OfficialResult:
     result = OfficialResult(
-        time_s=t.float("time_s"),
+        time_s=t.float("time_s", positive=True),
         val_loss=t.float("val_loss"),
         steps=t.int("steps", minimum=1),
         hardware=t.str("hardware"),

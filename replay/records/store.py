@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import pairwise
@@ -88,13 +89,26 @@ class RecordsStore:
 
     def tracks(self) -> list[str]:
         """Names of all tracks (local branches), sorted."""
-        return sorted(self.repo.branches.local)
+        with self._damage_is_an_error():
+            return sorted(self.repo.branches.local)
 
     def records(self, track: str) -> list[Record]:
         """The track's records, oldest first."""
         if track not in self._records:
-            self._records[track] = self._load_track(track)
+            with self._damage_is_an_error():
+                self._records[track] = self._load_track(track)
         return self._records[track]
+
+    @contextmanager
+    def _damage_is_an_error(self):
+        """Git errors while reading (a ref or object damaged or missing) are one clear line."""
+        try:
+            yield
+        except (pygit2.GitError, KeyError, ValueError) as exc:
+            raise SpeedrunError(
+                f"records repository {self.path} is damaged ({exc or type(exc).__name__}): restore it "
+                "(for the project's own, `git checkout -- records.git`)"
+            ) from None
 
     def forget(self, track: str) -> None:
         """Drop the cached record list of a track (after a record was added)."""
@@ -180,22 +194,25 @@ class RecordsStore:
 
     def read_file(self, record: Record, path: str) -> bytes:
         """The bytes of one file of a record."""
-        try:
-            obj = self.repo[record.tree_id] / path
-        except KeyError:
-            raise SpeedrunError(f"{record.label} has no file '{path}'") from None
-        if not isinstance(obj, pygit2.Blob):
-            raise SpeedrunError(f"{record.label}: '{path}' is a folder, not a file")
-        return obj.data
+        with self._damage_is_an_error():
+            tree = self.repo[record.tree_id]
+            if path not in tree:
+                raise SpeedrunError(f"{record.label} has no file '{path}'")
+            obj = tree / path
+            if not isinstance(obj, pygit2.Blob):
+                raise SpeedrunError(f"{record.label}: '{path}' is a folder, not a file")
+            return obj.data
 
     def files(self, record: Record) -> list[str]:
         """Paths of every file in a record, sorted."""
-        return sorted(_walk_tree(self.repo[record.tree_id], ""))
+        with self._damage_is_an_error():
+            return sorted(_walk_tree(self.repo[record.tree_id], ""))
 
     @cached_property
     def head_ids(self) -> dict[str, str]:
         """Tip commit id of each track (for cache keys and provenance)."""
-        return {name: str(self.repo.branches.local[name].target) for name in self.tracks()}
+        with self._damage_is_an_error():
+            return {name: str(self.repo.branches.local[name].target) for name in self.tracks()}
 
 
 def _walk_tree(tree: pygit2.Tree, prefix: str):

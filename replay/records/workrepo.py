@@ -44,6 +44,8 @@ def resolve_branch(repo: pygit2.Repository, name: str) -> pygit2.Commit:
             return repo.lookup_reference(candidate).peel(pygit2.Commit)
         except (KeyError, pygit2.InvalidSpecError, ValueError):
             pass
+        except pygit2.GitError as exc:  # the ref exists but cannot be read
+            raise SpeedrunError(f"branch '{name}' of the work repository {repo.path} is damaged ({exc})") from None
     try:
         return repo.revparse_single(name).peel(pygit2.Commit)
     except (KeyError, pygit2.GitError, ValueError):

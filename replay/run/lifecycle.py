@@ -1,18 +1,27 @@
-"""What replays and agent runs share as owners of a run folder: a unique, sortable run id,
-and SIGTERM handled like Ctrl-C, so a killed run saves its state before it stops."""
+"""What replays and agent runs share as owners of a run folder: a unique, sortable run id, one
+process at a time per run (a lock), and SIGTERM handled like Ctrl-C, so a killed run saves its
+state before it stops."""
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
+import re
 import signal
 from contextlib import contextmanager
+from pathlib import Path
+
+from replay.errors import SpeedrunError
+
+LOCK_NAME = ".lock"
 
 
 def new_run_id(track: str, task: int, kind: str = "replay") -> str:
     """A unique, sortable run id such as ``replay-mini-t01-20261126-153000-ab12``."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"{kind}-{track}-t{task:02d}-{stamp}-{os.urandom(2).hex()}"
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", track)  # a track is a branch name and may hold '/'
+    return f"{kind}-{name}-t{task:02d}-{stamp}-{os.urandom(2).hex()}"
 
 
 @contextmanager
@@ -27,3 +36,22 @@ def sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def run_lock(folder: Path, run_id: str):
+    """Hold a run folder while this process runs it: a second process that tries to run or resume
+    the same run gets one clear error instead of writing beside it. The lock is the kernel's
+    (``flock``), so it is released when the holder exits, however it exits."""
+    with open(Path(folder) / LOCK_NAME, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise SpeedrunError(f"run {run_id} is being run by another process (pid {holder}); let it finish") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield

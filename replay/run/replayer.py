@@ -10,7 +10,6 @@ the sandbox of :mod:`replay.run.sandbox` (no network, the project read-only, mem
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -19,7 +18,7 @@ from pathlib import Path
 import pygit2
 
 from replay import paths
-from replay.atomic import write_json_atomic
+from replay.atomic import read_json, write_json_atomic
 from replay.data import datasets
 from replay.errors import SpeedrunError
 from replay.records.schema import RecordMeta, parse_record_toml
@@ -27,7 +26,7 @@ from replay.records.store import RecordsStore, Task, materialize
 from replay.records.workrepo import open_work_repo, resolve_branch
 from replay.run import venvs
 from replay.run.executor import LaunchSpec, LocalExecutor
-from replay.run.lifecycle import new_run_id, sigterm_as_interrupt
+from replay.run.lifecycle import new_run_id, run_lock, sigterm_as_interrupt
 from replay.run.provenance import hardware, provenance, python_environment
 from replay.run.result_cache import ResultCache, cache_key
 from replay.run.sandbox import untrusted_sandbox
@@ -130,7 +129,7 @@ def load_state(run_id: str) -> ReplayState:
     path = paths.run_dir(run_id) / paths.RUN_JSON
     if not path.is_file():
         raise SpeedrunError(f"no run '{run_id}' under {paths.home()} (no {path})")
-    return ReplayState.from_json(json.loads(path.read_text()))
+    return read_json(path, ReplayState.from_json)
 
 
 def plan_sides(store: RecordsStore, work: pygit2.Repository, task: Task, branches: tuple[str, ...]) -> list[Side]:
@@ -177,6 +176,8 @@ class Replayer:
         """Plan a new replay and write its run.json (status ``started``)."""
         if request.runs < 1:
             raise SpeedrunError("--runs must be at least 1")
+        if request.python:
+            venvs.interpreter(request.python)  # before anything is written
         task = self.store.task(request.track, request.task)
         sides = plan_sides(self.store, self.work, task, request.branches)
         state = ReplayState(new_run_id(request.track, request.task), request, sides, task.target.meta.target_val_loss)
@@ -192,24 +193,25 @@ class Replayer:
         """Execute every missing run, interleaved, then grade. Resumable."""
         folder = paths.run_dir(state.run_id)
         done = {(r["side"], r["replicate"]) for r in state.runs}
-        try:
-            with sigterm_as_interrupt():  # before the status says running, so a SIGTERM is never lost
-                state.status = RunStatus.RUNNING
+        with run_lock(folder, state.run_id):
+            try:
+                with sigterm_as_interrupt():  # before the status says running, so a SIGTERM is never lost
+                    state.status = RunStatus.RUNNING
+                    state.save(folder)
+                    for replicate in range(state.request.runs):
+                        for side in state.sides:
+                            if (side.name, replicate) not in done:
+                                state.runs.append(self.run_side(state.request, side, replicate, folder))
+                                state.save(folder)
+            except KeyboardInterrupt:
+                state.status = RunStatus.INTERRUPTED
                 state.save(folder)
-                for replicate in range(state.request.runs):
-                    for side in state.sides:
-                        if (side.name, replicate) not in done:
-                            state.runs.append(self.run_side(state.request, side, replicate, folder))
-                            state.save(folder)
-        except KeyboardInterrupt:
-            state.status = RunStatus.INTERRUPTED
+                raise
+            state.summary = summarize(state, folder)
+            write_reports(state.summary, folder)
+            state.status = RunStatus.FINISHED
             state.save(folder)
-            raise
-        state.summary = summarize(state, folder)
-        write_reports(state.summary, folder)
-        state.status = RunStatus.FINISHED
-        state.save(folder)
-        return state
+            return state
 
     def _meta_for(self, side: Side) -> RecordMeta:
         """A side's launch metadata: its own record.toml (branches keep their start's), parsed once per tree."""

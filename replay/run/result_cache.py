@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -38,25 +39,35 @@ class ResultCache:
         return self.root / key[:2] / key
 
     def get(self, key: str) -> tuple[Exit, Path] | None:
-        """The cached exit and log path, or ``None``."""
+        """The cached exit and log path, or ``None``: a missing or damaged entry is a miss (the
+        run is done again and its fresh result replaces the entry)."""
         folder = self._dir(key)
         try:
             entry = json.loads((folder / ENTRY_NAME).read_text())
-        except (OSError, ValueError):
+            exit = Exit(**dict(entry["exit"], command=tuple(entry["exit"]["command"])))
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        exit = entry["exit"]
-        exit["command"] = tuple(exit["command"])
-        return Exit(**exit), folder / LOG_NAME
+        if entry.get("key_hash") not in (None, key) or not (folder / LOG_NAME).is_file():
+            return None
+        return exit, folder / LOG_NAME
 
     def put(self, key: str, exit: Exit, log_path: Path, parts: dict) -> None:
-        """Store a run (atomically: a half-written entry is never visible)."""
+        """Store a run atomically: an entry is built in a folder of its own, then renamed into
+        place in one step. Writers of one key race harmlessly (one key, one result): whoever
+        renames first wins; a damaged entry is replaced."""
         folder = self._dir(key)
-        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        shutil.copyfile(log_path, tmp / LOG_NAME)
-        (tmp / ENTRY_NAME).write_text(
-            json.dumps({"schema": 1, "key": parts, "exit": asdict(exit)}, indent=1, default=str)
-        )
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder.parent))
+        try:
+            shutil.copyfile(log_path, tmp / LOG_NAME)
+            entry = {"schema": 1, "key_hash": key, "key": parts, "exit": asdict(exit)}
+            (tmp / ENTRY_NAME).write_text(json.dumps(entry, indent=1, default=str))
+            if folder.exists() and self.get(key) is None:  # damaged: move it aside, then take its place
+                shutil.rmtree(folder.rename(folder.with_name(tmp.name + ".old")), ignore_errors=True)
+            try:
+                os.rename(tmp, folder)
+            except OSError:
+                if self.get(key) is None:  # not another writer's finished entry: a real failure
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)

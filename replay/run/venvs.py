@@ -95,10 +95,18 @@ def build(env: Environment, echo=print) -> Path:
     return env_python(folder)
 
 
+def interpreter(name: str) -> str:
+    """The executable ``--python`` names (a path, or a command on PATH); one clear error if none."""
+    found = shutil.which(name)
+    if found is None:
+        raise SpeedrunError(f"--python {name}: no such interpreter (give a path or a command on PATH)")
+    return found
+
+
 def resolve_python(env: Environment, override: str | None, where: str) -> str:
     """The interpreter that runs a record: see the module docstring for the order."""
     if override:
-        return override
+        return interpreter(override)
     built = built_python(env)
     if built:
         return str(built)

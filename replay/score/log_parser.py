@@ -6,8 +6,14 @@ It reads every variant of the speedrun's step lines (see NANOGPT.md)::
     step:S/N [train_loss:X] train_time:Tms step_avg:Ams     training (no loss from record 15 on)
 
 whatever precedes them (the script's own source, version banners, nvidia-smi output) and
-whatever follows (``peak memory ...``). Values may be ``nan``; a truncated last line is
-ignored. The final metrics are those of the last validation line whose S equals N.
+whatever follows (``peak memory ...``). The final metrics are those of the last validation line
+whose S equals N.
+
+The code under test prints these lines, so the parser is strict about what it takes: S and N
+are ASCII digits (at most 9), N >= 1 and S <= N; a value is ASCII digits with an optional
+fraction (at most 15 digits each side: no sign, exponent, underscore or other script's digits)
+or ``nan`` (a loss that diverged, a ``step_avg`` at step 0), never for ``train_time``; a field
+appears once. Any other line is not a step line, and a truncated last line is ignored.
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_STEP = re.compile(r"^step:(\d+)/(\d+)((?:\s+[a-z_]+:\S+)+)\s*$")
-_FIELD = re.compile(r"([a-z_]+):(\S+)")
+_STEP = re.compile(r"^step:([0-9]{1,9})/([0-9]{1,9})((?:[ \t]+[a-z_]+:[^ \t]+)+)[ \t]*$", re.ASCII)
+_FIELD = re.compile(r"([a-z_]+):([^ \t]+)", re.ASCII)
+_VALUE = re.compile(r"^(?:[0-9]{1,15}(?:\.[0-9]{1,15})?|nan)$", re.ASCII)
 _PEAK = re.compile(r"^peak memory (?:consumption|allocated): (\d+) MiB(?: reserved: (\d+) MiB)?")
 
 
@@ -69,23 +76,26 @@ class ParsedLog:
 
 
 def _number(text: str) -> float | None:
-    text = text.removesuffix("ms")
-    try:
-        return float(text)
-    except ValueError:
-        return None
+    """A value as the speedrun prints it (see the module docstring), else None."""
+    return float(text) if _VALUE.match(text) else None
 
 
 def parse_step_line(line: str) -> StepLine | None:
     """Parse one line; ``None`` if it is not a (complete) step line."""
-    match = _STEP.match(line.rstrip())
+    match = _STEP.match(line.rstrip("\r\n"))
     if not match:
         return None
-    values = {key: value for key, value in _FIELD.findall(match.group(3))}
-    train_time = _number(values.get("train_time", ""))
-    if train_time is None or not values.get("train_time", "").endswith("ms"):
+    fields = _FIELD.findall(match.group(3))
+    values = dict(fields)
+    if len(values) != len(fields):  # a field given twice: which one would count?
         return None
     step, total = int(match.group(1)), int(match.group(2))
+    if total < 1 or step > total:
+        return None
+    raw_time = values.get("train_time", "")
+    train_time = _number(raw_time.removesuffix("ms")) if raw_time.endswith("ms") else None
+    if train_time is None or train_time != train_time:  # missing, malformed or nan
+        return None
     val_loss = _number(values["val_loss"]) if "val_loss" in values else None
     if "val_loss" in values and val_loss is None:
         return None
@@ -95,7 +105,7 @@ def parse_step_line(line: str) -> StepLine | None:
         train_time_ms=train_time,
         val_loss=val_loss,
         train_loss=_number(values["train_loss"]) if "train_loss" in values else None,
-        step_avg_ms=_number(values["step_avg"]) if "step_avg" in values else None,
+        step_avg_ms=_number(values["step_avg"].removesuffix("ms")) if "step_avg" in values else None,
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from replay import paths
 from replay.atomic import write_json_atomic, write_text_atomic
+from replay.errors import SpeedrunError
 from replay.score.grading import Exit, grade
 from replay.score.stats import Difference, difference, fsr, fsr_interval, mean_sd, speedup_verdict, validity
 from replay.statuses import Role, RunOutcome
@@ -31,7 +32,11 @@ ESTIMATOR = (
 def _regrade(run: dict, folder: Path):
     exit = dict(run["exit"])
     exit["command"] = tuple(exit["command"])
-    return grade((folder / run["log"]).read_text(errors="replace"), Exit(**exit))
+    try:
+        log = (folder / run["log"]).read_text(errors="replace")
+    except OSError:
+        raise SpeedrunError(f"{folder / run['log']} is missing: this run's report cannot be recomputed") from None
+    return grade(log, Exit(**exit))
 
 
 def summarize(state, folder: Path) -> dict:
