@@ -33,10 +33,17 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 VALIDITY_P = 0.01
 CONFIDENCE = 0.95
+
+
+def _scipy():
+    """scipy.stats, imported on first use: importing it costs half a second that every command
+    would otherwise pay, --help included."""
+    from scipy import stats
+
+    return stats
 
 
 def mean_sd(xs: list[float]) -> tuple[float, float | None]:
@@ -59,7 +66,7 @@ def p_below(xs: list[float], target: float) -> float | None:
         return None
     if np.ptp(xs) == 0:  # no spread: the test is undefined, the answer is not
         return 0.0 if xs[0] < target else 1.0
-    return float(stats.ttest_1samp(xs, target, alternative="less").pvalue)
+    return float(_scipy().ttest_1samp(xs, target, alternative="less").pvalue)
 
 
 def validity(val_losses: list[float], target: float) -> Validity:
@@ -96,14 +103,14 @@ def difference(a: dict[int, float], b: dict[int, float], rounds: int) -> Differe
     shared = sorted(set(a) & set(b))
     unpaired = None
     if len(xs) > 1 and len(ys) > 1 and (np.ptp(xs) > 0 or np.ptp(ys) > 0):
-        unpaired = _interval(stats.ttest_ind(xs, ys, equal_var=False))
+        unpaired = _interval(_scipy().ttest_ind(xs, ys, equal_var=False))
     paired, wilcoxon_p = None, None
     if len(shared) > 1:
         da, db = [a[k] for k in shared], [b[k] for k in shared]
         if np.ptp(np.subtract(da, db)) > 0:
-            paired = _interval(stats.ttest_rel(da, db))
+            paired = _interval(_scipy().ttest_rel(da, db))
         if any(x != y for x, y in zip(da, db, strict=True)):
-            wilcoxon_p = float(stats.wilcoxon(da, db, alternative="greater").pvalue)
+            wilcoxon_p = float(_scipy().wilcoxon(da, db, alternative="greater").pvalue)
     ratio = float(np.mean(xs) / np.mean(ys)) if xs and ys and np.mean(ys) > 0 else None
     estimate = float(np.mean(xs) - np.mean(ys)) if xs and ys else math.nan
     complete = len(shared) == rounds and len(xs) == len(ys) == rounds
@@ -152,7 +159,7 @@ def fsr_interval(
 
 def _fieller(num: float, den: float, v_num: float, v_den: float, cov: float, df: float) -> tuple[float, float] | None:
     """The set of rho with (num - rho*den)^2 <= t^2 * (v_num - 2 rho cov + rho^2 v_den)."""
-    t2 = stats.t.ppf(0.5 + CONFIDENCE / 2, df) ** 2
+    t2 = _scipy().t.ppf(0.5 + CONFIDENCE / 2, df) ** 2
     a = den * den - t2 * v_den
     if a <= 0:  # the denominator is not significantly away from 0: the interval is unbounded
         return None
