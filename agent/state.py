@@ -47,7 +47,7 @@ class AgentRequest:
     api_base: str | None = None
     temperature: float | None = None
     from_run: str | None = None
-    use_cache: bool = True
+    use_cache: bool = False  # reuse cached node runs (timed at another moment; marked)
 
 
 @dataclass

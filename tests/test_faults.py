@@ -212,7 +212,7 @@ def test_damaged_cache_entry_is_a_miss(toy_store, home, damage):
         other = json.loads(entry.read_text())
         other["key_hash"] = "0" * 64
         entry.write_text(json.dumps(other))
-    again = Replayer(toy_store).run(Replayer(toy_store).start(ReplayRequest("toy", 1, runs=1)))
+    again = Replayer(toy_store).run(Replayer(toy_store).start(ReplayRequest("toy", 1, runs=1, use_cache=True)))
     assert sorted(r["cached"] for r in again.runs) == [False, True]  # the damaged one ran again
     assert ResultCache(paths.cache_dir()).get(entry.parent.name) is not None  # and its entry is whole again
 

@@ -17,6 +17,7 @@ from replay import paths
 from replay.records.workrepo import commit_folder, create_branch, open_work_repo
 from replay.run.executor import LocalExecutor
 from replay.run.replayer import Replayer, ReplayRequest, load_state
+from replay.score.replay_report import notes
 
 from toyrecords import write_toy_record
 
@@ -57,17 +58,24 @@ def test_replay_interleaves_grades_and_writes_reports(toy_store):
         assert "step:20/20 val_loss:" in (folder / run["log"]).read_text()
 
 
-def test_second_replay_is_served_from_cache(toy_store, monkeypatch, tmp_path):
+def test_cached_runs_are_reused_only_on_request_and_marked(toy_store, monkeypatch, tmp_path):
+    """Times compared in one report are measured under its conditions: a replay times every run
+    afresh; only when asked does it reuse identical cached runs, and then it says when, where and
+    at what load they were timed."""
     counter = tmp_path / "count.txt"
     monkeypatch.setenv("TOY_COUNTER", str(counter))
     first = replay(toy_store, runs=2)
     assert len(counter.read_text().splitlines()) == 4
-    second = replay(toy_store, runs=2)
-    assert len(counter.read_text().splitlines()) == 4, "a cached replay must not execute anything"
-    assert all(r["cached"] for r in second.runs)
-    assert second.summary["sides"] == first.summary["sides"]
-    replay(toy_store, runs=1, use_cache=False)
-    assert len(counter.read_text().splitlines()) == 6
+    again = replay(toy_store, runs=2)
+    assert len(counter.read_text().splitlines()) == 8 and not any(r["cached"] for r in again.runs)
+    reused = replay(toy_store, runs=2, use_cache=True)
+    assert len(counter.read_text().splitlines()) == 8, "a replay that reuses the cache executes nothing"
+    assert all(r["cached"] for r in reused.runs)
+    assert [s["time_s"] for s in reused.summary["sides"]] == [s["time_s"] for s in first.summary["sides"]]
+    marks = reused.summary["reused"]
+    assert len(marks) == 4 and all({"date", "host", "load"} <= set(m) for m in marks)
+    assert notes(reused.summary)[0].startswith("REUSED 4 run(s) from the cache")
+    assert first.summary["reused"] == [] and not any(n.startswith("REUSED") for n in notes(first.summary))
 
 
 def test_max_steps_stops_runs_from_outside_and_marks_them_partial(home):

@@ -7,7 +7,7 @@ from replay.score.replay_report import notes
 
 def summary(ci):
     speedup = {"ci": ci, "method": "paired", "within_noise": None if ci is None else ci[0] <= 0}
-    return {"partial": False, "speedup": speedup}
+    return {"partial": False, "speedup": speedup, "sides": []}
 
 
 def test_significant_speedup_has_no_warning():

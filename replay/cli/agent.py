@@ -95,7 +95,11 @@ def run(
         maximum=1000,
         help="Afterwards, replay the best branch against both records N times each.",
     ),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Run every node even if a cached result exists."),
+    cache: bool = typer.Option(
+        False,
+        "--cache/--no-cache",
+        help="Reuse cached results of identical node runs (timed at another moment; marked). Default: time afresh.",
+    ),
 ):
     """Put an agent on task i: every node is a commit on agent/<run-id>/<node>; print the tree and the best branch.
 
@@ -128,7 +132,7 @@ def run(
             api_base=api_base,
             temperature=temperature,
             from_run=from_run,
-            use_cache=not no_cache,
+            use_cache=cache,
         )
         runner = _runner()
         state = _execute(runner, runner.start(request))

@@ -45,7 +45,12 @@ def replay(
         kind=float,
         help="Seconds per run (default: max(600, 4x the record's time)).",
     ),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Run again even if a cached result exists."),
+    cache: bool = typer.Option(
+        False,
+        "--cache/--no-cache",
+        help="Reuse cached results of identical runs (timed at another moment and load; the report marks them). "
+        "Default: every run is timed afresh, interleaved.",
+    ),
     resume: str | None = typer.Option(None, "--resume", help="Continue an interrupted replay by its run id."),
     python: str | None = typer.Option(
         None,
@@ -82,7 +87,7 @@ def replay(
             runs=runs,
             max_steps=max_steps,
             time_limit_s=time_limit,
-            use_cache=not no_cache,
+            use_cache=cache,
             python=python,
             nproc=nproc,
         )

@@ -120,6 +120,7 @@ class LocalExecutor:
             finally:
                 if timer:
                     timer.cancel()
+                proc.stdout.close()
         return Exit(
             returncode=proc.returncode,
             wall_s=time.perf_counter() - start,

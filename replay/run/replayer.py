@@ -48,7 +48,7 @@ class ReplayRequest:
     runs: int = 1
     max_steps: int | None = None
     time_limit_s: float | None = None
-    use_cache: bool = True
+    use_cache: bool = False  # reuse cached runs (timed at another moment and load; marked); default: time afresh
     python: str | None = None  # None: each record's own environment (replay/run/venvs.py)
     nproc: int | None = None  # cap on processes per run (default: the record's nproc, at most the GPUs)
 
@@ -213,8 +213,12 @@ class Replayer:
             state.save(folder)
             return state
 
-    def _meta_for(self, side: Side) -> RecordMeta:
-        """A side's launch metadata: its own record.toml (branches keep their start's), parsed once per tree."""
+    def _meta_for(self, request: ReplayRequest, side: Side) -> RecordMeta:
+        """A side's launch metadata. A record's own record.toml is trusted; a candidate is untrusted
+        code, launched exactly as its start record is (entry, launcher, processes, data, environment,
+        time limit): nothing in its own record.toml decides how it runs or is judged."""
+        if side.role == Role.CANDIDATE:
+            return self.store.task(request.track, request.task).start.meta
         if side.tree not in self._metas:
             blob = self.work[side.tree] / paths.RECORD_TOML
             self._metas[side.tree] = parse_record_toml(blob.data.decode(), where=f"{side.ref}:{paths.RECORD_TOML}")
@@ -232,7 +236,7 @@ class Replayer:
 
     def run_side(self, request: ReplayRequest, side: Side, replicate: int, folder: Path) -> dict:
         """Run (or fetch from the cache) replicate ``replicate`` of one side; return its run record."""
-        meta = self._meta_for(side)
+        meta = self._meta_for(request, side)
         time_limit = request.time_limit_s or max(600.0, 4 * meta.result.time_s)
         env = {**datasets.prepare(meta.data), "SPEEDRUN_SEED": str(replicate)}
         python, env_fingerprint = self._interpreter_for(meta, request.python)
@@ -256,12 +260,12 @@ class Replayer:
         self.progress.start_run(side.name, replicate, request.runs)
         hit = self.cache.get(key) if request.use_cache else None
         if hit:
-            exit, cached_log = hit
+            exit, cached_log, measured = hit
             shutil.copyfile(cached_log, log_path)
         else:
             exit = self._execute(side, meta, env, python, nproc, request, time_limit, folder, replicate, log_path)
         result = grade(log_path.read_text(errors="replace"), exit)
-        if not hit and not result.machine_failure and request.use_cache:
+        if not hit and not result.machine_failure:  # stored either way, for a replay that asks to reuse it
             self.cache.put(key, exit, log_path, parts)
         record = {
             "side": side.name,
@@ -269,6 +273,7 @@ class Replayer:
             "seed": replicate,
             "cache_key": key,
             "cached": bool(hit),
+            "cached_from": measured if hit else None,  # when, where and at what load a reused run was timed
             "log": log_rel,
             "exit": asdict(exit),
             **asdict(result),

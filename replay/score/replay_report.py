@@ -76,9 +76,13 @@ def summarize(state, folder: Path) -> dict:
             "fsr": None,
             "fsr_ci": None,
         }
+        entry["identical_replicates"] = len(losses) > 1 and len(set(losses)) == 1
         if losses and not partial:
             verdict = validity(losses, state.target_val_loss)
-            entry.update(valid=verdict.valid, p_value=verdict.p_value)
+            # Runs with different seeds that end identically ignore their seed: the t-test of
+            # validity would see no spread and pass anything below the target. Not valid.
+            valid = verdict.valid and not entry["identical_replicates"]
+            entry.update(valid=valid, p_value=None if entry["identical_replicates"] else verdict.p_value)
         if side.role != Role.BASELINE and ts and base:
             entry["vs_baseline"] = _comparison(difference(base, ts, rounds))
         if not partial and ts and base and truth:
@@ -101,7 +105,15 @@ def summarize(state, folder: Path) -> dict:
         "speedup": truth_entry["vs_baseline"] if not partial else None,
         "sides": sides,
         "timer_flags": [] if partial else timer_flags(state.sides, graded),
+        "reused": reused_runs(state.runs),
     }
+
+
+def reused_runs(runs: list[dict]) -> list[dict]:
+    """The runs taken from the cache, with when, where and at what load they were timed."""
+    return [
+        {"side": r["side"], "replicate": r["replicate"], **(r.get("cached_from") or {})} for r in runs if r["cached"]
+    ]
 
 
 def timer_flags(sides, graded: dict[str, list]) -> list[dict]:
@@ -255,7 +267,27 @@ def comparison_lines(summary: dict) -> list[str]:
 
 def notes(summary: dict) -> list[str]:
     """Warnings a reader must see next to the table."""
-    out = [
+    reused = summary.get("reused", [])
+    out = (
+        [
+            f"REUSED {len(reused)} run(s) from the cache ("
+            + "; ".join(
+                f"{r['side']} run {r['replicate'] + 1} timed {r.get('date', '?')} on {r.get('host', '?')} at load "
+                f"{r.get('load', '?')}"
+                for r in reused
+            )
+            + "): their times were not measured under this replay's conditions."
+        ]
+        if reused
+        else []
+    )
+    out += [
+        f"CHECK {s['name']}: its {s['completed']} runs have different seeds but end at the same val loss "
+        f"{s['val_loss']['mean']:.4f}: the script ignores SPEEDRUN_SEED, so validity cannot be tested; not valid."
+        for s in summary["sides"]
+        if s.get("identical_replicates")
+    ]
+    out += [
         f"CHECK {f['side']} run {f['replicate'] + 1}: {f['cpu_s']:.2f} s of CPU for {f['time_s']:.2f} s of train_time "
         f"({f['ratio']:.2f} per second; the records' runs show {f['reference']:.2f}): a timer that does not cover "
         "the work, another use of threads, or a disturbed machine."

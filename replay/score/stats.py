@@ -30,6 +30,8 @@ naming one number per record; no interval here is about medians.)
 from __future__ import annotations
 
 import math
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +46,15 @@ def _scipy():
     from scipy import stats
 
     return stats
+
+
+@contextmanager
+def _exact_ties_are_fine():
+    """One side's runs may all take exactly the same time (a deterministic script): a variance of
+    0 is the right answer, and scipy's warning that such data lose precision says nothing here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
+        yield
 
 
 def mean_sd(xs: list[float]) -> tuple[float, float | None]:
@@ -64,7 +75,7 @@ def p_below(xs: list[float], target: float) -> float | None:
     """One-sided p of the t-test H0: mean >= target against H1: mean < target (None: one run)."""
     if len(xs) < 2:
         return None
-    if np.ptp(xs) == 0:  # no spread: the test is undefined, the answer is not
+    if not _spread(xs):  # no spread: the test is undefined, the answer is not
         return 0.0 if xs[0] < target else 1.0
     return float(_scipy().ttest_1samp(xs, target, alternative="less").pvalue)
 
@@ -102,12 +113,13 @@ def difference(a: dict[int, float], b: dict[int, float], rounds: int) -> Differe
     xs, ys = list(a.values()), list(b.values())
     shared = sorted(set(a) & set(b))
     unpaired = None
-    if len(xs) > 1 and len(ys) > 1 and (np.ptp(xs) > 0 or np.ptp(ys) > 0):
-        unpaired = _interval(_scipy().ttest_ind(xs, ys, equal_var=False))
+    if len(xs) > 1 and len(ys) > 1 and (_spread(xs) or _spread(ys)):
+        with _exact_ties_are_fine():
+            unpaired = _interval(_scipy().ttest_ind(xs, ys, equal_var=False))
     paired, wilcoxon_p = None, None
     if len(shared) > 1:
         da, db = [a[k] for k in shared], [b[k] for k in shared]
-        if np.ptp(np.subtract(da, db)) > 0:
+        if _spread(np.subtract(da, db)):
             paired = _interval(_scipy().ttest_rel(da, db))
         if any(x != y for x, y in zip(da, db, strict=True)):
             wilcoxon_p = float(_scipy().wilcoxon(da, db, alternative="greater").pvalue)
@@ -115,6 +127,12 @@ def difference(a: dict[int, float], b: dict[int, float], rounds: int) -> Differe
     estimate = float(np.mean(xs) - np.mean(ys)) if xs and ys else math.nan
     complete = len(shared) == rounds and len(xs) == len(ys) == rounds
     return Difference(estimate, ratio, unpaired, paired, wilcoxon_p, len(shared), complete)
+
+
+def _spread(values) -> bool:
+    """Whether values differ beyond floating-point noise (a t statistic needs a spread)."""
+    values = np.asarray(values, dtype=float)
+    return bool(np.ptp(values) > 1e-9 * max(1.0, float(np.max(np.abs(values)))))
 
 
 def _interval(result) -> tuple[float, float]:
