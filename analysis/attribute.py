@@ -31,6 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from analysis.diff import diff_versions
+from analysis.ideas import Comparison, IdeaMatch, Signature, words_of
 from analysis.match import match_units
 from analysis.syntax import abstract_key, identifiers, similarity
 from analysis.versions import Edit, FileDiff, Version
@@ -45,6 +46,7 @@ OTHER, HYPER = "other", "hyperparameters"
 class Innovation:
     name: str
     anchors: tuple[str, ...]
+    description: str = ""
 
 
 @dataclass
@@ -62,19 +64,29 @@ class Group:
     name: str
     anchors: tuple[str, ...]
     matches: list[Match] = field(default_factory=list)
+    idea: IdeaMatch | None = None  # the idea-level comparison (None where it could not run)
 
     @property
     def weight(self) -> int:
         return sum(m.truth.weight for m in self.matches)
 
     @property
-    def score(self) -> float:
+    def statement_score(self) -> float:
         w = self.weight
         return round(sum(m.truth.weight * m.credit for m in self.matches) / w, 4) if w else 0.0
 
     @property
+    def decided_by(self) -> str:
+        """Which layer gave the score: "ideas" (feature changes) or "statements" (the fallback)."""
+        return "ideas" if self.idea is not None and self.idea.weight > 0 else "statements"
+
+    @property
+    def score(self) -> float:
+        return self.idea.score if self.decided_by == "ideas" else self.statement_score
+
+    @property
     def reproduced(self) -> bool:
-        return self.weight > 0 and self.score >= THRESHOLD
+        return (self.weight > 0 or self.decided_by == "ideas") and self.score >= THRESHOLD
 
 
 @dataclass
@@ -112,15 +124,160 @@ def attribute(base: Version, target: Version, candidate: Version, innovations: l
         for name in names:
             (groups.get(name) or (hyper if name == HYPER else other)).matches.append(m)
     novel = [e for e in agent.edits if id(e) not in used]
+    if not truth.fallback and not agent.fallback:
+        _ideas(truth, agent, innovations, groups, hyper, other)
     return Attribution(base, target, candidate, truth, agent, list(groups.values()), [hyper, other], novel)
 
 
-def group_truth(truth: FileDiff, innovations: list[Innovation]) -> dict[int, list[str]]:
+def _ideas(truth: FileDiff, agent: FileDiff, innovations: list[Innovation], groups, hyper, other) -> None:
+    """Score every group by the idea-level comparison (:mod:`analysis.ideas`)."""
+    comp = Comparison(truth, agent)
+    assigned = group_truth(truth, innovations, comp.truth_edits)
+    slice_by_names(comp.truth_edits, assigned, {i.name for i in innovations}, truth.old)
+    fields: dict[str, list[str]] = {}  # a field's name -> the groups of the edit that re-tunes it
+    for e in comp.truth_edits:
+        name = _field_name(e)
+        if name:
+            fields.setdefault(name, []).extend(assigned[id(e)])
+    per_group: dict[str, list] = defaultdict(list)
+    for e in comp.truth_edits:
+        for c in comp.truth_contributions[id(e)]:
+            names = assigned[id(e)]
+            if c.feature.startswith("tune:"):
+                key = c.feature.split(":")[1]
+                names = fields.get(key, names)
+            for name in dict.fromkeys(names):
+                per_group[name].append(c)
+    described = {i.name: i for i in innovations}
+    everything = [*groups.values(), hyper, other]
+    sigs = {g.name: Signature.of(per_group.get(g.name, [])) for g in everything}
+    for g in everything:
+        claimed: dict[str, set[str]] = defaultdict(set)
+        for name, sig in sigs.items():
+            if name != g.name and name in described:
+                for f, sign in sig.features.items():
+                    claimed[f"{'+' if sign > 0 else '-'}{f}"] |= sig.places[f]
+        inv = described.get(g.name)
+        words = words_of(g.name, inv.description if inv else "")
+        g.idea = comp.score(sigs[g.name], words, claimed)
+
+
+def slice_by_names(edits: list[Edit], assigned: dict[int, list[str]], innovations: set[str], base: Version) -> None:
+    """Move plumbing to the innovation it serves: an edit that uses names (new in record i+1)
+    which only one other innovation defines, and none its own groups define, goes to that
+    innovation (``y, v1 = self.attn(x, v1)`` in a block anchored by the embedding skip belongs to
+    the value residual that defines ``v1``). Repeated until nothing moves."""
+    known = _known_names(base)
+    defs, uses = {}, {}
+    for e in edits:
+        k = known.get(e.context[1], known[""]) if e.context[0] == "unit" else known[""]
+        defs[id(e)] = _defined(e) - k
+        uses[id(e)] = (identifiers(e.new.node) if e.new is not None else set()) - k
+    for _ in range(4):
+        by_edit: dict[str, list[int]] = defaultdict(list)
+        for e in edits:
+            for name in defs[id(e)]:
+                by_edit[name].append(id(e))
+        moved = False
+        users: dict[str, set[str]] = defaultdict(set)
+        for e in edits:
+            for name in uses[id(e)] - defs[id(e)]:
+                users[name].update(n for n in assigned[id(e)] if n in innovations)
+        for e in edits:
+            mine = set(assigned[id(e)])
+            if not (mine & innovations) and defs[id(e)]:
+                # a definition outside every innovation that only one innovation uses serves it
+                served = set().union(*(users.get(n, set()) for n in defs[id(e)]))
+                if len(served) == 1:
+                    assigned[id(e)] = sorted(served)
+                    moved = True
+                    continue
+            found = set()
+            for name in uses[id(e)]:
+                others = set()
+                for eid in by_edit.get(name, ()):
+                    if eid != id(e):
+                        others.update(n for n in assigned[eid] if n in innovations)
+                found |= others
+            if len(found) == 1 and not (found & mine):
+                assigned[id(e)] = sorted(found)
+                moved = True
+        if not moved:
+            break
+
+
+def _known_names(base: Version) -> dict[str, set[str]]:
+    """Unit key -> the names record i already has there: module-level names, attribute names and
+    the unit's own locals ("" -> the module-level and attribute names alone)."""
+    glob: set[str] = set()
+    local: dict[str, set[str]] = {}
+    for u in base.units:
+        names: set[str] = set()
+        for a in u.atoms:
+            node = a.node
+            for n in node.walk():
+                if n.kind == "attribute":
+                    glob.add(n.children[-1].label)
+            if node.kind in ("assignment", "augmented_assignment", "for_statement:header"):
+                names |= {n.label for t in node.children[:-1] for n in t.walk() if n.kind == "identifier"}
+            elif node.kind == "function_definition:header":
+                names |= {n.label for n in node.walk() if n.kind == "identifier"}
+        if u.kind == "region" or u.kind == "class":
+            glob |= names
+        else:
+            glob.add(u.qualname.rpartition(".")[2])
+        local[u.key] = names
+    out = {key: names | glob for key, names in local.items()}
+    out[""] = glob
+    return out
+
+
+def _defined(e: Edit) -> set[str]:
+    """Names an edit's new statement gives a value of its own: assignment targets (not where the
+    value only passes the name through, ``v1 = f(v1)``, or initialises it, ``v1 = None``), and a
+    def's or class's name."""
+    if e.new is None:
+        return set()
+    node = e.new.node
+    out = set()
+    if node.kind == "assignment":
+        value = node.children[-1]
+        if value.kind in ("none", "integer", "float", "true", "false", "string"):
+            return out
+        mentioned = identifiers(value)
+        for t in node.children[:-1]:
+            if t.kind == "type":
+                continue
+            if t.kind == "attribute":
+                out.add(t.children[-1].label)
+            else:
+                out |= {n.label for n in t.walk() if n.kind == "identifier"}
+        out -= mentioned
+    elif node.kind in ("function_definition:header", "class_definition:header"):
+        out |= {c.label for c in node.children if c.kind == "identifier"}
+    return out
+
+
+def _field_name(e: Edit) -> str | None:
+    """The name a configuration field or module constant edit defines."""
+    atom = e.old or e.new
+    node = atom.node
+    if node.kind != "assignment" or not node.children or node.children[0].kind != "identifier":
+        return None
+    if atom.unit.kind not in ("class", "region"):
+        return None
+    return node.children[0].label
+
+
+def group_truth(
+    truth: FileDiff, innovations: list[Innovation], edits: list[Edit] | None = None
+) -> dict[int, list[str]]:
     """id(G edit) -> the names of the groups it belongs to (see the module docstring)."""
     base, target = truth.old, truth.new
     config_units = _config_units(target) | _config_units(base)
     methods = _method_names(target)
-    return {id(e): _group_of(e, innovations, methods, config_units, base, target) for e in truth.edits}
+    edits = truth.edits if edits is None else edits
+    return {id(e): _group_of(e, innovations, methods, config_units, base, target) for e in edits}
 
 
 def _config_units(v: Version) -> set[str]:
@@ -162,6 +319,8 @@ def _group_of(e: Edit, innovations, methods, config_units, base, target) -> list
             if "@" in anchor:
                 continue  # a scoped anchor claims only statements inside its scope
             owner, _, last = anchor.rpartition(".")
+            if owner in config_units and all(a.rpartition(".")[0] in config_units for a in inv.anchors):
+                continue  # a pure re-tune claims its fields' definitions; their readers are other ideas' plumbing
             hit = (not owner and anchor in idents) or (owner and anchor not in methods and last in idents)
             if hit and inv.name not in refs:
                 refs.append(inv.name)

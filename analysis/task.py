@@ -15,7 +15,7 @@ from analysis.versions import Version
 
 def innovations_of(record) -> list[Innovation]:
     """The innovations record i+1 declares in its record.toml."""
-    return [Innovation(i.name, tuple(i.anchors)) for i in record.meta.innovations]
+    return [Innovation(i.name, tuple(i.anchors), i.description) for i in record.meta.innovations]
 
 
 def load_task(store, track: str, number: int, cache: Cache | None = None) -> tuple[Version, Version, list[Innovation]]:

@@ -1,0 +1,950 @@
+"""Canonical forms of statements, and the features an idea is compared by.
+
+A statement of a script is rewritten into a small canonical expression tree in which spellings
+of one operation coincide, then read out as a multiset of *features* (calls, keywords, operators,
+constants, attribute names, compositions). Two candidates that do the same thing in different
+words get the same features; :mod:`analysis.ideas` compares changes of features.
+
+What is made equal (each a rule below, applied bottom-up):
+
+* calls by their last name, whichever module or receiver spells them: ``F.relu(x)``,
+  ``torch.relu(x)``, ``x.relu()``; in-place and out-of-place variants (``mul_`` / ``mul``);
+* equivalent operations: ``x ** 2``, ``x * x``, ``x.square()``, ``torch.square(x)``,
+  ``x.pow(2)``; ``.float()`` and ``.to(torch.float32)``; ``zeros_``, ``.zero_()``, ``fill_(0)``,
+  ``constant_(w, 0)``; ``torch.cat``, ``vstack``, ``concatenate``; ``split`` and ``chunk``;
+  ``x @ W.T`` and ``F.linear(x, W)``; ``clamp(min=0)`` and ``relu``; a hand-written RMS norm
+  (``x * rsqrt(mean(x ** 2) + eps)``) and ``F.rms_norm``/``nn.RMSNorm``; reshapes of any kind;
+* blends of two values: ``(1 - w) * a + w * b``, ``a + w * (b - a)``, ``torch.lerp(a, b, w)``
+  and, for numbers, ``a + d * w`` are one ``mix(a, b, w)``; a mix of two numbers also says which
+  way it ramps;
+* constants: numeric sub-expressions are folded (``2 * 0.3``, ``(50257 + 127) // 128 * 128``,
+  ``math.sqrt(3)``); configuration fields (classes holding only assignments, ``argparse``
+  defaults), module-level numeric constants, single-assignment numeric locals and attributes
+  a class sets from them in ``__init__`` are replaced by their values; each value remembers the
+  field it came from (its *origin*), so a re-tuned field is visible wherever it is used;
+* small helpers the script defines: a function whose body is a ``return`` of an expression is
+  substituted at its call sites (``soft_cap(z, 30)`` becomes ``30 * tanh(z / 30)``); other short
+  functions contribute their features where they are called.
+
+Features are strings: ``call:NAME``, ``kw:NAME``, ``op:SYM``, ``edge:OUTER>INNER`` (a call or
+operator directly inside another), ``num:BUCKET`` (small integers exactly, others by power of
+two), ``ref:FIELD`` (a value read from a configuration field that record i already has),
+``attr:NAME``, ``str:TEXT``, ``ramp:up|down`` and ``imp:NAME``. Names the script binds itself
+(variables, new attributes, new helpers) never become features unless record i already has them:
+a rename changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+from analysis.syntax import Node
+
+MAX_INLINE_DEPTH = 3
+EXPR_HELPER_ATOMS = 6  # a helper this short whose last statement returns an expression is substituted
+BAG_HELPER_ATOMS = 14  # a helper this short contributes its features where it is called
+
+MODULES = frozenset(
+    {"torch", "F", "nn", "math", "np", "numpy", "functional", "init", "linalg", "dist", "optim", "cuda", "utils"}
+)
+
+
+class Num(float):
+    """A number; ``origin`` names the configuration field or constant it was read from (equality and
+    hashing ignore it)."""
+
+    def __new__(cls, value: float, origin: str | None = None):
+        obj = float.__new__(cls, value)
+        obj.origin = origin
+        return obj
+
+
+# Calls spelled differently that do the same thing (after the last-name rule).
+ALIASES = {
+    "relu_": "relu",
+    "ReLU": "relu",
+    "GELU": "gelu",
+    "gelu_": "gelu",
+    "SiLU": "silu",
+    "Tanh": "tanh",
+    "tanh_": "tanh",
+    "Sigmoid": "sigmoid",
+    "RMSNorm": "rms_norm",
+    "normalize": "rms_norm",
+    "LayerNorm": "layer_norm",
+    "concat": "cat",
+    "concatenate": "cat",
+    "vstack": "cat",
+    "hstack": "cat",
+    "chunk": "split",
+    "tensor_split": "split",
+    "unbind": "split",
+    "matmul": "@",
+    "mm": "@",
+    "bmm": "@",
+    "lerp": "mix",
+    "flip": "reversed",
+    "lerp_": "mix",
+    "zeros_": "zero_init",
+    "zero_": "zero_init",
+    "matrix_norm": "norm",
+    "vector_norm": "norm",
+    "flex_attention": "attention",
+    "scaled_dot_product_attention": "attention",
+    "minimum": "min",
+    "maximum": "max",
+    "clamp_min": "max",
+    "clamp_max": "min",
+    "clamp_min_": "max",
+    "clamp_max_": "min",
+    "mul_": "mul",
+    "add_": "add",
+    "sub_": "sub",
+    "div_": "div",
+    "copy_": "copy",
+    "sqrt_": "sqrt",
+    "square_": "square",
+    "Embedding": "Embedding",
+    "tensor": "make_tensor",
+    "ones": "make_tensor",
+    "zeros": "make_tensor",
+    "full": "make_tensor",
+    "empty": "make_tensor",
+    "zeros_like": "make_tensor",
+    "ones_like": "make_tensor",
+    "empty_like": "make_tensor",
+    "new_zeros": "make_tensor",
+    "new_ones": "make_tensor",
+    "new_empty": "make_tensor",
+    "new_tensor": "make_tensor",
+    "uniform_": "random_init",
+    "normal_": "random_init",
+    "trunc_normal_": "random_init",
+    "kaiming_uniform_": "random_init",
+}
+LAYOUT = frozenset(
+    {"view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "squeeze", "unsqueeze", "permute", "expand"}
+)
+IDENTITY = frozenset({"contiguous", "detach", "clone", "cuda", "cpu", "item", "requires_grad_"})
+DTYPES = {
+    "float32": "float32",
+    "float": "float32",
+    "bfloat16": "bfloat16",
+    "float16": "float16",
+    "half": "float16",
+    "float8_e4m3fn": "float8",
+    "float8_e5m2": "float8",
+    "float64": "float64",
+    "double": "float64",
+}
+CASTS = {"float": "float32", "bfloat16": "bfloat16", "half": "float16", "double": "float64"}
+COMMUTATIVE = frozenset({"+", "*", "&", "|", "==", "!="})
+FOLD = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "//": lambda a, b: a // b,
+    "**": lambda a, b: a**b,
+    "%": lambda a, b: a % b,
+}
+MATH_FOLD = {"sqrt": math.sqrt, "log": math.log, "exp": math.exp, "log2": math.log2, "rsqrt": lambda v: v**-0.5}
+MATH_CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf}
+TAGS = frozenset(
+    {"c", "o", "a", "s", "n", "b", "imp", "dtype", "=", "q", "x", "sl", "k", "i", "l", "kw", "pair", "splat", "fmt"}
+    | {"u", "ret", "hdr", "for"}
+)
+# Keywords whose number, where a call adds them, is compared with the library's default.
+KW_DEFAULTS = {"eps": 1e-8}
+STATEMENT_SKIP = frozenset({"assert_statement", "pass_statement", "break_statement", "continue_statement"})
+
+
+def origin_of(*values) -> str | None:
+    for v in values:
+        if isinstance(v, Num) and v.origin:
+            return v.origin
+    return None
+
+
+def num(value: float, *sources) -> Num | None:
+    try:
+        value = float(value)
+    except (OverflowError, ValueError, TypeError):
+        return None
+    if math.isnan(value) or math.isinf(value):
+        return None
+    return Num(value, origin_of(*sources))
+
+
+def call(name: str, *args, kws=()) -> tuple:
+    return ("c", name, tuple(args), tuple(kws))
+
+
+@dataclass
+class Function:
+    """A function or method of a script, as an inlining candidate."""
+
+    qualname: str
+    params: list[str]
+    defaults: dict[str, Node]
+    atoms: list  # analysis.units.Atom, header first
+    owner: str | None  # the class of a method
+
+
+@dataclass
+class Facts:
+    """What canonicalisation needs to know about one script."""
+
+    consts: dict[str, Num] = field(default_factory=dict)  # configuration fields and argparse options (obj.name)
+    module: dict[str, Num] = field(default_factory=dict)  # module-level numeric constants (name)
+    aliases: dict[str, dict[str, Num]] = field(default_factory=dict)  # class -> self.attr -> value
+    functions: dict[str, Function] = field(default_factory=dict)  # qualname -> function
+    by_name: dict[str, list[Function]] = field(default_factory=dict)  # last name -> functions
+    classes: set[str] = field(default_factory=set)
+    bag_cache: dict[str, Counter] = field(default_factory=dict)
+    inlined: set[str] = field(default_factory=set)  # qualnames substituted or bagged somewhere
+    definitions: set[int] = field(default_factory=set)  # id(atom) of field and constant definitions
+
+
+class Canon:
+    """Canonical trees of one script's statements (see the module docstring)."""
+
+    def __init__(self, facts: Facts, vocab: frozenset[str], own: frozenset[str], base_fields: frozenset[str]):
+        self.facts = facts
+        self.vocab = vocab  # names record i binds (features may name these)
+        self.own = own  # names this script binds (features never name these unless record i has them)
+        self.base_fields = base_fields  # configuration fields and constants record i has (ref: features)
+
+    # ---- statements -------------------------------------------------------------------------
+
+    def statement(self, node: Node, scope: Scope) -> tuple | None:
+        kind = node.kind
+        if kind in STATEMENT_SKIP:
+            return None
+        if kind == "assignment":
+            return self._assignment(node, scope)
+        if kind == "augmented_assignment":
+            target, value = node.children[0], node.children[-1]
+            sym = node.label.rstrip("=")
+            return (
+                "=",
+                self._target(target, scope),
+                self._binop(sym, self.expr(target, scope), self.expr(value, scope)),
+            )
+        if kind in ("import_statement", "import_from_statement"):
+            names = [c for n in node.children for c in n.walk() if c.kind == "identifier"]
+            return ("imp", tuple(sorted({n.label for n in names})))
+        if kind == "function_definition:header":
+            out = []
+            for c in node.children:
+                if c.kind == "parameters":
+                    out += [self.expr(p.children[-1], scope) for p in c.children if "default" in p.kind]
+                elif c.kind == "decorator":
+                    out += [self.expr(d, scope) for d in c.children]
+            return ("hdr", tuple(out))
+        if kind == "class_definition:header":
+            return ("hdr", tuple(self.expr(c, scope) for c in node.children if c.kind == "argument_list"))
+        if kind == "for_statement:header":
+            target, it = node.children[0], node.children[1] if len(node.children) > 1 else None
+            return ("for", self._target(target, scope), self.expr(it, scope) if it is not None else None)
+        if kind.endswith(":header"):
+            return ("hdr", tuple(self.expr(c, scope) for c in node.children if c.kind not in ("identifier",)))
+        if kind == "return_statement":
+            return ("ret", tuple(self.expr(c, scope) for c in node.children))
+        return self.expr(node, scope)
+
+    def _assignment(self, node: Node, scope: Scope) -> tuple | None:
+        kids = [c for c in node.children if c.kind != "type"]
+        if len(kids) < 2:
+            return None  # an annotation without a value
+        *targets, value = kids
+        val = self.expr(value, scope)
+        for t in targets:
+            if t.kind == "identifier":
+                scope.bind(t.label, val)
+            elif t.kind in ("tuple_pattern", "pattern_list") and isinstance(val, tuple) and val[0] == "q":
+                names = [c for c in t.children]
+                if len(names) == len(val[2]):
+                    for n, v in zip(names, val[2], strict=True):
+                        if n.kind == "identifier":
+                            scope.bind(n.label, v)
+        return ("=", tuple(self._target(t, scope) for t in targets), val)
+
+    def _target(self, node: Node, scope: Scope) -> tuple:
+        if node.kind == "identifier":
+            return ("n", node.label)
+        if node.kind in ("tuple_pattern", "pattern_list", "tuple", "list_pattern"):
+            return ("q", "tuple", tuple(self._target(c, scope) for c in node.children))
+        return self.expr(node, scope)
+
+    # ---- expressions -----------------------------------------------------------------------
+
+    def expr(self, node: Node | None, scope: Scope) -> tuple | Num | None:
+        if node is None:
+            return None
+        kind = node.kind
+        if kind in ("integer", "float"):
+            try:
+                return Num(float(node.label))
+            except ValueError:
+                return ("s", node.label)
+        if kind == "string":
+            return (
+                ("s", node.label) if not node.children else ("fmt", tuple(self.expr(c, scope) for c in node.children))
+            )
+        if kind in ("true", "false", "none"):
+            return ("s", kind)
+        if kind == "identifier":
+            return scope.lookup(node.label)
+        if kind == "attribute":
+            return self._attribute(node, scope)
+        if kind == "call":
+            return self._call(node, scope)
+        if kind == "binary_operator":
+            a, b = node.children[0], node.children[-1]
+            return self._binop(node.label or "@", self.expr(a, scope), self.expr(b, scope))
+        if kind == "unary_operator":
+            v = self.expr(node.children[-1], scope)
+            if node.label == "-":
+                if isinstance(v, Num):
+                    return Num(-v, v.origin)
+                return ("o", "neg", (v,))
+            return ("o", node.label, (v,)) if node.label != "+" else v
+        if kind in ("comparison_operator", "boolean_operator", "not_operator"):
+            args = tuple(self.expr(c, scope) for c in node.children)
+            return self._op(node.label, args)
+        if kind == "subscript":
+            base = self.expr(node.children[0], scope)
+            rest = node.children[1:]
+            if len(rest) == 1 and rest[0].kind == "slice" and rest[0].label == ": : E":
+                step = self.expr(rest[0].children[0], scope)
+                if isinstance(step, Num) and step == -1:
+                    return call("reversed", base)  # x[::-1]
+            idx = tuple(self.expr(c, scope) for c in rest)
+            return ("x", base, idx)
+        if kind == "slice":
+            return ("sl", tuple(self.expr(c, scope) for c in node.children))
+        if kind in ("list", "tuple", "set", "expression_list"):
+            return ("q", kind, tuple(self.expr(c, scope) for c in node.children))
+        if kind == "dictionary":
+            return ("q", "dict", tuple(self.expr(c, scope) for c in node.children))
+        if kind == "pair":
+            return ("pair", self.expr(node.children[0], scope), self.expr(node.children[-1], scope))
+        if kind in ("list_splat", "dictionary_splat"):
+            return ("splat", self.expr(node.children[0], scope))
+        if kind in ("list_comprehension", "generator_expression", "set_comprehension", "dictionary_comprehension"):
+            inner = scope.child()
+            clauses = []
+            for c in node.children[1:]:
+                if c.kind == "for_in_clause":
+                    for t in c.children[:-1]:
+                        for n in t.walk():
+                            if n.kind == "identifier":
+                                inner.shadow(n.label)
+                    clauses.append(("for", self.expr(c.children[-1], inner)))
+                else:
+                    clauses.append(tuple(self.expr(x, inner) for x in c.children))
+            return ("k", "comp", self.expr(node.children[0], inner), tuple(clauses))
+        if kind == "conditional_expression":
+            a, test, b = (self.expr(c, scope) for c in node.children[:3])
+            return ("i", test, a, b)
+        if kind == "lambda":
+            inner = scope.child()
+            for c in node.children[:-1]:
+                for n in c.walk():
+                    if n.kind == "identifier":
+                        inner.shadow(n.label)
+            return ("l", self.expr(node.children[-1], inner))
+        if kind == "keyword_argument":
+            return ("kw", node.children[0].label, self.expr(node.children[-1], scope))
+        if kind in ("ellipsis",):
+            return ("s", "...")
+        return ("u", kind, node.label, tuple(self.expr(c, scope) for c in node.children))
+
+    def _dotted(self, node: Node) -> list[str] | None:
+        parts = []
+        while node.kind == "attribute":
+            parts.append(node.children[-1].label)
+            node = node.children[0]
+        if node.kind != "identifier":
+            return None
+        parts.append(node.label)
+        return parts[::-1]
+
+    def _attribute(self, node: Node, scope: Scope):
+        obj, name = node.children[0], node.children[-1].label
+        dotted = self._dotted(node)
+        if dotted and dotted[0] in ("torch", "math", "np", "numpy") and len(dotted) == 2:
+            if dotted[1] in DTYPES:
+                return ("dtype", DTYPES[dotted[1]])
+            if dotted[1] in MATH_CONSTANTS:
+                return Num(MATH_CONSTANTS[dotted[1]])
+        if obj.kind == "identifier" and obj.label == "self":
+            alias = self.facts.aliases.get(scope.owner or "", {}).get(name)
+            if alias is not None:
+                return alias
+            return ("a", ("n", "self"), name)
+        base = self.expr(obj, scope)
+        if name in self.facts.consts and not (dotted and dotted[0] in MODULES):
+            return self.facts.consts[name]
+        if name in ("T", "mT", "H"):
+            return call("T" if name == "T" else "mT", base)
+        if name == "data":
+            return base
+        return ("a", base, name)
+
+    def _call(self, node: Node, scope: Scope):
+        callee, arglist = node.children[0], node.children[-1] if len(node.children) > 1 else None
+        args, kws = [], []
+        if arglist is not None:
+            for a in arglist.children:
+                if a.kind == "keyword_argument":
+                    kws.append((a.children[0].label, self.expr(a.children[-1], scope)))
+                elif a.kind == "dictionary_splat":
+                    expanded = self.expr(a.children[0], scope)
+                    if isinstance(expanded, tuple) and expanded[0] == "c" and expanded[1] == "dict":
+                        kws.extend(expanded[3])
+                    else:
+                        args.append(("splat", expanded))
+                else:
+                    args.append(self.expr(a, scope))
+        receiver = None
+        if callee.kind == "identifier":
+            name = callee.label
+            if scope.is_local(name):
+                return ("c", "$local", tuple(args), tuple(sorted(kws, key=_kwkey)))
+            fn = self._function(name, None, scope)
+            if fn is not None:
+                inlined = self._inline(fn, args, kws, scope)
+                if inlined is not None:
+                    return inlined
+            if name in self.facts.classes:
+                name = name if name in self.vocab else "$cls"
+            elif name not in self.vocab and fn is not None:
+                name = "$fn"
+        elif callee.kind == "attribute":
+            dotted = self._dotted(callee)
+            name = callee.children[-1].label
+            obj = callee.children[0]
+            if obj.kind == "identifier" and obj.label == "self":
+                fn = self._function(name, scope.owner, scope)
+                if fn is not None:
+                    inlined = self._inline(fn, args, kws, scope)
+                    if inlined is not None:
+                        return inlined
+                name = name if name in self.vocab else "$method"
+            elif not (dotted and dotted[0] in MODULES):
+                receiver = self.expr(obj, scope)
+        else:
+            target = self.expr(callee, scope)
+            return ("c", "$dyn", (target, *args), tuple(sorted(kws, key=_kwkey)))
+        if receiver is not None:
+            args.insert(0, receiver)
+        return self._canonical_call(name, args, kws)
+
+    def _function(self, name: str, owner: str | None, scope: Scope) -> Function | None:
+        fns = self.facts.by_name.get(name)
+        if not fns:
+            return None
+        if owner is not None:
+            for f in fns:
+                if f.owner == owner:
+                    return f
+        plain = [f for f in fns if f.owner is None] if owner is None else fns
+        return plain[0] if len(plain) == 1 else None
+
+    def _inline(self, fn: Function, args, kws, scope: Scope):
+        if scope.depth >= MAX_INLINE_DEPTH or fn.qualname in scope.stack:
+            return None
+        n_atoms = len(fn.atoms)
+        last = fn.atoms[-1].node if fn.atoms else None
+        simple = (
+            n_atoms <= EXPR_HELPER_ATOMS
+            and last is not None
+            and last.kind == "return_statement"
+            and all(a.node.kind == "assignment" for a in fn.atoms[1:-1])
+        )
+        if simple:
+            inner = Scope(owner=fn.owner, depth=scope.depth + 1, stack=scope.stack | {fn.qualname})
+            params = [p for p in fn.params if p not in ("self", "cls")]
+            for p, a in zip(params, args, strict=False):
+                inner.bind(p, a, force=True)
+            given = dict(kws)
+            for p in params[len(args) :]:
+                if p in given:
+                    inner.bind(p, given[p], force=True)
+                elif p in fn.defaults:
+                    inner.bind(p, self.expr(fn.defaults[p], scope), force=True)
+                else:
+                    inner.shadow(p)
+            for atom in fn.atoms[1:-1]:
+                self.statement(atom.node, inner)
+            self.facts.inlined.add(fn.qualname)
+            ret = self.statement(last, inner)
+            vals = ret[1] if ret else ()
+            return vals[0] if len(vals) == 1 else ("q", "tuple", vals)
+        if n_atoms <= BAG_HELPER_ATOMS:
+            self.facts.inlined.add(fn.qualname)
+            self._bag(fn, scope)
+            return ("b", fn.qualname, tuple(args), tuple(sorted(kws, key=_kwkey)))
+        return None
+
+    def _bag(self, fn: Function, scope: Scope) -> Counter:
+        cached = self.facts.bag_cache.get(fn.qualname)
+        if cached is None:
+            self.facts.bag_cache[fn.qualname] = Counter()  # recursion guard
+            inner = Scope(owner=fn.owner, depth=scope.depth + 1, stack=scope.stack | {fn.qualname})
+            for p in fn.params:
+                inner.shadow(p)
+            out: Counter = Counter()
+            for atom in fn.atoms[1:]:
+                out.update(self.features(self.statement(atom.node, inner)))
+            cached = self.facts.bag_cache[fn.qualname] = out
+        return cached
+
+    def _canonical_call(self, name: str, args: list, kws: list):
+        kwd = dict(kws)
+        name = ALIASES.get(name, name)
+        if name in IDENTITY and args:
+            return args[0]
+        if name in ("list", "tuple") and len(args) == 1 and not kws:
+            return args[0]
+        if name in CASTS and args:
+            return call("cast", args[0], ("dtype", CASTS[name]))
+        if name in ("to", "type") and args:
+            dtype = kwd.get("dtype") or (args[1] if len(args) > 1 else None)
+            if isinstance(dtype, tuple) and dtype[0] == "dtype":
+                return call("cast", args[0], dtype)
+            return args[0]  # a device move
+        if name == "type_as" and args:
+            return call("cast", args[0], ("dtype", "like"))
+        if name in LAYOUT and args:
+            return call("layout", args[0])
+        if name == "pow" and len(args) == 2:
+            return self._binop("**", args[0], args[1])
+        if name == "transpose" and len(args) == 3 and all(isinstance(a, Num) for a in args[1:]):
+            dims = {int(args[1]), int(args[2])}
+            return call("mT" if dims == {-1, -2} else "T" if dims == {0, 1} else "layout", args[0])
+        if name == "t" and len(args) == 1:
+            return call("T", args[0])
+        if name == "clamp" or name == "clip" or name == "clamp_":
+            lo = kwd.get("min", args[1] if len(args) > 1 else None)
+            hi = kwd.get("max", args[2] if len(args) > 2 else None)
+            if isinstance(lo, Num) and lo == 0 and hi is None:
+                return call("relu", args[0])
+            if hi is None and lo is not None:
+                return call("max", args[0], lo)
+            if lo is None and hi is not None:
+                return call("min", args[0], hi)
+            return call("clamp", *args[:1], lo, hi)
+        if name == "relu" or name == "max" and len(args) == 2 and isinstance(args[1], Num) and args[1] == 0:
+            return call("relu", args[0]) if args else call("relu")
+        if name in ("fill_", "constant_") and len(args) == 2 and isinstance(args[1], Num) and args[1] == 0:
+            return call("zero_init", args[0])
+        if name == "mul" and len(args) == 2 and isinstance(args[1], Num) and args[1] == 0:
+            return call("zero_init", args[0])
+        if name in ("add", "sub") and len(args) == 2:
+            other = args[1]
+            if "alpha" in kwd:
+                other = self._binop("*", kwd.pop("alpha"), other)
+            return self._binop("+" if name == "add" else "-", args[0], other)
+        if name in ("mul", "div") and len(args) == 2:
+            return self._binop("*" if name == "mul" else "/", args[0], args[1])
+        if name == "@" and len(args) == 2:
+            return self._binop("@", args[0], args[1])
+        if name == "mix" and len(args) == 3:
+            return self._mix(args[0], args[1], args[2])
+        if name in MATH_FOLD and len(args) == 1 and isinstance(args[0], Num):
+            folded = num(_safe(MATH_FOLD[name], args[0]), args[0])
+            if folded is not None:
+                return folded
+        if name in ("min", "max") and args and all(isinstance(a, Num) for a in args):
+            folded = num((min if name == "min" else max)(args), *args)
+            if folded is not None:
+                return folded
+        if name in ("int", "float", "round") and len(args) == 1 and isinstance(args[0], Num):
+            return num(int(args[0]) if name == "int" else round(args[0]) if name == "round" else args[0], args[0])
+        if name == "sqrt" and len(args) == 1:
+            return call("sqrt", args[0])
+        if name == "rsqrt" and len(args) == 1:
+            return call("rsqrt", args[0])
+        if name == "square" and len(args) == 1:
+            return call("square", args[0])
+        if name == "dict" and not args:
+            return ("c", "dict", (), tuple(sorted(kws, key=_kwkey)))
+        return ("c", name, tuple(args), tuple(sorted(kws, key=_kwkey)))
+
+    # ---- operators --------------------------------------------------------------------------
+
+    def _binop(self, sym: str, a, b):
+        if isinstance(a, Num) and isinstance(b, Num) and sym in FOLD:
+            folded = num(_safe(FOLD[sym], a, b), a, b)
+            if folded is not None:
+                return folded
+        if sym == "**" and isinstance(b, Num):
+            if b == 2:
+                return call("square", a)
+            if b == 0.5:
+                return call("sqrt", a)
+            if b == -0.5:
+                return call("rsqrt", a)
+        if sym == "*" and a == b and a is not None and not isinstance(a, Num):
+            return call("square", a)
+        if sym == "/" and isinstance(a, Num) and a == 1 and isinstance(b, tuple) and b[:2] == ("c", "sqrt"):
+            return call("rsqrt", b[2][0])
+        if sym == "@" and isinstance(b, tuple) and b[:2] == ("c", "T"):
+            return call("linear", a, b[2][0])
+        if sym == "-":
+            return self._op("+", (a, _neg(b)))
+        if sym == "/" and isinstance(b, Num) and b != 0 and not isinstance(a, Num):
+            return self._op("*", (a, Num(1.0 / b, b.origin)))
+        return self._op(sym, (a, b))
+
+    def _op(self, sym: str, args: tuple):
+        if sym in ("+", "*"):
+            flat = []
+            for a in args:
+                if isinstance(a, tuple) and a[0] == "o" and a[1] == sym:
+                    flat.extend(a[2])
+                else:
+                    flat.append(a)
+            nums = [a for a in flat if isinstance(a, Num)]
+            if len(nums) > 1:
+                total = nums[0]
+                for n in nums[1:]:
+                    total = num(FOLD[sym](total, n), total, n) or total
+                flat = [a for a in flat if not isinstance(a, Num)] + [total]
+            if sym == "*" and any(isinstance(a, Num) and a == 1 for a in flat) and len(flat) > 1:
+                flat = [a for a in flat if not (isinstance(a, Num) and a == 1)]
+            if sym == "+" and any(isinstance(a, Num) and a == 0 for a in flat) and len(flat) > 1:
+                flat = [a for a in flat if not (isinstance(a, Num) and a == 0)]
+            if len(flat) == 1:
+                return flat[0]
+            if sym == "+":
+                mixed = self._mix_pattern(flat)
+                if mixed is not None:
+                    return mixed
+            if sym == "*":
+                rms = self._rms_pattern(flat)
+                if rms is not None:
+                    return rms
+            args = tuple(sorted(flat, key=_order))
+        elif sym in COMMUTATIVE:
+            args = tuple(sorted(args, key=_order))
+        return ("o", sym, args)
+
+    def _mix(self, a, b, w):
+        return ("c", "mix", (a, b, w), ())
+
+    def _mix_pattern(self, terms: list):
+        """(1 - w) a + w b, a + w (b - a) and, for numbers, a + d w: one mix(a, b, w)."""
+        if len(terms) != 2:
+            return None
+        for first, second in (terms, terms[::-1]):
+            f1, f2 = _factors(first), _factors(second)
+            # (1 - w) * a + w * b
+            for i, fa in enumerate(f1):
+                w = _one_minus(fa)
+                if w is None:
+                    continue
+                for j, fb in enumerate(f2):
+                    if fb == w:
+                        a = _product(f1[:i] + f1[i + 1 :])
+                        b = _product(f2[:j] + f2[j + 1 :])
+                        return self._mix(a, b, w)
+            # a + w * (b - a)
+            if len(f2) == 2:
+                for k in range(2):
+                    diff, w = f2[k], f2[1 - k]
+                    if isinstance(diff, tuple) and diff[0] == "o" and diff[1] == "+" and len(diff[2]) == 2:
+                        x, y = diff[2]
+                        neg = _negated(y)
+                        if neg is not None and neg == first:
+                            return self._mix(first, x, w)
+                        neg = _negated(x)
+                        if neg is not None and neg == first:
+                            return self._mix(first, y, w)
+            # a + d * w with a, d numbers
+            if isinstance(first, Num) and len(f2) == 2:
+                nums = [f for f in f2 if isinstance(f, Num)]
+                rest = [f for f in f2 if not isinstance(f, Num)]
+                if len(nums) == 1 and len(rest) == 1:
+                    end = num(first + nums[0], first, nums[0])
+                    if end is not None:
+                        return self._mix(first, end, rest[0])
+        return None
+
+    def _rms_pattern(self, factors: list):
+        """x * rsqrt(mean(x ** 2) + eps): rms_norm(x)."""
+        for i, f in enumerate(factors):
+            if isinstance(f, tuple) and f[:2] == ("c", "rsqrt") and f[2]:
+                inner = f[2][0]
+                if isinstance(inner, tuple) and inner[0] == "o" and inner[1] == "+":
+                    inner = next((t for t in inner[2] if not isinstance(t, Num)), inner)
+                if isinstance(inner, tuple) and inner[:2] == ("c", "mean") and inner[2]:
+                    sq = inner[2][0]
+                    if isinstance(sq, tuple) and sq[:2] == ("c", "square"):
+                        others = factors[:i] + factors[i + 1 :]
+                        return call("rms_norm", _product(others) if others else sq[2][0])
+        return None
+
+    # ---- features ---------------------------------------------------------------------------
+
+    def features(self, tree, out: Counter | None = None) -> Counter:
+        out = Counter() if out is None else out
+        self._feat(tree, out)
+        return out
+
+    def _label(self, tree) -> str | None:
+        if isinstance(tree, tuple):
+            if tree[0] == "c":
+                return tree[1] if not tree[1].startswith("$") else None
+            if tree[0] == "o":
+                return "op" + tree[1]
+        return None
+
+    def _feat(self, tree, out: Counter) -> None:
+        if tree is None:
+            return
+        if isinstance(tree, Num):
+            if tree.origin and tree.origin in self.base_fields:
+                out["ref:" + tree.origin] += 1
+            else:
+                out["num:" + bucket(tree)] += 1
+            return
+        if not isinstance(tree, tuple):
+            return
+        tag = tree[0]
+        if tag == "c":
+            name, args, kws = tree[1], tree[2], tree[3]
+            if not name.startswith("$"):
+                out["call:" + name] += 1
+                for child in [*args, *(v for _, v in kws)]:
+                    inner = self._label(child)
+                    if inner:
+                        out[f"edge:{name}>{inner}"] += 1
+            if name == "cast" and len(args) > 1 and isinstance(args[1], tuple) and args[1][0] == "dtype":
+                out["call:cast_" + args[1][1]] += 1
+            if name == "mix":
+                out["call:combine"] += 1
+                a, b = args[0], args[1]
+                if isinstance(a, Num) and isinstance(b, Num) and a != b:
+                    out["ramp:up" if b > a else "ramp:down"] += 1
+            for k, v in kws:
+                if k in self.vocab or not self._own(k):
+                    default = KW_DEFAULTS.get(k)
+                    if default is not None and isinstance(v, Num):
+                        if float(v) != default:
+                            out[f"tune:{k}:{'up' if v > default else 'down'}"] += 1
+                    elif isinstance(v, Num):
+                        out["kwn:" + k] += 1  # a keyword set to a constant
+                    else:
+                        out["kw:" + k] += 1
+                self._feat(v, out)
+            for a in args:
+                self._feat(a, out)
+            return
+        if tag == "o":
+            out["op:" + tree[1]] += 1
+            for child in tree[2]:
+                inner = self._label(child)
+                if inner:
+                    out[f"edge:op{tree[1]}>{inner}"] += 1
+                elif isinstance(child, Num) and tree[1] not in ("+", "neg") and child.origin not in self.base_fields:
+                    out[f"opn:{tree[1]}:{bucket(child)}"] += 1
+                self._feat(child, out)
+            if tree[1] == "+" and len(tree[2]) == 2 and _learned_weights(tree[2]):
+                out["call:combine"] += 1
+            return
+        if tag == "a":
+            if tree[2] in self.vocab or not self._own(tree[2]):
+                out["attr:" + tree[2]] += 1
+            self._feat(tree[1], out)
+            return
+        if tag == "s":
+            text = tree[1]
+            if 0 < len(text) <= 24 and text.replace("_", "").isalnum():
+                out["str:" + text] += 1
+            return
+        if tag == "n":
+            return
+        if tag == "b":
+            out.update(self.facts.bag_cache.get(tree[1], Counter()))
+            for a in tree[2]:
+                self._feat(a, out)
+            for _, v in tree[3]:
+                self._feat(v, out)
+            return
+        if tag == "imp":
+            for n in tree[1]:
+                out["imp:" + n] += 1
+            return
+        if tag == "dtype":
+            out["dtype:" + tree[1]] += 1
+            return
+        for child in tree[1:]:
+            if isinstance(child, Num):
+                self._feat(child, out)
+            elif isinstance(child, tuple):
+                if child and isinstance(child[0], str) and child[0] in TAGS:
+                    self._feat(child, out)
+                else:
+                    for c in child:
+                        self._feat(c, out)
+
+    def _own(self, name: str) -> bool:
+        """Is ``name`` one the script binds itself (as opposed to a library's)?"""
+        return name in self.own
+
+
+class Scope:
+    """Names visible while canonicalising one unit: single-assignment numeric locals are replaced by
+    their values; names assigned more than once, parameters and loop variables stay names."""
+
+    def __init__(self, owner: str | None = None, depth: int = 0, stack=frozenset(), multi=frozenset(), module=None):
+        self.owner = owner
+        self.depth = depth
+        self.stack = stack
+        self.values: dict[str, object] = {}
+        self.locals: set[str] = set()
+        self.multi = multi  # names assigned more than once in this unit
+        self.module = module  # module-level constants (a dict) when not shadowed
+
+    def child(self) -> Scope:
+        s = Scope(self.owner, self.depth, self.stack, self.multi, self.module)
+        s.values = dict(self.values)
+        s.locals = set(self.locals)
+        return s
+
+    def bind(self, name: str, value, force: bool = False) -> None:
+        self.locals.add(name)
+        if force or (name not in self.multi and _bindable(value)):
+            self.values[name] = value
+        else:
+            self.values.pop(name, None)
+
+    def shadow(self, name: str) -> None:
+        self.locals.add(name)
+        self.values.pop(name, None)
+
+    def is_local(self, name: str) -> bool:
+        return name in self.locals and name not in self.values
+
+    def lookup(self, name: str):
+        if name in self.values:
+            return self.values[name]
+        if name in self.locals:
+            return ("n", name)
+        if self.module is not None and name in self.module:
+            return self.module[name]
+        return ("n", name)
+
+
+def _bindable(value) -> bool:
+    return isinstance(value, Num) or (isinstance(value, tuple) and value[:2] == ("c", "dict"))
+
+
+def _safe(fn, *args):
+    try:
+        return fn(*args)
+    except (ArithmeticError, ValueError, TypeError):
+        return math.nan
+
+
+def _kwkey(kv):
+    return kv[0]
+
+
+def _order(x) -> str:
+    return repr(_strip(x))
+
+
+def _strip(x):
+    if isinstance(x, Num):
+        return float(x)
+    if isinstance(x, tuple):
+        return tuple(_strip(c) for c in x)
+    return x
+
+
+def _factors(term) -> list:
+    if isinstance(term, tuple) and term[0] == "o" and term[1] == "*":
+        return list(term[2])
+    return [term]
+
+
+def _product(factors: list):
+    if not factors:
+        return Num(1.0)
+    if len(factors) == 1:
+        return factors[0]
+    return ("o", "*", tuple(sorted(factors, key=_order)))
+
+
+def _one_minus(x):
+    """w if x is 1 - w."""
+    if isinstance(x, tuple) and x[0] == "o" and x[1] == "+" and len(x[2]) == 2:
+        a, b = x[2]
+        for one, other in ((a, b), (b, a)):
+            if isinstance(one, Num) and one == 1:
+                neg = _negated(other)
+                if neg is not None:
+                    return neg
+    return None
+
+
+def _neg(x):
+    """-x, folded where it can be."""
+    if isinstance(x, Num):
+        return Num(-x, x.origin)
+    if isinstance(x, tuple) and x[0] == "o" and x[1] == "neg":
+        return x[2][0]
+    if isinstance(x, tuple) and x[0] == "o" and x[1] == "*":
+        nums = [f for f in x[2] if isinstance(f, Num)]
+        if len(nums) == 1:
+            return _product([f if not isinstance(f, Num) else Num(-f, f.origin) for f in x[2]])
+    return ("o", "neg", (x,))
+
+
+def _negated(x):
+    """y if x is -y (a negation or a product with -1)."""
+    if isinstance(x, tuple) and x[0] == "o" and x[1] == "neg":
+        return x[2][0]
+    if isinstance(x, tuple) and x[0] == "o" and x[1] == "*":
+        nums = [f for f in x[2] if isinstance(f, Num)]
+        if len(nums) == 1 and nums[0] == -1:
+            rest = [f for f in x[2] if not isinstance(f, Num)]
+            return _product(rest)
+    if isinstance(x, Num):
+        return Num(-x, x.origin)
+    return None
+
+
+def _learned_weights(terms) -> bool:
+    """a[0] * x + a[1] * y or self.a * x + self.b * y: two values mixed by learned weights."""
+    weights = []
+    for t in terms:
+        if not (isinstance(t, tuple) and t[0] == "o" and t[1] == "*" and len(t[2]) == 2):
+            return False
+        w = [f for f in t[2] if isinstance(f, tuple) and f[0] in ("x", "a") and _is_self_attr(f)]
+        if len(w) != 1:
+            return False
+        weights.append(w[0])
+    return len(weights) == 2 and weights[0] != weights[1]
+
+
+def _is_self_attr(f) -> bool:
+    while isinstance(f, tuple) and f[0] in ("x", "a"):
+        f = f[1]
+    return f == ("n", "self")
+
+
+def bucket(v: float) -> str:
+    if v == int(v) and abs(v) <= 8:
+        return str(int(v))
+    if v == 0:
+        return "0"
+    sign = "-" if v < 0 else ""
+    return f"{sign}~{round(math.log2(abs(v)))}"

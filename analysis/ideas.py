@@ -1,0 +1,703 @@
+"""Idea-level comparison: does the candidate change what record i+1 changed, in the same direction?
+
+Both diffs (record i -> record i+1 and record i -> candidate) are read as changes of canonical
+features (:mod:`analysis.canon`), not of statements:
+
+1. **Deltas.** Every changed statement contributes the features its new form has and its old form
+   lacks (``+``) and the reverse (``-``). Statements whose text is unchanged but whose canonical
+   form changed (a configuration field they read was re-tuned, a small helper they call was
+   rewritten) count as changed too. Code the candidate adds in new functions or classes counts
+   where it is used (helpers are substituted or their features added at their call sites).
+2. **Numbers.** A statement whose canonical form changed only in numbers contributes *tune*
+   features instead: ``tune:KEY:up|down`` per changed number, KEY being the configuration field
+   the number comes from (``learning_rate``), or the variable and keyword it is assigned to
+   (``optimizer1.lr``). A re-tune therefore matches only the same field moved the same way;
+   another field, or the right field moved the other way, matches nothing.
+3. **Signatures.** Record i+1's deltas are grouped by innovation (the anchors of record.toml, as
+   :func:`analysis.attribute.group_truth` assigns statements; a tune feature goes with the edit of
+   the field it re-tunes). Within an innovation, a feature added in one place and removed in
+   another cancels: moves, renames and equivalent rewrites (behaviour-preserving refactors) drop
+   out of every signature. What is left is the innovation's *signature*: features with a sign and
+   the places (units of record i) where record i+1 changed them.
+4. **Weights.** A feature weighs by kind (a call or keyword more than an operator or a name), by
+   rarity in record i (``1 / (1 + ln(1 + n))``: a call record i makes everywhere says little),
+   half for removals, and three times when the innovation's name or description mentions it
+   (``RMS-normalised`` -> ``rms_norm``, ``epsilon`` -> ``eps``).
+5. **Score.** Each signature feature is credited if the candidate's net change has it with the
+   same sign: 1 in one of the same places, 0.85 in another method of the same class, 0.6
+   elsewhere (tune features anywhere: their key says where). The score is the weighted share of
+   the signature credited; ``reproduced`` is score >= 0.5.
+
+Gold (record i+1 itself) reproduces every signature exactly and null (record i) has no change,
+so both verdicts stay exact. An innovation whose edits leave no signature (everything cancels)
+falls back to the statement-level score of :mod:`analysis.attribute`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from analysis.canon import KW_DEFAULTS, Canon, Facts, Function, Num, Scope
+from analysis.syntax import identifiers
+from analysis.units import Atom, Unit
+from analysis.versions import Edit, FileDiff, Version
+
+REMOVED = 0.5  # weight of a removed feature relative to an added one
+BOOST = 3.0  # weight factor of a feature the innovation's description mentions
+# Credit of a feature found elsewhere than record i+1 has it: in a related place (the same class,
+# a unit that calls or is called by it, module-level code and main), in another class of the same
+# model (a class and those it builds), in an unrelated place.
+SAME_CLASS, MODEL, ELSEWHERE = 0.85, 0.7, 0.0
+KIND_WEIGHT = {
+    "call": 1.0,
+    "tune": 1.0,
+    "ramp": 2.0,
+    "kw": 0.8,
+    "kwn": 0.8,
+    "dtype": 0.6,
+    "edge": 0.5,
+    "opn": 0.6,
+    "str": 0.4,
+    "num": 0.4,
+    "imp": 0.3,
+    "ref": 0.3,
+    "attr": 0.3,
+    "op": 0.25,
+}
+# Plumbing: calls every change makes whatever its idea (a new parameter, a list, a shape).
+LOW = {
+    "call:layout": 0.1,
+    "call:make_tensor": 0.2,
+    "call:Parameter": 0.4,
+    "call:size": 0.2,
+    "call:combine": 0.6,
+    "call:super": 0.1,
+    "call:__init__": 0.1,
+    "call:dict": 0.2,
+    "call:list": 0.2,
+    "call:tuple": 0.2,
+    "call:len": 0.2,
+    "call:range": 0.2,
+    "call:enumerate": 0.2,
+    "call:zip": 0.2,
+    "call:append": 0.2,
+    "call:extend": 0.2,
+    "call:pop": 0.3,
+    "call:isinstance": 0.2,
+    "call:getattr": 0.2,
+    "call:print0": 0.1,
+    "call:print": 0.1,
+    "call:format": 0.1,
+}
+SYNONYMS = {
+    "rms_norm": "rms rmsnorm normalised normalized norm normalisation normalization",
+    "layer_norm": "layernorm layer norm",
+    "zero_init": "zero zeros zeroed zero-init zero-initialised initialised",
+    "square": "squared square ^2 relu^2 relu²",
+    "cast": "cast float32 fp32 bf16 bfloat16 dtype precision",
+    "mix": "mix mixed mixes residual lerp weighted blend",
+    "combine": "mix mixed mixes residual skip weighted learnable",
+    "tanh": "tanh softcap cap capped",
+    "sigmoid": "sigmoid softcap",
+    "attention": "attention attend attends",
+    "Embedding": "embedding embeddings table tables",
+    "cat": "concatenated stacked",
+    "split": "split splits blocks chunks slices",
+    "linear": "linear layer matrix",
+    "mT": "batched batch stack stacks",
+    "stack": "batched batch stack stacks",
+    "@": "matrix",
+    "eps": "epsilon eps",
+    "fused": "fused",
+    "set_flush_denormal": "flush denormal denormals",
+    "cumsum": "document documents",
+    "zeropower_via_newtonschulz5": "newton-schulz orthogonalised orthogonalises",
+    "ramp": "warmup warms warm rises grows increase",
+}
+
+
+@dataclass
+class Contribution:
+    feature: str
+    sign: int
+    place: str
+    atom: Atom | None
+    side: str  # "old" | "new"
+
+
+@dataclass
+class Signature:
+    """A signed feature set with the places and statements behind each feature."""
+
+    features: dict[str, int] = field(default_factory=dict)  # feature -> +1 | -1
+    places: dict[str, set[str]] = field(default_factory=dict)  # feature -> places of that sign
+    atoms: dict[str, list[tuple[str, Atom]]] = field(default_factory=dict)  # feature -> (side, atom)
+
+    @classmethod
+    def present(cls, contributions: list[Contribution]) -> Signature:
+        """Every (feature, sign) some edit contributes, without netting (a candidate's change: each
+        of its edits is already net, and any of them may carry a feature record i+1 has)."""
+        sig = cls()
+        for c in contributions:
+            key = f"{'+' if c.sign > 0 else '-'}{c.feature}"
+            sig.features[key] = c.sign
+            sig.places.setdefault(key, set()).add(c.place)
+            if c.atom is not None:
+                sig.atoms.setdefault(key, []).append((c.side, c.atom))
+        return sig
+
+    @classmethod
+    def of(cls, contributions: list[Contribution]) -> Signature:
+        net: Counter = Counter()
+        for c in contributions:
+            net[c.feature] += c.sign
+        sig = cls()
+        for c in contributions:
+            n = net[c.feature]
+            if n == 0 or (n > 0) != (c.sign > 0):
+                continue
+            sig.features[c.feature] = 1 if n > 0 else -1
+            sig.places.setdefault(c.feature, set()).add(c.place)
+            if c.atom is not None:
+                sig.atoms.setdefault(c.feature, []).append((c.side, c.atom))
+        return sig
+
+
+@dataclass
+class Side:
+    """One script's canonical view: its facts and the features of every atom."""
+
+    version: Version
+    facts: Facts
+    feats: dict[int, Counter]
+    trees: dict[int, object]
+    fields: frozenset[str]  # configuration field and constant names
+    definitions: set[int]  # id(atom) of statements that define a field or constant
+
+
+@dataclass
+class IdeaMatch:
+    """The idea-level verdict of one innovation."""
+
+    score: float
+    weight: float
+    matched: list[tuple[str, float, float]]  # (feature, weight, credit)
+    missing: list[tuple[str, float]]  # (feature, weight)
+    truth: Signature
+    candidate: Signature
+
+
+class Comparison:
+    """Record i, record i+1 and a candidate, read as feature changes."""
+
+    def __init__(self, truth: FileDiff, agent: FileDiff):
+        base = truth.old
+        vocab = base.module.bound
+        self.base_side = side_of(base, vocab, None)
+        fields = self.base_side.fields
+        self.rarity = Counter()
+        for f in self.base_side.feats.values():
+            self.rarity.update(f)
+        self.truth_side = side_of(truth.new, vocab, fields)
+        self.agent_side = side_of(agent.new, vocab, fields)
+        self.truth = truth
+        self.agent = agent
+        self.truth_edits = edits_of(truth, self.base_side, self.truth_side)
+        self.agent_edits = edits_of(agent, self.base_side, self.agent_side)
+        self.related = call_graph(base, truth.new, agent.new)
+        truth_places = places_of(truth, self.truth_side)
+        agent_places = places_of(agent, self.agent_side)
+        self.truth_contributions = {
+            id(e): contributions(e, self.base_side, self.truth_side, truth_places) for e in self.truth_edits
+        }
+        self.agent_sig = Signature.present(
+            [c for e in self.agent_edits for c in contributions(e, self.base_side, self.agent_side, agent_places)]
+        )
+
+    def weight(self, feature: str, sign: int, words: set[str]) -> float:
+        kind = feature.partition(":")[0]
+        w = LOW.get(feature, KIND_WEIGHT.get(kind, 0.3))
+        if kind == "edge":
+            outer, _, inner = feature[5:].partition(">")
+            if "call:" + outer in LOW or "call:" + inner in LOW:
+                w = 0.1
+        if kind not in ("tune", "ramp"):
+            w /= 1.0 + math.log1p(self.rarity.get(feature, 0))
+        if kind != "tune" and mentions(feature, words):
+            w *= BOOST
+        return w * (REMOVED if sign < 0 else 1.0)
+
+    def score(self, sig: Signature, words: set[str], claimed: dict[str, set[str]] | None = None) -> IdeaMatch:
+        """``claimed``: signed feature -> places where another innovation's signature has it (a
+        candidate's change there is explained by that innovation and earns this one exact-place
+        credit only)."""
+        total = got = 0.0
+        matched, missing = [], []
+        cand = self.agent_sig
+        claimed = claimed or {}
+        for f, sign in sig.features.items():
+            w = self.weight(f, sign, words)
+            total += w
+            credit = 0.0
+            key = f"{'+' if sign > 0 else '-'}{f}"
+            if key in cand.features:
+                if f.startswith("tune:") or f.startswith("ramp:"):
+                    credit = 1.0
+                else:
+                    taken = claimed.get(key, set())
+                    credit = max(
+                        locality(p, q, self.related) if (q == p or q not in taken) else 0.0
+                        for p in sig.places[f]
+                        for q in cand.places[key]
+                    )
+            if credit > 0:
+                got += w * credit
+                matched.append((f, w, credit))
+            else:
+                missing.append((f, w))
+        score = round(got / total, 4) if total else 0.0
+        return IdeaMatch(score, total, matched, missing, sig, cand)
+
+
+def locality(p: str, q: str, related: dict[str, set[str]]) -> float:
+    """Credit of a feature record i+1 changed in place ``p`` that the candidate changed in ``q``."""
+    if p == q:
+        return 1.0
+    cp, cq = _class_of(p), _class_of(q)
+    if cp is not None and cp == cq:
+        return SAME_CLASS
+    if q in related.get(p, ()) or p in related.get(q, ()):
+        return SAME_CLASS
+    if _top_level(p) and _top_level(q):
+        return SAME_CLASS
+    if cp is not None and cq is not None and "class:" + cq in related.get("model:" + cp, ()):
+        return MODEL
+    return ELSEWHERE
+
+
+def _top_level(place: str) -> bool:
+    """Module-level code and main(): the program's own flow."""
+    return place.startswith("region:") or place == "function:main"
+
+
+def call_graph(*versions: Version) -> dict[str, set[str]]:
+    """Unit key -> keys of the units it calls or references by name (functions, methods through
+    ``self.name``, classes), over the given versions (record i's keys)."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for v in versions:
+        if v.module is None:
+            continue
+        names: dict[str, list[str]] = defaultdict(list)
+        for u in v.units:
+            if u.kind in ("function", "method", "class"):
+                names[u.qualname.rpartition(".")[2]].append(u.key)
+        classes: dict[str, set[str]] = defaultdict(set)  # class -> classes it uses (composition)
+        for u in v.units:
+            refs = set()
+            for a in u.atoms[1:] if u.kind != "region" else u.atoms:
+                refs |= identifiers(a.node)
+            for r in refs & names.keys():
+                if len(names[r]) == 1 and names[r][0] != u.key:  # forward, __init__: too many to tell
+                    out[u.key].add(names[r][0])
+            owner = _class_of(u.key)
+            if owner is not None:
+                for r in refs & names.keys():
+                    if any(k.startswith("class:") for k in names[r]) and r != owner:
+                        classes[owner].add(r)
+                        classes[r].add(owner)
+        # classes of one model (a class and those it builds, transitively) are related
+        for start in list(classes):
+            seen, todo = {start}, [start]
+            while todo:
+                for nxt in classes[todo.pop()]:
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        todo.append(nxt)
+            out["model:" + start].update("class:" + c for c in seen)
+    return out
+
+
+def _class_of(place: str) -> str | None:
+    kind, _, name = place.partition(":")
+    if kind == "method":
+        return name.rpartition(".")[0]
+    if kind == "class":
+        return name
+    return None
+
+
+WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_\-^²]*|\d+(?:\.\d+)?(?:e-?\d+)?")
+
+
+def words_of(*texts: str) -> set[str]:
+    out = set()
+    for t in texts:
+        for w in WORD.findall(t.lower()):
+            out.add(w)
+            out.update(p for p in re.split(r"[_\-]", w) if p)
+    return out
+
+
+def mentions(feature: str, words: set[str]) -> bool:
+    kind, _, name = feature.partition(":")
+    if kind == "edge":
+        return False
+    if kind == "tune":
+        name = name.rsplit(":", 1)[0]
+    if kind == "num":
+        return False
+    if kind == "ramp":
+        return bool(words & set(SYNONYMS["ramp"].split()))
+    name = name.lower()
+    parts = {p for p in re.split(r"[_.\-]", name) if len(p) > 2} | {name}
+    syn = set(SYNONYMS.get(feature.partition(":")[2], "").lower().split())
+    return bool((parts | syn) & words)
+
+
+# ---- one script's canonical view --------------------------------------------------------------
+
+
+def side_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str] | None) -> Side:
+    """``base_fields``: record i's configuration fields and constants (None: this is record i)."""
+    facts = facts_of(version, vocab, base_fields or frozenset())
+    own = frozenset(facts.consts) | frozenset(facts.module)
+    base_fields = own if base_fields is None else base_fields
+    canon = Canon(facts, vocab, version.module.bound, base_fields)
+    feats, trees = {}, {}
+    for unit in version.units:
+        scope = unit_scope(unit, facts)
+        for atom in unit.atoms:
+            tree = canon.statement(atom.node, scope)
+            trees[id(atom)] = tree
+            feats[id(atom)] = canon.features(tree)
+    return Side(version, facts, feats, trees, own, facts.definitions)
+
+
+def unit_scope(unit: Unit, facts: Facts) -> Scope:
+    owner = unit.qualname.rpartition(".")[0] if unit.kind == "method" else None
+    assigned: Counter = Counter()
+    for atom in unit.atoms:
+        for name in _assigned_names(atom.node):
+            assigned[name] += 1
+    multi = frozenset(n for n, c in assigned.items() if c > 1)
+    scope = Scope(owner=owner, multi=multi, module=facts.module)
+    if unit.kind in ("function", "method"):
+        head = unit.atoms[0].node
+        for c in head.children:
+            if c.kind == "parameters":
+                for p in c.children:
+                    for n in p.walk():
+                        if n.kind == "identifier":
+                            scope.shadow(n.label)
+                            break
+    return scope
+
+
+def _assigned_names(node) -> list[str]:
+    if node.kind not in ("assignment", "augmented_assignment", "for_statement:header"):
+        return []
+    out = []
+    targets = node.children[:-1] if node.kind != "for_statement:header" else node.children[:1]
+    for t in targets:
+        if t.kind == "type":
+            continue
+        if t.kind == "identifier":
+            out.append(t.label)
+        elif t.kind in ("tuple_pattern", "pattern_list"):
+            out += [c.label for c in t.children if c.kind == "identifier"]
+    if node.kind in ("augmented_assignment", "for_statement:header"):
+        out = out * 2  # never a constant
+    return out
+
+
+def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str]) -> Facts:
+    facts = Facts()
+    units = version.units
+    for unit in units:
+        if unit.kind == "class":
+            facts.classes.add(unit.qualname)
+        if unit.kind in ("function", "method"):
+            fn = _function(unit)
+            facts.functions[unit.qualname] = fn
+            facts.by_name.setdefault(unit.qualname.rpartition(".")[2], []).append(fn)
+    canon = Canon(facts, vocab, version.module.bound, base_fields)
+    config = _config_classes(units)
+    module_counts: Counter = Counter()
+    for unit in units:
+        if unit.kind == "region":
+            for atom in unit.atoms:
+                for name in _assigned_names(atom.node):
+                    module_counts[name] += 1
+    # module-level constants first (fields may use them), then configuration fields and argparse
+    for unit in units:
+        if unit.kind != "region":
+            continue
+        scope = Scope(module=facts.module)
+        for atom in unit.atoms:
+            node = atom.node
+            if node.kind == "assignment" and len(node.children) >= 2 and node.children[0].kind == "identifier":
+                name = node.children[0].label
+                if module_counts[name] == 1:
+                    value = canon.expr(node.children[-1], scope)
+                    if isinstance(value, Num):
+                        facts.module[name] = Num(value, value.origin or name)
+                        facts.definitions.add(id(atom))
+    for unit in units:
+        if unit.qualname in config:
+            scope = Scope(module=facts.module)
+            for atom in unit.atoms[1:]:
+                node = atom.node
+                kids = [c for c in node.children if c.kind != "type"]
+                if node.kind == "assignment" and len(kids) == 2 and kids[0].kind == "identifier":
+                    value = canon.expr(kids[1], scope)
+                    if isinstance(value, Num):
+                        facts.consts.setdefault(kids[0].label, Num(value, kids[0].label))
+                        facts.definitions.add(id(atom))
+        for atom in unit.atoms:
+            if _argparse_default(atom.node, canon, facts):
+                facts.definitions.add(id(atom))
+    _class_aliases(units, canon, facts)
+    return facts
+
+
+def _function(unit: Unit) -> Function:
+    head = unit.atoms[0].node
+    params, defaults = [], {}
+    for c in head.children:
+        if c.kind != "parameters":
+            continue
+        for p in c.children:
+            if p.kind == "identifier":
+                params.append(p.label)
+            elif p.kind in ("default_parameter", "typed_default_parameter"):
+                name = next((n.label for n in p.children if n.kind == "identifier"), None)
+                if name:
+                    params.append(name)
+                    defaults[name] = p.children[-1]
+            elif p.kind == "typed_parameter":
+                name = next((n.label for n in p.children if n.kind == "identifier"), None)
+                if name:
+                    params.append(name)
+    owner = unit.qualname.rpartition(".")[0] if unit.kind == "method" else None
+    return Function(unit.qualname, params, defaults, unit.atoms, owner)
+
+
+def _config_classes(units: list[Unit]) -> set[str]:
+    out = set()
+    for u in units:
+        if u.kind == "class" and not u.defines and len(u.atoms) > 1:
+            if all(a.node.kind in ("assignment", "class_definition:header") for a in u.atoms):
+                out.add(u.qualname)
+    return out
+
+
+def _argparse_default(node, canon: Canon, facts: Facts) -> bool:
+    if node.kind != "call" or not node.children or node.children[0].kind != "attribute":
+        return False
+    if node.children[0].children[-1].label != "add_argument" or len(node.children) < 2:
+        return False
+    args = node.children[1].children
+    if not args or args[0].kind != "string" or not args[0].label.startswith("--"):
+        return False
+    name = args[0].label.lstrip("-").replace("-", "_")
+    for a in args:
+        if a.kind == "keyword_argument" and a.children[0].label == "default":
+            value = canon.expr(a.children[-1], Scope(module=facts.module))
+            if isinstance(value, Num):
+                facts.consts.setdefault(name, Num(value, name))
+                return True
+    return False
+
+
+def _class_aliases(units: list[Unit], canon: Canon, facts: Facts) -> None:
+    """self.A = <number> in __init__, for attributes nothing else assigns."""
+    assigned_elsewhere: set[str] = set()
+    inits = []
+    for unit in units:
+        is_init = unit.kind == "method" and unit.qualname.endswith(".__init__")
+        if is_init:
+            inits.append(unit)
+        for atom in unit.atoms:
+            if atom.node.kind in ("assignment", "augmented_assignment"):
+                for t in atom.node.children[:-1]:
+                    if t.kind == "attribute" and not (is_init and t.children[0].label == "self"):
+                        assigned_elsewhere.add(t.children[-1].label)
+    for unit in inits:
+        owner = unit.qualname.rpartition(".")[0]
+        scope = unit_scope(unit, facts)
+        for atom in unit.atoms[1:]:
+            node = atom.node
+            if node.kind != "assignment" or len(node.children) != 2:
+                continue
+            t = node.children[0]
+            if t.kind == "attribute" and t.children[0].label == "self":
+                name = t.children[-1].label
+                if name in assigned_elsewhere:
+                    continue
+                value = canon.expr(node.children[-1], scope)
+                if isinstance(value, Num):
+                    facts.aliases.setdefault(owner, {})[name] = Num(value, value.origin or f"{owner}.{name}")
+
+
+# ---- deltas -----------------------------------------------------------------------------------
+
+
+def edits_of(d: FileDiff, base: Side, new: Side) -> list[Edit]:
+    """The diff's edits plus semantic ones: aligned statements with the same text whose canonical
+    features differ (a re-tuned field they read, a helper they call)."""
+    edits = list(d.edits)
+    touched = {id(a) for e in d.edits for a in e.atoms}
+    for u, v in d.pairs.items():
+        for b in v.atoms:
+            if id(b) in touched:
+                continue
+            a = d.counterpart.get(id(b))
+            if a is None or id(a) in touched:
+                continue
+            if base.feats.get(id(a)) != new.feats.get(id(b)) or not _same_numbers(base, new, a, b):
+                edits.append(Edit("update", a, b, ("unit", u.key)))
+    return edits
+
+
+def _same_numbers(base: Side, new: Side, a: Atom, b: Atom) -> bool:
+    return _numbers(base.trees.get(id(a))) == _numbers(new.trees.get(id(b)))
+
+
+def places_of(d: FileDiff, new: Side) -> dict[int, set[str]]:
+    """id(atom of the new script) -> places (record i's unit keys) its features count in. An atom of
+    a unit record i lacks counts where that unit is used; a helper substituted at its call sites
+    counts nowhere of its own."""
+    back = {id(v): u for u, v in d.pairs.items()}
+    out: dict[int, set[str]] = {}
+    added = [v for v in new.version.units if id(v) not in back]
+    for v in new.version.units:
+        if id(v) in back:
+            for a in v.atoms:
+                out[id(a)] = {back[id(v)].key}
+    if not added:
+        return out
+    short: dict[str, list[Unit]] = defaultdict(list)
+    for v in added:
+        name = v.qualname.rpartition(".")[2]
+        if v.kind == "class":
+            short[name].append(v)
+            for w in added:
+                if w.qualname.startswith(v.qualname + "."):
+                    short[name].append(w)
+        elif v.qualname not in new.facts.inlined:
+            short[name].append(v)
+    where: dict[int, set[str]] = {id(v): set() for v in added}
+    # units of record i (and units placed already) that reference an added unit give it their place
+    for _ in range(3):
+        changed = False
+        for v in new.version.units:
+            home = {back[id(v)].key} if id(v) in back else where.get(id(v), set())
+            if not home:
+                continue
+            for a in v.atoms:
+                for name in identifiers(a.node) & short.keys():
+                    for w in short[name]:
+                        if w is v:
+                            continue
+                        if not home <= where[id(w)]:
+                            where[id(w)] |= home
+                            changed = True
+        if not changed:
+            break
+    for v in added:
+        if v.qualname in new.facts.inlined and not where[id(v)]:
+            continue  # substituted at its call sites
+        places = where[id(v)] or {"new:" + v.key}
+        for a in v.atoms:
+            out[id(a)] = places
+    return out
+
+
+def contributions(e: Edit, base: Side, new: Side, places: dict[int, set[str]]) -> list[Contribution]:
+    """The features edit ``e`` adds (+1) and removes (-1), in the places they count."""
+    if e.new is not None and id(e.new) not in places:
+        return []  # a helper counted at its call sites
+    if (e.old is None or id(e.old) in base.definitions) and (e.new is None or id(e.new) in new.definitions):
+        if e.old is None or e.new is None:
+            return []  # a field or constant added or removed shows where its value is used
+    old_f = base.feats.get(id(e.old), Counter()) if e.old is not None else Counter()
+    new_f = new.feats.get(id(e.new), Counter()) if e.new is not None else Counter()
+    new_places = places.get(id(e.new), set()) if e.new is not None else set()
+    old_places = {e.old.unit.key} if e.old is not None else set()
+    if e.old is not None and e.new is not None:
+        old_t, new_t = base.trees.get(id(e.old)), new.trees.get(id(e.new))
+        if old_t is not None and new_t is not None and _numbers(old_t) == _numbers(new_t):
+            out = []
+            fields = base.fields | new.fields
+            for key, direction in tune_keys(old_t, new_t, e.old, fields):
+                for p in new_places or old_places:
+                    out.append(Contribution(f"tune:{key}:{direction}", 1, p, e.new, "new"))
+            return out
+    out = []
+    for f in new_f - old_f:
+        for p in new_places or old_places:
+            out.append(Contribution(f, 1, p, e.new, "new"))
+    for f in old_f - new_f:
+        for p in old_places or new_places:
+            out.append(Contribution(f, -1, p, e.old, "old"))
+    return out
+
+
+def _numbers(tree):
+    """The tree with every number replaced by a placeholder (for the numbers-only test)."""
+    if isinstance(tree, Num):
+        return "#"
+    if isinstance(tree, tuple):
+        return tuple(_numbers(c) for c in tree)
+    return tree
+
+
+def _walk_numbers(tree, ctx: list, out: list) -> None:
+    if isinstance(tree, Num):
+        out.append((tree, list(ctx)))
+        return
+    if not isinstance(tree, tuple) or not tree:
+        return
+    tag = tree[0]
+    if tag == "=" and len(tree) == 3:
+        targets = [t[1] if t[0] == "n" else t[2] for t in tree[1] if isinstance(t, tuple) and t and t[0] in ("n", "a")]
+        _walk_numbers(tree[2], ctx + ([targets[0]] if len(targets) == 1 else []), out)
+        return
+    if tag == "c":
+        for a in tree[2]:
+            _walk_numbers(a, ctx, out)
+        for k, v in tree[3]:
+            _walk_numbers(v, ctx + [k], out)
+        return
+    for c in tree[1:]:
+        _walk_numbers(c, ctx, out)
+
+
+def tune_keys(old_t, new_t, old_atom: Atom, fields: frozenset[str]) -> list[tuple[str, str]]:
+    """(key, up | down) of every number that differs. The key is the configuration field the number
+    comes from, or the field or library keyword it is passed as (``vocab_size=``, ``eps=``), else
+    record i's statement and the keyword (or position) it sits at: never a local variable's name,
+    so a rename changes no key."""
+    a, b = [], []
+    _walk_numbers(old_t, [], a)
+    _walk_numbers(new_t, [], b)
+    out = []
+    for i, ((x, ctx), (y, _)) in enumerate(zip(a, b, strict=False)):
+        if float(x) == float(y):
+            continue
+        direction = "up" if y > x else "down"
+        keys = []
+        origin = next((o for o in (x.origin, y.origin) if o in fields), None)
+        if origin:
+            keys.append(origin)
+        named = ctx[-1] if ctx and (ctx[-1] in fields or ctx[-1] in KW_DEFAULTS) else None
+        if named:
+            keys.append(named)
+        if not keys:
+            keys.append(f"{old_atom.unit.key}#{old_atom.index}" + (f".{ctx[-1]}" if ctx else f"#{i}"))
+        for k in dict.fromkeys(keys):
+            out.append((k, direction))
+    return out
