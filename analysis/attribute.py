@@ -183,8 +183,20 @@ def slice_by_names(edits: list[Edit], assigned: dict[int, list[str]], innovation
         for e in edits:
             for name in uses[id(e)] - defs[id(e)]:
                 users[name].update(n for n in assigned[id(e)] if n in innovations)
+        redefined: dict[str, set[str]] = defaultdict(set)
+        for e in edits:
+            if e.new is not None:
+                for name in _defined(e, e.new) | _defined(e, e.old):
+                    redefined[name].update(n for n in assigned[id(e)] if n in innovations)
         for e in edits:
             mine = set(assigned[id(e)])
+            if e.kind == "delete":
+                # a deleted statement goes with the one innovation that defines its names anew
+                replaced = set().union(*(redefined.get(n, set()) for n in _defined(e, e.old)))
+                if len(replaced) == 1 and not (replaced & mine):
+                    assigned[id(e)] = sorted(replaced)
+                    moved = True
+                continue
             if not (mine & innovations) and defs[id(e)]:
                 # a definition outside every innovation that only one innovation uses serves it
                 served = set().union(*(users.get(n, set()) for n in defs[id(e)]))
@@ -232,13 +244,14 @@ def _known_names(base: Version) -> dict[str, set[str]]:
     return out
 
 
-def _defined(e: Edit) -> set[str]:
-    """Names an edit's new statement gives a value of its own: assignment targets (not where the
-    value only passes the name through, ``v1 = f(v1)``, or initialises it, ``v1 = None``), and a
-    def's or class's name."""
-    if e.new is None:
+def _defined(e: Edit, atom=None) -> set[str]:
+    """Names an edit's new statement (or ``atom``) gives a value of its own: assignment targets (not
+    where the value only passes the name through, ``v1 = f(v1)``, or initialises it, ``v1 =
+    None``), and a def's or class's name."""
+    atom = e.new if atom is None else atom
+    if atom is None:
         return set()
-    node = e.new.node
+    node = atom.node
     out = set()
     if node.kind == "assignment":
         value = node.children[-1]
@@ -277,7 +290,8 @@ def group_truth(
     config_units = _config_units(target) | _config_units(base)
     methods = _method_names(target)
     edits = truth.edits if edits is None else edits
-    return {id(e): _group_of(e, innovations, methods, config_units, base, target) for e in edits}
+    renamed = {u.key: v.qualname for u, v in truth.pairs.items() if u.qualname != v.qualname}
+    return {id(e): _group_of(e, innovations, methods, config_units, base, target, renamed) for e in edits}
 
 
 def _config_units(v: Version) -> set[str]:
@@ -296,8 +310,10 @@ def _method_names(v: Version) -> set[str]:
     return {u.qualname for u in v.units if u.kind in ("method", "function", "class")}
 
 
-def _group_of(e: Edit, innovations, methods, config_units, base, target) -> list[str]:
+def _group_of(e: Edit, innovations, methods, config_units, base, target, renamed=None) -> list[str]:
     names = [a.qualname for a in e.atoms]
+    if e.new is None and renamed and e.context[1] in renamed:
+        names.append(renamed[e.context[1]])  # deleted from a unit record i+1 renamed: anchored by the new name
     idents = set()
     for a in e.atoms:
         idents |= identifiers(a.node) if a.node.kind != "line" else set(_words(a.node.label))

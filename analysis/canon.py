@@ -86,6 +86,7 @@ ALIASES = {
     "bmm": "@",
     "lerp": "mix",
     "flip": "reversed",
+    "reverse": "reversed",
     "lerp_": "mix",
     "zeros_": "zero_init",
     "zero_": "zero_init",
@@ -140,6 +141,19 @@ DTYPES = {
     "double": "float64",
 }
 CASTS = {"float": "float32", "bfloat16": "bfloat16", "half": "float16", "double": "float64"}
+# Library modules held in attributes, and what calling one does.
+TYPED = {
+    "Embedding": "embedding",
+    "Linear": "linear",
+    "rms_norm": "rms_norm",
+    "layer_norm": "layer_norm",
+    "relu": "relu",
+    "gelu": "gelu",
+    "silu": "silu",
+    "tanh": "tanh",
+    "Dropout": "dropout",
+}
+ORTHOGONALIZE = frozenset({"gram", "svd", "qr", "polar"})
 COMMUTATIVE = frozenset({"+", "*", "&", "|", "==", "!="})
 FOLD = {
     "+": lambda a, b: a + b,
@@ -206,6 +220,9 @@ class Facts:
     bag_cache: dict[str, Counter] = field(default_factory=dict)
     inlined: set[str] = field(default_factory=set)  # qualnames substituted or bagged somewhere
     definitions: set[int] = field(default_factory=set)  # id(atom) of field and constant definitions
+    attr_types: dict[str, str] = field(default_factory=dict)  # attribute -> library module it holds
+    own: set[str] = field(default_factory=set)  # names the script gives things (never features)
+    renamed: dict[str, str] = field(default_factory=dict)  # a renamed definition's name -> record i's
 
 
 class Canon:
@@ -329,6 +346,12 @@ class Canon:
         if kind in ("list", "tuple", "set", "expression_list"):
             return ("q", kind, tuple(self.expr(c, scope) for c in node.children))
         if kind == "dictionary":
+            pairs = node.children
+            if pairs and all(p.kind == "pair" and p.children[0].kind == "string" for p in pairs):
+                keys = [p.children[0].label for p in pairs]
+                if all(k.isidentifier() for k in keys):  # {"lr": x} is dict(lr=x)
+                    kws = [(k, self.expr(p.children[-1], scope)) for k, p in zip(keys, pairs, strict=True)]
+                    return ("c", "dict", (), tuple(sorted(kws, key=_kwkey)))
             return ("q", "dict", tuple(self.expr(c, scope) for c in node.children))
         if kind == "pair":
             return ("pair", self.expr(node.children[0], scope), self.expr(node.children[-1], scope))
@@ -343,7 +366,13 @@ class Canon:
                         for n in t.walk():
                             if n.kind == "identifier":
                                 inner.shadow(n.label)
-                    clauses.append(("for", self.expr(c.children[-1], inner)))
+                    source = c.children[-1]
+                    kind = (
+                        self.facts.attr_types.get(source.children[-1].label, "") if source.kind == "attribute" else ""
+                    )
+                    if kind.startswith("list:") and len(c.children) == 2 and c.children[0].kind == "identifier":
+                        inner.bind(c.children[0].label, ("typed", kind[5:]), force=True)
+                    clauses.append(("for", self.expr(source, inner)))
                 else:
                     clauses.append(tuple(self.expr(x, inner) for x in c.children))
             return ("k", "comp", self.expr(node.children[0], inner), tuple(clauses))
@@ -411,6 +440,9 @@ class Canon:
                 else:
                     args.append(self.expr(a, scope))
         receiver = None
+        typed = self._typed(callee, scope)
+        if typed is not None:
+            return self._canonical_call(typed, args, kws)
         if callee.kind == "identifier":
             name = callee.label
             if scope.is_local(name):
@@ -420,7 +452,8 @@ class Canon:
                 inlined = self._inline(fn, args, kws, scope)
                 if inlined is not None:
                     return inlined
-            if name in self.facts.classes:
+            name = self.facts.renamed.get(name, name)
+            if name in self.facts.classes or name in self.facts.renamed.values():
                 name = name if name in self.vocab else "$cls"
             elif name not in self.vocab and fn is not None:
                 name = "$fn"
@@ -443,6 +476,23 @@ class Canon:
         if receiver is not None:
             args.insert(0, receiver)
         return self._canonical_call(name, args, kws)
+
+    def _typed(self, callee: Node, scope: Scope) -> str | None:
+        """The library module a called object holds (``self.norm = nn.RMSNorm(d)`` makes
+        ``self.norm(x)`` an rms_norm; an element of ``nn.ModuleList([nn.Embedding(...)])`` an
+        embedding lookup)."""
+        types = self.facts.attr_types
+        if callee.kind == "attribute":
+            kind = types.get(callee.children[-1].label)
+            return TYPED.get(kind) if kind else None
+        if callee.kind == "subscript" and callee.children[0].kind == "attribute":
+            kind = types.get(callee.children[0].children[-1].label, "")
+            return TYPED.get(kind[5:]) if kind.startswith("list:") else None
+        if callee.kind == "identifier":
+            value = scope.values.get(callee.label)
+            if isinstance(value, tuple) and value[0] == "typed":
+                return TYPED.get(value[1])
+        return None
 
     def _function(self, name: str, owner: str | None, scope: Scope) -> Function | None:
         fns = self.facts.by_name.get(name)
@@ -468,6 +518,7 @@ class Canon:
         )
         if simple:
             inner = Scope(owner=fn.owner, depth=scope.depth + 1, stack=scope.stack | {fn.qualname})
+            inner.substitute = True  # a helper's locals are expressions to substitute, in order
             params = [p for p in fn.params if p not in ("self", "cls")]
             for p, a in zip(params, args, strict=False):
                 inner.bind(p, a, force=True)
@@ -594,8 +645,11 @@ class Canon:
             return call("square", a)
         if sym == "/" and isinstance(a, Num) and a == 1 and isinstance(b, tuple) and b[:2] == ("c", "sqrt"):
             return call("rsqrt", b[2][0])
-        if sym == "@" and isinstance(b, tuple) and b[:2] == ("c", "T"):
-            return call("linear", a, b[2][0])
+        if sym == "@" and isinstance(b, tuple) and b[:2] in (("c", "T"), ("c", "mT")):
+            if b[2][0] == a:
+                return call("gram", a)  # X @ X.T: the Gram matrix (Newton-Schulz's core)
+            if b[1] == "T":
+                return call("linear", a, b[2][0])
         if sym == "-":
             return self._op("+", (a, _neg(b)))
         if sym == "/" and isinstance(b, Num) and b != 0 and not isinstance(a, Num):
@@ -719,14 +773,18 @@ class Canon:
         tag = tree[0]
         if tag == "c":
             name, args, kws = tree[1], tree[2], tree[3]
-            if not name.startswith("$"):
+            if name == "cast" and len(args) > 1 and isinstance(args[1], tuple) and args[1][0] == "dtype":
+                out["call:cast_" + args[1][1]] += 1
+                self._feat(args[0], out)
+                return
+            if not name.startswith("$") and (name in self.vocab or not self._own(name)):
                 out["call:" + name] += 1
                 for child in [*args, *(v for _, v in kws)]:
                     inner = self._label(child)
                     if inner:
                         out[f"edge:{name}>{inner}"] += 1
-            if name == "cast" and len(args) > 1 and isinstance(args[1], tuple) and args[1][0] == "dtype":
-                out["call:cast_" + args[1][1]] += 1
+            if name in ORTHOGONALIZE:
+                out["call:orthogonalize"] += 1  # Newton-Schulz's Gram matrix, an SVD, a QR: U V^T
             if name == "mix":
                 out["call:combine"] += 1
                 a, b = args[0], args[1]
@@ -814,13 +872,16 @@ class Scope:
 
     def child(self) -> Scope:
         s = Scope(self.owner, self.depth, self.stack, self.multi, self.module)
+        s.substitute = self.substitute
         s.values = dict(self.values)
         s.locals = set(self.locals)
         return s
 
+    substitute = False
+
     def bind(self, name: str, value, force: bool = False) -> None:
         self.locals.add(name)
-        if force or (name not in self.multi and _bindable(value)):
+        if force or self.substitute or (name not in self.multi and _bindable(value)):
             self.values[name] = value
         else:
             self.values.pop(name, None)

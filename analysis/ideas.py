@@ -40,12 +40,13 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from analysis.canon import KW_DEFAULTS, Canon, Facts, Function, Num, Scope
+from analysis.canon import ALIASES, KW_DEFAULTS, TYPED, Canon, Facts, Function, Num, Scope
 from analysis.syntax import identifiers
 from analysis.units import Atom, Unit
 from analysis.versions import Edit, FileDiff, Version
 
 REMOVED = 0.5  # weight of a removed feature relative to an added one
+BOOSTABLE = frozenset({"call", "kw", "kwn", "opn", "dtype", "ramp"})  # operations, not names or keys
 BOOST = 3.0  # weight factor of a feature the innovation's description mentions
 # Credit of a feature found elsewhere than record i+1 has it: in a related place (the same class,
 # a unit that calls or is called by it, module-level code and main), in another class of the same
@@ -114,9 +115,17 @@ SYNONYMS = {
     "fused": "fused",
     "set_flush_denormal": "flush denormal denormals",
     "cumsum": "document documents",
-    "zeropower_via_newtonschulz5": "newton-schulz orthogonalised orthogonalises",
+    "orthogonalize": "newton-schulz newton schulz orthogonalised orthogonalises orthogonalized orthogonal quintic",
+    "gram": "newton-schulz newton schulz quintic",
     "ramp": "warmup warms warm rises grows increase",
 }
+
+
+# Words a description uses for every change (no evidence of which operation carries the idea).
+MENTION_STOP = frozenset(
+    "lr learning rate rates params parameters parameter weight weights dim size model the and of to with a in "
+    "is are by for from new every each one two layer layers block blocks value values".split()
+)
 
 
 @dataclass
@@ -201,8 +210,9 @@ class Comparison:
         self.rarity = Counter()
         for f in self.base_side.feats.values():
             self.rarity.update(f)
-        self.truth_side = side_of(truth.new, vocab, fields)
-        self.agent_side = side_of(agent.new, vocab, fields)
+        paired = {v.qualname: u for u, v in truth.pairs.items() if u.kind in ("function", "method")}
+        self.truth_side = side_of(truth.new, vocab, fields, paired, _renamed(truth))
+        self.agent_side = side_of(agent.new, vocab, fields, None, _renamed(agent))
         self.truth = truth
         self.agent = agent
         self.truth_edits = edits_of(truth, self.base_side, self.truth_side)
@@ -226,7 +236,7 @@ class Comparison:
                 w = 0.1
         if kind not in ("tune", "ramp"):
             w /= 1.0 + math.log1p(self.rarity.get(feature, 0))
-        if kind != "tune" and mentions(feature, words):
+        if kind in BOOSTABLE and mentions(feature, words):
             w *= BOOST
         return w * (REMOVED if sign < 0 else 1.0)
 
@@ -260,6 +270,17 @@ class Comparison:
                 missing.append((f, w))
         score = round(got / total, 4) if total else 0.0
         return IdeaMatch(score, total, matched, missing, sig, cand)
+
+
+def _renamed(d: FileDiff) -> dict[str, str]:
+    """New name -> record i's name of the functions, methods and classes the diff pairs under
+    another name (calls of a renamed helper are calls of the same helper)."""
+    out = {}
+    for u, v in d.pairs.items():
+        a, b = u.qualname.rpartition(".")[2], v.qualname.rpartition(".")[2]
+        if a != b and u.kind in ("function", "method", "class"):
+            out[b] = a
+    return out
 
 
 def locality(p: str, q: str, related: dict[str, set[str]]) -> float:
@@ -354,18 +375,28 @@ def mentions(feature: str, words: set[str]) -> bool:
     name = name.lower()
     parts = {p for p in re.split(r"[_.\-]", name) if len(p) > 2} | {name}
     syn = set(SYNONYMS.get(feature.partition(":")[2], "").lower().split())
-    return bool((parts | syn) & words)
+    return bool((parts | syn) & (words - MENTION_STOP))
 
 
 # ---- one script's canonical view --------------------------------------------------------------
 
 
-def side_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str] | None) -> Side:
-    """``base_fields``: record i's configuration fields and constants (None: this is record i)."""
-    facts = facts_of(version, vocab, base_fields or frozenset())
+def side_of(
+    version: Version,
+    vocab: frozenset[str],
+    base_fields: frozenset[str] | None,
+    helpers: dict[str, Unit] | None = None,
+    renamed: dict[str, str] | None = None,
+) -> Side:
+    """``base_fields``: record i's configuration fields and constants (None: this is record i).
+    ``helpers``: qualname -> record i's unit, for functions whose calls are to be read with record
+    i's body (record i+1's side: a rewritten helper then changes only its own place, so the
+    innovation that rewrote it is not charged again at every call site)."""
+    facts = facts_of(version, vocab, base_fields or frozenset(), helpers or {})
+    facts.renamed = renamed or {}
     own = frozenset(facts.consts) | frozenset(facts.module)
     base_fields = own if base_fields is None else base_fields
-    canon = Canon(facts, vocab, version.module.bound, base_fields)
+    canon = Canon(facts, vocab, frozenset(facts.own), base_fields)
     feats, trees = {}, {}
     for unit in version.units:
         scope = unit_scope(unit, facts)
@@ -413,17 +444,21 @@ def _assigned_names(node) -> list[str]:
     return out
 
 
-def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str]) -> Facts:
+def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str], helpers: dict[str, Unit]) -> Facts:
     facts = Facts()
     units = version.units
     for unit in units:
         if unit.kind == "class":
             facts.classes.add(unit.qualname)
         if unit.kind in ("function", "method"):
-            fn = _function(unit)
+            fn = _function(helpers.get(unit.qualname, unit))
             facts.functions[unit.qualname] = fn
             facts.by_name.setdefault(unit.qualname.rpartition(".")[2], []).append(fn)
-    canon = Canon(facts, vocab, version.module.bound, base_fields)
+    facts.own = set(version.module.bound)
+    for unit in units:
+        for atom in unit.atoms:
+            _types_and_keys(atom.node, facts)
+    canon = Canon(facts, vocab, frozenset(facts.own), base_fields)
     config = _config_classes(units)
     module_counts: Counter = Counter()
     for unit in units:
@@ -461,6 +496,54 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                 facts.definitions.add(id(atom))
     _class_aliases(units, canon, facts)
     return facts
+
+
+def _types_and_keys(node, facts: Facts) -> None:
+    """Attributes that hold library modules (``x.norm = nn.RMSNorm(d)``, ``nn.ModuleDict(dict(
+    vte=nn.Embedding(...)))``, ``nn.ModuleList([nn.Embedding(...) for ...])``) and the names a
+    script gives through ``dict(...)`` keywords (its own names, like variables)."""
+    for n in node.walk():
+        if n.kind == "call" and n.children and len(n.children) > 1:
+            callee = n.children[0]
+            cname = (
+                callee.label
+                if callee.kind == "identifier"
+                else callee.children[-1].label
+                if callee.kind == "attribute"
+                else ""
+            )
+            if cname in ("dict", "ModuleDict", "ParameterDict"):
+                for a in n.children[1].children:
+                    if a.kind == "keyword_argument":
+                        facts.own.add(a.children[0].label)
+                        kind = _module_kind(a.children[-1])
+                        if kind:
+                            facts.attr_types[a.children[0].label] = kind
+    if node.kind == "assignment" and len(node.children) >= 2 and node.children[0].kind == "attribute":
+        kind = _module_kind(node.children[-1])
+        if kind:
+            facts.attr_types[node.children[0].children[-1].label] = kind
+
+
+def _module_kind(value) -> str | None:
+    """The library class a constructor call builds ("list:C" for a ModuleList of them)."""
+    if value.kind != "call" or not value.children:
+        return None
+    callee = value.children[0]
+    name = (
+        callee.children[-1].label if callee.kind == "attribute" else callee.label if callee.kind == "identifier" else ""
+    )
+    name = ALIASES.get(name, name)
+    if name in ("ModuleList", "Sequential") and len(value.children) > 1 and value.children[1].children:
+        inner = value.children[1].children[0]
+        if inner.kind in ("list", "tuple") and inner.children:
+            kinds = {_module_kind(c) for c in inner.children}
+            return f"list:{kinds.pop()}" if len(kinds) == 1 and None not in kinds else None
+        if inner.kind in ("list_comprehension", "generator_expression") and inner.children:
+            kind = _module_kind(inner.children[0])
+            return f"list:{kind}" if kind else None
+        return None
+    return name if name in TYPED else None
 
 
 def _function(unit: Unit) -> Function:
@@ -580,13 +663,16 @@ def places_of(d: FileDiff, new: Side) -> dict[int, set[str]]:
     if not added:
         return out
     short: dict[str, list[Unit]] = defaultdict(list)
+    new_classes = {v.qualname for v in added if v.kind == "class"}
     for v in added:
-        name = v.qualname.rpartition(".")[2]
+        owner, _, name = v.qualname.rpartition(".")
         if v.kind == "class":
             short[name].append(v)
             for w in added:
                 if w.qualname.startswith(v.qualname + "."):
                     short[name].append(w)
+        elif owner in new_classes or (name.startswith("__") and name.endswith("__")):
+            continue  # a new class's methods go where the class is used
         elif v.qualname not in new.facts.inlined:
             short[name].append(v)
     where: dict[int, set[str]] = {id(v): set() for v in added}

@@ -3,17 +3,20 @@
 In the order difftastic and GumTree taught: identical units first (same exact hash, unique on
 both sides, so identical subtrees never reach the expensive steps), then the same qualified
 name, then the same structure up to consistent renaming, then token similarity for what is
-left (renamed and edited definitions). A unit left unmatched was added or removed.
+left (renamed and edited definitions), then a function renamed a little and rewritten a lot (its
+name nearly the same, some code in common). A unit left unmatched was added or removed.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from difflib import SequenceMatcher
 
 from analysis.syntax import similarity
 from analysis.units import Unit
 
 SIMILARITY_MIN = 0.5  # below this, two units are an add and a remove, not an edit
+RENAME_NAME_MIN, RENAME_SIMILARITY_MIN = 0.85, 0.25  # a slightly renamed, heavily rewritten unit
 
 
 def match_units(old: list[Unit], new: list[Unit]) -> dict[Unit, Unit]:
@@ -55,7 +58,27 @@ def match_units(old: list[Unit], new: list[Unit]) -> dict[Unit, Unit]:
         if u not in pairs and id(v) not in taken:
             pairs[u] = v
             taken.add(id(v))
+    _match_renamed(pairs, taken, free_old(), free_new())
     return pairs
+
+
+def _match_renamed(pairs, taken, old: list[Unit], new: list[Unit]) -> None:
+    """A function renamed a little (configure_optimizer -> configure_optimizers) and rewritten: the
+    only unit of its kind whose name is that close, with some code in common."""
+    for u in old:
+        if u.kind not in ("function", "method"):
+            continue
+        close = [
+            v
+            for v in new
+            if id(v) not in taken
+            and _compatible(u, v)
+            and SequenceMatcher(None, u.qualname, v.qualname).ratio() >= RENAME_NAME_MIN
+            and similarity(u.toks, v.toks) >= RENAME_SIMILARITY_MIN
+        ]
+        if len(close) == 1:
+            pairs[u] = close[0]
+            taken.add(id(close[0]))
 
 
 def _compatible(u: Unit, v: Unit) -> bool:
