@@ -133,7 +133,6 @@ def _ideas(truth: FileDiff, agent: FileDiff, innovations: list[Innovation], grou
     """Score every group by the idea-level comparison (:mod:`analysis.ideas`)."""
     comp = Comparison(truth, agent)
     assigned = group_truth(truth, innovations, comp.truth_edits)
-    slice_by_names(comp.truth_edits, assigned, {i.name for i in innovations}, truth.old)
     fields: dict[str, list[str]] = {}  # a field's name -> the groups of the edit that re-tunes it
     for e in comp.truth_edits:
         name = _field_name(e)
@@ -291,7 +290,10 @@ def group_truth(
     methods = _method_names(target)
     edits = truth.edits if edits is None else edits
     renamed = {u.key: v.qualname for u, v in truth.pairs.items() if u.qualname != v.qualname}
-    return {id(e): _group_of(e, innovations, methods, config_units, base, target, renamed) for e in edits}
+    assigned = {id(e): _group_of(e, innovations, methods, config_units, base, target, renamed) for e in edits}
+    if not truth.fallback:
+        slice_by_names(edits, assigned, {i.name for i in innovations}, base)
+    return assigned
 
 
 def _config_units(v: Version) -> set[str]:

@@ -652,8 +652,6 @@ class Canon:
                 return call("linear", a, b[2][0])
         if sym == "-":
             return self._op("+", (a, _neg(b)))
-        if sym == "/" and isinstance(b, Num) and b != 0 and not isinstance(a, Num):
-            return self._op("*", (a, Num(1.0 / b, b.origin)))
         return self._op(sym, (a, b))
 
     def _op(self, sym: str, args: tuple):
@@ -904,7 +902,21 @@ class Scope:
 
 
 def _bindable(value) -> bool:
-    return isinstance(value, Num) or (isinstance(value, tuple) and value[:2] == ("c", "dict"))
+    """Numbers, keyword dicts and small expressions: a temporary assigned once reads as its value
+    (``h = relu(x); c_proj(h * h)`` is ``c_proj(square(relu(x)))``)."""
+    if isinstance(value, Num) or (isinstance(value, tuple) and value[:2] == ("c", "dict")):
+        return True
+    return isinstance(value, tuple) and value[0] in ("c", "o") and not value[1].startswith("$") and _size(value) <= 24
+
+
+def _size(tree, limit: int = 25) -> int:
+    n = 1
+    if isinstance(tree, tuple):
+        for c in tree:
+            n += _size(c, limit - n)
+            if n > limit:
+                break
+    return n
 
 
 def _safe(fn, *args):

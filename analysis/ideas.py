@@ -198,6 +198,15 @@ class IdeaMatch:
     truth: Signature
     candidate: Signature
 
+    def truth_atoms(self, feature: str) -> list[tuple[str, Atom]]:
+        """(side, atom) of record i+1's change behind ``feature`` ("old": record i's line)."""
+        return self.truth.atoms.get(feature, [])
+
+    def candidate_atoms(self, feature: str) -> list[tuple[str, Atom]]:
+        """(side, atom) of the candidate's change that matched ``feature``."""
+        sign = self.truth.features.get(feature, 1)
+        return self.candidate.atoms.get(f"{'+' if sign > 0 else '-'}{feature}", [])
+
 
 class Comparison:
     """Record i, record i+1 and a candidate, read as feature changes."""
@@ -640,13 +649,9 @@ def edits_of(d: FileDiff, base: Side, new: Side) -> list[Edit]:
             a = d.counterpart.get(id(b))
             if a is None or id(a) in touched:
                 continue
-            if base.feats.get(id(a)) != new.feats.get(id(b)) or not _same_numbers(base, new, a, b):
+            if base.trees.get(id(a)) != new.trees.get(id(b)):  # numbers compare by value
                 edits.append(Edit("update", a, b, ("unit", u.key)))
     return edits
-
-
-def _same_numbers(base: Side, new: Side, a: Atom, b: Atom) -> bool:
-    return _numbers(base.trees.get(id(a))) == _numbers(new.trees.get(id(b)))
 
 
 def places_of(d: FileDiff, new: Side) -> dict[int, set[str]]:

@@ -1,18 +1,28 @@
 """Attribution reports as JSON (versioned schema) and Markdown, and diffs as terminal text.
 
-JSON schema 1::
+JSON schema 2::
 
-    {schema: 1, track, task, base: {label}, target: {label}, candidate: {kind, spec, label},
+    {schema: 2, track, task, base: {label}, target: {label}, candidate: {kind, spec, label},
      threshold, fallback: null | "why",
-     innovations: [{name, anchors, score, reproduced, edits, evidence: [EVIDENCE], missed: [EVIDENCE]}],
+     innovations: [{name, anchors, score, reproduced, layer, statement_score, edits,
+                    idea: IDEA, evidence: [EVIDENCE], missed: [EVIDENCE]}],
      groups: [same shape, for "hyperparameters" and "other" (not innovations)],
      novel: [{kind, unit, base_lines, candidate_lines, text}],
      summary: {reproduced, innovations}}
 
+    IDEA = {weight, matched: [{feature, weight, credit, truth: RANGES, candidate: RANGES}],
+            missing: [{feature, weight, truth: RANGES}]}        (null where the idea layer did not run)
+    RANGES = {target: [[first, last], ...], base: [[first, last], ...]} for record i+1's side,
+             {candidate: [...], base: [...]} for the candidate's: merged line ranges
     EVIDENCE = {kind, unit, how, credit, truth: {base_lines, target_lines, text},
                 candidate: {base_lines, candidate_lines, text} | null}
 
-Line ranges are ``[first, last]``, 1-based, or ``null`` for the side an edit has no atom on.
+``layer`` says which layer gave the score: ``ideas`` (the idea-level comparison of
+:mod:`analysis.ideas`) or ``statements`` (statement matching, where an innovation's changes leave
+no idea signature or a script could not be parsed). ``evidence``/``missed`` are the statement
+matches, kept for the side-by-side view. Schema 1 documents (no ``layer``, ``idea``,
+``statement_score``) are read by :func:`upgrade`. Line ranges are ``[first, last]``, 1-based,
+or ``null`` for the side an edit has no atom on.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from enum import StrEnum
 from analysis.attribute import THRESHOLD, Attribution, Group, Match
 from analysis.versions import Edit, FileDiff
 
-SCHEMA = 1
+SCHEMA = 2
 
 
 class ReportFormat(StrEnum):
@@ -69,16 +79,75 @@ def _evidence(m: Match, res: Attribution) -> dict:
     return out
 
 
+def ranges(lines: list[tuple[int, int]]) -> list[list[int]]:
+    """Line spans merged where they touch or overlap: [[first, last], ...] in order."""
+    out: list[list[int]] = []
+    for a, b in sorted(lines):
+        if out and a <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return out
+
+
+def _sides(atoms, new_side: str) -> dict:
+    spans: dict[str, list] = {new_side: [], "base": []}
+    for side, atom in atoms:
+        spans[new_side if side == "new" else "base"].append(atom.lines)
+    return {k: ranges(v) for k, v in spans.items()}
+
+
+def _idea(g: Group) -> dict | None:
+    m = g.idea
+    if m is None:
+        return None
+    return {
+        "weight": round(m.weight, 3),
+        "matched": [
+            {
+                "feature": f,
+                "sign": m.truth.features.get(f, 1),
+                "weight": round(w, 3),
+                "credit": credit,
+                "truth": _sides(m.truth_atoms(f), "target"),
+                "candidate": _sides(m.candidate_atoms(f), "candidate"),
+            }
+            for f, w, credit in sorted(m.matched, key=lambda t: -t[1])
+        ],
+        "missing": [
+            {
+                "feature": f,
+                "sign": m.truth.features.get(f, 1),
+                "weight": round(w, 3),
+                "truth": _sides(m.truth_atoms(f), "target"),
+            }
+            for f, w in sorted(m.missing, key=lambda t: -t[1])
+        ],
+    }
+
+
 def _group(g: Group, res: Attribution) -> dict:
     return {
         "name": g.name,
         "anchors": list(g.anchors),
         "score": g.score,
         "reproduced": g.reproduced,
+        "layer": g.decided_by,
+        "statement_score": g.statement_score,
         "edits": len(g.matches),
+        "idea": _idea(g),
         "evidence": [_evidence(m, res) for m in g.matches if m.credit > 0],
         "missed": [_evidence(m, res) for m in g.matches if m.credit <= 0],
     }
+
+
+def upgrade(doc: dict) -> dict:
+    """A schema 1 document read as schema 2 (the idea layer did not exist: statements decided)."""
+    if doc.get("schema") == 1:
+        doc = dict(doc, schema=SCHEMA)
+        for key in ("innovations", "groups"):
+            doc[key] = [dict(g, layer="statements", statement_score=g["score"], idea=None) for g in doc[key]]
+    return doc
 
 
 def to_json(res: Attribution, track: str, task: int | None, candidate: dict) -> dict:
@@ -118,23 +187,31 @@ def to_markdown(doc: dict) -> str:
     ]
     if doc["fallback"]:
         out += [f"> **Fallback:** {doc['fallback']} (attribution compares lines, not structure).", ""]
-    out += ["| innovation | score | reproduced | edits matched |", "|---|---|---|---|"]
+    doc = upgrade(doc)
+    out += ["| innovation | score | reproduced | layer | edits matched |", "|---|---|---|---|---|"]
     for g in doc["innovations"] + doc["groups"]:
         name = g["name"] if g in doc["innovations"] else f"*{g['name']}*"
         out.append(
-            f"| {name} | {g['score']:.2f} | {'yes' if g['reproduced'] else 'no'} | {len(g['evidence'])}/{g['edits']} |"
+            f"| {name} | {g['score']:.2f} | {'yes' if g['reproduced'] else 'no'} | {g['layer']} "
+            f"| {len(g['evidence'])}/{g['edits']} |"
         )
     out.append("")
     for g in doc["innovations"]:
-        out += [f"## {g['name']} ({g['score']:.2f})", ""]
-        for ev in g["evidence"]:
-            c = ev["candidate"]
-            out.append(
-                f"- {ev['kind']} `{ev['unit']}` truth {_span(ev['truth'])} -> candidate "
-                f"{_span_c(c)}: {ev['how']} ({ev['credit']:.2f})"
-            )
-        for ev in g["missed"]:
-            out.append(f"- **missed** {ev['kind']} `{ev['unit']}` truth {_span(ev['truth'])}: `{ev['truth']['text']}`")
+        out += [f"## {g['name']} ({g['score']:.2f}, {g['layer']})", ""]
+        idea = g.get("idea")
+        if g["layer"] == "ideas" and idea:
+            out += _idea_lines(idea)
+        else:
+            for ev in g["evidence"]:
+                c = ev["candidate"]
+                out.append(
+                    f"- {ev['kind']} `{ev['unit']}` truth {_span(ev['truth'])} -> candidate "
+                    f"{_span_c(c)}: {ev['how']} ({ev['credit']:.2f})"
+                )
+            for ev in g["missed"]:
+                out.append(
+                    f"- **missed** {ev['kind']} `{ev['unit']}` truth {_span(ev['truth'])}: `{ev['truth']['text']}`"
+                )
         out.append("")
     out += [f"## Novel edits ({len(doc['novel'])})", ""]
     for e in doc["novel"]:
@@ -143,6 +220,63 @@ def to_markdown(doc: dict) -> str:
             f"`{e['text']}`"
         )
     return "\n".join(out) + "\n"
+
+
+MAX_FEATURES = 6  # features named per evidence line (the heaviest first)
+
+
+def _idea_lines(idea: dict) -> list[str]:
+    """Matched and missing idea features as line ranges: one line per set of places, heaviest first."""
+    out = []
+    matched: dict[tuple, list] = {}
+    for m in idea["matched"]:
+        key = (_rng(m["candidate"], "candidate", "cand"), _rng(m["truth"], "target", "target"))
+        matched.setdefault(key, []).append(m)
+    for (cand, truth), ms in matched.items():
+        names = ", ".join(_feature(m) for m in ms[:MAX_FEATURES]) + (" ..." if len(ms) > MAX_FEATURES else "")
+        credit = min(m["credit"] for m in ms)
+        where = "" if credit == 1 else f" (credit {credit:.2f}: another place)"
+        out.append(f"- changed like record i+1: candidate {cand} <- truth {truth}{where}: {names}")
+    missing: dict[str, list] = {}
+    for m in idea["missing"]:
+        missing.setdefault(_rng(m["truth"], "target", "target"), []).append(m)
+    for truth, ms in missing.items():
+        names = ", ".join(_feature(m) for m in ms[:MAX_FEATURES]) + (" ..." if len(ms) > MAX_FEATURES else "")
+        out.append(f"- **missing**: truth {truth}: {names}")
+    return out
+
+
+def _rng(sides: dict, new_key: str, new_label: str) -> str:
+    parts = []
+    if sides.get(new_key):
+        parts.append(f"{new_label} " + ", ".join(_fmt(r) for r in sides[new_key]))
+    if sides.get("base"):
+        parts.append("base " + ", ".join(_fmt(r) for r in sides["base"]))
+    return " / ".join(parts) or "-"
+
+
+def _feature(m: dict) -> str:
+    """A feature in words: `call:rms_norm` -> `rms_norm()`, `tune:lr:up` -> `lr up`; a removal is
+    prefixed with "no more"."""
+    f = m["feature"]
+    kind, _, name = f.partition(":")
+    sign = "no more " if m.get("sign", 1) < 0 else ""
+    return sign + {
+        "call": f"{name}()",
+        "kw": f"{name}=",
+        "kwn": f"{name}=<number>",
+        "op": f"operator {name}",
+        "opn": f"operator {name.replace(':', ' by ~2^')}",
+        "tune": name.replace(":", " "),
+        "ramp": f"ramps {name}",
+        "ref": f"reads {name}",
+        "attr": f".{name}",
+        "num": f"number {name}",
+        "edge": name.replace(">", " of "),
+        "str": f'"{name}"',
+        "dtype": name,
+        "imp": f"import {name}",
+    }.get(kind, f)
 
 
 def _fmt(span) -> str:
@@ -158,26 +292,41 @@ def _span_c(c: dict | None) -> str:
 
 
 def diff_text(d: FileDiff) -> str:
-    """A structural diff for the terminal: units changed, added, removed, renames, edits with lines."""
+    """A structural diff for the terminal: units changed (a renamed unit once, ``old -> new``),
+    added and removed with their line spans, renames, and every edit with its lines, in file
+    order."""
     out = [f"--- {d.old.label}", f"+++ {d.new.label}"]
     if d.fallback:
         out.append(f"note: {d.fallback}")
     if d.renames:
         out.append("renamed: " + ", ".join(f"{a} -> {b}" for a, b in sorted(d.renames.items())))
+    back = {id(v): u for u, v in d.pairs.items()}
     by_unit: dict[str, list[Edit]] = {}
+    titles: dict[str, tuple[str, str, object]] = {}
     for e in d.edits:
-        by_unit.setdefault((e.new or e.old).unit.qualname, []).append(e)
-    added = {u.qualname for u in d.added_units()}
-    removed = {u.qualname for u in d.removed_units()}
-    for name, edits in by_unit.items():
-        mark = "+" if name in added else "-" if name in removed else "~"
+        atom = e.old or e.new
+        unit = atom.unit if e.old is not None else back.get(id(e.new.unit), e.new.unit)
+        key = unit.key if e.old is not None or id(e.new.unit) in back else "new:" + unit.key
+        by_unit.setdefault(key, []).append(e)
+        if key not in titles:
+            titles[key] = _unit_title(d, unit, e.old is None and id(e.new.unit) not in back)
+    whole = {u.qualname for u in d.added_units() + d.removed_units() if u.kind == "class"}
+    for key, edits in sorted(by_unit.items(), key=lambda kv: _unit_order(d, kv[1])):
+        mark, name, unit = titles[key]
+        if mark != "~" and unit.qualname.rpartition(".")[0] in whole:
+            continue  # a method of a class added or removed whole: shown with its class
         out.append(f"\n{mark} {name}")
         if mark != "~":
-            first = min((e.new or e.old).lines[0] for e in edits)
-            last = max((e.new or e.old).lines[1] for e in edits)
-            out.append(f"    ({'added' if mark == '+' else 'removed'}, lines {first}-{last})")
+            what = "added" if mark == "+" else "removed"
+            methods = sorted(
+                u.qualname.rpartition(".")[2]
+                for u in (d.new.units if mark == "+" else d.old.units)
+                if unit.kind == "class" and u.qualname.rpartition(".")[0] == unit.qualname
+            )
+            extra = f"; methods {', '.join(methods)}" if methods else ""
+            out.append(f"    ({what} {unit.kind}, lines {unit.start}-{unit.end}{extra})")
             continue
-        for e in sorted(edits, key=lambda e: (e.new or e.old).lines[0]):
+        for e in sorted(edits, key=lambda e: _edit_order(d, e)):
             if e.old is not None:
                 out += [f"  - {ln:4d} | {d.old.lines[ln - 1]}" for ln in range(e.old.lines[0], e.old.lines[1] + 1)]
             if e.new is not None:
@@ -185,5 +334,54 @@ def diff_text(d: FileDiff) -> str:
     moved = {v.qualname: u.qualname for u, v in d.pairs.items() if u.qualname != v.qualname}
     if moved and not d.fallback:
         out.append("\nmatched under new names: " + ", ".join(f"{a} -> {b}" for b, a in moved.items()))
+    added, removed = d.added_units(), d.removed_units()
     out.append(f"\n{len(d.edits)} edits, {len(added)} units added, {len(removed)} removed, {d.moves} statements moved")
     return "\n".join(out) + "\n"
+
+
+def _unit_title(d: FileDiff, unit, added: bool) -> tuple[str, str, object]:
+    if added:
+        return "+", unit.qualname, unit
+    paired = d.pairs.get(unit)
+    if paired is None:
+        return "-", unit.qualname, unit
+    name = unit.qualname if paired.qualname == unit.qualname else f"{unit.qualname} -> {paired.qualname}"
+    return "~", name, unit
+
+
+def _edit_order(d: FileDiff, e: Edit) -> tuple[float, int]:
+    """Where an edit sits in record i's order: its old line, or (an insertion) just before the next
+    statement of its unit that record i has, so a replaced statement reads - then +."""
+    if e.old is not None:
+        return (e.old.lines[0], 0)
+    atoms = e.new.unit.atoms
+    for nxt in atoms[e.new.index + 1 :]:
+        old = d.counterpart.get(id(nxt))
+        if old is not None:
+            return (old.lines[0] - 0.5, e.new.lines[0])
+    back = {id(v): u for u, v in d.pairs.items()}
+    unit = back.get(id(e.new.unit))
+    return ((unit.end if unit is not None else 0) + 0.5, e.new.lines[0])
+
+
+def _unit_order(d: FileDiff, edits: list[Edit]) -> tuple[float, int]:
+    """Units in file order: changed and removed ones by their first line in record i, added ones
+    by their line in the new version (after the others that start before them)."""
+    first = min(edits, key=lambda e: _edit_order(d, e))
+    if first.old is not None:
+        return (first.old.unit.start, 0)
+    unit = first.new.unit
+    if first.context[0] == "unit":
+        return (_edit_order(d, first)[0], 0)
+    return (_new_unit_position(d, unit), 1)
+
+
+def _new_unit_position(d: FileDiff, unit) -> int:
+    back = {id(v): u for u, v in d.pairs.items()}
+    best = 0
+    for v in d.new.units:
+        if v.order >= unit.order:
+            break
+        if id(v) in back:
+            best = back[id(v)].end
+    return best

@@ -368,9 +368,15 @@ def tokens(node: Node, bound: frozenset[str]) -> Counter:
     return out
 
 
-def identifiers(node: Node) -> set[str]:
-    """Every identifier label in the subtree (for anchor references)."""
-    return {n.label for n in node.walk() if n.kind == "identifier"}
+def identifiers(node: Node) -> frozenset[str]:
+    """Every identifier label in the subtree (for anchor references). Memoised: reduced trees never
+    change once built, and one statement's node is shared by every version that has its text."""
+    return _identifiers(node)
+
+
+@lru_cache(maxsize=1 << 16)
+def _identifiers(node: Node) -> frozenset[str]:
+    return frozenset(n.label for n in node.walk() if n.kind == "identifier")
 
 
 def similarity(a: Counter, b: Counter) -> float:

@@ -1,22 +1,32 @@
-"""Attribution benchmark: accuracy of `reproduced` and speed of `attribute` and `diff`.
+"""Attribution benchmark: how often `reproduced` is right, how sure it is, and how fast.
 
-Accuracy: for every task of every track in records.git (mini, and nanogpt once imported), plus
-the test suite's fixture track, it builds candidates whose truth is known — gold (record i+1),
-null (record i), each innovation alone, all but one innovation (tasks with 3+) — each as is,
-reformatted, with locals and one class renamed, with definitions reordered, and with unrelated
-edits added; then counts, per innovation, true/false positives and negatives of `reproduced`.
+Independent suite (issue 18): candidates written by hand from record i and the level-2 hint
+(``tests/independent/*.cands``: full re-implementations, partial ones, decoys that edit the same
+places for another idea, hyperparameter-only edits), in two sets kept apart: ``dev`` (what
+attribution was tuned on) and ``heldout`` (written before the tuning, only measured). Per set and
+track: precision and recall of `reproduced` with Wilson 95% intervals (scipy), accuracy per class,
+the decoys' credit rate (verdicts on innovations a decoy must not reproduce that say
+"reproduced"), the margin of every score from the threshold, which layer decided, and the
+statement layer alone (attribution before issue 18) on the same verdicts for comparison. The real
+track is included when a modded-nanogpt clone is given (``--nanogpt-checkout`` or
+``SPEEDRUN_NANOGPT_CHECKOUT``; a bare mirror works): it is imported into a temporary records
+repository.
 
-A partial candidate whose innovations' edits do not stand alone as Python (a ground-truth
-replacement split between two innovations can leave an ``if`` without a body) is not built, and
-the report lists it.
+Perturbation suite: for every task of every track in records.git (mini, and the real track when
+imported), plus the test suite's fixture track, candidates whose truth is known — gold (record
+i+1), null (record i), each innovation alone, all but one innovation (tasks with 3+) — each as
+is, reformatted, with locals and one class renamed, with definitions reordered, and with
+unrelated edits added. A partial candidate whose innovations' edits do not stand alone as Python
+(a ground-truth replacement split between two innovations can leave an ``if`` without a body) is
+not built, and the report lists it.
 
-Speed: median wall and CPU time of the whole attribution (parse three scripts, two diffs,
-scoring; imports excluded; a fresh cache each run) on a pair of ~600-line scripts (the longest
-task's scripts, both padded with the same renamed copies of record i's definitions), with the
-candidate = record i+1 reformatted (nothing textually shared: the slow case) and as is; and the
-structural diff of that pair (parse both, diff, render) against `git diff --no-index`.
+Speed: the whole ``speedrun attribute`` command as a process (interpreter start, imports, records
+store, three parses, two diffs, the idea comparison, JSON out) on the longest task of each
+track, candidate = record i+1 reformatted; and, in process, attribution and the structural diff
+on a ~600-line pair against `git diff --no-index`.
 
-Usage: python bench/attribution.py [--track T ...] [--records PATH] [--repeat N] [--json OUT]
+Usage: python bench/attribution.py [--suite dev|heldout|all] [--nanogpt-checkout PATH]
+       [--skip-perturbations] [--track T ...] [--records PATH] [--repeat N] [--json OUT]
 """
 
 from __future__ import annotations
@@ -37,7 +47,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from analysis.attribute import attribute  # noqa: E402
+import independent  # noqa: E402
+
+from analysis.attribute import THRESHOLD, attribute  # noqa: E402
 from analysis.diff import diff_versions, load  # noqa: E402
 from analysis.report import diff_text  # noqa: E402
 from analysis.syntax import Cache  # noqa: E402
@@ -211,33 +223,228 @@ def _clock(fn) -> float:
     return time.perf_counter() - t0
 
 
+def wilson(k: int, n: int) -> tuple[float, float] | None:
+    """Wilson 95% interval of a proportion k/n (scipy), None for n = 0."""
+    if not n:
+        return None
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return round(ci.low, 3), round(ci.high, 3)
+
+
+def suite_figures(verdicts: list, statements: bool = False) -> dict:
+    """Precision, recall, accuracy (with Wilson intervals), decoy credit and margins of one set."""
+    t = independent.tally(verdicts, statements)
+    credited, decoys = independent.decoy_credit(verdicts, statements)
+    scores = [v.statement_score if statements else v.score for v in verdicts]
+    margins = sorted(abs(x - THRESHOLD) for x in scores)
+    out = {
+        "verdicts": t.n,
+        "tp": t.tp,
+        "fp": t.fp,
+        "fn": t.fn,
+        "tn": t.tn,
+        "precision": t.precision,
+        "precision_ci": wilson(t.tp, t.tp + t.fp),
+        "recall": t.recall,
+        "recall_ci": wilson(t.tp, t.tp + t.fn),
+        "accuracy": t.accuracy,
+        "decoy_credit": [credited, decoys],
+        "decoy_credit_rate": credited / decoys if decoys else None,
+        "decoy_credit_ci": wilson(credited, decoys),
+        "margin_median": round(statistics.median(margins), 3) if margins else None,
+        "within_0.15": round(sum(m < 0.15 for m in margins) / len(margins), 3) if margins else None,
+        "within_0.05": round(sum(m < 0.05 for m in margins) / len(margins), 3) if margins else None,
+    }
+    if not statements:
+        out["per_class"] = {}
+        for cls in independent.CLASSES:
+            sub = [v for v in verdicts if v.candidate.cls == cls]
+            ct = independent.tally(sub)
+            out["per_class"][cls] = {
+                "candidates": len({v.candidate.id for v in sub}),
+                "verdicts": ct.n,
+                "precision": ct.precision,
+                "recall": ct.recall,
+                "accuracy": ct.accuracy,
+            }
+        out["decided_by_statements"] = sum(v.decided_by == "statements" for v in verdicts)
+    return out
+
+
+def run_independent(stores: dict, kinds: list[str]) -> dict:
+    results = {}
+    for kind in kinds:
+        for track, store in stores.items():
+            candidates = independent.load(kind, track)
+            if not candidates:
+                continue
+            t0 = time.perf_counter()
+            verdicts = independent.evaluate(store, track, candidates)
+            elapsed = time.perf_counter() - t0
+            results[f"{kind}/{track}"] = {
+                "candidates": len(candidates),
+                "tasks": sorted({c.task for c in candidates}),
+                "ideas": suite_figures(verdicts),
+                "statements": suite_figures(verdicts, statements=True),
+                "wrong": [
+                    f"{v.candidate.id} ({v.candidate.cls}) {v.innovation}: expected "
+                    f"{'yes' if v.expected else 'no'}, score {v.score:.2f}"
+                    for v in verdicts
+                    if v.reproduced != v.expected
+                ],
+                "in_process_s_per_candidate": round(elapsed / len(candidates), 3),
+            }
+    return results
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
+def _ci(ci) -> str:
+    return "" if not ci else f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def print_independent(results: dict) -> None:
+    print("## Independent suite\n")
+    print(
+        "| set | candidates | tasks | precision [95% CI] | recall [95% CI] | accuracy | decoy credit | within 0.15 "
+        "| statement layer alone: P / R / decoy credit |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for key, r in results.items():
+        f, st = r["ideas"], r["statements"]
+        c, d = f["decoy_credit"]
+        sc, sd = st["decoy_credit"]
+        print(
+            f"| {key} | {r['candidates']} | {len(r['tasks'])} | {_pct(f['precision'])}{_ci(f['precision_ci'])} | "
+            f"{_pct(f['recall'])}{_ci(f['recall_ci'])} | {_pct(f['accuracy'])} | {c}/{d} | {_pct(f['within_0.15'])} "
+            f"| {_pct(st['precision'])} / {_pct(st['recall'])} / {sc}/{sd} |"
+        )
+    print("\n| set | class | candidates | verdicts | precision | recall | accuracy |")
+    print("|---|---|---|---|---|---|---|")
+    for key, r in results.items():
+        for cls, x in r["ideas"]["per_class"].items():
+            print(
+                f"| {key} | {cls} | {x['candidates']} | {x['verdicts']} | {_pct(x['precision'])} | "
+                f"{_pct(x['recall'])} | {_pct(x['accuracy'])} |"
+            )
+    for key, r in results.items():
+        f = r["ideas"]
+        print(
+            f"\n{key}: {f['verdicts']} verdicts, median margin {f['margin_median']}, "
+            f"{f['within_0.05']} within 0.05 of the threshold; decided by statements (no idea signature): "
+            f"{f['decided_by_statements']}"
+        )
+        for line in r["wrong"]:
+            print("  wrong:", line)
+
+
+def process_timing(records: Path, track: str, store, repeat: int) -> dict:
+    """Wall time of ``speedrun attribute`` as a whole process on the track's longest task."""
+    best = max(store.tasks(track), key=lambda t: len(load_task(store, track, t.number)[1].text))
+    _, target, _ = load_task(store, track, best.number)
+    exe = Path(sys.executable).parent / "speedrun"
+    with tempfile.TemporaryDirectory() as tmp:
+        cand = Path(tmp, "candidate.py")
+        cand.write_text(reformat(target.text))
+        env = dict(os.environ, SPEEDRUN_RECORDS=str(records), SPEEDRUN_HOME=str(Path(tmp, "home")))
+        cmd = [str(exe), "attribute", str(best.number), "--track", track, "--file", str(cand), "--format", "json"]
+        walls = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            walls.append(time.perf_counter() - t0)
+            if out.returncode != 0:
+                raise SystemExit(f"speedrun attribute failed: {out.stderr.strip()}")
+    return {
+        "task": best.number,
+        "lines": target.text.count("\n"),
+        "process_s_median": round(statistics.median(walls), 3),
+        "process_s_max": round(max(walls), 3),
+        "runs": repeat,
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--track", action="append", help="tracks of records.git (default: all)")
+    parser.add_argument(
+        "--track", action="append", help="tracks of records.git for the perturbation suite (default: all)"
+    )
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
         "--records", type=Path, default=ROOT / "records.git", help="records repository (default: the project's)"
     )
+    parser.add_argument("--suite", choices=["dev", "heldout", "all"], default="all", help="independent sets to run")
+    parser.add_argument(
+        "--nanogpt-checkout",
+        default=os.environ.get("SPEEDRUN_NANOGPT_CHECKOUT"),
+        help="a modded-nanogpt clone: adds the real track (default: $SPEEDRUN_NANOGPT_CHECKOUT)",
+    )
+    parser.add_argument("--skip-perturbations", action="store_true", help="only the independent suite and speed")
     args = parser.parse_args()
     from replay.records.store import RecordsStore
 
     from fixtures.analysis.fixture_records import build_store
 
-    stores = []
+    tmp = tempfile.TemporaryDirectory()
+    suite_stores, timed = {}, []
     if (args.records / "HEAD").exists():
         store = RecordsStore(args.records)
-        tracks = [t for t in (args.track or store.tracks()) if store.tasks(t)]
-        if tracks:
-            stores.append((store, tracks))
-    tmp = tempfile.TemporaryDirectory()
-    stores.append((build_store(Path(tmp.name)), ["fx"]))
+        if "mini" in store.tracks():
+            suite_stores["mini"] = store
+            timed.append((args.records, "mini", store))
+    notes = []
+    if args.nanogpt_checkout:
+        real_root = Path(tmp.name, "real")
+        real_root.mkdir()
+        real, note = independent.real_track_store(args.nanogpt_checkout, real_root)
+        suite_stores["nanogpt"] = real
+        timed.append((real_root / "records.git", "nanogpt", real))
+        if note:
+            notes.append(note)
+    kinds = ["dev", "heldout"] if args.suite == "all" else [args.suite]
+    results = run_independent(suite_stores, kinds)
+    for note in notes:
+        print("note:", note)
+    print_independent(results)
+
+    process = {track: process_timing(path, track, store, max(3, args.repeat // 3)) for path, track, store in timed}
+    print("\n## Speed\n")
+    for track, p in process.items():
+        print(
+            f"speedrun attribute as a process, {track} task {p['task']} ({p['lines']} lines, candidate = record i+1 "
+            f"reformatted): median {p['process_s_median']} s, max {p['process_s_max']} s over {p['runs']} runs; "
+            f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+        )
+
+    perturbation = None
+    if not args.skip_perturbations:
+        perturbation = run_perturbations(args, suite_stores, tmp, build_store)
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"independent": results, "process": process, "perturbation": perturbation, "notes": notes}, indent=2
+            )
+        )
+
+
+def run_perturbations(args, suite_stores: dict, tmp, build_store) -> dict:
+    stores = []
+    for track, store in suite_stores.items():
+        if not args.track or track in args.track:
+            stores.append((store, [track]))
+    stores.append((build_store(Path(tmp.name, "fx")), ["fx"]))
     counts = defaultdict(lambda: defaultdict(int))
     failures, gold_null, unbuilt = [], [], []
     for store, tracks in stores:
         for track in tracks:
             accuracy(store, track, counts, failures, gold_null, unbuilt)
     total = defaultdict(int)
+    print("\n## Perturbation suite\n")
     print("| track | task | innovation | precision | recall | tp | fp | fn | tn |")
     print("|---|---|---|---|---|---|---|---|---|")
     for (track, task, name), c in sorted(counts.items()):
@@ -258,8 +465,8 @@ def main():
         print("not built (its innovations' ground-truth edits alone are not valid Python):", line)
     speed = timing(*stores[0], args.repeat)
     print(
-        f"\nattribute on {speed['pair']} padded to {speed['lines']} lines, candidate = record i+1 reformatted "
-        f"(no statement shared textually): median {speed['attribute_ms_median']} ms wall, "
+        f"\nattribute in process on {speed['pair']} padded to {speed['lines']} lines, candidate = record i+1 "
+        f"reformatted (no statement shared textually): median {speed['attribute_ms_median']} ms wall, "
         f"{speed['attribute_cpu_ms_median']} ms CPU; candidate = record i+1 as is: "
         f"{speed['attribute_gold_ms_median']} ms wall, "
         f"{speed['attribute_gold_cpu_ms_median']} ms CPU"
@@ -269,22 +476,16 @@ def main():
         f"diff --no-index {speed['git_diff_ms_median']} ms "
         f"(ratio {speed['diff_vs_git_ratio']}); load average {speed['load_average']} on {speed['cpus']} CPUs"
     )
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "precision": precision,
-                    "recall": recall,
-                    "verdicts": dict(total),
-                    "wrong": failures,
-                    "not_built": unbuilt,
-                    "gold_null": gold_null,
-                    "speed": speed,
-                    "per_innovation": {f"{t}/{k}/{n}": dict(c) for (t, k, n), c in counts.items()},
-                },
-                indent=2,
-            )
-        )
+    return {
+        "precision": precision,
+        "recall": recall,
+        "verdicts": dict(total),
+        "wrong": failures,
+        "not_built": unbuilt,
+        "gold_null": gold_null,
+        "speed": speed,
+        "per_innovation": {f"{t}/{k}/{n}": dict(c) for (t, k, n), c in counts.items()},
+    }
 
 
 def _ratio(a: int, b: int) -> str:

@@ -87,10 +87,14 @@ def test_unparsable_candidate_takes_line_fallback(fx_store):
 
 def test_json_schema_and_evidence(fx_store):
     _, _, doc = verdicts(fx_store, 1, reformat(script(2)))
-    assert doc["schema"] == 1 and doc["track"] == "fx" and doc["task"] == 1 and doc["threshold"] == THRESHOLD
+    assert doc["schema"] == 2 and doc["track"] == "fx" and doc["task"] == 1 and doc["threshold"] == THRESHOLD
     assert {"schema", "track", "task", "candidate", "innovations", "novel", "fallback"} <= set(doc)
     inv = doc["innovations"][0]
-    assert {"name", "score", "reproduced", "evidence"} <= set(inv)
+    assert {"name", "score", "reproduced", "layer", "statement_score", "idea", "evidence"} <= set(inv)
+    assert inv["layer"] == "ideas" and inv["idea"]["matched"] and not inv["idea"]["missing"]
+    hit = inv["idea"]["matched"][0]
+    assert {"feature", "sign", "weight", "credit", "truth", "candidate"} <= set(hit)
+    assert hit["truth"]["target"] and hit["candidate"]["candidate"]  # line ranges on both sides
     ev = inv["evidence"][0]
     assert ev["truth"]["target_lines"] and ev["candidate"]["candidate_lines"]
     assert {g["name"] for g in doc["groups"]} == {"hyperparameters", "other"}
