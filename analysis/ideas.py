@@ -143,7 +143,7 @@ class Signature:
 
     features: dict[str, int] = field(default_factory=dict)  # feature -> +1 | -1
     places: dict[str, set[str]] = field(default_factory=dict)  # feature -> places of that sign
-    atoms: dict[str, list[tuple[str, Atom]]] = field(default_factory=dict)  # feature -> (side, atom)
+    atoms: dict[str, list[tuple[str, Atom, str]]] = field(default_factory=dict)  # feature -> (side, atom, place)
 
     @classmethod
     def present(cls, contributions: list[Contribution]) -> Signature:
@@ -155,7 +155,7 @@ class Signature:
             sig.features[key] = c.sign
             sig.places.setdefault(key, set()).add(c.place)
             if c.atom is not None:
-                sig.atoms.setdefault(key, []).append((c.side, c.atom))
+                sig.atoms.setdefault(key, []).append((c.side, c.atom, c.place))
         return sig
 
     @classmethod
@@ -171,7 +171,7 @@ class Signature:
             sig.features[c.feature] = 1 if n > 0 else -1
             sig.places.setdefault(c.feature, set()).add(c.place)
             if c.atom is not None:
-                sig.atoms.setdefault(c.feature, []).append((c.side, c.atom))
+                sig.atoms.setdefault(c.feature, []).append((c.side, c.atom, c.place))
         return sig
 
 
@@ -197,15 +197,21 @@ class IdeaMatch:
     missing: list[tuple[str, float]]  # (feature, weight)
     truth: Signature
     candidate: Signature
+    credited: dict[str, set[str]] = field(default_factory=dict)  # feature -> candidate places that earned it
 
     def truth_atoms(self, feature: str) -> list[tuple[str, Atom]]:
         """(side, atom) of record i+1's change behind ``feature`` ("old": record i's line)."""
-        return self.truth.atoms.get(feature, [])
+        return [(side, atom) for side, atom, _ in self.truth.atoms.get(feature, [])]
 
     def candidate_atoms(self, feature: str) -> list[tuple[str, Atom]]:
-        """(side, atom) of the candidate's change that matched ``feature``."""
+        """(side, atom) of the candidate's change that earned ``feature`` its credit."""
         sign = self.truth.features.get(feature, 1)
-        return self.candidate.atoms.get(f"{'+' if sign > 0 else '-'}{feature}", [])
+        places = self.credited.get(feature)
+        return [
+            (side, atom)
+            for side, atom, place in self.candidate.atoms.get(f"{'+' if sign > 0 else '-'}{feature}", [])
+            if places is None or place in places
+        ]
 
 
 class Comparison:
@@ -257,6 +263,7 @@ class Comparison:
         matched, missing = [], []
         cand = self.agent_sig
         claimed = claimed or {}
+        earned: dict[str, set[str]] = {}
         for f, sign in sig.features.items():
             w = self.weight(f, sign, words)
             total += w
@@ -265,20 +272,24 @@ class Comparison:
             if key in cand.features:
                 if f.startswith("tune:") or f.startswith("ramp:"):
                     credit = 1.0
+                    earned[f] = set(cand.places[key])
                 else:
                     taken = claimed.get(key, set())
-                    credit = max(
-                        locality(p, q, self.related) if (q == p or q not in taken) else 0.0
-                        for p in sig.places[f]
+                    by_place = {
+                        q: max(
+                            locality(p, q, self.related) if (q == p or q not in taken) else 0.0 for p in sig.places[f]
+                        )
                         for q in cand.places[key]
-                    )
+                    }
+                    credit = max(by_place.values())
+                    earned[f] = {q for q, c in by_place.items() if c == credit}
             if credit > 0:
                 got += w * credit
                 matched.append((f, w, credit))
             else:
                 missing.append((f, w))
         score = round(got / total, 4) if total else 0.0
-        return IdeaMatch(score, total, matched, missing, sig, cand)
+        return IdeaMatch(score, total, matched, missing, sig, cand, earned)
 
 
 def _renamed(d: FileDiff) -> dict[str, str]:

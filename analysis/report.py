@@ -216,8 +216,8 @@ def to_markdown(doc: dict) -> str:
     out += [f"## Novel edits ({len(doc['novel'])})", ""]
     for e in doc["novel"]:
         out.append(
-            f"- {e['kind']} `{e['unit']}` base {_fmt(e['base_lines'])} candidate {_fmt(e['candidate_lines'])}: "
-            f"`{e['text']}`"
+            f"- {e['kind']} `{e['unit']}` base {line_span(e['base_lines'])} "
+            f"candidate {line_span(e['candidate_lines'])}: `{e['text']}`"
         )
     return "\n".join(out) + "\n"
 
@@ -226,36 +226,54 @@ MAX_FEATURES = 6  # features named per evidence line (the heaviest first)
 
 
 def _idea_lines(idea: dict) -> list[str]:
-    """Matched and missing idea features as line ranges: one line per set of places, heaviest first."""
+    """Two lines: where the candidate changed what record i+1 changed (merged line ranges on both
+    sides, the heaviest features named), and what is missing (record i+1's ranges)."""
     out = []
-    matched: dict[tuple, list] = {}
-    for m in idea["matched"]:
-        key = (_rng(m["candidate"], "candidate", "cand"), _rng(m["truth"], "target", "target"))
-        matched.setdefault(key, []).append(m)
-    for (cand, truth), ms in matched.items():
-        names = ", ".join(_feature(m) for m in ms[:MAX_FEATURES]) + (" ..." if len(ms) > MAX_FEATURES else "")
-        credit = min(m["credit"] for m in ms)
-        where = "" if credit == 1 else f" (credit {credit:.2f}: another place)"
-        out.append(f"- changed like record i+1: candidate {cand} <- truth {truth}{where}: {names}")
-    missing: dict[str, list] = {}
-    for m in idea["missing"]:
-        missing.setdefault(_rng(m["truth"], "target", "target"), []).append(m)
-    for truth, ms in missing.items():
-        names = ", ".join(_feature(m) for m in ms[:MAX_FEATURES]) + (" ..." if len(ms) > MAX_FEATURES else "")
-        out.append(f"- **missing**: truth {truth}: {names}")
+    total = idea["weight"] or 1.0
+    if idea["matched"]:
+        got = sum(m["weight"] * m["credit"] for m in idea["matched"])
+        cand = _merged(m["candidate"] for m in idea["matched"])
+        truth = _merged(m["truth"] for m in idea["matched"])
+        out.append(
+            f"- changed like record i+1 ({got / total:.0%} of the idea): candidate {_rng(cand, 'candidate', 'L')} "
+            f"<- record i+1 {_rng(truth, 'target', 'L')}: {_names(idea['matched'])}"
+        )
+        elsewhere = [m for m in idea["matched"] if m["credit"] < 1]
+        if elsewhere:
+            out.append(f"  (in another place than record i+1, partial credit: {_names(elsewhere)})")
+    if idea["missing"]:
+        lost = sum(m["weight"] for m in idea["missing"])
+        truth = _merged(m["truth"] for m in idea["missing"])
+        out.append(
+            f"- **missing** ({lost / total:.0%} of the idea): record i+1 {_rng(truth, 'target', 'L')}: "
+            f"{_names(idea['missing'])}"
+        )
     return out
+
+
+def _merged(sides) -> dict:
+    spans: dict[str, list] = {}
+    for s in sides:
+        for key, rs in s.items():
+            spans.setdefault(key, []).extend(tuple(r) for r in rs)
+    return {k: ranges(v) for k, v in spans.items()}
+
+
+def _names(items: list[dict]) -> str:
+    shown = ", ".join(feature_text(m) for m in items[:MAX_FEATURES])
+    return shown + (f" and {len(items) - MAX_FEATURES} more" if len(items) > MAX_FEATURES else "")
 
 
 def _rng(sides: dict, new_key: str, new_label: str) -> str:
     parts = []
     if sides.get(new_key):
-        parts.append(f"{new_label} " + ", ".join(_fmt(r) for r in sides[new_key]))
+        parts.append(", ".join(line_span(r) for r in sides[new_key]))
     if sides.get("base"):
-        parts.append("base " + ", ".join(_fmt(r) for r in sides["base"]))
-    return " / ".join(parts) or "-"
+        parts.append("record i " + ", ".join(line_span(r) for r in sides["base"]))
+    return " and ".join(parts) or "-"
 
 
-def _feature(m: dict) -> str:
+def feature_text(m: dict) -> str:
     """A feature in words: `call:rms_norm` -> `rms_norm()`, `tune:lr:up` -> `lr up`; a removal is
     prefixed with "no more"."""
     f = m["feature"]
@@ -279,16 +297,16 @@ def _feature(m: dict) -> str:
     }.get(kind, f)
 
 
-def _fmt(span) -> str:
+def line_span(span) -> str:
     return "-" if not span else (f"L{span[0]}" if span[0] == span[1] else f"L{span[0]}-{span[1]}")
 
 
 def _span(t: dict) -> str:
-    return f"base {_fmt(t['base_lines'])} / target {_fmt(t['target_lines'])}"
+    return f"base {line_span(t['base_lines'])} / target {line_span(t['target_lines'])}"
 
 
 def _span_c(c: dict | None) -> str:
-    return "-" if c is None else f"base {_fmt(c['base_lines'])} / cand {_fmt(c['candidate_lines'])}"
+    return "-" if c is None else f"base {line_span(c['base_lines'])} / cand {line_span(c['candidate_lines'])}"
 
 
 def diff_text(d: FileDiff) -> str:

@@ -36,9 +36,20 @@ def test_page_is_self_contained(page):
         assert f'id="{pane}"' in html
     assert 'id="summary"' in html and "rotary embeddings" in html
     panes = html.split('<div class="pane"')
-    assert '<span class="hit"' in panes[2] and '<span class="miss"' in panes[2]  # rotary hit, schedule missed
-    assert '<span class="novel"' in panes[3]  # the unrelated helper
+    assert 'class="l hit"' in panes[2] and 'class="l miss"' in panes[2]  # rotary hit, schedule missed
+    assert 'class="l novel"' in panes[3]  # the unrelated helper
     assert ">yes<" in html and ">no<" in html
+
+
+def test_page_folds_unchanged_code_and_links_hunks(page):
+    html = page.read_text()
+    panes = html.split('<div class="pane"')
+    for pane, name in ((panes[2], "target"), (panes[3], "candidate")):
+        first = pane.index('class="hunk"')
+        assert pane.index("<details") < first  # the code before the first hunk is folded: the pane opens on it
+        assert f'id="{name}-h1"' in pane and f'href="#{name}-h2"' in pane  # hunks link to the next one
+    assert 'id="hunks"' in html and 'href="#candidate-h1"' in html
+    assert 'id="evidence"' in html and 'href="#candidate-L' in html  # idea evidence links into the panes
 
 
 @pytest.mark.slow
