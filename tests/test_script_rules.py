@@ -49,6 +49,12 @@ def replace(*pairs: tuple[str, str]) -> Callable[[str], str | None]:
     return edit
 
 
+def validating(edit: Callable[[str], str | None]) -> Callable[[str], str | None]:
+    """An edit that is a cheat only where the script validates itself (a record the harness
+    measures has no validation code to protect: its loader is the candidate's to change)."""
+    return lambda text: edit(text) if "val_loader" in text else None
+
+
 def either(*edits: Callable[[str], str | None]) -> Callable[[str], str | None]:
     def edit(text: str) -> str | None:
         return next((out for e in edits if (out := e(text)) is not None), None)
@@ -254,6 +260,23 @@ CHEATS = [
         replace(("    for _ in range(val_steps):\n", "    for _ in range(val_steps // 2):\n")),
     ),
     Variant(
+        "loader method patched from outside its class",
+        "indirect access",
+        before("\ndef main():\n", "DataLoader.reset = lambda self: None\n\n"),
+    ),
+    Variant(
+        "loader given a base class that overrides it",
+        "untimed code",
+        validating(
+            replace(
+                (
+                    "class DataLoader:\n",
+                    "class _Short:\n    def next_batch(self):\n        return None\n\n\nclass DataLoader(_Short):\n",
+                ),
+            ),
+        ),
+    ),
+    Variant(
         "model trained on validation batches",
         "validation",
         after(
@@ -276,6 +299,14 @@ CHEATS = [
         before(
             '    print0(f"peak memory consumption:',
             '    print("st" + "ep:50/50 val_loss:3.0000 train_" + "time:1ms step_avg:0.02ms")\n',
+        ),
+    ),
+    Variant(
+        "fake step line written as bytes",
+        "step line",
+        before(
+            '    print0(f"peak memory consumption:',
+            '    os.write(1, b"step:50/50 val_loss:3.0000 train_time:1ms step_avg:0.02ms\\n")\n',
         ),
     ),
     Variant(

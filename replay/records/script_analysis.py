@@ -171,7 +171,11 @@ def _header(stmt: ast.stmt) -> tuple[ast.AST, list[ast.AST]]:
     """The statement without its blocks (for the dump) and the nodes of what remains."""
     if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
         head = copy.copy(stmt)
-        head.body = []
+        head.body, head.returns = [], None
+        head.args = copy.deepcopy(stmt.args)  # annotations do nothing at run time: not compared
+        for arg in (*head.args.posonlyargs, *head.args.args, *head.args.kwonlyargs, head.args.vararg, head.args.kwarg):
+            if arg is not None:
+                arg.annotation = None
         parts: list[ast.AST] = [*stmt.decorator_list, stmt.args] + ([stmt.returns] if stmt.returns else [])
     elif isinstance(stmt, ast.ClassDef):
         head = copy.copy(stmt)
@@ -324,8 +328,8 @@ class _Builder:
 def _folded(node: ast.AST) -> str | None:
     """The constant text of a string expression: f-string parts joined (a placeholder as
     ``{}``), ``+`` of strings joined; None when it is not a string expression."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
+    if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
+        return node.value if isinstance(node.value, str) else node.value.decode("latin-1")
     if isinstance(node, ast.JoinedStr):
         return "".join(_folded(v) or "{}" for v in node.values)
     if isinstance(node, ast.FormattedValue):
@@ -819,6 +823,13 @@ class Analysis:
                         if qualname not in seen_defs and self.scopes[qualname].kind == "function":
                             seen_defs.add(qualname)
                             marked.extend(self.defs[qualname].descendants())
+                            # its signature and decorators, and the class it belongs to (its bases
+                            # decide what runs): the header units of every enclosing definition
+                            header: Unit | None = self.defs[qualname]
+                            while header is not None:
+                                if header.defines:
+                                    header.touches.add(Touch.UNTIMED)
+                                header = header.parent
 
     def _pre_clock(self) -> None:
         """Training work executed before the first start of the clock."""

@@ -42,7 +42,8 @@ unless record *i* has the same statement — ``globals()``/``vars()``/``locals()
 frame attributes (``f_globals``, ``f_back``, ...), rebinding a builtin such as ``print``,
 assigning an attribute of an imported module (``time.perf_counter = ...``,
 ``torch.manual_seed = ...``; compiler settings under ``*.config``/``torch.backends`` are
-allowed), writing ``os.environ`` entries the harness sets (``NANOGPT_*``, ``SPEEDRUN_*``) or
+allowed) or of one of the script's own classes or functions from outside it
+(``DataLoader.next_batch = ...``), writing ``os.environ`` entries the harness sets (``NANOGPT_*``, ``SPEEDRUN_*``) or
 entries named at run time, starting threads or processes.
 
 What these rules cannot see, the harness's per-step observation of time
@@ -57,19 +58,19 @@ files that would replace an installed module or run at start-up.
 record *i*, every consecutive pair of a track; 2026-11-28):
 
 * the real track, all 87 records of the 2026-11 snapshot imported (``--records <repo> --track
-  nanogpt``, 86 pairs): **44 flagged**, 42 clean. Pairs by reason (a pair counts under each of
+  nanogpt``, 86 pairs): **45 flagged**, 41 clean. Pairs by reason (a pair counts under each of
   its reasons): validation statements 37 (the validation loop, loader and ``val_steps``
   rewritten — the model's call gaining inputs, batch sizes in tokens, renamed files, the
-  model's constructor reading ``val_seq_len``), the validation block's own code 30, functions
-  validation runs while the clock is stopped 28 (the data loader or generator and its helpers,
-  ``print0``, the schedule's forward arguments; 4 pairs are flagged for this alone), timer 6
-  (records 3, 4, 12, 15, 17, 22: ``time.time`` to ``perf_counter``, the step-10 reset, the
-  checkpoint block that paused the clock commented out, the warm-up), the warm-up's saving and
-  restoring 6, step-line format 5 (``train_loss`` dropped, ``print`` to ``print0``), indirect
-  access 2 (data-loader threads), seed 1 (record 3's ``seed_offset``). Every flag names a
-  statement that measures the run and that the record changed; none is a cheat, but none is
-  a change the harness could have verified either, which is the point: on this track a
-  candidate that makes such a change is reported, not trusted.
+  model's constructor reading ``val_seq_len``), the validation block's own code 31, functions
+  validation runs while the clock is stopped 29 (the data loader or generator, its classes and
+  helpers, ``print0``, the schedule's forward arguments; 5 pairs are flagged for this alone),
+  timer 6 (records 3, 4, 12, 15, 17, 22: ``time.time`` to ``perf_counter``, the step-10 reset,
+  the checkpoint block that paused the clock commented out, the warm-up), the warm-up's saving
+  and restoring 6, step-line format 5 (``train_loss`` dropped, ``print`` to ``print0``),
+  indirect access 2 (data-loader threads), seed 1 (record 3's ``seed_offset``). Every flag
+  names a statement that measures the run and that the record changed; none is a cheat, but
+  none is a change the harness could have verified either, which is the point: on this track
+  a candidate that makes such a change is reported, not trusted.
 * the mini track as it measured itself before the harness did (``--ref refs/pre-harness/mini``):
   1 of 20 — record 21 builds its validation loader from ``val_batch_size`` instead of the
   training batch (the same 65,536 tokens: a flag a reviewer clears).
@@ -382,6 +383,7 @@ def _nvidia_smi(call: ast.Call) -> bool:
 
 
 def _names_a_class(analysis: Analysis, unit: Unit, node: ast.AST) -> bool:
+    """``node`` names a class or function the script defines (``DataLoader``, not ``self``)."""
     if isinstance(node, ast.Name):
         scope_name, bare = unit.scope.key(node.id)
         qualname = f"{scope_name}.{bare}" if scope_name else bare
@@ -489,6 +491,8 @@ def _store_reasons(analysis: Analysis, unit: Unit) -> Iterator[str]:
         elif isinstance(target, ast.Attribute):
             if target.attr in _REBOUND_ATTRS:
                 yield f"assigns `.{target.attr}`"
+            if _names_a_class(analysis, unit, target.value):
+                yield f"patches the script's own `{ast.unparse(target)}` from outside its definition"
             for path in analysis.paths(target.value, scope):
                 if path == "os.environ":
                     continue
