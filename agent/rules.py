@@ -5,7 +5,10 @@
   definition of each name — a class or function with its decorators, or a module- or
   class-level assignment such as ``Hyperparameters.val_tokens`` — must stay byte-identical,
   and none may be added (a second ``def evaluate`` further down would silently win). A node
-  that breaks this is not run; the reason goes back to the model.
+  that breaks this is not run; the reason goes back to the model. The check is
+  :func:`replay.records.script_rules.protected_violations`, the one replays use; where a
+  track's scripts report their own score the whole script is held as well
+  (:func:`~replay.records.script_rules.whole_script_violations`).
 * **Plausible timer.** The script reports ``train_time`` itself, so it could stop its clock
   while training continues. The harness measures wall-clock; a complete run whose
   ``train_time`` is less than half of its wall-clock minus a start-up allowance is flagged.
@@ -18,51 +21,18 @@
 
 from __future__ import annotations
 
-import ast
-
-from replay.records.definitions import definitions
+# The rules on a script's text apply on every path (a replayed branch, an agent's node), so they
+# live in the records layer; the agent checks its nodes with the same functions.
+from replay.records.script_rules import (  # noqa: F401  (re-exported for the agent's callers)
+    protected_definitions,
+    protected_violations,
+    syntax_error,
+    whole_script_violations,
+)
 
 MIN_STARTUP_S = 5.0
 STARTUP_MARGIN = 1.5
 CLOCK_FRACTION = 0.5
-
-
-def protected_definitions(source: str, names: tuple[str, ...] | list[str]) -> dict[str, list[str]]:
-    """Qualified name -> the source text of each statement that defines it, in order."""
-    found: dict[str, list[str]] = {name: [] for name in names}
-    lines = source.splitlines(keepends=True)
-    for definition in definitions(source, imports=True):
-        if definition.qualname in found:
-            found[definition.qualname].append("".join(lines[definition.first_line - 1 : definition.last_line]))
-    return found
-
-
-def protected_violations(original: str, candidate: str, names: tuple[str, ...] | list[str]) -> list[str]:
-    """Why ``candidate`` breaks the protected definitions of ``original`` (empty: it does not).
-
-    ``candidate`` must parse (check syntax first)."""
-    before = protected_definitions(original, names)
-    after = protected_definitions(candidate, names)
-    problems = []
-    for name in names:
-        if before[name] == after[name]:
-            continue
-        if not after[name]:
-            problems.append(f"protected definition `{name}` was removed")
-        elif len(after[name]) > len(before[name]):
-            problems.append(f"protected name `{name}` was defined again")
-        else:
-            problems.append(f"protected definition `{name}` was changed")
-    return problems
-
-
-def syntax_error(source: str) -> str | None:
-    """The syntax error of a script, as one line (None if it parses)."""
-    try:
-        ast.parse(source)
-    except SyntaxError as exc:
-        return f"SyntaxError: {exc.msg} (line {exc.lineno})"
-    return None
 
 
 def startup_allowance(reference_wall_s: float | None, reference_time_s: float | None) -> float:

@@ -26,6 +26,7 @@ import pytest
 from replay import paths
 from replay.records.script_rules import (
     protected_violations,
+    summary,
     syntax_error,
     whole_record_violations,
     whole_script_violations,
@@ -582,6 +583,14 @@ def test_a_helper_module_is_held_like_the_script():
     assert any(line.startswith("helpers.py: indirect access") for line in whole_record_violations(original, patched))
     kernels = {**original, "kernels.py": "import torch\n\n\ndef fused(x):\n    return torch.relu(x).square()\n"}
     assert whole_record_violations(original, kernels) == []
+
+
+def test_a_long_list_of_violations_is_summarised_in_a_few_lines():
+    found = [f"validation: record line {n} `x` is changed or missing" for n in range(30)] + ["timer: `t0` is new"]
+    short = summary(found, limit=5)
+    assert len(short) == 5 and short[:4] == found[:4]
+    assert short[-1] == "... and 27 more (validation 26, timer 1)"
+    assert summary(found[:3]) == found[:3]
 
 
 def test_the_agent_uses_the_same_rules():

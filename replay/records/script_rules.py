@@ -150,6 +150,16 @@ def _label(touches: set[Touch]) -> str:
     return "/".join(_LABELS[t] for t in _ORDER if t in touches)
 
 
+def summary(violations: list[str], limit: int = 10) -> list[str]:
+    """At most ``limit`` lines for a report or a prompt: the first violations, then one line
+    counting the rest by reason (a rewritten validation loop yields dozens)."""
+    if len(violations) <= limit:
+        return list(violations)
+    rest = Counter(line.split(": ", 1)[0] for line in violations[limit - 1 :])
+    reasons = ", ".join(f"{reason} {count}" for reason, count in rest.most_common())
+    return [*violations[: limit - 1], f"... and {len(violations) - limit + 1} more ({reasons})"]
+
+
 def _where(unit: Unit) -> str:
     return f" (in `{unit.scope.qualname}`)" if unit.scope.qualname else ""
 
