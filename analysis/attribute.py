@@ -133,6 +133,7 @@ def _ideas(truth: FileDiff, agent: FileDiff, innovations: list[Innovation], grou
     """Score every group by the idea-level comparison (:mod:`analysis.ideas`)."""
     comp = Comparison(truth, agent)
     assigned = group_truth(truth, innovations, comp.truth_edits)
+    _semantic_groups(truth, comp.truth_edits, assigned, {i.name for i in innovations})
     fields: dict[str, list[str]] = {}  # a field's name -> the groups of the edit that re-tunes it
     for e in comp.truth_edits:
         name = _field_name(e)
@@ -268,6 +269,27 @@ def _defined(e: Edit, atom=None) -> set[str]:
     elif node.kind in ("function_definition:header", "class_definition:header"):
         out |= {c.label for c in node.children if c.kind == "identifier"}
     return out
+
+
+def _semantic_groups(truth: FileDiff, edits: list[Edit], assigned: dict[int, list[str]], innovations: set[str]):
+    """A statement record i+1 left as it was but whose meaning changed (it reads a field, calls a
+    helper or an attribute whose definition changed) belongs with the innovation that changed that
+    definition, else to ``other``: never to ``hyperparameters`` for looking like a numbers-only
+    edit (its re-tuned numbers go with the field's own edit anyway)."""
+    textual = {id(e) for e in truth.edits}
+    definers: dict[str, set[str]] = defaultdict(set)
+    for e in edits:
+        if id(e) in textual:
+            for name in _defined(e) | _defined(e, e.old):
+                definers[name].update(n for n in assigned[id(e)] if n in innovations)
+    for e in edits:
+        if id(e) in textual or e.new is None:
+            continue
+        owners = set().union(*(definers.get(n, set()) for n in identifiers(e.new.node)))
+        if len(owners) == 1:
+            assigned[id(e)] = sorted(owners)
+        elif assigned[id(e)] == [HYPER]:
+            assigned[id(e)] = [OTHER]
 
 
 def _field_name(e: Edit) -> str | None:

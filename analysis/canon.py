@@ -110,13 +110,14 @@ ALIASES = {
     "Embedding": "Embedding",
     "tensor": "make_tensor",
     "ones": "make_tensor",
-    "zeros": "make_tensor",
+    "make_zeros": "make_zeros",
+    "zeros": "make_zeros",
     "full": "make_tensor",
     "empty": "make_tensor",
-    "zeros_like": "make_tensor",
+    "zeros_like": "make_zeros",
     "ones_like": "make_tensor",
     "empty_like": "make_tensor",
-    "new_zeros": "make_tensor",
+    "new_zeros": "make_zeros",
     "new_ones": "make_tensor",
     "new_empty": "make_tensor",
     "new_tensor": "make_tensor",
@@ -287,6 +288,12 @@ class Canon:
                     for n, v in zip(names, val[2], strict=True):
                         if n.kind == "identifier":
                             scope.bind(n.label, v)
+            elif t.kind in ("tuple_pattern", "pattern_list") and _is_shape(val):
+                # rows, cols = g.shape: each name is g.size(i)
+                base = val[1] if val[0] == "a" else val[2][0]
+                for i, n in enumerate(t.children):
+                    if n.kind == "identifier":
+                        scope.bind(n.label, call("size", base, Num(i)))
         return ("=", tuple(self._target(t, scope) for t in targets), val)
 
     def _target(self, node: Node, scope: Scope) -> tuple:
@@ -416,7 +423,7 @@ class Canon:
                 return alias
             return ("a", ("n", "self"), name)
         base = self.expr(obj, scope)
-        if name in self.facts.consts and not (dotted and dotted[0] in MODULES):
+        if name in self.facts.consts and not (dotted and self._module(dotted[0], scope)):
             return self.facts.consts[name]
         if name in ("T", "mT", "H"):
             return call("T" if name == "T" else "mT", base)
@@ -468,7 +475,7 @@ class Canon:
                     if inlined is not None:
                         return inlined
                 name = name if name in self.vocab else "$method"
-            elif not (dotted and dotted[0] in MODULES):
+            elif not (dotted and self._module(dotted[0], scope)):
                 receiver = self.expr(obj, scope)
         else:
             target = self.expr(callee, scope)
@@ -476,6 +483,10 @@ class Canon:
         if receiver is not None:
             args.insert(0, receiver)
         return self._canonical_call(name, args, kws)
+
+    def _module(self, name: str, scope: Scope) -> bool:
+        """Is ``name`` (the root of a dotted call) a library module rather than a variable?"""
+        return name in MODULES and name not in scope.locals and name not in self.facts.module
 
     def _typed(self, callee: Node, scope: Scope) -> str | None:
         """The library module a called object holds (``self.norm = nn.RMSNorm(d)`` makes
@@ -558,6 +569,10 @@ class Canon:
     def _canonical_call(self, name: str, args: list, kws: list):
         kwd = dict(kws)
         name = ALIASES.get(name, name)
+        if not args:
+            if name == "dict":
+                return ("c", "dict", (), tuple(sorted(kws, key=_kwkey)))
+            return ("c", name, (), tuple(sorted(kws, key=_kwkey)))
         if name in IDENTITY and args:
             return args[0]
         if name in ("list", "tuple") and len(args) == 1 and not kws:
@@ -568,6 +583,8 @@ class Canon:
             dtype = kwd.get("dtype") or (args[1] if len(args) > 1 else None)
             if isinstance(dtype, tuple) and dtype[0] == "dtype":
                 return call("cast", args[0], dtype)
+            if isinstance(dtype, tuple) and dtype[0] == "a" and dtype[2] == "dtype":
+                return call("cast", args[0], ("dtype", "like"))  # .to(x.dtype): type_as
             return args[0]  # a device move
         if name == "type_as" and args:
             return call("cast", args[0], ("dtype", "like"))
@@ -691,12 +708,14 @@ class Canon:
         return ("c", "mix", (a, b, w), ())
 
     def _mix_pattern(self, terms: list):
-        """(1 - w) a + w b, a + w (b - a) and, for numbers, a + d w: one mix(a, b, w)."""
+        """(1 - w) a + w b, a + w (b - a) and, for numbers, a + d w: one mix(a, b, w). The readings
+        are tried in that order over both term orders, so numbers end up as the ends and the
+        varying part as the weight where an expression reads both ways."""
         if len(terms) != 2:
             return None
-        for first, second in (terms, terms[::-1]):
-            f1, f2 = _factors(first), _factors(second)
-            # (1 - w) * a + w * b
+        orders = (terms, terms[::-1])
+        for first, second in orders:  # (1 - w) * a + w * b
+            f1, f2 = _plain_factors(first), _plain_factors(second)
             for i, fa in enumerate(f1):
                 w = _one_minus(fa)
                 if w is None:
@@ -706,26 +725,36 @@ class Canon:
                         a = _product(f1[:i] + f1[i + 1 :])
                         b = _product(f2[:j] + f2[j + 1 :])
                         return self._mix(a, b, w)
-            # a + w * (b - a)
-            if len(f2) == 2:
-                for k in range(2):
-                    diff, w = f2[k], f2[1 - k]
-                    if isinstance(diff, tuple) and diff[0] == "o" and diff[1] == "+" and len(diff[2]) == 2:
-                        x, y = diff[2]
-                        neg = _negated(y)
-                        if neg is not None and neg == first:
-                            return self._mix(first, x, w)
-                        neg = _negated(x)
-                        if neg is not None and neg == first:
-                            return self._mix(first, y, w)
-            # a + d * w with a, d numbers
-            if isinstance(first, Num) and len(f2) == 2:
-                nums = [f for f in f2 if isinstance(f, Num)]
-                rest = [f for f in f2 if not isinstance(f, Num)]
-                if len(nums) == 1 and len(rest) == 1:
-                    end = num(first + nums[0], first, nums[0])
+        for first, second in orders:  # a + w * (b - a), w not a number
+            f2 = _plain_factors(second)
+            if len(f2) != 2:
+                continue
+            for k in range(2):
+                diff, w = f2[k], f2[1 - k]
+                if isinstance(w, Num) or not (isinstance(diff, tuple) and diff[:2] == ("o", "+") and len(diff[2]) == 2):
+                    continue
+                x, y = diff[2]
+                if _negated(y) == first:
+                    return self._mix(first, x, w)
+                if _negated(x) == first:
+                    return self._mix(first, y, w)
+        for first, second in orders:
+            # a + d * w with a and d numbers (d the product of the numeric factors, divisions
+            # included: 64 + 32 * ((64 * step // N) // 32) ramps 64 -> 128 with step / N)
+            f2 = _factors(second)
+            if isinstance(first, Num) and len(f2) >= 2:
+                d, rest = 1.0, []
+                for f in f2:
+                    if isinstance(f, Num):
+                        d *= f
+                    elif isinstance(f, tuple) and f[0] == "inv" and isinstance(f[1], Num) and f[1] != 0:
+                        d /= f[1]
+                    else:
+                        rest.append(f)
+                if rest and (d != 1.0 or len(rest) < len(f2)):
+                    end = num(first + d, first)
                     if end is not None:
-                        return self._mix(first, end, rest[0])
+                        return self._mix(first, end, _product(rest))
         return None
 
     def _rms_pattern(self, factors: list):
@@ -781,6 +810,8 @@ class Canon:
                     inner = self._label(child)
                     if inner:
                         out[f"edge:{name}>{inner}"] += 1
+            if name == "Parameter" and args and isinstance(args[0], tuple) and args[0][:2] == ("c", "make_zeros"):
+                out["call:zero_init"] += 1  # a fresh all-zero parameter
             if name in ORTHOGONALIZE:
                 out["call:orthogonalize"] += 1  # Newton-Schulz's Gram matrix, an SVD, a QR: U V^T
             if name == "mix":
@@ -802,6 +833,14 @@ class Canon:
             for a in args:
                 self._feat(a, out)
             return
+        if tag == "=" and len(tree) == 3:
+            for t in tree[1]:
+                if isinstance(t, tuple) and t and t[0] == "a" and _maybe_none(tree[2]):
+                    out["opt:" + t[2]] += 1  # a part that may now be absent (self.attn = A() if c else None)
+        if tag == "o" and tree[1] in ("is not", "is") and len(tree[2]) == 2:
+            for x in tree[2]:
+                if isinstance(x, tuple) and x[0] == "a" and ("s", "none") in tree[2]:
+                    out["opt:" + x[2]] += 1
         if tag == "o":
             out["op:" + tree[1]] += 1
             for child in tree[2]:
@@ -901,6 +940,12 @@ class Scope:
         return ("n", name)
 
 
+def _is_shape(val) -> bool:
+    return isinstance(val, tuple) and (
+        (val[0] == "a" and val[2] == "shape") or (val[:2] == ("c", "size") and len(val[2]) == 1)
+    )
+
+
 def _bindable(value) -> bool:
     """Numbers, keyword dicts and small expressions: a temporary assigned once reads as its value
     (``h = relu(x); c_proj(h * h)`` is ``c_proj(square(relu(x)))``)."""
@@ -942,9 +987,18 @@ def _strip(x):
     return x
 
 
-def _factors(term) -> list:
+def _plain_factors(term) -> list:
     if isinstance(term, tuple) and term[0] == "o" and term[1] == "*":
         return list(term[2])
+    return [term]
+
+
+def _factors(term) -> list:
+    """The factors of a product, a division counting as a product with an inverse (for patterns)."""
+    if isinstance(term, tuple) and term[0] == "o" and term[1] == "*":
+        return [f for t in term[2] for f in _factors(t)]
+    if isinstance(term, tuple) and term[0] == "o" and term[1] in ("/", "//") and len(term[2]) == 2:
+        return _factors(term[2][0]) + [("inv", term[2][1])]
     return [term]
 
 
@@ -993,6 +1047,10 @@ def _negated(x):
     if isinstance(x, Num):
         return Num(-x, x.origin)
     return None
+
+
+def _maybe_none(value) -> bool:
+    return isinstance(value, tuple) and value[0] == "i" and ("s", "none") in (value[2], value[3])
 
 
 def _learned_weights(terms) -> bool:

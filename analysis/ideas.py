@@ -46,7 +46,7 @@ from analysis.units import Atom, Unit
 from analysis.versions import Edit, FileDiff, Version
 
 REMOVED = 0.5  # weight of a removed feature relative to an added one
-BOOSTABLE = frozenset({"call", "kw", "kwn", "opn", "dtype", "ramp"})  # operations, not names or keys
+BOOSTABLE = frozenset({"call", "kw", "kwn", "opn", "dtype", "ramp", "attr", "guard"})  # operations and parts, not keys
 BOOST = 3.0  # weight factor of a feature the innovation's description mentions
 # Credit of a feature found elsewhere than record i+1 has it: in a related place (the same class,
 # a unit that calls or is called by it, module-level code and main), in another class of the same
@@ -56,6 +56,8 @@ KIND_WEIGHT = {
     "call": 1.0,
     "tune": 1.0,
     "ramp": 2.0,
+    "opt": 0.5,
+    "guard": 0.8,
     "kw": 0.8,
     "kwn": 0.8,
     "dtype": 0.6,
@@ -72,6 +74,7 @@ KIND_WEIGHT = {
 LOW = {
     "call:layout": 0.1,
     "call:make_tensor": 0.2,
+    "call:make_zeros": 0.2,
     "call:Parameter": 0.4,
     "call:size": 0.2,
     "call:combine": 0.6,
@@ -118,6 +121,10 @@ SYNONYMS = {
     "orthogonalize": "newton-schulz newton schulz orthogonalised orthogonalises orthogonalized orthogonal quintic",
     "gram": "newton-schulz newton schulz quintic",
     "ramp": "warmup warms warm rises grows increase",
+    "attn": "attention",
+    "mlp": "mlp feed-forward",
+    "lm_head": "head",
+    "wte": "embedding",
 }
 
 
@@ -392,6 +399,8 @@ def mentions(feature: str, words: set[str]) -> bool:
         return False
     if kind == "ramp":
         return bool(words & set(SYNONYMS["ramp"].split()))
+    if kind in ("opt", "guard"):
+        return bool((words - MENTION_STOP) & ({name.lower()} | set(SYNONYMS.get(name, "").split())))
     name = name.lower()
     parts = {p for p in re.split(r"[_.\-]", name) if len(p) > 2} | {name}
     syn = set(SYNONYMS.get(feature.partition(":")[2], "").lower().split())
@@ -418,13 +427,55 @@ def side_of(
     base_fields = own if base_fields is None else base_fields
     canon = Canon(facts, vocab, frozenset(facts.own), base_fields)
     feats, trees = {}, {}
+    parts = _self_attributes(version)
     for unit in version.units:
         scope = unit_scope(unit, facts)
         for atom in unit.atoms:
-            tree = canon.statement(atom.node, scope)
+            try:
+                tree = canon.statement(atom.node, scope)
+                found = canon.features(tree)
+            except RecursionError:  # a pathological statement: no features rather than no attribution
+                tree, found = ("u", "unreadable", atom.node.h), Counter()
             trees[id(atom)] = tree
-            feats[id(atom)] = canon.features(tree)
+            feats[id(atom)] = found
+        _guards(unit, trees, feats, parts)
     return Side(version, facts, feats, trees, own, facts.definitions)
+
+
+GUARDS = ("if_statement:header", "elif_clause:header", "else_clause:header")
+
+
+def _self_attributes(version: Version) -> set[str]:
+    """Attributes the script assigns on ``self`` (its model's parts: attn, mlp, lm_head, ...)."""
+    out = set()
+    for u in version.units:
+        for a in u.atoms:
+            if a.node.kind == "assignment":
+                for t in a.node.children[:-1]:
+                    if t.kind == "attribute" and t.children and t.children[0].label == "self":
+                        out.add(t.children[-1].label)
+    return out
+
+
+def _guards(unit: Unit, trees: dict, feats: dict, parts: set[str]) -> None:
+    """An ``if`` says which of the model's parts it guards: ``guard:NAME`` for the calls of
+    attributes the script assigns (``if self.attn is not None: x = x + self.attn(...)`` and ``if
+    not skip: x = x + self.attn(...)`` both guard ``attn``). Library calls are not parts: a loop
+    unrolled or a branch folded into a helper changes no guard."""
+    for atom in unit.atoms:
+        if atom.node.kind not in GUARDS:
+            continue
+        names = set()
+        for child in unit.atoms[atom.index + 1 :]:
+            if child.parent != atom.index:
+                continue
+            for f in feats.get(id(child), ()):
+                if f.startswith("call:") and f[5:] in parts:
+                    names.add(f[5:])
+        for name in names:
+            feats[id(atom)]["guard:" + name] += 1
+        if names:
+            trees[id(atom)] = (trees[id(atom)], ("guard", tuple(sorted(names))))
 
 
 def unit_scope(unit: Unit, facts: Facts) -> Scope:
@@ -475,9 +526,10 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
             facts.functions[unit.qualname] = fn
             facts.by_name.setdefault(unit.qualname.rpartition(".")[2], []).append(fn)
     facts.own = set(version.module.bound)
+    subclasses = _library_bases(units)
     for unit in units:
         for atom in unit.atoms:
-            _types_and_keys(atom.node, facts)
+            _types_and_keys(atom.node, facts, subclasses)
     canon = Canon(facts, vocab, frozenset(facts.own), base_fields)
     config = _config_classes(units)
     module_counts: Counter = Counter()
@@ -518,7 +570,23 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
     return facts
 
 
-def _types_and_keys(node, facts: Facts) -> None:
+def _library_bases(units: list[Unit]) -> dict[str, str]:
+    """Classes of the script that subclass a library module: class name -> that module."""
+    out = {}
+    for u in units:
+        if u.kind != "class":
+            continue
+        for c in u.atoms[0].node.children:
+            if c.kind == "argument_list":
+                for base in c.children:
+                    name = base.children[-1].label if base.kind == "attribute" and base.children else base.label
+                    name = ALIASES.get(name, name)
+                    if name in TYPED:
+                        out[u.qualname] = name
+    return out
+
+
+def _types_and_keys(node, facts: Facts, subclasses: dict[str, str]) -> None:
     """Attributes that hold library modules (``x.norm = nn.RMSNorm(d)``, ``nn.ModuleDict(dict(
     vte=nn.Embedding(...)))``, ``nn.ModuleList([nn.Embedding(...) for ...])``) and the names a
     script gives through ``dict(...)`` keywords (its own names, like variables)."""
@@ -532,21 +600,25 @@ def _types_and_keys(node, facts: Facts) -> None:
                 if callee.kind == "attribute"
                 else ""
             )
-            if cname in ("dict", "ModuleDict", "ParameterDict"):
-                for a in n.children[1].children:
+            if cname in ("ModuleDict", "ParameterDict"):
+                # its keys become attributes the script names itself (self.transformer.vte)
+                inner = n.children[1].children
+                pairs = inner[0].children[1].children if inner and inner[0].kind == "call" else inner
+                for a in pairs:
                     if a.kind == "keyword_argument":
                         facts.own.add(a.children[0].label)
-                        kind = _module_kind(a.children[-1])
+                        kind = _module_kind(a.children[-1], subclasses)
                         if kind:
                             facts.attr_types[a.children[0].label] = kind
     if node.kind == "assignment" and len(node.children) >= 2 and node.children[0].kind == "attribute":
-        kind = _module_kind(node.children[-1])
+        kind = _module_kind(node.children[-1], subclasses)
         if kind:
             facts.attr_types[node.children[0].children[-1].label] = kind
 
 
-def _module_kind(value) -> str | None:
-    """The library class a constructor call builds ("list:C" for a ModuleList of them)."""
+def _module_kind(value, subclasses: dict[str, str] | None = None) -> str | None:
+    """The library class a constructor call builds ("list:C" for a ModuleList of them); a class of
+    the script that subclasses one (``class CastedLinear(nn.Linear)``) builds that one."""
     if value.kind != "call" or not value.children:
         return None
     callee = value.children[0]
@@ -554,13 +626,14 @@ def _module_kind(value) -> str | None:
         callee.children[-1].label if callee.kind == "attribute" else callee.label if callee.kind == "identifier" else ""
     )
     name = ALIASES.get(name, name)
+    name = (subclasses or {}).get(name, name)
     if name in ("ModuleList", "Sequential") and len(value.children) > 1 and value.children[1].children:
         inner = value.children[1].children[0]
         if inner.kind in ("list", "tuple") and inner.children:
-            kinds = {_module_kind(c) for c in inner.children}
+            kinds = {_module_kind(c, subclasses) for c in inner.children}
             return f"list:{kinds.pop()}" if len(kinds) == 1 and None not in kinds else None
         if inner.kind in ("list_comprehension", "generator_expression") and inner.children:
-            kind = _module_kind(inner.children[0])
+            kind = _module_kind(inner.children[0], subclasses)
             return f"list:{kind}" if kind else None
         return None
     return name if name in TYPED else None
@@ -692,6 +765,12 @@ def places_of(d: FileDiff, new: Side) -> dict[int, set[str]]:
         elif v.qualname not in new.facts.inlined:
             short[name].append(v)
     where: dict[int, set[str]] = {id(v): set() for v in added}
+    # what a substituted helper refers to, its callers refer to (a factory building a new class)
+    through: dict[str, frozenset[str]] = {}
+    for v in new.version.units:
+        if v.qualname in new.facts.inlined:
+            refs = frozenset().union(*(identifiers(a.node) for a in v.atoms[1:]))
+            through[v.qualname.rpartition(".")[2]] = refs
     # units of record i (and units placed already) that reference an added unit give it their place
     for _ in range(3):
         changed = False
@@ -700,7 +779,9 @@ def places_of(d: FileDiff, new: Side) -> dict[int, set[str]]:
             if not home:
                 continue
             for a in v.atoms:
-                for name in identifiers(a.node) & short.keys():
+                names = identifiers(a.node)
+                names = names.union(*(through[n] for n in names & through.keys())) if through else names
+                for name in names & short.keys():
                     for w in short[name]:
                         if w is v:
                             continue

@@ -40,6 +40,7 @@ class Atom:
     unit: Unit
     offset: int = 0  # the node's lines are relative: add this
     index: int = 0
+    parent: int = -1  # position in the unit of the compound header this statement is nested in
     exact: int = 0
     abstract: int = 0
     toks: Counter | None = None  # set by hashing
@@ -144,13 +145,15 @@ def _definition_units(
         _flatten(stmt, unit, offset, owners)
 
 
-def _flatten(stmt: Node, unit: Unit, offset: int, owners: LineOwners) -> None:
-    """The statement's atoms: a compound contributes its header, then its bodies' statements."""
+def _flatten(stmt: Node, unit: Unit, offset: int, owners: LineOwners, parent: int = -1) -> None:
+    """The statement's atoms: a compound contributes its header, then its bodies' statements (each
+    knowing the position of the header it is nested in)."""
     node = header(stmt) if stmt.kind in COMPOUND else stmt
-    unit.atoms.append(Atom(node, owners.owner(node.start + offset) or MODULE, unit, offset))
+    unit.atoms.append(Atom(node, owners.owner(node.start + offset) or MODULE, unit, offset, parent=parent))
     if stmt.kind in COMPOUND:
+        here = len(unit.atoms) - 1
         for child in stmt.body:
-            _flatten(child, unit, offset, owners)
+            _flatten(child, unit, offset, owners, here)
 
 
 def _assigned_name(stmt: Node) -> str | None:

@@ -2,8 +2,9 @@
 
 Independent suite (issue 18): candidates written by hand from record i and the level-2 hint
 (``tests/independent/*.cands``: full re-implementations, partial ones, decoys that edit the same
-places for another idea, hyperparameter-only edits), in two sets kept apart: ``dev`` (what
-attribution was tuned on) and ``heldout`` (written before the tuning, only measured). Per set and
+places for another idea, hyperparameter-only edits), in sets kept apart: ``dev`` (what
+attribution was tuned on), ``heldout1`` (written before the re-design, measured once, tuned on
+since) and ``heldout2`` (written after the tuning, only measured). Per set and
 track: precision and recall of `reproduced` with Wilson 95% intervals (scipy), accuracy per class,
 the decoys' credit rate (verdicts on innovations a decoy must not reproduce that say
 "reproduced"), the margin of every score from the threshold, which layer decided, and the
@@ -25,7 +26,7 @@ store, three parses, two diffs, the idea comparison, JSON out) on the longest ta
 track, candidate = record i+1 reformatted; and, in process, attribution and the structural diff
 on a ~600-line pair against `git diff --no-index`.
 
-Usage: python bench/attribution.py [--suite dev|heldout|all] [--nanogpt-checkout PATH]
+Usage: python bench/attribution.py [--suite dev|heldout1|heldout2|all] [--nanogpt-checkout PATH]
        [--skip-perturbations] [--track T ...] [--records PATH] [--repeat N] [--json OUT]
 """
 
@@ -378,7 +379,9 @@ def main():
     parser.add_argument(
         "--records", type=Path, default=ROOT / "records.git", help="records repository (default: the project's)"
     )
-    parser.add_argument("--suite", choices=["dev", "heldout", "all"], default="all", help="independent sets to run")
+    parser.add_argument(
+        "--suite", choices=["dev", "heldout1", "heldout2", "all"], default="all", help="independent sets to run"
+    )
     parser.add_argument(
         "--nanogpt-checkout",
         default=os.environ.get("SPEEDRUN_NANOGPT_CHECKOUT"),
@@ -406,7 +409,7 @@ def main():
         timed.append((real_root / "records.git", "nanogpt", real))
         if note:
             notes.append(note)
-    kinds = ["dev", "heldout"] if args.suite == "all" else [args.suite]
+    kinds = ["dev", "heldout1", "heldout2"] if args.suite == "all" else [args.suite]
     results = run_independent(suite_stores, kinds)
     for note in notes:
         print("note:", note)
