@@ -38,7 +38,6 @@ from replay.records.workrepo import create_branch
 from replay.run.lifecycle import new_run_id, run_lock, sigterm_as_interrupt
 from replay.run.provenance import gpu_names, provenance
 from replay.run.replayer import Replayer, ReplayRequest, Side
-from replay.run.sandbox import untrusted_sandbox
 from replay.statuses import NodeAction, NodeOutcome, NodeStage, Role, RunStatus
 
 SIGNATURE = ("speedrun-agent", "agent@speedrun.invalid")
@@ -52,9 +51,11 @@ class AgentRunner:
         store: RecordsStore | None = None,
         client: LLMClient | None = None,
         on_event: Callable[[str], None] = lambda line: None,
+        unsandboxed: bool = False,
     ):
         self.store = store or RecordsStore()
-        self.replayer = Replayer(self.store)
+        self.replayer = Replayer(self.store, unsandboxed=unsandboxed)  # --unsandboxed: nodes run unconfined
+        self.sandbox = self.replayer.candidate_executor.sandbox
         self.work = self.replayer.work
         self.client = client
         self.on_event = on_event
@@ -71,6 +72,7 @@ class AgentRunner:
         task = self.store.task(request.track, request.task)
         hint_texts(self.store, task, request.hints)  # fail now, not at the first node, if a hint is missing
         self._client_for(request).check_environment()
+        self.sandbox.check()  # no sandbox here and no --unsandboxed: refused before anything is written
         run_id = new_run_id(request.track, request.task, kind="agent")
         root_commit, root_tree = task.start.commit_id, task.start.tree_id
         if request.from_run:
@@ -83,7 +85,7 @@ class AgentRunner:
             target_val_loss=task.target.meta.target_val_loss,
             protected=tuple(task.start.meta.protected),
             entry=task.start.meta.entry,
-            sandbox=untrusted_sandbox().describe(len(gpu_names())),
+            sandbox=self.sandbox.describe(len(gpu_names())),
             provenance=provenance(),
         )
         root = Node(

@@ -629,11 +629,12 @@ class Canon:
             if folded is not None:
                 return folded
         if name in ("min", "max") and args and all(isinstance(a, Num) for a in args):
-            folded = num((min if name == "min" else max)(args), *args)
-            if folded is not None:
-                return folded
+            chosen = (min if name == "min" else max)(args)
+            return Num(chosen, chosen.origin)  # the chosen value keeps its own origin
         if name in ("int", "float", "round") and len(args) == 1 and isinstance(args[0], Num):
             return num(int(args[0]) if name == "int" else round(args[0]) if name == "round" else args[0], args[0])
+        if name in ("rms_norm", "layer_norm") and len(args) > 1:
+            return call(name, args[0])  # the normalised shape, weight and eps are the same norm's details
         if name == "sqrt" and len(args) == 1:
             return call("sqrt", args[0])
         if name == "rsqrt" and len(args) == 1:
@@ -791,9 +792,8 @@ class Canon:
             return
         if isinstance(tree, Num):
             if tree.origin and tree.origin in self.base_fields:
-                out["ref:" + tree.origin] += 1
-            else:
-                out["num:" + bucket(tree)] += 1
+                out["ref:" + tree.origin] += 1  # read from a field record i has: the field, and its value
+            out["num:" + bucket(tree)] += 1
             return
         if not isinstance(tree, tuple):
             return
@@ -847,7 +847,7 @@ class Canon:
                 inner = self._label(child)
                 if inner:
                     out[f"edge:op{tree[1]}>{inner}"] += 1
-                elif isinstance(child, Num) and tree[1] not in ("+", "neg") and child.origin not in self.base_fields:
+                elif isinstance(child, Num) and tree[1] not in ("+", "neg"):
                     out[f"opn:{tree[1]}:{bucket(child)}"] += 1
                 self._feat(child, out)
             if tree[1] == "+" and len(tree[2]) == 2 and _learned_weights(tree[2]):

@@ -295,6 +295,10 @@ class Comparison:
                 matched.append((f, w, credit))
             else:
                 missing.append((f, w))
+                opposite = _opposite(f)
+                if opposite and opposite not in sig.features and f"{'+' if sign > 0 else '-'}{opposite}" in cand.features:
+                    total += w  # the candidate did the opposite (a decay for a warmup): counts against
+                    missing.append((opposite + " (the opposite)", w))
         score = round(got / total, 4) if total else 0.0
         return IdeaMatch(score, total, matched, missing, sig, cand, earned)
 
@@ -308,6 +312,14 @@ def _renamed(d: FileDiff) -> dict[str, str]:
         if a != b and u.kind in ("function", "method", "class"):
             out[b] = a
     return out
+
+
+def _opposite(feature: str) -> str | None:
+    """ramp:up <-> ramp:down, tune:KEY:up <-> tune:KEY:down."""
+    for a, b in ((":up", ":down"), (":down", ":up")):
+        if feature.endswith(a) and feature.startswith(("ramp:", "tune:")):
+            return feature[: -len(a)] + b
+    return None
 
 
 def locality(p: str, q: str, related: dict[str, set[str]]) -> float:
@@ -845,6 +857,10 @@ def _walk_numbers(tree, ctx: list, out: list) -> None:
     if not isinstance(tree, tuple) or not tree:
         return
     tag = tree[0]
+    if not isinstance(tag, str):  # a tuple of nodes (a statement's values, a call's arguments)
+        for c in tree:
+            _walk_numbers(c, ctx, out)
+        return
     if tag == "=" and len(tree) == 3:
         targets = [t[1] if t[0] == "n" else t[2] for t in tree[1] if isinstance(t, tuple) and t and t[0] in ("n", "a")]
         _walk_numbers(tree[2], ctx + ([targets[0]] if len(targets) == 1 else []), out)

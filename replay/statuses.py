@@ -52,6 +52,7 @@ class Failure(StrEnum):
     CODE_ERROR = "code_error"
     NO_METRICS = "no_metrics"
     DIVERGED = "diverged"
+    LOG_CAPPED = "log_capped"  # it printed more than the executor's log cap, and was stopped
 
     @property
     def machine(self) -> bool:

@@ -23,10 +23,19 @@ agent = typer.Typer(
 groups = (agent,)
 
 
-def _runner():
+def _runner(unsandboxed: bool = False):
     from agent.runner import AgentRunner
 
-    return AgentRunner(on_event=lambda line: print(line, file=sys.stderr, flush=True))
+    return AgentRunner(on_event=lambda line: print(line, file=sys.stderr, flush=True), unsandboxed=unsandboxed)
+
+
+def unsandboxed_option():
+    return typer.Option(
+        False,
+        "--unsandboxed",
+        help="Run node code without the bubblewrap sandbox (where it is missing; also SPEEDRUN_UNSANDBOXED=1); "
+        "run.json says so.",
+    )
 
 
 def _execute(runner, state):
@@ -100,6 +109,7 @@ def run(
         "--cache/--no-cache",
         help="Reuse cached results of identical node runs (timed at another moment; marked). Default: time afresh.",
     ),
+    unsandboxed: bool = unsandboxed_option(),
 ):
     """Put an agent on task i: every node is a commit on agent/<run-id>/<node>; print the tree and the best branch.
 
@@ -134,19 +144,19 @@ def run(
             from_run=from_run,
             use_cache=cache,
         )
-        runner = _runner()
+        runner = _runner(unsandboxed)
         state = _execute(runner, runner.start(request))
         _report(state)
         if replay_runs and state.summary and state.summary["branch"]:
-            _replay_best(state, replay_runs)
+            _replay_best(state, replay_runs, unsandboxed)
 
 
-def _replay_best(state, runs: int) -> None:
+def _replay_best(state, runs: int, unsandboxed: bool = False) -> None:
     """Replay the best branch against record i and i+1 and print the table."""
     from replay.cli.replays import print_replay
     from replay.run.replayer import Replayer, ReplayRequest
 
-    replayer = Replayer()
+    replayer = Replayer(unsandboxed=unsandboxed)
     request = ReplayRequest(
         track=state.request.track,
         task=state.request.task,
@@ -158,7 +168,10 @@ def _replay_best(state, runs: int) -> None:
 
 
 @agent.command("resume")
-def resume(run_id: str = typer.Argument(..., help="An agent run's id (a folder under runs/).")):
+def resume(
+    run_id: str = typer.Argument(..., help="An agent run's id (a folder under runs/)."),
+    unsandboxed: bool = unsandboxed_option(),
+):
     """Continue a killed or interrupted agent run: finished nodes are neither lost nor repeated.
 
     Example: speedrun agent resume agent-mini-t03-20261126-190000-ab12
@@ -166,7 +179,7 @@ def resume(run_id: str = typer.Argument(..., help="An agent run's id (a folder u
     from agent.runner import resume_state
 
     state = resume_state(run_id)
-    _report(_execute(_runner(), state))
+    _report(_execute(_runner(unsandboxed), state))
 
 
 @agent.command("show")

@@ -64,6 +64,12 @@ def replay(
         maximum=1024,
         help="Processes (GPUs) per run, at most the record's nproc and the GPUs present.",
     ),
+    unsandboxed: bool = typer.Option(
+        False,
+        "--unsandboxed",
+        help="Run every side without the bubblewrap sandbox (where it is missing; also SPEEDRUN_UNSANDBOXED=1); "
+        "run.json and the report say so.",
+    ),
 ):
     """Replay task i: baseline, ground truth and branches, N runs each, interleaved; print the table.
 
@@ -74,7 +80,7 @@ def replay(
     """
     from replay.run.replayer import Replayer, ReplayRequest, load_state
 
-    replayer = Replayer()
+    replayer = Replayer(unsandboxed=unsandboxed)
     if resume:
         state = load_state(resume)
     elif task is None:

@@ -3,7 +3,8 @@
 The local executor runs a subprocess (``python`` on CPU, ``torchrun --nproc_per_node`` when
 the record uses torchrun and GPUs exist). It never edits the script: ``max_steps`` ends a
 run by watching its step lines and terminating the process group once step K is printed
-(the run is then *partial*), and ``time_limit_s`` ends it from a timer. The harness measures
+(the run is then *partial*), ``time_limit_s`` ends it from a timer, and ``max_log_bytes`` ends a run
+whose log grows past it (``Exit.log_capped``; graded as failed). The harness measures
 wall-clock and CPU time (user + system of the run and the children it waited for) itself,
 next to the ``train_time`` the script reports.
 """
@@ -26,6 +27,9 @@ from replay.run.sandbox import Sandbox
 from replay.score.grading import Exit
 from replay.score.log_parser import LogParser, StepLine
 
+DEFAULT_MAX_LOG_BYTES = 64 * 2**20
+_READ_CHARS = 2**20  # a line longer than this is read (and logged) in pieces: memory stays bounded
+
 
 @dataclass(frozen=True)
 class LaunchSpec:
@@ -40,6 +44,8 @@ class LaunchSpec:
     python: str = sys.executable
     max_steps: int | None = None
     time_limit_s: float | None = None
+    readable: tuple[Path, ...] = ()  # data files or folders a sandboxed run may read (nothing else outside scratch)
+    max_log_bytes: int | None = DEFAULT_MAX_LOG_BYTES  # a run printing more is stopped (Exit.log_capped)
 
 
 class Executor(Protocol):
@@ -73,13 +79,15 @@ class LocalExecutor:
 
     def run(self, spec: LaunchSpec, log_path: Path, on_step: Callable[[StepLine], None] | None = None) -> Exit:
         command = launch_command(spec, self.gpus)
-        if self.sandbox is not None:
-            command = self.sandbox.wrap(command, spec.workdir)
+        if self.sandbox is not None:  # refuses (SandboxUnavailable) where it cannot confine and may not skip
+            command = self.sandbox.wrap(command, spec.workdir, readable=spec.readable, env=spec.env)
         env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
         log_path.parent.mkdir(parents=True, exist_ok=True)
         parser = LogParser()
         stopped = threading.Event()
         timed_out = threading.Event()
+        capped = False
+        written = 0
         start = time.perf_counter()
         with open(log_path, "w") as log:
             proc = subprocess.Popen(
@@ -101,7 +109,16 @@ class LocalExecutor:
                 timer.daemon = True
                 timer.start()
             try:
-                for line in proc.stdout:
+                while line := proc.stdout.readline(_READ_CHARS):
+                    if capped:
+                        continue  # drained, not kept, until the stopped run's output ends
+                    written += len(line.encode(errors="replace"))
+                    if spec.max_log_bytes is not None and written > spec.max_log_bytes and not stopped.is_set():
+                        capped = True
+                        log.write(f"\n[speedrun] log exceeded {spec.max_log_bytes} bytes: run stopped\n")
+                        log.flush()
+                        group.kill()
+                        continue
                     log.write(line)
                     step = parser.feed(line)
                     if step is None:
@@ -122,11 +139,12 @@ class LocalExecutor:
                     timer.cancel()
                 proc.stdout.close()
         return Exit(
-            returncode=proc.returncode,
+            returncode=self.sandbox.returncode(proc.returncode) if self.sandbox else proc.returncode,
             wall_s=time.perf_counter() - start,
             stopped_at_max_steps=stopped.is_set(),
-            timed_out=timed_out.is_set() and not stopped.is_set(),
+            timed_out=timed_out.is_set() and not stopped.is_set() and not capped,
             command=tuple(command),
+            log_capped=capped,
             cpu_s=round(cpu_s, 3),
         )
 

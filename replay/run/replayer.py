@@ -4,12 +4,14 @@ Runs go A B C A B C ... on the same machine so drift in machine speed hits every
 ``run.json`` is written with status ``started`` before the first run, after every run, and
 with the graded summary last; an interrupted replay resumes from it (and from the result
 cache) without repeating finished runs. Candidate branches are untrusted code: they run in
-the sandbox of :mod:`replay.run.sandbox` (no network, the project read-only, memory capped).
+the sandbox of :mod:`replay.run.sandbox` (no network, nothing visible but their scratch folder,
+their data files and a read-only interpreter; ``--unsandboxed`` runs them as they are).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -161,12 +163,13 @@ class Replayer:
         executor=None,
         progress: Progress | None = None,
         candidate_executor=None,
+        unsandboxed: bool = False,
     ):
         self.store = store or RecordsStore()
         self.work = open_work_repo(self.store.path)
         self.executor = executor or LocalExecutor()
         # Candidate branches are untrusted code: confined where the machine allows (replay/run/sandbox.py).
-        self.candidate_executor = candidate_executor or (executor or LocalExecutor(sandbox=untrusted_sandbox()))
+        self.candidate_executor = candidate_executor or (executor or LocalExecutor(sandbox=untrusted_sandbox(allow_unsandboxed=unsandboxed)))
         self.progress = progress or Progress()
         self.cache = ResultCache(paths.cache_dir())
         self._metas: dict[str, RecordMeta] = {}
@@ -183,6 +186,8 @@ class Replayer:
         state = ReplayState(new_run_id(request.track, request.task), request, sides, task.target.meta.target_val_loss)
         if request.branches:  # what confinement the candidates get here (or why none)
             sandbox = getattr(self.candidate_executor, "sandbox", None)
+            if sandbox is not None:
+                sandbox.check()  # no sandbox here and no --unsandboxed: refused before anything is written
             state.provenance["sandbox"] = sandbox.describe(self.candidate_executor.gpus) if sandbox else "none"
         folder = paths.run_dir(state.run_id)
         folder.mkdir(parents=True)
@@ -297,9 +302,20 @@ class Replayer:
             python=python,
             max_steps=request.max_steps,
             time_limit_s=time_limit,
+            readable=data_files(env),
         )
         try:
             executor = self.candidate_executor if side.role == Role.CANDIDATE else self.executor
             return executor.run(spec, log_path, on_step=self.progress.step)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+def data_files(env: dict[str, str]) -> tuple[Path, ...]:
+    """The data files a run's variables point to (``NANOGPT_*_FILES`` globs): all it may read
+    outside its scratch folder in the sandbox."""
+    return tuple(
+        Path(f)
+        for name, pattern in sorted(env.items())
+        if name.startswith("NANOGPT_") and name.endswith("_FILES")
+        for f in sorted(glob.glob(pattern))
+    )

@@ -39,6 +39,7 @@ class Exit:
     timed_out: bool = False
     command: tuple[str, ...] = ()
     cpu_s: float | None = None  # user + system CPU of the run and the children it waited for
+    log_capped: bool = False  # the executor stopped the run: its log outgrew LaunchSpec.max_log_bytes
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class RunResult:
 
 def classify_failure(log_text: str, exit: Exit) -> Failure | None:
     """Why a run that did not complete failed (``None`` if it did not fail)."""
+    if exit.log_capped:  # before the signal it was stopped with: the code's fault, not the machine's
+        return Failure.LOG_CAPPED
     if exit.timed_out:
         return Failure.TIMEOUT
     if exit.returncode == -signal.SIGKILL:

@@ -106,6 +106,7 @@ def summarize(state, folder: Path) -> dict:
         "sides": sides,
         "timer_flags": [] if partial else timer_flags(state.sides, graded),
         "reused": reused_runs(state.runs),
+        "sandbox": state.provenance.get("sandbox"),  # the confinement the runs had (replay/run/sandbox.py)
     }
 
 
@@ -281,6 +282,8 @@ def notes(summary: dict) -> list[str]:
         if reused
         else []
     )
+    if str(summary.get("sandbox") or "").startswith("NOT sandboxed"):
+        out.append(f"UNSANDBOXED: {summary['sandbox']}; the results are not protected from the code under test.")
     out += [
         f"CHECK {s['name']}: its {s['completed']} runs have different seeds but end at the same val loss "
         f"{s['val_loss']['mean']:.4f}: the script ignores SPEEDRUN_SEED, so validity cannot be tested; not valid."

@@ -1,0 +1,367 @@
+"""Attribution recognises ideas, not spellings (issue 18): one test per class of failure.
+
+Each test builds a tiny record i, record i+1 and candidates by hand and checks the verdict (and,
+where it matters, how far the score is from the threshold):
+
+1. an innovation is graded on the statements that carry it, not on everything its anchor encloses
+   (refactors in the same method, plumbing of another idea);
+2. a credited change must change what record i+1 changed, the same way (another activation,
+   another head count, another optimiser setting, the opposite schedule earn nothing);
+3. the same idea spelled another way is the same idea (equivalent calls, helpers, folded
+   expressions, casts, norms, blends, module calls);
+4. one compact candidate edit may stand for several record i+1 edits;
+5. a re-tune counts only for the field record i+1 re-tuned, moved the same way;
+6. verdicts keep a margin from the threshold.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from analysis.attribute import THRESHOLD, Innovation, attribute
+from analysis.diff import load
+from analysis.ideas import side_of
+from analysis.syntax import Cache
+
+BASE = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Hyperparameters:
+    learning_rate = 0.003
+    embed_lr = 0.03
+    n_head = 8
+    momentum = 0.95
+    softcap = 30.0
+
+
+args = Hyperparameters()
+
+
+class MLP(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.c_fc = nn.Linear(d, 4 * d)
+        self.c_proj = nn.Linear(4 * d, d)
+
+    def forward(self, x):
+        return self.c_proj(F.gelu(self.c_fc(x)))
+
+
+class Attention(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.proj(y)
+
+
+class Model(nn.Module):
+    def __init__(self, d, vocab):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, d)
+        self.attn = Attention(d)
+        self.mlp = MLP(d)
+        self.head = nn.Linear(d, vocab)
+
+    def forward(self, idx):
+        x = self.embed(idx)
+        x = x + self.attn(x)
+        x = x + self.mlp(x)
+        logits = self.head(x)
+        return logits
+
+
+def make_optimizer(model):
+    return torch.optim.AdamW(model.parameters(), lr=args.learning_rate, betas=(0.9, 0.95), eps=1e-8)
+
+
+def train(model, batches):
+    opt = make_optimizer(model)
+    for step, (x, y) in enumerate(batches):
+        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        loss.backward()
+        for group in opt.param_groups:
+            group["momentum"] = args.momentum
+        opt.step()
+"""
+
+
+def edit(text: str, *pairs: tuple[str, str]) -> str:
+    for old, new in pairs:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
+
+
+def verdict(target: str, candidate: str, innovations: list[Innovation], base: str = BASE) -> dict[str, float]:
+    cache = Cache()
+    res = attribute(
+        load(base, "base", cache), load(target, "target", cache), load(candidate, "cand", cache), innovations
+    )
+    assert res.fallback is None
+    return {g.name: g.score for g in res.innovations}
+
+
+def reproduced(scores: dict[str, float]) -> set[str]:
+    return {name for name, s in scores.items() if s >= THRESHOLD}
+
+
+RELU2 = Innovation("ReLU squared", ("MLP.forward",), "The MLP activation GELU becomes relu(x)^2.")
+RELU2_TARGET = edit(BASE, ("F.gelu(self.c_fc(x))", "F.relu(self.c_fc(x)).square()"))
+
+
+# ---- 3. the same idea spelled another way -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "torch.relu(self.c_fc(x)) ** 2",
+        "torch.square(F.relu(self.c_fc(x)))",
+        "self.c_fc(x).clamp(min=0).pow(2)",
+        "relu_sq(self.c_fc(x))",  # a helper of the candidate's own, defined below
+    ],
+)
+def test_equivalent_spellings_reproduce_relu_squared(spelling):
+    cand = edit(BASE, ("F.gelu(self.c_fc(x))", spelling))
+    if "relu_sq" in spelling:
+        cand = cand.replace(
+            "class MLP(nn.Module):", "def relu_sq(t):\n    return F.relu(t) * F.relu(t)\n\n\nclass MLP(nn.Module):"
+        )
+    scores = verdict(RELU2_TARGET, cand, [RELU2])
+    assert scores["ReLU squared"] >= 0.8, scores
+
+
+def test_temporaries_and_multiplication_read_as_the_expression():
+    cand = edit(
+        BASE,
+        (
+            "        return self.c_proj(F.gelu(self.c_fc(x)))",
+            "        h = F.relu(self.c_fc(x))\n        return self.c_proj(h * h)",
+        ),
+    )
+    assert verdict(RELU2_TARGET, cand, [RELU2])["ReLU squared"] >= 0.8
+
+
+def test_canonical_features_of_equivalent_calls_coincide():
+    def features(stmt: str) -> Counter:
+        text = BASE + f"\n\ndef probe(x, w, a, b):\n    return {stmt}\n"
+        version = load(text, "v")
+        side = side_of(version, version.module.bound, None)
+        unit = next(u for u in version.units if u.qualname == "probe")
+        return side.feats[id(unit.atoms[-1])]
+
+    groups = [
+        ["x.float()", "x.to(torch.float32)", "x.to(dtype=torch.float32)", "x.type(torch.float32)"],
+        ["F.rms_norm(x, (x.size(-1),))", "x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)"],
+        ["torch.lerp(a, b, w)", "(1 - w) * a + w * b", "a + w * (b - a)"],
+        ["torch.cat([a, b])", "torch.vstack([a, b])", "torch.concatenate([a, b])"],
+        ["x[::-1]", "x.flip(0)"],
+        ["dict(lr=0.1, eps=1e-10)", '{"lr": 0.1, "eps": 1e-10}'],
+    ]
+    for group in groups:
+        calls = [{f for f in features(s) if f.startswith(("call:", "tune:", "kwn:", "kw:"))} for s in group]
+        assert all(c == calls[0] for c in calls), list(zip(group, calls, strict=True))
+
+
+def test_module_call_and_functional_call_are_the_same_norm():
+    target = edit(
+        BASE,
+        ("        x = self.embed(idx)\n", "        x = F.rms_norm(self.embed(idx), (self.embed.embedding_dim,))\n"),
+    )
+    cand = edit(
+        BASE,
+        (
+            "        self.head = nn.Linear(d, vocab)\n",
+            "        self.head = nn.Linear(d, vocab)\n        self.norm = nn.RMSNorm(d)\n",
+        ),
+        ("        x = self.embed(idx)\n", "        x = self.norm(self.embed(idx))\n"),
+    )
+    inv = Innovation("norm after embedding", ("Model.forward",), "The embedding's output is RMS-normalised.")
+    assert verdict(target, cand, [inv])["norm after embedding"] >= 0.6
+
+
+def test_folded_constants_and_helpers_reproduce_a_softcap():
+    target = edit(
+        BASE,
+        (
+            "        logits = self.head(x)\n",
+            "        logits = self.head(x)\n        logits = 30 * torch.tanh(logits / 30)\n",
+        ),
+    )
+    inv = Innovation("logit softcap", ("Model.forward",), "Logits pass through 30 tanh(logits / 30).")
+    helper = edit(
+        BASE,
+        (
+            "class Model(nn.Module):",
+            "def soft_cap(z, cap):\n    return cap * torch.tanh(z / cap)\n\n\nclass Model(nn.Module):",
+        ),
+        ("        logits = self.head(x)\n", "        logits = soft_cap(self.head(x), 15.0 * 2)\n"),
+    )
+    folded = edit(
+        BASE,
+        (
+            "        logits = self.head(x)\n",
+            "        logits = torch.tanh(self.head(x) / args.softcap) * args.softcap\n",
+        ),
+    )
+    for cand in (helper, folded):
+        assert verdict(target, cand, [inv])["logit softcap"] >= 0.8
+
+
+# ---- 2. what changed, and which way ------------------------------------------------------------
+
+
+def test_another_activation_in_the_same_line_is_not_relu_squared():
+    for other in ("F.silu(self.c_fc(x))", "F.gelu(self.c_fc(x), approximate='tanh')", "torch.tanh(self.c_fc(x))"):
+        cand = edit(BASE, ("F.gelu(self.c_fc(x))", other))
+        assert verdict(RELU2_TARGET, cand, [RELU2])["ReLU squared"] < 0.3, other
+
+
+def test_betas_are_not_epsilon():
+    target = edit(BASE, ("eps=1e-8)", "eps=1e-10)"))
+    inv = Innovation("Adam epsilon", ("make_optimizer",), "Adam's epsilon 1e-8 -> 1e-10.")
+    betas = edit(BASE, ("betas=(0.9, 0.95)", "betas=(0.8, 0.99)"))
+    up = edit(BASE, ("eps=1e-8)", "eps=1e-6)"))
+    down = edit(BASE, ("eps=1e-8)", "eps=1e-12)"))
+    assert verdict(target, betas, [inv])["Adam epsilon"] < 0.2
+    assert verdict(target, up, [inv])["Adam epsilon"] < 0.2
+    assert verdict(target, down, [inv])["Adam epsilon"] >= 0.9
+
+
+def test_momentum_decay_is_not_momentum_warmup():
+    warm = "        w = min(step / 10, 1.0)\n        opt.param_groups[0]['momentum'] = (1 - w) * 0.85 + w * 0.95\n        opt.step()\n"
+    target = edit(BASE, ("        opt.step()\n", warm))
+    inv = Innovation("momentum warmup", ("train",), "The momentum rises linearly from 0.85 to 0.95 over 10 steps.")
+    lerp = edit(
+        BASE,
+        (
+            "        opt.step()\n",
+            "        opt.param_groups[0]['momentum'] = 0.85 + 0.1 * min(1.0, step / 10)\n        opt.step()\n",
+        ),
+    )
+    decay = edit(BASE, ("        opt.step()\n", warm.replace("0.85 + w * 0.95", "0.95 + w * 0.85")))
+    assert verdict(target, lerp, [inv])["momentum warmup"] >= 0.7
+    assert verdict(target, decay, [inv])["momentum warmup"] < 0.4
+
+
+def test_dropping_the_mlp_is_not_dropping_attention():
+    drop = "self.attn(x) if self.attn is not None else 0"
+    target = edit(
+        BASE,
+        ("    softcap = 30.0\n", "    softcap = 30.0\n    mlp_only = True\n"),
+        ("        self.attn = Attention(d)\n", "        self.attn = Attention(d) if not args.mlp_only else None\n"),
+        ("        x = x + self.attn(x)\n", "        if self.attn is not None:\n            x = x + self.attn(x)\n"),
+    )
+    inv = Innovation("dropped attention", ("Model.__init__", "Model.forward"), "The model loses its attention layer.")
+    skip = edit(
+        BASE,
+        (
+            "        x = x + self.attn(x)\n",
+            "        if not getattr(self, 'mlp_only', False):\n            x = x + self.attn(x)\n",
+        ),
+    )
+    decoy = edit(
+        BASE,
+        ("        self.mlp = MLP(d)\n", "        self.mlp = MLP(d) if not args.n_head else None\n"),
+        ("        x = x + self.mlp(x)\n", "        if self.mlp is not None:\n            x = x + self.mlp(x)\n"),
+    )
+    assert drop not in target
+    assert verdict(target, skip, [inv])["dropped attention"] >= 0.5
+    assert verdict(target, decoy, [inv])["dropped attention"] < 0.4
+
+
+# ---- 5. re-tunes: the field, and the direction -------------------------------------------------
+
+
+def test_a_retune_counts_only_for_its_field_moved_its_way():
+    target = edit(BASE, ("    learning_rate = 0.003", "    learning_rate = 0.006"))
+    inv = Innovation("doubled learning rate", ("Hyperparameters.learning_rate",), "The AdamW lr doubles.")
+    right = edit(BASE, ("    learning_rate = 0.003", "    learning_rate = 0.005"))
+    literal = edit(BASE, ("lr=args.learning_rate", "lr=0.0055"))  # hard-coded where it is used
+    wrong_field = edit(BASE, ("    embed_lr = 0.03", "    embed_lr = 0.06"))
+    wrong_way = edit(BASE, ("    learning_rate = 0.003", "    learning_rate = 0.002"))
+    assert verdict(target, right, [inv])["doubled learning rate"] == 1.0
+    assert verdict(target, literal, [inv])["doubled learning rate"] == 1.0
+    assert verdict(target, wrong_field, [inv])["doubled learning rate"] == 0.0
+    assert verdict(target, wrong_way, [inv])["doubled learning rate"] == 0.0
+
+
+def test_a_head_count_counts_only_the_same_way():
+    target = edit(BASE, ("    n_head = 8", "    n_head = 4"))
+    inv = Innovation("head size 128", ("Hyperparameters.n_head",), "Fewer, larger heads.")
+    assert verdict(target, edit(BASE, ("    n_head = 8", "    n_head = 2")), [inv])["head size 128"] == 1.0
+    assert verdict(target, edit(BASE, ("    n_head = 8", "    n_head = 16")), [inv])["head size 128"] == 0.0
+
+
+# ---- 1. graded on what carries the idea; 4. many-to-one ----------------------------------------
+
+
+def test_refactors_in_the_same_method_do_not_dilute_the_idea():
+    """Record i+1 splits qkv into three projections (a refactor its label also anchors at
+    Attention.forward) and adds QK-norm; a candidate with only the QK-norm reproduces QK-norm."""
+    target = edit(
+        BASE,
+        (
+            "        self.qkv = nn.Linear(d, 3 * d)\n",
+            "        self.c_q = nn.Linear(d, d)\n        self.c_k = nn.Linear(d, d)\n        self.c_v = nn.Linear(d, d)\n",
+        ),
+        (
+            "        q, k, v = self.qkv(x).chunk(3, dim=-1)\n",
+            "        q, k, v = self.c_q(x), self.c_k(x), self.c_v(x)\n"
+            "        q, k = F.rms_norm(q, (q.size(-1),)), F.rms_norm(k, (k.size(-1),))\n",
+        ),
+    )
+    qk = Innovation("QK-norm", ("Attention.forward",), "Queries and keys are RMS-normalised before attention.")
+    split = Innovation("split projections", ("Attention.__init__",), "Three projections instead of one.")
+    cand = edit(
+        BASE,
+        (
+            "        q, k, v = self.qkv(x).chunk(3, dim=-1)\n",
+            "        q, k, v = self.qkv(x).chunk(3, dim=-1)\n        q = F.rms_norm(q, [q.shape[-1]])\n"
+            "        k = F.rms_norm(k, [k.shape[-1]])\n",
+        ),
+    )
+    scores = verdict(target, cand, [qk, split])
+    assert reproduced(scores) == {"QK-norm"}, scores
+
+
+def test_one_compact_edit_stands_for_several():
+    """Record i+1 deletes the tie, adds a zero init and a norm in three statements; one candidate
+    statement does the first two."""
+    target = edit(
+        BASE,
+        (
+            "        self.head = nn.Linear(d, vocab)\n",
+            "        self.head = nn.Linear(d, vocab)\n        nn.init.zeros_(self.head.weight)\n",
+        ),
+    )
+    inv = Innovation("zero-init head", ("Model.__init__",), "The head starts at zero.")
+    cand = edit(
+        BASE,
+        (
+            "        self.head = nn.Linear(d, vocab)\n",
+            "        self.head = nn.Linear(d, vocab)\n        self.head.weight.data.zero_()\n",
+        ),
+    )
+    assert verdict(target, cand, [inv])["zero-init head"] == 1.0
+
+
+def test_unrelated_edits_raise_no_score():
+    cand = edit(
+        BASE,
+        (
+            "def train(",
+            "def unrelated(values):\n    return sum(v * 2 for v in values) / max(1, len(values))\n\n\ndef train(",
+        ),
+    )
+    assert verdict(RELU2_TARGET, cand, [RELU2])["ReLU squared"] == 0.0
