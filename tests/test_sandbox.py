@@ -26,6 +26,7 @@ import pytest
 
 from replay import paths
 from replay.errors import SpeedrunError
+from replay.records.workrepo import create_branch, open_work_repo
 from replay.run import sandbox as sandbox_module
 from replay.run.executor import LaunchSpec, LocalExecutor
 from replay.run.sandbox import Sandbox, SandboxLayoutError, SandboxUnavailable, interpreter_paths, sandbox_unavailable
@@ -269,11 +270,11 @@ def test_torch_imports_inside_the_sandbox(tmp_path):
 def test_torchrun_workers_rendezvous_over_loopback(tmp_path):
     """torchrun's rendezvous connects to the host name: it must resolve to loopback inside."""
     script = textwrap.dedent("""
-        import torch, torch.distributed as dist
+        import os, torch, torch.distributed as dist
         dist.init_process_group("gloo")
         total = torch.ones(1)
         dist.all_reduce(total)
-        print("rank", dist.get_rank(), "sum", int(total), flush=True)
+        os.write(1, f"rank {dist.get_rank()} sum {int(total)}\\n".encode())  # one write: ranks share the pipe
         dist.destroy_process_group()
     """)
     scratch = tmp_path / "s"
@@ -329,13 +330,13 @@ def test_the_cli_refuses_without_bubblewrap_and_runs_with_unsandboxed(toy_store,
     env = {**os.environ, "PATH": str(bare)}
     env.pop(sandbox_module.UNSANDBOXED_VARIABLE, None)
     speedrun = str(Path(sys.executable).parent / "speedrun")
-    refused = subprocess.run([speedrun, "replay", "1", "--track", "toy"], capture_output=True, text=True, env=env)
+    create_branch(open_work_repo(toy_store.path), "candidate", toy_store.record("toy", 1).commit_id)
+    replay = [speedrun, "replay", "1", "--track", "toy", "--branch", "candidate"]
+    refused = subprocess.run(replay, capture_output=True, text=True, env=env)
     assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1 and "--unsandboxed" in refused.stderr
     assert not list(paths.home().glob("replay-*")), "a refused replay starts nothing"
-    ran = subprocess.run(
-        [speedrun, "replay", "1", "--track", "toy", "--unsandboxed"], capture_output=True, text=True, env=env
-    )
+    ran = subprocess.run([*replay, "--unsandboxed"], capture_output=True, text=True, env=env)
     assert ran.returncode == 0, ran.stderr
     run_json = json.loads(next(paths.home().glob("replay-*/run.json")).read_text())
     assert run_json["provenance"]["sandbox"].startswith("NOT sandboxed")
