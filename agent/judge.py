@@ -25,6 +25,8 @@ def judge(
     execution: Execution, target: float, partial: bool, allowance_s: float
 ) -> tuple[NodeOutcome, str | None, str | None]:
     """(outcome, problem, detail) of one executed node."""
+    if execution.failure == Failure.REFUSED:  # ran, but the harness could not trust its model
+        return NodeOutcome.INVALID, Failure.REFUSED, execution.reason
     if execution.status == RunOutcome.FAILED:
         where = f"at step {execution.steps}" if execution.steps is not None else "before its first step line"
         return NodeOutcome.BUGGY, execution.failure, f"the run failed ({execution.failure}) {where}"

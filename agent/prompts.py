@@ -17,7 +17,7 @@ from pathlib import Path
 from agent.edits import EditFormat
 from agent.hints import LEVELS
 from agent.state import AgentState, Node
-from replay.statuses import NodeAction, NodeOutcome, NodeStage
+from replay.statuses import Measure, NodeAction, NodeOutcome, NodeStage
 
 _SCRATCH_PATH = re.compile(r"""[^\s"']*/scratch/[^/\s"']+/""")
 LOG_TAIL_LINES = 30
@@ -60,18 +60,33 @@ def system_message(edit_format: str) -> str:
 
 def task_statement(state: AgentState) -> str:
     protected = ", ".join(f"`{n}`" for n in state.protected) or "none listed"
+    rules = HARNESS_RULES if state.measure == Measure.HARNESS else SCRIPT_RULES
     return (
         f"# Task\n\nTrack `{state.request.track}`, task {state.request.task}: the script below starts from record "
         f"{state.start_label}. Make it reach a validation loss of at most {state.target_val_loss} in less training "
-        "time on the same hardware. Time is the `train_time` the script reports at its final step.\n\n"
+        f"time on the same hardware. {rules[0]}\n\n"
         "# Rules (checked by the harness; breaking one makes the attempt invalid)\n\n"
-        "1. Keep the log format: the step lines `step:S/N val_loss:X train_time:Tms ...` printed by the script's "
-        "printing functions, with the final validation line at step N.\n"
-        "2. Keep the validation data and the number of validation tokens; evaluate on all of them.\n"
-        "3. Keep the timer: `train_time` must cover all of training. Its wall-clock is measured independently.\n"
-        f"4. One script: change only `{state.entry}`; no new files, no downloads (there is no network).\n"
-        f"5. These definitions must stay byte-identical: {protected}."
+        + "".join(f"{k}. {rule}\n" for k, rule in enumerate(rules[1:], start=1))
+        + f"{len(rules)}. One script: change only `{state.entry}`; no new files, no downloads (there is no network).\n"
+        f"{len(rules) + 1}. These definitions must stay byte-identical: {protected}."
     )
+
+
+SCRIPT_RULES = (
+    "Time is the `train_time` the script reports at its final step.",
+    "Keep the log format: the step lines `step:S/N val_loss:X train_time:Tms ...` printed by the script's "
+    "printing functions, with the final validation line at step N.",
+    "Keep the validation data and the number of validation tokens; evaluate on all of them.",
+    "Keep the timer: `train_time` must cover all of training. Its wall-clock is measured independently.",
+)
+HARNESS_RULES = (
+    "Time is the wall-clock of the training process, measured by the harness; the validation loss is computed "
+    "by the harness from the model the script saves (the script never sees the validation data).",
+    "Save the trained model where the script saves it now, and keep `load_model(path)` able to rebuild it: the "
+    "harness calls it in a separate process and `model(idx)` must return logits of shape (batch, T, vocab).",
+    "The model must be causal and stateless: the harness checks that a prediction never depends on later tokens "
+    "and that the same batch always gets the same predictions.",
+)
 
 
 def hints_section(hints: list[tuple[int, str]]) -> str:

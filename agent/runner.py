@@ -55,7 +55,7 @@ class AgentRunner:
     ):
         self.store = store or RecordsStore()
         self.replayer = Replayer(self.store, unsandboxed=unsandboxed)  # --unsandboxed: nodes run unconfined
-        self.sandbox = self.replayer.candidate_executor.sandbox
+        self.sandbox = self.replayer.executor.sandbox
         self.work = self.replayer.work
         self.client = client
         self.on_event = on_event
@@ -86,6 +86,7 @@ class AgentRunner:
             protected=tuple(task.start.meta.protected),
             entry=task.start.meta.entry,
             sandbox=self.sandbox.describe(len(gpu_names())),
+            measure=task.start.meta.measure,
             provenance=provenance(),
         )
         root = Node(
@@ -293,6 +294,7 @@ class AgentRunner:
             wall_s=record["wall_s"],
             log=record["log"],
             cached=record["cached"],
+            reason=record["reason"],
         )
 
     # --- scoring --------------------------------------------------------------------------

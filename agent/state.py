@@ -17,7 +17,7 @@ from agent.llm import LLMCall
 from replay import paths
 from replay.atomic import read_json, write_json_atomic
 from replay.errors import SpeedrunError
-from replay.statuses import Failure, NodeAction, NodeOutcome, NodeStage, RunOutcome, RunStatus
+from replay.statuses import Failure, Measure, NodeAction, NodeOutcome, NodeStage, RunOutcome, RunStatus
 
 RUN_SCHEMA = 1
 KIND = "agent"
@@ -62,6 +62,7 @@ class Execution:
     wall_s: float
     log: str
     cached: bool
+    reason: str | None = None  # why the harness refused the run's model (it looks ahead, keeps state, ...)
 
 
 @dataclass
@@ -95,6 +96,7 @@ class AgentState:
     protected: tuple[str, ...]
     entry: str
     sandbox: str
+    measure: Measure = Measure.SCRIPT  # who measures time and loss (the start record's `measure`)
     status: RunStatus = RunStatus.STARTED
     stop_reason: str | None = None
     created: str = field(default_factory=_now)
@@ -176,13 +178,14 @@ class AgentState:
             if raw["execution"]:
                 raw["execution"] = _execution(raw["execution"])
             nodes.append(Node(**raw))
-        own = {f.name for f in fields(cls)} - {"request", "nodes", "references", "protected", "status"}
+        own = {f.name for f in fields(cls)} - {"request", "nodes", "references", "protected", "status", "measure"}
         return cls(
             request=AgentRequest(**request),
             nodes=nodes,
             protected=tuple(data["protected"]),
             references={k: _execution(v) for k, v in data["references"].items()},
             status=RunStatus(data["status"]),
+            measure=Measure(data.get("measure", Measure.SCRIPT)),  # runs from before the field: script-measured
             **{k: data[k] for k in own},
         )
 

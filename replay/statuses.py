@@ -41,6 +41,13 @@ class RunOutcome(StrEnum):
     FAILED = "failed"
 
 
+class Measure(StrEnum):
+    """Who measures a record's time and validation loss (``measure`` in record.toml)."""
+
+    HARNESS = "harness"  # the harness's clock and its own evaluation of the model the run saves
+    SCRIPT = "script"  # the script's step lines, held to whole-script checks (tracks that cannot do better)
+
+
 class Failure(StrEnum):
     """Why a run failed: the machine's fault, or the code under test's."""
 
@@ -53,6 +60,7 @@ class Failure(StrEnum):
     NO_METRICS = "no_metrics"
     DIVERGED = "diverged"
     LOG_CAPPED = "log_capped"  # it printed more than the executor's log cap, and was stopped
+    REFUSED = "refused"  # the harness's evaluation refused the model (it looks ahead, keeps state, ...)
 
     @property
     def machine(self) -> bool:

@@ -15,6 +15,14 @@ from replay.run.executor import LaunchSpec, LocalExecutor
 from replay.run.replayer import Replayer, ReplayRequest
 from replay.score.replay_report import notes
 
+WARM = """def _warm(seconds):
+    end = os.times()[0] + seconds
+    while os.times()[0] < end:
+        pass
+    return 0.0
+
+
+"""
 BUSY = "import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end:\n    pass\n"
 
 
@@ -44,7 +52,10 @@ def test_a_run_working_outside_its_timer_is_flagged(toy_store, home):
 
     materialize(toy_store.repo, record.tree_id, folder)
     script = (folder / "train_gpt.py").read_text()
-    (folder / "train_gpt.py").write_text(BUSY.format(seconds=1.5) + script)  # work the timer never sees
+    # work the timer never sees, hidden in a hyperparameter's default where the static rules do not look
+    warm = WARM
+    script = script.replace("class Hyperparameters:\n", warm + "class Hyperparameters:\n")
+    (folder / "train_gpt.py").write_text(script.replace("    step_ms = ", "    step_ms = _warm(1.5) + "))
     work = open_work_repo(toy_store.path)
     create_branch(work, "cheat", record.commit_id)
     commit_folder(work, "cheat", folder, "burn CPU before the clock starts")

@@ -16,6 +16,7 @@ from replay.records.store import RecordsStore
 from replay.run.replayer import Replayer, ReplayRequest
 from replay.score.log_parser import parse_log
 from replay.score.stats import difference
+from replay.statuses import Measure
 
 MINI = "mini"
 
@@ -50,7 +51,9 @@ def test_track_shape_and_labels(mini_home):
         defined = defined_names(source)
         for name in [a for i in meta.innovations for a in i.anchors] + list(meta.protected):
             assert name.partition("@")[0] in defined, f"{record.label}: {name}"  # scoped anchors: SCOPE@mention
-        assert "step:{" in source and "val_loss:" in source
+        # harness-measured: training step lines, a model for the harness, no access to validation data
+        assert meta.measure == Measure.HARNESS and "step:{" in source and "def load_model(path)" in source
+        assert "NANOGPT_VAL" not in source and "val_loss:" not in source
         if parent is not None and parent.meta.task:
             assert meta.innovations, f"{record.label} must name its innovations"
 

@@ -122,7 +122,8 @@ def test_branches_are_scored_gold_null_and_broken(toy_store, home):
     lo, hi = side(state, "half")["fsr_ci"]
     assert lo <= 0.5 <= hi
     b = side(state, "broken")
-    assert b["completed"] == 0 and b["failures"] == {"code_error": 3} and b["fsr"] is None
+    # it removes the record's protected definitions: refused before running, as an agent's node would be
+    assert b["completed"] == 0 and b["failures"] == {"refused": 3} and b["fsr"] is None
     # the records repository gained nothing: branches live in the work repo only
     assert set(pygit2.Repository(str(toy_store.path)).branches.local) == {"toy"}
 

@@ -9,7 +9,7 @@ from replay.records.workrepo import commit_folder, create_branch, open_work_repo
 from replay.run.replayer import Replayer, ReplayRequest
 from replay.score.replay_report import notes
 
-FAKE = 'print("step:20/20 val_loss:1.0000 train_time:1ms step_avg:0.05ms")\n'
+FAKE = "raise SystemExit(0)  # would end with no step lines at all, if the harness ran it\n"
 
 
 def branch(store, home, name, edit) -> str:
@@ -45,14 +45,18 @@ def test_a_branch_record_toml_decides_nothing(toy_store, home):
     assert state.target_val_loss == 3.28  # the target record's, not the branch's
 
 
-def test_replicates_that_ignore_their_seed_are_flagged_and_not_valid(toy_store, home):
+def test_a_branch_that_fixes_its_seed_is_refused_before_running(toy_store, home):
+    """On a track whose scripts measure themselves, the whole-script rules refuse a changed seed (on a
+    harness-measured track the same cheat is caught by its identical replicates: tests/test_adversarial.py)."""
+
     def fix_seed(folder):
         script = (folder / "train_gpt.py").read_text()
         (folder / "train_gpt.py").write_text(script.replace('int(os.environ.get("SPEEDRUN_SEED", "0"))', "0"))
 
     name = branch(toy_store, home, "fixed-seed", fix_seed)
-    state = replay(toy_store, name, runs=3)
+    state = replay(toy_store, name, runs=2)
+    runs = [r for r in state.runs if r["side"] == name]
+    assert all(r["failure"] == "refused" and "seed" in r["reason"] for r in runs), runs[0]["reason"]
+    assert any(line.startswith(f"REFUSED {name} run 1:") for line in notes(state.summary))
     sides = {s["name"]: s for s in state.summary["sides"]}
-    assert sides[name]["identical_replicates"] and sides[name]["valid"] is False and sides[name]["p_value"] is None
-    assert not sides["baseline"]["identical_replicates"] and sides["baseline"]["valid"]
-    assert any(line.startswith(f"CHECK {name}: its 3 runs have different seeds") for line in notes(state.summary))
+    assert sides[name]["completed"] == 0 and sides["baseline"]["valid"]

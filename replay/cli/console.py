@@ -76,7 +76,7 @@ def print_summary(summary: dict) -> None:
         table.add_row(*row)
     out = console()
     out.print(table)
-    for line in comparison_lines(summary) + notes(summary) + [summary["estimator"]]:
+    for line in comparison_lines(summary) + notes(summary) + [summary.get("measured_by", ""), summary["estimator"]]:
         out.print(line)
 
 

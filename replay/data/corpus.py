@@ -64,6 +64,8 @@ DEF_TOKEN = 1
 REF_TOKEN = 2
 FIRST_CONTENT = 3
 VAL_TOKENS = 65536
+VAL_SEQUENCE_LENGTH = 256  # the harness's validation windows: 16 sequences of 256 tokens per batch
+VAL_BATCH = 16
 
 SEED = 20261126
 TRAIN_SHARDS = 2

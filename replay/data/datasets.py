@@ -13,6 +13,7 @@ with ``speedrun data fineweb`` (the real shards) or ``speedrun data synthetic`` 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from replay import paths
@@ -45,6 +46,39 @@ def prepare(name: str | None) -> dict[str, str]:
             )
         return _variables(folder, "fineweb", FINEWEB_VAL_TOKENS)
     raise SpeedrunError(f"unknown dataset '{name}' (known: {', '.join(KNOWN)})")
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What the harness itself evaluates a dataset's models on (harness-measured records)."""
+
+    files: tuple[Path, ...]  # validation shards, in order
+    tokens: int  # the first this many tokens (+1 for the last target) are evaluated
+    sequence_length: int
+    batch: int
+    vocab: int
+
+
+def validation(name: str | None) -> Validation:
+    """The harness's validation set of dataset ``name`` (prepared)."""
+    if name != corpus.CORPUS_NAME:
+        raise SpeedrunError(
+            f"dataset '{name}' has no harness evaluation: its records must be measured by their scripts "
+            '(measure = "script" in record.toml)'
+        )
+    folder = corpus.ensure_mini_corpus(paths.data_dir())
+    return Validation(
+        tuple(sorted(folder.glob("mini_val_*.bin"))),
+        corpus.VAL_TOKENS,
+        corpus.VAL_SEQUENCE_LENGTH,
+        corpus.VAL_BATCH,
+        corpus.VOCAB_SIZE,
+    )
+
+
+def training_only(env: dict[str, str]) -> dict[str, str]:
+    """The variables of :func:`prepare` without those that point to validation data."""
+    return {k: v for k, v in env.items() if k not in ("NANOGPT_VAL_FILES", "NANOGPT_VAL_TOKENS")}
 
 
 def link_into(name: str | None, workdir: Path) -> None:

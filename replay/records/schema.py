@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from replay.errors import SpeedrunError
+from replay.statuses import Measure
 
 SCHEMA = 1
 LAUNCHERS = ("python", "torchrun")
@@ -78,6 +79,7 @@ class RecordMeta:
     innovations: tuple[Innovation, ...] = ()
     protected: tuple[str, ...] = ()
     args: tuple[str, ...] = ()  # command-line arguments after the entry script (early records took flags)
+    measure: Measure = Measure.SCRIPT  # who measures time and loss (see replay/statuses.py and the README)
     schema: int = SCHEMA
 
 
@@ -193,6 +195,9 @@ def parse_record_toml(text: str, where: str = "record.toml") -> RecordMeta:
     launcher = top.str("launcher")
     if launcher not in LAUNCHERS:
         raise RecordError(f"{where}: field 'launcher' must be one of {', '.join(LAUNCHERS)}, got {launcher!r}")
+    measure = top.str("measure", required=False, default=Measure.SCRIPT.value)
+    if measure not in Measure.__members__.values():
+        raise RecordError(f"{where}: field 'measure' must be one of {', '.join(Measure)}, got {measure!r}")
     meta = RecordMeta(
         schema=schema,
         track=top.str("track"),
@@ -213,6 +218,7 @@ def parse_record_toml(text: str, where: str = "record.toml") -> RecordMeta:
         innovations=tuple(_parse_innovation(t) for t in top.tables("innovations")),
         protected=_parse_protected(top.table("protected", required=False)),
         args=top.strings("args", required=False),
+        measure=Measure(measure),
     )
     top.done()
     if not meta.entry.endswith(".py") or "/" in meta.entry:
@@ -248,7 +254,7 @@ def _parse_environment(t: _Table) -> Environment:
 def _parse_innovation(t: _Table) -> Innovation:
     innovation = Innovation(
         name=t.str("name"),
-        anchors=t.strings("anchors"),
+        anchors=t.strings("anchors", required=False),  # empty: nothing in the code (a new PyTorch, say)
         description=t.str("description", required=False, default=""),
     )
     t.done()

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
+import os
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pygit2
@@ -24,9 +25,11 @@ from replay.atomic import read_json, write_json_atomic
 from replay.data import datasets
 from replay.errors import SpeedrunError
 from replay.records.schema import RecordMeta, parse_record_toml
+from replay.records.script_rules import protected_violations, whole_record_violations
 from replay.records.store import RecordsStore, Task, materialize
 from replay.records.workrepo import open_work_repo, resolve_branch
 from replay.run import venvs
+from replay.run.evaluator import evaluate_model
 from replay.run.executor import LaunchSpec, LocalExecutor
 from replay.run.lifecycle import new_run_id, run_lock, sigterm_as_interrupt
 from replay.run.provenance import hardware, provenance, python_environment
@@ -35,9 +38,11 @@ from replay.run.sandbox import untrusted_sandbox
 from replay.score.grading import Exit, grade
 from replay.score.log_parser import StepLine
 from replay.score.replay_report import summarize, write_reports
-from replay.statuses import Role, RunStatus
+from replay.statuses import Measure, Role, RunStatus
 
 RUN_SCHEMA = 1
+MODEL_OUT_VARIABLE = "SPEEDRUN_MODEL_OUT"  # where a harness-measured script saves its trained model
+MODEL_FILE = "model.pt"
 
 
 @dataclass(frozen=True)
@@ -162,18 +167,18 @@ class Replayer:
         store: RecordsStore | None = None,
         executor=None,
         progress: Progress | None = None,
-        candidate_executor=None,
         unsandboxed: bool = False,
     ):
         self.store = store or RecordsStore()
         self.work = open_work_repo(self.store.path)
-        self.executor = executor or LocalExecutor()
-        # Candidate branches are untrusted code: confined where the machine allows (replay/run/sandbox.py).
-        self.candidate_executor = candidate_executor or (executor or LocalExecutor(sandbox=untrusted_sandbox(allow_unsandboxed=unsandboxed)))
+        # Every side runs confined alike (replay/run/sandbox.py): candidates are untrusted code, and
+        # records must pay the same overheads and see no more data than the candidates they are compared with.
+        self.executor = executor or LocalExecutor(sandbox=untrusted_sandbox(allow_unsandboxed=unsandboxed))
         self.progress = progress or Progress()
         self.cache = ResultCache(paths.cache_dir())
         self._metas: dict[str, RecordMeta] = {}
         self._interpreters: dict[tuple[str, str | None], tuple[str, dict]] = {}
+        self._refusals: dict[str, str | None] = {}
 
     def start(self, request: ReplayRequest) -> ReplayState:
         """Plan a new replay and write its run.json (status ``started``)."""
@@ -184,11 +189,11 @@ class Replayer:
         task = self.store.task(request.track, request.task)
         sides = plan_sides(self.store, self.work, task, request.branches)
         state = ReplayState(new_run_id(request.track, request.task), request, sides, task.target.meta.target_val_loss)
-        if request.branches:  # what confinement the candidates get here (or why none)
-            sandbox = getattr(self.candidate_executor, "sandbox", None)
-            if sandbox is not None:
-                sandbox.check()  # no sandbox here and no --unsandboxed: refused before anything is written
-            state.provenance["sandbox"] = sandbox.describe(self.candidate_executor.gpus) if sandbox else "none"
+        sandbox = getattr(self.executor, "sandbox", None)  # what confinement runs get here (or why none)
+        if sandbox is not None:
+            sandbox.check()  # no sandbox here and no --unsandboxed: refused before anything is written
+        state.provenance["sandbox"] = sandbox.describe(self.executor.gpus) if sandbox else "none"
+        state.provenance["measured_by"] = task.start.meta.measure
         folder = paths.run_dir(state.run_id)
         folder.mkdir(parents=True)
         state.save(folder)
@@ -229,6 +234,27 @@ class Replayer:
             self._metas[side.tree] = parse_record_toml(blob.data.decode(), where=f"{side.ref}:{paths.RECORD_TOML}")
         return self._metas[side.tree]
 
+    def _refusal(self, request: ReplayRequest, side: Side, measure: Measure) -> str | None:
+        """Why a candidate may not run (None: it may): it changes a protected definition of its start
+        record, or, where scripts measure themselves, anything that measures the run."""
+        if side.name not in self._refusals:
+            start = self.store.task(request.track, request.task).start
+            before, after = self._python_files(start.tree_id), self._python_files(side.tree)
+            entry = start.meta.entry
+            problems = protected_violations(before.get(entry, ""), after.get(entry, ""), start.meta.protected)
+            if measure == Measure.SCRIPT:
+                problems += whole_record_violations(before, after, entry)
+            self._refusals[side.name] = "; ".join(dict.fromkeys(problems)) or None
+        return self._refusals[side.name]
+
+    def _python_files(self, tree_id: str) -> dict[str, str]:
+        """Path -> text of every Python file of a tree."""
+        out = {}
+        for path, blob in _walk(self.work[tree_id], ""):
+            if path.endswith(".py"):
+                out[path] = blob.data.decode(errors="replace")
+        return out
+
     def _interpreter_for(self, meta: RecordMeta, override: str | None) -> tuple[str, dict]:
         """The interpreter that runs a record and its versions (for the cache key), found once per
         environment: probing another interpreter's versions starts a process."""
@@ -242,8 +268,11 @@ class Replayer:
     def run_side(self, request: ReplayRequest, side: Side, replicate: int, folder: Path) -> dict:
         """Run (or fetch from the cache) replicate ``replicate`` of one side; return its run record."""
         meta = self._meta_for(request, side)
+        measure = self.store.task(request.track, request.task).start.meta.measure  # every side alike
         time_limit = request.time_limit_s or max(600.0, 4 * meta.result.time_s)
         env = {**datasets.prepare(meta.data), "SPEEDRUN_SEED": str(replicate)}
+        if measure == Measure.HARNESS:  # the training process never sees the validation data
+            env = {**datasets.training_only(env), MODEL_OUT_VARIABLE: MODEL_FILE}
         python, env_fingerprint = self._interpreter_for(meta, request.python)
         nproc = min(meta.nproc, request.nproc or meta.nproc)
         parts = dict(
@@ -257,20 +286,37 @@ class Replayer:
             hardware=asdict(hardware()),
             max_steps=request.max_steps,
             seed=replicate,
+            measure=measure,
         )
         key = cache_key(**parts)
         log_rel = f"logs/{side.name.replace('/', '_')}-{replicate}.txt"
         log_path = folder / log_rel
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.progress.start_run(side.name, replicate, request.runs)
-        hit = self.cache.get(key) if request.use_cache else None
-        if hit:
+        refusal = self._refusal(request, side, measure) if side.role == Role.CANDIDATE else None
+        hit = self.cache.get(key) if request.use_cache and not refusal else None
+        if refusal:  # not run at all: the same rules as an agent's node, on every path
+            log_path.write_text(f"[speedrun] refused before running: {refusal}\n")
+            exit = Exit(returncode=None, wall_s=0.0, refused=refusal)
+        elif hit:
             exit, cached_log, measured = hit
             shutil.copyfile(cached_log, log_path)
         else:
-            exit = self._execute(side, meta, env, python, nproc, request, time_limit, folder, replicate, log_path)
-        result = grade(log_path.read_text(errors="replace"), exit)
-        if not hit and not result.machine_failure:  # stored either way, for a replay that asks to reuse it
+            spec = LaunchSpec(
+                workdir=folder / "scratch" / f"{side.name.replace('/', '_')}-{replicate}",
+                entry=meta.entry,
+                args=meta.args,
+                launcher=meta.launcher,
+                nproc=nproc,
+                env=env,
+                python=python,
+                max_steps=request.max_steps,
+                time_limit_s=time_limit,
+                readable=data_files(env),
+            )
+            exit = self._execute(side.tree, meta.data, spec, log_path, measure)
+        result = grade(log_path.read_text(errors="replace"), exit, measure)
+        if not hit and not refusal and not result.machine_failure:  # stored for a replay that asks to reuse it
             self.cache.put(key, exit, log_path, parts)
         record = {
             "side": side.name,
@@ -286,29 +332,41 @@ class Replayer:
         self.progress.end_run(record)
         return record
 
-    def _execute(self, side, meta, env, python, nproc, request, time_limit, folder, replicate, log_path) -> Exit:
-        scratch = folder / "scratch" / f"{side.name.replace('/', '_')}-{replicate}"
+    def _execute(self, tree: str, data: str | None, spec: LaunchSpec, log_path: Path, measure: Measure) -> Exit:
+        """Run ``spec`` in a fresh scratch folder holding ``tree``; evaluate its model if the harness measures it."""
+        scratch = spec.workdir
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.parent.mkdir(parents=True, exist_ok=True)
-        materialize(self.work, side.tree, scratch)
-        datasets.link_into(meta.data, scratch)
-        spec = LaunchSpec(
-            workdir=scratch,
-            entry=meta.entry,
-            args=meta.args,
-            launcher=meta.launcher,
-            nproc=nproc,
-            env=env,
-            python=python,
-            max_steps=request.max_steps,
-            time_limit_s=time_limit,
-            readable=data_files(env),
-        )
+        materialize(self.work, tree, scratch)
+        datasets.link_into(data, scratch)
         try:
-            executor = self.candidate_executor if side.role == Role.CANDIDATE else self.executor
-            return executor.run(spec, log_path, on_step=self.progress.step)
+            exit = self.executor.run(spec, log_path, on_step=self.progress.step)
+            if measure == Measure.HARNESS and exit.returncode == 0 and not exit.stopped_at_max_steps:
+                evaluated = evaluate_model(
+                    scratch,
+                    spec.entry,
+                    MODEL_FILE,
+                    spec.python,
+                    datasets.validation(data),
+                    log_path.with_suffix(".eval.txt"),
+                    env={**os.environ, **spec.env},
+                    sandbox=getattr(self.executor, "sandbox", None),
+                )
+                exit = replace(exit, evaluation=evaluated)
+            return exit
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _walk(tree: pygit2.Tree, prefix: str):
+    """(path, blob) of every file under ``tree``."""
+    for entry in tree:
+        path = f"{prefix}{entry.name}"
+        if entry.type_str == "tree":
+            yield from _walk(entry, path + "/")
+        elif entry.type_str == "blob":
+            yield path, entry
+
 
 def data_files(env: dict[str, str]) -> tuple[Path, ...]:
     """The data files a run's variables point to (``NANOGPT_*_FILES`` globs): all it may read

@@ -57,7 +57,7 @@ class ResultCache:
         folder = self._dir(key)
         try:
             entry = json.loads((folder / ENTRY_NAME).read_text())
-            exit = Exit(**dict(entry["exit"], command=tuple(entry["exit"]["command"])))
+            exit = Exit.from_json(entry["exit"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
         if entry.get("key_hash") not in (None, key) or not (folder / LOG_NAME).is_file():

@@ -14,7 +14,7 @@ import signal
 from dataclasses import dataclass
 
 from replay.score.log_parser import parse_log
-from replay.statuses import Failure, RunOutcome
+from replay.statuses import Failure, Measure, RunOutcome
 
 _PATTERNS = [
     (Failure.OOM, re.compile(r"OutOfMemoryError|CUDA out of memory|MemoryError|Cannot allocate memory")),
@@ -30,6 +30,16 @@ _PATTERNS = [
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """The harness's own measurement of the model a run left behind (replay/run/evaluator.py)."""
+
+    val_loss: float | None  # mean validation loss the harness computed (None: it could not)
+    problem: str | None  # why the model cannot be scored (None: it can); a reason, one line
+    wall_s: float  # seconds the whole evaluation took
+    load_s: float = 0.0  # seconds from the server's start to its first answer: loading counts as training time
+
+
+@dataclass(frozen=True)
 class Exit:
     """How a run's process ended, as the executor saw it: grading's input beside the log."""
 
@@ -40,6 +50,20 @@ class Exit:
     command: tuple[str, ...] = ()
     cpu_s: float | None = None  # user + system CPU of the run and the children it waited for
     log_capped: bool = False  # the executor stopped the run: its log outgrew LaunchSpec.max_log_bytes
+    evaluation: Evaluation | None = None  # harness-measured records only
+    refused: str | None = None  # why the harness would not run it at all (a rule of the task), one line
+
+    @classmethod
+    def from_json(cls, data: dict) -> Exit:
+        """The inverse of ``dataclasses.asdict`` (run.json, cache entries)."""
+        evaluation = data.get("evaluation")
+        return cls(
+            **dict(
+                data,
+                command=tuple(data.get("command", ())),
+                evaluation=Evaluation(**evaluation) if evaluation is not None else None,
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,10 @@ class RunResult:
     wall_s: float
     peak_memory_mib: int | None = None
     cpu_s: float | None = None  # CPU seconds the harness measured (None for runs recorded before it did)
+    measured_by: Measure = Measure.SCRIPT  # who measured time_s and val_loss
+    reported_time_s: float | None = None  # the script's own train_time (harness-measured runs: informational)
+    reported_val_loss: float | None = None  # the script's own final val_loss, if it printed one
+    reason: str | None = None  # why the harness refused the run's result (the evaluation's problem)
 
     @property
     def machine_failure(self) -> bool:
@@ -78,8 +106,16 @@ def classify_failure(log_text: str, exit: Exit) -> Failure | None:
     return Failure.CODE_ERROR if exit.returncode else None
 
 
-def grade(log_text: str, exit: Exit) -> RunResult:
-    """Grade a run from its complete log text and its exit."""
+def grade(log_text: str, exit: Exit, measure: Measure = Measure.SCRIPT) -> RunResult:
+    """Grade a run from its complete log text and its exit.
+
+    ``measure`` is how the run's record is measured: from the script's final step line
+    (``Measure.SCRIPT``), or by the harness (``Measure.HARNESS``: time is the training process's
+    wall-clock, the validation loss is the harness's evaluation in ``exit.evaluation``)."""
+    if exit.refused:
+        return RunResult(RunOutcome.FAILED, Failure.REFUSED, None, None, None, None, exit.wall_s, reason=exit.refused)
+    if measure == Measure.HARNESS:
+        return _grade_measured(log_text, exit)
     parsed = parse_log(log_text)
     final, last = parsed.final, parsed.last
     common = dict(
@@ -102,6 +138,39 @@ def grade(log_text: str, exit: Exit) -> RunResult:
     if not math.isfinite(final.val_loss):
         return RunResult(RunOutcome.FAILED, Failure.DIVERGED, _seconds(final), final.val_loss, final.step, **common)
     return RunResult(RunOutcome.OK, None, _seconds(final), final.val_loss, final.step, **common)
+
+
+def _grade_measured(log_text: str, exit: Exit) -> RunResult:
+    """A harness-measured run: its step lines are informational; a partial run has no evaluation.
+
+    Its time is the training process's wall-clock plus the model server's time to its first
+    answer: whatever ``load_model`` does (more training, say) is paid for, and anything done later
+    changes the answers to the first batch, which the evaluation's statelessness check refuses."""
+    parsed = parse_log(log_text)
+    last, final = parsed.last, parsed.final
+    common = dict(
+        wall_s=exit.wall_s,
+        peak_memory_mib=parsed.peak_memory_mib,
+        total_steps=parsed.total_steps,
+        cpu_s=exit.cpu_s,
+        measured_by=Measure.HARNESS,
+        reported_time_s=_seconds(last),
+        reported_val_loss=final.val_loss if final else None,
+    )
+    steps = last.step if last else None
+    if exit.stopped_at_max_steps:  # a smoke run: the script's clock at step K is all there is
+        return RunResult(RunOutcome.PARTIAL, None, _seconds(last), None, steps, **common)
+    failure = classify_failure(log_text, exit)
+    evaluation = exit.evaluation
+    time_s = exit.wall_s + evaluation.load_s if evaluation else None
+    if failure or evaluation is None:
+        return RunResult(RunOutcome.FAILED, failure or Failure.NO_METRICS, None, None, steps, **common)
+    if evaluation.problem:
+        refused = dict(reason=evaluation.problem, **common)
+        return RunResult(RunOutcome.FAILED, Failure.REFUSED, time_s, evaluation.val_loss, steps, **refused)
+    if not math.isfinite(evaluation.val_loss):
+        return RunResult(RunOutcome.FAILED, Failure.DIVERGED, time_s, evaluation.val_loss, steps, **common)
+    return RunResult(RunOutcome.OK, None, time_s, evaluation.val_loss, steps, **common)
 
 
 def _seconds(line) -> float | None:

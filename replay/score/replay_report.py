@@ -18,7 +18,7 @@ from replay.atomic import write_json_atomic, write_text_atomic
 from replay.errors import SpeedrunError
 from replay.score.grading import Exit, grade
 from replay.score.stats import Difference, difference, fsr, fsr_interval, mean_sd, speedup_verdict, validity
-from replay.statuses import Role, RunOutcome
+from replay.statuses import Measure, Role, RunOutcome
 
 REPORT_SCHEMA = 2  # 2: sides compare with the baseline paired and unpaired (vs_baseline); FSR by Fieller
 CPU_RATIO_MARGIN = 1.5
@@ -29,18 +29,26 @@ ESTIMATOR = (
 )
 
 
+MEASURED_BY = {
+    Measure.HARNESS: "Measured by the harness: time is the training process's wall-clock, val loss the harness's "
+    "evaluation of the model the run saved (causality probed); the script's step lines are informational.",
+    Measure.SCRIPT: "Measured by the script: time and val loss from its final step line (train_time), "
+    "cross-checked against the harness's wall-clock and CPU time.",
+}
+CLAIM_SLACK_S = 1.0  # a script's clock may run ahead of the harness's by rounding and start-up order only
+
+
 def _regrade(run: dict, folder: Path):
-    exit = dict(run["exit"])
-    exit["command"] = tuple(exit["command"])
     try:
         log = (folder / run["log"]).read_text(errors="replace")
     except OSError:
         raise SpeedrunError(f"{folder / run['log']} is missing: this run's report cannot be recomputed") from None
-    return grade(log, Exit(**exit))
+    return grade(log, Exit.from_json(run["exit"]), Measure(run.get("measured_by", Measure.SCRIPT)))
 
 
 def summarize(state, folder: Path) -> dict:
     """The graded summary of a replay (what report.json holds)."""
+    measure = Measure(state.provenance.get("measured_by", Measure.SCRIPT))
     graded = {side.name: [] for side in state.sides}
     for run in state.runs:
         graded[run["side"]].append((run["replicate"], _regrade(run, folder)))
@@ -107,6 +115,16 @@ def summarize(state, folder: Path) -> dict:
         "timer_flags": [] if partial else timer_flags(state.sides, graded),
         "reused": reused_runs(state.runs),
         "sandbox": state.provenance.get("sandbox"),  # the confinement the runs had (replay/run/sandbox.py)
+        "measured_by": MEASURED_BY[measure],
+        "refused": [
+            {"side": name, "replicate": k, "reason": r.reason} for name, rs in graded.items() for k, r in rs if r.reason
+        ],
+        "claims_contradicted": [
+            {"side": name, "replicate": k, "reported_time_s": r.reported_time_s, "wall_s": r.wall_s}
+            for name, rs in graded.items()
+            for k, r in rs
+            if r.measured_by == Measure.HARNESS and (r.reported_time_s or 0) > r.wall_s + CLAIM_SLACK_S
+        ],
     }
 
 
@@ -291,6 +309,15 @@ def notes(summary: dict) -> list[str]:
         if s.get("identical_replicates")
     ]
     out += [
+        f"REFUSED {r['side']} run {r['replicate'] + 1}: {r['reason']}; the run counts as failed."
+        for r in summary.get("refused", [])
+    ]
+    out += [
+        f"CHECK {c['side']} run {c['replicate'] + 1}: the script reports {c['reported_time_s']:.2f} s of train_time "
+        f"but its process lived {c['wall_s']:.2f} s by the harness's clock: its own timer is not to be believed."
+        for c in summary.get("claims_contradicted", [])
+    ]
+    out += [
         f"CHECK {f['side']} run {f['replicate'] + 1}: {f['cpu_s']:.2f} s of CPU for {f['time_s']:.2f} s of train_time "
         f"({f['ratio']:.2f} per second; the records' runs show {f['reference']:.2f}): a timer that does not cover "
         "the work, another use of threads, or a disturbed machine."
@@ -324,7 +351,7 @@ def render_markdown(summary: dict) -> str:
         f"# Replay {summary['run_id']}",
         "",
         f"Track `{summary['track']}`, task {summary['task']}; target val loss {summary['target_val_loss']}; "
-        f"{summary['runs_per_side']} run(s) per side. {summary['estimator']}",
+        f"{summary['runs_per_side']} run(s) per side. {summary.get('measured_by', '')} {summary['estimator']}",
         "",
         "| " + " | ".join(HEADERS) + " |",
         "|" + "---|" * len(HEADERS),
