@@ -167,14 +167,20 @@ class Verdict:
 
 def evaluate(store, track: str, candidates: list[Candidate]) -> list[Verdict]:
     """Attribute every candidate against its task's record i+1 and compare with the manifest."""
-    from analysis.attribute import THRESHOLD
-    from analysis.task import attribute_task, load_task
+    from analysis.attribute import THRESHOLD, attribute
+    from analysis.diff import load as load_version
+    from analysis.syntax import Cache
+    from analysis.task import load_task
 
     out = []
+    tasks: dict[int, tuple] = {}  # a task's scripts are parsed once, and share a cache with its candidates
     for c in candidates:
-        base, _, innovations = load_task(store, track, c.task)
+        if c.task not in tasks:
+            cache = Cache()
+            tasks[c.task] = (cache, *load_task(store, track, c.task, cache))
+        cache, base, target, innovations = tasks[c.task]
         expected = c.expected([i.name for i in innovations])
-        res, _ = attribute_task(store, track, c.task, c.id, c.build(base.text))
+        res = attribute(base, target, load_version(c.build(base.text), c.id, cache), innovations)
         for g in res.innovations:
             if g.name not in expected:
                 continue
