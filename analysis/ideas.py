@@ -296,7 +296,8 @@ class Comparison:
             else:
                 missing.append((f, w))
                 opposite = _opposite(f)
-                if opposite and opposite not in sig.features and f"{'+' if sign > 0 else '-'}{opposite}" in cand.features:
+                against = f"{'+' if sign > 0 else '-'}{opposite}"
+                if opposite and opposite not in sig.features and against in cand.features:
                     total += w  # the candidate did the opposite (a decay for a warmup): counts against
                     missing.append((opposite + " (the opposite)", w))
         score = round(got / total, 4) if total else 0.0

@@ -239,7 +239,11 @@ def test_betas_are_not_epsilon():
 
 
 def test_momentum_decay_is_not_momentum_warmup():
-    warm = "        w = min(step / 10, 1.0)\n        opt.param_groups[0]['momentum'] = (1 - w) * 0.85 + w * 0.95\n        opt.step()\n"
+    warm = (
+        "        w = min(step / 10, 1.0)\n"
+        "        opt.param_groups[0]['momentum'] = (1 - w) * 0.85 + w * 0.95\n"
+        "        opt.step()\n"
+    )
     target = edit(BASE, ("        opt.step()\n", warm))
     inv = Innovation("momentum warmup", ("train",), "The momentum rises linearly from 0.85 to 0.95 over 10 steps.")
     lerp = edit(
@@ -313,7 +317,9 @@ def test_refactors_in_the_same_method_do_not_dilute_the_idea():
         BASE,
         (
             "        self.qkv = nn.Linear(d, 3 * d)\n",
-            "        self.c_q = nn.Linear(d, d)\n        self.c_k = nn.Linear(d, d)\n        self.c_v = nn.Linear(d, d)\n",
+            "        self.c_q = nn.Linear(d, d)\n"
+            "        self.c_k = nn.Linear(d, d)\n"
+            "        self.c_v = nn.Linear(d, d)\n",
         ),
         (
             "        q, k, v = self.qkv(x).chunk(3, dim=-1)\n",

@@ -15,9 +15,8 @@ import ast
 import os
 import warnings
 
-import pytest
-
 import independent
+import pytest
 
 from analysis.task import load_task
 
