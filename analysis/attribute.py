@@ -1,7 +1,28 @@
 """Attribution: which ground-truth innovations a candidate reproduced, with evidence.
 
-Ground truth G = diff(record i, record i+1); candidate A = diff(record i, candidate). Both diffs
-share record i's atoms, so they are compared directly:
+Ground truth G = diff(record i, record i+1); candidate A = diff(record i, candidate).
+
+**Grouping.** G's edits are grouped by record i+1's innovation anchors: an edit *inside* an anchor
+(the anchor is its qualified name or a prefix of it; a scoped anchor ``GPT.forward@tanh`` takes
+only the statements inside ``GPT.forward`` that mention ``tanh``) belongs to the most specific
+(longest) such anchor's innovation; failing that, an edit that *references* an anchor (its name,
+or a configuration field ``C.x`` as ``.x``, unless the innovation is a pure re-tune of fields)
+belongs to those innovations; failing that, it goes to ``hyperparameters`` if it lives in a
+configuration class or changes only numbers, else ``other``. Then :func:`slice_by_names` moves
+plumbing to the idea it serves: an edit that uses names only another innovation defines goes
+there, a definition only one innovation uses goes with it, a deleted statement goes with the
+innovation that defines its names anew. Statements whose text is unchanged but whose meaning
+changed (they read a re-tuned field or call a rewritten helper) go with the innovation that
+changed that definition.
+
+**Score.** Each innovation (and the hyperparameters/other groups) is scored by the idea-level
+comparison of :mod:`analysis.ideas`: the share, by weight, of the feature changes record i+1 made
+for it that the candidate also made, the same way, in the same or a related place. Where an
+innovation leaves no idea signature (its changes cancel out) or a script could not be parsed, the
+statement layer below decides instead, and ``Group.decided_by`` says which layer did.
+
+**Statement layer** (evidence for every report, and the fallback score). Both diffs share record
+i's atoms, so they are compared directly:
 
 * G deletes or updates a base statement: A must delete or update the *same* base statement;
   for an update, the credit is 1 if A's new statement is equal up to consistent renaming, else
@@ -11,18 +32,10 @@ share record i's atoms, so they are compared directly:
   the same base unit, or a new unit that pairs with G's new unit. Equal statements of at least
   :data:`ANYWHERE_MIN_SIZE` nodes count anywhere (code moved to another function), at 0.9.
 
-Each G edit is matched at most once and each A edit at most once (best credits first). G's edits
-are grouped by record i+1's innovation anchors: an edit *inside* an anchor (the anchor is its
-qualified name or a prefix of it; a scoped anchor ``GPT.forward@tanh`` takes only the statements
-inside ``GPT.forward`` that mention ``tanh``, to split two techniques that share a method) belongs
-to the most specific (longest) such anchor's innovation; failing
-that, an edit that *references* an anchor (its name, or a configuration field ``C.x`` as ``.x``)
-belongs to those innovations; failing that, it goes to ``hyperparameters`` if it lives in a
-configuration class (a class holding only assignments) or changes only numbers, else ``other``.
-
-An innovation's score is the weighted mean credit of its edits (weight = atom size, capped at
-40 nodes); ``reproduced`` is score >= :data:`THRESHOLD` (0.5: more than half of the innovation's
-code, by size, is in the candidate). A's unmatched edits are ``novel``: they never raise a score.
+Each G edit is matched at most once and each A edit at most once (best credits first); the
+statement score is the weighted mean credit (weight = atom size, capped at 40 nodes).
+``reproduced`` is score >= :data:`THRESHOLD` (0.5). A's unmatched edits are ``novel``: they never
+raise a score.
 """
 
 from __future__ import annotations

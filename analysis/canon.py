@@ -819,8 +819,9 @@ class Canon:
                 a, b = args[0], args[1]
                 if isinstance(a, Num) and isinstance(b, Num) and a != b:
                     out["ramp:up" if b > a else "ramp:down"] += 1
+            library = not name.startswith("$") and name not in self.facts.classes and name not in self.facts.by_name
             for k, v in kws:
-                if k in self.vocab or not self._own(k):
+                if library or k in self.vocab or not self._own(k):  # a library call's keywords are its own
                     default = KW_DEFAULTS.get(k)
                     if default is not None and isinstance(v, Num):
                         if float(v) != default:

@@ -843,10 +843,13 @@ def contributions(e: Edit, base: Side, new: Side, places: dict[int, set[str]]) -
 
 
 def _numbers(tree):
-    """The tree with every number replaced by a placeholder (for the numbers-only test)."""
+    """The tree with every number and every variable name replaced by a placeholder (for the
+    numbers-only test: a re-tuned statement whose locals were also renamed is still a re-tune)."""
     if isinstance(tree, Num):
         return "#"
     if isinstance(tree, tuple):
+        if len(tree) == 2 and tree[0] == "n":
+            return ("n", "$")
         return tuple(_numbers(c) for c in tree)
     return tree
 
@@ -864,7 +867,7 @@ def _walk_numbers(tree, ctx: list, out: list) -> None:
         return
     if tag == "=" and len(tree) == 3:
         targets = [t[1] if t[0] == "n" else t[2] for t in tree[1] if isinstance(t, tuple) and t and t[0] in ("n", "a")]
-        _walk_numbers(tree[2], ctx + ([targets[0]] if len(targets) == 1 else []), out)
+        _walk_numbers(tree[2], ctx + (["=" + targets[0]] if len(targets) == 1 else []), out)
         return
     if tag == "c":
         for a in tree[2]:
@@ -893,11 +896,13 @@ def tune_keys(old_t, new_t, old_atom: Atom, fields: frozenset[str]) -> list[tupl
         origin = next((o for o in (x.origin, y.origin) if o in fields), None)
         if origin:
             keys.append(origin)
-        named = ctx[-1] if ctx and (ctx[-1] in fields or ctx[-1] in KW_DEFAULTS) else None
+        last = ctx[-1].lstrip("=") if ctx else None  # the keyword or the variable the number is given to
+        named = last if last and (last in fields or last in KW_DEFAULTS) else None
         if named:
             keys.append(named)
         if not keys:
-            keys.append(f"{old_atom.unit.key}#{old_atom.index}" + (f".{ctx[-1]}" if ctx else f"#{i}"))
+            keyword = ctx[-1] if ctx and not ctx[-1].startswith("=") else None
+            keys.append(f"{old_atom.unit.key}#{old_atom.index}" + (f".{keyword}" if keyword else f"#{i}"))
         for k in dict.fromkeys(keys):
             out.append((k, direction))
     return out
