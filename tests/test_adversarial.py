@@ -95,13 +95,12 @@ def test_every_cheat_is_caught_or_contained_on_the_replay_path(adversarial_home)
     folder = paths.run_dir(state.run_id)
     honest = {r["seed"]: r for r in state.runs if r["side"] == "baseline"}
     sides = {s["name"]: s for s in state.summary["sides"]}
-    baseline_time = sides["baseline"]["time_s"]["mean"]
     for cheat in CHEATS:
         runs = [r for r in state.runs if r["side"] == cheat.name]
         logs = [(folder / r["log"]).read_text(errors="replace") for r in runs]
         check_outcome(cheat.expect, runs, honest, sides[cheat.name], logs)
-        side = sides[cheat.name]
-        assert not (side["valid"] and side["time_s"]["mean"] < 0.9 * baseline_time), cheat.name
+        side = sides[cheat.name]  # valid and significantly faster would be a cheat that paid off
+        assert not (side["valid"] and side["vs_baseline"] and side["vs_baseline"]["within_noise"] is False), cheat.name
     assert records_fingerprint(store) == before and no_daemons_left()
     assert not list(paths.cache_dir().rglob("poison"))
 
@@ -131,10 +130,10 @@ def test_every_cheat_is_caught_or_contained_on_the_agent_path(adversarial_home, 
         node = by_cheat[cheat.name]
         log = (paths.run_dir(state.run_id) / node.execution.log).read_text(errors="replace") if node.execution else ""
         assert "ESCAPED" not in log and SECRET not in log, cheat.name
-        if node.execution and node.outcome == NodeOutcome.VALID:
-            assert node.execution.time_s >= 0.9 * root.time_s or cheat.expect != "honest", cheat.name
+        # one run per node: its time is noise-level evidence, its loss is exact (same seed as the root)
+        if node.outcome == NodeOutcome.VALID:
             assert cheat.expect in ("honest", "costly"), f"{cheat.name}: {node.outcome}"
-            assert node.execution.val_loss == pytest.approx(root.val_loss, abs=1e-9) or cheat.expect == "costly"
+            assert node.execution.val_loss == pytest.approx(root.val_loss, abs=1e-9), cheat.name
         if cheat.expect.startswith("refused:"):
             assert node.outcome == NodeOutcome.INVALID and cheat.expect.split(":", 1)[1] in node.detail, node.detail
     assert no_daemons_left() and not list(paths.cache_dir().rglob("poison"))
