@@ -22,6 +22,7 @@ from replay.statuses import Measure, NodeAction, NodeOutcome, NodeStage
 _SCRATCH_PATH = re.compile(r"""[^\s"']*/scratch/[^/\s"']+/""")
 LOG_TAIL_LINES = 30
 LOG_LINE_CHARS = 300
+LOG_TAIL_BYTES = 64 * 1024  # read from the end of a log for its tail
 MAX_FAILED_SHOWN = 5
 
 FORMAT_INSTRUCTIONS = {
@@ -114,7 +115,9 @@ def log_tail(folder: Path, node: Node) -> str:
     if node.execution is None:
         return ""
     try:
-        lines = (folder / node.execution.log).read_text(errors="replace").splitlines()
+        with open(folder / node.execution.log, "rb") as log:  # only the end: a log may be tens of MiB
+            log.seek(max(0, log.seek(0, 2) - LOG_TAIL_BYTES))
+            lines = log.read().decode(errors="replace").splitlines()
     except OSError:
         return ""
     return "\n".join(_SCRATCH_PATH.sub("", line)[:LOG_LINE_CHARS] for line in lines[-LOG_TAIL_LINES:])

@@ -130,9 +130,10 @@ def test_every_cheat_is_caught_or_contained_on_the_agent_path(adversarial_home, 
         node = by_cheat[cheat.name]
         log = (paths.run_dir(state.run_id) / node.execution.log).read_text(errors="replace") if node.execution else ""
         assert "ESCAPED" not in log and SECRET not in log, cheat.name
-        # one run per node: its time is noise-level evidence, its loss is exact (same seed as the root)
+        # One run per node: its time is noise-level evidence, its loss is exact (same seed as the root).
+        # A fixed seed cannot show in one run; like every cheat that stays valid, it must score as the root.
         if node.outcome == NodeOutcome.VALID:
-            assert cheat.expect in ("honest", "costly"), f"{cheat.name}: {node.outcome}"
+            assert cheat.expect in ("honest", "costly", "invalid"), f"{cheat.name}: {node.outcome}"
             assert node.execution.val_loss == pytest.approx(root.val_loss, abs=1e-9), cheat.name
         if cheat.expect.startswith("refused:"):
             assert node.outcome == NodeOutcome.INVALID and cheat.expect.split(":", 1)[1] in node.detail, node.detail
