@@ -52,12 +52,14 @@ MODULES = frozenset(
 
 
 class Num(float):
-    """A number; ``origin`` names the configuration field or constant it was read from (equality and
-    hashing ignore it)."""
+    """A number; ``origin`` names the configuration field or constant it was read from, ``direct``
+    says it is that field's value itself rather than computed from it (equality and hashing ignore
+    both)."""
 
-    def __new__(cls, value: float, origin: str | None = None):
+    def __new__(cls, value: float, origin: str | None = None, direct: bool = False):
         obj = float.__new__(cls, value)
         obj.origin = origin
+        obj.direct = direct
         return obj
 
 
@@ -84,6 +86,8 @@ ALIASES = {
     "matmul": "@",
     "mm": "@",
     "bmm": "@",
+    "ModuleDict": "ModuleList",  # containers of submodules, keyed or not
+    "ParameterDict": "ParameterList",
     "lerp": "mix",
     "flip": "reversed",
     "reverse": "reversed",
@@ -791,9 +795,11 @@ class Canon:
         if tree is None:
             return
         if isinstance(tree, Num):
+            value = self._value(tree)
             if tree.origin and tree.origin in self.base_fields:
-                out["ref:" + tree.origin] += 1  # read from a field record i has: the field, and its value
-            out["num:" + bucket(tree)] += 1
+                out["ref:" + tree.origin] += 1  # read from a field record i has
+            if value is not None:
+                out["num:" + bucket(value)] += 1
             return
         if not isinstance(tree, tuple):
             return
@@ -848,8 +854,8 @@ class Canon:
                 inner = self._label(child)
                 if inner:
                     out[f"edge:op{tree[1]}>{inner}"] += 1
-                elif isinstance(child, Num) and tree[1] not in ("+", "neg"):
-                    out[f"opn:{tree[1]}:{bucket(child)}"] += 1
+                elif isinstance(child, Num) and tree[1] not in ("+", "neg") and self._value(child) is not None:
+                    out[f"opn:{tree[1]}:{bucket(self._value(child))}"] += 1
                 self._feat(child, out)
             if tree[1] == "+" and len(tree[2]) == 2 and _learned_weights(tree[2]):
                 out["call:combine"] += 1
@@ -889,6 +895,16 @@ class Canon:
                 else:
                     for c in child:
                         self._feat(c, out)
+
+    def _value(self, n: Num) -> float | None:
+        """The value a number compares by: a field record i has reads as record i's value (a re-tune
+        shows as a re-tune, not in every statement that reads the field); a number computed from such
+        a field has none; any other number is itself."""
+        if n.origin and n.origin in self.base_fields:
+            return self.base_values.get(n.origin) if n.direct else None
+        return float(n)
+
+    base_values: dict = {}
 
     def _own(self, name: str) -> bool:
         """Is ``name`` one the script binds itself (as opposed to a library's)?"""

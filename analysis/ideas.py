@@ -192,6 +192,7 @@ class Side:
     trees: dict[int, object]
     fields: frozenset[str]  # configuration field and constant names
     definitions: set[int]  # id(atom) of statements that define a field or constant
+    values: dict[str, float]  # its fields' and constants' values
 
 
 @dataclass
@@ -228,7 +229,7 @@ class Comparison:
         base = truth.old
         vocab = base.module.bound
         self.base_side = side_of(base, vocab, None)
-        fields = self.base_side.fields
+        fields = self.base_side.values
         self.rarity = Counter()
         for f in self.base_side.feats.values():
             self.rarity.update(f)
@@ -267,6 +268,7 @@ class Comparison:
         candidate's change there is explained by that innovation and earns this one exact-place
         credit only)."""
         total = got = 0.0
+        add_total = add_got = removed_got = 0.0
         matched, missing = [], []
         cand = self.agent_sig
         claimed = claimed or {}
@@ -274,6 +276,8 @@ class Comparison:
         for f, sign in sig.features.items():
             w = self.weight(f, sign, words)
             total += w
+            if sign > 0:
+                add_total += w
             credit = 0.0
             key = f"{'+' if sign > 0 else '-'}{f}"
             if key in cand.features:
@@ -291,7 +295,10 @@ class Comparison:
                     credit = max(by_place.values())
                     earned[f] = {q for q, c in by_place.items() if c == credit}
             if credit > 0:
-                got += w * credit
+                if sign > 0:
+                    add_got += w * credit
+                else:
+                    removed_got += w * credit
                 matched.append((f, w, credit))
             else:
                 missing.append((f, w))
@@ -300,6 +307,9 @@ class Comparison:
                 if opposite and opposite not in sig.features and against in cand.features:
                     total += w  # the candidate did the opposite (a decay for a warmup): counts against
                     missing.append((opposite + " (the opposite)", w))
+        # Removing what record i+1 removed is evidence only as far as the candidate also adds what it
+        # added: a decoy replacing the same old code earns no credit for the removal.
+        got = add_got + removed_got * (min(1.0, 2 * add_got / add_total) if add_total else 1.0)
         score = round(got / total, 4) if total else 0.0
         return IdeaMatch(score, total, matched, missing, sig, cand, earned)
 
@@ -426,19 +436,21 @@ def mentions(feature: str, words: set[str]) -> bool:
 def side_of(
     version: Version,
     vocab: frozenset[str],
-    base_fields: frozenset[str] | None,
+    base_values: dict[str, float] | None,
     helpers: dict[str, Unit] | None = None,
     renamed: dict[str, str] | None = None,
 ) -> Side:
-    """``base_fields``: record i's configuration fields and constants (None: this is record i).
-    ``helpers``: qualname -> record i's unit, for functions whose calls are to be read with record
-    i's body (record i+1's side: a rewritten helper then changes only its own place, so the
-    innovation that rewrote it is not charged again at every call site)."""
-    facts = facts_of(version, vocab, base_fields or frozenset(), helpers or {})
+    """``base_values``: record i's configuration fields and constants with their values (None: this
+    is record i). ``helpers``: qualname -> record i's unit, for functions whose calls are to be read
+    with record i's body (record i+1's side: a rewritten helper then changes only its own place, so
+    the innovation that rewrote it is not charged again at every call site)."""
+    facts = facts_of(version, vocab, frozenset(base_values or ()), helpers or {})
     facts.renamed = renamed or {}
-    own = frozenset(facts.consts) | frozenset(facts.module)
-    base_fields = own if base_fields is None else base_fields
-    canon = Canon(facts, vocab, frozenset(facts.own), base_fields)
+    values = {name: float(v) for name, v in {**facts.module, **facts.consts}.items()}
+    own = frozenset(values)
+    base_values = values if base_values is None else base_values
+    canon = Canon(facts, vocab, frozenset(facts.own), frozenset(base_values))
+    canon.base_values = base_values
     feats, trees = {}, {}
     parts = _self_attributes(version)
     for unit in version.units:
@@ -452,7 +464,7 @@ def side_of(
             trees[id(atom)] = tree
             feats[id(atom)] = found
         _guards(unit, trees, feats, parts)
-    return Side(version, facts, feats, trees, own, facts.definitions)
+    return Side(version, facts, feats, trees, own, facts.definitions, values)
 
 
 GUARDS = ("if_statement:header", "elif_clause:header", "else_clause:header")
@@ -563,7 +575,7 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                 if module_counts[name] == 1:
                     value = canon.expr(node.children[-1], scope)
                     if isinstance(value, Num):
-                        facts.module[name] = Num(value, value.origin or name)
+                        facts.module[name] = Num(value, value.origin or name, True)
                         facts.definitions.add(id(atom))
     for unit in units:
         if unit.qualname in config:
@@ -574,7 +586,7 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                 if node.kind == "assignment" and len(kids) == 2 and kids[0].kind == "identifier":
                     value = canon.expr(kids[1], scope)
                     if isinstance(value, Num):
-                        facts.consts.setdefault(kids[0].label, Num(value, kids[0].label))
+                        facts.consts.setdefault(kids[0].label, Num(value, kids[0].label, True))
                         facts.definitions.add(id(atom))
         for atom in unit.atoms:
             if _argparse_default(atom.node, canon, facts):
@@ -696,7 +708,7 @@ def _argparse_default(node, canon: Canon, facts: Facts) -> bool:
         if a.kind == "keyword_argument" and a.children[0].label == "default":
             value = canon.expr(a.children[-1], Scope(module=facts.module))
             if isinstance(value, Num):
-                facts.consts.setdefault(name, Num(value, name))
+                facts.consts.setdefault(name, Num(value, name, True))
                 return True
     return False
 
@@ -728,7 +740,9 @@ def _class_aliases(units: list[Unit], canon: Canon, facts: Facts) -> None:
                     continue
                 value = canon.expr(node.children[-1], scope)
                 if isinstance(value, Num):
-                    facts.aliases.setdefault(owner, {})[name] = Num(value, value.origin or f"{owner}.{name}")
+                    facts.aliases.setdefault(owner, {})[name] = Num(
+                        value, value.origin or f"{owner}.{name}", value.direct or not value.origin
+                    )
 
 
 # ---- deltas -----------------------------------------------------------------------------------
