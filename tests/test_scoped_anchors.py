@@ -42,9 +42,10 @@ def test_scoped_anchor_separates_techniques_in_one_method():
     scoped = [Innovation("softcap 15", ("GPT.forward@tanh",)), Innovation("refactor", ("GPT.forward",))]
     assert verdicts(SOFTCAP_ONLY, scoped) == {"softcap 15": 1.0, "refactor": 0.0}
     assert verdicts(TARGET, scoped) == {"softcap 15": 1.0, "refactor": 1.0}
-    # Without the scope, the method's refactor outweighs the one-line technique.
+    # Without the scope the anchor also encloses the refactor; the idea-level comparison still credits
+    # the one-line technique (issue 18, class 1), though less surely than the scoped anchor does.
     plain = [Innovation("softcap 15", ("GPT.forward",))]
-    assert verdicts(SOFTCAP_ONLY, plain)["softcap 15"] < 0.5
+    assert 0.5 <= verdicts(SOFTCAP_ONLY, plain)["softcap 15"] < 1.0
 
 
 @pytest.mark.parametrize(
