@@ -5,6 +5,8 @@ model that looks ahead or keeps state between batches is refused with the reason
 script prints is informational."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -33,9 +35,6 @@ def trained(shared_data, tmp_path_factory):
     folder = tmp_path_factory.mktemp("trained")
     (folder / "train_gpt.py").write_text(bigram())
     env = {**os.environ, **datasets.training_only(datasets.prepare("mini-v1")), "SPEEDRUN_MODEL_OUT": "model.pt"}
-    import subprocess
-    import sys
-
     subprocess.run([sys.executable, "train_gpt.py"], cwd=folder, env=env, check=True, capture_output=True)
     return folder
 
@@ -46,13 +45,7 @@ def evaluate_variant(folder, validation, old: str = "", new: str = "", name="var
     assert old in source
     (folder / name).write_text(source.replace(old, new))
     env = {**os.environ}
-    return evaluate_model(folder, name, "model.pt", _python(), validation, folder / f"{name}.log", env=env)
-
-
-def _python():
-    import sys
-
-    return sys.executable
+    return evaluate_model(folder, name, "model.pt", sys.executable, validation, folder / f"{name}.log", env=env)
 
 
 def test_the_loss_is_the_harness_own_cross_entropy(trained, shared_data):
@@ -129,7 +122,7 @@ def test_probes_keep_each_prefix_and_change_the_rest():
 
 
 def test_a_missing_model_file_is_a_reason_not_a_crash(tmp_path, shared_data):
-    result = evaluate_model(tmp_path, "train_gpt.py", "model.pt", _python(), shared_data, tmp_path / "log", env={})
+    result = evaluate_model(tmp_path, "train_gpt.py", "model.pt", sys.executable, shared_data, tmp_path / "log", env={})
     assert result.val_loss is None and "left no model file" in result.problem
 
 

@@ -10,7 +10,7 @@ import typer
 from agent.edits import EditFormat
 from agent.scaffolds import ScaffoldName
 from replay.cli.console import RichProgress, resumable
-from replay.cli.params import choice_option, number_option, track_option
+from replay.cli.params import cache_option, choice_option, number_option, track_option, unsandboxed_option
 from replay.errors import SpeedrunError
 
 PANEL = "Agent"
@@ -27,15 +27,6 @@ def _runner(unsandboxed: bool = False):
     from agent.runner import AgentRunner
 
     return AgentRunner(on_event=lambda line: print(line, file=sys.stderr, flush=True), unsandboxed=unsandboxed)
-
-
-def unsandboxed_option():
-    return typer.Option(
-        False,
-        "--unsandboxed",
-        help="Run node code without the bubblewrap sandbox (where it is missing; also SPEEDRUN_UNSANDBOXED=1); "
-        "run.json says so.",
-    )
 
 
 def _execute(runner, state):
@@ -104,11 +95,7 @@ def run(
         maximum=1000,
         help="Afterwards, replay the best branch against both records N times each.",
     ),
-    cache: bool = typer.Option(
-        False,
-        "--cache/--no-cache",
-        help="Reuse cached results of identical node runs (timed at another moment; marked). Default: time afresh.",
-    ),
+    cache: bool = cache_option(),
     unsandboxed: bool = unsandboxed_option(),
 ):
     """Put an agent on task i: every node is a commit on agent/<run-id>/<node>; print the tree and the best branch.

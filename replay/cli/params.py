@@ -54,3 +54,23 @@ def number_option(
 
     metavar = "INTEGER" if kind is int else "FLOAT"
     return typer.Option(default, name, *short, parser=parse, metavar=metavar, help=help)
+
+
+def cache_option() -> typer.Option:
+    """``--cache/--no-cache``: reuse cached results of identical runs (default: time every run afresh)."""
+    return typer.Option(
+        False,
+        "--cache/--no-cache",
+        help="Reuse cached results of identical runs (timed at another moment and load; the report marks them). "
+        "Default: every run is timed afresh, interleaved.",
+    )
+
+
+def unsandboxed_option() -> typer.Option:
+    """``--unsandboxed``: run without the bubblewrap sandbox, said in run.json and the report."""
+    return typer.Option(
+        False,
+        "--unsandboxed",
+        help="Run every side without the bubblewrap sandbox (where it is missing; also SPEEDRUN_UNSANDBOXED=1); "
+        "run.json and the report say so.",
+    )

@@ -10,7 +10,7 @@ import typer
 
 from replay import paths
 from replay.cli.console import RichProgress, print_summary, resumable
-from replay.cli.params import number_option, track_option
+from replay.cli.params import cache_option, number_option, track_option, unsandboxed_option
 from replay.errors import SpeedrunError
 from replay.records.store import RecordsStore
 
@@ -45,12 +45,7 @@ def replay(
         kind=float,
         help="Seconds per run (default: max(600, 4x the record's time)).",
     ),
-    cache: bool = typer.Option(
-        False,
-        "--cache/--no-cache",
-        help="Reuse cached results of identical runs (timed at another moment and load; the report marks them). "
-        "Default: every run is timed afresh, interleaved.",
-    ),
+    cache: bool = cache_option(),
     resume: str | None = typer.Option(None, "--resume", help="Continue an interrupted replay by its run id."),
     python: str | None = typer.Option(
         None,
@@ -64,12 +59,7 @@ def replay(
         maximum=1024,
         help="Processes (GPUs) per run, at most the record's nproc and the GPUs present.",
     ),
-    unsandboxed: bool = typer.Option(
-        False,
-        "--unsandboxed",
-        help="Run every side without the bubblewrap sandbox (where it is missing; also SPEEDRUN_UNSANDBOXED=1); "
-        "run.json and the report say so.",
-    ),
+    unsandboxed: bool = unsandboxed_option(),
 ):
     """Replay task i: baseline, ground truth and branches, N runs each, interleaved; print the table.
 

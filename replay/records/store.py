@@ -224,6 +224,12 @@ def _walk_tree(tree: pygit2.Tree, prefix: str):
             yield path
 
 
+def python_files(repo: pygit2.Repository, tree_id: str) -> dict[str, str]:
+    """Path -> text of every Python file of a tree (what the whole-script rules compare)."""
+    tree = repo[tree_id]
+    return {path: (tree / path).data.decode(errors="replace") for path in _walk_tree(tree, "") if path.endswith(".py")}
+
+
 def materialize(repo: pygit2.Repository, tree_id: str, dest: Path) -> None:
     """Write the files of ``tree_id`` into ``dest`` (created; must not exist)."""
     dest = Path(dest)

@@ -26,7 +26,7 @@ from replay.data import datasets
 from replay.errors import SpeedrunError
 from replay.records.schema import RecordMeta, parse_record_toml
 from replay.records.script_rules import protected_violations, whole_record_violations
-from replay.records.store import RecordsStore, Task, materialize
+from replay.records.store import Record, RecordsStore, Task, materialize, python_files
 from replay.records.workrepo import open_work_repo, resolve_branch
 from replay.run import venvs
 from replay.run.evaluator import evaluate_model
@@ -223,37 +223,26 @@ class Replayer:
             state.save(folder)
             return state
 
-    def _meta_for(self, request: ReplayRequest, side: Side) -> RecordMeta:
-        """A side's launch metadata. A record's own record.toml is trusted; a candidate is untrusted
+    def _meta_for(self, side: Side) -> RecordMeta:
+        """A record side's launch metadata, from its own (trusted) record.toml. A candidate is untrusted
         code, launched exactly as its start record is (entry, launcher, processes, data, environment,
         time limit): nothing in its own record.toml decides how it runs or is judged."""
-        if side.role == Role.CANDIDATE:
-            return self.store.task(request.track, request.task).start.meta
         if side.tree not in self._metas:
             blob = self.work[side.tree] / paths.RECORD_TOML
             self._metas[side.tree] = parse_record_toml(blob.data.decode(), where=f"{side.ref}:{paths.RECORD_TOML}")
         return self._metas[side.tree]
 
-    def _refusal(self, request: ReplayRequest, side: Side, measure: Measure) -> str | None:
+    def _refusal(self, start: Record, side: Side) -> str | None:
         """Why a candidate may not run (None: it may): it changes a protected definition of its start
         record, or, where scripts measure themselves, anything that measures the run."""
         if side.name not in self._refusals:
-            start = self.store.task(request.track, request.task).start
-            before, after = self._python_files(start.tree_id), self._python_files(side.tree)
+            before, after = python_files(self.work, start.tree_id), python_files(self.work, side.tree)
             entry = start.meta.entry
             problems = protected_violations(before.get(entry, ""), after.get(entry, ""), start.meta.protected)
-            if measure == Measure.SCRIPT:
+            if start.meta.measure == Measure.SCRIPT:
                 problems += whole_record_violations(before, after, entry)
             self._refusals[side.name] = "; ".join(dict.fromkeys(problems)) or None
         return self._refusals[side.name]
-
-    def _python_files(self, tree_id: str) -> dict[str, str]:
-        """Path -> text of every Python file of a tree."""
-        out = {}
-        for path, blob in _walk(self.work[tree_id], ""):
-            if path.endswith(".py"):
-                out[path] = blob.data.decode(errors="replace")
-        return out
 
     def _interpreter_for(self, meta: RecordMeta, override: str | None) -> tuple[str, dict]:
         """The interpreter that runs a record and its versions (for the cache key), found once per
@@ -267,8 +256,9 @@ class Replayer:
 
     def run_side(self, request: ReplayRequest, side: Side, replicate: int, folder: Path) -> dict:
         """Run (or fetch from the cache) replicate ``replicate`` of one side; return its run record."""
-        meta = self._meta_for(request, side)
-        measure = self.store.task(request.track, request.task).start.meta.measure  # every side alike
+        start = self.store.task(request.track, request.task).start
+        meta = start.meta if side.role == Role.CANDIDATE else self._meta_for(side)
+        measure = start.meta.measure  # every side alike
         time_limit = request.time_limit_s or max(600.0, 4 * meta.result.time_s)
         env = {**datasets.prepare(meta.data), "SPEEDRUN_SEED": str(replicate)}
         if measure == Measure.HARNESS:  # the training process never sees the validation data
@@ -293,7 +283,7 @@ class Replayer:
         log_path = folder / log_rel
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.progress.start_run(side.name, replicate, request.runs)
-        refusal = self._refusal(request, side, measure) if side.role == Role.CANDIDATE else None
+        refusal = self._refusal(start, side) if side.role == Role.CANDIDATE else None
         hit = self.cache.get(key) if request.use_cache and not refusal else None
         if refusal:  # not run at all: the same rules as an agent's node, on every path
             log_path.write_text(f"[speedrun] refused before running: {refusal}\n")
@@ -356,16 +346,6 @@ class Replayer:
             return exit
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _walk(tree: pygit2.Tree, prefix: str):
-    """(path, blob) of every file under ``tree``."""
-    for entry in tree:
-        path = f"{prefix}{entry.name}"
-        if entry.type_str == "tree":
-            yield from _walk(entry, path + "/")
-        elif entry.type_str == "blob":
-            yield path, entry
 
 
 def data_files(env: dict[str, str]) -> tuple[Path, ...]:
