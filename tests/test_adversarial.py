@@ -63,6 +63,15 @@ def paid(run: dict) -> float:
     return run["cpu_s"] + run["exit"]["evaluation"]["load_s"]
 
 
+def paid_off(runs: list[dict], honest: dict[int, dict]) -> bool:
+    """Every run of a cheat charged clearly less than the honest run of its seed. Judged on what the
+    harness charges beyond waiting, not on a significant wall-clock difference: over 32 sides of 2
+    runs, some honest copy of the record looks significantly faster by chance in most replays."""
+    return bool(runs) and all(
+        run["status"] == RunOutcome.OK and paid(run) < 0.8 * paid(honest[run["seed"]]) for run in runs
+    )
+
+
 def check_outcome(expect: str, runs: list[dict], honest: dict[int, dict], side: dict | None, logs: list[str]) -> None:
     """One cheat's runs against its expectation (``honest`` maps seed -> the unchanged record's run)."""
     for log in logs:
@@ -99,8 +108,7 @@ def test_every_cheat_is_caught_or_contained_on_the_replay_path(adversarial_home)
         runs = [r for r in state.runs if r["side"] == cheat.name]
         logs = [(folder / r["log"]).read_text(errors="replace") for r in runs]
         check_outcome(cheat.expect, runs, honest, sides[cheat.name], logs)
-        side = sides[cheat.name]  # valid and significantly faster would be a cheat that paid off
-        assert not (side["valid"] and side["vs_baseline"] and side["vs_baseline"]["within_noise"] is False), cheat.name
+        assert not (sides[cheat.name]["valid"] and paid_off(runs, honest)), cheat.name
     assert records_fingerprint(store) == before and no_daemons_left()
     assert not list(paths.cache_dir().rglob("poison"))
 

@@ -1,6 +1,7 @@
 """A replay: baseline, ground truth and candidate branches of one task, N times each, interleaved.
 
-Runs go A B C A B C ... on the same machine so drift in machine speed hits every side alike.
+Runs go in rounds, A B C, B C A, C A B ..., on the same machine, so drift in machine speed hits
+every side alike and no side holds one place in every round.
 ``run.json`` is written with status ``started`` before the first run, after every run, and
 with the graded summary last; an interrupted replay resumes from it (and from the result
 cache) without repeating finished runs. Candidate branches are untrusted code: they run in
@@ -139,6 +140,15 @@ def load_state(run_id: str) -> ReplayState:
     return read_json(path, ReplayState.from_json)
 
 
+def round_order(sides: list[Side], replicate: int) -> list[Side]:
+    """The order of round ``replicate``: the sides rotated by one place per round, so that no side
+    always runs first (after the previous round's last run) or last. With as many rounds as sides
+    every side holds every position once, and an order effect of the machine (warm caches, a
+    neighbour's load that fades) cancels in the paired differences instead of biasing them."""
+    shift = replicate % len(sides) if sides else 0
+    return sides[shift:] + sides[:shift]
+
+
 def plan_sides(store: RecordsStore, work: pygit2.Repository, task: Task, branches: tuple[str, ...]) -> list[Side]:
     """Baseline (record i), ground truth (record i+1), then each branch, pinned to commits."""
     sides = [
@@ -209,7 +219,7 @@ class Replayer:
                     state.status = RunStatus.RUNNING
                     state.save(folder)
                     for replicate in range(state.request.runs):
-                        for side in state.sides:
+                        for side in round_order(state.sides, replicate):
                             if (side.name, replicate) not in done:
                                 state.runs.append(self.run_side(state.request, side, replicate, folder))
                                 state.save(folder)
