@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import time
 from dataclasses import dataclass, field
 
@@ -75,13 +76,17 @@ def import_litellm():
 
 @dataclass
 class LLMClient:
-    """Calls one model; transient errors are retried with exponential backoff."""
+    """Calls one model; transient errors (rate limits included) are retried with exponential backoff.
+    One client serves every worker of a run at once: it keeps no state between calls."""
 
     model: str
     api_base: str | None = None
     temperature: float | None = None
     max_retries: int = 4
     backoff_s: float = 2.0
+    # Each wait is stretched by a random factor in [1 - jitter, 1 + jitter]: calls running at once
+    # that hit a provider's rate limit together must not all come back at the same moment.
+    jitter: float = 0.25
     timeout_s: float = 600.0
     sleep: object = field(default=time.sleep, repr=False)
 
@@ -113,7 +118,7 @@ class LLMClient:
                 if name not in TRANSIENT or attempt > self.max_retries:
                     raise SpeedrunError(f"model {self.model}: {name}: {_first_line(exc)}") from None
                 errors.append(f"{name}: {_first_line(exc)}")
-                self.sleep(self.backoff_s * 2 ** (attempt - 1))
+                self.sleep(self.backoff_s * 2 ** (attempt - 1) * random.uniform(1 - self.jitter, 1 + self.jitter))
         latency = time.perf_counter() - start
         text = response.choices[0].message.content or ""
         usage = getattr(response, "usage", None)

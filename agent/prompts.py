@@ -166,15 +166,29 @@ def history_section(state: AgentState, parent: Node, folder: Path) -> str:
 
 
 def build_messages(
-    state: AgentState, action: str, parent: Node, script: str, hints: list[tuple[int, str]], folder: Path
+    state: AgentState,
+    action: str,
+    parent: Node,
+    script: str,
+    hints: list[tuple[int, str]],
+    folder: Path,
+    attempt: tuple[int, int] | None = None,
 ) -> list[dict]:
-    """The chat messages for a node of ``action`` whose parent is ``parent`` (with ``script``)."""
+    """The chat messages for a node of ``action`` whose parent is ``parent`` (with ``script``);
+    ``attempt`` = (k, n): the node is attempt k of the n its batch makes from this script at once,
+    which none of them sees the others of (and which keeps their prompts apart)."""
+    task = ACTIONS[action]
+    if attempt and attempt[1] > 1:
+        task += (
+            f" This is attempt {attempt[0]} of {attempt[1]} made from the current script at the same time, "
+            "independently of each other: take your own direction."
+        )
     sections = [
         task_statement(state),
         hints_section(hints),
         history_section(state, parent, folder),
         f"# Current script: `{state.entry}`\n\n```python\n{script.rstrip()}\n```",
-        f"# Your task\n\n{ACTIONS[action]}",
+        f"# Your task\n\n{task}",
     ]
     user = "\n\n".join(s for s in sections if s)
     return [{"role": "system", "content": system_message(state.request.edit_format)}, {"role": "user", "content": user}]

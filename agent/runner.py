@@ -10,14 +10,18 @@ agent code runs in the sandbox) and are judged only from the deterministic log p
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import replace
 
 import pygit2
 
 from agent import judge, prompts, rules
 from agent.edits import EditError, EditFormat, apply_reply
 from agent.hints import hint_texts
-from agent.llm import LLMClient
+from agent.llm import LLMClient, import_litellm
+from agent.pool import DaemonPool
 from agent.scaffolds import best_node, plan_next, scaffold
 from agent.state import (
     ATTRIBUTION_MD,
@@ -52,18 +56,28 @@ class AgentRunner:
         client: LLMClient | None = None,
         on_event: Callable[[str], None] = lambda line: None,
         unsandboxed: bool = False,
+        jobs: int = 1,
+        llm_jobs: int = 4,
     ):
+        if jobs < 1 or llm_jobs < 1:
+            raise SpeedrunError("--jobs and --llm-jobs must be at least 1")
         self.store = store or RecordsStore()
         self.replayer = Replayer(self.store, unsandboxed=unsandboxed)  # --unsandboxed: nodes run unconfined
         self.sandbox = self.replayer.executor.sandbox
         self.work = self.replayer.work
         self.client = client
         self.on_event = on_event
+        # Nodes of a batch executing at once, and model calls in flight at once. One run at a time by
+        # default: on a CPU machine concurrent runs would share its cores and slow each other down.
+        self.runs = DaemonPool(jobs, "agent-run")
+        self.calls = DaemonPool(llm_jobs, "agent-call")
+        self._worker_replayers = threading.local()
 
     # --- starting -------------------------------------------------------------------------
 
-    def start(self, request: AgentRequest) -> AgentState:
-        """Validate the request, create the run's folder, root node and run.json."""
+    def start(self, request: AgentRequest, run_id: str | None = None) -> AgentState:
+        """Validate the request, create the run's folder, root node and run.json (``run_id``: one
+        chosen beforehand, as a sweep does to find its cell's run after a crash)."""
         scaffold(request.scaffold)
         if request.nodes < 1:
             raise SpeedrunError("--nodes must be at least 1")
@@ -73,7 +87,7 @@ class AgentRunner:
         hint_texts(self.store, task, request.hints)  # fail now, not at the first node, if a hint is missing
         self._client_for(request).check_environment()
         self.sandbox.check()  # no sandbox here and no --unsandboxed: refused before anything is written
-        run_id = new_run_id(request.track, request.task, kind="agent")
+        run_id = run_id or new_run_id(request.track, request.task, kind="agent")
         root_commit, root_tree = task.start.commit_id, task.start.tree_id
         if request.from_run:
             root_commit, root_tree = self._cumulative_root(request, task, run_id)
@@ -130,6 +144,7 @@ class AgentRunner:
         self.client = self._client_for(state.request)
         task = self.store.task(state.request.track, state.request.task)
         self.hints = hint_texts(self.store, task, state.request.hints)
+        import_litellm()  # registered once here, before model calls run in worker threads
         with run_lock(run_folder(state.run_id), state.run_id):
             try:
                 with sigterm_as_interrupt():  # before the status says running, so a SIGTERM is never lost
@@ -147,31 +162,28 @@ class AgentRunner:
             return state
 
     def _loop(self, state: AgentState) -> None:
-        """Plan and advance nodes until the budgets or the scaffold stop the run."""
+        """Plan batches and advance their nodes until the budgets or the scaffold stop the run."""
         while True:
             pending = [n for n in state.nodes if n.stage != NodeStage.DONE]
             if not pending:
                 plans = plan_next(state, state.request.nodes - (len(state.nodes) - 1))
                 if not plans:
                     break
+                known = len(state.nodes)
                 for plan in plans:
-                    state.nodes.append(Node(node_id(len(state.nodes)), plan.parent, plan.action, plan.debug_depth))
+                    state.nodes.append(
+                        Node(node_id(len(state.nodes)), plan.parent, plan.action, plan.debug_depth, batch_start=known)
+                    )
                 state.save()
                 continue
-            node = pending[0]
-            if node.stage == NodeStage.PLANNED and (reason := self._budget_stop(state)):
-                state.nodes = [n for n in state.nodes if n.stage != NodeStage.PLANNED]
-                state.stop_reason = reason
+            self._advance_batch(state, pending)
+            if state.stop_reason:
                 break
-            self._advance(state, node)
-            if node.action == NodeAction.ROOT and node.outcome not in (
-                NodeOutcome.VALID,
-                NodeOutcome.PARTIAL,
-                NodeOutcome.MISSED_TARGET,
-            ):
+            root = state.root
+            if root.outcome not in (NodeOutcome.VALID, NodeOutcome.PARTIAL, NodeOutcome.MISSED_TARGET):
                 state.status, state.stop_reason = (
                     RunStatus.FAILED,
-                    f"the starting script failed: {node.problem}: {node.detail}",
+                    f"the starting script failed: {root.problem}: {root.detail}",
                 )
                 state.save()
                 return
@@ -191,26 +203,71 @@ class AgentRunner:
             return f"cost budget spent: ${state.cost_usd:.4f} of ${budget:.4f}"
         return None
 
-    def _advance(self, state: AgentState, node: Node) -> None:
-        if node.stage == NodeStage.REPLIED and not reply_path(state.run_id, node.id).is_file():
-            node.stage = NodeStage.PLANNED  # the saved reply is gone: ask again
-        if node.stage == NodeStage.PLANNED:
-            self._ask(state, node)
-        if node.stage == NodeStage.REPLIED:
-            self._make_commit(state, node)
-        if node.stage == NodeStage.COMMITTED:
-            self._execute(state, node)
+    def _advance_batch(self, state: AgentState, pending: list[Node]) -> None:
+        """Take every node of a batch to ``done``: model calls and runs go to the pools, while this
+        thread alone builds prompts, writes commits, judges and saves run.json (git objects and the
+        run's state are never touched by two threads). A node's prompt sees the tree as it was
+        when its batch was planned, so the order in which siblings finish changes nothing: the
+        tree is the one a sequential run plans. With a cost budget each call waits for the one
+        before it, so that every call knows what has been spent, as in a sequential run."""
+        for node in pending:
+            if node.stage == NodeStage.REPLIED and not reply_path(state.run_id, node.id).is_file():
+                node.stage = NodeStage.PLANNED  # the saved reply is gone: ask again
+        to_ask = [n for n in pending if n.stage == NodeStage.PLANNED]
+        asking: dict[Future, Node] = {}
+        running: dict[Future, Node] = {}
+        sequential_calls = state.request.budget_usd is not None
+        while True:
+            for node in pending:
+                if node.stage == NodeStage.REPLIED:
+                    self._make_commit(state, node)
+                if node.stage == NodeStage.COMMITTED and node not in running.values():
+                    if node.outcome is not None:  # failed before running: judged without a run
+                        self._finish(state, node)
+                    elif len(running) < self.runs.size:
+                        running[self.runs.submit(self._execute_in_worker, state, node)] = node
+            while to_ask and len(asking) < self.calls.size and not (sequential_calls and asking):
+                if reason := self._budget_stop(state):
+                    state.nodes = [n for n in state.nodes if n.stage != NodeStage.PLANNED]
+                    state.stop_reason = reason
+                    to_ask.clear()
+                    state.save()
+                    break
+                node = to_ask.pop(0)
+                asking[self.calls.submit(self.client.complete, self._messages(state, node))] = node
+            if not asking and not running:
+                return
+            finished, _ = wait([*asking, *running], return_when=FIRST_COMPLETED)
+            for future in finished:
+                if future in asking:
+                    self._save_reply(state, asking.pop(future), future.result())
+                else:
+                    node = running.pop(future)
+                    self._judge(state, node, future.result())
+                    self._finish(state, node)
+
+    def _finish(self, state: AgentState, node: Node) -> None:
+        node.stage = NodeStage.DONE
         state.save()
         self.on_event(_describe(node))
 
     # --- one node's stages ----------------------------------------------------------------
 
-    def _ask(self, state: AgentState, node: Node) -> None:
+    def _messages(self, state: AgentState, node: Node) -> list[dict]:
+        """The node's prompt, from the tree as it stood when the node's batch was planned."""
+        attempt = None
+        if node.batch_start is None:  # a run.json from before batches were recorded: what it saw then
+            known = state.nodes.index(node)
+        else:
+            known = node.batch_start
+            batch = [n for n in state.nodes if n.batch_start == known]
+            attempt = (batch.index(node) + 1, len(batch))
+        seen = replace(state, nodes=state.nodes[:known])
         parent = state.node(node.parent)
-        messages = prompts.build_messages(
-            state, node.action, parent, self._script(parent.commit, state.entry), self.hints, run_folder(state.run_id)
-        )
-        completion = self.client.complete(messages)
+        script = self._script(parent.commit, state.entry)
+        return prompts.build_messages(seen, node.action, parent, script, self.hints, run_folder(state.run_id), attempt)
+
+    def _save_reply(self, state: AgentState, node: Node, completion) -> None:
         path = reply_path(state.run_id, node.id)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, completion.text)
@@ -261,20 +318,34 @@ class AgentRunner:
         node.stage = NodeStage.COMMITTED
         state.save()
 
-    def _execute(self, state: AgentState, node: Node) -> None:
-        if node.outcome is None:  # nodes that failed before running are not executed
-            untrusted = node.action != NodeAction.ROOT or state.request.from_run is not None
-            node.execution = self._run_side(
-                state, node.id, Role.CANDIDATE if untrusted else Role.BASELINE, node.branch, node.commit
-            )
-            root = state.root.execution
-            allowance = rules.startup_allowance(root.wall_s if root else None, root.time_s if root else None)
-            node.outcome, node.problem, node.detail = judge.judge(
-                node.execution, state.target_val_loss, state.request.max_steps is not None, allowance
-            )
-        node.stage = NodeStage.DONE
+    def _execute_in_worker(self, state: AgentState, node: Node) -> Execution:
+        """Run a node (in a pool worker: reads only what the run's thread wrote before submitting it)."""
+        untrusted = node.action != NodeAction.ROOT or state.request.from_run is not None
+        role = Role.CANDIDATE if untrusted else Role.BASELINE
+        return self._run_side(state, node.id, role, node.branch, node.commit, self._worker_replayer())
 
-    def _run_side(self, state: AgentState, name: str, role: Role, ref: str, commit: str) -> Execution:
+    def _worker_replayer(self) -> Replayer:
+        """This worker's own replayer: a pygit2 repository must not be shared between threads, so
+        each worker opens the records and the work repository itself (same executor and progress)."""
+        local = self._worker_replayers
+        if getattr(local, "replayer", None) is None:
+            local.replayer = Replayer(
+                RecordsStore(self.store.path), executor=self.replayer.executor, progress=self.replayer.progress
+            )
+        return local.replayer
+
+    def _judge(self, state: AgentState, node: Node, execution: Execution) -> None:
+        node.execution = execution
+        root = state.root.execution
+        allowance = rules.startup_allowance(root.wall_s if root else None, root.time_s if root else None)
+        node.outcome, node.problem, node.detail = judge.judge(
+            execution, state.target_val_loss, state.request.max_steps is not None, allowance
+        )
+
+    def _run_side(
+        self, state: AgentState, name: str, role: Role, ref: str, commit: str, replayer: Replayer | None = None
+    ) -> Execution:
+        replayer = replayer or self.replayer
         request = ReplayRequest(
             track=state.request.track,
             task=state.request.task,
@@ -283,8 +354,8 @@ class AgentRunner:
             time_limit_s=state.request.node_timeout_s,
             use_cache=state.request.use_cache,
         )
-        side = Side(name, role, ref, commit, str(self.work[commit].peel(pygit2.Commit).tree_id))
-        record = self.replayer.run_side(request, side, 0, run_folder(state.run_id))
+        side = Side(name, role, ref, commit, str(replayer.work[commit].peel(pygit2.Commit).tree_id))
+        record = replayer.run_side(request, side, 0, run_folder(state.run_id))
         return Execution(
             status=record["status"],
             failure=record["failure"],

@@ -82,6 +82,9 @@ class Node:
     outcome: NodeOutcome | None = None
     problem: str | None = None  # edit_error | syntax_error | rule_violation | clock | a grading failure class
     detail: str | None = None  # what went wrong, as the model is told
+    # nodes[:batch_start] existed when this node's batch was planned: all its prompt may see (its
+    # siblings run at the same time). None in runs from before the field: the nodes before it.
+    batch_start: int | None = None
 
 
 @dataclass

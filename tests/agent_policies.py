@@ -115,3 +115,17 @@ def stopped_clock(messages) -> str:
         f"Faster.\n\n<<<<<<< SEARCH\n{step}\n=======\n    step_ms = 1.0\n>>>>>>> REPLACE\n"
         f"<<<<<<< SEARCH\n{sleep}\n=======\n    sleep_s = 0.35\n>>>>>>> REPLACE\n"
     )
+
+
+RATE_LIMITED_PROMPTS: set[int] = set()
+
+
+def rate_limited_tweaker(messages) -> str:
+    """``tweaker``, but the first call with each prompt fails with the provider's rate limit."""
+    import litellm
+
+    digest = _digest(messages)
+    if digest not in RATE_LIMITED_PROMPTS:
+        RATE_LIMITED_PROMPTS.add(digest)
+        raise litellm.RateLimitError("rate limit reached; retry later", llm_provider="scripted", model="rate-limited")
+    return tweaker(messages)

@@ -34,9 +34,13 @@ def test_scripted_call_is_accounted():
 def test_transient_errors_are_retried_with_backoff():
     waits = []
     agent_policies.FLAKY_CALLS.clear()
-    reply = LLMClient("scripted/agent_policies:flaky", sleep=waits.append, backoff_s=1.5).complete(MESSAGES)
+    reply = LLMClient("scripted/agent_policies:flaky", sleep=waits.append, backoff_s=1.5, jitter=0).complete(MESSAGES)
     call = reply.call
     assert reply.text == "ok" and call.attempts == 3 and waits == [1.5, 3.0]
+    waits.clear()
+    agent_policies.FLAKY_CALLS.clear()
+    LLMClient("scripted/agent_policies:flaky", sleep=waits.append, backoff_s=1.5).complete(MESSAGES)
+    assert 1.5 * 0.75 <= waits[0] <= 1.5 * 1.25 and 3.0 * 0.75 <= waits[1] <= 3.0 * 1.25  # jittered
     assert len(call.retried_errors) == 2 and all(e.startswith("RateLimitError") for e in call.retried_errors)
     agent_policies.FLAKY_CALLS.clear()
     with pytest.raises(SpeedrunError, match="RateLimitError"):

@@ -120,7 +120,7 @@ def test_unpriced_model_with_a_cost_budget_stops(toy_store):
 
 
 def test_cumulative_run_scores_against_record_and_own_start(toy_store):
-    _, first = agent_run(toy_store, "tweaker", scaffold="flat", nodes=3, task=1)
+    _, first = agent_run(toy_store, "tweaker", scaffold="flat", nodes=2, task=1)
     runner, state = agent_run(toy_store, "oracle", scaffold="flat", nodes=1, task=2, from_run=first.run_id)
     root = runner.work[state.root.commit]
     earlier_best = first.node(first.summary["best"])

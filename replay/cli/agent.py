@@ -23,10 +23,35 @@ agent = typer.Typer(
 groups = (agent,)
 
 
-def _runner(unsandboxed: bool = False):
+def jobs_option() -> typer.Option:
+    """``--jobs``: nodes of a batch executing at once (the executor's runs in flight)."""
+    return number_option(
+        1,
+        "--jobs",
+        "-j",
+        minimum=1,
+        maximum=1024,
+        help="Nodes of a batch run at once (default 1: concurrent CPU runs would share the cores and slow each "
+        "other). The tree does not depend on it.",
+    )
+
+
+def llm_jobs_option() -> typer.Option:
+    """``--llm-jobs``: model calls in flight at once."""
+    return number_option(
+        4, "--llm-jobs", minimum=1, maximum=1024, help="Model calls in flight at once (rate limits are retried)."
+    )
+
+
+def _runner(unsandboxed: bool = False, jobs: int = 1, llm_jobs: int = 4):
     from agent.runner import AgentRunner
 
-    return AgentRunner(on_event=lambda line: print(line, file=sys.stderr, flush=True), unsandboxed=unsandboxed)
+    return AgentRunner(
+        on_event=lambda line: print(line, file=sys.stderr, flush=True),
+        unsandboxed=unsandboxed,
+        jobs=jobs,
+        llm_jobs=llm_jobs,
+    )
 
 
 def _execute(runner, state):
@@ -97,6 +122,8 @@ def run(
     ),
     cache: bool = cache_option(),
     unsandboxed: bool = unsandboxed_option(),
+    jobs: int = jobs_option(),
+    llm_jobs: int = llm_jobs_option(),
 ):
     """Put an agent on task i: every node is a commit on agent/<run-id>/<node>; print the tree and the best branch.
 
@@ -106,6 +133,7 @@ def run(
       speedrun agent run 3 --model openai/gpt-4o-mini --scaffold aide --hints 1,2 --nodes 5 --replay 1
       speedrun agent run 1 --model openai/qwen --api-base http://localhost:8000/v1 --scaffold flat --max-steps 20
       speedrun agent run 2 --from agent-mini-t01-... --model anthropic/claude-sonnet-4-5 --hints 1
+      speedrun agent run 3 --model openai/gpt-4o-mini --scaffold multi-aide --jobs 3 --llm-jobs 3
     """
     from agent.hints import parse_hints
     from agent.state import AgentRequest
@@ -131,7 +159,7 @@ def run(
             from_run=from_run,
             use_cache=cache,
         )
-        runner = _runner(unsandboxed)
+        runner = _runner(unsandboxed, jobs, llm_jobs)
         state = _execute(runner, runner.start(request))
         _report(state)
         if replay_runs and state.summary and state.summary["branch"]:
@@ -158,15 +186,17 @@ def _replay_best(state, runs: int, unsandboxed: bool = False) -> None:
 def resume(
     run_id: str = typer.Argument(..., help="An agent run's id (a folder under runs/)."),
     unsandboxed: bool = unsandboxed_option(),
+    jobs: int = jobs_option(),
+    llm_jobs: int = llm_jobs_option(),
 ):
     """Continue a killed or interrupted agent run: finished nodes are neither lost nor repeated.
 
-    Example: speedrun agent resume agent-mini-t03-20261126-190000-ab12
+    Example: speedrun agent resume agent-mini-t03-20261126-190000-ab12 --jobs 2
     """
     from agent.runner import resume_state
 
     state = resume_state(run_id)
-    _report(_execute(_runner(unsandboxed), state))
+    _report(_execute(_runner(unsandboxed, jobs, llm_jobs), state))
 
 
 @agent.command("show")

@@ -4,6 +4,7 @@ progress bar, the replay summary table, and the line that names the command to r
 from __future__ import annotations
 
 import sys
+import threading
 from contextlib import contextmanager
 
 from replay.run.replayer import Progress
@@ -27,7 +28,7 @@ class RichProgress:
             transient=True,
         )
         self.announce_runs = announce_runs  # agent runs print one line per node themselves
-        self.current = None
+        self.current: dict[int, object] = {}  # each thread's run (an agent runs a batch's nodes at once)
 
     def __enter__(self):
         self.bar.__enter__()
@@ -40,13 +41,13 @@ class RichProgress:
         return Progress(start_run=self._start, step=self._step, end_run=self._end)
 
     def _start(self, side: str, replicate: int, runs: int) -> None:
-        self.current = self.bar.add_task(f"{side} run {replicate + 1}/{runs}", total=None)
+        self.current[threading.get_ident()] = self.bar.add_task(f"{side} run {replicate + 1}/{runs}", total=None)
 
     def _step(self, step) -> None:
-        self.bar.update(self.current, completed=step.step, total=step.total)
+        self.bar.update(self.current[threading.get_ident()], completed=step.step, total=step.total)
 
     def _end(self, record: dict) -> None:
-        self.bar.remove_task(self.current)
+        self.bar.remove_task(self.current.pop(threading.get_ident()))
         if not self.announce_runs:
             return
         time = f"{record['time_s']:.2f} s" if record["time_s"] is not None else "no time"
