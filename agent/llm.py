@@ -20,6 +20,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
+from agent.scripted import PROVIDER as SCRIPTED
 from replay.errors import SpeedrunError
 
 TRANSIENT = (
@@ -82,6 +83,7 @@ class LLMClient:
     model: str
     api_base: str | None = None
     temperature: float | None = None
+    seed: int | None = None  # the run's seed, given to scripted models only (providers sample on their own)
     max_retries: int = 4
     backoff_s: float = 2.0
     # Each wait is stretched by a random factor in [1 - jitter, 1 + jitter]: calls running at once
@@ -92,7 +94,7 @@ class LLMClient:
 
     def check_environment(self) -> None:
         """Fail early, as one line, when the provider's key is not in the environment."""
-        if self.model.startswith("scripted/"):
+        if self.model.startswith(f"{SCRIPTED}/"):
             return
         missing = import_litellm().validate_environment(self.model, api_base=self.api_base).get("missing_keys") or []
         if missing:
@@ -106,6 +108,8 @@ class LLMClient:
             params["api_base"] = self.api_base
         if self.temperature is not None:
             params["temperature"] = self.temperature
+        if self.seed is not None and self.model.startswith(f"{SCRIPTED}/"):
+            params["seed"] = self.seed
         request_hash = sha256_json({k: v for k, v in params.items() if k not in ("timeout", "num_retries")})
         errors: list[str] = []
         start = time.perf_counter()

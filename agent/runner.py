@@ -190,7 +190,9 @@ class AgentRunner:
 
     def _client_for(self, request: AgentRequest) -> LLMClient:
         if self.client is None:
-            self.client = LLMClient(request.model, api_base=request.api_base, temperature=request.temperature)
+            self.client = LLMClient(
+                request.model, api_base=request.api_base, temperature=request.temperature, seed=request.seed
+            )
         return self.client
 
     def _budget_stop(self, state: AgentState) -> str | None:

@@ -4,13 +4,16 @@
 the chat messages; the string it returns is the model's reply. It is registered as a litellm
 custom provider, so a scripted run takes exactly the path a real one does (request, response
 object, usage, cost lookup). Token counts are whitespace-separated words; the cost is unknown
-(``None``), as for any unpriced model. The test suite's policies (an oracle, a model that
-writes broken edits, ...) live in ``tests/agent_policies.py``.
+(``None``), as for any unpriced model. A policy that takes a ``seed`` keyword gets the agent
+run's seed (a real model's sampling differs between runs; a scripted one's differs by that).
+Policies of different skill ship in :mod:`agent.policies`; the test suite's own (an exact
+oracle, a model that writes broken edits, ...) live in ``tests/agent_policies.py``.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 
 PROVIDER = "scripted"
 
@@ -35,7 +38,10 @@ def register(litellm) -> None:
 
     class ScriptedLLM(litellm.CustomLLM):
         def completion(self, model, messages, *args, **kwargs):
-            text = load_policy(model)(messages)
+            policy = load_policy(model)
+            seed = (kwargs.get("optional_params") or {}).get("seed")
+            takes_seed = "seed" in inspect.signature(policy).parameters
+            text = policy(messages, seed=seed) if takes_seed else policy(messages)
             words = sum(len(str(m.get("content", "")).split()) for m in messages)
             return litellm.ModelResponse(
                 model=f"{PROVIDER}/{model}",

@@ -16,15 +16,10 @@ import difflib
 import hashlib
 import re
 
+from agent.policies import current_script, task_of
 from replay.records.store import RecordsStore
 
-_SCRIPT = re.compile(r"# Current script: `[^`]+`\n\n```python\n(.*?)\n```\n\n# Your task", re.S)
-_TASK = re.compile(r"Track `([^`]+)`, task (\d+):")
 _TUNABLE = re.compile(r"^(\s+(?:step_ms|warmup_iters)\b[^=]*= )([0-9.]+)(.*)$", re.M)
-
-
-def current_script(messages) -> str:
-    return _SCRIPT.search(messages[-1]["content"]).group(1) + "\n"
 
 
 def _digest(messages) -> int:
@@ -32,9 +27,8 @@ def _digest(messages) -> int:
 
 
 def oracle(messages) -> str:
-    track, number = _TASK.search(messages[-1]["content"]).groups()
     store = RecordsStore()
-    target = store.task(track, int(number)).target
+    target = store.task(*task_of(messages)).target
     truth = store.read_file(target, target.meta.entry).decode()
     script = current_script(messages)
     if script == truth:  # already there: a harmless change, so the node is still an attempt
