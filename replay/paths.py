@@ -21,6 +21,9 @@ LOGS_DIR = "logs"
 RUN_JSON = "run.json"
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
+SWEEPS_DIR = "sweeps"
+SWEEP_JSON = "sweep.json"
+SWEEP_CELLS_DIR = "cells"  # per cell: the log of its process and what it reports back
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 
@@ -54,3 +57,20 @@ def run_dir(run_id: str) -> Path:
     if not RUN_ID.fullmatch(run_id) or ".." in run_id:
         raise SpeedrunError(f"'{run_id}' is not a run id: one name of letters, digits, '.', '_' and '-' (see runs/)")
     return home() / run_id
+
+
+def sweeps_dir() -> Path:
+    """Where sweep indexes live: ``runs/sweeps/<sweep-id>/sweep.json`` (the cells are ordinary runs)."""
+    return home() / SWEEPS_DIR
+
+
+def sweep_dir(sweep_id: str) -> Path:
+    """The folder of one sweep (its id is one plain name, like a run id)."""
+    if not RUN_ID.fullmatch(sweep_id) or ".." in sweep_id:
+        raise SpeedrunError(f"'{sweep_id}' is not a sweep id: one name of letters, digits, '.', '_' and '-'")
+    return sweeps_dir() / sweep_id
+
+
+def sweep_cell_file(sweep_id: str, index: int, suffix: str) -> Path:
+    """A file of one cell of a sweep: ``.log`` (its process's output) or ``.json`` (what it reports)."""
+    return sweep_dir(sweep_id) / SWEEP_CELLS_DIR / f"c{index:03d}{suffix}"

@@ -97,3 +97,12 @@ class NodeOutcome(StrEnum):
     MISSED_TARGET = "missed_target"
     BUGGY = "buggy"  # the edit, the syntax, a rule or the run failed
     INVALID = "invalid"  # finished, but its timer is implausible
+
+
+class CellStatus(StrEnum):
+    """Where one cell of a sweep stands (``sweep.json``'s cells)."""
+
+    PENDING = "pending"  # not started
+    RUNNING = "running"  # its agent run was started (and may have been cut off: resumable)
+    FINISHED = "finished"  # its agent run finished or a budget stopped it (and its replay, if asked, finished)
+    FAILED = "failed"  # its process or its agent run failed; `error` says why

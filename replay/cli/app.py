@@ -13,11 +13,11 @@ import sys
 
 import typer
 
-from replay.cli import agent, analysis, data, records, replays
+from replay.cli import agent, analysis, data, records, replays, sweeps
 from replay.cli.params import CONTEXT
 from replay.errors import SpeedrunError
 
-COMMAND_MODULES = (records, replays, analysis, agent, data)  # in the order of their help panels
+COMMAND_MODULES = (records, replays, analysis, agent, sweeps, data)  # in the order of their help panels
 
 app = typer.Typer(
     no_args_is_help=True,
