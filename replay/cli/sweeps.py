@@ -224,7 +224,14 @@ def _print_estimate(spec, store) -> None:
         print(f"{_key_columns(number, cell.key)} {cell.runs:>5} {cell.gpu_hours:>8.3f} {dollars:>9}")
     priced = [c.dollars for c in cells if c.dollars is not None]
     unpriced = len(cells) - len(priced)
-    total = f"${sum(priced):.4f}" + (f" (+ {unpriced} unpriced cells)" if unpriced else "")
+    total = f"${sum(priced):.4f}" if priced else "$ unknown"
+    total += (
+        f" (+ {unpriced} unpriced cells)"
+        if priced and unpriced
+        else f" ({unpriced} unpriced cells)"
+        if unpriced
+        else ""
+    )
     runs, hours = sum(c.runs for c in cells), sum(c.gpu_hours for c in cells)
     print(f"{len(cells)} cells, {runs} runs, {hours:.2f} GPU-h, {total}")
     print(f"assumptions: {ASSUMPTIONS}")

@@ -1,0 +1,58 @@
+"""The example sweep shipped with the project (examples/mini-sweep.toml: three scripted policies
+of different skill x two scaffolds x two mini tasks x two seeds) runs end to end from the CLI;
+killed once while cells are running and resumed, every cell ends finished with exactly one
+agent run of its own, and the policies rank as their skill says (the vandal never has a
+best node)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from replay import paths
+
+EXAMPLE = paths.PROJECT_ROOT / "examples" / "mini-sweep.toml"
+SPEEDRUN = [sys.executable, "-c", "from replay.cli.app import main; main()"]
+
+
+@pytest.mark.slow  # 24 cells of smoke-sized mini runs: several minutes on a 2-core CPU
+def test_example_sweep_survives_a_kill_and_finishes_every_cell_once(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("SPEEDRUN_RECORDS", "SPEEDRUN_DATA")}
+    env["SPEEDRUN_HOME"] = str(tmp_path / "runs")
+    index = tmp_path / "runs" / "sweeps"
+    proc = subprocess.Popen([*SPEEDRUN, "sweep", str(EXAMPLE)], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 1800
+    while time.time() < deadline and proc.poll() is None:  # kill once some cells finished and others run
+        found = list(index.glob("*/sweep.json"))
+        cells = json.loads(found[0].read_text())["cells"] if found else []
+        statuses = [c["status"] for c in cells]
+        if statuses.count("finished") >= 2 and "running" in statuses:
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (sweep_json,) = index.glob("*/sweep.json")
+    before = json.loads(sweep_json.read_text())
+    assert "pending" in [c["status"] for c in before["cells"]]  # it was killed mid-sweep
+    time.sleep(2)  # the cells' processes got SIGTERM with their controller: let them save
+    out = subprocess.run(
+        [*SPEEDRUN, "sweep", "resume", before["id"]], env=env, capture_output=True, text=True, timeout=3600
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    after = json.loads(sweep_json.read_text())
+    assert len(after["cells"]) == 24 and all(c["status"] == "finished" for c in after["cells"])
+    run_ids = [c["run_id"] for c in after["cells"]]
+    on_disk = sorted(p.parent.name for p in (tmp_path / "runs").glob("agent-*/run.json"))
+    assert sorted(run_ids) == on_disk and len(set(run_ids)) == 24  # exactly one run per cell
+    for old, new in zip(before["cells"], after["cells"], strict=True):
+        assert old["run_id"] in (None, new["run_id"])  # a started cell kept its run
+    best = {}
+    for cell in after["cells"]:
+        state = json.loads((tmp_path / "runs" / cell["run_id"] / "run.json").read_text())
+        assert state["status"] == "finished" and all(n["stage"] == "done" for n in state["nodes"])
+        best.setdefault(cell["key"]["model"].rpartition(":")[2], []).append(state["summary"]["best"])
+    assert not any(best["vandal"]) and all(best["tinkerer"])
