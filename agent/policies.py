@@ -29,6 +29,7 @@ _TASK = re.compile(r"Track `([^`]+)`, task (\d+):")
 _PROTECTED = re.compile(r"These definitions must stay byte-identical: (.*)\.")
 _FLOAT_SETTING = re.compile(r"^(    (\w+): float = )([0-9.eE+-]+)(.*)$", re.M)
 _INT_SETTING = re.compile(r"^(    (num_iterations): int = )(\d+)(.*)$", re.M)
+_IMPORT = re.compile(r"^(?:import [\w.]+|from [\w.]+ import \S.*)$", re.M)  # not prose that starts with "from"
 ORACLE_HUNK_PROBABILITY = 0.6
 
 
@@ -128,5 +129,5 @@ def _protected(messages) -> set[str]:
 
 
 def _first_import(script: str) -> str:
-    """A line of code at the top level (a script's first line may sit inside its docstring)."""
-    return next(row for row in script.splitlines() if row.startswith(("import ", "from ")))
+    """A line of code at the top level (a script's first lines may sit inside its docstring)."""
+    return _IMPORT.search(script).group(0)
