@@ -12,6 +12,7 @@ at a plausible speed through this machine's PyTorch, not a benchmark of the GPU.
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 import sys
@@ -27,7 +28,7 @@ def step_ms(lines: list[StepLine], last_step: int) -> float | None:
     timed = [line for line in lines if line.step <= last_step]
     deltas = [
         b.train_time_ms - a.train_time_ms
-        for a, b in zip(timed, timed[1:])
+        for a, b in itertools.pairwise(timed)
         if b.step == a.step + 1 and b.train_time_ms > a.train_time_ms and a.step != 10
     ]
     return statistics.median(deltas) if deltas else None
