@@ -70,15 +70,15 @@ def suite_figures(work: Path) -> dict:
         if module in cases and case.find("skipped") is None:
             cases[module][1] += 1
             cases[module][0] += case.find("failure") is None and case.find("error") is None
-    passing = sum(int(n) for n in re.findall(r"(\d+) passing examples", out.stdout))
-    failing = sum(int(n) for n in re.findall(r"(\d+) failing examples", out.stdout))
+    passing = sum(int(n) for n in re.findall(r"(\d+) passing\b", out.stdout))
+    failing = sum(int(n) for n in re.findall(r"(\d+) failing\b", out.stdout))
     return {
         "faults survived": cases["test_faults"][0],
         "fault cases": cases["test_faults"][1],
         "fuzz tests passed": cases["test_fuzz"][0],
         "fuzz tests": cases["test_fuzz"][1],
         "fuzzed inputs": passing + failing,
-        "fuzzed inputs with a traceback": failing + cases["test_fuzz"][1] - cases["test_fuzz"][0],
+        "fuzzed inputs with a traceback": max(failing, cases["test_fuzz"][1] - cases["test_fuzz"][0]),
     }
 
 
