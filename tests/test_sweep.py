@@ -3,7 +3,8 @@ as one line naming the file and the field; --dry-run prints every cell with its 
 and dollars (none for an unpriced model); each cell is an ordinary agent run, indexed in
 sweep.json in the shape the leaderboard reads; a failing cell never stops the others; resuming
 a sweep touches no finished cell, and a sweep killed mid-run resumes every cell's own run, so
-every cell ends finished exactly once."""
+every cell ends finished exactly once; cells that start at once on a fresh home share one
+work repository."""
 
 import json
 import os
@@ -200,3 +201,11 @@ def test_a_killed_sweep_resumes_every_cell_exactly_once(home, cli_env, tmp_path)
         assert load_agent_state(run_id).node(node).llm.response_sha256 == sha
     for cell in resumed.cells:
         assert all(n.stage == "done" for n in load_agent_state(cell.run_id).nodes)
+
+
+def test_cells_starting_at_once_on_a_fresh_home_share_one_work_repository(toy_store):
+    opener = "from replay.records.workrepo import open_work_repo; open_work_repo()"
+    procs = [subprocess.Popen([sys.executable, "-c", opener], stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    errors = [p.communicate()[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    assert (paths.work_repo() / "objects" / "info" / "alternates").read_text().strip().endswith("objects")

@@ -7,6 +7,7 @@ is never written to.
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 import pygit2
@@ -20,15 +21,18 @@ def open_work_repo(records: Path | None = None, path: Path | None = None) -> pyg
     """Open (creating if needed) the work repository and point its alternates at records.git."""
     path = Path(path or paths.work_repo())
     records = Path(records or paths.records_repo()).resolve()
-    if not (path / "HEAD").exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pygit2.init_repository(str(path), bare=True)
-    alternates = path / "objects" / "info" / "alternates"
-    wanted = f"{records / 'objects'}\n"
-    # Rewritten when the project moved (e.g. a fresh clone reusing an old SPEEDRUN_HOME).
-    if not alternates.exists() or alternates.read_text() != wanted:
-        alternates.parent.mkdir(parents=True, exist_ok=True)
-        alternates.write_text(wanted)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Processes that start at once on a fresh home (a sweep's cells) must not both create it.
+    with open(path.parent / f".{path.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (path / "HEAD").exists():
+            pygit2.init_repository(str(path), bare=True)
+        alternates = path / "objects" / "info" / "alternates"
+        wanted = f"{records / 'objects'}\n"
+        # Rewritten when the project moved (e.g. a fresh clone reusing an old SPEEDRUN_HOME).
+        if not alternates.exists() or alternates.read_text() != wanted:
+            alternates.parent.mkdir(parents=True, exist_ok=True)
+            alternates.write_text(wanted)
     return pygit2.Repository(str(path))
 
 
