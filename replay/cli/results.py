@@ -1,0 +1,114 @@
+"""``speedrun runs ...``, ``leaderboard`` and ``view``: the runs on disk, aggregated and browsable
+(help panel "Results"). The analysis modules are imported inside the commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from replay.cli.params import number_option
+from replay.errors import SpeedrunError
+
+PANEL = "Results"
+
+runs = typer.Typer(
+    name="runs",
+    no_args_is_help=True,
+    help="Replays and agent runs under runs/ (their run logs, run.json).",
+)
+commands = typer.Typer()
+groups = (runs,)
+
+KINDS = ("replay", "agent")
+
+
+@runs.command("list")
+def list_runs(
+    kind: str | None = typer.Option(None, "--kind", "-k", help="replay or agent."),
+    track: str | None = typer.Option(None, "--track", "-t", help="Only this track."),
+    task: int | None = number_option(None, "--task", "-i", minimum=1, help="Only this task number."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Only agent runs of this model."),
+    status: str | None = typer.Option(None, "--status", "-s", help="started, running, finished, stopped, ..."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as a JSON list."),
+):
+    """List runs with their kind, task, model, status and FSR; filters combine.
+
+    Examples:
+      speedrun runs list
+      speedrun runs list --kind agent --task 3 --status finished --json
+    """
+    from dataclasses import asdict
+
+    from analysis.runs_index import RunFilter, scan
+
+    if kind is not None and kind not in KINDS:
+        raise SpeedrunError(f"--kind must be one of {', '.join(KINDS)}, not '{kind}'")
+    wanted = RunFilter(kind, track, task, model, status)
+    rows = [r for r, _ in scan() if r.kind is None or wanted.matches(r)]
+    if as_json:
+        print(json.dumps([asdict(r) for r in rows], indent=2))
+        return
+    from rich.table import Table
+
+    from replay.cli.console import console
+
+    table = Table("run", "kind", "status", "task", "model", "scaffold", "hints", "seed", "FSR", "best")
+    for r in rows:
+        fsr = "—" if r.fsr is None else f"{r.fsr:.2f}" + (" (partial)" if r.partial else "")
+        task_text = "—" if r.task is None else f"{r.track} {r.task}"
+        table.add_row(
+            r.run_id,
+            r.kind or "?",
+            r.status if r.error is None else f"damaged: {r.error}",
+            task_text,
+            r.model or "",
+            r.scaffold or "",
+            r.hint_label if r.kind == "agent" else "",
+            "" if r.seed is None else str(r.seed),
+            fsr,
+            r.best or "",
+        )
+    console().print(table)
+    print(f"{len(rows)} run(s)", file=sys.stderr)
+
+
+@runs.command("show")
+def show(
+    run_id: str = typer.Argument(..., help="A run's id (a folder under runs/)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole run log (current schema) as JSON."),
+):
+    """Show one run: an agent run's tree and summary, or a replay's table.
+
+    Examples:
+      speedrun runs show agent-mini-t03-20261126-190000-ab12
+      speedrun runs show replay-mini-t01-20261126-153000-ab12 --json
+    """
+    from replay.run.runlog import dump_run, load_run
+
+    run = load_run(run_id)
+    if as_json:
+        print(json.dumps(dump_run(run), indent=2))
+    elif run.kind == "agent":
+        from agent.show import header_text, summary_text, tree_text
+
+        print(header_text(run), tree_text(run), summary_text(run), sep="\n")
+    else:
+        from replay.cli.console import print_summary
+
+        r = run.request
+        print(f"run {run.run_id}: replay of {r.track} task {r.task}, {r.runs} run(s) per side, status {run.status}")
+        if run.summary:
+            print_summary(run.summary)
+
+
+@runs.command("schema")
+def schema():
+    """Print the JSON Schema of the run log (the repository keeps it in schemas/run-log.schema.json).
+
+    Example: speedrun runs schema > schemas/run-log.schema.json
+    """
+    from replay.run.runlog import run_log_json_schema
+
+    print(json.dumps(run_log_json_schema(), indent=2))
