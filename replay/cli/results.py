@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import typer
 
@@ -112,3 +113,62 @@ def schema():
     from replay.run.runlog import run_log_json_schema
 
     print(json.dumps(run_log_json_schema(), indent=2))
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+@commands.command("leaderboard")
+def leaderboard(
+    runs_: list[str] = typer.Argument(
+        None, metavar="[RUNS]...", help="Run ids or run folders (default: all under runs/)."
+    ),
+    sweep: str | None = typer.Option(None, "--sweep", "-S", help="A sweep's id (runs/sweeps/ID/sweep.json)."),
+    rows: str = typer.Option("model,scaffold", "--rows", "-r", help="Row dimensions: model, scaffold, hints, track."),
+    columns: str = typer.Option("hints", "--columns", "-c", help="Column dimensions (may be empty: '')."),
+    fmt: str = typer.Option("terminal", "--format", "-f", help="terminal, markdown, csv, json or html."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the table here instead of stdout."),
+    plots: Path | None = typer.Option(None, "--plots", "-p", help="Write the plots (PNG and SVG) into this folder."),
+):
+    """Mean FSR per model x scaffold x hint level over all tasks and seeds, with 95% intervals.
+
+    Missing, unfinished and failed runs count as FSR 0 and are reported. See README "Leaderboard".
+
+    Examples:
+      speedrun leaderboard
+      speedrun leaderboard --sweep mini-example --format html -o board.html --plots plots/
+      speedrun leaderboard agent-mini-t01-... agent-mini-t02-... --rows model --columns hints,scaffold
+    """
+    from analysis import leaderboard as board
+    from analysis import plots as plotting
+    from analysis.leaderboard_render import BoardFormat, render
+    from analysis.runs_index import load_folder, scan
+    from analysis.sweep_index import load_sweep
+    from replay import paths
+    from replay.atomic import write_text_atomic
+
+    if fmt not in tuple(BoardFormat):
+        raise SpeedrunError(f"--format must be one of {', '.join(BoardFormat)}, not '{fmt}'")
+    if sweep and runs_:
+        raise SpeedrunError("give run folders or --sweep ID, not both")
+    if sweep:
+        slots, source = board.slots_from_sweep(load_sweep(sweep)), f"sweep {sweep}"
+    else:
+        folders = [Path(r) if "/" in r else paths.run_dir(r) for r in runs_ or ()]
+        missing = [f for f in folders if not (f / paths.RUN_JSON).is_file()]
+        if missing:
+            raise SpeedrunError(f"{missing[0]} holds no {paths.RUN_JSON}: give run ids or run folders")
+        loaded = [load_folder(f) for f in folders] if folders else scan()
+        slots, source = board.slots_from_runs(loaded), f"{len(loaded)} run folder(s)"
+    doc = board.build(slots, _split(rows), _split(columns), source)
+    rendered = plotting.render(doc) if plots or fmt == BoardFormat.HTML else None
+    if plots:
+        for path in plotting.write(rendered, plots):
+            print(f"wrote {path}", file=sys.stderr)
+    text = render(doc, BoardFormat(fmt), rendered)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        write_text_atomic(output, text)
+        print(f"wrote {output}", file=sys.stderr)

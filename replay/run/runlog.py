@@ -453,17 +453,21 @@ def upgrade(data: dict) -> dict:
     return data
 
 
-def parse_run(data: dict) -> ReplayState | AgentState:
-    """A run log from its JSON (any schema version this module reads). Data of the wrong shape is a
-    ``ValueError`` naming the first bad field (:func:`replay.atomic.read_json` adds the file)."""
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
+def validated(adapter: TypeAdapter, data):
+    """``data`` validated into ``adapter``'s type; the wrong shape is a ``ValueError`` naming the first
+    bad field (:func:`replay.atomic.read_json` adds the file)."""
     try:
-        return RUN_LOG.validate_python(upgrade(data))
+        return adapter.validate_python(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{where}: {first['msg']}") from None
+        raise ValueError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def parse_run(data: dict) -> ReplayState | AgentState:
+    """A run log from its JSON (any schema version this module reads)."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return validated(RUN_LOG, upgrade(data))
 
 
 def dump_run(run: ReplayState | AgentState) -> dict:
