@@ -44,6 +44,7 @@ REAL_MINUTES = [
     2.933,
 ]
 
+
 def figure(points: dict[int, list[float]], title: str):
     """points: record index -> run times (s) of the mini track."""
     import matplotlib
