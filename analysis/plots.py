@@ -39,7 +39,7 @@ def fsr_heatmap(doc: dict, plt):
     tasks = sorted({int(t) for c in doc["cells"] for t in c["per_task"]})
     cells = doc["cells"]
     grid = np.array([[c["per_task"].get(str(t), np.nan) for t in tasks] for c in cells])
-    fig, ax = plt.subplots(figsize=(max(4, 0.6 * len(tasks) + 3), max(2.5, 0.45 * len(cells) + 1.5)))
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.6 * len(tasks) + 4), max(2.5, 0.45 * len(cells) + 1.5)))
     image = ax.imshow(grid, cmap="viridis", vmin=min(0.0, np.nanmin(grid)), vmax=max(1.0, np.nanmax(grid)))
     ax.set_xticks(range(len(tasks)), [str(t) for t in tasks])
     ax.set_yticks(range(len(cells)), [_cell_label(c) for c in cells])
@@ -48,8 +48,8 @@ def fsr_heatmap(doc: dict, plt):
             if not np.isnan(grid[i, j]):
                 ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", color="white", fontsize=8)
     ax.set_xlabel("task")
-    ax.set_title("Mean FSR per task (missing and failed runs count 0)")
-    fig.colorbar(image, ax=ax, label="FSR")
+    ax.set_title("Mean FSR per task")
+    fig.colorbar(image, ax=ax, label="FSR (missing, failed: 0)")
     return fig
 
 

@@ -115,6 +115,28 @@ def schema():
     print(json.dumps(run_log_json_schema(), indent=2))
 
 
+def _inputs(runs_: list[str] | None, sweep: str | None):
+    """(loaded run folders, leaderboard slots, a description) of RUNS... or --sweep ID (default: all runs)."""
+    from analysis import leaderboard as board
+    from analysis.runs_index import load_folder, scan
+    from analysis.sweep_index import load_sweep
+    from replay import paths
+
+    if sweep and runs_:
+        raise SpeedrunError("give run folders or --sweep ID, not both")
+    if sweep:
+        index = load_sweep(sweep)
+        ids = [i for c in index.cells for i in (c.run_id, c.replay_run_id) if i]
+        loaded = [load_folder(paths.run_dir(i)) for i in ids if (paths.run_dir(i) / paths.RUN_JSON).is_file()]
+        return loaded, board.slots_from_sweep(index), f"sweep {sweep}"
+    folders = [Path(r) if "/" in r else paths.run_dir(r) for r in runs_ or ()]
+    missing = [f for f in folders if not (f / paths.RUN_JSON).is_file()]
+    if missing:
+        raise SpeedrunError(f"{missing[0]} holds no {paths.RUN_JSON}: give run ids or run folders")
+    loaded = [load_folder(f) for f in folders] if folders else scan()
+    return loaded, board.slots_from_runs(loaded), f"{len(loaded)} run folder(s)"
+
+
 def _split(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
@@ -143,24 +165,11 @@ def leaderboard(
     from analysis import leaderboard as board
     from analysis import plots as plotting
     from analysis.leaderboard_render import BoardFormat, render
-    from analysis.runs_index import load_folder, scan
-    from analysis.sweep_index import load_sweep
-    from replay import paths
     from replay.atomic import write_text_atomic
 
     if fmt not in tuple(BoardFormat):
         raise SpeedrunError(f"--format must be one of {', '.join(BoardFormat)}, not '{fmt}'")
-    if sweep and runs_:
-        raise SpeedrunError("give run folders or --sweep ID, not both")
-    if sweep:
-        slots, source = board.slots_from_sweep(load_sweep(sweep)), f"sweep {sweep}"
-    else:
-        folders = [Path(r) if "/" in r else paths.run_dir(r) for r in runs_ or ()]
-        missing = [f for f in folders if not (f / paths.RUN_JSON).is_file()]
-        if missing:
-            raise SpeedrunError(f"{missing[0]} holds no {paths.RUN_JSON}: give run ids or run folders")
-        loaded = [load_folder(f) for f in folders] if folders else scan()
-        slots, source = board.slots_from_runs(loaded), f"{len(loaded)} run folder(s)"
+    _, slots, source = _inputs(runs_, sweep)
     doc = board.build(slots, _split(rows), _split(columns), source)
     rendered = plotting.render(doc) if plots or fmt == BoardFormat.HTML else None
     if plots:
@@ -172,3 +181,30 @@ def leaderboard(
     else:
         write_text_atomic(output, text)
         print(f"wrote {output}", file=sys.stderr)
+
+
+@commands.command("view")
+def view(
+    runs_: list[str] = typer.Argument(None, metavar="[RUNS]...", help="Run ids or folders (default: all in runs/)."),
+    sweep: str | None = typer.Option(None, "--sweep", "-S", help="Show a sweep's runs and leaderboard."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Site folder (default: runs/site)."),
+    serve: bool = typer.Option(False, "--serve", help="Serve the site on localhost after writing it."),
+    port: int = number_option(8000, "--port", minimum=0, maximum=65535, help="Port for --serve (0: any free one)."),
+):
+    """Write runs as a static HTML site: agent trees with diffs, logs and attribution; replays; the leaderboard.
+
+    Examples:
+      speedrun view
+      speedrun view --sweep mini-example -o site/ --serve
+    """
+    from analysis import leaderboard as board
+    from analysis import plots as plotting
+    from analysis import site
+    from replay import paths
+
+    loaded, slots, source = _inputs(runs_, sweep)
+    doc = board.build(slots, source=source) if slots else None
+    index = site.build(output or paths.home() / "site", loaded, doc, plotting.render(doc) if doc else None)
+    print(f"wrote {index}")
+    if serve:
+        site.serve(index.parent, port)
