@@ -17,7 +17,7 @@ from pydantic import TypeAdapter, with_config
 from replay import paths
 from replay.atomic import read_json
 from replay.errors import SpeedrunError
-from replay.run.runlog import DOCUMENTED, validated
+from replay.run.runlog import DOCUMENTED, json_schema_of, validated
 
 SWEEP_SCHEMA = 1
 SWEEPS_DIR = "sweeps"
@@ -90,3 +90,8 @@ def load_sweep(sweep_id: str) -> SweepIndex:
     if not path.is_file():
         raise SpeedrunError(f"no sweep '{sweep_id}' under {paths.home() / SWEEPS_DIR} (no {path})")
     return read_json(path, parse_sweep)
+
+
+def sweep_json_schema() -> dict:
+    """The JSON Schema of a sweep index (``schemas/sweep.schema.json``)."""
+    return json_schema_of(SWEEP, f"speedrun sweep index, schema {SWEEP_SCHEMA}")

@@ -56,7 +56,10 @@ def test_show_both_kinds_and_a_schema_1_log(home):
     assert out.exit_code == 0 and "replay of toy task 1" in out.stdout and "ground_truth" in out.stdout
 
 
-def test_schema_command_prints_the_exported_schema():
-    out = speedrun("runs", "schema")
-    exported = Path(__file__).parent.parent / "schemas" / "run-log.schema.json"
-    assert json.loads(out.stdout) == json.loads(exported.read_text())
+def test_schema_command_prints_the_exported_schemas():
+    schemas = Path(__file__).parent.parent / "schemas"
+    for args, name in ((("runs", "schema"), "run-log"), (("runs", "schema", "--sweep"), "sweep")):
+        out = speedrun(*args)
+        assert json.loads(out.stdout) == json.loads((schemas / f"{name}.schema.json").read_text()), (
+            f"schemas/{name}.schema.json is stale: run `speedrun {' '.join(args)} > schemas/{name}.schema.json`"
+        )

@@ -105,14 +105,17 @@ def show(
 
 
 @runs.command("schema")
-def schema():
-    """Print the JSON Schema of the run log (the repository keeps it in schemas/run-log.schema.json).
+def schema(sweep: bool = typer.Option(False, "--sweep", help="The sweep index's schema instead (sweep.json).")):
+    """Print the JSON Schema of the run log (kept in schemas/run-log.schema.json) or of a sweep index.
 
-    Example: speedrun runs schema > schemas/run-log.schema.json
+    Examples:
+      speedrun runs schema > schemas/run-log.schema.json
+      speedrun runs schema --sweep > schemas/sweep.schema.json
     """
+    from analysis.sweep_index import sweep_json_schema
     from replay.run.runlog import run_log_json_schema
 
-    print(json.dumps(run_log_json_schema(), indent=2))
+    print(json.dumps(sweep_json_schema() if sweep else run_log_json_schema(), indent=2))
 
 
 def _inputs(runs_: list[str] | None, sweep: str | None):

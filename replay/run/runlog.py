@@ -496,11 +496,11 @@ def load_run(run_id: str, kind: str | None = None) -> ReplayState | AgentState:
     return run
 
 
+def json_schema_of(adapter: TypeAdapter, title: str) -> dict:
+    """The JSON Schema (draft 2020-12) of a typed record, as exported under schemas/."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, **adapter.json_schema()}
+
+
 def run_log_json_schema() -> dict:
     """The JSON Schema of the current run log (``schemas/run-log.schema.json``)."""
-    schema = RUN_LOG.json_schema()
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": f"speedrun run log, schema {RUN_LOG_SCHEMA}",
-        **schema,
-    }
+    return json_schema_of(RUN_LOG, f"speedrun run log, schema {RUN_LOG_SCHEMA}")
