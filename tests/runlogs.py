@@ -46,7 +46,7 @@ def agent_run(
     max_steps: int | None = None,
 ) -> AgentState:
     """An agent run on the toy track: a root at T_START, one draft at ``best_time`` (None: it failed) and
-    one buggy draft; summary as agent/judge.py writes it."""
+    one buggy debug step; its summary as agent/judge.py writes it."""
     request = AgentRequest("toy", task, model, scaffold, hints, nodes=2, seed=seed, max_steps=max_steps)
     state = AgentState(
         run_id, request, f"toy/r{task:02d}", f"toy/r{task + 1:02d}", 3.28, (), "train.py", "none", status=status
@@ -60,17 +60,16 @@ def agent_run(
     bad.llm, bad.outcome, bad.problem, bad.detail = _call(500, cost), NodeOutcome.BUGGY, "edit_error", "no edit"
     state.nodes = [root, good, bad]
     state.references["record_target"] = _execution(T_TARGET, "logs/record_target-0.txt")
-    best = T_START if best_time is None or best_time > T_START else best_time
-    best_node = "n000" if best == T_START and best_time != T_START else "n001"
+    best = None if best_time is None else "n001"  # as agent/scaffolds.best_node: the root never counts
     if status in (RunStatus.FINISHED, RunStatus.STOPPED):
         state.summary = {
-            "best": best_node,
-            "branch": f"agent/{run_id}/{best_node}",
-            "times_s": {"record_start": T_START, "record_target": T_TARGET, "agent_start": T_START, "best": best},
-            "fsr_vs_record": None if max_steps else (T_START - best) / (T_START - T_TARGET),
+            "best": best,
+            "branch": best and f"agent/{run_id}/{best}",
+            "times_s": {"record_start": T_START, "record_target": T_TARGET, "agent_start": T_START, "best": best_time},
+            "fsr_vs_record": None if max_steps or best is None else (T_START - best_time) / (T_START - T_TARGET),
             "fsr_vs_own_start": None,
-            "attribution": {"reproduced": list(reproduced), "innovations": ["muon", "value_embeds"]},
-            "nodes": {"valid": 1, "buggy": 1},
+            "attribution": {"reproduced": list(reproduced), "innovations": ["muon", "value_embeds"]} if best else None,
+            "nodes": {"valid": 1 if best else 0, "buggy": 2 if best is None else 1},
         }
     state.save(_folder(run_id))
     return state

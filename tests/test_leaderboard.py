@@ -45,15 +45,20 @@ def test_missing_runs_count_as_zero_and_are_reported(home):
 
 def test_unfinished_failed_and_no_valid_node_are_told_apart(home):
     agent_run("agent-ok", seed=0, best_time=9.0)
-    agent_run("agent-none", seed=1, best_time=None)  # no node faster than the root: FSR 0 by its own run
+    agent_run("agent-none", seed=1, best_time=None)  # every draft failed: no best node, no FSR
     agent_run("agent-going", seed=2, status=RunStatus.RUNNING)
     agent_run("agent-broke", seed=3, status=RunStatus.FAILED)
     doc = board.build(board.slots_from_runs(scan()))
     (cell,) = doc["cells"]
-    assert cell["zeros"] == {"missing": 0, "unfinished": 1, "failed": 1, "no_valid_node": 0}
-    scores = sorted(s["fsr"] if s["fsr"] is not None else 0.0 for s in doc["slots"])
-    assert scores == [0.0, 0.0, 0.0, 0.5] and cell["fsr"]["value"] == pytest.approx(0.125)
+    assert cell["zeros"] == {"missing": 0, "unfinished": 1, "failed": 1, "no_valid_node": 1}
+    assert [s["fsr"] for s in doc["slots"]] == [0.5, None, None, None] and cell["fsr"]["value"] == pytest.approx(0.125)
     assert cell["nodes"]["buggy"] == 5 and cell["nodes"]["valid"] == 3  # failed drafts are buggy, roots excluded
+
+
+def test_a_best_node_slower_than_record_i_scores_below_zero(home):
+    agent_run("agent-slow", best_time=11.0)
+    (slot,) = board.slots_from_runs(scan())
+    assert slot.fsr == -0.5 and slot.zero_reason is None
 
 
 def test_the_latest_finished_run_of_a_slot_counts(home):
