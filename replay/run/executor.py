@@ -26,6 +26,7 @@ from replay.run.provenance import gpu_names
 from replay.run.sandbox import Sandbox
 from replay.score.grading import Exit
 from replay.score.log_parser import LogParser, StepLine
+from replay.score.step_timing import stamp
 
 DEFAULT_MAX_LOG_BYTES = 64 * 2**20
 _READ_CHARS = 2**20  # a line longer than this is read (and logged) in pieces: memory stays bounded
@@ -88,6 +89,7 @@ class LocalExecutor:
         timed_out = threading.Event()
         capped = False
         written = 0
+        step_clock = []
         start = time.perf_counter()
         with open(log_path, "w") as log:
             proc = subprocess.Popen(
@@ -123,6 +125,7 @@ class LocalExecutor:
                     step = parser.feed(line)
                     if step is None:
                         continue
+                    step_clock.append(stamp(time.perf_counter() - start, step))
                     if on_step:
                         on_step(step)
                     if spec.max_steps is not None and step.step >= spec.max_steps and not stopped.is_set():
@@ -146,6 +149,7 @@ class LocalExecutor:
             command=tuple(command),
             log_capped=capped,
             cpu_s=round(cpu_s, 3),
+            step_clock=tuple(step_clock),
         )
 
     def _prepare_child(self) -> None:

@@ -239,7 +239,7 @@ class Replayer:
                 readable=data_files(env),
             )
             exit = self._execute(side.tree, meta.data, spec, log_path, measure)
-        result = grade(log_path.read_text(errors="replace"), exit, measure)
+        result = grade(log_path.read_text(errors="replace"), exit, measure, untrusted=side.role == Role.CANDIDATE)
         if not hit and not refusal and not result.machine_failure:  # stored for a replay that asks to reuse it
             self.cache.put(key, exit, log_path, parts)
         record: RunEntry = {
