@@ -70,6 +70,15 @@ def test_every_kind_round_trips(name):
     assert parse_run(json.loads(json.dumps(dumped))) == run
 
 
+def test_a_run_entry_declares_every_field_grading_writes():
+    from dataclasses import fields
+
+    from replay.run.runlog import RunEntry
+    from replay.score.grading import RunResult
+
+    assert {f.name for f in fields(RunResult)} <= set(RunEntry.__annotations__)
+
+
 def test_keys_an_executor_adds_to_a_run_entry_are_kept():
     data = fixture("replay-v1.json")
     data["runs"][0]["job_id"] = "12345"

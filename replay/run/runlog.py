@@ -18,7 +18,7 @@ Schema history:
 
 * 1: one hand-written reader per kind; fields added later were absent from older files and
   defaulted by the readers (an agent run's ``measure``, a replay run's ``measured_by``,
-  ``cpu_s``, ``reason``, ``reported_*``).
+  ``cpu_s``, ``reason``, ``reported_*``, ``clock_problems``).
 * 2: one model, ``kind`` discriminates; every field is declared and written; an agent run's
   ``accounting`` and both kinds' ``updated`` are fields. :func:`upgrade` fills what schema 1
   left out, as its readers did.
@@ -149,6 +149,8 @@ class RunEntry(TypedDict):
     """The script's own final val loss, if it printed one."""
     reason: str | None
     """Why the harness refused the run's result."""
+    clock_problems: tuple[str, ...]
+    """Where the harness's stamps of the step lines contradict the script's train_time."""
 
 
 @with_config(DOCUMENTED)
@@ -425,6 +427,7 @@ V1_RUN_DEFAULTS = {
     "reported_val_loss": None,
     "reason": None,
     "peak_memory_mib": None,
+    "clock_problems": (),
 }
 
 
