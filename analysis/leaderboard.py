@@ -143,12 +143,10 @@ def _replays_by_branch(replays: list[ReplayState]) -> dict[str, ReplayState]:
 
 
 def slots_from_runs(loaded: list[tuple[RunRow, AgentState | ReplayState | None]]) -> list[Slot]:
-    """Slots of the grid completed per track, from a set of run folders (agent runs and replays)."""
+    """Slots of the grid completed per track, from a set of run folders (agent runs and replays). A folder
+    whose run.json cannot be read has no known slot: :func:`build` lists it (``unreadable``)."""
     agents = [(r, s) for r, s in loaded if isinstance(s, AgentState)]
     replays = _replays_by_branch([s for _, s in loaded if isinstance(s, ReplayState)])
-    damaged = [r for r, s in loaded if s is None]
-    if damaged:
-        raise SpeedrunError(f"run {damaged[0].run_id} cannot be read: {damaged[0].error}")
     chosen: dict[tuple, AgentState] = {}
     for _, state in sorted(agents, key=lambda rs: (rs[1].status == RunStatus.FINISHED, rs[1].created)):
         r = state.request
@@ -208,6 +206,8 @@ def cell_stats(slots: list[Slot]) -> dict:
         by_task[s.task].append(s.score)
     mean, iqm, method = score_intervals(by_task)
     replayed = [s for s in slots if s.significant is not None]
+    # each task's best branch: the slot with the highest FSR over its seeds
+    task_best = [max((s for s in slots if s.task == t), key=lambda s: s.score) for t in by_task]
     outcomes = Counter()
     for s in slots:
         outcomes.update(s.outcomes)
@@ -226,6 +226,8 @@ def cell_stats(slots: list[Slot]) -> dict:
             "faster": sum(1 for s in replayed if s.significant),
             "replayed": len(replayed),
             "share": sum(1 for s in replayed if s.significant) / len(slots) if slots else 0.0,
+            "tasks_faster": sum(1 for s in task_best if s.significant),
+            "task_share": sum(1 for s in task_best if s.significant) / len(task_best) if task_best else 0.0,
         },
         "innovations": {
             "reproduced": sum(s.reproduced for s in slots),
@@ -245,7 +247,9 @@ def cell_stats(slots: list[Slot]) -> dict:
     }
 
 
-def build(slots: list[Slot], rows=DEFAULT_ROWS, columns=DEFAULT_COLUMNS, source: str = "") -> dict:
+def build(
+    slots: list[Slot], rows=DEFAULT_ROWS, columns=DEFAULT_COLUMNS, source: str = "", unreadable: tuple[str, ...] = ()
+) -> dict:
     """The leaderboard document (what ``--format json`` prints; every other format renders it)."""
     rows, columns = tuple(rows), tuple(columns)
     for dim in (*rows, *columns):
@@ -262,6 +266,7 @@ def build(slots: list[Slot], rows=DEFAULT_ROWS, columns=DEFAULT_COLUMNS, source:
         "schema": 1,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "source": source,
+        "unreadable": list(unreadable),
         "rows_by": list(rows),
         "columns_by": list(columns),
         "rows": row_labels,

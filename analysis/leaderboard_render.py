@@ -26,7 +26,7 @@ DETAIL_HEADERS = [
     "IQM [95% CI]",
     "tasks×runs",
     "counted as 0",
-    "faster (replayed)",
+    "faster than record i",
     "innovations",
     "nodes b/i/m/v/+",
     "tokens",
@@ -56,7 +56,7 @@ def detail_row(cell: dict) -> list[str]:
         _ci(cell["iqm"]),
         f"{cell['tasks']}×{cell['runs_per_task']}",
         _zeros(cell),
-        f"{sig['share']:.2f} ({sig['faster']}/{sig['replayed']})",
+        f"{sig['task_share']:.2f} of tasks; runs {sig['faster']}/{sig['replayed']} replayed",
         f"{inn['reproduced']}/{inn['total']}",
         "/".join(str(v) for v in nodes.values()),
         f"{cell['tokens']:,}",
@@ -84,6 +84,11 @@ def notes(doc: dict) -> list[str]:
         "(missing, unfinished, failed, or no valid node: see 'counted as 0').",
         "Intervals: " + ("; ".join(methods) or "none (one task, one run)") + "; IQM = mean of the middle 50% of runs.",
     ]
+    if doc["unreadable"]:
+        out.append(
+            f"UNREADABLE: {len(doc['unreadable'])} run folder(s) ({', '.join(doc['unreadable'])}): their run.json "
+            "cannot be read, so their slots are unknown (`speedrun runs list` says why)."
+        )
     if any(c["partial"] for c in doc["cells"]):
         out.append("partial: --max-steps runs; FSR from train_time at step K (a smoke test of speed, not a result).")
     return out
@@ -143,6 +148,8 @@ CSV_FIELDS = [
     "faster",
     "replayed",
     "faster_share",
+    "tasks_faster",
+    "faster_task_share",
     "innovations_reproduced",
     "innovations_total",
     *(f"nodes_{o}" for o in ("buggy", "invalid", "missed_target", "valid", "improved")),
@@ -174,6 +181,8 @@ def csv_text(doc: dict) -> str:
                 "faster": c["significant"]["faster"],
                 "replayed": c["significant"]["replayed"],
                 "faster_share": c["significant"]["share"],
+                "tasks_faster": c["significant"]["tasks_faster"],
+                "faster_task_share": c["significant"]["task_share"],
                 "innovations_reproduced": c["innovations"]["reproduced"],
                 "innovations_total": c["innovations"]["total"],
                 **{f"nodes_{o}": n for o, n in c["nodes"].items()},

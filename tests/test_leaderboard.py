@@ -16,6 +16,7 @@ from analysis.intervals import OVER_TASKS, STRATIFIED, score_intervals
 from analysis.leaderboard_render import BoardFormat, render
 from analysis.runs_index import scan
 from analysis.sweep_index import load_sweep
+from replay import paths
 from replay.cli.app import app
 from replay.errors import SpeedrunError
 from replay.statuses import RunStatus
@@ -95,7 +96,8 @@ def test_a_sweep_reports_every_cell(home):
     (cell,) = doc["cells"]
     assert cell["slots"] == 5 and cell["fsr"]["value"] == pytest.approx((0.5 + 1.0) / 5)
     assert cell["zeros"] == {"missing": 1, "unfinished": 1, "failed": 1, "no_valid_node": 0}
-    assert cell["interval"] == OVER_TASKS and cell["significant"] == {"faster": 1, "replayed": 1, "share": 0.2}
+    assert cell["interval"] == OVER_TASKS
+    assert cell["significant"] == {"faster": 1, "replayed": 1, "share": 0.2, "tasks_faster": 1, "task_share": 0.2}
     assert cell["innovations"]["reproduced"] == 2 and cell["innovations"]["total"] == 4
 
 
@@ -172,5 +174,14 @@ def test_cli_leaderboard(home, tmp_path):
     page, figures = tmp_path / "board.html", tmp_path / "figs"
     out = runner.invoke(app, ["leaderboard", "-S", "sw", "-f", "html", "-o", str(page), "-p", str(figures)])
     assert out.exit_code == 0 and "<table" in page.read_text() and (figures / "fsr_heatmap.svg").is_file()
+    damaged = paths.run_dir("agent-z")
+    damaged.mkdir()
+    (damaged / "run.json").write_text("[")
+    out = runner.invoke(app, ["leaderboard", "-f", "markdown"])
+    assert (
+        out.exit_code == 0
+        and "| a · aide | 0.50 |" in out.output
+        and "UNREADABLE: 1 run folder(s) (agent-z)" in out.output
+    )
     out = runner.invoke(app, ["leaderboard", "no-such-run"])
     assert out.exit_code == 1 and "holds no run.json" in str(out.exception)

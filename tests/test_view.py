@@ -3,8 +3,12 @@ nodes with outcomes and times, each node's diff against its parent and against r
 tail and its attribution; a replay's page has its table and logs; the leaderboard page embeds
 its plots; and headless Chromium renders the tree, a node's diff and the table (slow test)."""
 
+import re
 import shutil
 import subprocess
+import sys
+import urllib.request
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -48,7 +52,7 @@ def test_the_site_holds_every_run(site):
     assert "<table class='replay'>" in page and "ground_truth" in page and page.count("class='log'") == 6
     board = (folder / "leaderboard.html").read_text()
     assert board.count("data:image/png;base64,") == 4 and "tweaker" in board
-    assert "(1/1)" in board or "(0/1)" in board  # the replay of the best branch was found: 1 replayed
+    assert "runs 1/1 replayed" in board or "runs 0/1 replayed" in board  # the replay of the best branch was found
 
 
 def _chromium(tmp_path, *args):
@@ -77,3 +81,19 @@ def test_chromium_renders_the_tree_a_diff_and_the_table(site, tmp_path):
         pixels = matplotlib.image.imread(shot)[..., :3]
         inked = (pixels.sum(axis=-1) < 2.7).mean()  # share of pixels that are not (near) white
         assert 0.01 < inked < 0.6, (name, inked)
+
+
+def test_serve_answers_on_localhost(site):
+    folder, state, _ = site
+    speedrun = Path(sys.executable).parent / "speedrun"
+    server = subprocess.Popen(
+        [str(speedrun), "view", "-o", str(folder), "--serve", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        lines = [server.stdout.readline(), server.stdout.readline()]
+        url = re.search(r"http://127\.0\.0\.1:\d+/", lines[1]).group(0)
+        with urllib.request.urlopen(url + f"{state.run_id}.html", timeout=30) as response:
+            assert response.status == 200 and b"id='tree'" in response.read()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -119,7 +119,8 @@ def schema(sweep: bool = typer.Option(False, "--sweep", help="The sweep index's 
 
 
 def _inputs(runs_: list[str] | None, sweep: str | None):
-    """(loaded run folders, leaderboard slots, a description) of RUNS... or --sweep ID (default: all runs)."""
+    """(loaded run folders, leaderboard slots, a description, unreadable run ids) of RUNS... or --sweep ID
+    (default: all runs)."""
     from analysis import leaderboard as board
     from analysis.runs_index import load_folder, scan
     from analysis.sweep_index import load_sweep
@@ -131,13 +132,14 @@ def _inputs(runs_: list[str] | None, sweep: str | None):
         index = load_sweep(sweep)
         ids = [i for c in index.cells for i in (c.run_id, c.replay_run_id) if i]
         loaded = [load_folder(paths.run_dir(i)) for i in ids if (paths.run_dir(i) / paths.RUN_JSON).is_file()]
-        return loaded, board.slots_from_sweep(index), f"sweep {sweep}"
+        return loaded, board.slots_from_sweep(index), f"sweep {sweep}", ()
     folders = [Path(r) if "/" in r else paths.run_dir(r) for r in runs_ or ()]
     missing = [f for f in folders if not (f / paths.RUN_JSON).is_file()]
     if missing:
         raise SpeedrunError(f"{missing[0]} holds no {paths.RUN_JSON}: give run ids or run folders")
     loaded = [load_folder(f) for f in folders] if folders else scan()
-    return loaded, board.slots_from_runs(loaded), f"{len(loaded)} run folder(s)"
+    unreadable = tuple(r.run_id for r, run in loaded if run is None)
+    return loaded, board.slots_from_runs(loaded), f"{len(loaded)} run folder(s)", unreadable
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -172,8 +174,8 @@ def leaderboard(
 
     if fmt not in tuple(BoardFormat):
         raise SpeedrunError(f"--format must be one of {', '.join(BoardFormat)}, not '{fmt}'")
-    _, slots, source = _inputs(runs_, sweep)
-    doc = board.build(slots, _split(rows), _split(columns), source)
+    _, slots, source, unreadable = _inputs(runs_, sweep)
+    doc = board.build(slots, _split(rows), _split(columns), source, unreadable)
     rendered = plotting.render(doc) if plots or fmt == BoardFormat.HTML else None
     if plots:
         for path in plotting.write(rendered, plots):
@@ -205,8 +207,8 @@ def view(
     from analysis import site
     from replay import paths
 
-    loaded, slots, source = _inputs(runs_, sweep)
-    doc = board.build(slots, source=source) if slots else None
+    loaded, slots, source, unreadable = _inputs(runs_, sweep)
+    doc = board.build(slots, source=source, unreadable=unreadable) if slots else None
     index = site.build(output or paths.home() / "site", loaded, doc, plotting.render(doc) if doc else None)
     print(f"wrote {index}")
     if serve:
