@@ -142,6 +142,17 @@ def _replays_by_branch(replays: list[ReplayState]) -> dict[str, ReplayState]:
     return found
 
 
+def declare_innovations(slots: list[Slot]) -> list[Slot]:
+    """Give every slot its task's count of innovations: a run without an attribution (no best node,
+    missing, failed) reproduced none of them, and they stay in the denominator."""
+    declared: dict[tuple[str, int], int] = {}
+    for s in slots:
+        declared[s.track, s.task] = max(declared.get((s.track, s.task), 0), s.innovations)
+    for s in slots:
+        s.innovations = declared[s.track, s.task]
+    return slots
+
+
 def slots_from_runs(loaded: list[tuple[RunRow, AgentState | ReplayState | None]]) -> list[Slot]:
     """Slots of the grid completed per track, from a set of run folders (agent runs and replays). A folder
     whose run.json cannot be read has no known slot: :func:`build` lists it (``unreadable``)."""
@@ -165,7 +176,7 @@ def slots_from_runs(loaded: list[tuple[RunRow, AgentState | ReplayState | None]]
                         slot.run_id = state.run_id
                         slot.significant = significance(state, replays.get((state.summary or {}).get("branch")))
                     slots.append(slot)
-    return slots
+    return declare_innovations(slots)
 
 
 def slots_from_sweep(sweep: SweepIndex) -> list[Slot]:
@@ -188,7 +199,7 @@ def slots_from_sweep(sweep: SweepIndex) -> list[Slot]:
             _, replay = load_folder(paths.run_dir(cell.replay_run_id))
             slot.significant = significance(state, replay if isinstance(replay, ReplayState) else None)
         slots.append(slot)
-    return slots
+    return declare_innovations(slots)
 
 
 def _label(slot: Slot, dims: tuple[str, ...]) -> str:

@@ -42,6 +42,8 @@ def test_missing_runs_count_as_zero_and_are_reported(home):
     assert b["fsr"]["value"] == pytest.approx(1.0 / 4)  # (1 + 0) / 2 for task 1, 0 for task 2
     assert a["interval"] == STRATIFIED and a["fsr"]["ci"][0] <= a["fsr"]["value"] <= a["fsr"]["ci"][1]
     assert {s["zero_reason"] for s in doc["slots"] if s["model"] == "b" and s["run_id"] is None} == {"missing"}
+    # a missing run reproduced none of its task's innovations, which stay in the denominator
+    assert b["innovations"]["reproduced"] == 1 and b["innovations"]["total"] == 4 * 2
 
 
 def test_unfinished_failed_and_no_valid_node_are_told_apart(home):
