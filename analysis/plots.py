@@ -46,7 +46,10 @@ def fsr_heatmap(doc: dict, plt):
     for i in range(len(cells)):
         for j in range(len(tasks)):
             if not np.isnan(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", color="white", fontsize=8)
+                light = image.norm(grid[i, j]) > 0.6  # viridis turns yellow: dark text there
+                ax.text(
+                    j, i, f"{grid[i, j]:.2f}", ha="center", va="center", color="black" if light else "white", fontsize=8
+                )
     ax.set_xlabel("task")
     ax.set_title("Mean FSR per task")
     fig.colorbar(image, ax=ax, label="FSR (missing, failed: 0)")
