@@ -9,7 +9,8 @@ from pathlib import Path
 
 import typer
 
-from replay.cli.params import number_option
+from analysis.leaderboard_render import BoardFormat
+from replay.cli.params import choice_option, number_option
 from replay.errors import SpeedrunError
 
 PANEL = "Results"
@@ -148,19 +149,17 @@ def _split(value: str) -> tuple[str, ...]:
 
 @commands.command("leaderboard")
 def leaderboard(
-    runs_: list[str] = typer.Argument(
-        None, metavar="[RUNS]...", help="Run ids or run folders (default: all under runs/)."
-    ),
+    runs_: list[str] = typer.Argument(None, metavar="RUNS", help="Run ids or run folders (default: all under runs/)."),
     sweep: str | None = typer.Option(None, "--sweep", "-S", help="A sweep's id (runs/sweeps/ID/sweep.json)."),
     rows: str = typer.Option("model,scaffold", "--rows", "-r", help="Row dimensions: model, scaffold, hints, track."),
     columns: str = typer.Option("hints", "--columns", "-c", help="Column dimensions (may be empty: '')."),
-    fmt: str = typer.Option("terminal", "--format", "-f", help="terminal, markdown, csv, json or html."),
+    fmt: BoardFormat = choice_option(BoardFormat, BoardFormat.TERMINAL, "--format", "-f", help="Output format."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the table here instead of stdout."),
     plots: Path | None = typer.Option(None, "--plots", "-p", help="Write the plots (PNG and SVG) into this folder."),
 ):
     """Mean FSR per model x scaffold x hint level over all tasks and seeds, with 95% intervals.
 
-    Missing, unfinished and failed runs count as FSR 0 and are reported. See README "Leaderboard".
+    Missing, unfinished and failed runs count as FSR 0 and are reported (README: "Results").
 
     Examples:
       speedrun leaderboard
@@ -169,18 +168,16 @@ def leaderboard(
     """
     from analysis import leaderboard as board
     from analysis import plots as plotting
-    from analysis.leaderboard_render import BoardFormat, render
+    from analysis.leaderboard_render import render
     from replay.atomic import write_text_atomic
 
-    if fmt not in tuple(BoardFormat):
-        raise SpeedrunError(f"--format must be one of {', '.join(BoardFormat)}, not '{fmt}'")
     _, slots, source, unreadable = _inputs(runs_, sweep)
     doc = board.build(slots, _split(rows), _split(columns), source, unreadable)
     rendered = plotting.render(doc) if plots or fmt == BoardFormat.HTML else None
     if plots:
         for path in plotting.write(rendered, plots):
             print(f"wrote {path}", file=sys.stderr)
-    text = render(doc, BoardFormat(fmt), rendered)
+    text = render(doc, fmt, rendered)
     if output is None:
         typer.echo(text, nl=False)
     else:
@@ -190,7 +187,7 @@ def leaderboard(
 
 @commands.command("view")
 def view(
-    runs_: list[str] = typer.Argument(None, metavar="[RUNS]...", help="Run ids or folders (default: all in runs/)."),
+    runs_: list[str] = typer.Argument(None, metavar="RUNS", help="Run ids or folders (default: all in runs/)."),
     sweep: str | None = typer.Option(None, "--sweep", "-S", help="Show a sweep's runs and leaderboard."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Site folder (default: runs/site)."),
     serve: bool = typer.Option(False, "--serve", help="Serve the site on localhost after writing it."),
