@@ -106,3 +106,11 @@ class CellStatus(StrEnum):
     RUNNING = "running"  # its agent run was started (and may have been cut off: resumable)
     FINISHED = "finished"  # its agent run finished or a budget stopped it (and its replay, if asked, finished)
     FAILED = "failed"  # its process or its agent run failed; `error` says why
+
+
+class EditFormat(StrEnum):
+    """How a model writes its edit (``--edit-format`` picks the one the prompt asks for)."""
+
+    SEARCH_REPLACE = "search-replace"
+    UNIFIED_DIFF = "diff"
+    WHOLE_FILE = "whole"

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from agent.state import load_agent_state
 from agent.sweep import load_sweep
 from agent.sweep_spec import load_spec
+from analysis import sweep_index
 from replay import paths
 from replay.cli.app import app
 from replay.errors import SpeedrunError
@@ -142,6 +143,8 @@ def test_a_failing_cell_never_stops_the_others_and_resume_touches_nothing_finish
     (sweep_id,) = sweep_ids()
     on_disk = json.loads((paths.sweep_dir(sweep_id) / "sweep.json").read_text())
     assert set(on_disk) == {"schema", "id", "created", "spec", "cells"} and on_disk["id"] == sweep_id
+    read_back = sweep_index.load_sweep(sweep_id)  # the leaderboard's reader takes it as written
+    assert [c.status for c in read_back.cells] == ["finished", "failed"] and read_back.cells[0].key.hints == ()
     good, bad = on_disk["cells"]
     assert set(good) == {"key", "run_id", "status", "error", "replay_run_id"}
     assert good["status"] == "finished" and good["error"] is None
