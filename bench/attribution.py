@@ -26,7 +26,7 @@ store, three parses, two diffs, the idea comparison, JSON out) on the longest ta
 track, candidate = record i+1 reformatted; and, in process, attribution and the structural diff
 on a ~600-line pair against `git diff --no-index`.
 
-Usage: python bench/attribution.py [--suite dev|heldout1|heldout2|all] [--nanogpt-checkout PATH]
+Usage: python bench/attribution.py [--suite dev|heldout1|heldout2|heldout3|all] [--nanogpt-checkout PATH]
        [--skip-perturbations] [--track T ...] [--records PATH] [--repeat N] [--json OUT]
 """
 
@@ -60,6 +60,7 @@ from analysis.task import load_task  # noqa: E402
 from candidates import add_unrelated, partial, reformat, rename, reorder  # noqa: E402
 
 TARGET_LINES = 600
+SETS = ("dev", "heldout1", "heldout2", "heldout3")
 
 
 def first_class(text: str) -> str | None:
@@ -389,7 +390,7 @@ def main():
         "--records", type=Path, default=ROOT / "records.git", help="records repository (default: the project's)"
     )
     parser.add_argument(
-        "--suite", choices=["dev", "heldout1", "heldout2", "all"], default="all", help="independent sets to run"
+        "--suite", choices=[*SETS, "all"], default="all", help="independent sets to run"
     )
     parser.add_argument(
         "--nanogpt-checkout",
@@ -418,7 +419,7 @@ def main():
         timed.append((real_root / "records.git", "nanogpt", real))
         if note:
             notes.append(note)
-    kinds = ["dev", "heldout1", "heldout2"] if args.suite == "all" else [args.suite]
+    kinds = list(SETS) if args.suite == "all" else [args.suite]
     results = run_independent(suite_stores, kinds)
     for note in notes:
         print("note:", note)
