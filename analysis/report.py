@@ -136,6 +136,7 @@ def _group(g: Group, res: Attribution) -> dict:
         "statement_score": g.statement_score,
         "edits": len(g.matches),
         "idea": _idea(g),
+        "probe": g.probe.to_json() if g.probe else None,
         "evidence": [_evidence(m, res) for m in g.matches if m.credit > 0],
         "missed": [_evidence(m, res) for m in g.matches if m.credit <= 0],
     }

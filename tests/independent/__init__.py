@@ -160,15 +160,17 @@ class Verdict:
     expected: bool
     reproduced: bool
     score: float
-    decided_by: str  # "ideas" or "statements"
+    decided_by: str  # "probe", "ideas" or "statements"
     statement_reproduced: bool  # the statement-level verdict alone (attribution before issue 18)
     statement_score: float
+    static_reproduced: bool = False  # the static layers' verdict (ideas, else statements), without probes
 
 
 def evaluate(store, track: str, candidates: list[Candidate]) -> list[Verdict]:
     """Attribute every candidate against its task's record i+1 and compare with the manifest."""
     from analysis.attribute import THRESHOLD, attribute
     from analysis.diff import load as load_version
+    from analysis.probes import shared_prober
     from analysis.syntax import Cache
     from analysis.task import load_task
 
@@ -180,13 +182,16 @@ def evaluate(store, track: str, candidates: list[Candidate]) -> list[Verdict]:
             tasks[c.task] = (cache, *load_task(store, track, c.task, cache))
         cache, base, target, innovations = tasks[c.task]
         expected = c.expected([i.name for i in innovations])
-        res = attribute(base, target, load_version(c.build(base.text), c.id, cache), innovations)
+        res = attribute(base, target, load_version(c.build(base.text), c.id, cache), innovations, shared_prober())
         for g in res.innovations:
             if g.name not in expected:
                 continue
             stmt = g.weight > 0 and g.statement_score >= THRESHOLD
+            static = (g.weight > 0 or g.idea is not None and g.idea.weight > 0) and g.static_score >= THRESHOLD
             out.append(
-                Verdict(c, g.name, expected[g.name], g.reproduced, g.score, g.decided_by, stmt, g.statement_score)
+                Verdict(
+                    c, g.name, expected[g.name], g.reproduced, g.score, g.decided_by, stmt, g.statement_score, static
+                )
             )
     return out
 

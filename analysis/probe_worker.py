@@ -1,0 +1,322 @@
+"""Behavioural probes, run inside the sandbox: load a script's definitions, measure what they do.
+
+This file is copied into a scratch folder and started there by :mod:`analysis.probes`, inside the
+sandbox that confines every run of untrusted code; it imports nothing of the toolkit (which the
+sandbox hides), only the standard library and torch. It never trains and never runs a script's
+``main()``: it keeps a script's imports, function and class definitions and its simple
+module-level assignments (``args = Hyperparameters()``, ``BLOCK = 64``: constants and argument-less calls), executes them one by one
+(a statement that fails is skipped: distributed setup, CUDA, data loading), then builds the pieces
+a probe needs at a tiny size on CPU and measures them.
+
+Protocol: one JSON object per line on stdin, ``{"script": TEXT, "probes": [NAME, ...]}``; one JSON
+object per line on stdout, ``{NAME: {"value": V, "why": TEXT}}``, ``value`` ``null`` where the
+probe could not measure (``why`` says what was missing). Whatever a script prints goes to stderr.
+
+Probes (a value each):
+
+* ``squared_relu`` (bool): the MLP's activation is relu(x)^2. The MLP class (a module class whose
+  name says MLP / FeedForward / FFN) is built; its first linear layer is made to emit a fixed
+  tensor and its last one records what it receives.
+* ``bounded_logits`` (float): the largest |logit| reaching the loss when the head's weights are
+  huge: a cap gives the cap, no cap gives ~1e5.
+* ``qk_normalised`` (bool): the per-head norms of the queries and keys reaching attention
+  (``scaled_dot_product_attention``) are the same at every position.
+* ``orthogonal_update`` (bool): an optimiser class of the script, stepping a 2-D weight whose
+  gradient has singular values from 1 down to 0.1, moves it by a matrix whose singular values
+  are all within a factor 4 of each other (orthogonalised), not by one shaped like the gradient.
+"""
+
+import ast
+import contextlib
+import json
+import math
+import os
+import sys
+import types
+
+LINEAR_KINDS = ("MLP", "FEEDFORWARD", "FFN")
+TINY = dict(vocab_size=256, n_layer=4)
+CONTAINERS = {"dict", "list", "tuple", "set", "frozenset", "int", "float", "str"}
+
+
+def _protocol_out():
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return out
+
+
+def _kept(node) -> bool:
+    if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)):
+        return True
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        value = node.value
+        if value is None:
+            return False
+        calls = [n for n in ast.walk(value) if isinstance(n, ast.Call)]
+        # constants, and a configuration built from its defaults (args = Hyperparameters()); not a
+        # model or an optimiser built at full size
+        if isinstance(value, ast.Call) and len(calls) == 1 and not value.args and not value.keywords:
+            return isinstance(value.func, ast.Name)
+        return all(isinstance(c.func, ast.Name) and c.func.id in CONTAINERS for c in calls)
+    return False
+
+
+def load(text: str):
+    """The script's definitions as a module; statements that fail are skipped."""
+    import torch
+
+    torch.compile = lambda fn=None, **kw: fn if fn is not None else (lambda f: f)  # no compilation here
+    module = types.ModuleType("probed")
+    module.__dict__["__name__"] = "probed"
+    tree = ast.parse(text)
+    for node in tree.body:
+        if not _kept(node):
+            continue
+        code = compile(ast.Module([node], []), "probed", "exec")
+        try:
+            exec(code, module.__dict__)
+        except Exception:  # noqa: BLE001 - a definition this machine cannot make; probes then say so
+            continue
+    return module
+
+
+def _classes(module, base):
+    return [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, base) and v.__module__ == "probed"]
+
+
+def _config(module):
+    """A model configuration at a tiny size: the script's own config class, or its build_model()'s."""
+    build = getattr(module, "build_model", None)
+    if callable(build):
+        return None, build
+    for cls in vars(module).values():
+        if isinstance(cls, type) and cls.__name__.lower().endswith("config") and hasattr(cls, "__dataclass_fields__"):
+            fields = cls.__dataclass_fields__
+            try:
+                cfg = cls(**{k: v for k, v in TINY.items() if k in fields})
+            except TypeError:
+                continue
+            return cfg, None
+    return None, None
+
+
+def _model(module):
+    import torch
+
+    cfg, build = _config(module)
+    gpt = getattr(module, "GPT", None)
+    if build is not None:
+        return build()
+    if cfg is not None and isinstance(gpt, type) and issubclass(gpt, torch.nn.Module):
+        return gpt(cfg)
+    raise LookupError("no build_model() and no GPT(config) to build")
+
+
+def _linears(mod):
+    return [m for m in mod.modules() if getattr(m, "weight", None) is not None and m.weight.dim() == 2]
+
+
+def squared_relu(module):
+    import torch
+
+    cls = next((c for c in _classes(module, torch.nn.Module) if any(k in c.__name__.upper() for k in LINEAR_KINDS)), None)
+    if cls is None:
+        raise LookupError("no MLP class")
+    cfg, build = _config(module)
+    if cfg is None and build is not None:
+        cfg = build().config
+    mlp = cls(cfg)
+    layers = _linears(mlp)
+    if len(layers) < 2:
+        raise LookupError("the MLP has fewer than two linear layers")
+    first, last = layers[0], layers[-1]
+    x = torch.linspace(-3, 3, first.weight.shape[0]).repeat(2, 1)
+    seen = {}
+    first.forward = lambda inp: x.to(inp.dtype)
+
+    def capture(inp):
+        seen["h"] = inp.detach().float()
+        return torch.zeros(inp.shape[:-1] + (last.weight.shape[0],))
+
+    last.forward = capture
+    with torch.no_grad():
+        mlp(torch.zeros(2, first.weight.shape[1]))
+    if "h" not in seen:
+        raise LookupError("the MLP's last layer was not reached")
+    return bool(torch.allclose(seen["h"], torch.relu(x) ** 2, rtol=1e-2, atol=1e-3))
+
+
+@contextlib.contextmanager
+def _spy(name):
+    """Record the arguments of every call of torch.nn.functional.NAME."""
+    import torch.nn.functional as F
+
+    original = getattr(F, name)
+    calls = []
+
+    def spy(*a, **kw):
+        calls.append(a)
+        return original(*a, **kw)
+
+    setattr(F, name, spy)
+    try:
+        yield calls
+    finally:
+        setattr(F, name, original)
+
+
+def _forward(model, T=64):
+    import torch
+
+    torch.manual_seed(0)
+    vocab = next(m for m in model.modules() if isinstance(m, torch.nn.Embedding)).num_embeddings
+    idx = torch.randint(0, vocab, (1, T))
+    try:
+        return model(idx, idx)
+    except TypeError:
+        return model(idx)
+
+
+def bounded_logits(module):
+    import torch
+
+    model = _model(module)
+    head = getattr(model, "lm_head", None)
+    if head is None:
+        raise LookupError("no lm_head")
+    raw = []
+    head.register_forward_hook(lambda mod, inp, out: raw.append(out.detach().float().reshape(-1)))
+
+    def run():
+        raw.clear()
+        with torch.no_grad(), _spy("cross_entropy") as calls:
+            _forward(model)
+        if not calls or not raw:
+            raise LookupError("no cross_entropy call" if not calls else "the head was not called")
+        return raw[-1], calls[-1][0].detach().float().reshape(-1)
+
+    with torch.no_grad():
+        head.weight.normal_(0, 1e4)
+    huge, capped = run()
+    bound = float(capped.abs().max())
+    if bound > 1e3 or huge.numel() != capped.numel():
+        return bound
+    # a soft cap bends before the bound (tanh(1) = 0.76); a hard clip does not: it counts as no cap
+    with torch.no_grad():
+        head.weight.mul_(2 * bound / float(huge.abs().max()))
+    moderate, capped = run()
+    near = (moderate.abs() > 0.9 * bound) & (moderate.abs() < bound)
+    if not near.any():
+        raise LookupError("no logit near the bound")
+    ratio = float((capped[near] / moderate[near]).mean())
+    return bound if ratio < 0.9 else 1e30
+
+
+def qk_normalised(module):
+    import torch
+
+    model = _model(module)
+    with torch.no_grad(), _spy("scaled_dot_product_attention") as calls:
+        _forward(model)
+    if not calls:
+        raise LookupError("no scaled_dot_product_attention call")
+    spread = 0.0
+    for q, k, *_ in calls:
+        for t in (q, k):
+            norms = t.detach().float().norm(dim=-1)
+            spread = max(spread, float((norms.std() / norms.mean()).item()))
+    return spread < 1e-3
+
+
+def _single_process_group():
+    """A one-process group (gloo over a file in the scratch folder) for optimisers that all-reduce."""
+    import tempfile
+
+    import torch.distributed as dist
+
+    for key, value in (("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0")):
+        os.environ.setdefault(key, value)
+    if dist.is_available() and not dist.is_initialized():
+        store = dist.FileStore(tempfile.mktemp(prefix="probe-pg-"), 1)
+        dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+
+
+def orthogonal_update(module):
+    import torch
+
+    with contextlib.suppress(Exception):
+        _single_process_group()
+    classes = _classes(module, torch.optim.Optimizer)
+    if not classes:
+        raise LookupError("no optimiser class")
+    torch.manual_seed(0)
+    u, _ = torch.linalg.qr(torch.randn(64, 32))
+    v, _ = torch.linalg.qr(torch.randn(32, 32))
+    s = torch.logspace(0, -1, 32)
+    grad = (u * s) @ v.T
+    results = []
+    for cls in classes:
+        w = torch.nn.Parameter(torch.randn(64, 32) * 0.02)
+        try:
+            opt = cls([w], lr=0.02)
+        except TypeError:
+            try:
+                opt = cls([w])
+            except Exception:  # noqa: BLE001
+                continue
+        except Exception:  # noqa: BLE001
+            continue
+        before = w.detach().clone()
+        w.grad = grad.clone()
+        try:
+            opt.step()
+        except Exception:  # noqa: BLE001 - e.g. a distributed optimiser
+            continue
+        delta = (w.detach() - before).float()
+        sv = torch.linalg.svdvals(delta)
+        if sv[0] > 0:
+            results.append(float(sv[-1] / sv[0]) > 0.25)
+    if not results:
+        raise LookupError("no optimiser class could take a step here")
+    return any(results)
+
+
+PROBES = {
+    "squared_relu": squared_relu,
+    "bounded_logits": bounded_logits,
+    "qk_normalised": qk_normalised,
+    "orthogonal_update": orthogonal_update,
+}
+
+
+def measure(text: str, names: list) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    try:
+        module = load(text)
+    except SyntaxError as exc:
+        return {n: {"value": None, "why": f"does not parse: {exc.msg}"} for n in names}
+    out = {}
+    for name in names:
+        try:
+            value = PROBES[name](module)
+            if isinstance(value, float) and not math.isfinite(value):
+                value = 1e30
+            out[name] = {"value": value, "why": ""}
+        except Exception as exc:  # noqa: BLE001 - any failure means: this probe cannot measure here
+            out[name] = {"value": None, "why": f"{type(exc).__name__}: {str(exc)[:120]}"}
+    return out
+
+
+def main():
+    answers = _protocol_out()
+    for line in sys.stdin:
+        request = json.loads(line)
+        answers.write(json.dumps(measure(request["script"], request["probes"])) + "\n")
+        answers.flush()
+
+
+if __name__ == "__main__":
+    main()
