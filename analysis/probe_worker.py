@@ -21,6 +21,11 @@ Probes (a value each):
   huge: a cap gives the cap, no cap gives ~1e5.
 * ``qk_normalised`` (bool): the per-head norms of the queries and keys reaching attention
   (``scaled_dot_product_attention``) are the same at every position.
+* ``rising:WORD`` (bool): a number named after WORD (``momentum``, ``window``) that the training
+  loop sets rises over the run. The loop (the ``for`` over a ``range`` with the largest body) runs
+  at up to 120 of its steps against stubs: the model, optimisers and data are not built (statements
+  that need them fail and are skipped); every number the loop assigns to a name, an attribute or an
+  item whose path contains WORD is recorded per step.
 * ``orthogonal_update`` (bool): an optimiser class of the script, stepping a 2-D weight whose
   gradient has singular values from 1 down to 0.1, moves it by a matrix whose singular values
   are all within a factor 4 of each other (orthogonalised), not by one shaped like the gradient.
@@ -33,6 +38,8 @@ import math
 import os
 import sys
 import types
+
+BUILTINS = set(dir(__import__("builtins")))
 
 LINEAR_KINDS = ("MLP", "FEEDFORWARD", "FFN")
 TINY = dict(vocab_size=256, n_layer=4)
@@ -282,6 +289,157 @@ def orthogonal_update(module):
     return any(results)
 
 
+class Stub:
+    """Whatever the training loop touches that was not loaded (the model, optimisers, the data):
+    accepts every operation, and records the numbers assigned to its attributes and items."""
+
+    def __init__(self, path, log):
+        object.__setattr__(self, "_path", path)
+        object.__setattr__(self, "_log", log)
+
+    def _child(self, suffix):
+        return Stub(self._path + suffix, self._log)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._child(f".{name}")
+
+    def __setattr__(self, name, value):
+        self._log(f"{self._path}.{name}", value)
+
+    def __getitem__(self, key):
+        return self._child(f"[{key!r}]" if isinstance(key, (str, int)) else "[*]")
+
+    def __setitem__(self, key, value):
+        self._log(f"{self._path}[{key!r}]" if isinstance(key, (str, int)) else f"{self._path}[*]", value)
+
+    def __call__(self, *a, **kw):
+        return self._child("()")
+
+    def __iter__(self):
+        yield self._child("[*]")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def __len__(self):
+        return 1
+
+    def __bool__(self):
+        return False
+
+    def _same(self, *a):
+        return self
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _same
+    __floordiv__ = __rfloordiv__ = __pow__ = __neg__ = __iadd__ = __isub__ = __imul__ = __itruediv__ = _same
+    __lt__ = __le__ = __gt__ = __ge__ = lambda self, other: False
+
+
+class Locals(dict):
+    """The loop's local names; a name nothing defined is a Stub."""
+
+    def __init__(self, log, scope):
+        super().__init__()
+        self.log, self.scope = log, scope
+
+    def __missing__(self, name):
+        if name in BUILTINS or name in self.scope:
+            raise KeyError(name)
+        return Stub(name, self.log)
+
+
+def _training_loop(tree, defined):
+    """(statements before the loop in the same body, the loop): the ``for`` over a ``range`` with
+    the largest body, at module level or in a top-level function."""
+    bodies = [tree.body] + [n.body for n in tree.body if isinstance(n, ast.FunctionDef)]
+    best = None
+    for body in bodies:
+        for i, node in enumerate(body):
+            if (
+                isinstance(node, ast.For)
+                and isinstance(node.target, ast.Name)
+                and isinstance(node.iter, ast.Call)
+                and isinstance(node.iter.func, ast.Name)
+                and node.iter.func.id == "range"
+            ):
+                size = sum(1 for _ in ast.walk(node))
+                if best is None or size > best[0]:
+                    before = [s for s in body[:i] if _setup_statement(s, defined)]
+                    best = (size, before, node)
+    if best is None:
+        raise LookupError("no training loop (a for over a range)")
+    return best[1], best[2]
+
+
+def _setup_statement(node, defined) -> bool:
+    """An assignment before the loop that builds nothing of the script's own (no model, optimiser or
+    data loader at full size): those stay Stubs."""
+    if not isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) or node.value is None:
+        return False
+    names = {n.func.id for n in ast.walk(node.value) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    return not names & defined
+
+
+def schedule(module, text, word):
+    """Whether a number the training loop sets, whose name says ``word``, rises over the run."""
+    import torch
+
+    tree = ast.parse(text)
+    defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    before, loop = _training_loop(tree, defined)
+    seen = {}
+    step = [0]
+
+    def log(path, value):
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and word in path.lower():
+            seen.setdefault(path, {})[step[0]] = float(value)
+
+    scope = dict(module.__dict__)
+    local = Locals(log, scope)
+
+    def compiled(stmts):
+        out = []
+        for s in stmts:
+            try:
+                out.append(compile(ast.Module([s], []), "probed", "exec"))
+            except SyntaxError:  # a break or continue of the loop: the statement is left out
+                continue
+        return out
+
+    def run(codes):
+        for code in codes:
+            try:
+                exec(code, scope, local)
+            except Exception:  # noqa: BLE001, S112 - a statement that needs what was not loaded
+                continue
+            for name, value in list(local.items()):
+                log(name, value)
+
+    run(compiled(before))
+    try:
+        steps = list(eval(compile(ast.Expression(loop.iter), "probed", "eval"), scope, local))
+    except Exception as exc:  # noqa: BLE001
+        raise LookupError(f"the loop's range cannot be evaluated: {exc}") from exc
+    if len(steps) > 120:
+        steps = [steps[round(k * (len(steps) - 1) / 119)] for k in range(120)]
+    body = compiled(loop.body)
+    for s in steps:
+        step[0] = s
+        local[loop.target.id] = s
+        run(body)
+    series = [[v[k] for k in sorted(v)] for v in seen.values() if len(v) >= 2]
+    if not series:
+        raise LookupError(f"the loop sets no number named after {word!r}")
+    return any(all(b >= a - 1e-12 for a, b in zip(xs, xs[1:])) and xs[-1] > xs[0] for xs in series)
+
+
 PROBES = {
     "squared_relu": squared_relu,
     "bounded_logits": bounded_logits,
@@ -301,7 +459,8 @@ def measure(text: str, names: list) -> dict:
     out = {}
     for name in names:
         try:
-            value = PROBES[name](module)
+            kind, _, word = name.partition(":")
+            value = schedule(module, text, word) if kind == "rising" else PROBES[name](module)
             if isinstance(value, float) and not math.isfinite(value):
                 value = 1e30
             out[name] = {"value": value, "why": ""}

@@ -5,11 +5,12 @@ computed by another mechanism (an exact SVD for Newton-Schulz, ``clamp(min=0) **
 ``relu(x).square()``, a sigmoid for a tanh) shares few features with record i+1's. A probe loads
 a script's definitions at a tiny size on CPU, without training, and measures one behaviour
 (:mod:`analysis.probe_worker` lists them: a squared-ReLU MLP, the bound on the logits, normalised
-queries and keys, an orthogonalised optimiser update).
+queries and keys, an orthogonalised optimiser update, a quantity the training loop ramps up).
 
 **Which probe.** An innovation gets the probe its name names (``ReLU squared`` ->
 ``squared_relu``, ``softcap`` -> ``bounded_logits``, ``QK-norm`` -> ``qk_normalised``, ``Muon`` /
-``orthogonal`` -> ``orthogonal_update``); the others have none.
+``orthogonal`` -> ``orthogonal_update``, ``momentum warmup`` / ``window warmup`` -> ``rising:momentum``
+/ ``rising:window``); the others have none.
 
 **When it decides.** Only where the probe tells the records apart: record i+1 measurably has the
 behaviour and record i does not (a boolean probe: True against False or unmeasurable; a number:
@@ -53,13 +54,21 @@ SELECT = {
     "squared_relu": re.compile(r"relu\s*(squared|²|\^2|\*\*\s*2)", re.I),
     "bounded_logits": re.compile(r"soft[- ]?cap", re.I),
     "qk_normalised": re.compile(r"qk[- ]?norm", re.I),
-    "orthogonal_update": re.compile(r"\bmuon\b|orthogonali[sz]", re.I),
+    # an optimiser, not a re-tune of its numbers ("re-tuned Muon lr")
+    "orthogonal_update": re.compile(r"^(?!.*\b(lr|learning rate|re-?tuned)\b).*(\bmuon\b|orthogonali[sz])", re.I),
 }
+
+
+RISING = re.compile(r"\b(momentum|window)\b.*\bwarm-?up\b", re.I)  # a quantity the training loop ramps up
 
 
 def probes_for(name: str) -> list[str]:
     """The probes an innovation calls for (by its name)."""
-    return [probe for probe, pattern in SELECT.items() if pattern.search(name)]
+    found = [probe for probe, pattern in SELECT.items() if pattern.search(name)]
+    ramp = RISING.search(name)
+    if ramp:
+        found = [f"rising:{ramp.group(1).lower()}"]  # "Muon momentum warmup" is about the momentum, not Muon
+    return found
 
 
 @dataclass
