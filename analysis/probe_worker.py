@@ -4,9 +4,9 @@ This file is copied into a scratch folder and started there by :mod:`analysis.pr
 sandbox that confines every run of untrusted code; it imports nothing of the toolkit (which the
 sandbox hides), only the standard library and torch. It never trains and never runs a script's
 ``main()``: it keeps a script's imports, function and class definitions and its simple
-module-level assignments (``args = Hyperparameters()``, ``BLOCK = 64``: constants and argument-less calls), executes them one by one
-(a statement that fails is skipped: distributed setup, CUDA, data loading), then builds the pieces
-a probe needs at a tiny size on CPU and measures them.
+module-level assignments (constants and argument-less calls: ``args = Hyperparameters()``,
+``BLOCK = 64``), executes them one by one (a statement that fails is skipped: distributed setup,
+CUDA, data loading), then builds the pieces a probe needs at a tiny size on CPU and measures them.
 
 Protocol: one JSON object per line on stdin, ``{"script": TEXT, "probes": [NAME, ...]}``; one JSON
 object per line on stdout, ``{NAME: {"value": V, "why": TEXT}}``, ``value`` ``null`` where the
@@ -21,6 +21,8 @@ Probes (a value each):
   huge: a cap gives the cap, no cap gives ~1e5.
 * ``qk_normalised`` (bool): the per-head norms of the queries and keys reaching attention
   (``scaled_dot_product_attention``) are the same at every position.
+* ``relative_positions`` (bool): attention scores of a repeated token depend on the offset of the
+  two positions only, and do depend on it (rotary embeddings, however computed).
 * ``rising:WORD`` (bool): a number named after WORD (``momentum``, ``window``) that the training
   loop sets rises over the run. The loop (the ``for`` over a ``range`` with the largest body) runs
   at up to 120 of its steps against stubs: the model, optimisers and data are not built (statements
@@ -89,7 +91,8 @@ def load(text: str):
 
 
 def _classes(module, base):
-    return [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, base) and v.__module__ == "probed"]
+    values = vars(module).values()
+    return [v for v in values if isinstance(v, type) and issubclass(v, base) and v.__module__ == "probed"]
 
 
 def _config(module):
@@ -127,7 +130,8 @@ def _linears(mod):
 def squared_relu(module):
     import torch
 
-    cls = next((c for c in _classes(module, torch.nn.Module) if any(k in c.__name__.upper() for k in LINEAR_KINDS)), None)
+    kinds = [c for c in _classes(module, torch.nn.Module) if any(k in c.__name__.upper() for k in LINEAR_KINDS)]
+    cls = kinds[0] if kinds else None
     if cls is None:
         raise LookupError("no MLP class")
     cfg, build = _config(module)
@@ -247,6 +251,31 @@ def _single_process_group():
     if dist.is_available() and not dist.is_initialized():
         store = dist.FileStore(tempfile.mktemp(prefix="probe-pg-"), 1)
         dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+
+
+def relative_positions(module):
+    """Whether attention scores depend on positions through their offset only (rotary-like): for a
+    sequence of one repeated token, the first attention's q.k scores are the same along every
+    diagonal and not all equal (learned absolute positions break the first, no positions the second)."""
+    import torch
+
+    model = _model(module)
+    vocab = next(m for m in model.modules() if isinstance(m, torch.nn.Embedding)).num_embeddings
+    idx = torch.full((1, 32), vocab // 3, dtype=torch.long)
+    with torch.no_grad(), _spy("scaled_dot_product_attention") as calls:
+        try:
+            model(idx, idx)
+        except TypeError:
+            model(idx)
+    if not calls:
+        raise LookupError("no scaled_dot_product_attention call")
+    q, k = (t.detach().double()[0, 0] for t in calls[0][:2])
+    scores = q @ k.T
+    scale = float(scores.abs().max()) or 1.0
+    diagonals = [torch.diagonal(scores, -d) for d in range(scores.shape[0] - 1)]
+    toeplitz = max(float((d - d.mean()).abs().max()) for d in diagonals) / scale < 1e-4
+    varies = float(torch.stack([d.mean() for d in diagonals]).std()) / scale > 1e-3
+    return toeplitz and varies
 
 
 def orthogonal_update(module):
@@ -437,7 +466,7 @@ def schedule(module, text, word):
     series = [[v[k] for k in sorted(v)] for v in seen.values() if len(v) >= 2]
     if not series:
         raise LookupError(f"the loop sets no number named after {word!r}")
-    return any(all(b >= a - 1e-12 for a, b in zip(xs, xs[1:])) and xs[-1] > xs[0] for xs in series)
+    return any(all(b >= a - 1e-12 for a, b in zip(xs, xs[1:], strict=False)) and xs[-1] > xs[0] for xs in series)
 
 
 PROBES = {
@@ -445,6 +474,7 @@ PROBES = {
     "bounded_logits": bounded_logits,
     "qk_normalised": qk_normalised,
     "orthogonal_update": orthogonal_update,
+    "relative_positions": relative_positions,
 }
 
 

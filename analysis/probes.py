@@ -8,7 +8,7 @@ a script's definitions at a tiny size on CPU, without training, and measures one
 queries and keys, an orthogonalised optimiser update, a quantity the training loop ramps up).
 
 **Which probe.** An innovation gets the probe its name names (``ReLU squared`` ->
-``squared_relu``, ``softcap`` -> ``bounded_logits``, ``QK-norm`` -> ``qk_normalised``, ``Muon`` /
+``squared_relu``, ``softcap`` -> ``bounded_logits``, ``QK-norm`` -> ``qk_normalised``, ``rotary`` -> ``relative_positions``, ``Muon`` /
 ``orthogonal`` -> ``orthogonal_update``, ``momentum warmup`` / ``window warmup`` -> ``rising:momentum``
 / ``rising:window``); the others have none.
 
@@ -54,6 +54,7 @@ SELECT = {
     "squared_relu": re.compile(r"relu\s*(squared|²|\^2|\*\*\s*2)", re.I),
     "bounded_logits": re.compile(r"soft[- ]?cap", re.I),
     "qk_normalised": re.compile(r"qk[- ]?norm", re.I),
+    "relative_positions": re.compile(r"\brotary\b|\brope\b", re.I),
     # an optimiser, not a re-tune of its numbers ("re-tuned Muon lr")
     "orthogonal_update": re.compile(r"^(?!.*\b(lr|learning rate|re-?tuned)\b).*(\bmuon\b|orthogonali[sz])", re.I),
 }

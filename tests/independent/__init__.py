@@ -230,17 +230,25 @@ class Tally:
         return (self.tp + self.tn) / self.n if self.n else None
 
 
-def tally(verdicts: list[Verdict], statements: bool = False) -> Tally:
+LAYERS = ("all", "static", "statements")  # every layer; without probes; statement matching alone
+
+
+def said(v: Verdict, layers: str = "all") -> bool:
+    """The verdict of ``layers``: all of them, the static ones (no probes), statement matching alone."""
+    return {"all": v.reproduced, "static": v.static_reproduced, "statements": v.statement_reproduced}[layers]
+
+
+def tally(verdicts: list[Verdict], statements: bool = False, layers: str = "all") -> Tally:
     t = Tally()
     for v in verdicts:
-        t.add(v.expected, v.statement_reproduced if statements else v.reproduced)
+        t.add(v.expected, said(v, "statements" if statements else layers))
     return t
 
 
-def decoy_credit(verdicts: list[Verdict], statements: bool = False) -> tuple[int, int]:
+def decoy_credit(verdicts: list[Verdict], statements: bool = False, layers: str = "all") -> tuple[int, int]:
     """(credited, total) of the decoys' verdicts on innovations they must not reproduce."""
     pool = [v for v in verdicts if v.candidate.cls == "decoy" and not v.expected]
-    return sum(v.statement_reproduced if statements else v.reproduced for v in pool), len(pool)
+    return sum(said(v, "statements" if statements else layers) for v in pool), len(pool)
 
 
 def real_track_store(checkout: str | Path, root: Path):
