@@ -8,9 +8,9 @@ a script's definitions at a tiny size on CPU, without training, and measures one
 queries and keys, an orthogonalised optimiser update, a quantity the training loop ramps up).
 
 **Which probe.** An innovation gets the probe its name names (``ReLU squared`` ->
-``squared_relu``, ``softcap`` -> ``bounded_logits``, ``QK-norm`` -> ``qk_normalised``, ``rotary`` -> ``relative_positions``, ``Muon`` /
-``orthogonal`` -> ``orthogonal_update``, ``momentum warmup`` / ``window warmup`` -> ``rising:momentum``
-/ ``rising:window``); the others have none.
+``squared_relu``, ``softcap`` -> ``bounded_logits``, ``QK-norm`` -> ``qk_normalised``, ``rotary`` ->
+``relative_positions``, ``Muon`` / ``orthogonal`` -> ``orthogonal_update``, ``momentum warmup`` /
+``window warmup`` -> ``rising:momentum`` / ``rising:window``); the others have none.
 
 **When it decides.** Only where the probe tells the records apart: record i+1 measurably has the
 behaviour and record i does not (a boolean probe: True against False or unmeasurable; a number:
@@ -23,7 +23,9 @@ number in between) is left to the static layers, and the report says which layer
 
 **Where it runs.** In a worker process inside the sandbox of every untrusted run
 (:mod:`replay.run.sandbox`), started on first use and reused (torch is imported once per process);
-measurements of record i and record i+1 are cached by text. Where no sandbox is available the
+measurements are cached by script text, in memory and in ``SPEEDRUN_HOME/probes/`` (per version of the
+worker), so a task's records are measured once and a probe that does not tell them apart costs
+nothing afterwards. Where no sandbox is available the
 probes do not run (static layers decide), unless the sandbox was built to allow running
 unsandboxed.
 """
@@ -126,10 +128,22 @@ def judge(probe: str, base, target, candidate, why: str = "") -> ProbeVerdict:
     return verdict(None, "the candidate measures between the records")
 
 
-class Prober:
-    """A sandboxed probe worker, started on first use; measurements cached by script text."""
+WORKER_VERSION = hashlib.sha256(Path(probe_worker.__file__).read_bytes()).hexdigest()[:12]
+CACHE_ENTRIES = 20000
 
-    def __init__(self, sandbox=None):
+
+def default_cache_file() -> Path:
+    """Measurements persist across processes (a task's records are measured once), per worker version."""
+    from replay.paths import home
+
+    return home() / "probes" / f"{WORKER_VERSION}.json"
+
+
+class Prober:
+    """A sandboxed probe worker, started on first use; measurements cached by script text, in memory
+    and in ``cache_file`` (None: in memory only)."""
+
+    def __init__(self, sandbox=None, cache_file: Path | None = None):
         if sandbox is None:
             from replay.run.sandbox import untrusted_sandbox
 
@@ -137,8 +151,24 @@ class Prober:
         self.sandbox = sandbox
         self.proc: subprocess.Popen | None = None
         self.workdir: Path | None = None
-        self.cache: dict[tuple[str, str], dict] = {}
+        self.cache_file = cache_file
+        self.cache: dict[str, dict] = {}
+        if cache_file is not None and cache_file.is_file():
+            try:
+                self.cache = json.loads(cache_file.read_text())
+            except (OSError, ValueError):
+                self.cache = {}
         self.unavailable = sandbox.unavailable()
+
+    def _save(self) -> None:
+        if self.cache_file is None:
+            return
+        entries = list(self.cache.items())[-CACHE_ENTRIES:]
+        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.cache_file.parent, prefix=".probes-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(dict(entries), f)
+        os.replace(tmp, self.cache_file)
 
     def _start(self) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="speedrun-probe-"))
@@ -171,11 +201,14 @@ class Prober:
     def measure(self, text: str, probes: list[str]) -> dict[str, dict]:
         """probe -> {"value", "why"} for one script."""
         key = hashlib.sha256(text.encode()).hexdigest()
-        missing = [p for p in probes if (key, p) not in self.cache]
+        missing = [p for p in probes if f"{key}:{p}" not in self.cache]
         if missing:
-            for probe, result in self._ask(text, missing).items():
-                self.cache[(key, probe)] = result
-        return {p: self.cache[(key, p)] for p in probes}
+            answers = self._ask(text, missing)
+            for probe in missing:
+                self.cache[f"{key}:{probe}"] = answers[probe]
+            if not any(a["why"].startswith(("probe worker:", "no sandbox here")) for a in answers.values()):
+                self._save()  # a failure of the worker or the sandbox is not remembered beyond this process
+        return {p: self.cache[f"{key}:{p}"] for p in probes}
 
     def _ask(self, text: str, probes: list[str]) -> dict[str, dict]:
         if self.unavailable:
@@ -208,7 +241,7 @@ def shared_prober() -> Prober | None:
     if os.environ.get("SPEEDRUN_PROBES") == "0":
         return None
     if _shared is None:
-        _shared = Prober()
+        _shared = Prober(cache_file=default_cache_file())
     return _shared
 
 
