@@ -32,6 +32,7 @@ unsandboxed.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -242,6 +243,7 @@ def shared_prober() -> Prober | None:
         return None
     if _shared is None:
         _shared = Prober(cache_file=default_cache_file())
+        atexit.register(_shared.close)  # the worker is waited for: its time counts as this process's
     return _shared
 
 

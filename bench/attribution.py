@@ -53,7 +53,7 @@ import independent  # noqa: E402
 
 from analysis.attribute import THRESHOLD, attribute  # noqa: E402
 from analysis.diff import diff_versions, load  # noqa: E402
-from analysis.probes import probes_for  # noqa: E402
+from analysis.probes import behaviour, probes_for, shared_prober  # noqa: E402
 from analysis.report import diff_text  # noqa: E402
 from analysis.syntax import Cache  # noqa: E402
 from analysis.task import load_task  # noqa: E402
@@ -359,12 +359,20 @@ def print_independent(results: dict) -> None:
             print("  wrong:", line)
 
 
+def _probe_decides(store, track: str, number: int) -> bool:
+    base, target, innovations = load_task(store, track, number)
+    if not any(probes_for(i.name) for i in innovations):
+        return False
+    verdicts = behaviour(shared_prober(), base.text, target.text, target.text, innovations)
+    return any(v.decided is not None for v in verdicts.values())
+
+
 def process_timing(records: Path, track: str, store, repeat: int, probed: bool = False) -> dict:
     """Wall time of ``speedrun attribute`` as a whole process on the track's longest task (``probed``:
-    the longest task whose innovations call for a behavioural probe)."""
+    the longest task where a behavioural probe decides, so the candidate is measured in the sandbox)."""
     tasks = store.tasks(track)
-    if probed:
-        tasks = [t for t in tasks if any(probes_for(i.name) for i in load_task(store, track, t.number)[2])]
+    if probed:  # tasks where a probe decides gold's verdict: the candidate must be measured
+        tasks = [t for t in tasks if _probe_decides(store, track, t.number)]
     best = max(tasks, key=lambda t: len(load_task(store, track, t.number)[1].text))
     _, target, _ = load_task(store, track, best.number)
     exe = Path(sys.executable).parent / "speedrun"
