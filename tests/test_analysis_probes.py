@@ -16,7 +16,7 @@ from analysis.attribute import attribute
 from analysis.probes import Prober, judge, probes_for, tells_apart
 from analysis.task import load_task
 
-SCRIPT = '''
+SCRIPT = """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -104,7 +104,7 @@ def main():
 
 if __name__ == "__main__":
     main()
-'''
+"""
 
 BASE = dict(ACT="F.gelu(h)", POS="", QK="pass", CAP="pass", OPT="", LOOP="pass")
 
@@ -261,3 +261,14 @@ def mini_store():
     from test_analysis_mini_track import mini_store as store
 
     return store()
+
+
+def test_reports_say_a_probe_decided_and_what_it_measured(prober, mini_store):
+    from analysis.report import to_json, to_markdown
+
+    base, target, innovations = load_task(mini_store, "mini", 4)
+    res = attribute(base, target, base, innovations, prober)
+    doc = to_json(res, "mini", 4, {"label": "null"})
+    relu = next(g for g in doc["innovations"] if g["name"] == "ReLU squared")
+    assert relu["layer"] == "probe" and relu["probe"]["target"] is True and relu["probe"]["decided"] is False
+    assert "behaviour `squared_relu`: record i no, record i+1 yes, candidate no" in to_markdown(doc)
