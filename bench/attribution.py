@@ -4,12 +4,14 @@ Independent suite (issue 18): candidates written by hand from record i and the l
 (``tests/independent/*.cands``: full re-implementations, partial ones, decoys that edit the same
 places for another idea, hyperparameter-only edits), in sets kept apart: ``dev`` (what
 attribution was tuned on), ``heldout1`` (written before the re-design, measured once, tuned on
-since) and ``heldout2`` (written after the tuning, only measured). Per set and
-track: precision and recall of `reproduced` with Wilson 95% intervals (scipy), accuracy per class,
-the decoys' credit rate (verdicts on innovations a decoy must not reproduce that say
-"reproduced"), the margin of every score from the threshold, which layer decided, and the
-statement layer alone (attribution before issue 18) on the same verdicts for comparison. The real
-track is included when a modded-nanogpt clone is given (``--nanogpt-checkout`` or
+since), ``heldout2`` (written after that tuning) and ``heldout3`` (written in another style before
+the behavioural probes, measured once before them). Per set and track: precision and recall of
+`reproduced` with Wilson 95% intervals (scipy), accuracy per class, the decoys' credit rate
+(verdicts on innovations a decoy must not reproduce that say "reproduced"), the margin of every
+score from the threshold, which layer decided (how many verdicts the behavioural probes decided,
+and how many static verdicts they turned right or wrong), and for comparison the static layers
+alone (no probes) and the statement layer alone (attribution before issue 18). The real track is
+included when a modded-nanogpt clone is given (``--nanogpt-checkout`` or
 ``SPEEDRUN_NANOGPT_CHECKOUT``; a bare mirror works): it is imported into a temporary records
 repository.
 
@@ -23,7 +25,9 @@ not built, and the report lists it.
 
 Speed: the whole ``speedrun attribute`` command as a process (interpreter start, imports, records
 store, three parses, two diffs, the idea comparison, JSON out) on the longest task of each
-track, candidate = record i+1 reformatted; and, in process, attribution and the structural diff
+track, and on the longest task where a behavioural probe decides (the first call starts the
+sandboxed probe worker; later calls find the candidate's measurements cached), candidate = record
+i+1 reformatted; and, in process, attribution and the structural diff
 on a ~600-line pair against `git diff --no-index`.
 
 Usage: python bench/attribution.py [--suite dev|heldout1|heldout2|heldout3|all] [--nanogpt-checkout PATH]
