@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
-import os
 import shutil
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pygit2
@@ -27,11 +27,21 @@ from replay.data import datasets
 from replay.errors import SpeedrunError
 from replay.records.schema import RecordMeta, parse_record_toml
 from replay.records.script_rules import protected_violations, whole_record_violations
-from replay.records.store import Record, RecordsStore, Task, materialize, python_files
+from replay.records.store import Record, RecordsStore, Task, python_files
 from replay.records.workrepo import open_work_repo, resolve_branch
 from replay.run import venvs
-from replay.run.evaluator import evaluate_model
-from replay.run.executor import LaunchSpec, LocalExecutor
+from replay.run.executor import (
+    Checkout,
+    Executor,
+    HarnessEvaluation,
+    Job,
+    JobRef,
+    LaunchSpec,
+    LocalExecutor,
+    Outcome,
+    RunTask,
+    as_completed,
+)
 from replay.run.lifecycle import new_run_id, run_lock, sigterm_as_interrupt
 from replay.run.provenance import hardware, provenance, python_environment
 from replay.run.result_cache import ResultCache, cache_key
@@ -77,7 +87,7 @@ class Progress:
     """Callbacks for a progress display; the default shows nothing."""
 
     start_run: Callable[[str, int, int], None] = lambda side, replicate, runs: None
-    step: Callable[[StepLine], None] = lambda step: None
+    step: Callable[[str, int, StepLine], None] = lambda side, replicate, step: None
     end_run: Callable[[dict], None] = lambda record: None
 
 
@@ -94,6 +104,10 @@ class ReplayState:
     provenance: dict = field(default_factory=provenance)
     runs: list[dict] = field(default_factory=list)
     summary: dict | None = None
+    # Jobs submitted and not yet collected ({"side", "replicate", "executor", "job_id", "folder"}):
+    # a resumed replay re-attaches to them instead of running them again.
+    jobs: list[dict] = field(default_factory=list)
+    executor: dict = field(default_factory=lambda: {"name": "local"})  # where its runs go (a resume reuses it)
 
     def to_json(self) -> dict:
         return {
@@ -108,6 +122,8 @@ class ReplayState:
             "sides": [asdict(s) for s in self.sides],
             "provenance": self.provenance,
             "runs": self.runs,
+            "jobs": self.jobs,
+            "executor": self.executor,
             "summary": self.summary,
         }
 
@@ -127,6 +143,8 @@ class ReplayState:
             provenance=data["provenance"],
             runs=data["runs"],
             summary=data["summary"],
+            jobs=data.get("jobs", []),
+            executor=data.get("executor", {"name": "local"}),
         )
 
     def save(self, folder: Path) -> None:
@@ -175,7 +193,7 @@ class Replayer:
     def __init__(
         self,
         store: RecordsStore | None = None,
-        executor=None,
+        executor: Executor | None = None,
         progress: Progress | None = None,
         unsandboxed: bool = False,
     ):
@@ -204,13 +222,15 @@ class Replayer:
             sandbox.check()  # no sandbox here and no --unsandboxed: refused before anything is written
         state.provenance["sandbox"] = sandbox.describe(self.executor.gpus) if sandbox else "none"
         state.provenance["measured_by"] = task.start.meta.measure
+        state.executor = self.executor.describe()
         folder = paths.run_dir(state.run_id)
         folder.mkdir(parents=True)
         state.save(folder)
         return state
 
     def run(self, state: ReplayState) -> ReplayState:
-        """Execute every missing run, interleaved, then grade. Resumable."""
+        """Execute every missing run, a round (one run of every side) submitted together, then
+        grade. Resumable: jobs still queued or running are re-attached to, finished ones collected."""
         folder = paths.run_dir(state.run_id)
         done = {(r["side"], r["replicate"]) for r in state.runs}
         with run_lock(folder, state.run_id):
@@ -219,19 +239,53 @@ class Replayer:
                     state.status = RunStatus.RUNNING
                     state.save(folder)
                     for replicate in range(state.request.runs):
-                        for side in round_order(state.sides, replicate):
-                            if (side.name, replicate) not in done:
-                                state.runs.append(self.run_side(state.request, side, replicate, folder))
-                                state.save(folder)
+                        todo = [s for s in round_order(state.sides, replicate) if (s.name, replicate) not in done]
+                        self._run_round(state, folder, replicate, todo)
             except KeyboardInterrupt:
                 state.status = RunStatus.INTERRUPTED
                 state.save(folder)
                 raise
             state.summary = summarize(state, folder)
+            state.summary["placement"] = placement(state.runs)
             write_reports(state.summary, folder)
             state.status = RunStatus.FINISHED
             state.save(folder)
             return state
+
+    def _run_round(self, state: ReplayState, folder: Path, replicate: int, sides: list[Side]) -> None:
+        """Submit the round's runs in its order (re-attaching to saved jobs), then record each as it ends.
+        Ctrl-C cancels the round's jobs; they are then forgotten, so a resume runs them afresh."""
+        saved = {(j["side"], j["replicate"]): JobRef.from_json(j) for j in state.jobs}
+        running: dict[int, tuple[PendingRun, Job]] = {}
+        try:
+            for side in sides:
+                pending = self.prepare(state.request, side, replicate, folder)
+                if pending.task is None:
+                    state.runs.append(self.record(pending))
+                    state.save(folder)
+                    continue
+                ref = saved.get((side.name, replicate))
+                job = self.executor.attach(ref) if ref and ref.executor == self.executor.name else None
+                if job is None:
+                    state.jobs = [j for j in state.jobs if (j["side"], j["replicate"]) != (side.name, replicate)]
+                    job = self.executor.submit(pending.task, on_step=self._on_step(side.name, replicate))
+                    state.jobs.append({"side": side.name, "replicate": replicate, **asdict(job.ref)})
+                    state.save(folder)  # the job id is saved before anything waits for it
+                running[id(job)] = (pending, job)
+            for job in as_completed([job for _, job in running.values()]):
+                pending, _ = running.pop(id(job))
+                state.runs.append(self.record(pending, job.result(), job.ref))
+                state.jobs = [j for j in state.jobs if j["job_id"] != job.ref.job_id]
+                state.save(folder)
+        except KeyboardInterrupt:
+            for _, job in running.values():
+                job.cancel()
+            cancelled = {job.ref.job_id for _, job in running.values()}
+            state.jobs = [j for j in state.jobs if j["job_id"] not in cancelled]
+            raise
+
+    def _on_step(self, side: str, replicate: int) -> Callable[[StepLine], None]:
+        return lambda step: self.progress.step(side, replicate, step)
 
     def _meta_for(self, side: Side) -> RecordMeta:
         """A record side's launch metadata, from its own (trusted) record.toml. A candidate is untrusted
@@ -265,7 +319,21 @@ class Replayer:
         return self._interpreters[key]
 
     def run_side(self, request: ReplayRequest, side: Side, replicate: int, folder: Path) -> dict:
-        """Run (or fetch from the cache) replicate ``replicate`` of one side; return its run record."""
+        """Run (or fetch from the cache) replicate ``replicate`` of one side and wait; return its run record."""
+        pending = self.prepare(request, side, replicate, folder)
+        if pending.task is None:
+            return self.record(pending)
+        job = self.executor.submit(pending.task, on_step=self._on_step(side.name, replicate))
+        try:
+            outcome = job.result()
+        except KeyboardInterrupt:
+            job.cancel()
+            raise
+        return self.record(pending, outcome, job.ref)
+
+    def prepare(self, request: ReplayRequest, side: Side, replicate: int, folder: Path) -> PendingRun:
+        """Decide one run before anything executes: refused, found in the cache (only with
+        ``--cache``), or a task for the executor."""
         start = self.store.task(request.track, request.task).start
         meta = start.meta if side.role == Role.CANDIDATE else self._meta_for(side)
         measure = start.meta.measure  # every side alike
@@ -289,21 +357,23 @@ class Replayer:
             measure=measure,
         )
         key = cache_key(**parts)
-        log_rel = f"logs/{side.name.replace('/', '_')}-{replicate}.txt"
+        name = f"{side.name.replace('/', '_')}-{replicate}"
+        log_rel = f"logs/{name}.txt"
         log_path = folder / log_rel
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.progress.start_run(side.name, replicate, request.runs)
+        pending = PendingRun(side, replicate, key, parts, log_rel, log_path, measure)
         refusal = self._refusal(start, side) if side.role == Role.CANDIDATE else None
         hit = self.cache.get(key) if request.use_cache and not refusal else None
         if refusal:  # not run at all: the same rules as an agent's node, on every path
             log_path.write_text(f"[speedrun] refused before running: {refusal}\n")
-            exit = Exit(returncode=None, wall_s=0.0, refused=refusal)
+            pending.known = Exit(returncode=None, wall_s=0.0, refused=refusal)
         elif hit:
-            exit, cached_log, measured = hit
+            pending.known, cached_log, pending.cached_from = hit
             shutil.copyfile(cached_log, log_path)
         else:
             spec = LaunchSpec(
-                workdir=folder / "scratch" / f"{side.name.replace('/', '_')}-{replicate}",
+                workdir=folder / "scratch" / name,
                 entry=meta.entry,
                 args=meta.args,
                 launcher=meta.launcher,
@@ -314,48 +384,56 @@ class Replayer:
                 time_limit_s=time_limit,
                 readable=data_files(env),
             )
-            exit = self._execute(side.tree, meta.data, spec, log_path, measure)
-        result = grade(log_path.read_text(errors="replace"), exit, measure)
-        if not hit and not refusal and not result.machine_failure:  # stored for a replay that asks to reuse it
-            self.cache.put(key, exit, log_path, parts)
+            evaluation = HarnessEvaluation(MODEL_FILE, meta.data) if measure == Measure.HARNESS else None
+            checkout = Checkout(Path(self.work.path).resolve(), side.tree, meta.data)
+            pending.task = RunTask(spec, log_path, checkout, evaluation, folder)
+        return pending
+
+    def record(self, pending: PendingRun, outcome: Outcome | None = None, job: JobRef | None = None) -> dict:
+        """Grade a decided or finished run, cache it, and return its run record."""
+        exit = outcome.exit if outcome else pending.known
+        result = grade(pending.log_path.read_text(errors="replace"), exit, pending.measure)
+        if outcome and not result.machine_failure:  # stored for a replay that asks to reuse it
+            self.cache.put(pending.key, exit, pending.log_path, pending.parts)
         record = {
-            "side": side.name,
-            "replicate": replicate,
-            "seed": replicate,
-            "cache_key": key,
-            "cached": bool(hit),
-            "cached_from": measured if hit else None,  # when, where and at what load a reused run was timed
-            "log": log_rel,
+            "side": pending.side.name,
+            "replicate": pending.replicate,
+            "seed": pending.replicate,
+            "cache_key": pending.key,
+            "cached": pending.cached_from is not None,
+            "cached_from": pending.cached_from,  # when, where and at what load a reused run was timed
+            "log": pending.log_rel,
             "exit": asdict(exit),
+            "node": outcome.node if outcome else None,  # where it ran (hardware provenance of this run)
+            "job": asdict(job) if job else None,
             **asdict(result),
         }
         self.progress.end_run(record)
         return record
 
-    def _execute(self, tree: str, data: str | None, spec: LaunchSpec, log_path: Path, measure: Measure) -> Exit:
-        """Run ``spec`` in a fresh scratch folder holding ``tree``; evaluate its model if the harness measures it."""
-        scratch = spec.workdir
-        shutil.rmtree(scratch, ignore_errors=True)
-        scratch.parent.mkdir(parents=True, exist_ok=True)
-        materialize(self.work, tree, scratch)
-        datasets.link_into(data, scratch)
-        try:
-            exit = self.executor.run(spec, log_path, on_step=self.progress.step)
-            if measure == Measure.HARNESS and exit.returncode == 0 and not exit.stopped_at_max_steps:
-                evaluated = evaluate_model(
-                    scratch,
-                    spec.entry,
-                    MODEL_FILE,
-                    spec.python,
-                    datasets.validation(data),
-                    log_path.with_suffix(".eval.txt"),
-                    env={**os.environ, **spec.env},
-                    sandbox=getattr(self.executor, "sandbox", None),
-                )
-                exit = replace(exit, evaluation=evaluated)
-            return exit
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+
+@dataclass
+class PendingRun:
+    """One run decided and not yet recorded: ``known`` (refused, or from the cache) or a ``task`` to run."""
+
+    side: Side
+    replicate: int
+    key: str
+    parts: dict
+    log_rel: str
+    log_path: Path
+    measure: Measure
+    known: Exit | None = None
+    cached_from: dict | None = None
+    task: RunTask | None = None
+
+
+def placement(runs: list[dict]) -> dict:
+    """How a replay's runs were placed: the nodes that ran them (runs per node) and their GPUs."""
+    executed = [r["node"] for r in runs if r.get("node")]
+    nodes = Counter(n["node"] for n in executed)
+    hardware_kinds = {(n.get("gpus"), n.get("gpu_model"), n.get("driver")) for n in executed}
+    return {"nodes": dict(sorted(nodes.items())), "identical_hardware": len(hardware_kinds) <= 1}
 
 
 def data_files(env: dict[str, str]) -> tuple[Path, ...]:
