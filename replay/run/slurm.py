@@ -41,6 +41,27 @@ JOBS_DIR = "jobs"
 EVALUATION_MARGIN_S = 600  # the harness's evaluation after training (its own limit, replay/run/evaluator.py)
 
 
+def sbatch_parameters(config: SlurmConfig, spec: LaunchSpec, name: str) -> dict:
+    """submitit's SlurmExecutor parameters for one run: one task on one node, the record's GPUs (at most
+    ``gpus_per_node``), the config's settings; a setting not made is left to the cluster's defaults."""
+    minutes = config.time or math.ceil(((spec.time_limit_s or 600) + EVALUATION_MARGIN_S) / 60) + 5
+    wanted = {
+        "job_name": f"speedrun-{name}",
+        "nodes": 1,
+        "ntasks_per_node": 1,
+        "time": minutes,
+        "gpus_per_node": min(spec.nproc, config.gpus_per_node) or None,
+        "cpus_per_task": config.cpus_per_task,
+        "partition": config.partition,
+        "account": config.account,
+        "qos": config.qos,
+        "mem": config.mem,
+        "constraint": config.constraint,
+        "setup": list(config.setup) or None,
+    }
+    return {key: value for key, value in wanted.items() if value is not None}
+
+
 class SlurmRun(submitit.helpers.Checkpointable):
     """What a Slurm job calls. Checkpointable: preempted or timed out, it is requeued with the same task
     (which starts the run afresh)."""
@@ -139,31 +160,11 @@ class SlurmExecutor:
         self.gpus = config.gpus_per_node
         self.queue = _Queue(poll_s)
 
-    def parameters(self, spec: LaunchSpec, name: str) -> dict:
-        """submitit's SlurmExecutor parameters for one run: one task on one node, the record's GPUs."""
-        config = self.config
-        minutes = config.time or math.ceil(((spec.time_limit_s or 600) + EVALUATION_MARGIN_S) / 60) + 5
-        wanted = {
-            "job_name": f"speedrun-{name}",
-            "nodes": 1,
-            "ntasks_per_node": 1,
-            "time": minutes,
-            "gpus_per_node": min(spec.nproc, config.gpus_per_node) or None,
-            "cpus_per_task": config.cpus_per_task,
-            "partition": config.partition,
-            "account": config.account,
-            "qos": config.qos,
-            "mem": config.mem,
-            "constraint": config.constraint,
-            "setup": list(config.setup) or None,
-        }
-        return {key: value for key, value in wanted.items() if value is not None}
-
     def submit(self, task: RunTask, on_step: Callable[[StepLine], None] | None = None) -> SlurmJob:
         """Submit one job (``on_step`` is not called: the run's log is on the shared filesystem)."""
         folder = Path(task.folder or task.log_path.parent) / JOBS_DIR / "%j"
         executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=3)
-        executor.update_parameters(**self.parameters(task.spec, task.log_path.stem))
+        executor.update_parameters(**sbatch_parameters(self.config, task.spec, task.log_path.stem))
         try:
             job = executor.submit(SlurmRun(task, self.sandbox, min(task.spec.nproc, self.gpus)))
         except submitit.core.utils.FailedJobError as exc:
