@@ -1,7 +1,8 @@
 """Replays on a real Slurm (``.ci/slurm-up`` starts one; CI always runs these): every run is one job,
 its id saved in run.json; a replay whose speedrun process is killed while its jobs are queued or
-running, then resumed, re-attaches to them: nothing finished is lost and nothing runs twice; Ctrl-C
-cancels the replay's jobs and marks the replay interrupted.
+running, then resumed, re-attaches to them: nothing finished is lost and nothing runs twice; a
+preempted job is requeued under its id and its run done again from the start; Ctrl-C cancels the
+replay's jobs and marks the replay interrupted.
 
 Skipped only outside CI on a machine without ``sinfo``; in CI a Slurm that is missing fails them."""
 
@@ -140,3 +141,30 @@ def test_ctrl_c_cancels_the_jobs_and_marks_the_replay_interrupted(home, monkeypa
     while in_queue(ids) and time.monotonic() < deadline:
         time.sleep(1)
     assert not in_queue(ids), "the interrupted replay's jobs were cancelled"
+
+
+def test_a_preempted_job_is_requeued_and_its_run_done_again(home):
+    store = init_records_repo(home / "records.git")
+    for index in (1, 2):  # runs of 10 s: preempted while running
+        add_record(store, "toy", write_toy_record(home / f"src{index}", index=index, sleep_s=0.5))
+    proc = start_replay()
+    run_id, jobs = wait_for_jobs(proc, 2)
+    preempted = jobs[0]["job_id"]
+    deadline = time.monotonic() + 60
+    while (
+        "RUNNING"
+        not in subprocess.run(["squeue", "-h", "-o", "%T", "-j", preempted], capture_output=True, text=True).stdout
+    ):
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.5)
+    time.sleep(2)
+    # What Slurm does to a job it preempts (submitit's signal): the job requeues itself.
+    subprocess.run(["scancel", "--signal=USR2", preempted], check=True)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    saved = run_json(run_id)
+    assert saved["status"] == "finished" and [r["status"] for r in saved["runs"]] == ["ok", "ok"]
+    again = next(r for r in saved["runs"] if r["job"]["job_id"] == preempted)
+    assert "step:20/20 val_loss" in (paths.run_dir(run_id) / again["log"]).read_text()
+    log = (paths.run_dir(run_id) / "jobs" / preempted / f"{preempted}_0_log.err").read_text()
+    assert "preempted" in log
