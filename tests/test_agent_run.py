@@ -106,10 +106,11 @@ def test_rule_violation_is_judged_without_running(toy_store):
 
 
 def test_implausible_timer_is_invalid(toy_store):
+    """The harness's stamps of the step lines refuse the node's reported train_time."""
     _, state = agent_run(toy_store, "stopped_clock", scaffold="flat", nodes=1)
     node = state.nodes[1]
-    assert node.execution.status == "ok" and node.execution.wall_s > 5  # it did run, and reported 0.02 s
-    assert node.outcome == "invalid" and node.problem == "clock" and "inside the timer" in node.detail
+    assert node.execution.failure == "refused" and node.execution.wall_s > 5  # it did run, and reported 0.02 s
+    assert node.outcome == "invalid" and node.problem == "refused" and "paused or slow clock" in node.detail
     assert state.summary["best"] is None
 
 

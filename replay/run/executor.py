@@ -44,6 +44,7 @@ from replay.run.provenance import gpu_names, nvidia_driver
 from replay.run.sandbox import Sandbox, untrusted_sandbox
 from replay.score.grading import Exit
 from replay.score.log_parser import LogParser, StepLine
+from replay.score.step_timing import stamp
 
 DEFAULT_MAX_LOG_BYTES = 64 * 2**20
 _READ_CHARS = 2**20  # a line longer than this is read (and logged) in pieces: memory stays bounded
@@ -238,6 +239,7 @@ def run_process(
     timed_out = threading.Event()
     capped = False
     written = 0
+    step_clock = []
     start = time.perf_counter()
 
     def prepare_child() -> None:
@@ -281,6 +283,7 @@ def run_process(
                 step = parser.feed(line)
                 if step is None:
                     continue
+                step_clock.append(stamp(time.perf_counter() - start, step))
                 if on_step:
                     on_step(step)
                 if spec.max_steps is not None and step.step >= spec.max_steps and not stopped.is_set():
@@ -304,6 +307,7 @@ def run_process(
         command=tuple(command),
         log_capped=capped,
         cpu_s=round(cpu_s, 3),
+        step_clock=tuple(step_clock),
     )
 
 

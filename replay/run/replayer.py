@@ -392,7 +392,8 @@ class Replayer:
     def record(self, pending: PendingRun, outcome: Outcome | None = None, job: JobRef | None = None) -> dict:
         """Grade a decided or finished run, cache it, and return its run record."""
         exit = outcome.exit if outcome else pending.known
-        result = grade(pending.log_path.read_text(errors="replace"), exit, pending.measure)
+        untrusted = pending.side.role == Role.CANDIDATE
+        result = grade(pending.log_path.read_text(errors="replace"), exit, pending.measure, untrusted=untrusted)
         if outcome and not result.machine_failure:  # stored for a replay that asks to reuse it
             self.cache.put(pending.key, exit, pending.log_path, pending.parts)
         record = {

@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 import re
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from replay.score.log_parser import parse_log
+from replay.score.step_timing import observations, timing_violations, under_reported
 from replay.statuses import Failure, Measure, RunOutcome
 
 _PATTERNS = [
@@ -52,6 +53,7 @@ class Exit:
     log_capped: bool = False  # the executor stopped the run: its log outgrew LaunchSpec.max_log_bytes
     evaluation: Evaluation | None = None  # harness-measured records only
     refused: str | None = None  # why the harness would not run it at all (a rule of the task), one line
+    step_clock: tuple = ()  # step_timing.stamp of every step line as it arrived: the harness's own clock
 
     @classmethod
     def from_json(cls, data: dict) -> Exit:
@@ -61,6 +63,7 @@ class Exit:
             **dict(
                 data,
                 command=tuple(data.get("command", ())),
+                step_clock=tuple(tuple(stamp) for stamp in data.get("step_clock", ())),
                 evaluation=Evaluation(**evaluation) if evaluation is not None else None,
             )
         )
@@ -83,6 +86,7 @@ class RunResult:
     reported_time_s: float | None = None  # the script's own train_time (harness-measured runs: informational)
     reported_val_loss: float | None = None  # the script's own final val_loss, if it printed one
     reason: str | None = None  # why the harness refused the run's result (the evaluation's problem)
+    clock_problems: tuple[str, ...] = ()  # where the harness's step stamps contradict the script's train_time
 
     @property
     def machine_failure(self) -> bool:
@@ -106,16 +110,29 @@ def classify_failure(log_text: str, exit: Exit) -> Failure | None:
     return Failure.CODE_ERROR if exit.returncode else None
 
 
-def grade(log_text: str, exit: Exit, measure: Measure = Measure.SCRIPT) -> RunResult:
+def grade(log_text: str, exit: Exit, measure: Measure = Measure.SCRIPT, untrusted: bool = False) -> RunResult:
     """Grade a run from its complete log text and its exit.
 
     ``measure`` is how the run's record is measured: from the script's final step line
     (``Measure.SCRIPT``), or by the harness (``Measure.HARNESS``: time is the training process's
-    wall-clock, the validation loss is the harness's evaluation in ``exit.evaluation``)."""
+    wall-clock, the validation loss is the harness's evaluation in ``exit.evaluation``). A
+    script's ``train_time`` is checked against the harness's stamps of its step lines
+    (``clock_problems``); an ``untrusted`` run (a candidate) that claims less time than passed is
+    refused, a trusted record is only flagged."""
     if exit.refused:
         return RunResult(RunOutcome.FAILED, Failure.REFUSED, None, None, None, None, exit.wall_s, reason=exit.refused)
     if measure == Measure.HARNESS:
         return _grade_measured(log_text, exit)
+    result = _grade_scripted(log_text, exit)
+    problems = tuple(timing_violations(observations(exit.step_clock)))
+    if untrusted and under_reported(problems) and result.status != RunOutcome.FAILED:
+        why = "the harness's clock contradicts the reported train_time: " + "; ".join(under_reported(problems))
+        return replace(result, status=RunOutcome.FAILED, failure=Failure.REFUSED, reason=why, clock_problems=problems)
+    return replace(result, clock_problems=problems)
+
+
+def _grade_scripted(log_text: str, exit: Exit) -> RunResult:
+    """A run graded from its own step lines: the final line's time and loss."""
     parsed = parse_log(log_text)
     final, last = parsed.final, parsed.last
     common = dict(

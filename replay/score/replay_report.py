@@ -38,20 +38,21 @@ MEASURED_BY = {
 CLAIM_SLACK_S = 1.0  # a script's clock may run ahead of the harness's by rounding and start-up order only
 
 
-def _regrade(run: dict, folder: Path):
+def _regrade(run: dict, folder: Path, untrusted: bool):
     try:
         log = (folder / run["log"]).read_text(errors="replace")
     except OSError:
         raise SpeedrunError(f"{folder / run['log']} is missing: this run's report cannot be recomputed") from None
-    return grade(log, Exit.from_json(run["exit"]), Measure(run.get("measured_by", Measure.SCRIPT)))
+    return grade(log, Exit.from_json(run["exit"]), Measure(run.get("measured_by", Measure.SCRIPT)), untrusted)
 
 
 def summarize(state, folder: Path) -> dict:
     """The graded summary of a replay (what report.json holds)."""
     measure = Measure(state.provenance.get("measured_by", Measure.SCRIPT))
     graded = {side.name: [] for side in state.sides}
+    untrusted = {side.name: side.role == Role.CANDIDATE for side in state.sides}
     for run in state.runs:
-        graded[run["side"]].append((run["replicate"], _regrade(run, folder)))
+        graded[run["side"]].append((run["replicate"], _regrade(run, folder, untrusted[run["side"]])))
     partial = state.request.max_steps is not None
     counted = RunOutcome.PARTIAL if partial else RunOutcome.OK
     times = {
@@ -124,6 +125,12 @@ def summarize(state, folder: Path) -> dict:
             for name, rs in graded.items()
             for k, r in rs
             if r.measured_by == Measure.HARNESS and (r.reported_time_s or 0) > r.wall_s + CLAIM_SLACK_S
+        ],
+        "clock_contradicted": [
+            {"side": name, "replicate": k, "problems": list(r.clock_problems)}
+            for name, rs in graded.items()
+            for k, r in rs
+            if r.clock_problems and not r.reason
         ],
     }
 
@@ -316,6 +323,11 @@ def notes(summary: dict) -> list[str]:
         f"CHECK {c['side']} run {c['replicate'] + 1}: the script reports {c['reported_time_s']:.2f} s of train_time "
         f"but its process lived {c['wall_s']:.2f} s by the harness's clock: its own timer is not to be believed."
         for c in summary.get("claims_contradicted", [])
+    ]
+    out += [
+        f"CHECK {c['side']} run {c['replicate'] + 1}: the harness's stamps of its step lines contradict its "
+        f"train_time: {'; '.join(c['problems'])}."
+        for c in summary.get("clock_contradicted", [])
     ]
     out += [
         f"CHECK {f['side']} run {f['replicate'] + 1}: {f['cpu_s']:.2f} s of CPU for {f['time_s']:.2f} s of train_time "

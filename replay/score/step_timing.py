@@ -49,8 +49,27 @@ LAG_S = 0.25
 TOLERANCE = 0.02
 RESET_MAX_STEP = 11
 ROUNDING_MS = 1.0
+BURST = "burst of step lines"
 
 Observation = tuple[float, StepLine]
+StepStamp = tuple[float, int, int, float, "float | None"]  # observed s, step, total, train_time ms, val_loss
+
+
+def stamp(observed_s: float, line: StepLine) -> StepStamp:
+    """What the executor keeps of a step line as it arrives (``Exit.step_clock``)."""
+    return (round(observed_s, 4), line.step, line.total, line.train_time_ms, line.val_loss)
+
+
+def observations(step_clock: Sequence[Sequence]) -> list[Observation]:
+    """The observations of a run's saved ``step_clock`` (lists once read back from JSON)."""
+    return [(seen, StepLine(step, total, ms, val_loss)) for seen, step, total, ms, val_loss in step_clock]
+
+
+def under_reported(problems: Sequence[str]) -> list[str]:
+    """The findings where the script claims less time than passed, or hides its clock: the ones a
+    candidate could profit from. A burst claims more time than passed, which never pays (and is
+    how synthetic test scripts print); it is flagged, not refused."""
+    return [problem for problem in problems if not problem.startswith(BURST)]
 
 
 def training_intervals(
@@ -117,7 +136,7 @@ def timing_violations(
     if worst > slack + tolerance * reported_window:
         observed_window = reported_window - worst
         problems.append(
-            f"burst of step lines: steps {intervals[first][2]}-{intervals[last][2]} report {reported_window:.2f} s of "
+            f"{BURST}: steps {intervals[first][2]}-{intervals[last][2]} report {reported_window:.2f} s of "
             f"training that arrived within {observed_window:.2f} s (allowed gap {slack:.2f} s + {tolerance:.0%})"
         )
     return problems
