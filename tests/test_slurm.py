@@ -168,3 +168,23 @@ def test_a_preempted_job_is_requeued_and_its_run_done_again(home):
     assert "step:20/20 val_loss" in (paths.run_dir(run_id) / again["log"]).read_text()
     log = (paths.run_dir(run_id) / "jobs" / preempted / f"{preempted}_0_log.err").read_text()
     assert "preempted" in log
+
+
+def test_resume_submits_again_only_the_jobs_that_were_lost(home):
+    store = init_records_repo(home / "records.git")
+    for index in (1, 2):  # runs of 10 s
+        add_record(store, "toy", write_toy_record(home / f"src{index}", index=index, sleep_s=0.5))
+    proc = start_replay()
+    run_id, jobs = wait_for_jobs(proc, 2)
+    proc.kill()
+    proc.communicate()
+    lost, kept = jobs[0], jobs[1]
+    subprocess.run(["scancel", lost["job_id"]], check=True)  # cancelled from outside: no result will come
+    out = subprocess.run([SPEEDRUN, "replay", "--resume", run_id], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    saved = run_json(run_id)
+    by_side = {r["side"]: r for r in saved["runs"]}
+    assert saved["status"] == "finished" and [r["status"] for r in saved["runs"]] == ["ok", "ok"]
+    assert by_side[kept["side"]]["job"]["job_id"] == kept["job_id"], "the job still running was re-attached to"
+    assert by_side[lost["side"]]["job"]["job_id"] not in (lost["job_id"], kept["job_id"]), "the lost one ran again"
+    assert len([p for p in (paths.run_dir(run_id) / "jobs").iterdir() if p.is_dir()]) == 3

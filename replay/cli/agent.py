@@ -16,7 +16,6 @@ from replay.cli.params import (
     constraint_option,
     executor_from_options,
     executor_option,
-    jobs_option,
     number_option,
     slurm_option,
     track_option,
@@ -111,7 +110,6 @@ def run(
     cache: bool = cache_option(),
     unsandboxed: bool = unsandboxed_option(),
     executor: str | None = executor_option(),
-    jobs: int | None = jobs_option(),
     slurm: list[str] = slurm_option(),
     constraint: str | None = constraint_option(),
 ):
@@ -148,19 +146,19 @@ def run(
             from_run=from_run,
             use_cache=cache,
         )
-        runner = _runner(unsandboxed, executor_from_options(executor, jobs, slurm, constraint, unsandboxed))
+        runner = _runner(unsandboxed, executor_from_options(executor, None, slurm, constraint, unsandboxed))
         state = _execute(runner, runner.start(request))
         _report(state)
         if replay_runs and state.summary and state.summary["branch"]:
-            _replay_best(state, replay_runs, unsandboxed)
+            _replay_best(state, replay_runs, runner.replayer.executor)
 
 
-def _replay_best(state, runs: int, unsandboxed: bool = False) -> None:
-    """Replay the best branch against record i and i+1 and print the table."""
+def _replay_best(state, runs: int, executor) -> None:
+    """Replay the best branch against record i and i+1 (through the run's executor) and print the table."""
     from replay.cli.replays import print_replay
     from replay.run.replayer import Replayer, ReplayRequest
 
-    replayer = Replayer(unsandboxed=unsandboxed)
+    replayer = Replayer(executor=executor)
     request = ReplayRequest(
         track=state.request.track,
         task=state.request.task,
@@ -176,7 +174,6 @@ def resume(
     run_id: str = typer.Argument(..., help="An agent run's id (a folder under runs/)."),
     unsandboxed: bool = unsandboxed_option(),
     executor: str | None = executor_option(),
-    jobs: int | None = jobs_option(),
     slurm: list[str] = slurm_option(),
     constraint: str | None = constraint_option(),
 ):
@@ -187,7 +184,7 @@ def resume(
     from agent.runner import resume_state
 
     state = resume_state(run_id)
-    chosen = executor_from_options(executor, jobs, slurm, constraint, unsandboxed)
+    chosen = executor_from_options(executor, None, slurm, constraint, unsandboxed)
     _report(_execute(_runner(unsandboxed, chosen), state))
 
 

@@ -333,6 +333,10 @@ class CancelToken:
                 self._kill()
 
 
+class JobLost(SpeedrunError):
+    """The job left its queue without a result (its node failed, or it was cancelled from outside)."""
+
+
 class JobCancelled(SpeedrunError):
     """The job was cancelled before it finished: it has no result."""
 

@@ -35,6 +35,7 @@ from replay.run.executor import (
     Executor,
     HarnessEvaluation,
     Job,
+    JobLost,
     JobRef,
     LaunchSpec,
     LocalExecutor,
@@ -54,6 +55,7 @@ from replay.statuses import Measure, Role, RunStatus
 RUN_SCHEMA = 1
 MODEL_OUT_VARIABLE = "SPEEDRUN_MODEL_OUT"  # where a harness-measured script saves its trained model
 MODEL_FILE = "model.pt"
+LOST_JOB_RETRIES = 2  # a job that leaves the queue without a result is submitted again this many times
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,9 @@ class Replayer:
 
     def _run_round(self, state: ReplayState, folder: Path, replicate: int, sides: list[Side]) -> None:
         """Submit the round's runs in its order (re-attaching to saved jobs), then record each as it ends.
-        Ctrl-C cancels the round's jobs; they are then forgotten, so a resume runs them afresh."""
+        A job lost on the way (it left the queue without a result) is submitted again, up to
+        ``LOST_JOB_RETRIES`` times. Ctrl-C cancels the round's jobs; they are then forgotten, so a
+        resume runs them afresh; a job that failed is forgotten too, so a resume submits it again."""
         saved = {(j["side"], j["replicate"]): JobRef.from_json(j) for j in state.jobs}
         running: dict[int, tuple[PendingRun, Job]] = {}
         try:
@@ -266,23 +270,46 @@ class Replayer:
                     continue
                 ref = saved.get((side.name, replicate))
                 job = self.executor.attach(ref) if ref and ref.executor == self.executor.name else None
-                if job is None:
-                    state.jobs = [j for j in state.jobs if (j["side"], j["replicate"]) != (side.name, replicate)]
-                    job = self.executor.submit(pending.task, on_step=self._on_step(side.name, replicate))
-                    state.jobs.append({"side": side.name, "replicate": replicate, **asdict(job.ref)})
-                    state.save(folder)  # the job id is saved before anything waits for it
+                job = job or self._submit(state, folder, pending)
                 running[id(job)] = (pending, job)
-            for job in as_completed([job for _, job in running.values()]):
-                pending, _ = running.pop(id(job))
-                state.runs.append(self.record(pending, job.result(), job.ref))
-                state.jobs = [j for j in state.jobs if j["job_id"] != job.ref.job_id]
-                state.save(folder)
+            lost = Counter()
+            while running:
+                for job in as_completed([job for _, job in running.values()]):
+                    pending, _ = running.pop(id(job))
+                    try:
+                        outcome = job.result()
+                    except JobLost:
+                        lost[pending.side.name] += 1
+                        if lost[pending.side.name] > LOST_JOB_RETRIES:
+                            raise
+                        job = self._submit(state, folder, pending)
+                        running[id(job)] = (pending, job)
+                        continue
+                    except Exception:
+                        self._forget(state, folder, [job])
+                        raise
+                    state.runs.append(self.record(pending, outcome, job.ref))
+                    self._forget(state, folder, [job])
         except KeyboardInterrupt:
             for _, job in running.values():
                 job.cancel()
-            cancelled = {job.ref.job_id for _, job in running.values()}
-            state.jobs = [j for j in state.jobs if j["job_id"] not in cancelled]
+            self._forget(state, folder, [job for _, job in running.values()])
             raise
+
+    def _submit(self, state: ReplayState, folder: Path, pending: PendingRun) -> Job:
+        """Submit a run's task; its job id is in run.json before anything waits for it."""
+        key = (pending.side.name, pending.replicate)
+        state.jobs = [j for j in state.jobs if (j["side"], j["replicate"]) != key]
+        job = self.executor.submit(pending.task, on_step=self._on_step(*key))
+        state.jobs.append({"side": key[0], "replicate": key[1], **asdict(job.ref)})
+        state.save(folder)
+        return job
+
+    @staticmethod
+    def _forget(state: ReplayState, folder: Path, jobs: list[Job]) -> None:
+        ids = {job.ref.job_id for job in jobs}
+        state.jobs = [j for j in state.jobs if j["job_id"] not in ids]
+        state.save(folder)
 
     def _on_step(self, side: str, replicate: int) -> Callable[[StepLine], None]:
         return lambda step: self.progress.step(side, replicate, step)

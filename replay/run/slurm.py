@@ -32,7 +32,7 @@ import submitit
 
 from replay.errors import SpeedrunError
 from replay.run.cluster_config import SlurmConfig
-from replay.run.executor import JobRef, LaunchSpec, Outcome, RunTask
+from replay.run.executor import JobLost, JobRef, LaunchSpec, Outcome, RunTask
 from replay.run.provenance import gpu_names
 from replay.run.sandbox import Sandbox
 from replay.score.log_parser import StepLine
@@ -104,10 +104,6 @@ class _Queue:
         if out.returncode != 0:
             return {} if "Invalid job id" in out.stderr else None
         return dict(line.split(maxsplit=1) for line in out.stdout.splitlines() if line.strip())
-
-
-class JobLost(SpeedrunError):
-    """The job left the queue without a result."""
 
 
 class SlurmJob:
