@@ -78,6 +78,9 @@ class SimulatedExecutor:
     def describe(self) -> dict:
         return {"name": self.name}
 
+    def hardware(self) -> dict:
+        return {}
+
 
 class _Done:
     poll_s = 0.0

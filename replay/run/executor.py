@@ -30,7 +30,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -40,7 +40,7 @@ from replay.data import datasets
 from replay.errors import SpeedrunError
 from replay.records.store import materialize
 from replay.run.evaluator import evaluate_model
-from replay.run.provenance import gpu_names, nvidia_driver
+from replay.run.provenance import gpu_names, hardware, nvidia_driver
 from replay.run.sandbox import Sandbox, untrusted_sandbox
 from replay.score.grading import Exit
 from replay.score.log_parser import LogParser, StepLine
@@ -189,7 +189,9 @@ class Executor(Protocol):
 
     def attach(self, ref: JobRef) -> Job | None: ...  # None: the job is gone (resubmit it)
 
-    def describe(self) -> dict: ...
+    def describe(self) -> dict: ...  # for run.json: enough to build the same executor again
+
+    def hardware(self) -> dict: ...  # what decides the hardware a run gets here (part of the cache key)
 
 
 def as_completed(jobs: Iterable[Job]) -> Iterator[Job]:
@@ -419,6 +421,9 @@ class LocalExecutor:
 
     def describe(self) -> dict:
         return {"name": self.name, "jobs": self.jobs, "gpus": self.gpus}
+
+    def hardware(self) -> dict:
+        return asdict(hardware())
 
     def _dispatch(self) -> None:
         """Start queued jobs while slots and GPUs are free (called with the lock held)."""

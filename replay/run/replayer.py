@@ -44,7 +44,7 @@ from replay.run.executor import (
     as_completed,
 )
 from replay.run.lifecycle import new_run_id, run_lock, sigterm_as_interrupt
-from replay.run.provenance import hardware, provenance, python_environment
+from replay.run.provenance import provenance, python_environment
 from replay.run.result_cache import ResultCache, cache_key
 from replay.run.sandbox import untrusted_sandbox
 from replay.score.grading import Exit, grade
@@ -378,7 +378,7 @@ class Replayer:
             nproc=nproc,
             data=meta.data,
             environment=env_fingerprint,
-            hardware=asdict(hardware()),
+            hardware=self.executor.hardware(),
             max_steps=request.max_steps,
             seed=replicate,
             measure=measure,

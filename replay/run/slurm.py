@@ -20,12 +20,12 @@ never from code.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import submitit
@@ -34,7 +34,7 @@ from replay.errors import SpeedrunError
 from replay.run.cluster_config import SlurmConfig
 from replay.run.executor import JobLost, JobRef, LaunchSpec, Outcome, RunTask
 from replay.run.provenance import gpu_names
-from replay.run.sandbox import Sandbox
+from replay.run.sandbox import Sandbox, default_memory_bytes
 from replay.score.log_parser import StepLine
 
 JOBS_DIR = "jobs"
@@ -70,7 +70,10 @@ class SlurmRun(submitit.helpers.Checkpointable):
         self.task, self.sandbox, self.gpus = task, sandbox, gpus
 
     def __call__(self) -> Outcome:
-        return self.task.execute(min(self.gpus, len(gpu_names())), self.sandbox)
+        sandbox = self.sandbox
+        if sandbox is not None and sandbox.memory_bytes:  # the cap follows the node's memory, not the login node's
+            sandbox = replace(sandbox, memory_bytes=default_memory_bytes())
+        return self.task.execute(min(self.gpus, len(gpu_names())), sandbox)
 
 
 class _Queue:
@@ -177,4 +180,9 @@ class SlurmExecutor:
         return None if state == "" else handle
 
     def describe(self) -> dict:
-        return {"name": self.name, "slurm": self.config.to_json(), "user": os.environ.get("USER")}
+        return {"name": self.name, "slurm": self.config.to_json()}
+
+    def hardware(self) -> dict:
+        """The nodes a job may get: its partition and constraint, and the GPUs it may ask for."""
+        config = self.config
+        return {"slurm": {"partition": config.partition, "constraint": config.constraint, "gpus": config.gpus_per_node}}
