@@ -348,10 +348,11 @@ class LocalJob:
 
     poll_s = 0.05
 
-    def __init__(self, ref: JobRef, task: RunTask, on_step: Callable[[StepLine], None] | None):
+    def __init__(self, ref: JobRef, task: RunTask, on_step: Callable[[StepLine], None] | None, executor: LocalExecutor):
         self.ref = ref
         self.task = task
         self.on_step = on_step
+        self.executor = executor
         self.token = CancelToken()
         self._done = threading.Event()
         self._outcome: Outcome | None = None
@@ -366,8 +367,12 @@ class LocalJob:
             raise self._error
         return self._outcome
 
-    def cancel(self) -> None:
+    def cancel(self, wait_s: float = 10.0) -> None:
+        """Stop the job: a queued one is dropped, a running one's process group killed; returns once
+        it has ended (or after ``wait_s``), so no run outlives the replay that cancelled it."""
         self.token.cancel()
+        self.executor._drop(self)
+        self._done.wait(wait_s)
 
     def _finish(self, outcome: Outcome | None = None, error: BaseException | None = None) -> None:
         self._outcome, self._error = outcome, error
@@ -399,7 +404,7 @@ class LocalExecutor:
         self._ids = itertools.count(1)
 
     def submit(self, task: RunTask, on_step: Callable[[StepLine], None] | None = None) -> LocalJob:
-        job = LocalJob(JobRef(self.name, f"{os.getpid()}.{next(self._ids)}"), task, on_step)
+        job = LocalJob(JobRef(self.name, f"{os.getpid()}.{next(self._ids)}"), task, on_step, self)
         with self._lock:
             self._queue.append(job)
             self._dispatch()
@@ -416,7 +421,6 @@ class LocalExecutor:
             return job.result().exit
         except BaseException:
             job.cancel()
-            job._done.wait()
             raise
 
     def describe(self) -> dict:
@@ -425,14 +429,17 @@ class LocalExecutor:
     def hardware(self) -> dict:
         return asdict(hardware())
 
+    def _drop(self, job: LocalJob) -> None:
+        """Take a cancelled job out of the queue if it has not started."""
+        with self._lock:
+            if job in self._queue:
+                self._queue.remove(job)
+                job._finish(error=JobCancelled(f"job {job.ref.job_id} was cancelled before it started"))
+
     def _dispatch(self) -> None:
         """Start queued jobs while slots and GPUs are free (called with the lock held)."""
         while self._queue and self._running < self.jobs:
             job = self._queue[0]
-            if job.token.cancelled:
-                self._queue.popleft()
-                job._finish(error=JobCancelled(f"job {job.ref.job_id} was cancelled before it started"))
-                continue
             wanted = min(job.task.spec.nproc, self.gpus)
             if len(self._free_gpus) < wanted:
                 return

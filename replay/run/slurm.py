@@ -98,6 +98,11 @@ class _Queue:
                 self.asked = time.monotonic()
             return None if self.states is None else self.states.get(job_id, "")
 
+    def forget(self, job_id: str) -> None:
+        """Stop asking about a job that has ended."""
+        with self.lock:
+            self.watched.discard(job_id)
+
     def _ask(self) -> dict[str, str] | None:
         ids = ",".join(sorted(self.watched))
         try:
@@ -134,6 +139,7 @@ class SlurmJob:
             time.sleep(self.poll_s)
         if not self._has_result():
             raise JobLost(f"Slurm job {self.ref.job_id} left the queue without a result (cancelled or its node failed)")
+        self.queue.forget(self.ref.job_id)
         try:
             return self.job.result()
         except submitit.core.utils.FailedJobError as failed:
