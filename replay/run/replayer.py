@@ -268,9 +268,9 @@ class Replayer:
                     state.runs.append(self.record(pending))
                     state.save(folder)
                     continue
-                ref = saved.get((side.name, replicate))
-                job = self.executor.attach(ref) if ref and ref.executor == self.executor.name else None
-                job = job or self._submit(state, folder, pending)
+                job = self._attach_or_submit(
+                    pending, saved.get((side.name, replicate)), self._noter(state, folder, pending)
+                )
                 running[id(job)] = (pending, job)
             lost = Counter()
             while running:
@@ -282,7 +282,7 @@ class Replayer:
                         lost[pending.side.name] += 1
                         if lost[pending.side.name] > LOST_JOB_RETRIES:
                             raise
-                        job = self._submit(state, folder, pending)
+                        job = self._attach_or_submit(pending, None, self._noter(state, folder, pending))
                         running[id(job)] = (pending, job)
                         continue
                     except Exception:
@@ -296,14 +296,25 @@ class Replayer:
             self._forget(state, folder, [job for _, job in running.values()])
             raise
 
-    def _submit(self, state: ReplayState, folder: Path, pending: PendingRun) -> Job:
-        """Submit a run's task; its job id is in run.json before anything waits for it."""
-        key = (pending.side.name, pending.replicate)
-        state.jobs = [j for j in state.jobs if (j["side"], j["replicate"]) != key]
-        job = self.executor.submit(pending.task, on_step=self._on_step(*key))
-        state.jobs.append({"side": key[0], "replicate": key[1], **asdict(job.ref)})
-        state.save(folder)
+    def _attach_or_submit(self, pending: PendingRun, saved: JobRef | None, on_submit: Callable[[JobRef], None]) -> Job:
+        """Re-attach to the run's saved job if it is still there, else submit its task."""
+        job = self.executor.attach(saved) if saved and saved.executor == self.executor.name else None
+        if job is None:
+            job = self.executor.submit(pending.task, on_step=self._on_step(pending.side.name, pending.replicate))
+            on_submit(job.ref)
         return job
+
+    @staticmethod
+    def _noter(state: ReplayState, folder: Path, pending: PendingRun) -> Callable[[JobRef], None]:
+        """Puts a newly submitted job's id into run.json, before anything waits for it."""
+        key = (pending.side.name, pending.replicate)
+
+        def note(ref: JobRef) -> None:
+            state.jobs = [j for j in state.jobs if (j["side"], j["replicate"]) != key]
+            state.jobs.append({"side": key[0], "replicate": key[1], **asdict(ref)})
+            state.save(folder)
+
+        return note
 
     @staticmethod
     def _forget(state: ReplayState, folder: Path, jobs: list[Job]) -> None:
@@ -345,12 +356,22 @@ class Replayer:
             self._interpreters[key] = (python, fingerprint)
         return self._interpreters[key]
 
-    def run_side(self, request: ReplayRequest, side: Side, replicate: int, folder: Path) -> dict:
-        """Run (or fetch from the cache) replicate ``replicate`` of one side and wait; return its run record."""
+    def run_side(
+        self,
+        request: ReplayRequest,
+        side: Side,
+        replicate: int,
+        folder: Path,
+        saved: JobRef | None = None,
+        on_submit: Callable[[JobRef], None] = lambda ref: None,
+    ) -> dict:
+        """Run (or fetch from the cache) replicate ``replicate`` of one side and wait; return its run
+        record. ``saved``: a job submitted for it earlier (by a process that died), re-attached to if
+        it is still there; ``on_submit`` is told a new job's reference before anything waits for it."""
         pending = self.prepare(request, side, replicate, folder)
         if pending.task is None:
             return self.record(pending)
-        job = self.executor.submit(pending.task, on_step=self._on_step(side.name, replicate))
+        job = self._attach_or_submit(pending, saved, on_submit)
         try:
             outcome = job.result()
         except KeyboardInterrupt:
