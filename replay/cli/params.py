@@ -128,7 +128,7 @@ def executor_from_options(
     """The executor the options ask for; ``recorded`` (a resumed run's ``executor`` entry) fills what
     they leave out, so a resumed run goes where it went before."""
     from replay.run.cluster_config import parse_overrides
-    from replay.run.executor import build_executor
+    from replay.run.executor_choice import build_executor
 
     recorded = recorded or {}
     overrides = {k: v for k, v in (recorded.get("slurm") or {}).items() if v not in (None, (), [])}

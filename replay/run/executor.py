@@ -41,7 +41,7 @@ from replay.errors import SpeedrunError
 from replay.records.store import materialize
 from replay.run.evaluator import evaluate_model
 from replay.run.provenance import gpu_names, hardware, nvidia_driver
-from replay.run.sandbox import Sandbox, untrusted_sandbox
+from replay.run.sandbox import Sandbox
 from replay.score.grading import Exit
 from replay.score.log_parser import LogParser, StepLine
 from replay.score.step_timing import stamp
@@ -467,30 +467,6 @@ class LocalExecutor:
                 self._free_gpus.extend(devices)
                 self._running -= 1
                 self._dispatch()
-
-
-EXECUTORS = ("local", "slurm")
-
-
-def build_executor(
-    name: str = "local",
-    overrides: dict | None = None,
-    *,
-    jobs: int | None = None,
-    unsandboxed: bool = False,
-) -> Executor:
-    """The executor called ``name`` (``--executor``), every run confined alike (replay/run/sandbox.py).
-    ``overrides``: Slurm settings over the config file's ``[slurm]`` table (``--slurm KEY=VALUE``);
-    ``jobs``: the local executor's limit on runs at once (``--jobs``)."""
-    sandbox = untrusted_sandbox(allow_unsandboxed=unsandboxed)
-    if name == "local":
-        return LocalExecutor(sandbox=sandbox, jobs=jobs)
-    if name == "slurm":
-        from replay.run.cluster_config import slurm_config
-        from replay.run.slurm import SlurmExecutor  # submitit is imported only where it is used
-
-        return SlurmExecutor(slurm_config(overrides), sandbox)
-    raise SpeedrunError(f"--executor must be one of {', '.join(EXECUTORS)}, not '{name}'")
 
 
 def _die_with_parent() -> None:
