@@ -2,27 +2,26 @@
 
 Runs go in rounds, A B C, B C A, C A B ..., on the same machine, so drift in machine speed hits
 every side alike and no side holds one place in every round.
-``run.json`` is written with status ``started`` before the first run, after every run, and
-with the graded summary last; an interrupted replay resumes from it (and from the result
-cache) without repeating finished runs. Candidate branches are untrusted code: they run in
-the sandbox of :mod:`replay.run.sandbox` (no network, nothing visible but their scratch folder,
-their data files and a read-only interpreter; ``--unsandboxed`` runs them as they are).
+``run.json`` (the run log, :mod:`replay.run.runlog`) is written with status ``started`` before
+the first run, after every run, and with the graded summary last; an interrupted replay
+resumes from it (and from the result cache) without repeating finished runs. Candidate
+branches are untrusted code: they run in the sandbox of :mod:`replay.run.sandbox` (no network,
+nothing visible but their scratch folder, their data files and a read-only interpreter;
+``--unsandboxed`` runs them as they are).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import glob
 import shutil
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pygit2
 
 from replay import paths
-from replay.atomic import read_json, write_json_atomic
 from replay.data import datasets
 from replay.errors import SpeedrunError
 from replay.records.schema import RecordMeta, parse_record_toml
@@ -46,42 +45,16 @@ from replay.run.executor import (
 from replay.run.lifecycle import new_run_id, run_lock, sigterm_as_interrupt
 from replay.run.provenance import provenance, python_environment
 from replay.run.result_cache import ResultCache, cache_key
+from replay.run.runlog import ReplayRequest, ReplayState, RunEntry, Side, load_run
 from replay.run.sandbox import untrusted_sandbox
 from replay.score.grading import Exit, grade
 from replay.score.log_parser import StepLine
 from replay.score.replay_report import summarize, write_reports
 from replay.statuses import Measure, Role, RunStatus
 
-RUN_SCHEMA = 1
 MODEL_OUT_VARIABLE = "SPEEDRUN_MODEL_OUT"  # where a harness-measured script saves its trained model
 MODEL_FILE = "model.pt"
 LOST_JOB_RETRIES = 2  # a job that leaves the queue without a result is submitted again this many times
-
-
-@dataclass(frozen=True)
-class ReplayRequest:
-    """What the user asked for; stored in run.json so a replay can be resumed."""
-
-    track: str
-    task: int
-    branches: tuple[str, ...] = ()
-    runs: int = 1
-    max_steps: int | None = None
-    time_limit_s: float | None = None
-    use_cache: bool = False  # reuse cached runs (timed at another moment and load; marked); default: time afresh
-    python: str | None = None  # None: each record's own environment (replay/run/venvs.py)
-    nproc: int | None = None  # cap on processes per run (default: the record's nproc, at most the GPUs)
-
-
-@dataclass(frozen=True)
-class Side:
-    """One thing being replayed: a record or a branch, pinned to a commit."""
-
-    name: str
-    role: Role
-    ref: str
-    commit: str
-    tree: str
 
 
 @dataclass
@@ -93,71 +66,8 @@ class Progress:
     end_run: Callable[[dict], None] = lambda record: None
 
 
-@dataclass
-class ReplayState:
-    """The content of run.json."""
-
-    run_id: str
-    request: ReplayRequest
-    sides: list[Side]
-    target_val_loss: float
-    status: RunStatus = RunStatus.STARTED
-    created: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
-    provenance: dict = field(default_factory=provenance)
-    runs: list[dict] = field(default_factory=list)
-    summary: dict | None = None
-    # Jobs submitted and not yet collected ({"side", "replicate", "executor", "job_id", "folder"}):
-    # a resumed replay re-attaches to them instead of running them again.
-    jobs: list[dict] = field(default_factory=list)
-    executor: dict = field(default_factory=lambda: {"name": "local"})  # where its runs go (a resume reuses it)
-
-    def to_json(self) -> dict:
-        return {
-            "schema": RUN_SCHEMA,
-            "kind": "replay",
-            "run_id": self.run_id,
-            "status": self.status,
-            "created": self.created,
-            "updated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "request": asdict(self.request),
-            "target_val_loss": self.target_val_loss,
-            "sides": [asdict(s) for s in self.sides],
-            "provenance": self.provenance,
-            "runs": self.runs,
-            "jobs": self.jobs,
-            "executor": self.executor,
-            "summary": self.summary,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict) -> ReplayState:
-        if data.get("schema") != RUN_SCHEMA or data.get("kind") != "replay":
-            raise SpeedrunError(f"run {data.get('run_id')}: not a replay run.json of schema {RUN_SCHEMA}")
-        request = data["request"]
-        request["branches"] = tuple(request["branches"])
-        return cls(
-            run_id=data["run_id"],
-            request=ReplayRequest(**request),
-            sides=[Side(**dict(s, role=Role(s["role"]))) for s in data["sides"]],
-            target_val_loss=data["target_val_loss"],
-            status=RunStatus(data["status"]),
-            created=data["created"],
-            provenance=data["provenance"],
-            runs=data["runs"],
-            summary=data["summary"],
-            jobs=data.get("jobs", []),
-            executor=data.get("executor", {"name": "local"}),
-        )
-
-    def save(self, folder: Path) -> None:
-        write_json_atomic(folder / paths.RUN_JSON, self.to_json())
-
-
 def load_state(run_id: str) -> ReplayState:
-    path = paths.run_dir(run_id) / paths.RUN_JSON
-    if not path.is_file():
-        raise SpeedrunError(f"no run '{run_id}' under {paths.home()} (no {path})")
-    return read_json(path, ReplayState.from_json)
+    return load_run(run_id, "replay")
 
 
 def round_order(sides: list[Side], replicate: int) -> list[Side]:
@@ -218,7 +128,13 @@ class Replayer:
             venvs.interpreter(request.python)  # before anything is written
         task = self.store.task(request.track, request.task)
         sides = plan_sides(self.store, self.work, task, request.branches)
-        state = ReplayState(new_run_id(request.track, request.task), request, sides, task.target.meta.target_val_loss)
+        state = ReplayState(
+            new_run_id(request.track, request.task),
+            request,
+            sides,
+            task.target.meta.target_val_loss,
+            provenance=provenance(),
+        )
         sandbox = getattr(self.executor, "sandbox", None)  # what confinement runs get here (or why none)
         if sandbox is not None:
             sandbox.check()  # no sandbox here and no --unsandboxed: refused before anything is written
@@ -364,7 +280,7 @@ class Replayer:
         folder: Path,
         saved: JobRef | None = None,
         on_submit: Callable[[JobRef], None] = lambda ref: None,
-    ) -> dict:
+    ) -> RunEntry:
         """Run (or fetch from the cache) replicate ``replicate`` of one side and wait; return its run
         record. ``saved``: a job submitted for it earlier (by a process that died), re-attached to if
         it is still there; ``on_submit`` is told a new job's reference before anything waits for it."""
@@ -437,14 +353,14 @@ class Replayer:
             pending.task = RunTask(spec, log_path, checkout, evaluation, folder)
         return pending
 
-    def record(self, pending: PendingRun, outcome: Outcome | None = None, job: JobRef | None = None) -> dict:
+    def record(self, pending: PendingRun, outcome: Outcome | None = None, job: JobRef | None = None) -> RunEntry:
         """Grade a decided or finished run, cache it, and return its run record."""
         exit = outcome.exit if outcome else pending.known
         untrusted = pending.side.role == Role.CANDIDATE
         result = grade(pending.log_path.read_text(errors="replace"), exit, pending.measure, untrusted=untrusted)
         if outcome and not result.machine_failure:  # stored for a replay that asks to reuse it
             self.cache.put(pending.key, exit, pending.log_path, pending.parts)
-        record = {
+        record: RunEntry = {
             "side": pending.side.name,
             "replicate": pending.replicate,
             "seed": pending.replicate,
