@@ -13,16 +13,8 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 
-
-class EditFormat(StrEnum):
-    """How a model writes its edit (``--edit-format`` picks the one the prompt asks for)."""
-
-    SEARCH_REPLACE = "search-replace"
-    UNIFIED_DIFF = "diff"
-    WHOLE_FILE = "whole"
-
+from replay.statuses import EditFormat
 
 _BLOCK = re.compile(r"^<{5,9} ?SEARCH[^\n]*\n(.*?)^={5,9}[ \t]*\n(.*?)^>{5,9} ?REPLACE[^\n]*$", re.S | re.M)
 _FENCE = re.compile(r"^```([\w+-]*)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from replay.errors import SpeedrunError
+from replay.run.runlog import LLMCall
 
 TRANSIENT = (
     "RateLimitError",
@@ -29,21 +30,6 @@ TRANSIENT = (
     "InternalServerError",
     "BadGatewayError",
 )
-
-
-@dataclass
-class LLMCall:
-    """The accounting of one model call, as run.json stores it (the reply text is kept apart)."""
-
-    model: str
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    cost_usd: float | None
-    latency_s: float
-    request_sha256: str
-    response_sha256: str
-    attempts: int = 1
-    retried_errors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

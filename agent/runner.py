@@ -35,6 +35,7 @@ from replay.atomic import write_text_atomic
 from replay.errors import SpeedrunError
 from replay.records.store import RecordsStore
 from replay.records.workrepo import create_branch
+from replay.run.executor import Executor
 from replay.run.lifecycle import new_run_id, run_lock, sigterm_as_interrupt
 from replay.run.provenance import gpu_names, provenance
 from replay.run.replayer import Replayer, ReplayRequest, Side
@@ -52,9 +53,11 @@ class AgentRunner:
         client: LLMClient | None = None,
         on_event: Callable[[str], None] = lambda line: None,
         unsandboxed: bool = False,
+        executor: Executor | None = None,
     ):
         self.store = store or RecordsStore()
-        self.replayer = Replayer(self.store, unsandboxed=unsandboxed)  # --unsandboxed: nodes run unconfined
+        # --unsandboxed: nodes run unconfined; executor: where node runs go (default: this machine)
+        self.replayer = Replayer(self.store, executor=executor, unsandboxed=unsandboxed)
         self.sandbox = self.replayer.executor.sandbox
         self.work = self.replayer.work
         self.client = client

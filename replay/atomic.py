@@ -15,17 +15,21 @@ from replay.errors import SpeedrunError
 T = TypeVar("T")
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a fresh temp file beside ``path``, then rename it over ``path``."""
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a fresh temp file beside ``path``, then rename it over ``path``."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    write_bytes_atomic(path, text.encode())
 
 
 def write_json_atomic(path: Path, data) -> None:

@@ -97,3 +97,11 @@ class NodeOutcome(StrEnum):
     MISSED_TARGET = "missed_target"
     BUGGY = "buggy"  # the edit, the syntax, a rule or the run failed
     INVALID = "invalid"  # finished, but its timer is implausible
+
+
+class EditFormat(StrEnum):
+    """How a model writes its edit (``--edit-format`` picks the one the prompt asks for)."""
+
+    SEARCH_REPLACE = "search-replace"
+    UNIFIED_DIFF = "diff"
+    WHOLE_FILE = "whole"

@@ -70,7 +70,7 @@ def test_every_scaffold_builds_its_tree(toy_store, name):
         )
         if scaffold.debug_prob == 0:
             assert NodeAction.DEBUG not in actions
-    assert load_agent_state(state.run_id).to_json()["nodes"] == state.to_json()["nodes"]  # run.json round-trips
+    assert load_agent_state(state.run_id).nodes == state.nodes  # run.json round-trips
 
 
 def test_oracle_recovers_the_speedup_and_every_innovation(toy_store):

@@ -71,7 +71,7 @@ def test_kept_runs_and_their_measurement(chain, tmp_path):
     written = json.loads((tmp_path / "chain-mini.json").read_text())
     assert written["measurements"] == [new, *measurements]
     assert list(written["results"]) == ["1", "2", "3"] and written["results"]["2"] == kept[2]
-    assert (tmp_path / "chain-mini.svg").read_text().startswith("<svg")
+    assert "<svg" in (tmp_path / "chain-mini.svg").read_text()[:500] and (tmp_path / "chain-mini.png").is_file()
 
     # the file just written is itself a valid --keep source, measurement by measurement
     _, again = chain.load_kept(tmp_path / "chain-mini.json", [1, 3])

@@ -1,4 +1,4 @@
-"""Every command follows the same conventions: help in panels (Records, Replay, Analysis, Agent,
+"""Every command follows the same conventions: help in panels (Records, Replay, Analysis, Results, Agent,
 Data), ``-h`` as well as ``--help`` at every level, ``--version``; fixed choices shown in the help
 and a wrong one rejected as one ``error:`` line naming the choices; one record reference
 (``TRACK/N``, ``TRACK/rNN`` or the record's commit id) accepted by every command that takes a
@@ -42,7 +42,7 @@ def test_help_shows_panels_and_every_level_takes_dash_h():
     top = speedrun("-h")
     assert top.returncode == 0
     panels = [line.strip("╭─ ").split(" ")[0] for line in top.stdout.splitlines() if line.startswith("╭─")]
-    assert panels == ["Options", "Records", "Replay", "Analysis", "Agent", "Data"]
+    assert panels == ["Options", "Records", "Replay", "Analysis", "Results", "Agent", "Data"]
     for args in (["records", "-h"], ["records", "show", "-h"], ["agent", "run", "-h"], ["data", "-h"], ["diff", "-h"]):
         out = speedrun(*args)
         assert out.returncode == 0 and "Usage" in out.stdout, args

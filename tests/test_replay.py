@@ -50,7 +50,7 @@ def test_replay_interleaves_grades_and_writes_reports(toy_store):
     assert state.summary["speedup"]["within_noise"] is False
     folder = paths.run_dir(state.run_id)
     saved = json.loads((folder / "run.json").read_text())
-    assert saved["status"] == "finished" and saved["schema"] == 1 and len(saved["runs"]) == 6
+    assert saved["status"] == "finished" and saved["schema"] == 2 and len(saved["runs"]) == 6
     assert saved["provenance"]["hardware"]["cpu_count"] >= 1
     assert (folder / "report.md").read_text().count("| baseline |") == 1
     assert json.loads((folder / "report.json").read_text())["sides"][1]["name"] == "ground_truth"

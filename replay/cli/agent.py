@@ -10,7 +10,17 @@ import typer
 from agent.edits import EditFormat
 from agent.scaffolds import ScaffoldName
 from replay.cli.console import RichProgress, resumable
-from replay.cli.params import cache_option, choice_option, number_option, track_option, unsandboxed_option
+from replay.cli.params import (
+    cache_option,
+    choice_option,
+    constraint_option,
+    executor_from_options,
+    executor_option,
+    number_option,
+    slurm_option,
+    track_option,
+    unsandboxed_option,
+)
 from replay.errors import SpeedrunError
 
 PANEL = "Agent"
@@ -23,10 +33,12 @@ agent = typer.Typer(
 groups = (agent,)
 
 
-def _runner(unsandboxed: bool = False):
+def _runner(unsandboxed: bool = False, executor=None):
     from agent.runner import AgentRunner
 
-    return AgentRunner(on_event=lambda line: print(line, file=sys.stderr, flush=True), unsandboxed=unsandboxed)
+    return AgentRunner(
+        on_event=lambda line: print(line, file=sys.stderr, flush=True), unsandboxed=unsandboxed, executor=executor
+    )
 
 
 def _execute(runner, state):
@@ -97,6 +109,9 @@ def run(
     ),
     cache: bool = cache_option(),
     unsandboxed: bool = unsandboxed_option(),
+    executor: str | None = executor_option(),
+    slurm: list[str] = slurm_option(),
+    constraint: str | None = constraint_option(),
 ):
     """Put an agent on task i: every node is a commit on agent/<run-id>/<node>; print the tree and the best branch.
 
@@ -131,19 +146,19 @@ def run(
             from_run=from_run,
             use_cache=cache,
         )
-        runner = _runner(unsandboxed)
+        runner = _runner(unsandboxed, executor_from_options(executor, None, slurm, constraint, unsandboxed))
         state = _execute(runner, runner.start(request))
         _report(state)
         if replay_runs and state.summary and state.summary["branch"]:
-            _replay_best(state, replay_runs, unsandboxed)
+            _replay_best(state, replay_runs, runner.replayer.executor)
 
 
-def _replay_best(state, runs: int, unsandboxed: bool = False) -> None:
-    """Replay the best branch against record i and i+1 and print the table."""
+def _replay_best(state, runs: int, executor) -> None:
+    """Replay the best branch against record i and i+1 (through the run's executor) and print the table."""
     from replay.cli.replays import print_replay
     from replay.run.replayer import Replayer, ReplayRequest
 
-    replayer = Replayer(unsandboxed=unsandboxed)
+    replayer = Replayer(executor=executor)
     request = ReplayRequest(
         track=state.request.track,
         task=state.request.task,
@@ -158,6 +173,9 @@ def _replay_best(state, runs: int, unsandboxed: bool = False) -> None:
 def resume(
     run_id: str = typer.Argument(..., help="An agent run's id (a folder under runs/)."),
     unsandboxed: bool = unsandboxed_option(),
+    executor: str | None = executor_option(),
+    slurm: list[str] = slurm_option(),
+    constraint: str | None = constraint_option(),
 ):
     """Continue a killed or interrupted agent run: finished nodes are neither lost nor repeated.
 
@@ -166,7 +184,8 @@ def resume(
     from agent.runner import resume_state
 
     state = resume_state(run_id)
-    _report(_execute(_runner(unsandboxed), state))
+    chosen = executor_from_options(executor, None, slurm, constraint, unsandboxed)
+    _report(_execute(_runner(unsandboxed, chosen), state))
 
 
 @agent.command("show")

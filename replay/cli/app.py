@@ -1,6 +1,6 @@
 """The composition root of the ``speedrun`` command line.
 
-One Typer app: the command modules (``records``, ``replays``, ``analysis``, ``agent``, ``data``)
+One Typer app: the command modules (``records``, ``replays``, ``analysis``, ``agent``, ``results``, ``data``)
 each bring their groups and top-level commands, shown in one help panel per module; every
 command takes ``-h``; the app takes ``--version``. :func:`main` is the one place where user
 mistakes (:class:`~replay.errors.SpeedrunError`) become one ``error: ...`` line and exit 1,
@@ -13,11 +13,11 @@ import sys
 
 import typer
 
-from replay.cli import agent, analysis, data, records, replays
+from replay.cli import agent, analysis, data, records, replays, results
 from replay.cli.params import CONTEXT
 from replay.errors import SpeedrunError
 
-COMMAND_MODULES = (records, replays, analysis, agent, data)  # in the order of their help panels
+COMMAND_MODULES = (records, replays, analysis, agent, results, data)  # in the order of their help panels
 
 app = typer.Typer(
     no_args_is_help=True,
