@@ -12,7 +12,7 @@ SHELL := /bin/bash
 # that does not exist or lacks the package; the warning is about the machine, not the install.
 QUIET_PIP := sed -u "/^WARNING: Location '.*' is ignored: it is neither a file nor a directory\.$$/d"
 
-.PHONY: setup test test-slow test-gpu lint format replay bench clean-runs
+.PHONY: setup test test-slow test-gpu test-slurm slurm-up lint format replay bench clean-runs
 
 setup: $(VENV)/.installed
 
@@ -41,6 +41,13 @@ test-slow: setup
 # GPU tests (skipped without CUDA; the smoke test also needs SPEEDRUN_NANOGPT_CHECKOUT).
 test-gpu: setup
 	$(PY) -m pytest -q -m gpu
+
+# Slurm tests: against the Slurm on PATH (`make slurm-up` starts a one-node one here, as root).
+test-slurm: setup
+	$(PY) -m pytest -q -m slurm
+
+slurm-up:
+	.ci/slurm-up
 
 # The records alone are trusted code: without bubblewrap they run unsandboxed (the report says so).
 replay: setup

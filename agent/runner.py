@@ -39,6 +39,8 @@ from replay.atomic import write_text_atomic
 from replay.errors import SpeedrunError
 from replay.records.store import RecordsStore
 from replay.records.workrepo import create_branch
+from replay.run.executor import Executor
+from replay.run.executor_choice import build_executor
 from replay.run.lifecycle import new_run_id, run_lock, sigterm_as_interrupt
 from replay.run.provenance import gpu_names, provenance
 from replay.run.replayer import Replayer, ReplayRequest, Side
@@ -58,11 +60,15 @@ class AgentRunner:
         unsandboxed: bool = False,
         jobs: int = 1,
         llm_jobs: int = 4,
+        executor: Executor | None = None,
     ):
         if jobs < 1 or llm_jobs < 1:
             raise SpeedrunError("--jobs and --llm-jobs must be at least 1")
         self.store = store or RecordsStore()
-        self.replayer = Replayer(self.store, unsandboxed=unsandboxed)  # --unsandboxed: nodes run unconfined
+        if executor is None:  # this machine, running as many node runs at once as a batch may
+            executor = build_executor("local", jobs=jobs, unsandboxed=unsandboxed)
+        # --unsandboxed: nodes run unconfined; executor: where node runs go (default: this machine)
+        self.replayer = Replayer(self.store, executor=executor, unsandboxed=unsandboxed)
         self.sandbox = self.replayer.executor.sandbox
         self.work = self.replayer.work
         self.client = client

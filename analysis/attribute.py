@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from analysis.diff import diff_versions
 from analysis.ideas import Comparison, IdeaMatch, Signature, words_of
 from analysis.match import match_units
+from analysis.probes import Prober, ProbeVerdict, behaviour
 from analysis.syntax import abstract_key, identifiers, similarity
 from analysis.versions import Edit, FileDiff, Version
 
@@ -78,6 +79,7 @@ class Group:
     anchors: tuple[str, ...]
     matches: list[Match] = field(default_factory=list)
     idea: IdeaMatch | None = None  # the idea-level comparison (None where it could not run)
+    probe: ProbeVerdict | None = None  # the behavioural probe's verdict (None: the innovation has none)
 
     @property
     def weight(self) -> int:
@@ -90,16 +92,25 @@ class Group:
 
     @property
     def decided_by(self) -> str:
-        """Which layer gave the score: "ideas" (feature changes) or "statements" (the fallback)."""
+        """Which layer gave the score: "probe" (behaviour), "ideas" (feature changes) or "statements"."""
+        if self.probe is not None and self.probe.decided is not None:
+            return "probe"
         return "ideas" if self.idea is not None and self.idea.weight > 0 else "statements"
 
     @property
+    def static_score(self) -> float:
+        """The score of the static layers (ideas, else statements), whatever the probe says."""
+        return self.idea.score if self.idea is not None and self.idea.weight > 0 else self.statement_score
+
+    @property
     def score(self) -> float:
-        return self.idea.score if self.decided_by == "ideas" else self.statement_score
+        if self.decided_by == "probe":
+            return 1.0 if self.probe.decided else 0.0
+        return self.static_score
 
     @property
     def reproduced(self) -> bool:
-        return (self.weight > 0 or self.decided_by == "ideas") and self.score >= THRESHOLD
+        return (self.weight > 0 or self.decided_by != "statements") and self.score >= THRESHOLD
 
 
 @dataclass
@@ -118,8 +129,11 @@ class Attribution:
         return self.truth.fallback or self.agent.fallback
 
 
-def attribute(base: Version, target: Version, candidate: Version, innovations: list[Innovation]) -> Attribution:
-    """Score ``candidate`` against the ground truth ``base`` -> ``target``."""
+def attribute(
+    base: Version, target: Version, candidate: Version, innovations: list[Innovation], prober: Prober | None = None
+) -> Attribution:
+    """Score ``candidate`` against the ground truth ``base`` -> ``target``; with a ``prober``, the
+    behavioural probes (:mod:`analysis.probes`) decide where they tell the records apart."""
     if candidate.failure and not (base.failure or target.failure):
         # One side of A is lines: make G lines too, over the same base atoms.
         base = Version(base.label, base.text, base.module, base.units, failure=candidate.failure)
@@ -139,6 +153,9 @@ def attribute(base: Version, target: Version, candidate: Version, innovations: l
     novel = [e for e in agent.edits if id(e) not in used]
     if not truth.fallback and not agent.fallback:
         _ideas(truth, agent, innovations, groups, hyper, other)
+    if prober is not None and not (base.failure or target.failure or candidate.failure):
+        for name, verdict in behaviour(prober, base.text, target.text, candidate.text, innovations).items():
+            groups[name].probe = verdict
     return Attribution(base, target, candidate, truth, agent, list(groups.values()), [hyper, other], novel)
 
 

@@ -5,21 +5,23 @@ JSON schema 2::
     {schema: 2, track, task, base: {label}, target: {label}, candidate: {kind, spec, label},
      threshold, fallback: null | "why",
      innovations: [{name, anchors, score, reproduced, layer, statement_score, edits,
-                    idea: IDEA, evidence: [EVIDENCE], missed: [EVIDENCE]}],
+                    idea: IDEA, probe: PROBE, evidence: [EVIDENCE], missed: [EVIDENCE]}],
      groups: [same shape, for "hyperparameters" and "other" (not innovations)],
      novel: [{kind, unit, base_lines, candidate_lines, text}],
      summary: {reproduced, innovations}}
 
     IDEA = {weight, matched: [{feature, weight, credit, truth: RANGES, candidate: RANGES}],
             missing: [{feature, weight, truth: RANGES}]}        (null where the idea layer did not run)
+    PROBE = {probe, base, target, candidate, decided, why}  (null where the innovation has no probe)
     RANGES = {target: [[first, last], ...], base: [[first, last], ...]} for record i+1's side,
              {candidate: [...], base: [...]} for the candidate's: merged line ranges
     EVIDENCE = {kind, unit, how, credit, truth: {base_lines, target_lines, text},
                 candidate: {base_lines, candidate_lines, text} | null}
 
-``layer`` says which layer gave the score: ``ideas`` (the idea-level comparison of
-:mod:`analysis.ideas`) or ``statements`` (statement matching, where an innovation's changes leave
-no idea signature or a script could not be parsed). ``evidence``/``missed`` are the statement
+``layer`` says which layer gave the score: ``probe`` (a behavioural probe, :mod:`analysis.probes`,
+where it tells record i from record i+1 and measures the candidate), ``ideas`` (the idea-level
+comparison of :mod:`analysis.ideas`) or ``statements`` (statement matching, where an innovation's
+changes leave no idea signature or a script could not be parsed). ``evidence``/``missed`` are the statement
 matches, kept for the side-by-side view. Schema 1 documents (no ``layer``, ``idea``,
 ``statement_score``) are read by :func:`upgrade`. Line ranges are ``[first, last]``, 1-based,
 or ``null`` for the side an edit has no atom on.
@@ -136,6 +138,7 @@ def _group(g: Group, res: Attribution) -> dict:
         "statement_score": g.statement_score,
         "edits": len(g.matches),
         "idea": _idea(g),
+        "probe": g.probe.to_json() if g.probe else None,
         "evidence": [_evidence(m, res) for m in g.matches if m.credit > 0],
         "missed": [_evidence(m, res) for m in g.matches if m.credit <= 0],
     }
@@ -198,8 +201,15 @@ def to_markdown(doc: dict) -> str:
     out.append("")
     for g in doc["innovations"]:
         out += [f"## {g['name']} ({g['score']:.2f}, {g['layer']})", ""]
-        idea = g.get("idea")
-        if g["layer"] == "ideas" and idea:
+        idea, probe = g.get("idea"), g.get("probe")
+        if g["layer"] == "probe" and probe:
+            out.append(
+                f"- behaviour `{probe['probe']}`: record i {_measured(probe['base'])}, record i+1 "
+                f"{_measured(probe['target'])}, candidate {_measured(probe['candidate'])}: {probe['why']}"
+            )
+            if idea and idea["weight"]:
+                out += _idea_lines(idea)
+        elif g["layer"] == "ideas" and idea:
             out += _idea_lines(idea)
         else:
             for ev in g["evidence"]:
@@ -223,6 +233,14 @@ def to_markdown(doc: dict) -> str:
 
 
 MAX_FEATURES = 6  # features named per evidence line (the heaviest first)
+
+
+def _measured(value) -> str:
+    if value is None:
+        return "not measured"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "unbounded" if value >= 1e3 else f"{value:g}"
 
 
 def _idea_lines(idea: dict) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from analysis.attribute import Attribution, Innovation, attribute
 from analysis.diff import load
+from analysis.probes import shared_prober
 from analysis.report import to_json
 from analysis.syntax import Cache
 from analysis.versions import Version
@@ -35,6 +36,6 @@ def attribute_task(
     cache = Cache()
     base, target, innovations = load_task(store, track, number, cache)
     candidate = load(candidate_text, candidate_label, cache)
-    res = attribute(base, target, candidate, innovations)
+    res = attribute(base, target, candidate, innovations, shared_prober())
     info = dict(candidate_info or {}, label=candidate_label)
     return res, to_json(res, track, number, info)

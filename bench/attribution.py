@@ -4,12 +4,14 @@ Independent suite (issue 18): candidates written by hand from record i and the l
 (``tests/independent/*.cands``: full re-implementations, partial ones, decoys that edit the same
 places for another idea, hyperparameter-only edits), in sets kept apart: ``dev`` (what
 attribution was tuned on), ``heldout1`` (written before the re-design, measured once, tuned on
-since) and ``heldout2`` (written after the tuning, only measured). Per set and
-track: precision and recall of `reproduced` with Wilson 95% intervals (scipy), accuracy per class,
-the decoys' credit rate (verdicts on innovations a decoy must not reproduce that say
-"reproduced"), the margin of every score from the threshold, which layer decided, and the
-statement layer alone (attribution before issue 18) on the same verdicts for comparison. The real
-track is included when a modded-nanogpt clone is given (``--nanogpt-checkout`` or
+since), ``heldout2`` (written after that tuning) and ``heldout3`` (written in another style before
+the behavioural probes, measured once before them). Per set and track: precision and recall of
+`reproduced` with Wilson 95% intervals (scipy), accuracy per class, the decoys' credit rate
+(verdicts on innovations a decoy must not reproduce that say "reproduced"), the margin of every
+score from the threshold, which layer decided (how many verdicts the behavioural probes decided,
+and how many static verdicts they turned right or wrong), and for comparison the static layers
+alone (no probes) and the statement layer alone (attribution before issue 18). The real track is
+included when a modded-nanogpt clone is given (``--nanogpt-checkout`` or
 ``SPEEDRUN_NANOGPT_CHECKOUT``; a bare mirror works): it is imported into a temporary records
 repository.
 
@@ -23,10 +25,12 @@ not built, and the report lists it.
 
 Speed: the whole ``speedrun attribute`` command as a process (interpreter start, imports, records
 store, three parses, two diffs, the idea comparison, JSON out) on the longest task of each
-track, candidate = record i+1 reformatted; and, in process, attribution and the structural diff
+track, and on the longest task where a behavioural probe decides (the first call starts the
+sandboxed probe worker; later calls find the candidate's measurements cached), candidate = record
+i+1 reformatted; and, in process, attribution and the structural diff
 on a ~600-line pair against `git diff --no-index`.
 
-Usage: python bench/attribution.py [--suite dev|heldout1|heldout2|all] [--nanogpt-checkout PATH]
+Usage: python bench/attribution.py [--suite dev|heldout1|heldout2|heldout3|all] [--nanogpt-checkout PATH]
        [--skip-perturbations] [--track T ...] [--records PATH] [--repeat N] [--json OUT]
 """
 
@@ -53,6 +57,7 @@ import independent  # noqa: E402
 
 from analysis.attribute import THRESHOLD, attribute  # noqa: E402
 from analysis.diff import diff_versions, load  # noqa: E402
+from analysis.probes import behaviour, probes_for, shared_prober  # noqa: E402
 from analysis.report import diff_text  # noqa: E402
 from analysis.syntax import Cache  # noqa: E402
 from analysis.task import load_task  # noqa: E402
@@ -60,6 +65,7 @@ from analysis.task import load_task  # noqa: E402
 from candidates import add_unrelated, partial, reformat, rename, reorder  # noqa: E402
 
 TARGET_LINES = 600
+SETS = ("dev", "heldout1", "heldout2", "heldout3")
 
 
 def first_class(text: str) -> str | None:
@@ -238,10 +244,10 @@ def wilson(k: int, n: int) -> tuple[float, float] | None:
     return round(ci.low, 3), round(ci.high, 3)
 
 
-def suite_figures(verdicts: list, statements: bool = False) -> dict:
+def suite_figures(verdicts: list, statements: bool = False, layers: str = "all") -> dict:
     """Precision, recall, accuracy (with Wilson intervals), decoy credit and margins of one set."""
-    t = independent.tally(verdicts, statements)
-    credited, decoys = independent.decoy_credit(verdicts, statements)
+    t = independent.tally(verdicts, statements, layers)
+    credited, decoys = independent.decoy_credit(verdicts, statements, layers)
     scores = [v.statement_score if statements else v.score for v in verdicts]
     margins = sorted(abs(x - THRESHOLD) for x in scores)
     out = {
@@ -275,6 +281,10 @@ def suite_figures(verdicts: list, statements: bool = False) -> dict:
                 "accuracy": ct.accuracy,
             }
         out["decided_by_statements"] = sum(v.decided_by == "statements" for v in verdicts)
+        probed = [v for v in verdicts if v.decided_by == "probe"]
+        out["decided_by_probes"] = len(probed)
+        out["probes_righted"] = sum(v.reproduced == v.expected != v.static_reproduced for v in probed)
+        out["probes_wronged"] = sum(v.static_reproduced == v.expected != v.reproduced for v in probed)
     return out
 
 
@@ -293,6 +303,7 @@ def run_independent(stores: dict, kinds: list[str]) -> dict:
                 "tasks": sorted({c.task for c in candidates}),
                 "ideas": suite_figures(verdicts),
                 "statements": suite_figures(verdicts, statements=True),
+                "static": suite_figures(verdicts, layers="static"),
                 "wrong": [
                     f"{v.candidate.id} ({v.candidate.cls}) {v.innovation}: expected "
                     f"{'yes' if v.expected else 'no'}, score {v.score:.2f}"
@@ -312,21 +323,25 @@ def _ci(ci) -> str:
     return "" if not ci else f" [{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
+def _brief(f: dict) -> str:
+    c, d = f["decoy_credit"]
+    return f"{_pct(f['precision'])} / {_pct(f['recall'])} / {c}/{d}"
+
+
 def print_independent(results: dict) -> None:
     print("## Independent suite\n")
     print(
         "| set | candidates | tasks | precision [95% CI] | recall [95% CI] | accuracy | decoy credit | within 0.15 "
-        "| statement layer alone: P / R / decoy credit |"
+        "| static layers alone (no probes): P / R / decoy credit | statement layer alone: P / R / decoy credit |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for key, r in results.items():
-        f, st = r["ideas"], r["statements"]
+        f, sa, st = r["ideas"], r["static"], r["statements"]
         c, d = f["decoy_credit"]
-        sc, sd = st["decoy_credit"]
         print(
             f"| {key} | {r['candidates']} | {len(r['tasks'])} | {_pct(f['precision'])}{_ci(f['precision_ci'])} | "
             f"{_pct(f['recall'])}{_ci(f['recall_ci'])} | {_pct(f['accuracy'])} | {c}/{d} | {_pct(f['within_0.15'])} "
-            f"| {_pct(st['precision'])} / {_pct(st['recall'])} / {sc}/{sd} |"
+            f"| {_brief(sa)} | {_brief(st)} |"
         )
     print("\n| set | class | candidates | verdicts | precision | recall | accuracy |")
     print("|---|---|---|---|---|---|---|")
@@ -341,15 +356,28 @@ def print_independent(results: dict) -> None:
         print(
             f"\n{key}: {f['verdicts']} verdicts, median margin {f['margin_median']}, "
             f"{f['within_0.05']} within 0.05 of the threshold; decided by statements (no idea signature): "
-            f"{f['decided_by_statements']}"
+            f"{f['decided_by_statements']}; by probes: {f['decided_by_probes']} (static verdict righted "
+            f"{f['probes_righted']}, wronged {f['probes_wronged']})"
         )
         for line in r["wrong"]:
             print("  wrong:", line)
 
 
-def process_timing(records: Path, track: str, store, repeat: int) -> dict:
-    """Wall time of ``speedrun attribute`` as a whole process on the track's longest task."""
-    best = max(store.tasks(track), key=lambda t: len(load_task(store, track, t.number)[1].text))
+def _probe_decides(store, track: str, number: int) -> bool:
+    base, target, innovations = load_task(store, track, number)
+    if not any(probes_for(i.name) for i in innovations):
+        return False
+    verdicts = behaviour(shared_prober(), base.text, target.text, target.text, innovations)
+    return any(v.decided is not None for v in verdicts.values())
+
+
+def process_timing(records: Path, track: str, store, repeat: int, probed: bool = False) -> dict:
+    """Wall time of ``speedrun attribute`` as a whole process on the track's longest task (``probed``:
+    the longest task where a behavioural probe decides, so the candidate is measured in the sandbox)."""
+    tasks = store.tasks(track)
+    if probed:  # tasks where a probe decides gold's verdict: the candidate must be measured
+        tasks = [t for t in tasks if _probe_decides(store, track, t.number)]
+    best = max(tasks, key=lambda t: len(load_task(store, track, t.number)[1].text))
     _, target, _ = load_task(store, track, best.number)
     exe = Path(sys.executable).parent / "speedrun"
     with tempfile.TemporaryDirectory() as tmp:
@@ -388,9 +416,7 @@ def main():
     parser.add_argument(
         "--records", type=Path, default=ROOT / "records.git", help="records repository (default: the project's)"
     )
-    parser.add_argument(
-        "--suite", choices=["dev", "heldout1", "heldout2", "all"], default="all", help="independent sets to run"
-    )
+    parser.add_argument("--suite", choices=[*SETS, "all"], default="all", help="independent sets to run")
     parser.add_argument(
         "--nanogpt-checkout",
         default=os.environ.get("SPEEDRUN_NANOGPT_CHECKOUT"),
@@ -418,17 +444,21 @@ def main():
         timed.append((real_root / "records.git", "nanogpt", real))
         if note:
             notes.append(note)
-    kinds = ["dev", "heldout1", "heldout2"] if args.suite == "all" else [args.suite]
+    kinds = list(SETS) if args.suite == "all" else [args.suite]
     results = run_independent(suite_stores, kinds)
     for note in notes:
         print("note:", note)
     print_independent(results)
 
-    process = {track: process_timing(path, track, store, max(3, args.repeat // 3)) for path, track, store in timed}
+    process = {}
+    for path, track, store in timed:
+        for probed in (False, True):
+            key = f"{track}, probed" if probed else track
+            process[key] = process_timing(path, track, store, max(3, args.repeat // 3), probed)
     print("\n## Speed\n")
-    for track, p in process.items():
+    for key, p in process.items():
         print(
-            f"speedrun attribute as a process, {track} task {p['task']} ({p['lines']} lines, candidate = record i+1 "
+            f"speedrun attribute as a process, {key} task {p['task']} ({p['lines']} lines, candidate = record i+1 "
             f"reformatted): median {p['process_s_median']} s wall ({p['process_cpu_s_median']} s CPU), max "
             f"{p['process_s_max']} s over {p['runs']} runs; load average {p['load_average']} on {os.cpu_count()} CPUs"
         )

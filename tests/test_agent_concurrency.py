@@ -20,7 +20,7 @@ from toyrecords import write_toy_record
 
 
 class CountingExecutor:
-    """The runner's executor, counting the runs in flight at once."""
+    """The runner's executor, counting the runs in flight at once (submitted, not yet collected)."""
 
     def __init__(self, inner):
         self.inner = inner
@@ -31,15 +31,28 @@ class CountingExecutor:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def run(self, spec, log_path, on_step=None):
+    def submit(self, task, on_step=None):
         with self.lock:
             self.in_flight += 1
             self.most = max(self.most, self.in_flight)
+        return CountedJob(self.inner.submit(task, on_step), self)
+
+
+class CountedJob:
+    def __init__(self, job, counter):
+        self.job, self.counter, self.counted = job, counter, False
+
+    def __getattr__(self, name):
+        return getattr(self.job, name)
+
+    def result(self):
         try:
-            return self.inner.run(spec, log_path, on_step)
+            return self.job.result()
         finally:
-            with self.lock:
-                self.in_flight -= 1
+            with self.counter.lock:
+                if not self.counted:
+                    self.counted = True
+                    self.counter.in_flight -= 1
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ import pytest
 
 from analysis.task import load_task
 
-# Development-set candidates attribution still gets wrong, and why (static features cannot see it).
+# Development-set candidates attribution still gets wrong, and why (static features cannot see it, and
+# no behavioural probe measures the idea).
 KNOWN_MISSES = {
-    "dm2-muon-svd": "an exact SVD in place of Newton-Schulz shares little code with record i+1's Muon",
     "dm13-decoy-extra-token-embedding": "a second token embedding shares the value embedding's own statements",
     "dm15-block-window-only": "block windows by // 64 without the record's field re-tune are a few operators",
     "dn13-value-embeddings": "per-layer tables instead of one wide table split in 12",
@@ -31,12 +31,14 @@ KNOWN_MISSES = {
 
 # Floors per (set, track): precision, recall, decoy credit at most; measured figures are in the README.
 FLOORS = {
-    ("dev", "mini"): (0.95, 0.93, 0.03),
-    ("heldout1", "mini"): (0.95, 0.80, 0.03),
-    ("heldout2", "mini"): (0.90, 0.75, 0.05),
+    ("dev", "mini"): (0.95, 0.95, 0.03),
+    ("heldout1", "mini"): (0.95, 0.85, 0.03),
+    ("heldout2", "mini"): (0.90, 0.90, 0.05),
+    ("heldout3", "mini"): (0.88, 0.93, 0.05),
     ("dev", "nanogpt"): (0.95, 0.88, 0.03),
-    ("heldout1", "nanogpt"): (0.95, 0.55, 0.03),
+    ("heldout1", "nanogpt"): (0.95, 0.65, 0.03),
     ("heldout2", "nanogpt"): (0.95, 0.70, 0.03),
+    ("heldout3", "nanogpt"): (0.95, 0.90, 0.03),
 }
 KNIFE_EDGE, KNIFE_EDGE_MAX = 0.05, 0.05  # at most 5% of the scores within 0.05 of the threshold
 
@@ -111,11 +113,21 @@ def test_mini_precision_recall_and_decoys(mini_verdicts):
 def test_idea_layer_beats_the_statement_layer(mini_verdicts):
     """On the held-out sets the idea layer is right where statement matching alone (attribution
     before issue 18) is not: higher recall, no more credited decoys."""
-    for kind in ("heldout1", "heldout2"):
+    for kind in ("heldout1", "heldout2", "heldout3"):
         vs = mini_verdicts[kind]
         ideas, statements = independent.tally(vs), independent.tally(vs, statements=True)
         assert ideas.recall > statements.recall and ideas.precision >= statements.precision, kind
         assert independent.decoy_credit(vs)[0] <= independent.decoy_credit(vs, statements=True)[0]
+
+
+def test_probes_right_static_verdicts_and_wrong_none(mini_verdicts):
+    """Where a behavioural probe decides, it agrees with the manifest: it turns wrong static verdicts
+    right (another mechanism for the same idea, a decoy that only looks like it) and no right one wrong."""
+    probed = [v for vs in mini_verdicts.values() for v in vs if v.decided_by == "probe"]
+    assert probed
+    wronged = [(v.candidate.id, v.innovation) for v in probed if v.static_reproduced == v.expected != v.reproduced]
+    assert not wronged
+    assert any(v.reproduced == v.expected != v.static_reproduced for v in probed)
 
 
 def test_few_verdicts_on_the_knife_edge(mini_verdicts):

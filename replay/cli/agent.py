@@ -10,7 +10,17 @@ import typer
 from agent.edits import EditFormat
 from agent.scaffolds import ScaffoldName
 from replay.cli.console import RichProgress, resumable
-from replay.cli.params import cache_option, choice_option, number_option, track_option, unsandboxed_option
+from replay.cli.params import (
+    cache_option,
+    choice_option,
+    constraint_option,
+    executor_from_options,
+    executor_option,
+    number_option,
+    slurm_option,
+    track_option,
+    unsandboxed_option,
+)
 from replay.errors import SpeedrunError
 
 PANEL = "Agent"
@@ -43,12 +53,13 @@ def llm_jobs_option() -> typer.Option:
     )
 
 
-def _runner(unsandboxed: bool = False, jobs: int = 1, llm_jobs: int = 4):
+def _runner(unsandboxed: bool = False, executor=None, jobs: int = 1, llm_jobs: int = 4):
     from agent.runner import AgentRunner
 
     return AgentRunner(
         on_event=lambda line: print(line, file=sys.stderr, flush=True),
         unsandboxed=unsandboxed,
+        executor=executor,
         jobs=jobs,
         llm_jobs=llm_jobs,
     )
@@ -124,6 +135,9 @@ def run(
     unsandboxed: bool = unsandboxed_option(),
     jobs: int = jobs_option(),
     llm_jobs: int = llm_jobs_option(),
+    executor: str | None = executor_option(),
+    slurm: list[str] = slurm_option(),
+    constraint: str | None = constraint_option(),
 ):
     """Put an agent on task i: every node is a commit on agent/<run-id>/<node>; print the tree and the best branch.
 
@@ -159,19 +173,20 @@ def run(
             from_run=from_run,
             use_cache=cache,
         )
-        runner = _runner(unsandboxed, jobs, llm_jobs)
+        chosen = executor_from_options(executor, jobs, slurm, constraint, unsandboxed)
+        runner = _runner(unsandboxed, chosen, jobs, llm_jobs)
         state = _execute(runner, runner.start(request))
         _report(state)
         if replay_runs and state.summary and state.summary["branch"]:
-            _replay_best(state, replay_runs, unsandboxed)
+            _replay_best(state, replay_runs, runner.replayer.executor)
 
 
-def _replay_best(state, runs: int, unsandboxed: bool = False) -> None:
-    """Replay the best branch against record i and i+1 and print the table."""
+def _replay_best(state, runs: int, executor) -> None:
+    """Replay the best branch against record i and i+1 (through the run's executor) and print the table."""
     from replay.cli.replays import print_replay
     from replay.run.replayer import Replayer, ReplayRequest
 
-    replayer = Replayer(unsandboxed=unsandboxed)
+    replayer = Replayer(executor=executor)
     request = ReplayRequest(
         track=state.request.track,
         task=state.request.task,
@@ -188,6 +203,9 @@ def resume(
     unsandboxed: bool = unsandboxed_option(),
     jobs: int = jobs_option(),
     llm_jobs: int = llm_jobs_option(),
+    executor: str | None = executor_option(),
+    slurm: list[str] = slurm_option(),
+    constraint: str | None = constraint_option(),
 ):
     """Continue a killed or interrupted agent run: finished nodes are neither lost nor repeated.
 
@@ -196,7 +214,8 @@ def resume(
     from agent.runner import resume_state
 
     state = resume_state(run_id)
-    _report(_execute(_runner(unsandboxed, jobs, llm_jobs), state))
+    chosen = executor_from_options(executor, jobs, slurm, constraint, unsandboxed)
+    _report(_execute(_runner(unsandboxed, chosen, jobs, llm_jobs), state))
 
 
 @agent.command("show")

@@ -4,7 +4,6 @@ progress bar, the replay summary table, and the line that names the command to r
 from __future__ import annotations
 
 import sys
-import threading
 from contextlib import contextmanager
 
 from replay.run.replayer import Progress
@@ -28,7 +27,7 @@ class RichProgress:
             transient=True,
         )
         self.announce_runs = announce_runs  # agent runs print one line per node themselves
-        self.current: dict[int, object] = {}  # each thread's run (an agent runs a batch's nodes at once)
+        self.bars = {}  # (side, replicate) -> its bar: runs submitted together progress side by side
 
     def __enter__(self):
         self.bar.__enter__()
@@ -41,13 +40,16 @@ class RichProgress:
         return Progress(start_run=self._start, step=self._step, end_run=self._end)
 
     def _start(self, side: str, replicate: int, runs: int) -> None:
-        self.current[threading.get_ident()] = self.bar.add_task(f"{side} run {replicate + 1}/{runs}", total=None)
+        self.bars[side, replicate] = self.bar.add_task(f"{side} run {replicate + 1}/{runs}", total=None)
 
-    def _step(self, step) -> None:
-        self.bar.update(self.current[threading.get_ident()], completed=step.step, total=step.total)
+    def _step(self, side: str, replicate: int, step) -> None:
+        if (side, replicate) in self.bars:
+            self.bar.update(self.bars[side, replicate], completed=step.step, total=step.total)
 
     def _end(self, record: dict) -> None:
-        self.bar.remove_task(self.current.pop(threading.get_ident()))
+        bar = self.bars.pop((record["side"], record["replicate"]), None)
+        if bar is not None:
+            self.bar.remove_task(bar)
         if not self.announce_runs:
             return
         time = f"{record['time_s']:.2f} s" if record["time_s"] is not None else "no time"

@@ -74,3 +74,66 @@ def unsandboxed_option() -> typer.Option:
         help="Run every side without the bubblewrap sandbox (where it is missing; also SPEEDRUN_UNSANDBOXED=1); "
         "run.json and the report say so.",
     )
+
+
+def executor_option() -> typer.Option:
+    """``--executor local|slurm``: where runs go (a resumed replay keeps its own unless given)."""
+    return typer.Option(
+        None,
+        "--executor",
+        "-e",
+        metavar="[local|slurm]",
+        help="Where runs go: local (this machine, default) or slurm (one job per run; settings from the [slurm] "
+        "table of speedrun.toml or ~/.config/speedrun/config.toml). A resume keeps the run's own.",
+    )
+
+
+def jobs_option() -> typer.Option:
+    """``--jobs N``: the local executor's limit on runs at once."""
+    return number_option(
+        None,
+        "--jobs",
+        "-j",
+        minimum=1,
+        maximum=1024,
+        help="Local runs at once (default: as many as the GPUs allow, each its own GPUs; one on a CPU machine, "
+        "whose runs would time each other).",
+    )
+
+
+def slurm_option() -> typer.Option:
+    """``--slurm KEY=VALUE``: one Slurm setting over the config file's."""
+    return typer.Option(
+        [],
+        "--slurm",
+        metavar="KEY=VALUE",
+        help="A Slurm setting over the config file's [slurm] table (repeatable): partition, account, qos, time, "
+        "gpus_per_node, cpus_per_task, mem, constraint, setup.",
+    )
+
+
+def constraint_option() -> typer.Option:
+    """``--constraint``: the Slurm node feature every job asks for (identical nodes)."""
+    return typer.Option(None, "--constraint", help="Slurm node constraint for every job (identical nodes).")
+
+
+def executor_from_options(
+    name: str | None,
+    jobs: int | None,
+    slurm: list[str],
+    constraint: str | None,
+    unsandboxed: bool,
+    recorded: dict | None = None,
+):
+    """The executor the options ask for; ``recorded`` (a resumed run's ``executor`` entry) fills what
+    they leave out, so a resumed run goes where it went before."""
+    from replay.run.cluster_config import parse_overrides
+    from replay.run.executor_choice import build_executor
+
+    recorded = recorded or {}
+    overrides = {k: v for k, v in (recorded.get("slurm") or {}).items() if v not in (None, (), [])}
+    overrides.update(parse_overrides(slurm))
+    if constraint:
+        overrides["constraint"] = constraint
+    name = name or recorded.get("name") or "local"
+    return build_executor(name, overrides, jobs=jobs or recorded.get("jobs"), unsandboxed=unsandboxed)

@@ -10,7 +10,17 @@ import typer
 
 from replay import paths
 from replay.cli.console import RichProgress, print_summary, resumable
-from replay.cli.params import cache_option, number_option, track_option, unsandboxed_option
+from replay.cli.params import (
+    cache_option,
+    constraint_option,
+    executor_from_options,
+    executor_option,
+    jobs_option,
+    number_option,
+    slurm_option,
+    track_option,
+    unsandboxed_option,
+)
 from replay.errors import SpeedrunError
 from replay.records.store import RecordsStore
 
@@ -60,22 +70,30 @@ def replay(
         help="Processes (GPUs) per run, at most the record's nproc and the GPUs present.",
     ),
     unsandboxed: bool = unsandboxed_option(),
+    executor: str | None = executor_option(),
+    jobs: int | None = jobs_option(),
+    slurm: list[str] = slurm_option(),
+    constraint: str | None = constraint_option(),
 ):
     """Replay task i: baseline, ground truth and branches, N runs each, interleaved; print the table.
+
+    Each round (one run of every side) is submitted together; with --executor slurm every run is
+    one Slurm job, its id saved in run.json, and --resume re-attaches to jobs still queued or running.
 
     Examples:
       speedrun replay 1 --track mini --runs 3
       speedrun replay 2 --branch my-idea --max-steps 50
+      speedrun replay 1 --runs 5 --executor slurm --constraint h100 --slurm time=30
       speedrun replay --resume replay-mini-t01-20261126-153000-ab12
     """
     from replay.run.replayer import Replayer, ReplayRequest, load_state
 
-    replayer = Replayer(unsandboxed=unsandboxed)
-    if resume:
-        state = load_state(resume)
-    elif task is None:
+    state = load_state(resume) if resume else None
+    chosen = executor_from_options(executor, jobs, slurm, constraint, unsandboxed, state.executor if state else None)
+    replayer = Replayer(executor=chosen)
+    if state is None and task is None:
         raise SpeedrunError("give a task number (see `speedrun tasks`) or --resume RUN")
-    else:
+    if state is None:
         request = ReplayRequest(
             track=track,
             task=task,

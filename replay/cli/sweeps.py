@@ -12,7 +12,14 @@ from typer.core import TyperGroup
 
 from replay.cli.agent import jobs_option, llm_jobs_option
 from replay.cli.console import resumable
-from replay.cli.params import number_option, unsandboxed_option
+from replay.cli.params import (
+    constraint_option,
+    executor_from_options,
+    executor_option,
+    number_option,
+    slurm_option,
+    unsandboxed_option,
+)
 from replay.errors import SpeedrunError
 
 PANEL = "Agent"
@@ -48,11 +55,14 @@ def cells_option() -> typer.Option:
     )
 
 
-def cell_command(jobs: int, llm_jobs: int, unsandboxed: bool):
+def cell_command(jobs: int, llm_jobs: int, unsandboxed: bool, executor=None, slurm=(), constraint=None):
     """The process that runs one cell. The one place where the options of a sweep's agent runs pass
-    through to its cells (``--jobs``, ``--llm-jobs``, ``--unsandboxed``): the executor's
-    ``--executor`` joins them here."""
+    through to its cells: ``--jobs``, ``--llm-jobs``, ``--unsandboxed``, ``--executor``,
+    ``--slurm`` and ``--constraint``."""
     passed = ["--jobs", str(jobs), "--llm-jobs", str(llm_jobs), *(["--unsandboxed"] if unsandboxed else [])]
+    passed += ["--executor", executor] if executor else []
+    passed += [arg for setting in slurm for arg in ("--slurm", setting)]
+    passed += ["--constraint", constraint] if constraint else []
     entry = [sys.executable, "-c", "from replay.cli.app import main; main()"]
     return lambda sweep_id, index: [*entry, "sweep", "cell", sweep_id, str(index), *passed]
 
@@ -61,13 +71,13 @@ def _print_event(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _execute(sweep_index, cells, jobs, llm_jobs, unsandboxed, retry_failed=False) -> None:
+def _execute(sweep_index, cells, command, retry_failed=False) -> None:
     from agent.sweep import run_sweep
     from replay.statuses import CellStatus
 
     print(f"sweep {sweep_index.id}: {len(sweep_index.cells)} cells", file=sys.stderr, flush=True)
     with resumable(f"speedrun sweep resume {sweep_index.id}"):
-        run_sweep(sweep_index, cell_command(jobs, llm_jobs, unsandboxed), cells, retry_failed, _print_event)
+        run_sweep(sweep_index, command, cells, retry_failed, _print_event)
     _print_table(sweep_index)
     failed = sweep_index.counts()[CellStatus.FAILED]
     if failed:
@@ -85,6 +95,9 @@ def run(
     jobs: int = jobs_option(),
     llm_jobs: int = llm_jobs_option(),
     unsandboxed: bool = unsandboxed_option(),
+    executor: str | None = executor_option(),
+    slurm: list[str] = slurm_option(),
+    constraint: str | None = constraint_option(),
 ):
     """Run every cell of a sweep file as an agent run; a cell that fails never stops the others.
 
@@ -101,7 +114,8 @@ def run(
     if dry_run:
         _print_estimate(spec, store)
         return
-    _execute(new_sweep(spec), cells, jobs, llm_jobs, unsandboxed)
+    command = cell_command(jobs, llm_jobs, unsandboxed, executor, slurm, constraint)
+    _execute(new_sweep(spec), cells, command)
 
 
 def _task_numbers(store, sweep_file: Path) -> list[int] | None:
@@ -127,6 +141,9 @@ def resume(
     jobs: int = jobs_option(),
     llm_jobs: int = llm_jobs_option(),
     unsandboxed: bool = unsandboxed_option(),
+    executor: str | None = executor_option(),
+    slurm: list[str] = slurm_option(),
+    constraint: str | None = constraint_option(),
 ):
     """Continue a killed or interrupted sweep: unfinished cells resume their own runs; finished ones are untouched.
 
@@ -134,7 +151,8 @@ def resume(
     """
     from agent.sweep import load_sweep
 
-    _execute(load_sweep(sweep_id), cells, jobs, llm_jobs, unsandboxed, retry_failed)
+    command = cell_command(jobs, llm_jobs, unsandboxed, executor, slurm, constraint)
+    _execute(load_sweep(sweep_id), cells, command, retry_failed)
 
 
 @sweep.command("list")
@@ -180,13 +198,17 @@ def cell(
     jobs: int = jobs_option(),
     llm_jobs: int = llm_jobs_option(),
     unsandboxed: bool = unsandboxed_option(),
+    executor: str | None = executor_option(),
+    slurm: list[str] = slurm_option(),
+    constraint: str | None = constraint_option(),
 ):
     """Run one cell of a sweep (the controller starts this process; not for direct use)."""
     from agent.runner import AgentRunner
     from agent.sweep import run_cell
     from replay.run.replayer import Replayer
 
-    runner = AgentRunner(on_event=_print_event, unsandboxed=unsandboxed, jobs=jobs, llm_jobs=llm_jobs)
+    chosen = executor_from_options(executor, jobs, slurm, constraint, unsandboxed)
+    runner = AgentRunner(on_event=_print_event, unsandboxed=unsandboxed, jobs=jobs, llm_jobs=llm_jobs, executor=chosen)
     with resumable(f"speedrun sweep resume {sweep_id}"):
         run_cell(sweep_id, index, runner, Replayer(runner.store, executor=runner.replayer.executor))
 

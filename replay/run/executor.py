@@ -1,7 +1,15 @@
-"""Executors: launch a record's entry script, stream and keep its log, stop it from outside.
+"""Executors: place jobs (one training run and what the harness does after it), run them, stop them.
+
+An executor takes a :class:`RunTask` and returns a job at once (:meth:`submit`): a handle with
+``done``, ``result`` and ``cancel`` and a :class:`JobRef` (executor and job id, saved in run.json)
+from which a later process may re-attach (:meth:`attach`). ``run`` is the blocking form. A task is
+one job wherever it runs: its scratch folder is filled from the work repository, the record's
+launcher runs, then (harness-measured records) the harness evaluates the model the run saved,
+and the scratch folder is removed; the job also says where it ran (:func:`where_it_ran`).
 
 The local executor runs a subprocess (``python`` on CPU, ``torchrun --nproc_per_node`` when
-the record uses torchrun and GPUs exist). It never edits the script: ``max_steps`` ends a
+the record uses torchrun and GPUs exist); the Slurm executor (:mod:`replay.run.slurm`) runs the
+same task on a node. Neither edits the script: ``max_steps`` ends a
 run by watching its step lines and terminating the process group once step K is printed
 (the run is then *partial*), ``time_limit_s`` ends it from a timer, and ``max_log_bytes`` ends a run
 whose log grows past it (``Exit.log_capped``; graded as failed). The harness measures
@@ -11,18 +19,28 @@ next to the ``train_time`` the script reports.
 
 from __future__ import annotations
 
+import itertools
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from replay.run.provenance import gpu_names
+import pygit2
+
+from replay.data import datasets
+from replay.errors import SpeedrunError
+from replay.records.store import materialize
+from replay.run.evaluator import evaluate_model
+from replay.run.provenance import gpu_names, hardware, nvidia_driver
 from replay.run.sandbox import Sandbox
 from replay.score.grading import Exit
 from replay.score.log_parser import LogParser, StepLine
@@ -49,10 +67,143 @@ class LaunchSpec:
     max_log_bytes: int | None = DEFAULT_MAX_LOG_BYTES  # a run printing more is stopped (Exit.log_capped)
 
 
+@dataclass(frozen=True)
+class Checkout:
+    """The code a job runs: a tree of the work repository, and the dataset its scratch folder links to."""
+
+    work_repo: Path
+    tree: str
+    data: str | None = None
+
+
+@dataclass(frozen=True)
+class HarnessEvaluation:
+    """After training, the harness evaluates the model the run saved (harness-measured records)."""
+
+    model_file: str
+    data: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a job hands back: the run's exit and where it ran."""
+
+    exit: Exit
+    node: dict
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """One job: fill the scratch folder (``checkout``), launch, evaluate (``evaluation``), clean up.
+    Picklable, so a cluster node can run it."""
+
+    spec: LaunchSpec
+    log_path: Path
+    checkout: Checkout | None = None  # None: spec.workdir is ready and stays
+    evaluation: HarnessEvaluation | None = None
+    folder: Path | None = None  # the run's folder, where an executor may keep its own files
+
+    def execute(
+        self,
+        gpus: int,
+        sandbox: Sandbox | None,
+        on_step: Callable[[StepLine], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Outcome:
+        scratch = self.spec.workdir
+        if self.checkout is not None:  # afresh: a requeued job never sees what an earlier attempt left
+            shutil.rmtree(scratch, ignore_errors=True)
+            scratch.parent.mkdir(parents=True, exist_ok=True)
+            materialize(pygit2.Repository(str(self.checkout.work_repo)), self.checkout.tree, scratch)
+            datasets.link_into(self.checkout.data, scratch)
+        try:
+            exit = run_process(self.spec, self.log_path, gpus, sandbox, on_step, cancel)
+            wanted = self.evaluation
+            if wanted and exit.returncode == 0 and not exit.stopped_at_max_steps and not (cancel and cancel.cancelled):
+                evaluated = evaluate_model(
+                    scratch,
+                    self.spec.entry,
+                    wanted.model_file,
+                    self.spec.python,
+                    datasets.validation(wanted.data),
+                    self.log_path.with_suffix(".eval.txt"),
+                    env={**os.environ, **self.spec.env},
+                    sandbox=sandbox,
+                )
+                exit = replace(exit, evaluation=evaluated)
+            return Outcome(exit, where_it_ran(gpus))
+        finally:
+            if self.checkout is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+
+def where_it_ran(gpus: int) -> dict:
+    """The hardware a job ran on (saved with each run): node, GPU model and count, driver, Slurm job."""
+    names = gpu_names()
+    return {
+        "node": socket.gethostname(),
+        "gpus": gpus,
+        "gpu_model": names[0] if names and gpus else None,
+        "driver": nvidia_driver() if names and gpus else None,
+        "slurm_job": os.environ.get("SLURM_JOB_ID"),
+    }
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """What run.json keeps of a submitted job, to re-attach to it from another process."""
+
+    executor: str
+    job_id: str
+    folder: str | None = None  # where the executor keeps the job's own files (Slurm: submitit's folder)
+
+    @classmethod
+    def from_json(cls, data: dict) -> JobRef:
+        try:
+            return cls(str(data["executor"]), str(data["job_id"]), data.get("folder"))
+        except (KeyError, TypeError):
+            raise SpeedrunError(f"a job entry in run.json is damaged: {data!r}") from None
+
+
+class Job(Protocol):
+    """A submitted task: poll it, wait for it, or cancel it."""
+
+    ref: JobRef
+    poll_s: float  # how often it is worth asking whether it is done
+
+    def done(self) -> bool: ...
+
+    def result(self) -> Outcome: ...  # waits; raises if the job failed, was cancelled or was lost
+
+    def cancel(self) -> None: ...
+
+
 class Executor(Protocol):
     """The interface every executor (local, Slurm) implements."""
 
-    def run(self, spec: LaunchSpec, log_path: Path, on_step: Callable[[StepLine], None] | None = None) -> Exit: ...
+    name: str
+    gpus: int  # GPUs a run gets where this executor places it (described in run.json)
+    sandbox: Sandbox | None
+
+    def submit(self, task: RunTask, on_step: Callable[[StepLine], None] | None = None) -> Job: ...
+
+    def attach(self, ref: JobRef) -> Job | None: ...  # None: the job is gone (resubmit it)
+
+    def describe(self) -> dict: ...  # for run.json: enough to build the same executor again
+
+    def hardware(self) -> dict: ...  # what decides the hardware a run gets here (part of the cache key)
+
+
+def as_completed(jobs: Iterable[Job]) -> Iterator[Job]:
+    """Yield jobs as they finish, polling each no more often than it asks."""
+    waiting = list(jobs)
+    while waiting:
+        finished = [job for job in waiting if job.done()]
+        for job in finished:
+            waiting.remove(job)
+            yield job
+        if waiting and not finished:
+            time.sleep(min(job.poll_s for job in waiting))
 
 
 def launch_command(spec: LaunchSpec, gpus: int) -> list[str]:
@@ -71,92 +222,251 @@ def launch_command(spec: LaunchSpec, gpus: int) -> list[str]:
     return [spec.python, "-u", spec.entry, *spec.args]
 
 
-class LocalExecutor:
-    """Runs on this machine as a child process group."""
+def run_process(
+    spec: LaunchSpec,
+    log_path: Path,
+    gpus: int,
+    sandbox: Sandbox | None = None,
+    on_step: Callable[[StepLine], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> Exit:
+    """Run ``spec`` to its end as a child process group on this machine, keeping its log."""
+    command = launch_command(spec, gpus)
+    if sandbox is not None:  # refuses (SandboxUnavailable) where it cannot confine and may not skip
+        command = sandbox.wrap(command, spec.workdir, readable=spec.readable, env=spec.env)
+    env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    parser = LogParser()
+    stopped = threading.Event()
+    timed_out = threading.Event()
+    capped = False
+    written = 0
+    step_clock = []
+    start = time.perf_counter()
 
-    def __init__(self, gpus: int | None = None, sandbox: Sandbox | None = None):
+    def prepare_child() -> None:
+        _die_with_parent()
+        if sandbox is not None:
+            sandbox.limit_resources(gpus)
+
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=spec.workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+            preexec_fn=prepare_child,
+        )
+        group = _Group(proc)
+        if cancel is not None:
+            cancel.attach(group.kill)
+        timer = None
+        if spec.time_limit_s:
+            timer = threading.Timer(spec.time_limit_s, lambda: (timed_out.set(), group.kill()))
+            timer.daemon = True
+            timer.start()
+        try:
+            while line := proc.stdout.readline(_READ_CHARS):
+                if capped:
+                    continue  # drained, not kept, until the stopped run's output ends
+                written += len(line.encode(errors="replace"))
+                if spec.max_log_bytes is not None and written > spec.max_log_bytes and not stopped.is_set():
+                    capped = True
+                    log.write(f"\n[speedrun] log exceeded {spec.max_log_bytes} bytes: run stopped\n")
+                    log.flush()
+                    group.kill()
+                    continue
+                log.write(line)
+                step = parser.feed(line)
+                if step is None:
+                    continue
+                step_clock.append(stamp(time.perf_counter() - start, step))
+                if on_step:
+                    on_step(step)
+                if spec.max_steps is not None and step.step >= spec.max_steps and not stopped.is_set():
+                    log.flush()
+                    stopped.set()
+                    group.kill()
+            cpu_s = group.reap()
+        except BaseException:
+            group.kill()
+            group.reap()
+            raise
+        finally:
+            if timer:
+                timer.cancel()
+            proc.stdout.close()
+    return Exit(
+        returncode=sandbox.returncode(proc.returncode) if sandbox else proc.returncode,
+        wall_s=time.perf_counter() - start,
+        stopped_at_max_steps=stopped.is_set(),
+        timed_out=timed_out.is_set() and not stopped.is_set() and not capped,
+        command=tuple(command),
+        log_capped=capped,
+        cpu_s=round(cpu_s, 3),
+        step_clock=tuple(step_clock),
+    )
+
+
+class CancelToken:
+    """Cancels one job from another thread: a job not started never starts, a running one has its
+    process group killed."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._kill: Callable[[], None] | None = None
+        self.cancelled = False
+
+    def attach(self, kill: Callable[[], None]) -> None:
+        with self._lock:
+            self._kill = kill
+            if self.cancelled:
+                kill()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            if self._kill is not None:
+                self._kill()
+
+
+class JobLost(SpeedrunError):
+    """The job left its queue without a result (its node failed, or it was cancelled from outside)."""
+
+
+class JobCancelled(SpeedrunError):
+    """The job was cancelled before it finished: it has no result."""
+
+
+class LocalJob:
+    """A job of the local executor: a thread that runs one task when a slot is free."""
+
+    poll_s = 0.05
+
+    def __init__(self, ref: JobRef, task: RunTask, on_step: Callable[[StepLine], None] | None, executor: LocalExecutor):
+        self.ref = ref
+        self.task = task
+        self.on_step = on_step
+        self.executor = executor
+        self.token = CancelToken()
+        self._done = threading.Event()
+        self._outcome: Outcome | None = None
+        self._error: BaseException | None = None
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def result(self) -> Outcome:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._outcome
+
+    def cancel(self, wait_s: float = 10.0) -> None:
+        """Stop the job: a queued one is dropped, a running one's process group killed; returns once
+        it has ended (or after ``wait_s``), so no run outlives the replay that cancelled it."""
+        self.token.cancel()
+        self.executor._drop(self)
+        self._done.wait(wait_s)
+
+    def _finish(self, outcome: Outcome | None = None, error: BaseException | None = None) -> None:
+        self._outcome, self._error = outcome, error
+        self._done.set()
+
+
+class LocalExecutor:
+    """Runs jobs on this machine, each as a child process group, at most ``jobs`` at a time.
+
+    Jobs start in the order they were submitted. On a GPU machine each job gets GPUs of its own
+    (``CUDA_VISIBLE_DEVICES``; as many as the record's nproc, at most all of them) and waits until
+    that many are free, so by default as many jobs run at once as the GPUs allow. Without GPUs a
+    run's PyTorch uses every core, and runs that shared the cores would time each other: one job
+    at a time unless ``jobs`` asks for more."""
+
+    name = "local"
+
+    def __init__(self, gpus: int | None = None, sandbox: Sandbox | None = None, jobs: int | None = None):
         self.gpus = len(gpu_names()) if gpus is None else gpus
         self.sandbox = sandbox  # confinement for untrusted code (replay/run/sandbox.py); None runs as is
+        if jobs is not None and jobs < 1:
+            raise SpeedrunError(f"--jobs must be at least 1, not {jobs}")
+        self.jobs = jobs or max(1, self.gpus)
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        self._free_gpus = visible.split(",")[: self.gpus] if visible else [str(i) for i in range(self.gpus)]
+        self._lock = threading.Lock()
+        self._queue: deque[LocalJob] = deque()
+        self._running = 0
+        self._ids = itertools.count(1)
+
+    def submit(self, task: RunTask, on_step: Callable[[StepLine], None] | None = None) -> LocalJob:
+        job = LocalJob(JobRef(self.name, f"{os.getpid()}.{next(self._ids)}"), task, on_step, self)
+        with self._lock:
+            self._queue.append(job)
+            self._dispatch()
+        return job
+
+    def attach(self, ref: JobRef) -> None:
+        """Local jobs end with the process that ran them (their runs get SIGTERM with it): nothing to re-attach."""
+        return None
 
     def run(self, spec: LaunchSpec, log_path: Path, on_step: Callable[[StepLine], None] | None = None) -> Exit:
-        command = launch_command(spec, self.gpus)
-        if self.sandbox is not None:  # refuses (SandboxUnavailable) where it cannot confine and may not skip
-            command = self.sandbox.wrap(command, spec.workdir, readable=spec.readable, env=spec.env)
-        env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        parser = LogParser()
-        stopped = threading.Event()
-        timed_out = threading.Event()
-        capped = False
-        written = 0
-        step_clock = []
-        start = time.perf_counter()
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen(
-                command,
-                cwd=spec.workdir,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                bufsize=1,
-                start_new_session=True,
-                preexec_fn=self._prepare_child,
-            )
-            group = _Group(proc)
-            timer = None
-            if spec.time_limit_s:
-                timer = threading.Timer(spec.time_limit_s, lambda: (timed_out.set(), group.kill()))
-                timer.daemon = True
-                timer.start()
-            try:
-                while line := proc.stdout.readline(_READ_CHARS):
-                    if capped:
-                        continue  # drained, not kept, until the stopped run's output ends
-                    written += len(line.encode(errors="replace"))
-                    if spec.max_log_bytes is not None and written > spec.max_log_bytes and not stopped.is_set():
-                        capped = True
-                        log.write(f"\n[speedrun] log exceeded {spec.max_log_bytes} bytes: run stopped\n")
-                        log.flush()
-                        group.kill()
-                        continue
-                    log.write(line)
-                    step = parser.feed(line)
-                    if step is None:
-                        continue
-                    step_clock.append(stamp(time.perf_counter() - start, step))
-                    if on_step:
-                        on_step(step)
-                    if spec.max_steps is not None and step.step >= spec.max_steps and not stopped.is_set():
-                        log.flush()
-                        stopped.set()
-                        group.kill()
-                cpu_s = group.reap()
-            except BaseException:
-                group.kill()
-                group.reap()
-                raise
-            finally:
-                if timer:
-                    timer.cancel()
-                proc.stdout.close()
-        return Exit(
-            returncode=self.sandbox.returncode(proc.returncode) if self.sandbox else proc.returncode,
-            wall_s=time.perf_counter() - start,
-            stopped_at_max_steps=stopped.is_set(),
-            timed_out=timed_out.is_set() and not stopped.is_set() and not capped,
-            command=tuple(command),
-            log_capped=capped,
-            cpu_s=round(cpu_s, 3),
-            step_clock=tuple(step_clock),
-        )
+        """Run one launch to its end (submit, then wait; Ctrl-C kills it)."""
+        job = self.submit(RunTask(spec, log_path), on_step)
+        try:
+            return job.result().exit
+        except BaseException:
+            job.cancel()
+            raise
 
-    def _prepare_child(self) -> None:
-        """In the child, before exec."""
-        _die_with_parent()
-        if self.sandbox is not None:
-            self.sandbox.limit_resources(self.gpus)
+    def describe(self) -> dict:
+        return {"name": self.name, "jobs": self.jobs, "gpus": self.gpus}
+
+    def hardware(self) -> dict:
+        return asdict(hardware())
+
+    def _drop(self, job: LocalJob) -> None:
+        """Take a cancelled job out of the queue if it has not started."""
+        with self._lock:
+            if job in self._queue:
+                self._queue.remove(job)
+                job._finish(error=JobCancelled(f"job {job.ref.job_id} was cancelled before it started"))
+
+    def _dispatch(self) -> None:
+        """Start queued jobs while slots and GPUs are free (called with the lock held)."""
+        while self._queue and self._running < self.jobs:
+            job = self._queue[0]
+            wanted = min(job.task.spec.nproc, self.gpus)
+            if len(self._free_gpus) < wanted:
+                return
+            self._queue.popleft()
+            devices = [self._free_gpus.pop(0) for _ in range(wanted)]
+            self._running += 1
+            threading.Thread(target=self._work, args=(job, devices), daemon=True).start()
+
+    def _work(self, job: LocalJob, devices: list[str]) -> None:
+        try:
+            task = job.task
+            if devices:
+                task = replace(
+                    task, spec=replace(task.spec, env={**task.spec.env, "CUDA_VISIBLE_DEVICES": ",".join(devices)})
+                )
+            outcome = task.execute(len(devices) if self.gpus else 0, self.sandbox, job.on_step, job.token)
+            if job.token.cancelled:
+                job._finish(error=JobCancelled(f"job {job.ref.job_id} was cancelled"))
+            else:
+                job._finish(outcome)
+        except BaseException as exc:  # handed to whoever waits for the result
+            job._finish(error=exc)
+        finally:
+            with self._lock:
+                self._free_gpus.extend(devices)
+                self._running -= 1
+                self._dispatch()
 
 
 def _die_with_parent() -> None:

@@ -13,10 +13,10 @@ nothing visible but their scratch folder, their data files and a read-only inter
 from __future__ import annotations
 
 import glob
-import os
 import shutil
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pygit2
@@ -26,13 +26,24 @@ from replay.data import datasets
 from replay.errors import SpeedrunError
 from replay.records.schema import RecordMeta, parse_record_toml
 from replay.records.script_rules import protected_violations, whole_record_violations
-from replay.records.store import Record, RecordsStore, Task, materialize, python_files
+from replay.records.store import Record, RecordsStore, Task, python_files
 from replay.records.workrepo import open_work_repo, resolve_branch
 from replay.run import venvs
-from replay.run.evaluator import evaluate_model
-from replay.run.executor import LaunchSpec, LocalExecutor
+from replay.run.executor import (
+    Checkout,
+    Executor,
+    HarnessEvaluation,
+    Job,
+    JobLost,
+    JobRef,
+    LaunchSpec,
+    LocalExecutor,
+    Outcome,
+    RunTask,
+    as_completed,
+)
 from replay.run.lifecycle import new_run_id, run_lock, sigterm_as_interrupt
-from replay.run.provenance import hardware, provenance, python_environment
+from replay.run.provenance import provenance, python_environment
 from replay.run.result_cache import ResultCache, cache_key
 from replay.run.runlog import ReplayRequest, ReplayState, RunEntry, Side, load_run
 from replay.run.sandbox import untrusted_sandbox
@@ -43,6 +54,7 @@ from replay.statuses import Measure, Role, RunStatus
 
 MODEL_OUT_VARIABLE = "SPEEDRUN_MODEL_OUT"  # where a harness-measured script saves its trained model
 MODEL_FILE = "model.pt"
+LOST_JOB_RETRIES = 2  # a job that leaves the queue without a result is submitted again this many times
 
 
 @dataclass
@@ -50,7 +62,7 @@ class Progress:
     """Callbacks for a progress display; the default shows nothing."""
 
     start_run: Callable[[str, int, int], None] = lambda side, replicate, runs: None
-    step: Callable[[StepLine], None] = lambda step: None
+    step: Callable[[str, int, StepLine], None] = lambda side, replicate, step: None
     end_run: Callable[[dict], None] = lambda record: None
 
 
@@ -93,7 +105,7 @@ class Replayer:
     def __init__(
         self,
         store: RecordsStore | None = None,
-        executor=None,
+        executor: Executor | None = None,
         progress: Progress | None = None,
         unsandboxed: bool = False,
     ):
@@ -128,13 +140,15 @@ class Replayer:
             sandbox.check()  # no sandbox here and no --unsandboxed: refused before anything is written
         state.provenance["sandbox"] = sandbox.describe(self.executor.gpus) if sandbox else "none"
         state.provenance["measured_by"] = task.start.meta.measure
+        state.executor = self.executor.describe()
         folder = paths.run_dir(state.run_id)
         folder.mkdir(parents=True)
         state.save(folder)
         return state
 
     def run(self, state: ReplayState) -> ReplayState:
-        """Execute every missing run, interleaved, then grade. Resumable."""
+        """Execute every missing run, a round (one run of every side) submitted together, then
+        grade. Resumable: jobs still queued or running are re-attached to, finished ones collected."""
         folder = paths.run_dir(state.run_id)
         done = {(r["side"], r["replicate"]) for r in state.runs}
         with run_lock(folder, state.run_id):
@@ -143,19 +157,89 @@ class Replayer:
                     state.status = RunStatus.RUNNING
                     state.save(folder)
                     for replicate in range(state.request.runs):
-                        for side in round_order(state.sides, replicate):
-                            if (side.name, replicate) not in done:
-                                state.runs.append(self.run_side(state.request, side, replicate, folder))
-                                state.save(folder)
+                        todo = [s for s in round_order(state.sides, replicate) if (s.name, replicate) not in done]
+                        self._run_round(state, folder, replicate, todo)
             except KeyboardInterrupt:
                 state.status = RunStatus.INTERRUPTED
                 state.save(folder)
                 raise
             state.summary = summarize(state, folder)
+            state.summary["placement"] = placement(state.runs)
             write_reports(state.summary, folder)
             state.status = RunStatus.FINISHED
             state.save(folder)
             return state
+
+    def _run_round(self, state: ReplayState, folder: Path, replicate: int, sides: list[Side]) -> None:
+        """Submit the round's runs in its order (re-attaching to saved jobs), then record each as it ends.
+        A job lost on the way (it left the queue without a result) is submitted again, up to
+        ``LOST_JOB_RETRIES`` times. Ctrl-C cancels the round's jobs; they are then forgotten, so a
+        resume runs them afresh; a job that failed is forgotten too, so a resume submits it again."""
+        saved = {(j["side"], j["replicate"]): JobRef.from_json(j) for j in state.jobs}
+        running: dict[int, tuple[PendingRun, Job]] = {}
+        try:
+            for side in sides:
+                pending = self.prepare(state.request, side, replicate, folder)
+                if pending.task is None:
+                    state.runs.append(self.record(pending))
+                    state.save(folder)
+                    continue
+                job = self._attach_or_submit(
+                    pending, saved.get((side.name, replicate)), self._noter(state, folder, pending)
+                )
+                running[id(job)] = (pending, job)
+            lost = Counter()
+            while running:
+                for job in as_completed([job for _, job in running.values()]):
+                    pending, _ = running.pop(id(job))
+                    try:
+                        outcome = job.result()
+                    except JobLost:
+                        lost[pending.side.name] += 1
+                        if lost[pending.side.name] > LOST_JOB_RETRIES:
+                            raise
+                        job = self._attach_or_submit(pending, None, self._noter(state, folder, pending))
+                        running[id(job)] = (pending, job)
+                        continue
+                    except Exception:
+                        self._forget(state, folder, [job])
+                        raise
+                    state.runs.append(self.record(pending, outcome, job.ref))
+                    self._forget(state, folder, [job])
+        except KeyboardInterrupt:
+            for _, job in running.values():
+                job.cancel()
+            self._forget(state, folder, [job for _, job in running.values()])
+            raise
+
+    def _attach_or_submit(self, pending: PendingRun, saved: JobRef | None, on_submit: Callable[[JobRef], None]) -> Job:
+        """Re-attach to the run's saved job if it is still there, else submit its task."""
+        job = self.executor.attach(saved) if saved and saved.executor == self.executor.name else None
+        if job is None:
+            job = self.executor.submit(pending.task, on_step=self._on_step(pending.side.name, pending.replicate))
+            on_submit(job.ref)
+        return job
+
+    @staticmethod
+    def _noter(state: ReplayState, folder: Path, pending: PendingRun) -> Callable[[JobRef], None]:
+        """Puts a newly submitted job's id into run.json, before anything waits for it."""
+        key = (pending.side.name, pending.replicate)
+
+        def note(ref: JobRef) -> None:
+            state.jobs = [j for j in state.jobs if (j["side"], j["replicate"]) != key]
+            state.jobs.append({"side": key[0], "replicate": key[1], **asdict(ref)})
+            state.save(folder)
+
+        return note
+
+    @staticmethod
+    def _forget(state: ReplayState, folder: Path, jobs: list[Job]) -> None:
+        ids = {job.ref.job_id for job in jobs}
+        state.jobs = [j for j in state.jobs if j["job_id"] not in ids]
+        state.save(folder)
+
+    def _on_step(self, side: str, replicate: int) -> Callable[[StepLine], None]:
+        return lambda step: self.progress.step(side, replicate, step)
 
     def _meta_for(self, side: Side) -> RecordMeta:
         """A record side's launch metadata, from its own (trusted) record.toml. A candidate is untrusted
@@ -188,8 +272,32 @@ class Replayer:
             self._interpreters[key] = (python, fingerprint)
         return self._interpreters[key]
 
-    def run_side(self, request: ReplayRequest, side: Side, replicate: int, folder: Path) -> RunEntry:
-        """Run (or fetch from the cache) replicate ``replicate`` of one side; return its run record."""
+    def run_side(
+        self,
+        request: ReplayRequest,
+        side: Side,
+        replicate: int,
+        folder: Path,
+        saved: JobRef | None = None,
+        on_submit: Callable[[JobRef], None] = lambda ref: None,
+    ) -> RunEntry:
+        """Run (or fetch from the cache) replicate ``replicate`` of one side and wait; return its run
+        record. ``saved``: a job submitted for it earlier (by a process that died), re-attached to if
+        it is still there; ``on_submit`` is told a new job's reference before anything waits for it."""
+        pending = self.prepare(request, side, replicate, folder)
+        if pending.task is None:
+            return self.record(pending)
+        job = self._attach_or_submit(pending, saved, on_submit)
+        try:
+            outcome = job.result()
+        except KeyboardInterrupt:
+            job.cancel()
+            raise
+        return self.record(pending, outcome, job.ref)
+
+    def prepare(self, request: ReplayRequest, side: Side, replicate: int, folder: Path) -> PendingRun:
+        """Decide one run before anything executes: refused, found in the cache (only with
+        ``--cache``), or a task for the executor."""
         start = self.store.task(request.track, request.task).start
         meta = start.meta if side.role == Role.CANDIDATE else self._meta_for(side)
         measure = start.meta.measure  # every side alike
@@ -207,27 +315,29 @@ class Replayer:
             nproc=nproc,
             data=meta.data,
             environment=env_fingerprint,
-            hardware=asdict(hardware()),
+            hardware=self.executor.hardware(),
             max_steps=request.max_steps,
             seed=replicate,
             measure=measure,
         )
         key = cache_key(**parts)
-        log_rel = f"logs/{side.name.replace('/', '_')}-{replicate}.txt"
+        name = f"{side.name.replace('/', '_')}-{replicate}"
+        log_rel = f"logs/{name}.txt"
         log_path = folder / log_rel
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.progress.start_run(side.name, replicate, request.runs)
+        pending = PendingRun(side, replicate, key, parts, log_rel, log_path, measure)
         refusal = self._refusal(start, side) if side.role == Role.CANDIDATE else None
         hit = self.cache.get(key) if request.use_cache and not refusal else None
         if refusal:  # not run at all: the same rules as an agent's node, on every path
             log_path.write_text(f"[speedrun] refused before running: {refusal}\n")
-            exit = Exit(returncode=None, wall_s=0.0, refused=refusal)
+            pending.known = Exit(returncode=None, wall_s=0.0, refused=refusal)
         elif hit:
-            exit, cached_log, measured = hit
+            pending.known, cached_log, pending.cached_from = hit
             shutil.copyfile(cached_log, log_path)
         else:
             spec = LaunchSpec(
-                workdir=folder / "scratch" / f"{side.name.replace('/', '_')}-{replicate}",
+                workdir=folder / "scratch" / name,
                 entry=meta.entry,
                 args=meta.args,
                 launcher=meta.launcher,
@@ -238,48 +348,57 @@ class Replayer:
                 time_limit_s=time_limit,
                 readable=data_files(env),
             )
-            exit = self._execute(side.tree, meta.data, spec, log_path, measure)
-        result = grade(log_path.read_text(errors="replace"), exit, measure, untrusted=side.role == Role.CANDIDATE)
-        if not hit and not refusal and not result.machine_failure:  # stored for a replay that asks to reuse it
-            self.cache.put(key, exit, log_path, parts)
+            evaluation = HarnessEvaluation(MODEL_FILE, meta.data) if measure == Measure.HARNESS else None
+            checkout = Checkout(Path(self.work.path).resolve(), side.tree, meta.data)
+            pending.task = RunTask(spec, log_path, checkout, evaluation, folder)
+        return pending
+
+    def record(self, pending: PendingRun, outcome: Outcome | None = None, job: JobRef | None = None) -> RunEntry:
+        """Grade a decided or finished run, cache it, and return its run record."""
+        exit = outcome.exit if outcome else pending.known
+        untrusted = pending.side.role == Role.CANDIDATE
+        result = grade(pending.log_path.read_text(errors="replace"), exit, pending.measure, untrusted=untrusted)
+        if outcome and not result.machine_failure:  # stored for a replay that asks to reuse it
+            self.cache.put(pending.key, exit, pending.log_path, pending.parts)
         record: RunEntry = {
-            "side": side.name,
-            "replicate": replicate,
-            "seed": replicate,
-            "cache_key": key,
-            "cached": bool(hit),
-            "cached_from": measured if hit else None,  # when, where and at what load a reused run was timed
-            "log": log_rel,
+            "side": pending.side.name,
+            "replicate": pending.replicate,
+            "seed": pending.replicate,
+            "cache_key": pending.key,
+            "cached": pending.cached_from is not None,
+            "cached_from": pending.cached_from,  # when, where and at what load a reused run was timed
+            "log": pending.log_rel,
             "exit": asdict(exit),
+            "node": outcome.node if outcome else None,  # where it ran (hardware provenance of this run)
+            "job": asdict(job) if job else None,
             **asdict(result),
         }
         self.progress.end_run(record)
         return record
 
-    def _execute(self, tree: str, data: str | None, spec: LaunchSpec, log_path: Path, measure: Measure) -> Exit:
-        """Run ``spec`` in a fresh scratch folder holding ``tree``; evaluate its model if the harness measures it."""
-        scratch = spec.workdir
-        shutil.rmtree(scratch, ignore_errors=True)
-        scratch.parent.mkdir(parents=True, exist_ok=True)
-        materialize(self.work, tree, scratch)
-        datasets.link_into(data, scratch)
-        try:
-            exit = self.executor.run(spec, log_path, on_step=self.progress.step)
-            if measure == Measure.HARNESS and exit.returncode == 0 and not exit.stopped_at_max_steps:
-                evaluated = evaluate_model(
-                    scratch,
-                    spec.entry,
-                    MODEL_FILE,
-                    spec.python,
-                    datasets.validation(data),
-                    log_path.with_suffix(".eval.txt"),
-                    env={**os.environ, **spec.env},
-                    sandbox=getattr(self.executor, "sandbox", None),
-                )
-                exit = replace(exit, evaluation=evaluated)
-            return exit
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+
+@dataclass
+class PendingRun:
+    """One run decided and not yet recorded: ``known`` (refused, or from the cache) or a ``task`` to run."""
+
+    side: Side
+    replicate: int
+    key: str
+    parts: dict
+    log_rel: str
+    log_path: Path
+    measure: Measure
+    known: Exit | None = None
+    cached_from: dict | None = None
+    task: RunTask | None = None
+
+
+def placement(runs: list[dict]) -> dict:
+    """How a replay's runs were placed: the nodes that ran them (runs per node) and their GPUs."""
+    executed = [r["node"] for r in runs if r.get("node")]
+    nodes = Counter(n["node"] for n in executed)
+    hardware_kinds = {(n.get("gpus"), n.get("gpu_model"), n.get("driver")) for n in executed}
+    return {"nodes": dict(sorted(nodes.items())), "identical_hardware": len(hardware_kinds) <= 1}
 
 
 def data_files(env: dict[str, str]) -> tuple[Path, ...]:

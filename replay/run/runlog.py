@@ -176,6 +176,11 @@ class ReplayState:
     """Every run made so far, in the order it ran."""
     summary: dict[str, Any] | None = None
     """The graded summary (report.json's content) once finished."""
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    """Jobs submitted and not yet collected (side, replicate, executor, job_id, folder): a resumed
+    replay re-attaches to them instead of running them again."""
+    executor: dict[str, Any] = field(default_factory=lambda: {"name": "local"})
+    """Where its runs go (``name``: local or slurm, and its settings); a resume keeps it."""
     updated: str = field(default_factory=now)
     """When this file was last written."""
     kind: Literal["replay"] = "replay"

@@ -8,8 +8,9 @@ edits (some of them re-tune the wrong field or move a number the wrong way).
 
 Sets are kept apart by file name: ``dev-*`` (what attribution was tuned on), ``heldout1-*`` (the
 first held-out set: written before the re-design, measured once, then its misses guided fixes of
-classes of failure, so it is tuned on now) and ``heldout2-*`` (written after the tuning, only
-measured). The README's attribution section gives each set's figures.
+classes of failure, so it is tuned on now), ``heldout2-*`` (written after the tuning, only
+measured) and ``heldout3-*`` (written in another style, committed and measured once before the
+behavioural probes existed; only measured since). The README's attribution section gives each set's figures.
 
 File format (markers at the start of a line)::
 
@@ -134,7 +135,7 @@ def parse(text: str, name: str = "<suite>") -> list[Candidate]:
 
 
 def load(kind: str, track: str) -> list[Candidate]:
-    """The ``kind`` (dev | heldout1 | heldout2) candidates of ``track``."""
+    """The ``kind`` (dev | heldout1 | heldout2 | heldout3) candidates of ``track``."""
     path = HERE / f"{kind}-{track}.cands"
     return parse(path.read_text(), path.name) if path.exists() else []
 
@@ -160,15 +161,17 @@ class Verdict:
     expected: bool
     reproduced: bool
     score: float
-    decided_by: str  # "ideas" or "statements"
+    decided_by: str  # "probe", "ideas" or "statements"
     statement_reproduced: bool  # the statement-level verdict alone (attribution before issue 18)
     statement_score: float
+    static_reproduced: bool = False  # the static layers' verdict (ideas, else statements), without probes
 
 
 def evaluate(store, track: str, candidates: list[Candidate]) -> list[Verdict]:
     """Attribute every candidate against its task's record i+1 and compare with the manifest."""
     from analysis.attribute import THRESHOLD, attribute
     from analysis.diff import load as load_version
+    from analysis.probes import shared_prober
     from analysis.syntax import Cache
     from analysis.task import load_task
 
@@ -180,13 +183,16 @@ def evaluate(store, track: str, candidates: list[Candidate]) -> list[Verdict]:
             tasks[c.task] = (cache, *load_task(store, track, c.task, cache))
         cache, base, target, innovations = tasks[c.task]
         expected = c.expected([i.name for i in innovations])
-        res = attribute(base, target, load_version(c.build(base.text), c.id, cache), innovations)
+        res = attribute(base, target, load_version(c.build(base.text), c.id, cache), innovations, shared_prober())
         for g in res.innovations:
             if g.name not in expected:
                 continue
             stmt = g.weight > 0 and g.statement_score >= THRESHOLD
+            static = (g.weight > 0 or g.idea is not None and g.idea.weight > 0) and g.static_score >= THRESHOLD
             out.append(
-                Verdict(c, g.name, expected[g.name], g.reproduced, g.score, g.decided_by, stmt, g.statement_score)
+                Verdict(
+                    c, g.name, expected[g.name], g.reproduced, g.score, g.decided_by, stmt, g.statement_score, static
+                )
             )
     return out
 
@@ -225,17 +231,25 @@ class Tally:
         return (self.tp + self.tn) / self.n if self.n else None
 
 
-def tally(verdicts: list[Verdict], statements: bool = False) -> Tally:
+LAYERS = ("all", "static", "statements")  # every layer; without probes; statement matching alone
+
+
+def said(v: Verdict, layers: str = "all") -> bool:
+    """The verdict of ``layers``: all of them, the static ones (no probes), statement matching alone."""
+    return {"all": v.reproduced, "static": v.static_reproduced, "statements": v.statement_reproduced}[layers]
+
+
+def tally(verdicts: list[Verdict], statements: bool = False, layers: str = "all") -> Tally:
     t = Tally()
     for v in verdicts:
-        t.add(v.expected, v.statement_reproduced if statements else v.reproduced)
+        t.add(v.expected, said(v, "statements" if statements else layers))
     return t
 
 
-def decoy_credit(verdicts: list[Verdict], statements: bool = False) -> tuple[int, int]:
+def decoy_credit(verdicts: list[Verdict], statements: bool = False, layers: str = "all") -> tuple[int, int]:
     """(credited, total) of the decoys' verdicts on innovations they must not reproduce."""
     pool = [v for v in verdicts if v.candidate.cls == "decoy" and not v.expected]
-    return sum(v.statement_reproduced if statements else v.reproduced for v in pool), len(pool)
+    return sum(said(v, "statements" if statements else layers) for v in pool), len(pool)
 
 
 def real_track_store(checkout: str | Path, root: Path):

@@ -1,0 +1,266 @@
+"""Behavioural probes: does the candidate's code *do* what record i+1's innovation does?
+
+The static layers (:mod:`analysis.ideas`, statement matching) compare how code is written; an idea
+computed by another mechanism (an exact SVD for Newton-Schulz, ``clamp(min=0) ** 2`` for
+``relu(x).square()``, a sigmoid for a tanh) shares few features with record i+1's. A probe loads
+a script's definitions at a tiny size on CPU, without training, and measures one behaviour
+(:mod:`analysis.probe_worker` lists them: a squared-ReLU MLP, the bound on the logits, normalised
+queries and keys, an orthogonalised optimiser update, a quantity the training loop ramps up).
+
+**Which probe.** An innovation gets the probe its name names (``ReLU squared`` ->
+``squared_relu``, ``softcap`` -> ``bounded_logits``, ``QK-norm`` -> ``qk_normalised``, ``rotary`` ->
+``relative_positions``, ``Muon`` / ``orthogonal`` -> ``orthogonal_update``, ``momentum warmup`` /
+``window warmup`` -> ``rising:momentum`` / ``rising:window``); the others have none.
+
+**When it decides.** Only where the probe tells the records apart: record i+1 measurably has the
+behaviour and record i does not (a boolean probe: True against False or unmeasurable; a number:
+record i+1's differs from record i's by more than 20%). Then the candidate's measurement decides:
+it has record i+1's behaviour (a number within 10% of record i+1's) -> reproduced; record i's
+behaviour (within 10% of record i's, or False) -> not reproduced. A candidate the probe cannot
+measure (a definition that does not load on CPU, an optimiser written into the training loop, a
+number in between) is left to the static layers, and the report says which layer decided. Gold
+(record i+1) and null (record i) verdicts therefore stay exact.
+
+**Where it runs.** In a worker process inside the sandbox of every untrusted run
+(:mod:`replay.run.sandbox`), started on first use and reused (torch is imported once per process);
+measurements are cached by script text, in memory and in ``SPEEDRUN_HOME/probes/`` (per version of the
+worker), so a task's records are measured once and a probe that does not tell them apart costs
+nothing afterwards. Where no sandbox is available the
+probes do not run (static layers decide), unless the sandbox was built to allow running
+unsandboxed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import re
+import selectors
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from analysis import probe_worker
+
+REQUEST_TIMEOUT_S = 30.0
+APART = 0.2  # relative difference of record i's and record i+1's numbers for a numeric probe to apply
+CLOSE = 0.1  # relative distance of the candidate's number to one record's to count as that record's
+
+# probe -> a pattern over an innovation's name that calls for it (descriptions mention neighbouring
+# ideas: "Muon's momentum", "the softcap's threshold")
+SELECT = {
+    "squared_relu": re.compile(r"relu\s*(squared|²|\^2|\*\*\s*2)", re.I),
+    "bounded_logits": re.compile(r"soft[- ]?cap", re.I),
+    "qk_normalised": re.compile(r"qk[- ]?norm", re.I),
+    "relative_positions": re.compile(r"\brotary\b|\brope\b", re.I),
+    # an optimiser, not a re-tune of its numbers ("re-tuned Muon lr")
+    "orthogonal_update": re.compile(r"^(?!.*\b(lr|learning rate|re-?tuned)\b).*(\bmuon\b|orthogonali[sz])", re.I),
+}
+
+
+RISING = re.compile(r"\b(momentum|window)\b.*\bwarm-?up\b", re.I)  # a quantity the training loop ramps up
+
+
+def probes_for(name: str) -> list[str]:
+    """The probes an innovation calls for (by its name)."""
+    found = [probe for probe, pattern in SELECT.items() if pattern.search(name)]
+    ramp = RISING.search(name)
+    if ramp:
+        found = [f"rising:{ramp.group(1).lower()}"]  # "Muon momentum warmup" is about the momentum, not Muon
+    return found
+
+
+@dataclass
+class ProbeVerdict:
+    """One probe's measurements of record i, record i+1 and the candidate, and what they decide."""
+
+    probe: str
+    base: object
+    target: object
+    candidate: object
+    decided: bool | None  # reproduced / not reproduced / left to the static layers
+    why: str
+
+    def to_json(self) -> dict:
+        return {
+            "probe": self.probe,
+            "base": self.base,
+            "target": self.target,
+            "candidate": self.candidate,
+            "decided": self.decided,
+            "why": self.why,
+        }
+
+
+def _close(x: float, y: float, rel: float) -> bool:
+    return abs(x - y) <= rel * max(abs(x), abs(y), 1e-9)
+
+
+def tells_apart(base, target) -> bool:
+    """Whether record i+1 measurably has a behaviour record i lacks."""
+    if isinstance(target, bool):
+        return target and base is not True
+    return isinstance(target, float) and isinstance(base, float) and not _close(base, target, APART)
+
+
+def judge(probe: str, base, target, candidate, why: str = "") -> ProbeVerdict:
+    """What the three measurements decide (see the module docstring)."""
+
+    def verdict(decided, reason):
+        return ProbeVerdict(probe, base, target, candidate, decided, reason)
+
+    if not tells_apart(base, target):
+        return verdict(None, "the probe does not tell record i from record i+1")
+    if isinstance(target, bool):
+        if candidate is None:
+            return verdict(None, f"cannot measure the candidate ({why})")
+        return verdict(bool(candidate), "the candidate has the behaviour" if candidate else "the candidate lacks it")
+    if not isinstance(candidate, float):
+        return verdict(None, f"cannot measure the candidate ({why})")
+    if _close(candidate, target, CLOSE):
+        return verdict(True, "the candidate measures as record i+1")
+    if _close(candidate, base, CLOSE):
+        return verdict(False, "the candidate measures as record i")
+    return verdict(None, "the candidate measures between the records")
+
+
+WORKER_VERSION = hashlib.sha256(Path(probe_worker.__file__).read_bytes()).hexdigest()[:12]
+CACHE_ENTRIES = 20000
+
+
+def default_cache_file() -> Path:
+    """Measurements persist across processes (a task's records are measured once), per worker version."""
+    from replay.paths import home
+
+    return home() / "probes" / f"{WORKER_VERSION}.json"
+
+
+class Prober:
+    """A sandboxed probe worker, started on first use; measurements cached by script text, in memory
+    and in ``cache_file`` (None: in memory only)."""
+
+    def __init__(self, sandbox=None, cache_file: Path | None = None):
+        if sandbox is None:
+            from replay.run.sandbox import untrusted_sandbox
+
+            sandbox = untrusted_sandbox()
+        self.sandbox = sandbox
+        self.proc: subprocess.Popen | None = None
+        self.workdir: Path | None = None
+        self.cache_file = cache_file
+        self.cache: dict[str, dict] = {}
+        if cache_file is not None and cache_file.is_file():
+            try:
+                self.cache = json.loads(cache_file.read_text())
+            except (OSError, ValueError):
+                self.cache = {}
+        self.unavailable = sandbox.unavailable()
+
+    def _save(self) -> None:
+        if self.cache_file is None:
+            return
+        entries = list(self.cache.items())[-CACHE_ENTRIES:]
+        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.cache_file.parent, prefix=".probes-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(dict(entries), f)
+        os.replace(tmp, self.cache_file)
+
+    def _start(self) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="speedrun-probe-"))
+        shutil.copyfile(probe_worker.__file__, self.workdir / "probe_worker.py")
+        command = self.sandbox.wrap([sys.executable, "probe_worker.py"], self.workdir)
+        self.proc = subprocess.Popen(
+            command,
+            cwd=self.workdir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+            env=self.sandbox.environment(interpreter=sys.executable),
+            preexec_fn=lambda: self.sandbox.limit_resources(0),
+        )
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+    def __del__(self):
+        self.close()
+
+    def measure(self, text: str, probes: list[str]) -> dict[str, dict]:
+        """probe -> {"value", "why"} for one script."""
+        key = hashlib.sha256(text.encode()).hexdigest()
+        missing = [p for p in probes if f"{key}:{p}" not in self.cache]
+        if missing:
+            answers = self._ask(text, missing)
+            for probe in missing:
+                self.cache[f"{key}:{probe}"] = answers[probe]
+            if not any(a["why"].startswith(("probe worker:", "no sandbox here")) for a in answers.values()):
+                self._save()  # a failure of the worker or the sandbox is not remembered beyond this process
+        return {p: self.cache[f"{key}:{p}"] for p in probes}
+
+    def _ask(self, text: str, probes: list[str]) -> dict[str, dict]:
+        if self.unavailable:
+            return {p: {"value": None, "why": f"no sandbox here: {self.unavailable}"} for p in probes}
+        if self.proc is None or self.proc.poll() is not None:
+            self.close()
+            self._start()
+        try:
+            self.proc.stdin.write(json.dumps({"script": text, "probes": probes}) + "\n")
+            self.proc.stdin.flush()
+            with selectors.DefaultSelector() as sel:
+                sel.register(self.proc.stdout, selectors.EVENT_READ)
+                if not sel.select(REQUEST_TIMEOUT_S):
+                    raise TimeoutError(f"no answer within {REQUEST_TIMEOUT_S:.0f} s")
+            line = self.proc.stdout.readline()
+            if not line:
+                raise EOFError("the probe worker ended")
+            return json.loads(line)
+        except (OSError, ValueError, TimeoutError, EOFError) as exc:
+            self.close()  # a fresh worker for the next script
+            return {p: {"value": None, "why": f"probe worker: {exc}"} for p in probes}
+
+
+_shared: Prober | None = None
+
+
+def shared_prober() -> Prober | None:
+    """The process's prober (None where ``SPEEDRUN_PROBES=0`` switches probes off)."""
+    global _shared
+    if os.environ.get("SPEEDRUN_PROBES") == "0":
+        return None
+    if _shared is None:
+        _shared = Prober(cache_file=default_cache_file())
+        atexit.register(_shared.close)  # the worker is waited for: its time counts as this process's
+    return _shared
+
+
+def behaviour(prober: Prober, base: str, target: str, candidate: str, innovations) -> dict[str, ProbeVerdict]:
+    """innovation name -> the verdict of its probe (innovations without one are absent)."""
+    wanted = {i.name: probes_for(i.name) for i in innovations}
+    probes = sorted({p for ps in wanted.values() for p in ps})
+    if not probes:
+        return {}
+    b, t = prober.measure(base, probes), prober.measure(target, probes)
+    applicable = [p for p in probes if tells_apart(b[p]["value"], t[p]["value"])]
+    c = prober.measure(candidate, applicable) if applicable else {}
+    out = {}
+    for name, ps in wanted.items():
+        for p in ps:
+            cand = c.get(p, {"value": None, "why": "not measured"})
+            v = judge(p, b[p]["value"], t[p]["value"], cand["value"], cand["why"])
+            if name not in out or (out[name].decided is None and v.decided is not None):
+                out[name] = v
+    return out

@@ -1,0 +1,274 @@
+"""Behavioural probes (analysis/probes.py, analysis/probe_worker.py): a probe measures what code does,
+whatever mechanism computes it, and decides a verdict only where it tells record i from record i+1.
+
+Each probe is tried on one small script in several spellings of the same behaviour (they must all
+measure as having it) and in decoys that touch the same code for another behaviour (they must not);
+the sandboxed worker answers as the in-process one does; gold and null verdicts stay exact with
+probes on every task of the mini track.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis import probe_worker
+from analysis.attribute import attribute
+from analysis.probes import Prober, judge, probes_for, tells_apart
+from analysis.task import load_task
+
+SCRIPT = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from dataclasses import dataclass
+
+
+@dataclass
+class Hyperparameters:
+    num_iterations: int = 20
+
+
+args = Hyperparameters()
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 64
+    n_layer: int = 2
+    n_embd: int = 16
+    n_head: int = 2
+
+
+def rope(t):
+    T, D = t.shape[-2], t.shape[-1]
+    freqs = torch.outer(torch.arange(T).float(), 1.0 / 10000 ** (torch.arange(0, D, 2).float() / D))
+    z = torch.view_as_complex(t.float().reshape(*t.shape[:-1], D // 2, 2))
+    return torch.view_as_real(z * torch.polar(torch.ones_like(freqs), freqs)).flatten(-2)
+
+
+def rotate_half(t):
+    T, D = t.shape[-2], t.shape[-1]
+    ang = torch.arange(T).float()[:, None] / 10000 ** (torch.arange(0, D, 2).float() / D)
+    a, b = t[..., : D // 2], t[..., D // 2 :]
+    return torch.cat([a * ang.cos() + b * ang.sin(), b * ang.cos() - a * ang.sin()], dim=-1)
+
+
+def act(h):
+    return ACT
+
+
+class MLP(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd)
+
+    def forward(self, x):
+        return self.c_proj(act(self.c_fc(x)))
+
+
+class GPT(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.pos = nn.Embedding(64, config.n_embd)
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)
+        self.mlp = MLP(config)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.heads = config.n_head
+
+    def forward(self, idx, targets):
+        B, T = idx.shape
+        x = self.wte(idx)POS
+        q, k, v = self.qkv(x).view(B, T, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        QK
+        x = x + F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, -1)
+        x = x + self.mlp(x)
+        logits = self.lm_head(x)
+        CAP
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+
+OPT
+
+
+def main():
+    model = GPT(GPTConfig())
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for step in range(args.num_iterations):
+        LOOP
+        loss = model(idx, idx)
+        loss.backward()
+        opt.step()
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+BASE = dict(ACT="F.gelu(h)", POS="", QK="pass", CAP="pass", OPT="", LOOP="pass")
+
+SVD_STEP = """
+class Ortho(torch.optim.Optimizer):
+    def __init__(self, params, lr=0.02):
+        super().__init__(params, dict(lr=lr))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                U, S, Vh = torch.linalg.svd(p.grad, full_matrices=False)
+                p.sub_(group["lr"] * U @ Vh)
+"""
+CUBIC_STEP = """
+def polar(g):
+    x = g / g.norm()
+    for _ in range(12):
+        x = 1.5 * x - 0.5 * x @ x.T @ x
+    return x
+
+
+class Ortho(torch.optim.Optimizer):
+    def __init__(self, params, lr=0.02):
+        super().__init__(params, dict(lr=lr))
+
+    def step(self):
+        with torch.no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p.add_(polar(p.grad), alpha=-group["lr"])
+"""
+SIGN_STEP = SVD_STEP.replace("U, S, Vh = torch.linalg.svd(p.grad, full_matrices=False)", "pass").replace(
+    "U @ Vh", "p.grad.sign()"
+)
+RAMP = "momentum = 0.85 + 0.01 * step if step < 10 else 0.95\n        opt.param_groups[0]['momentum'] = momentum"
+
+# probe -> (spellings that have the behaviour, spellings that do not)
+CASES = {
+    "squared_relu": (
+        [dict(ACT="F.relu(h).square()"), dict(ACT="h.clamp(min=0) ** 2"), dict(ACT="torch.where(h > 0, h * h, 0 * h)")],
+        [dict(ACT="F.gelu(h)"), dict(ACT="F.relu(h)"), dict(ACT="F.silu(h) ** 2")],
+    ),
+    "bounded_logits": (
+        [
+            dict(CAP="logits = 30 * torch.tanh(logits / 30)"),
+            dict(CAP="logits = 30 * (2 * torch.sigmoid(logits / 15) - 1)"),
+        ],
+        [dict(CAP="logits = logits.clamp(-30, 30)"), dict(CAP="logits = logits / 2")],
+    ),
+    "qk_normalised": (
+        [
+            dict(QK="q, k = F.rms_norm(q, (q.size(-1),)), F.rms_norm(k, (k.size(-1),))"),
+            dict(QK="q, k = F.normalize(q, dim=-1) * 4, F.normalize(k, dim=-1) * 4"),
+            dict(QK="q, k = (t * torch.rsqrt(t.pow(2).mean(-1, keepdim=True) + 1e-6) for t in (q, k))"),
+        ],
+        [dict(QK="v = F.rms_norm(v, (v.size(-1),))"), dict(QK="q = q / 2")],
+    ),
+    "relative_positions": (
+        [dict(QK="q, k = rope(q), rope(k)"), dict(QK="q, k = rotate_half(q), rotate_half(k)")],
+        [dict(POS=" + self.pos(torch.arange(T))"), dict(QK="q = q * 2")],
+    ),
+    "orthogonal_update": (
+        [dict(OPT=SVD_STEP), dict(OPT=CUBIC_STEP)],
+        [dict(OPT=SIGN_STEP), dict(OPT="class Plain(torch.optim.SGD):\n    pass")],
+    ),
+    "rising:momentum": (
+        [dict(LOOP=RAMP), dict(LOOP="opt.param_groups[0]['momentum'] = min(step / 10, 1) * 0.1 + 0.85")],
+        [dict(LOOP=RAMP.replace("0.85 + 0.01", "0.95 - 0.01").replace("else 0.95", "else 0.85"))],
+    ),
+}
+
+
+def script(**parts) -> str:
+    text = SCRIPT
+    for key, value in {**BASE, **parts}.items():
+        text = text.replace(key, value)
+    return text
+
+
+def _value(probe: str, **parts):
+    return probe_worker.measure(script(**parts), [probe])[probe]["value"]
+
+
+@pytest.mark.parametrize("probe", sorted(CASES))
+def test_every_spelling_of_the_behaviour_measures_alike(probe):
+    has, lacks = CASES[probe]
+    base = _value(probe)
+    target = _value(probe, **has[0])
+    assert tells_apart(base, target), (probe, base, target)
+    for parts in has:
+        assert judge(probe, base, target, _value(probe, **parts)).decided is True, (probe, parts)
+    for parts in lacks:
+        assert judge(probe, base, target, _value(probe, **parts)).decided is not True, (probe, parts)
+
+
+def test_a_probe_decides_only_where_it_tells_the_records_apart():
+    assert judge("p", False, True, True).decided is True
+    assert judge("p", None, True, False).decided is False
+    assert judge("p", True, True, False).decided is None  # record i has it already
+    assert judge("p", False, True, None).decided is None  # the candidate cannot be measured
+    assert judge("p", 1e30, 30.0, 30.5).decided is True
+    assert judge("p", 30.0, 15.0, 29.0).decided is False
+    assert judge("p", 30.0, 15.0, 20.0).decided is None  # in between: the static layers decide
+    assert judge("p", 30.0, 31.0, 31.0).decided is None
+
+
+def test_probes_are_chosen_by_the_innovation_name():
+    assert probes_for("ReLU squared") == ["squared_relu"]
+    assert probes_for("logit softcap 15") == ["bounded_logits"]
+    assert probes_for("Muon optimizer") == ["orthogonal_update"]
+    assert probes_for("re-tuned warmup and Muon lr") == []
+    assert probes_for("Muon momentum warmup") == ["rising:momentum"]
+    assert probes_for("attention window warmup") == ["rising:window"]
+    assert probes_for("value embeddings") == []
+
+
+def test_a_script_that_cannot_load_is_left_to_the_static_layers():
+    out = probe_worker.measure("def broken(:\n", ["squared_relu"])
+    assert out["squared_relu"]["value"] is None and "parse" in out["squared_relu"]["why"]
+    out = probe_worker.measure("x = 1\n", ["squared_relu", "orthogonal_update"])
+    assert all(v["value"] is None and v["why"] for v in out.values())
+
+
+@pytest.fixture(scope="module")
+def prober():
+    p = Prober()
+    if p.unavailable:
+        pytest.skip(f"no sandbox here: {p.unavailable}")
+    yield p
+    p.close()
+
+
+def test_the_sandboxed_worker_answers_as_the_one_in_process(prober):
+    text = script(ACT="h.clamp(min=0) ** 2", QK="q, k = rope(q), rope(k)")
+    names = ["squared_relu", "relative_positions", "qk_normalised"]
+    assert prober.measure(text, names) == probe_worker.measure(text, names)
+
+
+def test_gold_and_null_stay_exact_with_probes_on_every_mini_task(prober, mini_store):
+    for task in mini_store.tasks("mini"):
+        base, target, innovations = load_task(mini_store, "mini", task.number)
+        if not any(probes_for(i.name) for i in innovations):
+            continue
+        gold = attribute(base, target, target, innovations, prober)
+        null = attribute(base, target, base, innovations, prober)
+        assert all(g.reproduced for g in gold.innovations), (task.number, [g.name for g in gold.innovations])
+        assert not any(g.reproduced for g in null.innovations), task.number
+
+
+@pytest.fixture(scope="module")
+def mini_store():
+    from test_analysis_mini_track import mini_store as store
+
+    return store()
+
+
+def test_reports_say_a_probe_decided_and_what_it_measured(prober, mini_store):
+    from analysis.report import to_json, to_markdown
+
+    base, target, innovations = load_task(mini_store, "mini", 4)
+    res = attribute(base, target, base, innovations, prober)
+    doc = to_json(res, "mini", 4, {"label": "null"})
+    relu = next(g for g in doc["innovations"] if g["name"] == "ReLU squared")
+    assert relu["layer"] == "probe" and relu["probe"]["target"] is True and relu["probe"]["decided"] is False
+    assert "behaviour `squared_relu`: record i no, record i+1 yes, candidate no" in to_markdown(doc)

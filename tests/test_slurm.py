@@ -1,0 +1,190 @@
+"""Replays on a real Slurm (``.ci/slurm-up`` starts one; CI always runs these): every run is one job,
+its id saved in run.json; a replay whose speedrun process is killed while its jobs are queued or
+running, then resumed, re-attaches to them: nothing finished is lost and nothing runs twice; a
+preempted job is requeued under its id and its run done again from the start; Ctrl-C cancels the
+replay's jobs and marks the replay interrupted.
+
+Skipped only outside CI on a machine without ``sinfo``; in CI a Slurm that is missing fails them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from replay import paths
+from replay.records.add import add_record, init_records_repo
+
+from toyrecords import write_toy_record
+
+pytestmark = pytest.mark.slurm
+
+SPEEDRUN = str(Path(sys.executable).parent / "speedrun")
+
+
+@pytest.fixture(autouse=True)
+def _slurm():
+    """A Slurm whose node is up (CI: required)."""
+    if subprocess.run(["which", "sinfo"], capture_output=True).returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail("no sinfo on PATH: .ci/slurm-up must start Slurm before the slurm tests")
+        pytest.skip("no Slurm here (start one with .ci/slurm-up)")
+    states = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True).stdout.split()
+    assert any(s in ("idle", "mixed", "allocated") for s in states), f"Slurm has no node up: {states}"
+
+
+@pytest.fixture
+def slow_toy(home, monkeypatch):
+    """Track 'toy' whose runs take about ``2 s`` each (20 steps of 0.1 s) and count their executions
+    in a file (outside any sandbox: the test that counts runs them unsandboxed)."""
+    store = init_records_repo(home / "records.git")
+    for index, step_ms in ((1, 100.0), (2, 80.0)):
+        add_record(store, "toy", write_toy_record(home / f"src{index}", index=index, step_ms=step_ms, sleep_s=0.1))
+    counter = home / "executions.txt"
+    monkeypatch.setenv("TOY_COUNTER", str(counter))
+    return counter
+
+
+def start_replay(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [SPEEDRUN, "replay", "1", "--track", "toy", "--executor", "slurm", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_json(run_id: str) -> dict:
+    return json.loads((paths.run_dir(run_id) / "run.json").read_text())
+
+
+def wait_for_jobs(proc: subprocess.Popen, count: int, timeout_s: float = 60) -> tuple[str, list[dict]]:
+    """The run id and the jobs saved in run.json, once at least ``count`` are."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for folder in paths.home().glob("replay-*"):
+            try:
+                jobs = json.loads((folder / "run.json").read_text())["jobs"]
+            except (OSError, ValueError, KeyError):
+                continue
+            if len(jobs) >= count:
+                return folder.name, jobs
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    raise AssertionError(f"no {count} jobs in run.json after {timeout_s} s")
+
+
+def in_queue(job_ids: list[str]) -> set[str]:
+    out = subprocess.run(["squeue", "-h", "-o", "%i", "-j", ",".join(job_ids)], capture_output=True, text=True)
+    return set(out.stdout.split())
+
+
+def test_mini_replay_through_slurm(tmp_path, monkeypatch):
+    """The real mini track, two records, --max-steps: each run one job, placed and described."""
+    monkeypatch.setenv("SPEEDRUN_HOME", str(tmp_path / "runs"))
+    monkeypatch.setenv("SPEEDRUN_DATA", str(paths.PROJECT_ROOT / "runs" / "data"))  # the mini corpus, shared
+    out = subprocess.run(
+        [SPEEDRUN, "replay", "1", "--track", "mini", "--max-steps", "3", "--executor", "slurm"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    run_id = next(line.split()[1] for line in out.stderr.splitlines() if line.startswith("run "))
+    saved = run_json(run_id)
+    assert saved["status"] == "finished" and saved["jobs"] == [] and saved["executor"]["name"] == "slurm"
+    assert [r["status"] for r in saved["runs"]] == ["partial", "partial"]
+    assert all(r["job"]["executor"] == "slurm" and r["node"]["slurm_job"] == r["job"]["job_id"] for r in saved["runs"])
+    assert sum(saved["summary"]["placement"]["nodes"].values()) == 2
+
+
+def test_killed_replay_resumes_by_reattaching_to_its_jobs(slow_toy):
+    proc = start_replay("--runs", "2", "--unsandboxed")
+    run_id, jobs = wait_for_jobs(proc, 2)  # round 0: both sides submitted together
+    proc.kill()
+    proc.communicate()
+    first_round = {j["job_id"] for j in jobs}
+    resume = [SPEEDRUN, "replay", "--resume", run_id, "--unsandboxed"]
+    out = subprocess.run(resume, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    saved = run_json(run_id)
+    assert saved["status"] == "finished" and saved["jobs"] == []
+    done = sorted((r["side"], r["replicate"]) for r in saved["runs"])
+    assert done == [("baseline", 0), ("baseline", 1), ("ground_truth", 0), ("ground_truth", 1)]
+    collected = {r["job"]["job_id"] for r in saved["runs"] if r["replicate"] == 0}
+    assert collected == first_round, "the resumed replay collected the jobs it had submitted, not new ones"
+    submitted = [p for p in (paths.run_dir(run_id) / "jobs").iterdir() if p.is_dir()]  # a folder per job id
+    assert len(submitted) == 4, submitted  # one job per run, none submitted twice
+    executions = slow_toy.read_text().splitlines()
+    assert len(executions) == 4, executions  # and each run executed once
+
+
+def test_ctrl_c_cancels_the_jobs_and_marks_the_replay_interrupted(home, monkeypatch):
+    store = init_records_repo(home / "records.git")
+    for index in (1, 2):  # runs of a minute: still running when the replay is interrupted
+        add_record(store, "toy", write_toy_record(home / f"src{index}", index=index, sleep_s=3.0))
+    proc = start_replay()
+    run_id, jobs = wait_for_jobs(proc, 2)
+    ids = [j["job_id"] for j in jobs]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and f"speedrun replay --resume {run_id}" in err
+    saved = run_json(run_id)
+    assert saved["status"] == "interrupted" and saved["jobs"] == [] and saved["runs"] == []
+    deadline = time.monotonic() + 60
+    while in_queue(ids) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not in_queue(ids), "the interrupted replay's jobs were cancelled"
+
+
+def test_a_preempted_job_is_requeued_and_its_run_done_again(home):
+    store = init_records_repo(home / "records.git")
+    for index in (1, 2):  # runs of 10 s: preempted while running
+        add_record(store, "toy", write_toy_record(home / f"src{index}", index=index, sleep_s=0.5))
+    proc = start_replay()
+    run_id, jobs = wait_for_jobs(proc, 2)
+    preempted = jobs[0]["job_id"]
+    deadline = time.monotonic() + 60
+    while (
+        "RUNNING"
+        not in subprocess.run(["squeue", "-h", "-o", "%T", "-j", preempted], capture_output=True, text=True).stdout
+    ):
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.5)
+    time.sleep(2)
+    # What Slurm does to a job it preempts (submitit's signal): the job requeues itself.
+    subprocess.run(["scancel", "--signal=USR2", preempted], check=True)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    saved = run_json(run_id)
+    assert saved["status"] == "finished" and [r["status"] for r in saved["runs"]] == ["ok", "ok"]
+    again = next(r for r in saved["runs"] if r["job"]["job_id"] == preempted)
+    assert "step:20/20 val_loss" in (paths.run_dir(run_id) / again["log"]).read_text()
+    log = (paths.run_dir(run_id) / "jobs" / preempted / f"{preempted}_0_log.err").read_text()
+    assert "preempted" in log
+
+
+def test_resume_submits_again_only_the_jobs_that_were_lost(home):
+    store = init_records_repo(home / "records.git")
+    for index in (1, 2):  # runs of 10 s
+        add_record(store, "toy", write_toy_record(home / f"src{index}", index=index, sleep_s=0.5))
+    proc = start_replay()
+    run_id, jobs = wait_for_jobs(proc, 2)
+    proc.kill()
+    proc.communicate()
+    lost, kept = jobs[0], jobs[1]
+    subprocess.run(["scancel", lost["job_id"]], check=True)  # cancelled from outside: no result will come
+    out = subprocess.run([SPEEDRUN, "replay", "--resume", run_id], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    saved = run_json(run_id)
+    by_side = {r["side"]: r for r in saved["runs"]}
+    assert saved["status"] == "finished" and [r["status"] for r in saved["runs"]] == ["ok", "ok"]
+    assert by_side[kept["side"]]["job"]["job_id"] == kept["job_id"], "the job still running was re-attached to"
+    assert by_side[lost["side"]]["job"]["job_id"] not in (lost["job_id"], kept["job_id"]), "the lost one ran again"
+    assert len([p for p in (paths.run_dir(run_id) / "jobs").iterdir() if p.is_dir()]) == 3
