@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.state import load_agent_state
-from agent.sweep_spec import CellKey, SweepSpec
+from agent.sweep_spec import CellKey, SweepSpec, key_from_json, key_to_json
 from replay import paths
 from replay.atomic import read_json, write_json_atomic
 from replay.errors import SpeedrunError
@@ -51,7 +51,7 @@ class Cell:
 
     def to_json(self) -> dict:
         return {
-            "key": self.key.to_json(),
+            "key": key_to_json(self.key),
             "run_id": self.run_id,
             "status": self.status,
             "error": self.error,
@@ -61,7 +61,7 @@ class Cell:
     @classmethod
     def from_json(cls, data: dict) -> Cell:
         return cls(
-            CellKey.from_json(data["key"]),
+            key_from_json(data["key"]),
             data["run_id"],
             CellStatus(data["status"]),
             data["error"],

@@ -33,28 +33,19 @@ from pathlib import Path
 from agent.edits import EditFormat
 from agent.hints import parse_hints
 from agent.scaffolds import SCAFFOLDS
+from analysis.sweep_index import CellKey  # the index's one typed key, shared with its reader
 from replay.errors import SpeedrunError
 
 SPEC_SCHEMA = 1
 
 
-@dataclass(frozen=True)
-class CellKey:
-    """What tells one cell from another (``sweep.json``'s ``key``); ``hints`` is [] for level 0."""
+def key_to_json(key: CellKey) -> dict:
+    """A cell's key as ``sweep.json`` holds it (``hints`` a list; [] for level 0)."""
+    return dict(asdict(key), hints=list(key.hints))
 
-    track: str
-    task: int
-    model: str
-    scaffold: str
-    hints: tuple[int, ...]
-    seed: int
 
-    def to_json(self) -> dict:
-        return dict(asdict(self), hints=list(self.hints))
-
-    @classmethod
-    def from_json(cls, data: dict) -> CellKey:
-        return cls(**dict(data, hints=tuple(data["hints"])))
+def key_from_json(data: dict) -> CellKey:
+    return CellKey(**dict(data, hints=tuple(data["hints"])))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from agent.state import load_agent_state
 from agent.sweep import load_sweep
-from agent.sweep_spec import load_spec
+from agent.sweep_spec import key_to_json, load_spec
 from analysis import sweep_index
 from replay import paths
 from replay.cli.app import app
@@ -54,7 +54,7 @@ def test_a_sweep_file_is_a_grid(tmp_path):
     spec = load_spec(write(tmp_path, GRID), [1, 2])
     cells = spec.cells()
     assert len(cells) == 2 * 2 * 2 * 2 * 3
-    assert cells[0].to_json() == {
+    assert key_to_json(cells[0]) == {
         "track": "toy",
         "task": 1,
         "model": "scripted/agent_policies:tweaker",
