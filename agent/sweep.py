@@ -33,8 +33,7 @@ from agent.sweep_spec import CellKey, SweepSpec, key_from_json, key_to_json
 from replay import paths
 from replay.atomic import read_json, write_json_atomic
 from replay.errors import SpeedrunError
-from replay.run.executor import _die_with_parent
-from replay.run.lifecycle import new_run_id, run_lock, sigterm_as_interrupt
+from replay.run.lifecycle import die_with_parent, new_run_id, run_lock, sigterm_as_interrupt
 from replay.statuses import CellStatus, RunStatus
 
 SWEEP_SCHEMA = 1
@@ -180,7 +179,7 @@ def _launch(sweep: Sweep, index: int, command: list[str]) -> subprocess.Popen:
     log = open(paths.sweep_cell_file(sweep.id, index, ".log"), "a")  # noqa: SIM115 (the child holds it)
     with log:
         return subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent
         )
 
 

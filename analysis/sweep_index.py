@@ -20,8 +20,6 @@ from replay.errors import SpeedrunError
 from replay.run.runlog import DOCUMENTED, json_schema_of, validated
 
 SWEEP_SCHEMA = 1
-SWEEPS_DIR = "sweeps"
-SWEEP_JSON = "sweep.json"
 
 
 @with_config(DOCUMENTED)
@@ -85,10 +83,9 @@ def parse_sweep(data: dict) -> SweepIndex:
 
 
 def load_sweep(sweep_id: str) -> SweepIndex:
-    paths.run_dir(sweep_id)  # a sweep id is one plain name, as a run id is
-    path = paths.home() / SWEEPS_DIR / sweep_id / SWEEP_JSON
+    path = paths.sweep_dir(sweep_id) / paths.SWEEP_JSON
     if not path.is_file():
-        raise SpeedrunError(f"no sweep '{sweep_id}' under {paths.home() / SWEEPS_DIR} (no {path})")
+        raise SpeedrunError(f"no sweep '{sweep_id}' under {paths.sweeps_dir()} (no {path})")
     return read_json(path, parse_sweep)
 
 

@@ -40,6 +40,7 @@ from replay.data import datasets
 from replay.errors import SpeedrunError
 from replay.records.store import materialize
 from replay.run.evaluator import evaluate_model
+from replay.run.lifecycle import die_with_parent
 from replay.run.provenance import gpu_names, hardware, nvidia_driver
 from replay.run.sandbox import Sandbox
 from replay.score.grading import Exit
@@ -245,7 +246,7 @@ def run_process(
     start = time.perf_counter()
 
     def prepare_child() -> None:
-        _die_with_parent()
+        die_with_parent()
         if sandbox is not None:
             sandbox.limit_resources(gpus)
 
@@ -467,15 +468,6 @@ class LocalExecutor:
                 self._free_gpus.extend(devices)
                 self._running -= 1
                 self._dispatch()
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM if the harness dies (even by SIGKILL), so no run is orphaned."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class _Group:

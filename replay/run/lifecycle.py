@@ -1,6 +1,6 @@
 """What replays and agent runs share as owners of a run folder: a unique, sortable run id, one
-process at a time per run (a lock), and SIGTERM handled like Ctrl-C, so a killed run saves its
-state before it stops."""
+process at a time per run (a lock), SIGTERM handled like Ctrl-C, so a killed run saves its
+state before it stops, and children that die with the process that started them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import fcntl
 import os
 import re
 import signal
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -55,3 +56,12 @@ def run_lock(folder: Path, run_id: str):
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         yield
+
+
+def die_with_parent() -> None:
+    """In the child: get SIGTERM if the harness dies (even by SIGKILL), so no run is orphaned."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
