@@ -344,11 +344,22 @@ class AgentRunner:
 
     def _judge(self, state: AgentState, node: Node, execution: Execution) -> None:
         node.execution = execution
-        root = state.root.execution
-        allowance = rules.startup_allowance(root.wall_s if root else None, root.time_s if root else None)
-        node.outcome, node.problem, node.detail = judge.judge(
-            execution, state.target_val_loss, state.request.max_steps is not None, allowance
+        node.outcome, node.problem, node.detail = self._verdict(state, execution, state.root.execution)
+        if node.problem == "clock" and state.root.execution is not None:
+            # The allowance came from the root, timed at the start of the run under that moment's load:
+            # before calling the clock implausible, time the untouched script again now, next to the node.
+            reference = self._run_side(
+                state, f"{node.id}-reference", Role.BASELINE, state.root.branch, state.root.commit
+            )
+            state.references[f"{node.id}-reference"] = reference
+            node.outcome, node.problem, node.detail = self._verdict(state, execution, reference)
+
+    @staticmethod
+    def _verdict(state: AgentState, execution: Execution, reference: Execution | None):
+        allowance = rules.startup_allowance(
+            reference.wall_s if reference else None, reference.time_s if reference else None
         )
+        return judge.judge(execution, state.target_val_loss, state.request.max_steps is not None, allowance)
 
     def _run_side(
         self, state: AgentState, name: str, role: Role, ref: str, commit: str, replayer: Replayer | None = None

@@ -100,6 +100,14 @@ def refuses(messages) -> str:
     raise litellm.AuthenticationError("bad key", llm_provider="scripted", model="refuses")
 
 
+def slow_start(messages) -> str:
+    """Works for seconds before its first step line: time the step lines cannot see."""
+    script = current_script(messages)
+    first = next(row for row in script.splitlines() if row.startswith("N = args.num_iterations"))
+    wait = "import select\nselect.select([], [], [], 12)"  # a wait the rules on the timer do not see
+    return f"Warm up first.\n\n<<<<<<< SEARCH\n{first}\n=======\n{wait}\n{first}\n>>>>>>> REPLACE\n"
+
+
 def stopped_clock(messages) -> str:
     """Reports a tiny train_time while the run takes seconds: what a timer moved off training looks like."""
     script = current_script(messages)

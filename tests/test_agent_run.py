@@ -114,6 +114,17 @@ def test_implausible_timer_is_invalid(toy_store):
     assert state.summary["best"] is None
 
 
+def test_work_before_the_first_step_line_is_judged_against_a_fresh_reference(toy_store):
+    """The clock rule's allowance comes from the untouched script timed again next to the node, not
+    from the root timed at the start of the run; the reference run is kept with the run."""
+    _, state = agent_run(toy_store, "slow_start", scaffold="flat", nodes=1)
+    node = state.nodes[1]
+    assert node.execution.status == "ok" and node.execution.wall_s > 12
+    assert node.outcome == "invalid" and node.problem == "clock" and "inside the timer" in node.detail
+    reference = state.references[f"{node.id}-reference"]
+    assert reference.status == "ok" and reference.wall_s < 5
+
+
 def test_unpriced_model_with_a_cost_budget_stops(toy_store):
     _, state = agent_run(toy_store, "tweaker", scaffold="flat", nodes=5, budget_usd=1.0)
     assert state.status == "stopped" and "cannot be enforced" in state.stop_reason
