@@ -21,6 +21,9 @@ from replay.cli.params import (
     track_option,
     unsandboxed_option,
 )
+from replay.cli.params import (
+    jobs_option as base_jobs_option,
+)
 from replay.errors import SpeedrunError
 
 PANEL = "Agent"
@@ -35,12 +38,8 @@ groups = (agent,)
 
 def jobs_option() -> typer.Option:
     """``--jobs``: nodes of a batch executing at once (the executor's runs in flight)."""
-    return number_option(
+    return base_jobs_option(
         1,
-        "--jobs",
-        "-j",
-        minimum=1,
-        maximum=1024,
         help="Nodes of a batch run at once (default 1: concurrent CPU runs would share the cores and slow each "
         "other). The tree does not depend on it.",
     )

@@ -88,17 +88,13 @@ def executor_option() -> typer.Option:
     )
 
 
-def jobs_option() -> typer.Option:
-    """``--jobs N``: the local executor's limit on runs at once."""
-    return number_option(
-        None,
-        "--jobs",
-        "-j",
-        minimum=1,
-        maximum=1024,
-        help="Local runs at once (default: as many as the GPUs allow, each its own GPUs; one on a CPU machine, "
-        "whose runs would time each other).",
-    )
+def jobs_option(
+    default: int | None = None,
+    help: str = "Local runs at once (default: as many as the GPUs allow, each its own GPUs; one on a CPU machine, "
+    "whose runs would time each other).",
+) -> typer.Option:
+    """``--jobs N``: how many runs at once (the local executor's limit, unless ``help`` says otherwise)."""
+    return number_option(default, "--jobs", "-j", minimum=1, maximum=1024, help=help)
 
 
 def slurm_option() -> typer.Option:
