@@ -355,6 +355,7 @@ class LocalJob:
         self.on_step = on_step
         self.executor = executor
         self.token = CancelToken()
+        self.started_at: float | None = None  # time.monotonic() when the job got its slot; None while queued
         self._done = threading.Event()
         self._outcome: Outcome | None = None
         self._error: BaseException | None = None
@@ -445,6 +446,7 @@ class LocalExecutor:
             if len(self._free_gpus) < wanted:
                 return
             self._queue.popleft()
+            job.started_at = time.monotonic()
             devices = [self._free_gpus.pop(0) for _ in range(wanted)]
             self._running += 1
             threading.Thread(target=self._work, args=(job, devices), daemon=True).start()
