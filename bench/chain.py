@@ -85,6 +85,7 @@ def main() -> None:
     request = ReplayRequest(track=args.track, task=records[0].index, runs=args.runs, use_cache=False)
     folder = paths.home() / f"bench-chain-{args.track}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     folder.mkdir(parents=True)
+    measurements[0]["folder"] = str(folder)  # the runs' logs, for bench/restate.py
     measured = [r for r in records if r.index in measurements[0]["records"]]
     for replicate in range(args.runs):
         for record in measured:
@@ -175,7 +176,12 @@ def write_results(track: str, records, results: dict[int, list[dict]], measureme
         "measurements": measurements,
         "results": {
             str(i): [
-                {k: r[k] for k in ("time_s", "val_loss", "status", "wall_s", "cpu_s") if k in r} for r in results[i]
+                {
+                    k: r[k]
+                    for k in ("time_s", "val_loss", "status", "wall_s", "cpu_s", "reported_time_s", "log")
+                    if k in r
+                }
+                for r in results[i]
             ]
             for i in sorted(results)
         },

@@ -116,4 +116,4 @@ def test_cli_of_time_measures(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert out.returncode == 0 and "| train_time |" in out.stdout and "chains apart" not in out.stdout
+    assert out.returncode == 0 and "| official time |" in out.stdout and "chains apart" not in out.stdout
