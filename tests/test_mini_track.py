@@ -13,10 +13,10 @@ import pytest
 from replay import paths
 from replay.records.definitions import defined_names
 from replay.records.store import RecordsStore
-from replay.run.replayer import Replayer, ReplayRequest
+from replay.run.replayer import Replayer, ReplayRequest, Side
 from replay.score.log_parser import parse_log
 from replay.score.stats import difference
-from replay.statuses import Measure
+from replay.statuses import Measure, Role
 
 MINI = "mini"
 
@@ -122,13 +122,15 @@ def measured_runs(store) -> dict[int, tuple[list[float], list[float]]]:
     return runs
 
 
-def test_harness_runs_and_stops_every_mini_record(mini_home):
+def test_harness_runs_and_stops_every_mini_record(mini_home, tmp_path):
+    """Every record (each is some task's start or target) runs under the harness and stops at --max-steps."""
     replayer = Replayer(mini_home)
-    for task in mini_home.tasks(MINI):
-        state = replayer.run(replayer.start(ReplayRequest(track=MINI, task=task.number, runs=1, max_steps=3)))
-        for run in state.runs:
-            assert run["status"] == "partial", (task.number, run)
-            assert run["steps"] >= 3 and run["time_s"] > 0
+    request = ReplayRequest(track=MINI, task=1, runs=1, max_steps=3, use_cache=False)
+    for record in mini_home.records(MINI):
+        side = Side(record.label, Role.BASELINE, record.label, record.commit_id, record.tree_id)
+        run = replayer.run_side(request, side, 0, tmp_path / "every-record")
+        assert run["status"] == "partial", (record.label, run)
+        assert run["steps"] >= 3 and run["time_s"] > 0
 
 
 @pytest.mark.slow

@@ -2,7 +2,8 @@
 of different skill x two scaffolds x two mini tasks x two seeds) runs end to end from the CLI;
 killed once while cells are running and resumed, every cell ends finished with exactly one
 agent run of its own, and the policies rank as their skill says (the vandal never has a
-best node)."""
+best node; on the leaderboard of the sweep the oracle reproduces the most innovations and every
+vandal node is buggy)."""
 
 import json
 import os
@@ -56,3 +57,30 @@ def test_example_sweep_survives_a_kill_and_finishes_every_cell_once(tmp_path):
         assert state["status"] == "finished" and all(n["stage"] == "done" for n in state["nodes"])
         best.setdefault(cell["key"]["model"].rpartition(":")[2], []).append(state["summary"]["best"])
     assert not any(best["vandal"]) and all(best["tinkerer"])
+    leaderboard_ranks_the_policies_by_skill(before["id"], env, tmp_path)
+
+
+def leaderboard_ranks_the_policies_by_skill(sweep_id: str, env: dict, tmp_path) -> None:
+    """The example's leaderboard counts every cell (2 tasks x 2 seeds per model x scaffold), the
+    oracle reproduces more of record i+1's innovations than either other policy, every vandal node
+    is buggy, and the plots are written as PNG and SVG."""
+    out = subprocess.run(
+        [*SPEEDRUN, "leaderboard", "--sweep", sweep_id, "--format", "json", "--plots", str(tmp_path / "plots")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    board = json.loads(out.stdout)
+    cells = {(c["row"], c["column"]): c for c in board["cells"]}
+    assert len(cells) == 6 and all(c["tasks"] == 2 and c["runs_per_task"] == 2 for c in cells.values())
+    by_policy: dict[str, list[dict]] = {}
+    for (row, _), cell in cells.items():
+        by_policy.setdefault(next(p for p in ("oracle", "tinkerer", "vandal") if p in row), []).append(cell)
+    reproduced = {p: sum(c["innovations"]["reproduced"] for c in cs) for p, cs in by_policy.items()}
+    assert reproduced["oracle"] > max(reproduced["tinkerer"], reproduced["vandal"]), reproduced
+    vandal_nodes = [c["nodes"] for c in by_policy["vandal"]]
+    assert all(n["buggy"] > 0 and sum(n.values()) == n["buggy"] for n in vandal_nodes), vandal_nodes
+    written = sorted(p.suffix for p in (tmp_path / "plots").iterdir())
+    assert written and written.count(".png") == written.count(".svg")
