@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pygit2
 
@@ -39,7 +39,7 @@ from replay.atomic import write_text_atomic
 from replay.errors import SpeedrunError
 from replay.records.store import RecordsStore
 from replay.records.workrepo import create_branch
-from replay.run.executor import Executor
+from replay.run.executor import Executor, JobRef, leave_running
 from replay.run.executor_choice import build_executor
 from replay.run.lifecycle import new_run_id, run_lock, sigterm_as_interrupt
 from replay.run.provenance import gpu_names, provenance
@@ -108,6 +108,7 @@ class AgentRunner:
             sandbox=self.sandbox.describe(len(gpu_names())),
             measure=task.start.meta.measure,
             provenance=provenance(),
+            executor=self.replayer.executor.describe(),
         )
         root = Node(
             node_id(0),
@@ -160,12 +161,26 @@ class AgentRunner:
                     if state.status != RunStatus.FAILED:  # the closing reference runs are interruptible too
                         state.summary = self._summarize(state, task)
                         state.status = RunStatus.STOPPED if state.stop_reason else RunStatus.FINISHED
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as interrupt:
+                if not leave_running(interrupt, self.replayer.executor):
+                    self._cancel_jobs(state)
                 state.status = RunStatus.INTERRUPTED
                 state.save()
                 raise
             state.save()
             return state
+
+    def _cancel_jobs(self, state: AgentState) -> None:
+        """Ctrl-C: cancel this run's jobs still queued or running (a cluster's; local runs end with
+        this process) and forget them, so that a resume runs those nodes afresh. (Stopped from
+        outside, a run leaves a cluster's jobs running and in run.json, to be re-attached to.)"""
+        executor = self.replayer.executor
+        for saved in state.jobs.values():
+            ref = JobRef.from_json(saved)
+            job = executor.attach(ref) if ref.executor == executor.name else None
+            if job is not None:
+                job.cancel()
+        state.jobs = {}
 
     def _loop(self, state: AgentState) -> None:
         """Plan batches and advance their nodes until the budgets or the scaffold stop the run."""
@@ -224,6 +239,7 @@ class AgentRunner:
         to_ask = [n for n in pending if n.stage == NodeStage.PLANNED]
         asking: dict[Future, Node] = {}
         running: dict[Future, Node] = {}
+        submitted: dict[Future, Node] = {}  # set by a worker when its node's job is submitted
         sequential_calls = state.request.budget_usd is not None
         while True:
             for node in pending:
@@ -233,7 +249,10 @@ class AgentRunner:
                     if node.outcome is not None:  # failed before running: judged without a run
                         self._finish(state, node)
                     elif len(running) < self.runs.size:
-                        running[self.runs.submit(self._execute_in_worker, state, node)] = node
+                        note: Future = Future()
+                        submitted[note] = node
+                        saved = state.jobs.get(node.id)
+                        running[self.runs.submit(self._execute_in_worker, state, node, saved, note)] = node
             while to_ask and len(asking) < self.calls.size and not (sequential_calls and asking):
                 if reason := self._budget_stop(state):
                     state.nodes = [n for n in state.nodes if n.stage != NodeStage.PLANNED]
@@ -245,13 +264,20 @@ class AgentRunner:
                 asking[self.calls.submit(self.client.complete, self._messages(state, node))] = node
             if not asking and not running:
                 return
-            finished, _ = wait([*asking, *running], return_when=FIRST_COMPLETED)
-            for future in finished:
+            finished, _ = wait([*asking, *running, *submitted], return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=lambda f: f not in submitted):  # a job's id before its end
                 if future in asking:
                     self._save_reply(state, asking.pop(future), future.result())
-                else:
+                elif future in submitted:
+                    node = submitted.pop(future)
+                    self._note_job(state, node.id, future.result())
+                elif future in running:
                     node = running.pop(future)
-                    self._judge(state, node, future.result())
+                    for note in [f for f, n in submitted.items() if n is node]:  # run from the cache: no job
+                        del submitted[note]
+                    execution = future.result()
+                    self._forget_job(state, node.id)
+                    self._judge(state, node, execution)
                     self._finish(state, node)
 
     def _finish(self, state: AgentState, node: Node) -> None:
@@ -326,11 +352,26 @@ class AgentRunner:
         node.stage = NodeStage.COMMITTED
         state.save()
 
-    def _execute_in_worker(self, state: AgentState, node: Node) -> Execution:
-        """Run a node (in a pool worker: reads only what the run's thread wrote before submitting it)."""
+    def _execute_in_worker(self, state: AgentState, node: Node, saved: dict | None, note: Future) -> Execution:
+        """Run a node (in a pool worker: reads only what the run's thread wrote before submitting it,
+        and tells that thread its job through ``note`` rather than writing the state itself)."""
         untrusted = node.action != NodeAction.ROOT or state.request.from_run is not None
         role = Role.CANDIDATE if untrusted else Role.BASELINE
-        return self._run_side(state, node.id, role, node.branch, node.commit, self._worker_replayer())
+        return self._run_side(
+            state, node.id, role, node.branch, node.commit, self._worker_replayer(), saved, note.set_result
+        )
+
+    @staticmethod
+    def _note_job(state: AgentState, name: str, ref: JobRef) -> None:
+        """Save a submitted job's reference before waiting for it: a killed run re-attaches to it."""
+        state.jobs[name] = asdict(ref)
+        state.save()
+
+    @staticmethod
+    def _forget_job(state: AgentState, name: str) -> None:
+        """The job's run is collected (or cancelled): a resume must not wait for it again."""
+        if state.jobs.pop(name, None) is not None:
+            state.save()
 
     def _worker_replayer(self) -> Replayer:
         """This worker's own replayer: a pygit2 repository must not be shared between threads, so
@@ -362,8 +403,23 @@ class AgentRunner:
         return judge.judge(execution, state.target_val_loss, state.request.max_steps is not None, allowance)
 
     def _run_side(
-        self, state: AgentState, name: str, role: Role, ref: str, commit: str, replayer: Replayer | None = None
+        self,
+        state: AgentState,
+        name: str,
+        role: Role,
+        ref: str,
+        commit: str,
+        replayer: Replayer | None = None,
+        saved: dict | None = None,
+        on_submit: Callable[[JobRef], None] | None = None,
     ) -> Execution:
+        """Run ``name`` (a node, or a reference run of a record) through the replay engine, re-attaching
+        to its saved job if an earlier process submitted one. Without ``on_submit`` this is the run's
+        own thread: it saves the job's reference itself and forgets it once the run is collected."""
+        in_run_thread = on_submit is None
+        if in_run_thread:
+            saved = state.jobs.get(name)
+            on_submit = lambda job: self._note_job(state, name, job)  # noqa: E731
         replayer = replayer or self.replayer
         request = ReplayRequest(
             track=state.request.track,
@@ -374,7 +430,11 @@ class AgentRunner:
             use_cache=state.request.use_cache,
         )
         side = Side(name, role, ref, commit, str(replayer.work[commit].peel(pygit2.Commit).tree_id))
-        record = replayer.run_side(request, side, 0, run_folder(state.run_id))
+        record = replayer.run_side(
+            request, side, 0, run_folder(state.run_id), JobRef.from_json(saved) if saved else None, on_submit
+        )
+        if in_run_thread:
+            self._forget_job(state, name)
         return Execution(
             status=record["status"],
             failure=record["failure"],

@@ -76,6 +76,8 @@ class Sweep:
     spec: SweepSpec
     cells: list[Cell]
     created: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    # where the cells' runs go, as `sweep run` was told (--executor, --slurm, --constraint); a resume keeps it
+    executor: dict = field(default_factory=lambda: {"name": "local"})
 
     def to_json(self) -> dict:
         return {
@@ -84,6 +86,7 @@ class Sweep:
             "created": self.created,
             "spec": self.spec.to_json(),
             "cells": [c.to_json() for c in self.cells],
+            "executor": self.executor,
         }
 
     @classmethod
@@ -91,7 +94,11 @@ class Sweep:
         if data.get("schema") != SWEEP_SCHEMA:
             raise SpeedrunError(f"sweep {data.get('id')}: not a sweep.json of schema {SWEEP_SCHEMA}")
         return cls(
-            data["id"], SweepSpec.from_json(data["spec"]), [Cell.from_json(c) for c in data["cells"]], data["created"]
+            data["id"],
+            SweepSpec.from_json(data["spec"]),
+            [Cell.from_json(c) for c in data["cells"]],
+            data["created"],
+            data.get("executor") or {"name": "local"},  # sweeps from before it was recorded ran locally
         )
 
     def save(self) -> None:
@@ -101,11 +108,16 @@ class Sweep:
         return {status: sum(1 for c in self.cells if c.status == status) for status in CellStatus}
 
 
-def new_sweep(spec: SweepSpec) -> Sweep:
-    """Create a sweep's folder and its sweep.json, every cell pending."""
+def new_sweep(spec: SweepSpec, executor: dict | None = None) -> Sweep:
+    """Create a sweep's folder and its sweep.json, every cell pending (``executor``: where its runs go)."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     name = re.sub(r"[^A-Za-z0-9._-]", "-", spec.name)[:60]
-    sweep = Sweep(f"sweep-{name}-{stamp}-{os.urandom(2).hex()}", spec, [Cell(key) for key in spec.cells()])
+    sweep = Sweep(
+        f"sweep-{name}-{stamp}-{os.urandom(2).hex()}",
+        spec,
+        [Cell(key) for key in spec.cells()],
+        executor=executor or {"name": "local"},
+    )
     paths.sweep_dir(sweep.id).mkdir(parents=True)
     sweep.save()
     return sweep

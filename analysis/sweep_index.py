@@ -71,6 +71,9 @@ class SweepIndex:
     """The grid as declared (tracks, tasks, models, scaffolds, hints, seeds, run options)."""
     cells: list[SweepCell] = field(default_factory=list)
     """Every cell of the grid."""
+    executor: dict[str, Any] = field(default_factory=lambda: {"name": "local"})
+    """Where its cells' runs go, as ``sweep run`` was told: ``name`` (local or slurm), ``slurm``
+    (KEY=VALUE settings) and ``constraint``; ``sweep resume`` keeps them unless told otherwise."""
     schema: Literal[1] = SWEEP_SCHEMA
     """Version of the index's format."""
 

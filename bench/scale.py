@@ -47,6 +47,7 @@ class SimulatedExecutor:
 
     name = "simulated"
     gpus = 0
+    jobs_outlive_process = False
 
     def __init__(self):
         from replay.run.sandbox import Sandbox

@@ -1,8 +1,10 @@
-"""Replays on a real Slurm (``.ci/slurm-up`` starts one; CI always runs these): every run is one job,
-its id saved in run.json; a replay whose speedrun process is killed while its jobs are queued or
-running, then resumed, re-attaches to them: nothing finished is lost and nothing runs twice; a
-preempted job is requeued under its id and its run done again from the start; Ctrl-C cancels the
-replay's jobs and marks the replay interrupted.
+"""Replays, agent runs and sweeps on a real Slurm (``.ci/slurm-up`` starts one; CI always runs
+these): every run is one job, its id saved in run.json; a replay or agent run whose speedrun
+process is killed while its jobs are queued or running, then resumed, re-attaches to them:
+nothing finished is lost and nothing runs twice, and so does a sweep whose controller is killed
+(its cells, stopped by SIGTERM, leave their jobs running); a preempted job is requeued under its
+id and its run done again from the start; Ctrl-C cancels a replay's or an agent run's jobs and
+marks the run interrupted.
 
 Skipped only outside CI on a machine without ``sinfo``; in CI a Slurm that is missing fails them."""
 
@@ -188,3 +190,141 @@ def test_resume_submits_again_only_the_jobs_that_were_lost(home):
     assert by_side[kept["side"]]["job"]["job_id"] == kept["job_id"], "the job still running was re-attached to"
     assert by_side[lost["side"]]["job"]["job_id"] not in (lost["job_id"], kept["job_id"]), "the lost one ran again"
     assert len([p for p in (paths.run_dir(run_id) / "jobs").iterdir() if p.is_dir()]) == 3
+
+
+AGENT_RUN = ["agent", "run", "1", "--track", "toy", "--model", "scripted/agent_policies:tweaker", "--scaffold", "aide"]
+
+
+def test_killed_agent_run_resumes_by_reattaching_to_its_node_jobs(slow_toy):
+    """An agent run's speedrun process killed while a node's job is queued or running: the resume
+    (which keeps the run's Slurm executor) waits for that job instead of submitting it again."""
+    env = {**os.environ, "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    command = [SPEEDRUN, *AGENT_RUN, "--nodes", "3", "--executor", "slurm", "--unsandboxed"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill once a node's job (not only the root's) is saved
+        saved = [json.loads(p.read_text()) for p in paths.home().glob("agent-*/run.json")]
+        if saved and any(name != "n000" for name in saved[0]["jobs"]):
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    else:
+        raise AssertionError("no node job saved in run.json")
+    proc.kill()
+    proc.communicate()
+    run_id, jobs = saved[0]["run_id"], saved[0]["jobs"]
+    assert saved[0]["executor"]["name"] == "slurm" and all(j["executor"] == "slurm" for j in jobs.values())
+    out = subprocess.run(
+        [SPEEDRUN, "agent", "resume", run_id, "--unsandboxed"], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    state = run_json(run_id)
+    assert state["status"] == "finished" and state["jobs"] == {}
+    assert all(n["stage"] == "done" for n in state["nodes"]) and len(state["nodes"]) == 4
+    runs = executed(state)
+    submitted = [p for p in (paths.run_dir(run_id) / "jobs").iterdir() if p.is_dir()]
+    assert {p.name for p in submitted} >= {j["job_id"] for j in jobs.values()}
+    assert len(submitted) == runs, "one job per run: the saved jobs were re-attached to, not submitted again"
+    assert_each_run_executed_once(slow_toy)
+
+
+def test_ctrl_c_cancels_an_agent_runs_jobs(home):
+    """Ctrl-C on an agent run whose node runs are on Slurm: its jobs are cancelled and forgotten,
+    the run is interrupted (a resume runs those nodes afresh)."""
+    store = init_records_repo(home / "records.git")
+    for index in (1, 2):  # runs of a minute: still running when the run is interrupted
+        add_record(store, "toy", write_toy_record(home / f"src{index}", index=index, sleep_s=3.0))
+    env = {**os.environ, "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    command = [SPEEDRUN, *AGENT_RUN, "--nodes", "2", "--executor", "slurm", "--unsandboxed"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        saved = [json.loads(p.read_text()) for p in paths.home().glob("agent-*/run.json")]
+        if saved and saved[0]["jobs"]:
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    ids = [j["job_id"] for j in saved[0]["jobs"].values()]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    state = run_json(saved[0]["run_id"])
+    assert state["status"] == "interrupted" and state["jobs"] == {}
+    deadline = time.monotonic() + 60
+    while in_queue(ids) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not in_queue(ids), "the interrupted run's jobs were cancelled"
+
+
+SMALL_SWEEP = """\
+schema = 1
+name = "slurm-2x2"
+track = "toy"
+tasks = [1]
+models = ["scripted/agent_policies:tweaker", "scripted/agent_policies:broken"]
+scaffolds = ["aide"]
+hints = ["0"]
+seeds = [0, 1]
+nodes = 1
+cells_at_once = 4
+cache = false
+"""
+
+
+def test_a_2x2_sweep_on_slurm_survives_a_kill_and_finishes_every_cell_once(slow_toy, tmp_path):
+    """Two scripted policies x two seeds through Slurm: the controller killed once some cell's jobs
+    are submitted (its cells get SIGTERM and leave their jobs running), resumed; every cell
+    finishes with one agent run of its own, re-attached to its jobs, and no run executes twice."""
+    spec = tmp_path / "sweep.toml"
+    spec.write_text(SMALL_SWEEP)
+    env = {**os.environ, "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.Popen(
+        [SPEEDRUN, "sweep", str(spec), "--executor", "slurm", "--unsandboxed"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if any(json.loads(p.read_text())["jobs"] for p in paths.home().glob("agent-*/run.json")):
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    else:
+        raise AssertionError("no cell submitted a job")
+    proc.kill()
+    proc.communicate()
+    (index,) = paths.home().glob("sweeps/*/sweep.json")
+    sweep_id = json.loads(index.read_text())["id"]
+    time.sleep(2)  # the cells' processes got SIGTERM with their controller: let them save
+    # stopped from outside, the cells left their Slurm jobs running and in their run.json
+    left_running = {p.parent.name: json.loads(p.read_text())["jobs"] for p in paths.home().glob("agent-*/run.json")}
+    assert any(left_running.values())
+    out = subprocess.run(
+        [SPEEDRUN, "sweep", "resume", sweep_id, "--unsandboxed"], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    cells = json.loads(index.read_text())["cells"]
+    assert len(cells) == 4 and all(c["status"] == "finished" for c in cells)
+    run_ids = [c["run_id"] for c in cells]
+    assert sorted(run_ids) == sorted(p.parent.name for p in paths.home().glob("agent-*/run.json"))
+    for run_id in run_ids:
+        state = run_json(run_id)
+        assert state["status"] == "finished" and state["jobs"] == {} and state["executor"]["name"] == "slurm"
+        submitted = {p.name for p in (paths.run_dir(run_id) / "jobs").iterdir() if p.is_dir()}
+        assert submitted >= {j["job_id"] for j in left_running.get(run_id, {}).values()}
+        assert len(submitted) == executed(state), "one job per run: those left running were re-attached to"
+    assert_each_run_executed_once(slow_toy)
+
+
+def assert_each_run_executed_once(counter: Path) -> None:
+    """Each toy script that got to its first line wrote its scratch folder (one per run) to the counter."""
+    lines = counter.read_text().splitlines()
+    assert lines and len(lines) == len(set(lines)), lines
+
+
+def executed(state: dict) -> int:
+    """How many runs an agent run made (not taken from the result cache): its nodes' and references'."""
+    executions = [n["execution"] for n in state["nodes"] if n["execution"]] + list(state["references"].values())
+    return sum(not e["cached"] for e in executions)

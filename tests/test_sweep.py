@@ -142,7 +142,8 @@ def test_a_failing_cell_never_stops_the_others_and_resume_touches_nothing_finish
     assert result.exit_code == 1 and "1 of 2 cells" in str(result.exception)
     (sweep_id,) = sweep_ids()
     on_disk = json.loads((paths.sweep_dir(sweep_id) / "sweep.json").read_text())
-    assert set(on_disk) == {"schema", "id", "created", "spec", "cells"} and on_disk["id"] == sweep_id
+    assert set(on_disk) == {"schema", "id", "created", "spec", "cells", "executor"} and on_disk["id"] == sweep_id
+    assert on_disk["executor"] == {"name": "local", "slurm": [], "constraint": None}
     read_back = sweep_index.load_sweep(sweep_id)  # the leaderboard's reader takes it as written
     assert [c.status for c in read_back.cells] == ["finished", "failed"] and read_back.cells[0].key.hints == ()
     good, bad = on_disk["cells"]

@@ -206,14 +206,16 @@ def resume(
     slurm: list[str] = slurm_option(),
     constraint: str | None = constraint_option(),
 ):
-    """Continue a killed or interrupted agent run: finished nodes are neither lost nor repeated.
+    """Continue a killed or interrupted agent run: finished nodes are neither lost nor repeated, and
+    its jobs still queued or running on a cluster are re-attached to (it runs where it ran before
+    unless --executor says otherwise).
 
     Example: speedrun agent resume agent-mini-t03-20261126-190000-ab12 --jobs 2
     """
     from agent.runner import resume_state
 
     state = resume_state(run_id)
-    chosen = executor_from_options(executor, jobs, slurm, constraint, unsandboxed)
+    chosen = executor_from_options(executor, jobs, slurm, constraint, unsandboxed, recorded=state.executor)
     _report(_execute(_runner(unsandboxed, chosen, jobs, llm_jobs), state))
 
 

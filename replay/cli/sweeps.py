@@ -114,8 +114,9 @@ def run(
     if dry_run:
         _print_estimate(spec, store)
         return
-    command = cell_command(jobs, llm_jobs, unsandboxed, executor, slurm, constraint)
-    _execute(new_sweep(spec), cells, command)
+    where = {"name": executor or "local", "slurm": list(slurm), "constraint": constraint}
+    command = cell_command(jobs, llm_jobs, unsandboxed, where["name"], slurm, constraint)
+    _execute(new_sweep(spec, where), cells, command)
 
 
 def _task_numbers(store, sweep_file: Path) -> list[int] | None:
@@ -147,12 +148,23 @@ def resume(
 ):
     """Continue a killed or interrupted sweep: unfinished cells resume their own runs; finished ones are untouched.
 
+    Its cells run where the sweep ran before unless --executor, --slurm or --constraint say otherwise.
+
     Example: speedrun sweep resume sweep-mini-example-20261128-170000-ab12
     """
     from agent.sweep import load_sweep
 
-    command = cell_command(jobs, llm_jobs, unsandboxed, executor, slurm, constraint)
-    _execute(load_sweep(sweep_id), cells, command, retry_failed)
+    index = load_sweep(sweep_id)
+    recorded = index.executor  # where it ran: options given now replace those they name
+    index.executor = {
+        "name": executor or recorded.get("name") or "local",
+        "slurm": list(slurm) or list(recorded.get("slurm") or []),
+        "constraint": constraint or recorded.get("constraint"),
+    }
+    index.save()
+    where = index.executor
+    command = cell_command(jobs, llm_jobs, unsandboxed, where["name"], where["slurm"], where["constraint"])
+    _execute(index, cells, command, retry_failed)
 
 
 @sweep.command("list")

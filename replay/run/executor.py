@@ -40,7 +40,7 @@ from replay.data import datasets
 from replay.errors import SpeedrunError
 from replay.records.store import materialize
 from replay.run.evaluator import evaluate_model
-from replay.run.lifecycle import die_with_parent
+from replay.run.lifecycle import Terminated, die_with_parent
 from replay.run.provenance import gpu_names, hardware, nvidia_driver
 from replay.run.sandbox import Sandbox
 from replay.score.grading import Exit
@@ -185,6 +185,7 @@ class Executor(Protocol):
     name: str
     gpus: int  # GPUs a run gets where this executor places it (described in run.json)
     sandbox: Sandbox | None
+    jobs_outlive_process: bool  # its jobs keep running when the process that submitted them dies
 
     def submit(self, task: RunTask, on_step: Callable[[StepLine], None] | None = None) -> Job: ...
 
@@ -193,6 +194,13 @@ class Executor(Protocol):
     def describe(self) -> dict: ...  # for run.json: enough to build the same executor again
 
     def hardware(self) -> dict: ...  # what decides the hardware a run gets here (part of the cache key)
+
+
+def leave_running(interrupt: KeyboardInterrupt, executor: Executor) -> bool:
+    """Whether an interrupted run leaves its jobs running rather than cancelling them: a cluster's
+    jobs, when the process is stopped from outside (SIGTERM), so that a resume re-attaches to
+    them; Ctrl-C cancels them, and local runs end with their process either way."""
+    return isinstance(interrupt, Terminated) and executor.jobs_outlive_process
 
 
 def as_completed(jobs: Iterable[Job]) -> Iterator[Job]:
@@ -391,6 +399,7 @@ class LocalExecutor:
     at a time unless ``jobs`` asks for more."""
 
     name = "local"
+    jobs_outlive_process = False  # its runs get SIGTERM when this process dies
 
     def __init__(self, gpus: int | None = None, sandbox: Sandbox | None = None, jobs: int | None = None):
         self.gpus = len(gpu_names()) if gpus is None else gpus

@@ -25,12 +25,18 @@ def new_run_id(track: str, task: int, kind: str = "replay") -> str:
     return f"{kind}-{name}-t{task:02d}-{stamp}-{os.urandom(2).hex()}"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: the process is stopped from outside (its parent died, its session ended), not by
+    Ctrl-C. Jobs on a cluster are left to run then, for a resume to re-attach to."""
+
+
 @contextmanager
 def sigterm_as_interrupt():
-    """Within the block, SIGTERM raises KeyboardInterrupt, so a killed run saves its state first."""
+    """Within the block, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt), so a killed run
+    saves its state first."""
 
     def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
+        raise Terminated(f"signal {signum}")
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:

@@ -41,6 +41,7 @@ from replay.run.executor import (
     Outcome,
     RunTask,
     as_completed,
+    leave_running,
 )
 from replay.run.lifecycle import new_run_id, run_lock, sigterm_as_interrupt
 from replay.run.provenance import provenance, python_environment
@@ -206,7 +207,9 @@ class Replayer:
                         raise
                     state.runs.append(self.record(pending, outcome, job.ref))
                     self._forget(state, folder, [job])
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
+            if leave_running(interrupt, self.executor):
+                raise  # their ids stay in run.json: a resume re-attaches to them
             for _, job in running.values():
                 job.cancel()
             self._forget(state, folder, [job for _, job in running.values()])
@@ -290,8 +293,9 @@ class Replayer:
         job = self._attach_or_submit(pending, saved, on_submit)
         try:
             outcome = job.result()
-        except KeyboardInterrupt:
-            job.cancel()
+        except KeyboardInterrupt as interrupt:
+            if not leave_running(interrupt, self.executor):
+                job.cancel()
             raise
         return self.record(pending, outcome, job.ref)
 

@@ -370,6 +370,11 @@ class AgentState:
     """Every node, the root first, in creation order."""
     references: dict[str, Execution] = field(default_factory=dict)
     """Runs of the records it is scored against (``record_target``, ``record_start``)."""
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Jobs submitted and not yet collected, by the run they are for (a node's id, ``record_target``,
+    ...: executor, job_id, folder): a resumed run re-attaches to them instead of running them again."""
+    executor: dict[str, Any] = field(default_factory=lambda: {"name": "local"})
+    """Where its node runs go (``name``: local or slurm, and its settings); a resume keeps it."""
     summary: dict[str, Any] | None = None
     """Best node, FSR estimates, node outcomes, attribution (agent/judge.py)."""
     accounting: Accounting = field(default_factory=Accounting)

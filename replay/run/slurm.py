@@ -154,6 +154,7 @@ class SlurmExecutor:
     """Submits each task as one Slurm job with the settings of a :class:`SlurmConfig`."""
 
     name = "slurm"
+    jobs_outlive_process = True
 
     def __init__(self, config: SlurmConfig, sandbox: Sandbox | None = None, poll_s: float = 2.0):
         if not shutil.which("sbatch"):
