@@ -81,6 +81,9 @@ def write_plot(track: str, raw: dict) -> Path:
     path = RESULTS / f"chain-{track}.svg"
     fig.savefig(path, format="svg", metadata={"Date": None})
     fig.savefig(path.with_suffix(".png"), format="png", dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)  # a chain redraws after every run: pyplot would keep every figure open
     return path
 
 
