@@ -195,21 +195,31 @@ def test_resume_submits_again_only_the_jobs_that_were_lost(home):
 AGENT_RUN = ["agent", "run", "1", "--track", "toy", "--model", "scripted/agent_policies:tweaker", "--scaffold", "aide"]
 
 
+def with_test_policies() -> dict:
+    """The environment with tests/ importable, for the scripted policies of tests/agent_policies.py."""
+    return {**os.environ, "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+def wait_for_agent_runs(proc: subprocess.Popen, ready, timeout_s: float = 120) -> list[dict]:
+    """The agent runs' run.json contents once ``ready`` says so (the process must still be running)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        saved = [json.loads(p.read_text()) for p in paths.home().glob("agent-*/run.json")]
+        if saved and ready(saved):
+            return saved
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    raise AssertionError(f"the agent runs never got there in {timeout_s} s")
+
+
 def test_killed_agent_run_resumes_by_reattaching_to_its_node_jobs(slow_toy):
     """An agent run's speedrun process killed while a node's job is queued or running: the resume
     (which keeps the run's Slurm executor) waits for that job instead of submitting it again."""
-    env = {**os.environ, "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env = with_test_policies()
     command = [SPEEDRUN, *AGENT_RUN, "--nodes", "3", "--executor", "slurm", "--unsandboxed"]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # kill once a node's job (not only the root's) is saved
-        saved = [json.loads(p.read_text()) for p in paths.home().glob("agent-*/run.json")]
-        if saved and any(name != "n000" for name in saved[0]["jobs"]):
-            break
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.1)
-    else:
-        raise AssertionError("no node job saved in run.json")
+    # kill once a node's job (not only the root's) is saved
+    saved = wait_for_agent_runs(proc, lambda runs: any(name != "n000" for name in runs[0]["jobs"]))
     proc.kill()
     proc.communicate()
     run_id, jobs = saved[0]["run_id"], saved[0]["jobs"]
@@ -234,16 +244,10 @@ def test_ctrl_c_cancels_an_agent_runs_jobs(home):
     store = init_records_repo(home / "records.git")
     for index in (1, 2):  # runs of a minute: still running when the run is interrupted
         add_record(store, "toy", write_toy_record(home / f"src{index}", index=index, sleep_s=3.0))
-    env = {**os.environ, "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     command = [SPEEDRUN, *AGENT_RUN, "--nodes", "2", "--executor", "slurm", "--unsandboxed"]
+    env = with_test_policies()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        saved = [json.loads(p.read_text()) for p in paths.home().glob("agent-*/run.json")]
-        if saved and saved[0]["jobs"]:
-            break
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.1)
+    saved = wait_for_agent_runs(proc, lambda runs: runs[0]["jobs"])
     ids = [j["job_id"] for j in saved[0]["jobs"].values()]
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -277,7 +281,7 @@ def test_a_2x2_sweep_on_slurm_survives_a_kill_and_finishes_every_cell_once(slow_
     finishes with one agent run of its own, re-attached to its jobs, and no run executes twice."""
     spec = tmp_path / "sweep.toml"
     spec.write_text(SMALL_SWEEP)
-    env = {**os.environ, "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env = with_test_policies()
     proc = subprocess.Popen(
         [SPEEDRUN, "sweep", str(spec), "--executor", "slurm", "--unsandboxed"],
         env=env,
@@ -285,14 +289,7 @@ def test_a_2x2_sweep_on_slurm_survives_a_kill_and_finishes_every_cell_once(slow_
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if any(json.loads(p.read_text())["jobs"] for p in paths.home().glob("agent-*/run.json")):
-            break
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.2)
-    else:
-        raise AssertionError("no cell submitted a job")
+    wait_for_agent_runs(proc, lambda runs: any(run["jobs"] for run in runs), timeout_s=180)
     proc.kill()
     proc.communicate()
     (index,) = paths.home().glob("sweeps/*/sweep.json")
