@@ -7,9 +7,10 @@ record of the track with the runs of one chain measurement: each seed's training
 the harness's validation line (:mod:`replay.records.official_log`), the new ``[result]``, and a
 sentence in ``notes`` naming the measurement. Code, hints and innovations are untouched.
 
-The track's branch and tags move to the rewritten commits; the old tip stays at
-``refs/pre-restate/<track>-<date>``. Nothing is written unless every record has a complete
-measurement (at least 3 runs, every one of them finished and on target).
+The track's branch and tags move to the rewritten commits in one reference transaction
+(:mod:`replay.records.track_refs`); the old tip stays at ``refs/pre-restate/<track>-<date>``.
+Nothing is written unless every record has a complete measurement (at least 3 runs, every one of
+them finished and on target).
 
     .venv/bin/python bench/restate.py --track mini                 # from bench/results/chain-mini.json
     .venv/bin/python bench/restate.py --track mini --dry-run       # print the new [result]s only
@@ -30,6 +31,7 @@ import pygit2
 from replay.records.official_log import official_log
 from replay.records.schema import parse_record_toml
 from replay.records.store import RecordsStore, tag_name
+from replay.records.track_refs import move_track
 from replay.score.log_parser import parse_log
 from replay.statuses import RunOutcome
 
@@ -114,9 +116,8 @@ def restated_toml(text: str, new: dict) -> str:
 def rewrite(store: RecordsStore, track: str, restated: dict[int, dict]) -> str:
     """Rewrite the track's records with their restatements; move the branch and tags; keep the old tip."""
     repo = store.repo
-    branch = f"refs/heads/{track}"
-    old_tip = repo.references[branch].target
     parent_ids: list = []
+    tags = {}
     for record in store.records(track):
         commit = repo[record.commit_id]
         if not parent_ids and commit.parents:
@@ -128,9 +129,9 @@ def rewrite(store: RecordsStore, track: str, restated: dict[int, dict]) -> str:
         blobs.update(new["logs"])
         tree = _tree_with(repo, commit.tree, blobs, drop_prefix="logs/")
         parent_ids = [repo.create_commit(None, commit.author, commit.committer, commit.message, tree, parent_ids)]
-        repo.references.create(f"refs/tags/{tag_name(track, record.index)}", parent_ids[0], force=True)
-    repo.references.create(f"refs/pre-restate/{track}-{dt.date.today()}", old_tip, force=True)
-    repo.references[branch].set_target(parent_ids[0])
+        tags[tag_name(track, record.index)] = str(parent_ids[0])
+    move_track(repo, track, tags, f"refs/pre-restate/{track}-{dt.date.today()}", f"restate {track}")
+    store.forget(track)
     return str(parent_ids[0])
 
 

@@ -7,7 +7,7 @@ README #N"). Renumbering rewrites the track from the first record whose index di
 files but ``record.toml``'s ``index``, the same authors and dates, the message and tag of the new
 number. The branch, the tags and ``refs/renumbered/<track>`` (the old tip, so nothing that was
 made from the old commits, such as work-repository branches, loses its objects) move in one
-reference transaction: the track is renumbered whole or not at all.
+reference transaction (:mod:`replay.records.track_refs`): the track is renumbered whole or not at all.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from replay.errors import SpeedrunError
 from replay.records.add import commit_message
 from replay.records.schema import parse_record_toml
 from replay.records.store import Record, RecordsStore, tag_name
+from replay.records.track_refs import move_track
 
 _INDEX_LINE = re.compile(r"(?m)^index = \d+$")
 # The first words of every imported record's notes (written by replay.importer.modded_nanogpt).
@@ -78,17 +79,8 @@ def renumber(store: RecordsStore, track: str) -> list[Renumbered]:
         new = repo.create_commit(None, commit.author, commit.committer, commit_message(meta), builder.write(), parent)
         parent = [new]
         done.append(Renumbered(record.label, tag_name(track, number), str(new)))
-    old_tip = records[-1].commit_id
-    obsolete = {f"refs/tags/{r.old}" for r in done} - {f"refs/tags/{r.new}" for r in done}
-    with repo.transaction() as txn:
-        for ref, target in [(f"refs/tags/{r.new}", r.commit) for r in done] + [
-            (f"refs/heads/{track}", done[-1].commit),
-            (f"refs/renumbered/{track}", old_tip),
-        ]:
-            txn.lock_ref(ref)
-            txn.set_target(ref, pygit2.Oid(hex=target), message=f"records renumber {track}")
-        for ref in sorted(obsolete):
-            txn.lock_ref(ref)
-            txn.remove(ref)
+    obsolete = {r.old for r in done} - {r.new for r in done}
+    tags = {r.new: r.commit for r in done}
+    move_track(repo, track, tags, f"refs/renumbered/{track}", f"records renumber {track}", tuple(obsolete))
     store.forget(track)
     return done
