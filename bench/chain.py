@@ -35,14 +35,13 @@ from replay.records.store import RecordsStore, index_ranges
 from replay.run.provenance import hardware
 from replay.run.replayer import Replayer, ReplayRequest, Side
 from replay.score.replay_report import ESTIMATOR
-from replay.score.stats import Difference, difference, mean_sd, speedup_verdict, validity
+from replay.score.stats import MIN_SPEEDUP, Difference, difference, mean_sd, speedup_verdict, validity
 from replay.statuses import Role, RunOutcome
 
 sys.path.insert(0, str(Path(__file__).parent))
 from chain_plot import write_plot  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-MIN_SPEEDUP = 1 / 0.95  # "at least 5% faster": at most 95% of the parent's mean time
 
 
 def main() -> None:
@@ -57,13 +56,19 @@ def main() -> None:
         help="an earlier chain-<track>.json whose runs stand for the records outside --first..--last",
     )
     parser.add_argument("--render", action="store_true", help="run nothing: rewrite table and plot from the JSON")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS,
+        help="folder of the table, JSON and plot (default bench/results; another keeps a second measurement apart)",
+    )
     args = parser.parse_args()
 
     store = RecordsStore()
     if args.render:
-        raw = json.loads((RESULTS / f"chain-{args.track}.json").read_text())
+        raw = json.loads((args.out / f"chain-{args.track}.json").read_text())
         results = {int(i): runs for i, runs in raw["results"].items()}
-        print(write_results(args.track, store.records(args.track), results, raw["measurements"]))
+        print(write_results(args.track, store.records(args.track), results, raw["measurements"], args.out))
         return
     everything = store.records(args.track)
     records = [r for r in everything if r.index >= args.first and (args.last is None or r.index <= args.last)]
@@ -99,7 +104,7 @@ def main() -> None:
             )
             measurements[0]["done"] = replicate + 1
             table = write_results(
-                args.track, records, results, measurements
+                args.track, records, results, measurements, args.out
             )  # after every run: a cut-short bench keeps its runs
     print(table)
 
@@ -126,8 +131,10 @@ def load_kept(path: Path, indices: list[int]) -> tuple[dict[int, list[dict]], li
     return results, [m for m in kept if m["records"]]
 
 
-def write_results(track: str, records, results: dict[int, list[dict]], measurements: list[dict]) -> str:
-    """Write the table (.md), the raw runs (.json) and the plot (.svg) of the runs so far."""
+def write_results(
+    track: str, records, results: dict[int, list[dict]], measurements: list[dict], out: Path = RESULTS
+) -> str:
+    """Write the table (.md), the raw runs (.json) and the plot (.svg) of the runs so far into ``out``."""
     lines = [
         f"Chain of track `{track}` on {hardware().describe()}, interleaved: "
         + "; ".join(_describe(m, len(measurements) > 1) for m in measurements)
@@ -139,11 +146,10 @@ def write_results(track: str, records, results: dict[int, list[dict]], measureme
         "speedup vs parent (ratio of means) | 95% CI of t_parent - t, s (paired) | 95% CI (Welch) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    previous, parent = None, None
-    comparisons = []  # (task number, its start against its target) for every task of the chain
+    previous = None
     for record in records:
         runs = results[record.index]
-        times = {k: r["time_s"] for k, r in enumerate(runs) if r["status"] == RunOutcome.OK}
+        times = ok_times(runs)
         losses = [r["val_loss"] for r in runs if r["status"] == RunOutcome.OK]
         mean, sd = mean_sd(list(times.values())) if times else (None, None)
         loss, loss_sd = mean_sd(losses) if losses else (None, None)
@@ -156,8 +162,6 @@ def write_results(track: str, records, results: dict[int, list[dict]], measureme
         speedup, paired, welch = "—", "—", "—"
         if previous and times:
             d = difference(previous, times, rounds=max(len(runs), len(previous)))
-            if parent.meta.task:
-                comparisons.append((parent.index, d))
             speedup = f"{d.ratio:.2f}x" if d.ratio else "—"
             paired = _ci_cell(d.paired, d.method == "paired")
             welch = _ci_cell(d.unpaired, d.method == "Welch")
@@ -165,11 +169,11 @@ def write_results(track: str, records, results: dict[int, list[dict]], measureme
             f"| {record.index} | {record.meta.name} | {_f(mean)} | {_f(sd)} | {_f(loss, '.4f')} | "
             f"{_f(loss_sd, '.4f')} | {valid_text} | {len(times)}/{len(runs)} | {speedup} | {paired} | {welch} |"
         )
-        previous, parent = times, record
-    lines += ["", significance_summary(comparisons)]
+        previous = times
+    lines += ["", significance_summary(sorted(task_differences(records, results).items()))]
     table = "\n".join(lines) + "\n"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"chain-{track}.md").write_text(table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"chain-{track}.md").write_text(table)
     raw = {
         "track": track,
         "hardware": hardware().describe(),
@@ -186,19 +190,32 @@ def write_results(track: str, records, results: dict[int, list[dict]], measureme
             for i in sorted(results)
         },
     }
-    (RESULTS / f"chain-{track}.json").write_text(json.dumps(raw, indent=1) + "\n")
-    write_plot(track, raw)
+    (out / f"chain-{track}.json").write_text(json.dumps(raw, indent=1) + "\n")
+    write_plot(track, raw, out)
     return table
+
+
+def ok_times(runs: list[dict]) -> dict[int, float]:
+    """Round -> time of the runs that finished on target."""
+    return {k: r["time_s"] for k, r in enumerate(runs) if r["status"] == RunOutcome.OK}
+
+
+def task_differences(records, results: dict[int, list[dict]]) -> dict[int, Difference]:
+    """Task number -> its start's times against its target's, for every task of the chain."""
+    differences = {}
+    for start, target in zip(records, records[1:], strict=False):
+        a, b = ok_times(results[start.index]), ok_times(results[target.index])
+        if start.meta.task and a and b:
+            differences[start.index] = difference(a, b, rounds=max(len(results[target.index]), len(a)))
+    return differences
 
 
 def significance_summary(comparisons: list[tuple[int, Difference]]) -> str:
     """Which tasks' target is significantly at least 5% faster than their start, and what pairing buys."""
     tasks = [(i, d) for i, d in comparisons if d.interval is not None]
 
-    def significant(ci) -> list[int]:
-        return [i for i, d in tasks if ci(d) is not None and ci(d)[0] > 0 and d.ratio >= MIN_SPEEDUP]
-
-    verdict, welch = significant(lambda d: d.interval), significant(lambda d: d.unpaired)
+    verdict = [i for i, d in tasks if d.significant_speedup()]
+    welch = [i for i, d in tasks if d.unpaired is not None and d.significant_speedup(d.unpaired)]
     both = [(d.paired, d.unpaired) for _, d in tasks if d.paired and d.unpaired]
     narrower = statistics.median(1 - (p[1] - p[0]) / (w[1] - w[0]) for p, w in both) if both else None
     pairing = (

@@ -26,12 +26,10 @@ import statistics
 import sys
 from pathlib import Path
 
-import pygit2
-
+from replay.paths import LOGS_DIR, RECORD_TOML
 from replay.records.official_log import official_log
-from replay.records.schema import parse_record_toml
-from replay.records.store import RecordsStore, tag_name
-from replay.records.track_refs import move_track
+from replay.records.store import RecordsStore
+from replay.records.track_refs import rewrite_track
 from replay.score.log_parser import parse_log
 from replay.statuses import RunOutcome
 
@@ -115,36 +113,14 @@ def restated_toml(text: str, new: dict) -> str:
 
 def rewrite(store: RecordsStore, track: str, restated: dict[int, dict]) -> str:
     """Rewrite the track's records with their restatements; move the branch and tags; keep the old tip."""
-    repo = store.repo
-    parent_ids: list = []
-    tags = {}
-    for record in store.records(track):
-        commit = repo[record.commit_id]
-        if not parent_ids and commit.parents:
-            parent_ids = [commit.parents[0].id]  # whatever the track grew from stays its root
+
+    def files_of(record) -> dict[str, str]:
         new = restated[record.index]
-        toml_text = restated_toml(repo[commit.tree["record.toml"].id].data.decode(), new)
-        parse_record_toml(toml_text, where=f"{record.label}'s restated record.toml")  # a SpeedrunError if not
-        blobs = {"record.toml": toml_text}
-        blobs.update(new["logs"])
-        tree = _tree_with(repo, commit.tree, blobs, drop_prefix="logs/")
-        parent_ids = [repo.create_commit(None, commit.author, commit.committer, commit.message, tree, parent_ids)]
-        tags[tag_name(track, record.index)] = str(parent_ids[0])
-    move_track(repo, track, tags, f"refs/pre-restate/{track}-{dt.date.today()}", f"restate {track}")
-    store.forget(track)
-    return str(parent_ids[0])
+        toml_text = restated_toml(store.read_file(record, RECORD_TOML).decode(), new)
+        return {RECORD_TOML: toml_text, **new["logs"]}
 
-
-def _tree_with(repo: pygit2.Repository, tree: pygit2.Tree, blobs: dict[str, str], drop_prefix: str):
-    """``tree`` without its files under ``drop_prefix``, with ``blobs`` (path -> text) written in."""
-    index = pygit2.Index()
-    index.read_tree(tree)
-    for entry in list(index):
-        if entry.path.startswith(drop_prefix):
-            index.remove(entry.path)
-    for path, text in blobs.items():
-        index.add(pygit2.IndexEntry(path, repo.create_blob(text.encode()), pygit2.GIT_FILEMODE_BLOB))
-    return index.write_tree(repo)
+    keep = f"refs/pre-restate/{track}-{dt.date.today()}"
+    return rewrite_track(store, track, files_of, keep, f"restate {track}", drop_prefix=f"{LOGS_DIR}/")
 
 
 if __name__ == "__main__":

@@ -60,6 +60,8 @@ def records_show(spec: str = RECORD):
     )
     if m.notes:
         print(f"notes: {m.notes}")
+    if m.within_noise:
+        print(f"within noise: {m.within_noise}")
     for innovation in m.innovations:
         print(f"innovation: {innovation.name}  [anchors: {', '.join(innovation.anchors)}]")
     if m.protected:

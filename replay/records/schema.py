@@ -76,6 +76,10 @@ class RecordMeta:
     task: bool = True
     data: str | None = None
     notes: str = ""
+    # Why the track's measurement cannot resolve this record's speedup over its parent (a change
+    # with no gain at the track's scale, a step count already at the track's rule): said where a
+    # task is not significantly >= 5% faster, so the reason travels with the record.
+    within_noise: str = ""
     innovations: tuple[Innovation, ...] = ()
     protected: tuple[str, ...] = ()
     args: tuple[str, ...] = ()  # command-line arguments after the entry script (early records took flags)
@@ -213,6 +217,7 @@ def parse_record_toml(text: str, where: str = "record.toml") -> RecordMeta:
         task=top.bool("task", default=True),
         data=top.str("data", required=False),
         notes=top.str("notes", required=False, default=""),
+        within_noise=top.str("within_noise", required=False, default=""),
         result=_parse_result(top.table("result")),
         environment=_parse_environment(top.table("environment")),
         innovations=tuple(_parse_innovation(t) for t in top.tables("innovations")),

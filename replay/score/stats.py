@@ -38,6 +38,7 @@ import numpy as np
 
 VALIDITY_P = 0.01
 CONFIDENCE = 0.95
+MIN_SPEEDUP = 1 / 0.95  # "at least 5% faster": at most 95% of the start's mean time
 
 
 def _scipy():
@@ -106,6 +107,12 @@ class Difference:
     @property
     def interval(self) -> tuple[float, float] | None:
         return self.paired if self.method == "paired" else self.unpaired
+
+    def significant_speedup(self, interval: tuple[float, float] | None = None) -> bool:
+        """The benchmark's claim of a task: b is at least 5% faster by mean and the 95% interval of
+        t_a - t_b (the verdict's, unless another is given) lies above 0."""
+        ci = interval if interval is not None else self.interval
+        return ci is not None and ci[0] > 0 and self.ratio is not None and self.ratio >= MIN_SPEEDUP
 
 
 def difference(a: dict[int, float], b: dict[int, float], rounds: int) -> Difference:
