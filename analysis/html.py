@@ -158,6 +158,25 @@ def _evidence(doc: dict) -> str:
     return "".join(out)
 
 
+def _judge(judge: dict | None) -> str:
+    """The model's second opinion (``attribute --judge``), beside the score and never in it."""
+    if not judge:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(v['innovation'])}</td>"
+        f"<td>{'no verdict' if v['reproduced'] is None else 'yes' if v['reproduced'] else 'no'}</td>"
+        f"<td>{'yes' if v['ours'] else 'no'}</td><td>{escape(v['reason'])}</td></tr>"
+        for v in judge["verdicts"]
+    )
+    problem = f"; {escape(judge['problem'])}" if judge["problem"] else ""
+    return (
+        f'<div id="judge"><h2>Second opinion: {escape(judge["model"])} (not in the score)</h2>'
+        f"<p>Agrees with attribution on {judge['agree']} of {judge['of']} innovations{problem}.</p>"
+        "<table><thead><tr><th>innovation</th><th>model</th><th>attribution</th><th>model's reason</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table></div>"
+    )
+
+
 def to_html(res: Attribution, doc: dict) -> str:
     """The page for an attribution ``res`` whose JSON document is ``doc``."""
     rows = []
@@ -190,7 +209,7 @@ def to_html(res: Attribution, doc: dict) -> str:
 </tbody></table>
 <p>{doc["summary"]["reproduced"]} of {doc["summary"]["innovations"]} innovations reproduced
 (threshold {doc["threshold"]}); {len(doc["novel"])} novel edits.</p>
-<div id="evidence">{_evidence(doc)}</div>
+<div id="evidence">{_evidence(doc)}</div>{_judge(doc.get("judge"))}
 <div class="hunks" id="hunks">{"".join(index)}</div>
 <p class="legend"><span class="hit">reproduced</span><span class="miss">missed</span>
 <span class="novel">novel</span></p>

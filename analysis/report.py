@@ -229,7 +229,27 @@ def to_markdown(doc: dict) -> str:
             f"- {e['kind']} `{e['unit']}` base {line_span(e['base_lines'])} "
             f"candidate {line_span(e['candidate_lines'])}: `{e['text']}`"
         )
+    if doc.get("judge"):
+        out += ["", *judge_lines(doc["judge"])]
     return "\n".join(out) + "\n"
+
+
+def judge_lines(judge: dict) -> list[str]:
+    """The model's second opinion (``attribute --judge``) as Markdown: never part of the score."""
+    out = [
+        f"## Second opinion: {judge['model']} (not in the score)",
+        "",
+        f"Agrees with attribution on {judge['agree']} of {judge['of']} innovations"
+        + (f"; {judge['problem']}." if judge["problem"] else "."),
+        "",
+        "| innovation | model | attribution | model's reason |",
+        "|---|---|---|---|",
+    ]
+    for v in judge["verdicts"]:
+        said = "no verdict" if v["reproduced"] is None else "yes" if v["reproduced"] else "no"
+        reason = v["reason"].replace("|", "\\|").replace("\n", " ")
+        out.append(f"| {v['innovation']} | {said} | {'yes' if v['ours'] else 'no'} | {reason} |")
+    return out
 
 
 MAX_FEATURES = 6  # features named per evidence line (the heaviest first)

@@ -61,11 +61,18 @@ def attribute(
     file: Path | None = typer.Option(None, "--file", "-f", help="Candidate: a script on disk."),
     fmt: ReportFormat = choice_option(ReportFormat, ReportFormat.MARKDOWN, "--format", help="Report format."),
     out: Path | None = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
+    judge: str | None = typer.Option(
+        None,
+        "--judge",
+        help="Also ask this model (litellm name, e.g. openai/gpt-4o; key from the environment) the same "
+        "question and show its verdicts beside ours, never in the score.",
+    ),
 ):
     """Which of record i+1's innovations a candidate reproduced, with evidence and novel edits.
 
     Examples: speedrun attribute 1 --track mini --commit mini/r02 ;
-    speedrun attribute 3 --branch agent/run1/n05 --format html -o report.html
+    speedrun attribute 3 --branch agent/run1/n05 --format html -o report.html ;
+    speedrun attribute 1 --track mini --branch my-idea --judge openai/gpt-4o
     """
     from analysis.html import to_html
     from analysis.report import to_markdown
@@ -75,6 +82,11 @@ def attribute(
     given = [x for x in (branch, commit, file) if x is not None]
     if len(given) != 1:
         raise SpeedrunError("give exactly one candidate: --branch B, --commit SHA or --file PATH")
+    client = None
+    if judge is not None:
+        from agent.idea_judge import judge_client
+
+        client = judge_client(judge)  # a missing key fails here, before any work
     store = RecordsStore()
     entry = store.task(track, task).start.meta.entry
     if file is not None:
@@ -86,6 +98,13 @@ def attribute(
         label, text = commit_script(repo, obj, entry, f"{spec} ({str(obj.id)[:10]})")
         info = {"kind": kind, "spec": spec, "commit": str(obj.id)}
     res, doc = attribute_task(store, track, task, label, text, info)
+    if client is not None:
+        from agent.idea_judge import second_opinion
+
+        pair = store.task(track, task)
+        base, target = (store.read_file(r, entry).decode(errors="replace") for r in (pair.start, pair.target))
+        ours = {g["name"]: g["reproduced"] for g in doc["innovations"]}
+        doc["judge"] = second_opinion(client, pair.target.meta.innovations, base, target, text, entry, ours)
     if fmt == ReportFormat.JSON:
         report = json.dumps(doc, indent=2) + "\n"
     elif fmt == ReportFormat.MARKDOWN:
