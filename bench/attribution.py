@@ -4,8 +4,9 @@ Independent suite (issue 18): candidates written by hand from record i and the l
 (``tests/independent/*.cands``: full re-implementations, partial ones, decoys that edit the same
 places for another idea, hyperparameter-only edits), in sets kept apart: ``dev`` (what
 attribution was tuned on), ``heldout1`` (written before the re-design, measured once, tuned on
-since), ``heldout2`` (written after that tuning) and ``heldout3`` (written in another style before
-the behavioural probes, measured once before them). Per set and track: precision and recall of
+since), ``heldout2`` (written after that tuning), ``heldout3`` (written in another style before
+the behavioural probes, measured once before them) and ``heldout4`` (three more hands and styles,
+written after attribution's last change and measured once). Per set and track: precision and recall of
 `reproduced` with Wilson 95% intervals (scipy), accuracy per class, the decoys' credit rate
 (verdicts on innovations a decoy must not reproduce that say "reproduced"), the margin of every
 score from the threshold, which layer decided (how many verdicts the behavioural probes decided,
@@ -30,7 +31,7 @@ sandboxed probe worker; later calls find the candidate's measurements cached), c
 i+1 reformatted; and, in process, attribution and the structural diff
 on a ~600-line pair against `git diff --no-index`.
 
-Usage: python bench/attribution.py [--suite dev|heldout1|heldout2|heldout3|all] [--nanogpt-checkout PATH]
+Usage: python bench/attribution.py [--suite dev|heldout1|heldout2|heldout3|heldout4|all] [--nanogpt-checkout PATH]
        [--skip-perturbations] [--track T ...] [--records PATH] [--repeat N] [--json OUT]
 """
 
@@ -65,7 +66,7 @@ from analysis.task import load_task  # noqa: E402
 from candidates import add_unrelated, partial, reformat, rename, reorder  # noqa: E402
 
 TARGET_LINES = 600
-SETS = ("dev", "heldout1", "heldout2", "heldout3")
+SETS = ("dev", "heldout1", "heldout2", "heldout3", "heldout4")
 
 
 def first_class(text: str) -> str | None:

@@ -59,10 +59,10 @@ def main() -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        default=RESULTS,
         help="folder of the table, JSON and plot (default bench/results; another keeps a second measurement apart)",
     )
     args = parser.parse_args()
+    args.out = args.out or RESULTS
 
     store = RecordsStore()
     if args.render:
@@ -132,9 +132,11 @@ def load_kept(path: Path, indices: list[int]) -> tuple[dict[int, list[dict]], li
 
 
 def write_results(
-    track: str, records, results: dict[int, list[dict]], measurements: list[dict], out: Path = RESULTS
+    track: str, records, results: dict[int, list[dict]], measurements: list[dict], out: Path | None = None
 ) -> str:
-    """Write the table (.md), the raw runs (.json) and the plot (.svg) of the runs so far into ``out``."""
+    """Write the table (.md), the raw runs (.json) and the plot (.svg) of the runs so far into ``out``
+    (default: bench/results)."""
+    out = out or RESULTS
     lines = [
         f"Chain of track `{track}` on {hardware().describe()}, interleaved: "
         + "; ".join(_describe(m, len(measurements) > 1) for m in measurements)
@@ -182,7 +184,7 @@ def write_results(
             str(i): [
                 {
                     k: r[k]
-                    for k in ("time_s", "val_loss", "status", "wall_s", "cpu_s", "reported_time_s", "log")
+                    for k in ("time_s", "val_loss", "status", "wall_s", "cpu_s", "other_cpus", "reported_time_s", "log")
                     if k in r
                 }
                 for r in results[i]

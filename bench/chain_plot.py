@@ -75,10 +75,10 @@ def figure(points: dict[int, list[float]], title: str):
     return fig
 
 
-def write_plot(track: str, raw: dict, out: Path = RESULTS) -> Path:
+def write_plot(track: str, raw: dict, out: Path | None = None) -> Path:
     points = {int(i): [r["time_s"] for r in runs if r["status"] == RunOutcome.OK] for i, runs in raw["results"].items()}
     fig = figure(points, f"Time per record: track '{track}' ({raw['hardware']}) and the speedrun")
-    path = out / f"chain-{track}.svg"
+    path = (out or RESULTS) / f"chain-{track}.svg"
     fig.savefig(path, format="svg", metadata={"Date": None})
     fig.savefig(path.with_suffix(".png"), format="png", dpi=110)
     import matplotlib.pyplot as plt

@@ -65,18 +65,32 @@ def disagreement(a: dict[int, list[dict]], b: dict[int, list[dict]], key: str) -
     return statistics.median(gaps) if gaps else None
 
 
-def table(chains: list[dict[int, list[dict]]]) -> str:
-    lines = [
-        "| measure | run-to-run CV (median over records) |" + (" chains apart (median) |" if len(chains) > 1 else "")
-    ]
-    lines.append("|---|---|" + ("---|" if len(chains) > 1 else ""))
+def table(chains: list[dict[int, list[dict]]], names: list[str] | None = None) -> str:
+    """The Markdown table: each measure's run-to-run CV per chain and, for two chains, how far apart
+    their means are; under it the load each chain's runs had beside them, where measured."""
+    two = len(chains) > 1
+    names = names or [f"chain {i + 1}" for i in range(len(chains))]
+    head = "| measure | " + " | ".join(f"run-to-run CV, {n} (median over records)" for n in names) + " |"
+    lines = [head + (" chains apart (median over records) |" if two else ""), "|---|" + "---|" * (len(chains) + two)]
     for name, key in MEASURES.items():
-        cv = variation(chains[0], key)
-        row = f"| {name} | {_pct(cv)} |"
-        if len(chains) > 1:
+        row = f"| {name} | " + " | ".join(_pct(variation(chain, key)) for chain in chains) + " |"
+        if two:
             row += f" {_pct(disagreement(chains[0], chains[1], key))} |"
         lines.append(row)
+    loads = [(n, load(chain)) for n, chain in zip(names, chains, strict=True)]
+    measured = [f"{n} {x:.2f}" for n, x in loads if x is not None]
+    if measured:
+        lines += [
+            "",
+            "Other processes' work beside the runs (other_cpus, median over runs, CPUs): " + ", ".join(measured),
+        ]
     return "\n".join(lines) + "\n"
+
+
+def load(runs: dict[int, list[dict]]) -> float | None:
+    """Median over a chain's runs of the CPUs' worth of other work beside them (None: not measured)."""
+    values = [x for rs in runs.values() for x in _values(rs, "other_cpus")]
+    return statistics.median(values) if values else None
 
 
 def _pct(x: float | None) -> str:
@@ -89,7 +103,8 @@ def main() -> None:
     args = parser.parse_args()
     if len(args.chains) > 2:
         sys.exit("give one chain JSON, or two measured at different loads")
-    print(table([runs_by_record(path) for path in args.chains]), end="")
+    names = [path.parent.name if len(args.chains) > 1 else path.name for path in args.chains]
+    print(table([runs_by_record(path) for path in args.chains], names), end="")
 
 
 if __name__ == "__main__":

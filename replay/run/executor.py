@@ -41,6 +41,7 @@ from replay.errors import SpeedrunError
 from replay.records.store import materialize
 from replay.run.evaluator import evaluate_model
 from replay.run.lifecycle import Terminated, die_with_parent
+from replay.run.machine_load import busy_cpu_seconds, other_cpus
 from replay.run.provenance import gpu_names, hardware, nvidia_driver
 from replay.run.sandbox import Sandbox
 from replay.score.grading import Exit
@@ -189,7 +190,9 @@ class Executor(Protocol):
 
     def submit(self, task: RunTask, on_step: Callable[[StepLine], None] | None = None) -> Job: ...
 
-    def attach(self, ref: JobRef) -> Job | None: ...  # None: the job is gone (resubmit it)
+    def attach(  # None: the job is gone (resubmit it); given its task, on_step hears its step lines
+        self, ref: JobRef, task: RunTask | None = None, on_step: Callable[[StepLine], None] | None = None
+    ) -> Job | None: ...
 
     def describe(self) -> dict: ...  # for run.json: enough to build the same executor again
 
@@ -258,7 +261,8 @@ def run_process(
         if sandbox is not None:
             sandbox.limit_resources(gpus)
 
-    with open(log_path, "w") as log:
+    busy_before = busy_cpu_seconds()
+    with open(log_path, "w", buffering=1) as log:  # line by line: a cluster job's log is followed live
         proc = subprocess.Popen(
             command,
             cwd=spec.workdir,
@@ -310,14 +314,16 @@ def run_process(
             if timer:
                 timer.cancel()
             proc.stdout.close()
+    wall_s = time.perf_counter() - start
     return Exit(
         returncode=sandbox.returncode(proc.returncode) if sandbox else proc.returncode,
-        wall_s=time.perf_counter() - start,
+        wall_s=wall_s,
         stopped_at_max_steps=stopped.is_set(),
         timed_out=timed_out.is_set() and not stopped.is_set() and not capped,
         command=tuple(command),
         log_capped=capped,
         cpu_s=round(cpu_s, 3),
+        other_cpus=other_cpus(busy_before, busy_cpu_seconds(), cpu_s, wall_s),
         step_clock=tuple(step_clock),
     )
 
@@ -421,7 +427,9 @@ class LocalExecutor:
             self._dispatch()
         return job
 
-    def attach(self, ref: JobRef) -> None:
+    def attach(
+        self, ref: JobRef, task: RunTask | None = None, on_step: Callable[[StepLine], None] | None = None
+    ) -> None:
         """Local jobs end with the process that ran them (their runs get SIGTERM with it): nothing to re-attach."""
         return None
 

@@ -50,7 +50,7 @@ from replay.run.runlog import ReplayRequest, ReplayState, RunEntry, Side, load_r
 from replay.run.sandbox import untrusted_sandbox
 from replay.score.grading import Exit, grade
 from replay.score.log_parser import StepLine
-from replay.score.replay_report import summarize, write_reports
+from replay.score.replay_report import OTHER_CPUS_LIMIT, summarize, write_reports
 from replay.statuses import Measure, Role, RunStatus
 
 MODEL_OUT_VARIABLE = "SPEEDRUN_MODEL_OUT"  # where a harness-measured script saves its trained model
@@ -217,9 +217,12 @@ class Replayer:
 
     def _attach_or_submit(self, pending: PendingRun, saved: JobRef | None, on_submit: Callable[[JobRef], None]) -> Job:
         """Re-attach to the run's saved job if it is still there, else submit its task."""
-        job = self.executor.attach(saved) if saved and saved.executor == self.executor.name else None
+        on_step = self._on_step(pending.side.name, pending.replicate)
+        job = None
+        if saved and saved.executor == self.executor.name:
+            job = self.executor.attach(saved, pending.task, on_step)
         if job is None:
-            job = self.executor.submit(pending.task, on_step=self._on_step(pending.side.name, pending.replicate))
+            job = self.executor.submit(pending.task, on_step=on_step)
             on_submit(job.ref)
         return job
 
@@ -333,6 +336,8 @@ class Replayer:
         pending = PendingRun(side, replicate, key, parts, log_rel, log_path, measure)
         refusal = self._refusal(start, side) if side.role == Role.CANDIDATE else None
         hit = self.cache.get(key) if request.use_cache and not refusal else None
+        if hit and (hit[0].other_cpus or 0) > OTHER_CPUS_LIMIT:
+            hit = None  # timed beside other work: its time would mislead; run it again (the new entry replaces it)
         if refusal:  # not run at all: the same rules as an agent's node, on every path
             log_path.write_text(f"[speedrun] refused before running: {refusal}\n")
             pending.known = Exit(returncode=None, wall_s=0.0, refused=refusal)

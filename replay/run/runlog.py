@@ -29,10 +29,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    NotRequired,  # pydantic reads only this TypedDict on Python 3.11
+)
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
-from typing_extensions import TypedDict  # pydantic reads only this TypedDict on Python 3.11
+from typing_extensions import TypedDict
 
 from replay import paths
 from replay.atomic import read_json, write_json_atomic
@@ -141,6 +146,9 @@ class RunEntry(TypedDict):
     """Peak memory the script reported."""
     cpu_s: float | None
     """CPU seconds the harness measured."""
+    other_cpus: NotRequired[float | None]
+    """CPUs' worth of other processes' work on the machine while the run ran (0: a quiet machine;
+    missing in runs recorded before the harness measured it)."""
     measured_by: Measure
     """Who measured time and loss: the harness or the script."""
     reported_time_s: float | None

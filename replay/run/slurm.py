@@ -33,6 +33,7 @@ import submitit
 from replay.errors import SpeedrunError
 from replay.run.cluster_config import SlurmConfig
 from replay.run.executor import JobLost, JobRef, LaunchSpec, Outcome, RunTask
+from replay.run.log_follower import LogFollower
 from replay.run.provenance import gpu_names
 from replay.run.sandbox import Sandbox, default_memory_bytes
 from replay.score.log_parser import StepLine
@@ -117,9 +118,10 @@ class _Queue:
 class SlurmJob:
     """A submitted Slurm job (see :class:`~replay.run.executor.Job`)."""
 
-    def __init__(self, job: submitit.SlurmJob, ref: JobRef, queue: _Queue):
+    def __init__(self, job: submitit.SlurmJob, ref: JobRef, queue: _Queue, follower: LogFollower | None = None):
         self.job, self.ref, self.queue = job, ref, queue
         self.poll_s = queue.poll_s
+        self.follower = follower  # reports the run's step lines as its node writes them
 
     def _has_result(self) -> bool:
         return self.job.paths.result_pickle.exists()
@@ -132,11 +134,15 @@ class SlurmJob:
         return "DONE" if state == "" and self._has_result() else state  # it may have finished just now
 
     def done(self) -> bool:
+        if self.follower is not None:
+            self.follower.poll()  # whoever waits on the job sees its progress, however it waits
         return self.state() in ("DONE", "")
 
     def result(self) -> Outcome:
         while not self.done():
             time.sleep(self.poll_s)
+        if self.follower is not None:
+            self.follower.poll()  # the lines written just before the end
         if not self._has_result():
             raise JobLost(f"Slurm job {self.ref.job_id} left the queue without a result (cancelled or its node failed)")
         self.queue.forget(self.ref.job_id)
@@ -148,6 +154,10 @@ class SlurmJob:
 
     def cancel(self) -> None:
         subprocess.run(["scancel", self.ref.job_id], capture_output=True, timeout=60)
+
+
+def _follower(task: RunTask, on_step: Callable[[StepLine], None] | None) -> LogFollower | None:
+    return LogFollower(task.log_path, on_step) if on_step else None
 
 
 class SlurmExecutor:
@@ -167,7 +177,8 @@ class SlurmExecutor:
         self.queue = _Queue(poll_s)
 
     def submit(self, task: RunTask, on_step: Callable[[StepLine], None] | None = None) -> SlurmJob:
-        """Submit one job (``on_step`` is not called: the run's log is on the shared filesystem)."""
+        """Submit one job; ``on_step`` hears its step lines, read from its log on the shared filesystem
+        while the job is waited for."""
         folder = Path(task.folder or task.log_path.parent) / JOBS_DIR / "%j"
         executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=3)
         executor.update_parameters(**sbatch_parameters(self.config, task.spec, task.log_path.stem))
@@ -176,13 +187,17 @@ class SlurmExecutor:
         except submitit.core.utils.FailedJobError as exc:
             detail = [line for line in str(exc).splitlines() if line.strip()]
             raise SpeedrunError(f"sbatch refused the job: {detail[-1] if detail else exc}") from None
-        return SlurmJob(job, JobRef(self.name, str(job.job_id), str(folder)), self.queue)
+        return SlurmJob(job, JobRef(self.name, str(job.job_id), str(folder)), self.queue, _follower(task, on_step))
 
-    def attach(self, ref: JobRef) -> SlurmJob | None:
-        """The saved job if it is still queued or running, or finished with a result; None if it is lost."""
+    def attach(
+        self, ref: JobRef, task: RunTask | None = None, on_step: Callable[[StepLine], None] | None = None
+    ) -> SlurmJob | None:
+        """The saved job if it is still queued or running, or finished with a result; None if it is lost.
+        Given the job's task, ``on_step`` hears its step lines as :meth:`submit`'s does."""
         if not ref.folder:
             return None
-        handle = SlurmJob(submitit.SlurmJob(folder=ref.folder, job_id=ref.job_id), ref, self.queue)
+        job = submitit.SlurmJob(folder=ref.folder, job_id=ref.job_id)
+        handle = SlurmJob(job, ref, self.queue, _follower(task, on_step) if task else None)
         state = handle.state()
         return None if state == "" else handle
 

@@ -50,6 +50,7 @@ class Exit:
     timed_out: bool = False
     command: tuple[str, ...] = ()
     cpu_s: float | None = None  # user + system CPU of the run and the children it waited for
+    other_cpus: float | None = None  # CPUs' worth of other processes' work beside it (replay/run/machine_load.py)
     log_capped: bool = False  # the executor stopped the run: its log outgrew LaunchSpec.max_log_bytes
     evaluation: Evaluation | None = None  # harness-measured records only
     refused: str | None = None  # why the harness would not run it at all (a rule of the task), one line
@@ -82,6 +83,7 @@ class RunResult:
     wall_s: float
     peak_memory_mib: int | None = None
     cpu_s: float | None = None  # CPU seconds the harness measured (None for runs recorded before it did)
+    other_cpus: float | None = None  # CPUs' worth of other work on the machine while it ran (None: unknown)
     measured_by: Measure = Measure.SCRIPT  # who measured time_s and val_loss
     reported_time_s: float | None = None  # the script's own train_time (harness-measured runs: informational)
     reported_val_loss: float | None = None  # the script's own final val_loss, if it printed one
@@ -136,7 +138,11 @@ def _grade_scripted(log_text: str, exit: Exit) -> RunResult:
     parsed = parse_log(log_text)
     final, last = parsed.final, parsed.last
     common = dict(
-        wall_s=exit.wall_s, peak_memory_mib=parsed.peak_memory_mib, total_steps=parsed.total_steps, cpu_s=exit.cpu_s
+        wall_s=exit.wall_s,
+        peak_memory_mib=parsed.peak_memory_mib,
+        total_steps=parsed.total_steps,
+        cpu_s=exit.cpu_s,
+        other_cpus=exit.other_cpus,
     )
     if exit.stopped_at_max_steps:
         return RunResult(RunOutcome.PARTIAL, None, _seconds(last), None, last.step if last else None, **common)
@@ -170,6 +176,7 @@ def _grade_measured(log_text: str, exit: Exit) -> RunResult:
         peak_memory_mib=parsed.peak_memory_mib,
         total_steps=parsed.total_steps,
         cpu_s=exit.cpu_s,
+        other_cpus=exit.other_cpus,
         measured_by=Measure.HARNESS,
         reported_time_s=_seconds(last),
         reported_val_loss=final.val_loss if final else None,

@@ -22,6 +22,10 @@ from replay.statuses import Measure, Role, RunOutcome
 
 REPORT_SCHEMA = 2  # 2: sides compare with the baseline paired and unpaired (vs_baseline); FSR by Fieller
 CPU_RATIO_MARGIN = 1.5
+# Other processes' work beside a run (replay/run/machine_load.py) above this many CPUs flags its time:
+# a fifth of one CPU busy throughout (0.18-0.27 measured) slowed the mini records by a median 17% here,
+# while runs on the quiet machine measured 0.01-0.08 (bench/results/loads/).
+OTHER_CPUS_LIMIT = 0.1
 ESTIMATOR = (
     "Means over completed runs. Differences of means with 95% t intervals, paired over the "
     "interleaved rounds when they are complete (else Welch's), Wilcoxon signed-rank p beside them; "
@@ -114,6 +118,12 @@ def summarize(state, folder: Path) -> dict:
         "speedup": truth_entry["vs_baseline"] if not partial else None,
         "sides": sides,
         "timer_flags": [] if partial else timer_flags(state.sides, graded),
+        "busy_machine": [
+            {"side": name, "replicate": k, "other_cpus": r.other_cpus}
+            for name, rs in graded.items()
+            for k, r in rs
+            if r.other_cpus is not None and r.other_cpus > OTHER_CPUS_LIMIT
+        ],
         "reused": reused_runs(state.runs),
         "sandbox": state.provenance.get("sandbox"),  # the confinement the runs had (replay/run/sandbox.py)
         "measured_by": MEASURED_BY[measure],
@@ -334,6 +344,11 @@ def notes(summary: dict) -> list[str]:
         f"({f['ratio']:.2f} per second; the records' runs show {f['reference']:.2f}): a timer that does not cover "
         "the work, another use of threads, or a disturbed machine."
         for f in summary.get("timer_flags", [])
+    ]
+    out += [
+        f"CHECK {b['side']} run {b['replicate'] + 1}: other processes kept {b['other_cpus']:.2f} CPUs busy beside it; "
+        "its time does not compare with runs on a quiet machine."
+        for b in summary.get("busy_machine", [])
     ]
     if summary["partial"]:
         out.append(
