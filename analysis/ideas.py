@@ -791,7 +791,8 @@ def places_of(d: FileDiff, new: Side) -> dict[int, set[str]]:
             continue  # a new class's methods go where the class is used
         elif v.qualname not in new.facts.inlined:
             short[name].append(v)
-    where: dict[int, set[str]] = {id(v): set() for v in added}
+    # module-level code the candidate adds is module-level code: the program's own flow, wherever it sits
+    where: dict[int, set[str]] = {id(v): {v.key} if v.kind == "region" else set() for v in added}
     # what a substituted helper refers to, its callers refer to (a factory building a new class)
     through: dict[str, frozenset[str]] = {}
     for v in new.version.units:

@@ -218,6 +218,26 @@ def test_folded_constants_and_helpers_reproduce_a_softcap():
         assert verdict(target, cand, [inv])["logit softcap"] >= 0.8
 
 
+@pytest.mark.parametrize(
+    "setup",
+    [
+        "torch.set_flush_denormal(True)\n",  # record i+1's own spelling, in module-level code of its own
+        "def numerics():\n    return torch.set_flush_denormal(True)\n\n\nFLUSHED = numerics()\n",
+        "class Numerics:\n    flush = True\n\n    def apply(self):\n        torch.set_flush_denormal(self.flush)\n\n\n"
+        "Numerics().apply()\n",
+    ],
+)
+def test_module_level_code_the_candidate_adds_is_module_level_code(setup):
+    """A setting record i+1 makes at the start of the program counts wherever the candidate's
+    program makes it: in a module-level statement of its own, or in a helper or a class it calls there
+    (heldout set 4 found such candidates scored 0)."""
+    base = BASE + "\n\ndef main():\n    train(Model(64, 256), [])\n"
+    target = edit(base, ("def main():\n", "def main():\n    torch.set_flush_denormal(True)\n"))
+    inv = Innovation("flush denormals", ("main@set_flush_denormal",), "torch.set_flush_denormal(True) at start.")
+    cand = edit(base, ("class MLP(nn.Module):", setup + "\n\nclass MLP(nn.Module):"))
+    assert verdict(target, cand, [inv], base=base)["flush denormals"] >= 0.8
+
+
 # ---- 2. what changed, and which way ------------------------------------------------------------
 
 

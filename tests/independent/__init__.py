@@ -9,8 +9,10 @@ edits (some of them re-tune the wrong field or move a number the wrong way).
 Sets are kept apart by file name: ``dev-*`` (what attribution was tuned on), ``heldout1-*`` (the
 first held-out set: written before the re-design, measured once, then its misses guided fixes of
 classes of failure, so it is tuned on now), ``heldout2-*`` (written after the tuning, only
-measured) and ``heldout3-*`` (written in another style, committed and measured once before the
-behavioural probes existed; only measured since). The README's attribution section gives each set's figures.
+measured), ``heldout3-*`` (written in another style, committed and measured once before the
+behavioural probes existed; only measured since) and ``heldout4-*`` (three more hands and styles,
+committed before its first measurement, whose misses then guided one fix of a class: module-level
+code the candidate adds counts as module-level code). The README's attribution section gives each set's figures.
 
 File format (markers at the start of a line)::
 
@@ -135,7 +137,7 @@ def parse(text: str, name: str = "<suite>") -> list[Candidate]:
 
 
 def load(kind: str, track: str) -> list[Candidate]:
-    """The ``kind`` (dev | heldout1 | heldout2 | heldout3) candidates of ``track``."""
+    """The ``kind`` (dev | heldout1 | ... | heldout4) candidates of ``track``."""
     path = HERE / f"{kind}-{track}.cands"
     return parse(path.read_text(), path.name) if path.exists() else []
 
