@@ -106,6 +106,31 @@ def test_mini_replay_through_slurm(tmp_path, monkeypatch):
     assert sum(saved["summary"]["placement"]["nodes"].values()) == 2
 
 
+def test_progress_of_a_slurm_job_is_live(home):
+    """Each step of a job's run is heard while the job runs, not in one burst when it ends: the
+    waiting process follows the run's log on the shared filesystem."""
+    from replay.records.store import RecordsStore
+    from replay.run.executor_choice import build_executor
+    from replay.run.replayer import Progress, Replayer, ReplayRequest
+
+    store = init_records_repo(home / "records.git")
+    for index, step_ms in ((1, 100.0), (2, 80.0)):
+        folder = write_toy_record(home / f"src{index}", index=index, step_ms=step_ms, steps=30, sleep_s=0.15)
+        add_record(store, "toy", folder)
+    heard: dict[str, list[tuple[float, int]]] = {}
+    progress = Progress()
+    progress.step = lambda side, replicate, step: (
+        None if step.is_validation else heard.setdefault(side, []).append((time.monotonic(), step.step))
+    )
+    replayer = Replayer(RecordsStore(home / "records.git"), executor=build_executor("slurm"), progress=progress)
+    state = replayer.run(replayer.start(ReplayRequest(track="toy", task=1, runs=1)))
+    assert [r["status"] for r in state.runs] == ["ok", "ok"]
+    for side, steps in heard.items():
+        assert [n for _, n in steps] == list(range(1, 31)), side  # each step once, in order
+        spread = steps[-1][0] - steps[0][0]
+        assert spread >= 1.5, f"{side}: every step heard within {spread:.2f} s: not live"
+
+
 def test_killed_replay_resumes_by_reattaching_to_its_jobs(slow_toy):
     proc = start_replay("--runs", "2", "--unsandboxed")
     run_id, jobs = wait_for_jobs(proc, 2)  # round 0: both sides submitted together
