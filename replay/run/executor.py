@@ -323,7 +323,8 @@ def run_process(
         command=tuple(command),
         log_capped=capped,
         cpu_s=round(cpu_s, 3),
-        other_cpus=other_cpus(busy_before, busy_cpu_seconds(), cpu_s, wall_s),
+        # only CPU runs: a GPU run's time is the GPUs', and a multi-GPU node's other jobs use its CPUs by design
+        other_cpus=other_cpus(busy_before, busy_cpu_seconds(), cpu_s, wall_s) if gpus == 0 else None,
         step_clock=tuple(step_clock),
     )
 

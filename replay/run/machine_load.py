@@ -7,9 +7,10 @@ softirq and steal of all CPUs) when a run starts and ends, takes away the run's 
 and the harness process's own (it reads the run's pipe, and may be a test runner or an agent
 with other threads), and divides by the run's wall-clock: ``other_cpus``, the CPUs' worth of other
 work that ran beside it (0 on a quiet machine; 1.0: another process kept one CPU busy
-throughout). The kernel counts in ticks (100 a second per CPU), so a run shorter than
-:data:`MIN_WALL_S` cannot tell a quiet machine from a busy one: it gets ``None``, as where
-``/proc/stat`` is missing (not Linux).
+throughout). It is measured for CPU runs only: a GPU run's time is the GPUs', and on a node with
+several GPUs the other jobs use its CPUs by design. The kernel counts in ticks (100 a second per
+CPU), so a run shorter than :data:`MIN_WALL_S` cannot tell a quiet machine from a busy one: it gets
+``None``, as where ``/proc/stat`` is missing (not Linux).
 """
 
 from __future__ import annotations

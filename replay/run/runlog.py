@@ -147,8 +147,8 @@ class RunEntry(TypedDict):
     cpu_s: float | None
     """CPU seconds the harness measured."""
     other_cpus: NotRequired[float | None]
-    """CPUs' worth of other processes' work on the machine while the run ran (0: a quiet machine;
-    missing in runs recorded before the harness measured it)."""
+    """CPUs' worth of other processes' work on the machine while the run ran (0: a quiet machine);
+    CPU runs only (None for GPU runs; missing in runs recorded before the harness measured it)."""
     measured_by: Measure
     """Who measured time and loss: the harness or the script."""
     reported_time_s: float | None
