@@ -148,8 +148,8 @@ def write_results(
         "speedup vs parent (ratio of means) | 95% CI of t_parent - t, s (paired) | 95% CI (Welch) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    previous = None
-    for record in records:
+    differences = parent_differences(records, results)  # parent index -> it against its successor
+    for parent, record in zip([None, *records], records, strict=False):
         runs = results[record.index]
         times = ok_times(runs)
         losses = [r["val_loss"] for r in runs if r["status"] == RunOutcome.OK]
@@ -162,8 +162,8 @@ def write_results(
             else ("yes" if valid.valid else "NO") + (f" (p={valid.p_value:.3g})" if valid.p_value is not None else "")
         )
         speedup, paired, welch = "—", "—", "—"
-        if previous and times:
-            d = difference(previous, times, rounds=max(len(runs), len(previous)))
+        if parent is not None and parent.index in differences:
+            d = differences[parent.index]
             speedup = f"{d.ratio:.2f}x" if d.ratio else "—"
             paired = _ci_cell(d.paired, d.method == "paired")
             welch = _ci_cell(d.unpaired, d.method == "Welch")
@@ -171,8 +171,8 @@ def write_results(
             f"| {record.index} | {record.meta.name} | {_f(mean)} | {_f(sd)} | {_f(loss, '.4f')} | "
             f"{_f(loss_sd, '.4f')} | {valid_text} | {len(times)}/{len(runs)} | {speedup} | {paired} | {welch} |"
         )
-        previous = times
-    lines += ["", significance_summary(sorted(task_differences(records, results).items()))]
+    starts = records_by_index(records)
+    lines += ["", significance_summary(sorted((i, d) for i, d in differences.items() if starts[i].meta.task))]
     table = "\n".join(lines) + "\n"
     out.mkdir(parents=True, exist_ok=True)
     (out / f"chain-{track}.md").write_text(table)
@@ -202,14 +202,24 @@ def ok_times(runs: list[dict]) -> dict[int, float]:
     return {k: r["time_s"] for k, r in enumerate(runs) if r["status"] == RunOutcome.OK}
 
 
-def task_differences(records, results: dict[int, list[dict]]) -> dict[int, Difference]:
-    """Task number -> its start's times against its target's, for every task of the chain."""
+def parent_differences(records, results: dict[int, list[dict]]) -> dict[int, Difference]:
+    """Record index -> its times against its successor's, for every record whose pair has runs."""
     differences = {}
     for start, target in zip(records, records[1:], strict=False):
         a, b = ok_times(results[start.index]), ok_times(results[target.index])
-        if start.meta.task and a and b:
+        if a and b:
             differences[start.index] = difference(a, b, rounds=max(len(results[target.index]), len(a)))
     return differences
+
+
+def task_differences(records, results: dict[int, list[dict]]) -> dict[int, Difference]:
+    """Task number -> its start's times against its target's, for every task of the chain."""
+    starts = records_by_index(records)
+    return {i: d for i, d in parent_differences(records, results).items() if starts[i].meta.task}
+
+
+def records_by_index(records) -> dict:
+    return {r.index: r for r in records}
 
 
 def significance_summary(comparisons: list[tuple[int, Difference]]) -> str:
