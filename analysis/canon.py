@@ -36,6 +36,7 @@ a rename changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -450,6 +451,9 @@ class Canon:
                         args.append(("splat", expanded))
                 else:
                     args.append(self.expr(a, scope))
+        if callee.kind == "attribute" and self._dotted(callee) in (["os", "environ", "get"], ["os", "getenv"]):
+            if len(args) >= 2:
+                return args[1]  # a setting read from the environment reads as its default: what the script runs with
         receiver = None
         typed = self._typed(callee, scope)
         if typed is not None:
@@ -581,6 +585,12 @@ class Canon:
             return args[0]
         if name in ("list", "tuple") and len(args) == 1 and not kws:
             return args[0]
+        if name in ("int", "float") and len(args) == 1 and isinstance(args[0], tuple) and args[0][0] == "s":
+            # int("8"), float("0.1"): a number written as text (an environment setting's default)
+            with contextlib.suppress(ValueError):
+                value = float(args[0][1].strip("\"'"))
+                if math.isfinite(value):  # float("inf") stays a call
+                    return Num(value)
         if name in CASTS and args:
             return call("cast", args[0], ("dtype", CASTS[name]))
         if name in ("to", "type") and args:

@@ -31,6 +31,25 @@ Probes (a value each):
 * ``orthogonal_update`` (bool): an optimiser class of the script, stepping a 2-D weight whose
   gradient has singular values from 1 down to 0.1, moves it by a matrix whose singular values
   are all within a factor 4 of each other (orthogonalised), not by one shaped like the gradient.
+* ``blockwise_orthogonal`` (bool): the script's optimisers, configured as its training configures
+  them (else each optimiser class with its defaults), move a merged (3C x C) weight by an update
+  orthogonalised within each C x C block.
+* ``rotation_free_channels`` (float): the share of the first attention's query channels that a
+  repeated token leaves the same at every position (rotary pairs of frequency zero).
+* ``attention_calls`` (float): attention computations in one forward pass (one per block, fewer
+  where a block has none).
+* ``cast_linears`` (bool): some bias-free part of the model with matrix weights takes bfloat16
+  activations with float32 weights and returns bfloat16 (weights cast at use).
+* ``mirrored_value_embeddings`` / ``ends_only_value_embeddings`` (bool): which token-indexed tables
+  each block reads itself (its incoming residual stream detached, gradients traced back): block i
+  and block n - 1 - i share one and no other block reads it / only the first and the last block
+  read one, the same.
+* ``lr_floor`` (float): the training loop runs against the script's own optimisers (built at the
+  script's size, the data a Stub) one step past its last; the learning rate then, as a share of the
+  highest it had (0 for a cooldown to zero), the lowest over the parameter groups.
+
+Module-level settings read from the environment (``os.environ.get("X", "0.1")``) load with their
+defaults: the sandbox's environment holds no such setting.
 """
 
 import ast
@@ -67,8 +86,16 @@ def _kept(node) -> bool:
         # model or an optimiser built at full size
         if isinstance(value, ast.Call) and len(calls) == 1 and not value.args and not value.keywords:
             return isinstance(value.func, ast.Name)
-        return all(isinstance(c.func, ast.Name) and c.func.id in CONTAINERS for c in calls)
+        return all(_harmless_call(c.func) for c in calls)
     return False
+
+
+def _harmless_call(func) -> bool:
+    """A builtin container or number, or a read of the environment (``os.environ.get("X", "1")``:
+    the sandbox's environment holds no such setting, so the script's default is taken)."""
+    if isinstance(func, ast.Name):
+        return func.id in CONTAINERS
+    return ast.unparse(func) in ("os.environ.get", "os.getenv")
 
 
 def load(text: str):
@@ -253,10 +280,9 @@ def _single_process_group():
         dist.init_process_group("gloo", store=store, rank=0, world_size=1)
 
 
-def relative_positions(module):
-    """Whether attention scores depend on positions through their offset only (rotary-like): for a
-    sequence of one repeated token, the first attention's q.k scores are the same along every
-    diagonal and not all equal (learned absolute positions break the first, no positions the second)."""
+def _repeated_token_attention(module):
+    """(q, k) of head 0 in the first attention call, for one token repeated at 32 positions: what
+    reaches attention depends on the positions only."""
     import torch
 
     model = _model(module)
@@ -269,7 +295,16 @@ def relative_positions(module):
             model(idx)
     if not calls:
         raise LookupError("no scaled_dot_product_attention call")
-    q, k = (t.detach().double()[0, 0] for t in calls[0][:2])
+    return (t.detach().double()[0, 0] for t in calls[0][:2])
+
+
+def relative_positions(module):
+    """Whether attention scores depend on positions through their offset only (rotary-like): for a
+    sequence of one repeated token, the first attention's q.k scores are the same along every
+    diagonal and not all equal (learned absolute positions break the first, no positions the second)."""
+    import torch
+
+    q, k = _repeated_token_attention(module)
     scores = q @ k.T
     scale = float(scores.abs().max()) or 1.0
     diagonals = [torch.diagonal(scores, -d) for d in range(scores.shape[0] - 1)]
@@ -278,7 +313,117 @@ def relative_positions(module):
     return toeplitz and varies
 
 
-def orthogonal_update(module):
+def rotation_free_channels(module):
+    """The share of the first attention's query channels that carry no position: for a repeated
+    token they are the same at every position (a rotary frequency of zero, however written)."""
+    q, _ = _repeated_token_attention(module)
+    scale = float(q.abs().max()) or 1.0
+    still = (q - q[0]).abs().amax(dim=0) / scale < 1e-6
+    return float(still.double().mean())
+
+
+def attention_calls(module):
+    """How many attention computations (``scaled_dot_product_attention`` calls) one forward pass of
+    the model makes: one per block, fewer where a block has none."""
+    model = _model(module)
+    with _spy("scaled_dot_product_attention") as calls:
+        _forward(model)
+    if not calls:
+        raise LookupError("no scaled_dot_product_attention call")
+    return float(len(calls))
+
+
+def cast_linears(module):
+    """Whether some part of the model with matrix weights and no bias (a linear layer, an MLP),
+    float32 weights kept, takes bfloat16 activations and returns bfloat16: its weights are cast to
+    the activations' dtype at use (a plain ``nn.Linear`` refuses mixed dtypes)."""
+    import torch
+
+    model = _model(module).float()
+    for m in model.modules():
+        if m is model or isinstance(m, torch.nn.Embedding):
+            continue
+        params = dict(m.named_parameters())
+        matrices = [w for w in params.values() if w.dim() == 2]
+        if not matrices or any(name.rpartition(".")[2] == "bias" for name in params):
+            continue
+        try:
+            with torch.no_grad():
+                y = m(torch.randn(2, 8, matrices[0].shape[1], dtype=torch.bfloat16))
+        except Exception:  # noqa: BLE001, S112 - not a part of that kind, or one that needs more inputs
+            continue
+        if isinstance(y, torch.Tensor) and y.dtype == torch.bfloat16:
+            return True
+    return False
+
+
+def _value_embedding_layout(module) -> list:
+    """For each block of the model, the columns of token-indexed tables (embeddings, whatever their
+    spelling) that reach the block's output directly: the residual stream entering a block is
+    detached, so a gradient from the block's output reaches only what the block itself reads. Tables
+    every block reads (the token embedding, through skip connections) are left out."""
+    import torch
+
+    model = _model(module).float()
+    torch.manual_seed(0)
+    with torch.no_grad():  # zero-initialised projections and gates would hide which tables a block reads
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) > 1]
+    if not lists:
+        raise LookupError("no list of blocks")
+    blocks = max(lists, key=len)
+    vocab = next(m for m in model.modules() if isinstance(m, torch.nn.Embedding)).num_embeddings
+    own = {id(p) for block in blocks for p in block.parameters()}
+    tables = [p for p in model.parameters() if p.dim() == 2 and p.shape[0] == vocab and id(p) not in own]
+    outputs = {}
+
+    def detach_stream(mod, args):
+        if args and isinstance(args[0], torch.Tensor):
+            return (args[0].detach(), *args[1:])
+        return None
+
+    for i, block in enumerate(blocks):
+        block.register_forward_pre_hook(detach_stream)
+        block.register_forward_hook(lambda mod, args, out, i=i: outputs.__setitem__(i, out))
+    _forward(model)
+    if len(outputs) != len(blocks):
+        raise LookupError("not every block was called")
+    layout = []
+    for i in range(len(blocks)):
+        out = outputs[i][0] if isinstance(outputs[i], tuple) else outputs[i]
+        grads = torch.autograd.grad((out * torch.randn_like(out)).sum(), tables, retain_graph=True, allow_unused=True)
+        read = set()
+        for t, g in enumerate(grads):
+            if g is not None:
+                read |= {(t, int(c)) for c in torch.nonzero(g.abs().sum(0)).flatten()}
+        layout.append(read)
+    common = set.intersection(*layout)
+    return [frozenset(read - common) for read in layout]
+
+
+def mirrored_value_embeddings(module):
+    """Whether every block reads a value embedding of its own pair: block i and block n - 1 - i
+    share one, and no other block reads it (the U-net layout)."""
+    layout = _value_embedding_layout(module)
+    n = len(layout)
+
+    def paired(i):
+        partner = n - 1 - i
+        others = (layout[j] for j in range(n) if j not in (i, partner))
+        return bool(layout[i]) and layout[i] == layout[partner] and all(o != layout[i] for o in others)
+
+    return all(paired(i) for i in range(n))
+
+
+def ends_only_value_embeddings(module):
+    """Whether only the first and the last block read a value embedding, and the same one."""
+    layout = _value_embedding_layout(module)
+    return bool(layout[0]) and layout[0] == layout[-1] and not any(layout[1:-1])
+
+
+def _optimiser_updates(module, grad):
+    """The step each optimiser class of the script takes on one weight with gradient ``grad``."""
     import torch
 
     with contextlib.suppress(Exception):
@@ -286,14 +431,10 @@ def orthogonal_update(module):
     classes = _classes(module, torch.optim.Optimizer)
     if not classes:
         raise LookupError("no optimiser class")
-    torch.manual_seed(0)
-    u, _ = torch.linalg.qr(torch.randn(64, 32))
-    v, _ = torch.linalg.qr(torch.randn(32, 32))
-    s = torch.logspace(0, -1, 32)
-    grad = (u * s) @ v.T
-    results = []
+    deltas = []
     for cls in classes:
-        w = torch.nn.Parameter(torch.randn(64, 32) * 0.02)
+        torch.manual_seed(0)
+        w = torch.nn.Parameter(torch.randn(*grad.shape) * 0.02)
         try:
             opt = cls([w], lr=0.02)
         except TypeError:
@@ -309,13 +450,79 @@ def orthogonal_update(module):
             opt.step()
         except Exception:  # noqa: BLE001 - e.g. a distributed optimiser
             continue
-        delta = (w.detach() - before).float()
-        sv = torch.linalg.svdvals(delta)
-        if sv[0] > 0:
-            results.append(float(sv[-1] / sv[0]) > 0.25)
-    if not results:
+        deltas.append((w.detach() - before).float())
+    if not deltas:
         raise LookupError("no optimiser class could take a step here")
-    return any(results)
+    return deltas
+
+
+def _ill_conditioned(rows, cols, seed):
+    """A gradient whose singular values run from 1 down to 0.1."""
+    import torch
+
+    torch.manual_seed(seed)
+    u, _ = torch.linalg.qr(torch.randn(rows, cols))
+    v, _ = torch.linalg.qr(torch.randn(cols, cols))
+    return (u * torch.logspace(0, -1, cols)) @ v.T
+
+
+def _even(delta) -> bool:
+    """Whether a matrix's singular values are all within a factor 4 of each other (orthogonalised)."""
+    import torch
+
+    sv = torch.linalg.svdvals(delta)
+    return bool(sv[0] > 0) and float(sv[-1] / sv[0]) > 0.25
+
+
+def orthogonal_update(module):
+    return any(_even(d) for d in _optimiser_updates(module, _ill_conditioned(64, 32, 0)))
+
+
+def _stacked_gradient(cols):
+    import torch
+
+    return torch.cat([_ill_conditioned(cols, cols, seed) for seed in range(3)])
+
+
+def _configured_updates(module, text):
+    """The steps the script's own optimisers, configured as its training does (the statements before
+    the training loop, run on the model at the script's size), take on its merged (3C x C) weights."""
+    import torch
+
+    names = _setup(module, text, build=True)[0]
+    optimisers = list(_optimisers([*names.values(), *vars(module).values()]))
+    params = [p for opt in optimisers for g in opt.param_groups for p in g["params"]]
+    merged = [p for p in params if p.dim() == 2 and p.shape[0] == 3 * p.shape[1]]
+    if not merged:
+        raise LookupError("no optimiser of the script holds a merged (3C x C) weight")
+    with torch.no_grad():
+        for p in params:
+            p.grad = _stacked_gradient(p.shape[1]) if any(p is m for m in merged) else None
+        before = [p.detach().clone() for p in merged]
+        for opt in optimisers:
+            with contextlib.suppress(Exception):  # an optimiser that cannot step here moves nothing
+                opt.step()
+    return [(p.detach() - b).float() for p, b in zip(merged, before, strict=True)]
+
+
+def _blockwise_even(delta) -> bool:
+    cols = delta.shape[1]
+    return bool(delta.abs().sum() > 0) and all(_even(b) for b in delta.view(3, cols, cols))
+
+
+def blockwise_orthogonal(module, text):
+    """Whether the update of a merged (3C x C) weight, stacked from three ill-conditioned C x C
+    blocks (q, k, v), is orthogonalised within each block: orthogonalising the whole matrix leaves
+    its blocks uneven. The script's optimisers are taken as its training configures them (a
+    setting in a parameter group counts); where that cannot be done, each optimiser class as
+    built with its defaults."""
+    try:
+        deltas = [d for d in _configured_updates(module, text) if d.abs().sum() > 0]
+    except Exception:  # noqa: BLE001 - configured as the script does it, or not at all
+        deltas = []
+    if not deltas:
+        deltas = _optimiser_updates(module, _stacked_gradient(32))
+    return any(_blockwise_even(d) for d in deltas)
 
 
 class Stub:
@@ -398,8 +605,7 @@ def _training_loop(tree, defined):
             ):
                 size = sum(1 for _ in ast.walk(node))
                 if best is None or size > best[0]:
-                    before = [s for s in body[:i] if _setup_statement(s, defined)]
-                    best = (size, before, node)
+                    best = (size, body[:i], node)
     if best is None:
         raise LookupError("no training loop (a for over a range)")
     return best[1], best[2]
@@ -414,33 +620,29 @@ def _setup_statement(node, defined) -> bool:
     return not names & defined
 
 
-def schedule(module, text, word):
-    """Whether a number the training loop sets, whose name says ``word``, rises over the run."""
-    import torch
+def _compiled(stmts):
+    out = []
+    for s in stmts:
+        try:
+            out.append(compile(ast.Module([s], []), "probed", "exec"))
+        except SyntaxError:  # a break or continue of the loop: the statement is left out
+            continue
+    return out
 
+
+def _setup(module, text, build: bool, log=None):
+    """Run the statements before the training loop (``build``: all of them, so the model and the
+    optimisers are built at the script's size; else only those that build nothing of the script's
+    own). Returns (the names they define, the module scope, the loop, a runner of more statements
+    that hands every name's value to ``log(name, value)``). A statement that fails is skipped."""
     tree = ast.parse(text)
     defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     before, loop = _training_loop(tree, defined)
-    seen = {}
-    step = [0]
-
-    def log(path, value):
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and word in path.lower():
-            seen.setdefault(path, {})[step[0]] = float(value)
-
+    if not build:
+        before = [s for s in before if _setup_statement(s, defined)]
+    log = log or (lambda name, value: None)
     scope = dict(module.__dict__)
     local = Locals(log, scope)
-
-    def compiled(stmts):
-        out = []
-        for s in stmts:
-            try:
-                out.append(compile(ast.Module([s], []), "probed", "exec"))
-            except SyntaxError:  # a break or continue of the loop: the statement is left out
-                continue
-        return out
 
     def run(codes):
         for code in codes:
@@ -451,22 +653,89 @@ def schedule(module, text, word):
             for name, value in list(local.items()):
                 log(name, value)
 
-    run(compiled(before))
+    run(_compiled(before))
+    return local, scope, loop, run
+
+
+def _run_loop(module, text, log, observe=None, build: bool = False) -> list:
+    """Run the training loop's body at up to 120 of its steps, then (``build``) one step past its
+    last; ``log(path, value, step)`` hears every value assigned, ``observe(step, names)`` is called
+    after each step; returns the steps run. ``build``: the statements before the loop run whole (the
+    model and optimisers are built; the data, which the sandbox does not hold, stays a Stub), else
+    only those that build nothing of the script's own. A statement that fails is skipped."""
+    step = [0]
+    local, scope, loop, run = _setup(module, text, build, lambda path, value: log(path, value, step[0]))
     try:
         steps = list(eval(compile(ast.Expression(loop.iter), "probed", "eval"), scope, local))
     except Exception as exc:  # noqa: BLE001
         raise LookupError(f"the loop's range cannot be evaluated: {exc}") from exc
     if len(steps) > 120:
         steps = [steps[round(k * (len(steps) - 1) / 119)] for k in range(120)]
-    body = compiled(loop.body)
+    if build and steps and isinstance(steps[-1], int):
+        steps.append(steps[-1] + 1)
+    body = _compiled(loop.body)
     for s in steps:
         step[0] = s
         local[loop.target.id] = s
         run(body)
+        if observe is not None:
+            observe(s, local)
+    return steps
+
+
+def schedule(module, text, word):
+    """Whether a number the training loop sets, whose name says ``word``, rises over the run."""
+    import torch
+
+    seen = {}
+
+    def log(path, value, step):
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and word in path.lower():
+            seen.setdefault(path, {})[step] = float(value)
+
+    _run_loop(module, text, log)
     series = [[v[k] for k in sorted(v)] for v in seen.values() if len(v) >= 2]
     if not series:
         raise LookupError(f"the loop sets no number named after {word!r}")
     return any(all(b >= a - 1e-12 for a, b in zip(xs, xs[1:], strict=False)) and xs[-1] > xs[0] for xs in series)
+
+
+def _optimisers(values):
+    import torch
+
+    for value in values:
+        items = value if isinstance(value, (list, tuple)) else [value]
+        for opt in items:
+            if isinstance(opt, torch.optim.Optimizer):
+                yield opt
+
+
+def lr_floor(module, text):
+    """The learning rate of every parameter group one step past the training loop's last, as a share
+    of the highest it had: 0 for a cooldown to zero, the floor for one that ends above it (the
+    lowest share over the groups). The loop runs against the script's own optimisers, built at the
+    script's size; the rate is read from their parameter groups after every step."""
+    rates: dict[tuple[int, int], dict] = {}
+    objects = {}
+
+    def observe(step, names):
+        for opt in _optimisers([*names.values(), *vars(module).values()]):
+            objects[id(opt)] = opt  # kept alive: ids stay unique
+            for g, group in enumerate(opt.param_groups):
+                if isinstance(group.get("lr"), (int, float)):
+                    rates.setdefault((id(opt), g), {})[step] = float(group["lr"])
+
+    steps = _run_loop(module, text, lambda *a: None, observe, build=True)
+    shares = []
+    for series in rates.values():
+        top = max(series[k] for k in steps[:-1] if k in series) if len(series) > 1 else 0.0
+        if top > 0 and steps[-1] in series:
+            shares.append(series[steps[-1]] / top)
+    if not shares:
+        raise LookupError("no optimiser's learning rate could be followed through the loop")
+    return max(0.0, min(shares))
 
 
 PROBES = {
@@ -475,6 +744,17 @@ PROBES = {
     "qk_normalised": qk_normalised,
     "orthogonal_update": orthogonal_update,
     "relative_positions": relative_positions,
+    "rotation_free_channels": rotation_free_channels,
+    "attention_calls": attention_calls,
+    "cast_linears": cast_linears,
+    "mirrored_value_embeddings": mirrored_value_embeddings,
+    "ends_only_value_embeddings": ends_only_value_embeddings,
+}
+
+
+SCRIPT_PROBES = {  # probes that also read the script's training code
+    "blockwise_orthogonal": blockwise_orthogonal,
+    "lr_floor": lr_floor,
 }
 
 
@@ -490,7 +770,12 @@ def measure(text: str, names: list) -> dict:
     for name in names:
         try:
             kind, _, word = name.partition(":")
-            value = schedule(module, text, word) if kind == "rising" else PROBES[name](module)
+            if kind == "rising":
+                value = schedule(module, text, word)
+            elif name in SCRIPT_PROBES:
+                value = SCRIPT_PROBES[name](module, text)
+            else:
+                value = PROBES[name](module)
             if isinstance(value, float) and not math.isfinite(value):
                 value = 1e30
             out[name] = {"value": value, "why": ""}

@@ -7,10 +7,15 @@ a script's definitions at a tiny size on CPU, without training, and measures one
 (:mod:`analysis.probe_worker` lists them: a squared-ReLU MLP, the bound on the logits, normalised
 queries and keys, an orthogonalised optimiser update, a quantity the training loop ramps up).
 
-**Which probe.** An innovation gets the probe its name names (``ReLU squared`` ->
+**Which probe.** An innovation gets the probes its name names (``ReLU squared`` ->
 ``squared_relu``, ``softcap`` -> ``bounded_logits``, ``QK-norm`` -> ``qk_normalised``, ``rotary`` ->
-``relative_positions``, ``Muon`` / ``orthogonal`` -> ``orthogonal_update``, ``momentum warmup`` /
-``window warmup`` -> ``rising:momentum`` / ``rising:window``); the others have none.
+``relative_positions``, ``half-truncated rotary`` -> ``rotation_free_channels`` too, ``Muon`` /
+``orthogonal`` -> ``orthogonal_update``, ``per-block`` orthogonalisation -> ``blockwise_orthogonal``
+too, ``dropped attention`` -> ``attention_calls``, ``CastedLinear`` -> ``cast_linears``,
+``learning-rate floor`` -> ``lr_floor``, ``U-net value embeddings`` / ``sparse value embeddings``
+-> ``mirrored_value_embeddings`` / ``ends_only_value_embeddings``, ``momentum warmup`` / ``window warmup`` ->
+``rising:momentum`` / ``rising:window``); the others have none. Of several, the first that tells
+the records apart decides.
 
 **When it decides.** Only where the probe tells the records apart: record i+1 measurably has the
 behaviour and record i does not (a boolean probe: True against False or unmeasurable; a number:
@@ -60,6 +65,22 @@ SELECT = {
     "relative_positions": re.compile(r"\brotary\b|\brope\b", re.I),
     # an optimiser, not a re-tune of its numbers ("re-tuned Muon lr")
     "orthogonal_update": re.compile(r"^(?!.*\b(lr|learning rate|re-?tuned)\b).*(\bmuon\b|orthogonali[sz])", re.I),
+    "blockwise_orthogonal": re.compile(
+        r"(per[- ]block|block[- ]?wise|\bqkv\b).*(orthogonal|muon)|\bmuon\b.*(per[- ]block|block[- ]?wise)", re.I
+    ),
+    "rotation_free_channels": re.compile(
+        r"\b(half|partial|truncated)\b.*\brotary\b|\brotary\b.*\b(half|partial|truncated)\b", re.I
+    ),
+    "attention_calls": re.compile(
+        r"\b(drop|dropped|remove[sd]?|skip(ped|s)?)\b.*\battention\b|\battention\b.*\b(dropped|removed|skipped)\b",
+        re.I,
+    ),
+    "cast_linears": re.compile(r"\bcast(ed)?[- ]?linear", re.I),
+    "mirrored_value_embeddings": re.compile(r"(\bu-?net\b|\bmirror\w*).*\bvalue[- ]embed", re.I),
+    "ends_only_value_embeddings": re.compile(r"\bsparse\b.*\bvalue[- ]embed", re.I),
+    "lr_floor": re.compile(
+        r"(learning[- ]rate|\blr\b).*\bfloor\b|\bfloor\b.*(learning[- ]rate|\blr\b)|\bmin(imum)?[- _]lr\b", re.I
+    ),
 }
 
 

@@ -314,8 +314,15 @@ def test_a_retune_counts_only_for_its_field_moved_its_way():
     literal = edit(BASE, ("lr=args.learning_rate", "lr=0.0055"))  # hard-coded where it is used
     wrong_field = edit(BASE, ("    embed_lr = 0.03", "    embed_lr = 0.06"))
     wrong_way = edit(BASE, ("    learning_rate = 0.003", "    learning_rate = 0.002"))
+    # a setting read from the environment reads as the default the script runs with
+    from_env = edit(BASE, ("    learning_rate = 0.003", '    learning_rate = float(os.environ.get("LR", "0.005"))'))
+    from_env_wrong_way = edit(
+        BASE, ("    learning_rate = 0.003", '    learning_rate = float(os.getenv("LR", "0.002"))')
+    )
     assert verdict(target, right, [inv])["doubled learning rate"] == 1.0
     assert verdict(target, literal, [inv])["doubled learning rate"] == 1.0
+    assert verdict(target, from_env, [inv])["doubled learning rate"] == 1.0
+    assert verdict(target, from_env_wrong_way, [inv])["doubled learning rate"] == 0.0
     assert verdict(target, wrong_field, [inv])["doubled learning rate"] == 0.0
     assert verdict(target, wrong_way, [inv])["doubled learning rate"] == 0.0
 

@@ -1,8 +1,10 @@
 """Behavioural probes (analysis/probes.py, analysis/probe_worker.py): a probe measures what code does,
 whatever mechanism computes it, and decides a verdict only where it tells record i from record i+1.
 
-Each probe is tried on one small script in several spellings of the same behaviour (they must all
-measure as having it) and in decoys that touch the same code for another behaviour (they must not);
+Each probe is tried on a small script (one of two: a single attention layer, or a model of blocks with
+value embeddings, rotary attention, its own linear layer, a configured optimiser and a schedule) in
+several spellings of the same behaviour (they must all measure as having it) and in decoys that touch
+the same code for another behaviour (they must not);
 the sandboxed worker answers as the in-process one does; gold and null verdicts stay exact with
 probes on every task of the mini track.
 """
@@ -179,27 +181,262 @@ CASES = {
 }
 
 
+# A model of blocks (a ModuleList), with per-block value embeddings, rotary attention, its own linear
+# layer, an orthogonalising optimiser configured by the script and a cooldown schedule: the probes of
+# later records' ideas need all of these.
+BLOCKS_SCRIPT = """
+import os
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from dataclasses import dataclass
+
+
+@dataclass
+class Hyperparameters:
+    num_iterations: int = 10
+    warmdown_iters: int = 4
+
+
+args = Hyperparameters()
+FLOOR = float(os.environ.get("PROBE_TEST_FLOOR", "0.1"))
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 64
+    n_layer: int = 4
+    n_embd: int = 16
+    n_head: int = 2
+
+
+LINEAR
+
+
+def polar(g):
+    U, S, Vh = torch.linalg.svd(g, full_matrices=False)
+    return U @ Vh
+
+
+class Ortho(torch.optim.Optimizer):
+    def __init__(self, params, lr=0.02, split=1):
+        super().__init__(params, dict(lr=lr, split=split))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    g = p.grad
+                    p.sub_(group["lr"] * UPDATE)
+
+
+def rotary(t):
+    T, D = t.shape[-2], t.shape[-1]
+    inv = 1.0 / 10000 ** (torch.arange(0, D, 2).float() / D)
+    FREQS
+    ang = torch.arange(T).float()[:, None] * inv
+    a, b = t[..., : D // 2], t[..., D // 2 :]
+    return torch.cat([a * ang.cos() + b * ang.sin(), b * ang.cos() - a * ang.sin()], dim=-1)
+
+
+class Block(nn.Module):
+    def __init__(self, config, i):
+        super().__init__()
+        self.qkv = Lin(config.n_embd, 3 * config.n_embd)
+        self.fc = Lin(config.n_embd, config.n_embd)
+        self.heads = config.n_head
+        self.attend = ATTEND
+
+    def forward(self, x, ve):
+        B, T, C = x.shape
+        if self.attend:
+            q, k, v = self.qkv(x).view(B, T, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+            if ve is not None:
+                v = v + ve.view(B, T, self.heads, -1).transpose(1, 2)
+            q, k = rotary(q), rotary(k)
+            x = x + F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, C)
+        return x + self.fc(x)
+
+
+class GPT(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        n, C = config.n_layer, config.n_embd
+        self.wte = nn.Embedding(config.vocab_size, C)
+        self.blocks = nn.ModuleList([Block(config, i) for i in range(n)])
+        VE_TABLES
+        self.lm_head = nn.Linear(C, config.vocab_size, bias=False)
+
+    def forward(self, idx, targets):
+        n = len(self.blocks)
+        x = self.wte(idx)
+        VE_LAYOUT
+        for block, ve in zip(self.blocks, ves):
+            x = block(x, ve)
+        logits = self.lm_head(x)
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+
+def configure(model):
+    matrices = [p for p in model.parameters() if p.dim() == 2]
+    others = [p for p in model.parameters() if p.dim() != 2]
+    GROUPS
+    return [Ortho(groups), torch.optim.SGD(others, lr=0.1)]
+
+
+def get_lr(it):
+    SCHEDULE
+
+
+def main():
+    model = GPT(GPTConfig())
+    optimizers = configure(model)
+    for step in range(args.num_iterations):
+        loss = model(idx, idx)
+        loss.backward()
+        for opt in optimizers:
+            for group in opt.param_groups:
+                group["lr"] = 0.1 * get_lr(step)
+            opt.step()
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+BLOCKS_BASE = dict(
+    LINEAR="Lin = nn.Linear",
+    UPDATE="polar(g)",
+    FREQS="pass",
+    ATTEND="True",
+    VE_TABLES="self.ve = nn.Embedding(config.vocab_size, n * C)",
+    VE_LAYOUT="ves = self.ve(idx).chunk(n, dim=-1)",
+    GROUPS="groups = [dict(params=matrices)]",
+    SCHEDULE="return min(1.0, (args.num_iterations - it) / args.warmdown_iters)",
+)
+CASTED = """
+class Lin(nn.Linear):
+    def __init__(self, n_in, n_out):
+        super().__init__(n_in, n_out, bias=False)
+
+    def forward(self, x):
+        return F.linear(x, self.weight.to(x.dtype))
+"""
+PATCHED = """
+def Lin(n_in, n_out):
+    m = nn.Linear(n_in, n_out, bias=False)
+    m.forward = lambda x: x @ m.weight.type_as(x).T
+    return m
+"""
+PAIRS = "self.ves = nn.ModuleList([nn.Embedding(config.vocab_size, C) for _ in range(n // 2)])"
+ONE_TABLE = "self.ve = nn.Embedding(config.vocab_size, C)"
+LINEAR_FLOOR = "return min(1.0, (args.num_iterations - it) / args.warmdown_iters)"
+VMAPPED = "torch.vmap(polar)(g.view(3, -1, g.size(1))).reshape_as(g)"
+BY_BLOCKS = "torch.cat([polar(b) for b in g.chunk(3)]) if g.size(0) == 3 * g.size(1) else polar(g)"
+
+# probe -> (spellings that have the behaviour, spellings that do not)
+BLOCK_CASES = {
+    "cast_linears": (
+        [dict(LINEAR=CASTED), dict(LINEAR=PATCHED)],
+        [
+            dict(LINEAR="Lin = lambda n_in, n_out: nn.Linear(n_in, n_out, bias=False)"),
+            dict(LINEAR=CASTED.replace("bias=False", "bias=True").replace("x.dtype))", "x.dtype), self.bias)")),
+        ],
+    ),
+    "attention_calls": (
+        [dict(ATTEND="i != 2"), dict(ATTEND="i % 4 != 1"), dict(ATTEND="i not in (3,)")],
+        [dict(ATTEND="i < 10"), dict(ATTEND="i % 2 == 0")],
+    ),
+    "rotation_free_channels": (
+        [
+            dict(FREQS="inv = torch.cat([inv[: len(inv) // 2], inv.new_zeros(len(inv) - len(inv) // 2)])"),
+            dict(FREQS="inv = torch.where(torch.arange(len(inv)) < len(inv) // 2, inv, 0 * inv)"),
+            dict(FREQS="inv[len(inv) // 2 :] = 0"),
+        ],
+        [dict(FREQS="inv = inv * 2"), dict(FREQS="inv[-1:] = 0")],
+    ),
+    "mirrored_value_embeddings": (
+        [
+            dict(
+                VE_TABLES="self.ve = nn.Embedding(config.vocab_size, n // 2 * C)",
+                VE_LAYOUT="half = self.ve(idx).chunk(n // 2, dim=-1)\n        ves = half + half[::-1]",
+            ),
+            dict(VE_TABLES=PAIRS, VE_LAYOUT="ves = [self.ves[min(i, n - 1 - i)](idx) for i in range(n)]"),
+        ],
+        [
+            dict(VE_TABLES=PAIRS, VE_LAYOUT="ves = [self.ves[i // 2](idx) for i in range(n)]"),
+            dict(VE_TABLES=ONE_TABLE, VE_LAYOUT="ves = [self.ve(idx)] * n"),
+        ],
+    ),
+    "ends_only_value_embeddings": (
+        [
+            dict(VE_TABLES=ONE_TABLE, VE_LAYOUT="e = self.ve(idx)\n        ves = [e] + [None] * (n - 2) + [e]"),
+            dict(VE_TABLES=ONE_TABLE, VE_LAYOUT="ves = [self.ve(idx) if i in (0, n - 1) else None for i in range(n)]"),
+        ],
+        [
+            dict(VE_TABLES=ONE_TABLE, VE_LAYOUT="e = self.ve(idx)\n        ves = [None, e, e, None]"),
+            dict(VE_TABLES=PAIRS, VE_LAYOUT="ves = [self.ves[min(i, n - 1 - i)](idx) for i in range(n)]"),
+        ],
+    ),
+    "blockwise_orthogonal": (
+        [
+            dict(UPDATE=BY_BLOCKS),
+            dict(UPDATE=BY_BLOCKS.replace("torch.cat([polar(b) for b in g.chunk(3)])", VMAPPED)),
+            dict(  # a setting of the parameter group, given where the optimiser is configured
+                UPDATE="torch.cat([polar(b) for b in g.chunk(group['split'])])",
+                GROUPS="groups = [dict(params=[p for p in matrices if p.size(0) == 3 * p.size(1)], split=3), "
+                "dict(params=[p for p in matrices if p.size(0) != 3 * p.size(1)])]",
+            ),
+        ],
+        [dict(UPDATE="polar(g) * 2"), dict(UPDATE=BY_BLOCKS.replace("g.chunk(3)", "g.chunk(2)"))],
+    ),
+    "lr_floor": (
+        [
+            dict(SCHEDULE=LINEAR_FLOOR.replace("min(1.0, ", "min(1.0, FLOOR + (1 - FLOOR) * ")),
+            dict(SCHEDULE="w = " + LINEAR_FLOOR[7:] + "\n    return w + (1 - w) * 0.1"),
+            dict(SCHEDULE=LINEAR_FLOOR.replace("return min", "return max(0.1, min") + ")"),
+        ],
+        [
+            dict(SCHEDULE=LINEAR_FLOOR.replace("return", "return 0.5 *")),
+            dict(SCHEDULE="return 1.0 - it / args.num_iterations"),
+        ],
+    ),
+}
+
+
 def script(**parts) -> str:
-    text = SCRIPT
-    for key, value in {**BASE, **parts}.items():
+    return _filled(SCRIPT, BASE, parts)
+
+
+def blocks_script(**parts) -> str:
+    return _filled(BLOCKS_SCRIPT, BLOCKS_BASE, parts)
+
+
+def _filled(template: str, base: dict, parts: dict) -> str:
+    text = template
+    for key, value in {**base, **parts}.items():
         text = text.replace(key, value)
     return text
 
 
-def _value(probe: str, **parts):
-    return probe_worker.measure(script(**parts), [probe])[probe]["value"]
+SPELLINGS = [(probe, script, *CASES[probe]) for probe in sorted(CASES)] + [
+    (probe, blocks_script, *BLOCK_CASES[probe]) for probe in sorted(BLOCK_CASES)
+]
 
 
-@pytest.mark.parametrize("probe", sorted(CASES))
-def test_every_spelling_of_the_behaviour_measures_alike(probe):
-    has, lacks = CASES[probe]
-    base = _value(probe)
-    target = _value(probe, **has[0])
+@pytest.mark.parametrize(("probe", "build", "has", "lacks"), SPELLINGS, ids=[case[0] for case in SPELLINGS])
+def test_every_spelling_of_the_behaviour_measures_alike(probe, build, has, lacks):
+    def value(**parts):
+        return probe_worker.measure(build(**parts), [probe])[probe]["value"]
+
+    base = value()
+    target = value(**has[0])
     assert tells_apart(base, target), (probe, base, target)
     for parts in has:
-        assert judge(probe, base, target, _value(probe, **parts)).decided is True, (probe, parts)
+        assert judge(probe, base, target, value(**parts)).decided is True, (probe, parts)
     for parts in lacks:
-        assert judge(probe, base, target, _value(probe, **parts)).decided is not True, (probe, parts)
+        assert judge(probe, base, target, value(**parts)).decided is not True, (probe, parts)
 
 
 def test_a_probe_decides_only_where_it_tells_the_records_apart():
@@ -221,6 +458,14 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("Muon momentum warmup") == ["rising:momentum"]
     assert probes_for("attention window warmup") == ["rising:window"]
     assert probes_for("value embeddings") == []
+    assert probes_for("Muon per-block QKV orthogonalisation") == ["orthogonal_update", "blockwise_orthogonal"]
+    assert probes_for("half-truncated rotary") == ["relative_positions", "rotation_free_channels"]
+    assert probes_for("dropped attention layer") == probes_for("drop one attention layer") == ["attention_calls"]
+    assert probes_for("bf16 activations (CastedLinear)") == ["cast_linears"]
+    assert probes_for("learning-rate floor 0.1") == ["lr_floor"]
+    assert probes_for("U-net value embeddings") == ["mirrored_value_embeddings"]
+    assert probes_for("sparse value embeddings") == ["ends_only_value_embeddings"]
+    assert probes_for("split value embeddings") == []
 
 
 def test_a_script_that_cannot_load_is_left_to_the_static_layers():

@@ -10,9 +10,13 @@ Sets are kept apart by file name: ``dev-*`` (what attribution was tuned on), ``h
 first held-out set: written before the re-design, measured once, then its misses guided fixes of
 classes of failure, so it is tuned on now), ``heldout2-*`` (written after the tuning, only
 measured), ``heldout3-*`` (written in another style, committed and measured once before the
-behavioural probes existed; only measured since) and ``heldout4-*`` (three more hands and styles,
-committed before its first measurement, whose misses then guided one fix of a class: module-level
-code the candidate adds counts as module-level code). The README's attribution section gives each set's figures.
+behavioural probes existed; only measured since), ``heldout4-*`` (three more hands and styles,
+committed before its first measurement, whose misses then guided fixes of classes: module-level
+code the candidate adds counts as module-level code; probes of per-block orthogonalisation, rotation-
+free channels, dropped attention, cast linear layers, value-embedding layouts and learning-rate
+floors) and ``heldout5-*`` (three more hands and styles, committed before its first measurement with
+the code of those fixes; its misses then guided one more: a setting read from the environment
+reads as its default). The README's attribution section gives each set's figures.
 
 File format (markers at the start of a line)::
 
