@@ -248,6 +248,9 @@ class AgentRunner:
                 if node.stage == NodeStage.COMMITTED and node not in running.values():
                     if node.outcome is not None:  # failed before running: judged without a run
                         self._finish(state, node)
+                    elif node.execution is not None:  # ran before a kill, not judged: its run is kept
+                        self._judge(state, node, node.execution)
+                        self._finish(state, node)
                     elif len(running) < self.runs.size:
                         note: Future = Future()
                         submitted[note] = node
@@ -275,9 +278,9 @@ class AgentRunner:
                     node = running.pop(future)
                     for note in [f for f, n in submitted.items() if n is node]:  # run from the cache: no job
                         del submitted[note]
-                    execution = future.result()
-                    self._forget_job(state, node.id)
-                    self._judge(state, node, execution)
+                    node.execution = future.result()
+                    self._forget_job(state, node.id)  # saved with the run: a kill from here never reruns it
+                    self._judge(state, node, node.execution)
                     self._finish(state, node)
 
     def _finish(self, state: AgentState, node: Node) -> None:
@@ -384,16 +387,20 @@ class AgentRunner:
         return local.replayer
 
     def _judge(self, state: AgentState, node: Node, execution: Execution) -> None:
+        """Grade a node's run. The verdict is set only once it is final, so a run killed during the
+        fresh reference below resumes by judging the saved run again (re-attaching to the reference's
+        job), never by running the node again."""
         node.execution = execution
-        node.outcome, node.problem, node.detail = self._verdict(state, execution, state.root.execution)
-        if node.problem == "clock" and state.root.execution is not None:
+        verdict = self._verdict(state, execution, state.root.execution)
+        if verdict[1] == "clock" and state.root.execution is not None:
             # The allowance came from the root, timed at the start of the run under that moment's load:
             # before calling the clock implausible, time the untouched script again now, next to the node.
             reference = self._run_side(
                 state, f"{node.id}-reference", Role.BASELINE, state.root.branch, state.root.commit
             )
             state.references[f"{node.id}-reference"] = reference
-            node.outcome, node.problem, node.detail = self._verdict(state, execution, reference)
+            verdict = self._verdict(state, execution, reference)
+        node.outcome, node.problem, node.detail = verdict
 
     @staticmethod
     def _verdict(state: AgentState, execution: Execution, reference: Execution | None):

@@ -2,7 +2,8 @@
 builds its tree as commits (parent commit = parent node), run.json lists them; the oracle's best
 node recovers FSR 1 and every innovation; broken edits give buggy nodes and debug steps; a rule
 violation is not run; an unenforceable budget stops the run; cumulative runs score against both
-starts; a run killed mid-node resumes to the same tree; `agent best` feeds replay and attribute."""
+starts; a run killed mid-node resumes to the same tree, and one killed while a fresh reference is
+timed never runs its node again; `agent best` feeds replay and attribute."""
 
 import json
 import os
@@ -22,6 +23,7 @@ from agent.state import AgentRequest, load_agent_state
 from replay import paths
 from replay.cli.app import app
 from replay.records.store import RecordsStore
+from replay.run.lifecycle import Terminated
 from replay.statuses import NodeAction, NodeOutcome
 
 from toyrecords import write_toy_record
@@ -123,6 +125,37 @@ def test_work_before_the_first_step_line_is_judged_against_a_fresh_reference(toy
     assert node.outcome == "invalid" and node.problem == "clock" and "inside the timer" in node.detail
     reference = state.references[f"{node.id}-reference"]
     assert reference.status == "ok" and reference.wall_s < 5
+
+
+def test_a_run_killed_during_the_fresh_reference_resumes_without_running_the_node_again(toy_store, monkeypatch):
+    """The node's run is saved before its reference is timed: a resume judges the saved run against a
+    reference run, never runs the node a second time, and reaches the verdict of an unbroken run."""
+    ran: list[str] = []
+    original = AgentRunner._run_side
+
+    def counted(self, state, name, *args, **kwargs):
+        ran.append(name)
+        if name.endswith("-reference") and ran.count(name) == 1:
+            raise Terminated("killed while the reference runs")
+        return original(self, state, name, *args, **kwargs)
+
+    monkeypatch.setattr(AgentRunner, "_run_side", counted)
+    runner = AgentRunner(toy_store)
+    request = AgentRequest(
+        track="toy", task=1, model="scripted/agent_policies:slow_start", scaffold="flat", hints=(1, 2), nodes=1
+    )
+    state = runner.start(request)
+    with pytest.raises(Terminated):
+        runner.run(state)
+    interrupted = load_agent_state(state.run_id)
+    node = interrupted.nodes[1]
+    assert interrupted.status == "interrupted" and node.stage == "committed" and node.execution is not None
+    assert node.outcome is None  # no verdict before the reference that decides it
+    resumed = AgentRunner(toy_store).run(load_agent_state(state.run_id))
+    assert ran.count(node.id) == 1 and ran.count(f"{node.id}-reference") == 2
+    done = resumed.nodes[1]
+    assert done.outcome == "invalid" and done.problem == "clock" and "inside the timer" in done.detail
+    assert done.execution == node.execution and resumed.references[f"{node.id}-reference"].status == "ok"
 
 
 def test_unpriced_model_with_a_cost_budget_stops(toy_store):
