@@ -36,6 +36,8 @@ Probes (a value each):
   orthogonalised within each C x C block.
 * ``rotation_free_channels`` (float): the share of the first attention's query channels that a
   repeated token leaves the same at every position (rotary pairs of frequency zero).
+* ``block_window`` (bool): the first attention's mask over one document of four 64-token blocks is
+  constant over every pair of different blocks and shuts out at least one pair.
 * ``attention_calls`` (float): attention computations in one forward pass (one per block, fewer
   where a block has none).
 * ``cast_linears`` (bool): some bias-free part of the model with matrix weights takes bfloat16
@@ -186,15 +188,16 @@ def squared_relu(module):
 
 
 @contextlib.contextmanager
-def _spy(name):
-    """Record the arguments of every call of torch.nn.functional.NAME."""
+def _spy(name, keywords: bool = False):
+    """Record the arguments of every call of torch.nn.functional.NAME (with ``keywords``: the pair of
+    positional and keyword arguments)."""
     import torch.nn.functional as F
 
     original = getattr(F, name)
     calls = []
 
     def spy(*a, **kw):
-        calls.append(a)
+        calls.append((a, kw) if keywords else a)
         return original(*a, **kw)
 
     setattr(F, name, spy)
@@ -320,6 +323,37 @@ def rotation_free_channels(module):
     scale = float(q.abs().max()) or 1.0
     still = (q - q[0]).abs().amax(dim=0) / scale < 1e-6
     return float(still.double().mean())
+
+
+BLOCK, BLOCKS = 64, 4  # the block window's unit, and the blocks of the probe's sequence
+
+
+def block_window(module):
+    """Whether the first attention's mask, on one document of 4 blocks of 64 tokens, is the same for
+    every query and key of a pair of different blocks (a window counted in whole blocks) and shuts
+    out at least one such pair (a window, not plain causal attention). A window counted in tokens
+    cuts through block pairs."""
+    import torch
+
+    model = _model(module)
+    vocab = next(m for m in model.modules() if isinstance(m, torch.nn.Embedding)).num_embeddings
+    idx = torch.full((1, BLOCK * BLOCKS), vocab // 3, dtype=torch.long)
+    with torch.no_grad(), _spy("scaled_dot_product_attention", keywords=True) as calls:
+        try:
+            model(idx, idx)
+        except TypeError:
+            model(idx)
+    if not calls:
+        raise LookupError("no scaled_dot_product_attention call")
+    args, kwargs = calls[0]
+    mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
+    if not isinstance(mask, torch.Tensor):
+        raise LookupError("the first attention has no mask")
+    allowed = mask if mask.dtype == torch.bool else torch.isfinite(mask) & (mask > -1e4)
+    allowed = allowed.reshape(-1, *allowed.shape[-2:])[0]
+    pairs = [allowed[q * BLOCK : (q + 1) * BLOCK, k * BLOCK : (k + 1) * BLOCK] for q in range(BLOCKS) for k in range(q)]
+    whole = all(bool(p.all()) or not bool(p.any()) for p in pairs)
+    return whole and any(not bool(p.any()) for p in pairs)
 
 
 def attention_calls(module):
@@ -746,6 +780,7 @@ PROBES = {
     "relative_positions": relative_positions,
     "rotation_free_channels": rotation_free_channels,
     "attention_calls": attention_calls,
+    "block_window": block_window,
     "cast_linears": cast_linears,
     "mirrored_value_embeddings": mirrored_value_embeddings,
     "ends_only_value_embeddings": ends_only_value_embeddings,

@@ -248,14 +248,14 @@ class Block(nn.Module):
         self.heads = config.n_head
         self.attend = ATTEND
 
-    def forward(self, x, ve):
+    def forward(self, x, ve, mask):
         B, T, C = x.shape
         if self.attend:
             q, k, v = self.qkv(x).view(B, T, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
             if ve is not None:
                 v = v + ve.view(B, T, self.heads, -1).transpose(1, 2)
             q, k = rotary(q), rotary(k)
-            x = x + F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, C)
+            x = x + F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(B, T, C)
         return x + self.fc(x)
 
 
@@ -272,8 +272,10 @@ class GPT(nn.Module):
         n = len(self.blocks)
         x = self.wte(idx)
         VE_LAYOUT
+        pos = torch.arange(idx.size(1))
+        MASK
         for block, ve in zip(self.blocks, ves):
-            x = block(x, ve)
+            x = block(x, ve, mask)
         logits = self.lm_head(x)
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
 
@@ -313,6 +315,7 @@ BLOCKS_BASE = dict(
     VE_TABLES="self.ve = nn.Embedding(config.vocab_size, n * C)",
     VE_LAYOUT="ves = self.ve(idx).chunk(n, dim=-1)",
     GROUPS="groups = [dict(params=matrices)]",
+    MASK="mask = (pos[:, None] >= pos[None, :]) & (pos[:, None] - pos[None, :] < 128)",
     SCHEDULE="return min(1.0, (args.num_iterations - it) / args.warmdown_iters)",
 )
 CASTED = """
@@ -335,8 +338,25 @@ LINEAR_FLOOR = "return min(1.0, (args.num_iterations - it) / args.warmdown_iters
 VMAPPED = "torch.vmap(polar)(g.view(3, -1, g.size(1))).reshape_as(g)"
 BY_BLOCKS = "torch.cat([polar(b) for b in g.chunk(3)]) if g.size(0) == 3 * g.size(1) else polar(g)"
 
+BLOCKED = "blk = pos // 64\n        mask = (pos[:, None] >= pos[None, :]) & (blk[:, None] - blk[None, :] < 3)"
+
 # probe -> (spellings that have the behaviour, spellings that do not)
 BLOCK_CASES = {
+    "block_window": (
+        [
+            dict(MASK=BLOCKED),
+            dict(
+                MASK="T = len(pos)\n        band = (pos[:, None] // 64 - pos[None, :] // 64) <= 2\n"
+                "        mask = torch.tril(torch.ones(T, T, dtype=torch.bool)) & band"
+            ),
+            dict(MASK=BLOCKED + "\n        mask = torch.zeros(mask.shape).masked_fill(~mask, float('-inf'))"),
+        ],
+        [
+            dict(MASK="mask = torch.tril(torch.ones(len(pos), len(pos), dtype=torch.bool))"),
+            dict(MASK=BLOCKED + "\n        mask = mask | (pos[None, :] == 0)"),  # an attention sink
+            dict(MASK="mask = (pos[:, None] >= pos[None, :]) & (pos[:, None] - pos[None, :] < 192)"),
+        ],
+    ),
     "cast_linears": (
         [dict(LINEAR=CASTED), dict(LINEAR=PATCHED)],
         [
@@ -466,6 +486,8 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("U-net value embeddings") == ["mirrored_value_embeddings"]
     assert probes_for("sparse value embeddings") == ["ends_only_value_embeddings"]
     assert probes_for("split value embeddings") == []
+    assert probes_for("block sliding window") == ["block_window"]
+    assert probes_for("document-causal sliding-window attention") == []
 
 
 def test_a_script_that_cannot_load_is_left_to_the_static_layers():
