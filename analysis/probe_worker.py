@@ -42,6 +42,9 @@ Probes (a value each):
   where a block has none).
 * ``cast_linears`` (bool): some bias-free part of the model with matrix weights takes bfloat16
   activations with float32 weights and returns bfloat16 (weights cast at use).
+* ``values_read_embeddings`` (bool): every attention's values read a token-indexed table that its
+  queries and keys do not, a part of its own (gradients traced back with each block's incoming
+  residual stream detached).
 * ``mirrored_value_embeddings`` / ``ends_only_value_embeddings`` (bool): which token-indexed tables
   each block reads itself (its incoming residual stream detached, gradients traced back): block i
   and block n - 1 - i share one and no other block reads it / only the first and the last block
@@ -391,16 +394,16 @@ def cast_linears(module):
     return False
 
 
-def _value_embedding_layout(module) -> list:
-    """For each block of the model, the columns of token-indexed tables (embeddings, whatever their
-    spelling) that reach the block's output directly: the residual stream entering a block is
-    detached, so a gradient from the block's output reaches only what the block itself reads. Tables
-    every block reads (the token embedding, through skip connections) are left out."""
+def _detached_blocks(module):
+    """The model (its weights nudged: zero-initialised projections and gates would hide what reads
+    what), its blocks (the longest ModuleList), whose incoming residual stream is detached so that a
+    gradient taken inside a block reaches only what the block itself reads, and the token-indexed
+    tables outside the blocks (embeddings, whatever their spelling)."""
     import torch
 
     model = _model(module).float()
     torch.manual_seed(0)
-    with torch.no_grad():  # zero-initialised projections and gates would hide which tables a block reads
+    with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.05)
     lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) > 1]
@@ -410,30 +413,57 @@ def _value_embedding_layout(module) -> list:
     vocab = next(m for m in model.modules() if isinstance(m, torch.nn.Embedding)).num_embeddings
     own = {id(p) for block in blocks for p in block.parameters()}
     tables = [p for p in model.parameters() if p.dim() == 2 and p.shape[0] == vocab and id(p) not in own]
-    outputs = {}
 
     def detach_stream(mod, args):
         if args and isinstance(args[0], torch.Tensor):
             return (args[0].detach(), *args[1:])
         return None
 
-    for i, block in enumerate(blocks):
+    for block in blocks:
         block.register_forward_pre_hook(detach_stream)
+    return model, blocks, tables
+
+
+def _columns_read(tensor, tables) -> set:
+    """(table, column) of every table column a tensor depends on."""
+    import torch
+
+    grads = torch.autograd.grad((tensor * torch.randn_like(tensor)).sum(), tables, retain_graph=True, allow_unused=True)
+    read = set()
+    for t, g in enumerate(grads):
+        if g is not None:
+            read |= {(t, int(c)) for c in torch.nonzero(g.abs().sum(0)).flatten()}
+    return read
+
+
+def _value_embedding_layout(module) -> list:
+    """For each block of the model, the table columns that reach the block's output directly; tables
+    every block reads (the token embedding, through skip connections) are left out."""
+    model, blocks, tables = _detached_blocks(module)
+    outputs = {}
+    for i, block in enumerate(blocks):
         block.register_forward_hook(lambda mod, args, out, i=i: outputs.__setitem__(i, out))
     _forward(model)
     if len(outputs) != len(blocks):
         raise LookupError("not every block was called")
-    layout = []
-    for i in range(len(blocks)):
-        out = outputs[i][0] if isinstance(outputs[i], tuple) else outputs[i]
-        grads = torch.autograd.grad((out * torch.randn_like(out)).sum(), tables, retain_graph=True, allow_unused=True)
-        read = set()
-        for t, g in enumerate(grads):
-            if g is not None:
-                read |= {(t, int(c)) for c in torch.nonzero(g.abs().sum(0)).flatten()}
-        layout.append(read)
+    layout = [_columns_read(out[0] if isinstance(out, tuple) else out, tables) for _, out in sorted(outputs.items())]
     common = set.intersection(*layout)
     return [frozenset(read - common) for read in layout]
+
+
+def values_read_embeddings(module):
+    """Whether every attention reads a token-indexed table in its values and not in its queries and
+    keys, each attention a part of its own: token identity mixed into the values of every block
+    (a table added to the residual stream, or shared by all blocks, is not that)."""
+    model, _, tables = _detached_blocks(module)
+    with _spy("scaled_dot_product_attention") as calls:
+        _forward(model)
+    if not calls:
+        raise LookupError("no scaled_dot_product_attention call")
+    own = []
+    for q, k, v, *_ in calls:
+        own.append(frozenset(_columns_read(v, tables) - _columns_read(q, tables) - _columns_read(k, tables)))
+    return all(own) and len(set(own)) == len(own)
 
 
 def mirrored_value_embeddings(module):
@@ -783,6 +813,7 @@ PROBES = {
     "block_window": block_window,
     "cast_linears": cast_linears,
     "mirrored_value_embeddings": mirrored_value_embeddings,
+    "values_read_embeddings": values_read_embeddings,
     "ends_only_value_embeddings": ends_only_value_embeddings,
 }
 

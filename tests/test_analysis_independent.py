@@ -23,19 +23,18 @@ from analysis.task import load_task
 # Development-set candidates attribution still gets wrong, and why (static features cannot see it, and
 # no behavioural probe measures the idea).
 KNOWN_MISSES = {
-    "dm13-decoy-extra-token-embedding": "a second token embedding shares the value embedding's own statements",
     "dn13-value-embeddings": "per-layer tables instead of one wide table split in 12",
     "dn19-long-short": "two calls of the mask builder instead of clamping one mask's blocks",
 }
 
 # Floors per (set, track): precision, recall, decoy credit at most; measured figures are in the README.
 FLOORS = {
-    ("dev", "mini"): (0.95, 0.97, 0.03),
+    ("dev", "mini"): (0.97, 0.97, 0.03),
     ("heldout1", "mini"): (0.95, 0.85, 0.03),
-    ("heldout2", "mini"): (0.90, 0.90, 0.05),
+    ("heldout2", "mini"): (0.95, 0.90, 0.03),
     ("heldout3", "mini"): (0.88, 0.93, 0.05),
     ("heldout4", "mini"): (0.95, 0.90, 0.03),
-    ("heldout5", "mini"): (0.95, 0.92, 0.05),
+    ("heldout5", "mini"): (0.97, 0.92, 0.03),
     ("dev", "nanogpt"): (0.95, 0.88, 0.03),
     ("heldout1", "nanogpt"): (0.95, 0.65, 0.03),
     ("heldout2", "nanogpt"): (0.95, 0.70, 0.03),

@@ -251,9 +251,10 @@ class Block(nn.Module):
     def forward(self, x, ve, mask):
         B, T, C = x.shape
         if self.attend:
+            INPUT_MIX
             q, k, v = self.qkv(x).view(B, T, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
             if ve is not None:
-                v = v + ve.view(B, T, self.heads, -1).transpose(1, 2)
+                VALUES
             q, k = rotary(q), rotary(k)
             x = x + F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(B, T, C)
         return x + self.fc(x)
@@ -312,6 +313,8 @@ BLOCKS_BASE = dict(
     UPDATE="polar(g)",
     FREQS="pass",
     ATTEND="True",
+    INPUT_MIX="pass",
+    VALUES="v = v + ve.view(B, T, self.heads, -1).transpose(1, 2)",
     VE_TABLES="self.ve = nn.Embedding(config.vocab_size, n * C)",
     VE_LAYOUT="ves = self.ve(idx).chunk(n, dim=-1)",
     GROUPS="groups = [dict(params=matrices)]",
@@ -340,8 +343,24 @@ BY_BLOCKS = "torch.cat([polar(b) for b in g.chunk(3)]) if g.size(0) == 3 * g.siz
 
 BLOCKED = "blk = pos // 64\n        mask = (pos[:, None] >= pos[None, :]) & (blk[:, None] - blk[None, :] < 3)"
 
-# probe -> (spellings that have the behaviour, spellings that do not)
+# probe -> (spellings that have the behaviour, spellings that do not[, record i where the template's
+# defaults have the behaviour already])
 BLOCK_CASES = {
+    "values_read_embeddings": (
+        [
+            dict(),
+            dict(
+                VE_TABLES="self.ves = nn.ModuleList([nn.Embedding(config.vocab_size, C) for _ in range(n)])",
+                VE_LAYOUT="ves = [table(idx) for table in self.ves]",
+                VALUES="v = torch.lerp(v, ve.view(B, T, self.heads, -1).transpose(1, 2), 0.5)",
+            ),
+        ],
+        [
+            dict(INPUT_MIX="x = x + ve if ve is not None else x", VALUES="pass"),  # into the residual stream
+            dict(VE_TABLES=ONE_TABLE, VE_LAYOUT="ves = [self.ve(idx)] * n"),  # one table for every block
+        ],
+        dict(VE_TABLES=ONE_TABLE, VE_LAYOUT="ves = [None] * n"),
+    ),
     "block_window": (
         [
             dict(MASK=BLOCKED),
@@ -440,17 +459,17 @@ def _filled(template: str, base: dict, parts: dict) -> str:
     return text
 
 
-SPELLINGS = [(probe, script, *CASES[probe]) for probe in sorted(CASES)] + [
-    (probe, blocks_script, *BLOCK_CASES[probe]) for probe in sorted(BLOCK_CASES)
+SPELLINGS = [(probe, script, *CASES[probe], {}) for probe in sorted(CASES)] + [
+    (probe, blocks_script, *(BLOCK_CASES[probe] + ({},))[:3]) for probe in sorted(BLOCK_CASES)
 ]
 
 
-@pytest.mark.parametrize(("probe", "build", "has", "lacks"), SPELLINGS, ids=[case[0] for case in SPELLINGS])
-def test_every_spelling_of_the_behaviour_measures_alike(probe, build, has, lacks):
+@pytest.mark.parametrize(("probe", "build", "has", "lacks", "before"), SPELLINGS, ids=[c[0] for c in SPELLINGS])
+def test_every_spelling_of_the_behaviour_measures_alike(probe, build, has, lacks, before):
     def value(**parts):
         return probe_worker.measure(build(**parts), [probe])[probe]["value"]
 
-    base = value()
+    base = value(**before)
     target = value(**has[0])
     assert tells_apart(base, target), (probe, base, target)
     for parts in has:
@@ -477,7 +496,6 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("re-tuned warmup and Muon lr") == []
     assert probes_for("Muon momentum warmup") == ["rising:momentum"]
     assert probes_for("attention window warmup") == ["rising:window"]
-    assert probes_for("value embeddings") == []
     assert probes_for("Muon per-block QKV orthogonalisation") == ["orthogonal_update", "blockwise_orthogonal"]
     assert probes_for("half-truncated rotary") == ["relative_positions", "rotation_free_channels"]
     assert probes_for("dropped attention layer") == probes_for("drop one attention layer") == ["attention_calls"]
@@ -486,6 +504,7 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("U-net value embeddings") == ["mirrored_value_embeddings"]
     assert probes_for("sparse value embeddings") == ["ends_only_value_embeddings"]
     assert probes_for("split value embeddings") == []
+    assert probes_for("value embeddings") == ["values_read_embeddings"]
     assert probes_for("block sliding window") == ["block_window"]
     assert probes_for("document-causal sliding-window attention") == []
 
