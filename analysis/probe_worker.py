@@ -286,22 +286,28 @@ def _single_process_group():
         dist.init_process_group("gloo", store=store, rank=0, world_size=1)
 
 
-def _repeated_token_attention(module):
-    """(q, k) of head 0 in the first attention call, for one token repeated at 32 positions: what
-    reaches attention depends on the positions only."""
+def _first_attention(module, length: int):
+    """(positional, keyword arguments) of the first ``scaled_dot_product_attention`` call for one
+    token repeated at ``length`` positions: what reaches attention depends on the positions only."""
     import torch
 
     model = _model(module)
     vocab = next(m for m in model.modules() if isinstance(m, torch.nn.Embedding)).num_embeddings
-    idx = torch.full((1, 32), vocab // 3, dtype=torch.long)
-    with torch.no_grad(), _spy("scaled_dot_product_attention") as calls:
+    idx = torch.full((1, length), vocab // 3, dtype=torch.long)
+    with torch.no_grad(), _spy("scaled_dot_product_attention", keywords=True) as calls:
         try:
             model(idx, idx)
         except TypeError:
             model(idx)
     if not calls:
         raise LookupError("no scaled_dot_product_attention call")
-    return (t.detach().double()[0, 0] for t in calls[0][:2])
+    return calls[0]
+
+
+def _repeated_token_attention(module):
+    """(q, k) of head 0 in the first attention, for one token repeated at 32 positions."""
+    args, _ = _first_attention(module, 32)
+    return (t.detach().double()[0, 0] for t in args[:2])
 
 
 def relative_positions(module):
@@ -338,17 +344,7 @@ def block_window(module):
     cuts through block pairs."""
     import torch
 
-    model = _model(module)
-    vocab = next(m for m in model.modules() if isinstance(m, torch.nn.Embedding)).num_embeddings
-    idx = torch.full((1, BLOCK * BLOCKS), vocab // 3, dtype=torch.long)
-    with torch.no_grad(), _spy("scaled_dot_product_attention", keywords=True) as calls:
-        try:
-            model(idx, idx)
-        except TypeError:
-            model(idx)
-    if not calls:
-        raise LookupError("no scaled_dot_product_attention call")
-    args, kwargs = calls[0]
+    args, kwargs = _first_attention(module, BLOCK * BLOCKS)
     mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
     if not isinstance(mask, torch.Tensor):
         raise LookupError("the first attention has no mask")
