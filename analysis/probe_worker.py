@@ -45,6 +45,8 @@ Probes (a value each):
 * ``values_read_embeddings`` (bool): every attention's values read a token-indexed table that its
   queries and keys do not, a part of its own (gradients traced back with each block's incoming
   residual stream detached).
+* ``values_read_first_attention`` (bool): every attention after the first reads the first block
+  in its values and not in its queries and keys (a value residual), streams detached as above.
 * ``mirrored_value_embeddings`` / ``ends_only_value_embeddings`` (bool): which token-indexed tables
   each block reads itself (its incoming residual stream detached, gradients traced back): block i
   and block n - 1 - i share one and no other block reads it / only the first and the last block
@@ -462,6 +464,28 @@ def values_read_embeddings(module):
     return all(own) and len(set(own)) == len(own)
 
 
+def values_read_first_attention(module):
+    """Whether every attention after the first reads the first block in its values and not in its
+    queries and keys (a value residual: the first block's values mixed into every later block's),
+    each block's incoming residual stream detached."""
+    import torch
+
+    model, blocks, _ = _detached_blocks(module)
+    first = [p for p in blocks[0].parameters() if p.requires_grad]
+    with _spy("scaled_dot_product_attention") as calls:
+        _forward(model)
+    if len(calls) < 2:
+        raise LookupError("fewer than two scaled_dot_product_attention calls")
+
+    def reads(tensor) -> bool:
+        grads = torch.autograd.grad(
+            (tensor * torch.randn_like(tensor)).sum(), first, retain_graph=True, allow_unused=True
+        )
+        return any(g is not None and bool(g.abs().sum() > 0) for g in grads)
+
+    return all(reads(v) and not reads(q) and not reads(k) for q, k, v, *_ in calls[1:])
+
+
 def mirrored_value_embeddings(module):
     """Whether every block reads a value embedding of its own pair: block i and block n - 1 - i
     share one, and no other block reads it (the U-net layout)."""
@@ -810,6 +834,7 @@ PROBES = {
     "cast_linears": cast_linears,
     "mirrored_value_embeddings": mirrored_value_embeddings,
     "values_read_embeddings": values_read_embeddings,
+    "values_read_first_attention": values_read_first_attention,
     "ends_only_value_embeddings": ends_only_value_embeddings,
 }
 

@@ -12,11 +12,12 @@ queries and keys, an orthogonalised optimiser update, a quantity the training lo
 ``relative_positions``, ``half-truncated rotary`` -> ``rotation_free_channels`` too, ``Muon`` /
 ``orthogonal`` -> ``orthogonal_update``, ``per-block`` orthogonalisation -> ``blockwise_orthogonal``
 too, ``dropped attention`` -> ``attention_calls``, ``block sliding window`` -> ``block_window``,
-``CastedLinear`` -> ``cast_linears``, ``learning-rate floor`` -> ``lr_floor``, ``value embeddings``
--> ``values_read_embeddings``, ``U-net value embeddings`` / ``sparse value embeddings`` ->
-``mirrored_value_embeddings`` / ``ends_only_value_embeddings``, ``momentum warmup`` / ``window
-warmup`` -> ``rising:momentum`` / ``rising:window``); the others have none. Of several, the first
-that tells the records apart decides.
+``CastedLinear`` -> ``cast_linears``, ``learning-rate floor`` -> ``lr_floor``, ``value residual``
+-> ``values_read_first_attention``, ``value embeddings`` -> ``values_read_embeddings``, ``U-net
+value embeddings`` / ``sparse value embeddings`` -> ``mirrored_value_embeddings`` /
+``ends_only_value_embeddings``, ``momentum warmup`` / ``window warmup`` -> ``rising:momentum`` /
+``rising:window``); the others have none. Of several, the first that tells the records apart
+decides.
 
 **When it decides.** Only where the probe tells the records apart: record i+1 measurably has the
 behaviour and record i does not (a boolean probe: True against False or unmeasurable; a number:
@@ -78,6 +79,7 @@ SELECT = {
     ),
     "block_window": re.compile(r"\bblock\b.*\bwindow\b|\bwindow\b.*\bblocks?\b", re.I),
     "cast_linears": re.compile(r"\bcast(ed)?[- ]?linear", re.I),
+    "values_read_first_attention": re.compile(r"\bvalue[- ]residual", re.I),
     "values_read_embeddings": re.compile(r"^(?!.*\b(u-?net|sparse|split|mirror\w*)\b).*\bvalue[- ]embed", re.I),
     "mirrored_value_embeddings": re.compile(r"(\bu-?net\b|\bmirror\w*).*\bvalue[- ]embed", re.I),
     "ends_only_value_embeddings": re.compile(r"\bsparse\b.*\bvalue[- ]embed", re.I),

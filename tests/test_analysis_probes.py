@@ -200,6 +200,7 @@ class Hyperparameters:
 
 args = Hyperparameters()
 FLOOR = float(os.environ.get("PROBE_TEST_FLOOR", "0.1"))
+FIRST = {}  # what the first block shares with later ones
 
 
 @dataclass
@@ -255,6 +256,7 @@ class Block(nn.Module):
             q, k, v = self.qkv(x).view(B, T, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
             if ve is not None:
                 VALUES
+            RESIDUAL
             q, k = rotary(q), rotary(k)
             x = x + F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(B, T, C)
         return x + self.fc(x)
@@ -271,6 +273,7 @@ class GPT(nn.Module):
 
     def forward(self, idx, targets):
         n = len(self.blocks)
+        FIRST.clear()
         x = self.wte(idx)
         VE_LAYOUT
         pos = torch.arange(idx.size(1))
@@ -314,6 +317,7 @@ BLOCKS_BASE = dict(
     FREQS="pass",
     ATTEND="True",
     INPUT_MIX="pass",
+    RESIDUAL="pass",
     VALUES="v = v + ve.view(B, T, self.heads, -1).transpose(1, 2)",
     VE_TABLES="self.ve = nn.Embedding(config.vocab_size, n * C)",
     VE_LAYOUT="ves = self.ve(idx).chunk(n, dim=-1)",
@@ -346,6 +350,16 @@ BLOCKED = "blk = pos // 64\n        mask = (pos[:, None] >= pos[None, :]) & (blk
 # probe -> (spellings that have the behaviour, spellings that do not[, record i where the template's
 # defaults have the behaviour already])
 BLOCK_CASES = {
+    "values_read_first_attention": (
+        [
+            dict(RESIDUAL="v = 0.5 * (v + FIRST.setdefault('v', v))"),
+            dict(RESIDUAL="v = torch.lerp(v, FIRST.setdefault('v', v), 0.3)"),
+        ],
+        [
+            dict(INPUT_MIX="x = x + FIRST.setdefault('x', x)"),  # the first block's input, not its values
+            dict(RESIDUAL="q, v = q + FIRST.setdefault('v', v), v + FIRST['v']"),  # into the queries too
+        ],
+    ),
     "values_read_embeddings": (
         [
             dict(),
@@ -505,6 +519,7 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("sparse value embeddings") == ["ends_only_value_embeddings"]
     assert probes_for("split value embeddings") == []
     assert probes_for("value embeddings") == ["values_read_embeddings"]
+    assert probes_for("value residual") == ["values_read_first_attention"]
     assert probes_for("block sliding window") == ["block_window"]
     assert probes_for("document-causal sliding-window attention") == []
 
