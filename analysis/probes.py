@@ -78,7 +78,8 @@ SELECT = {
         re.I,
     ),
     "block_window": re.compile(r"\bblock\b.*\bwindow\b|\bwindow\b.*\bblocks?\b", re.I),
-    "cast_linears": re.compile(r"\bcast(ed)?[- ]?linear", re.I),
+    # the cast itself, not a later change inside CastedLinear ("FP8 in CastedLinear")
+    "cast_linears": re.compile(r"^(?!.*\bfp8\b).*\bcast(ed)?[- ]?linear", re.I),
     "values_read_first_attention": re.compile(r"\bvalue[- ]residual", re.I),
     "values_read_embeddings": re.compile(r"^(?!.*\b(u-?net|sparse|split|mirror\w*)\b).*\bvalue[- ]embed", re.I),
     "mirrored_value_embeddings": re.compile(r"(\bu-?net\b|\bmirror\w*).*\bvalue[- ]embed", re.I),

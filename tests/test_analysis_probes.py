@@ -514,6 +514,7 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("half-truncated rotary") == ["relative_positions", "rotation_free_channels"]
     assert probes_for("dropped attention layer") == probes_for("drop one attention layer") == ["attention_calls"]
     assert probes_for("bf16 activations (CastedLinear)") == ["cast_linears"]
+    assert probes_for("FP8 in CastedLinear") == []
     assert probes_for("learning-rate floor 0.1") == ["lr_floor"]
     assert probes_for("U-net value embeddings") == ["mirrored_value_embeddings"]
     assert probes_for("sparse value embeddings") == ["ends_only_value_embeddings"]
