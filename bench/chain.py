@@ -171,8 +171,7 @@ def write_results(
             f"| {record.index} | {record.meta.name} | {_f(mean)} | {_f(sd)} | {_f(loss, '.4f')} | "
             f"{_f(loss_sd, '.4f')} | {valid_text} | {len(times)}/{len(runs)} | {speedup} | {paired} | {welch} |"
         )
-    starts = records_by_index(records)
-    lines += ["", significance_summary(sorted((i, d) for i, d in differences.items() if starts[i].meta.task))]
+    lines += ["", significance_summary(sorted(tasks_only(differences, records).items()))]
     table = "\n".join(lines) + "\n"
     out.mkdir(parents=True, exist_ok=True)
     (out / f"chain-{track}.md").write_text(table)
@@ -214,12 +213,13 @@ def parent_differences(records, results: dict[int, list[dict]]) -> dict[int, Dif
 
 def task_differences(records, results: dict[int, list[dict]]) -> dict[int, Difference]:
     """Task number -> its start's times against its target's, for every task of the chain."""
-    starts = records_by_index(records)
-    return {i: d for i, d in parent_differences(records, results).items() if starts[i].meta.task}
+    return tasks_only(parent_differences(records, results), records)
 
 
-def records_by_index(records) -> dict:
-    return {r.index: r for r in records}
+def tasks_only(differences: dict[int, Difference], records) -> dict[int, Difference]:
+    """The differences whose parent record starts a task (a record without code starts none)."""
+    starts = {r.index: r for r in records}
+    return {i: d for i, d in differences.items() if starts[i].meta.task}
 
 
 def significance_summary(comparisons: list[tuple[int, Difference]]) -> str:
