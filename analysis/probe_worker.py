@@ -49,11 +49,19 @@ Probes (a value each):
   in its values and not in its queries and keys (a value residual), streams detached as above.
 * ``mirrored_value_embeddings`` / ``ends_only_value_embeddings`` (bool): which token-indexed tables
   each block reads itself (its incoming residual stream detached, gradients traced back): block i
-  and block n - 1 - i share one and no other block reads it / only the first and the last block
-  read one, the same.
+  and block n - 1 - i share one and no other block reads it / the first and the last block read
+  one, and at most half of the blocks do.
 * ``lr_floor`` (float): the training loop runs against the script's own optimisers (built at the
   script's size, the data a Stub) one step past its last; the learning rate then, as a share of the
   highest it had (0 for a cooldown to zero), the lowest over the parameter groups.
+
+Scripts written for the GPU load as well: a tensor or module sent to CUDA stays on the CPU, a device
+named ``cuda`` becomes the CPU, and FlexAttention runs as the ``scaled_dot_product_attention`` its block
+mask amounts to, so every probe that watches attention sees it. A model is built at its own depth with
+a small vocabulary and at most MAX_WIDTH channels (from its config class, or from the size arguments of
+the script's own ``GPT(...)`` call); it takes a batch of one sequence, or the flat sequence of whole
+128-token blocks the speedrun's later records take, with the attention window they pass to the forward
+pass set to half of it.
 
 Module-level settings read from the environment (``os.environ.get("X", "0.1")``) load with their
 defaults: the sandbox's environment holds no such setting.
@@ -70,7 +78,9 @@ import types
 BUILTINS = set(dir(__import__("builtins")))
 
 LINEAR_KINDS = ("MLP", "FEEDFORWARD", "FFN")
-TINY = dict(vocab_size=256, n_layer=4)
+TINY_VOCAB = 256
+MAX_WIDTH = 256  # a wider model is built with fewer heads of its own width, at its own depth
+FLEX_BLOCK = 128  # FlexAttention's block: the sequences of a script that uses it are whole blocks
 CONTAINERS = {"dict", "list", "tuple", "set", "frozenset", "int", "float", "str"}
 
 
@@ -110,6 +120,7 @@ def load(text: str):
     import torch
 
     torch.compile = lambda fn=None, **kw: fn if fn is not None else (lambda f: f)  # no compilation here
+    _cpu_only()
     module = types.ModuleType("probed")
     module.__dict__["__name__"] = "probed"
     tree = ast.parse(text)
@@ -121,7 +132,91 @@ def load(text: str):
             exec(code, module.__dict__)
         except Exception:  # noqa: BLE001 - a definition this machine cannot make; probes then say so
             continue
+    module.model_keywords = _model_keywords(tree)
+    module.token_block = FLEX_BLOCK if "flex_attention" in text else 1
     return module
+
+
+_ORIGINAL_FLEX = []
+
+
+def _cpu_only():
+    """Make a script written for CUDA build on CPU: a tensor or module sent to the GPU stays where it
+    is, and a device named ``cuda`` in any torch call becomes the CPU."""
+    import torch
+    import torch.nn.attention.flex_attention as flex
+    from torch.overrides import TorchFunctionMode
+
+    if _ORIGINAL_FLEX:
+        return
+
+    def on_cpu(value):
+        if isinstance(value, str) and value.startswith("cuda"):
+            return "cpu"
+        if isinstance(value, torch.device) and value.type == "cuda":
+            return torch.device("cpu")
+        return value
+
+    class CpuOnly(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = {k: on_cpu(v) for k, v in (kwargs or {}).items()}
+            return func(*(on_cpu(a) for a in args), **kwargs)
+
+    stay = lambda self, *a, **kw: self  # noqa: E731
+    torch.Tensor.cuda = torch.nn.Module.cuda = torch.Tensor.pin_memory = stay
+    CpuOnly().__enter__()  # for the worker's life
+    _ORIGINAL_FLEX.append(flex.flex_attention)
+    flex.flex_attention = _flex_as_sdpa  # what a script then imports
+
+
+def _dense_mask(block_mask, q_len: int, kv_len: int):
+    """The (q_len x kv_len) boolean mask a FlexAttention BlockMask stands for: its full blocks
+    whole, its partial blocks where its mask_mod allows."""
+    import torch
+    from torch.nn.attention.flex_attention import create_mask
+
+    rows, cols = block_mask.BLOCK_SIZE if isinstance(block_mask.BLOCK_SIZE, tuple) else (block_mask.BLOCK_SIZE,) * 2
+
+    def blocks(counts, indices):
+        dense = torch.zeros(-(-q_len // rows), -(-kv_len // cols), dtype=torch.bool)
+        if counts is None:
+            return dense
+        counts, indices = counts.reshape(-1, counts.shape[-1])[0], indices.reshape(-1, *indices.shape[-2:])[0]
+        for q, n in enumerate(counts.tolist()[: dense.shape[0]]):
+            dense[q, indices[q, :n].long()] = True
+        return dense
+
+    def spread(dense):
+        return dense.repeat_interleave(rows, 0).repeat_interleave(cols, 1)[:q_len, :kv_len]
+
+    partial = spread(blocks(block_mask.kv_num_blocks, block_mask.kv_indices))
+    full = spread(blocks(block_mask.full_kv_num_blocks, block_mask.full_kv_indices))
+    element = create_mask(block_mask.mask_mod, 1, 1, q_len, kv_len, device="cpu")[0, 0].bool()
+    return full | (partial & element)
+
+
+def _flex_as_sdpa(query, key, value, score_mod=None, block_mask=None, scale=None, enable_gqa=False, **options):
+    """FlexAttention as the ``scaled_dot_product_attention`` it amounts to (its block mask made
+    dense), so that every probe watching attention sees it; a score_mod or an extra output is
+    beyond that and left to FlexAttention itself."""
+    import torch.nn.functional as F
+
+    if score_mod is not None or any(options.get(k) for k in ("return_lse", "return_aux")):
+        return _ORIGINAL_FLEX[0](query, key, value, score_mod, block_mask, scale, enable_gqa, **options)
+    mask = None if block_mask is None else _dense_mask(block_mask, query.shape[-2], key.shape[-2])
+    return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=scale, enable_gqa=enable_gqa)
+
+
+def _model_keywords(tree) -> dict:
+    """The literal keyword arguments of the script's own ``GPT(...)`` call (``num_layers=12``)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "GPT":
+            found = {}
+            for kw in node.keywords:
+                with contextlib.suppress(ValueError, TypeError, SyntaxError):
+                    found[kw.arg] = ast.literal_eval(kw.value)
+            return found
+    return {}
 
 
 def _classes(module, base):
@@ -129,32 +224,85 @@ def _classes(module, base):
     return [v for v in values if isinstance(v, type) and issubclass(v, base) and v.__module__ == "probed"]
 
 
+WIDTHS = ("n_embd", "model_dim", "d_model", "dim", "embed_dim", "hidden_size")
+HEADS = ("n_head", "num_heads", "n_heads", "heads")
+
+
+def _narrow(sizes: dict) -> dict:
+    """A model's size settings at a tiny size: a small vocabulary and, for a model wider than
+    MAX_WIDTH, fewer heads of the width the script gives them (some scripts fix it in the attention
+    code); the depth stays the script's, which some designs need (U-net pairs, a layer that skips
+    attention)."""
+    out = dict(sizes)
+    for name, value in sizes.items():
+        if "vocab" in name.lower() and isinstance(value, int):
+            out[name] = TINY_VOCAB
+    width = next((k for k in WIDTHS if isinstance(out.get(k), int)), None)
+    heads = next((k for k in HEADS if isinstance(out.get(k), int)), None)
+    if width and heads and out[width] > MAX_WIDTH and out[heads] > 0 and out[width] % out[heads] == 0:
+        head_width = out[width] // out[heads]
+        out[heads] = max(1, MAX_WIDTH // head_width)
+        out[width] = out[heads] * head_width
+    return out
+
+
 def _config(module):
     """A model configuration at a tiny size: the script's own config class, or its build_model()'s."""
+    import dataclasses
+
     build = getattr(module, "build_model", None)
     if callable(build):
         return None, build
     for cls in vars(module).values():
-        if isinstance(cls, type) and cls.__name__.lower().endswith("config") and hasattr(cls, "__dataclass_fields__"):
-            fields = cls.__dataclass_fields__
+        if isinstance(cls, type) and cls.__name__.lower().endswith("config") and dataclasses.is_dataclass(cls):
+            defaults = {
+                f.name: f.default for f in dataclasses.fields(cls) if f.init and f.default is not dataclasses.MISSING
+            }
             try:
-                cfg = cls(**{k: v for k, v in TINY.items() if k in fields})
+                cfg = cls(**_narrow(defaults))
             except TypeError:
                 continue
             return cfg, None
     return None, None
 
 
+def _keyword_model(gpt, module):
+    """GPT built from size arguments (``GPT(vocab_size=..., num_layers=..., ...)``): the script's
+    own call's values, narrowed; a sequence length it computes is taken as 1024."""
+    import inspect
+
+    params = dict(list(inspect.signature(gpt.__init__).parameters.items())[1:])
+    sizes = {n: p.default for n, p in params.items() if p.default is not inspect.Parameter.empty}
+    sizes.update({k: v for k, v in getattr(module, "model_keywords", {}).items() if k in params})
+    sizes = _narrow(sizes)
+    for name in params.keys() - sizes.keys():
+        if not any(w in name.lower() for w in ("seq", "len", "ctx", "context")):
+            raise LookupError(f"GPT needs {name!r}, which the script's own call does not give as a number")
+        sizes[name] = 1024
+    return gpt(**sizes)
+
+
 def _model(module):
+    import inspect
+
     import torch
 
     cfg, build = _config(module)
     gpt = getattr(module, "GPT", None)
     if build is not None:
-        return build()
-    if cfg is not None and isinstance(gpt, type) and issubclass(gpt, torch.nn.Module):
-        return gpt(cfg)
-    raise LookupError("no build_model() and no GPT(config) to build")
+        model = build()
+    elif cfg is not None and isinstance(gpt, type) and issubclass(gpt, torch.nn.Module):
+        model = gpt(cfg)
+    elif (
+        isinstance(gpt, type)
+        and issubclass(gpt, torch.nn.Module)
+        and len(inspect.signature(gpt.__init__).parameters) > 2
+    ):
+        model = _keyword_model(gpt, module)
+    else:
+        raise LookupError("no build_model() and no GPT(config) to build")
+    model.token_block = getattr(module, "token_block", 1)
+    return model
 
 
 def _linears(mod):
@@ -192,6 +340,9 @@ def squared_relu(module):
     return bool(torch.allclose(seen["h"], torch.relu(x) ** 2, rtol=1e-2, atol=1e-3))
 
 
+_WATCHED: list = []  # the call lists of the spies in force: a model call that fails is taken out
+
+
 @contextlib.contextmanager
 def _spy(name, keywords: bool = False):
     """Record the arguments of every call of torch.nn.functional.NAME (with ``keywords``: the pair of
@@ -206,22 +357,67 @@ def _spy(name, keywords: bool = False):
         return original(*a, **kw)
 
     setattr(F, name, spy)
+    _WATCHED.append(calls)
     try:
         yield calls
     finally:
+        _WATCHED.remove(calls)
         setattr(F, name, original)
 
 
-def _forward(model, T=64):
+def _tokens(model, length: int, fill=None):
+    """A batch of one sequence of about ``length`` tokens (whole FlexAttention blocks where the
+    script uses it): random, or one token repeated."""
     import torch
 
-    torch.manual_seed(0)
+    block = getattr(model, "token_block", 1)
+    length = -(-length // block) * block
     vocab = next(m for m in model.modules() if isinstance(m, torch.nn.Embedding)).num_embeddings
-    idx = torch.randint(0, vocab, (1, T))
-    try:
-        return model(idx, idx)
-    except TypeError:
-        return model(idx)
+    torch.manual_seed(0)
+    if fill is None:
+        return torch.randint(0, vocab, (1, length))
+    return torch.full((1, length), fill(vocab), dtype=torch.long)
+
+
+def _extra_arguments(model, length: int) -> list:
+    """Values for the forward pass's required arguments after the inputs and targets: the speedrun's
+    later records take the attention window (``sliding_window_num_blocks``, ``attn_blocksize``),
+    given here as half the sequence, in blocks where the name counts blocks."""
+    import inspect
+
+    import torch
+
+    params = list(inspect.signature(model.forward).parameters.values())[2:]
+    extra = []
+    for p in params:
+        if p.default is not inspect.Parameter.empty or p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            break
+        name = p.name.lower()
+        counts_blocks = "num_blocks" in name or "blks" in name or "n_blocks" in name
+        half = max(1, length // FLEX_BLOCK // 2) if counts_blocks else length // 2
+        extra.append(torch.tensor(half, dtype=torch.int32))
+    return extra
+
+
+def _call(model, idx):
+    """The model's forward pass on ``idx`` (its own targets): as a batch, else as the flat sequence
+    the speedrun's later records take, with the extra arguments they need."""
+    extra = _extra_arguments(model, idx.shape[-1])
+    attempts = [(idx, idx, *extra), (idx,), (idx[0], idx[0], *extra)]
+    for n, args in enumerate(attempts):
+        seen = [len(calls) for calls in _WATCHED]
+        try:
+            return model(*args)
+        except Exception:  # noqa: BLE001 - not the shape this model takes: the next one
+            for calls, before in zip(_WATCHED, seen, strict=True):
+                del calls[before:]
+            if n == len(attempts) - 1:
+                raise
+    return None
+
+
+def _forward(model, T=64):
+    return _call(model, _tokens(model, T))
 
 
 def bounded_logits(module):
@@ -238,6 +434,9 @@ def bounded_logits(module):
         raw.clear()
         with torch.no_grad(), _spy("cross_entropy") as calls:
             _forward(model)
+        if calls and not raw and model.training:  # a head taken another way in training (an FP8 matmul)
+            model.eval()
+            return run()
         if not calls or not raw:
             raise LookupError("no cross_entropy call" if not calls else "the head was not called")
         return raw[-1], calls[-1][0].detach().float().reshape(-1)
@@ -294,13 +493,8 @@ def _first_attention(module, length: int):
     import torch
 
     model = _model(module)
-    vocab = next(m for m in model.modules() if isinstance(m, torch.nn.Embedding)).num_embeddings
-    idx = torch.full((1, length), vocab // 3, dtype=torch.long)
     with torch.no_grad(), _spy("scaled_dot_product_attention", keywords=True) as calls:
-        try:
-            model(idx, idx)
-        except TypeError:
-            model(idx)
+        _call(model, _tokens(model, length, fill=lambda vocab: vocab // 3))
     if not calls:
         raise LookupError("no scaled_dot_product_attention call")
     return calls[0]
@@ -501,9 +695,12 @@ def mirrored_value_embeddings(module):
 
 
 def ends_only_value_embeddings(module):
-    """Whether only the first and the last block read a value embedding, and the same one."""
-    layout = _value_embedding_layout(module)
-    return bool(layout[0]) and layout[0] == layout[-1] and not any(layout[1:-1])
+    """Whether value embeddings sit at the ends only: the first and the last block read one, and at
+    most half of the blocks do (the speedrun keeps them in its first and last three layers of 12,
+    the mini track in its first and last block of 4; a block without attention reads none either,
+    which alone is not this)."""
+    readers = [bool(read) for read in _value_embedding_layout(module)]
+    return readers[0] and readers[-1] and sum(readers) <= len(readers) / 2
 
 
 def _optimiser_updates(module, grad):

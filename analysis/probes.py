@@ -21,8 +21,9 @@ decides.
 
 **When it decides.** Only where the probe tells the records apart: record i+1 measurably has the
 behaviour and record i does not (a boolean probe: True against False or unmeasurable; a number:
-record i+1's differs from record i's by more than 20%). Then the candidate's measurement decides:
-it has record i+1's behaviour (a number within 10% of record i+1's) -> reproduced; record i's
+record i+1's differs from record i's by more than 20%; a count, such as the attention calls of a
+forward pass, by any amount). Then the candidate's measurement decides: it has record i+1's
+behaviour (a number within 10% of record i+1's, a count equal to it) -> reproduced; record i's
 behaviour (within 10% of record i's, or False) -> not reproduced. A candidate the probe cannot
 measure (a definition that does not load on CPU, an optimiser written into the training loop, a
 number in between) is left to the static layers, and the report says which layer decided. Gold
@@ -57,6 +58,7 @@ from analysis import probe_worker
 REQUEST_TIMEOUT_S = 30.0
 APART = 0.2  # relative difference of record i's and record i+1's numbers for a numeric probe to apply
 CLOSE = 0.1  # relative distance of the candidate's number to one record's to count as that record's
+COUNTS = {"attention_calls"}  # probes that count: one more or less is a difference (12 -> 11 layers)
 
 # probe -> a pattern over an innovation's name that calls for it (descriptions mention neighbouring
 # ideas: "Muon's momentum", "the softcap's threshold")
@@ -128,11 +130,12 @@ def _close(x: float, y: float, rel: float) -> bool:
     return abs(x - y) <= rel * max(abs(x), abs(y), 1e-9)
 
 
-def tells_apart(base, target) -> bool:
+def tells_apart(base, target, probe: str) -> bool:
     """Whether record i+1 measurably has a behaviour record i lacks."""
     if isinstance(target, bool):
         return target and base is not True
-    return isinstance(target, float) and isinstance(base, float) and not _close(base, target, APART)
+    apart = 0.0 if probe in COUNTS else APART
+    return isinstance(target, float) and isinstance(base, float) and base != target and not _close(base, target, apart)
 
 
 def judge(probe: str, base, target, candidate, why: str = "") -> ProbeVerdict:
@@ -141,7 +144,8 @@ def judge(probe: str, base, target, candidate, why: str = "") -> ProbeVerdict:
     def verdict(decided, reason):
         return ProbeVerdict(probe, base, target, candidate, decided, reason)
 
-    if not tells_apart(base, target):
+    close = 0.0 if probe in COUNTS else CLOSE
+    if not tells_apart(base, target, probe):
         return verdict(None, "the probe does not tell record i from record i+1")
     if isinstance(target, bool):
         if candidate is None:
@@ -149,9 +153,9 @@ def judge(probe: str, base, target, candidate, why: str = "") -> ProbeVerdict:
         return verdict(bool(candidate), "the candidate has the behaviour" if candidate else "the candidate lacks it")
     if not isinstance(candidate, float):
         return verdict(None, f"cannot measure the candidate ({why})")
-    if _close(candidate, target, CLOSE):
+    if _close(candidate, target, close):
         return verdict(True, "the candidate measures as record i+1")
-    if _close(candidate, base, CLOSE):
+    if _close(candidate, base, close):
         return verdict(False, "the candidate measures as record i")
     return verdict(None, "the candidate measures between the records")
 
@@ -281,7 +285,7 @@ def behaviour(prober: Prober, base: str, target: str, candidate: str, innovation
     if not probes:
         return {}
     b, t = prober.measure(base, probes), prober.measure(target, probes)
-    applicable = [p for p in probes if tells_apart(b[p]["value"], t[p]["value"])]
+    applicable = [p for p in probes if tells_apart(b[p]["value"], t[p]["value"], p)]
     c = prober.measure(candidate, applicable) if applicable else {}
     out = {}
     for name, ps in wanted.items():

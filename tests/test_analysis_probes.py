@@ -426,9 +426,17 @@ BLOCK_CASES = {
         [
             dict(VE_TABLES=ONE_TABLE, VE_LAYOUT="e = self.ve(idx)\n        ves = [e] + [None] * (n - 2) + [e]"),
             dict(VE_TABLES=ONE_TABLE, VE_LAYOUT="ves = [self.ve(idx) if i in (0, n - 1) else None for i in range(n)]"),
+            # the speedrun's spelling: its own tables in the outer layers, the same order at both ends
+            dict(
+                VE_TABLES=PAIRS,
+                VE_LAYOUT="e = [t(idx) for t in self.ves]\n        ves = [e[0]] + [None] * (n - 2) + [e[1]]",
+            ),
         ],
         [
             dict(VE_TABLES=ONE_TABLE, VE_LAYOUT="e = self.ve(idx)\n        ves = [None, e, e, None]"),
+            dict(VE_TABLES=ONE_TABLE, VE_LAYOUT="e = self.ve(idx)\n        ves = [e] + [None] * (n - 1)"),  # one end
+            dict(VE_TABLES=ONE_TABLE, VE_LAYOUT="ves = [self.ve(idx)] * n"),  # every block
+            dict(VE_TABLES=ONE_TABLE, VE_LAYOUT="e = self.ve(idx)\n        ves = [e, e, None, e]"),  # all but one
             dict(VE_TABLES=PAIRS, VE_LAYOUT="ves = [self.ves[min(i, n - 1 - i)](idx) for i in range(n)]"),
         ],
     ),
@@ -485,7 +493,7 @@ def test_every_spelling_of_the_behaviour_measures_alike(probe, build, has, lacks
 
     base = value(**before)
     target = value(**has[0])
-    assert tells_apart(base, target), (probe, base, target)
+    assert tells_apart(base, target, probe), (probe, base, target)
     for parts in has:
         assert judge(probe, base, target, value(**parts)).decided is True, (probe, parts)
     for parts in lacks:
@@ -498,6 +506,11 @@ def test_a_probe_decides_only_where_it_tells_the_records_apart():
     assert judge("p", True, True, False).decided is None  # record i has it already
     assert judge("p", False, True, None).decided is None  # the candidate cannot be measured
     assert judge("p", 1e30, 30.0, 30.5).decided is True
+    # a count differs by one layer's worth: 12 attention calls against 11
+    assert judge("attention_calls", 12.0, 11.0, 11.0).decided is True
+    assert judge("attention_calls", 12.0, 11.0, 12.0).decided is False
+    assert judge("attention_calls", 12.0, 11.0, 10.0).decided is None
+    assert judge("p", 12.0, 11.0, 11.0).decided is None  # a measure, not a count: too close to tell
     assert judge("p", 30.0, 15.0, 29.0).decided is False
     assert judge("p", 30.0, 15.0, 20.0).decided is None  # in between: the static layers decide
     assert judge("p", 30.0, 31.0, 31.0).decided is None
@@ -574,3 +587,99 @@ def test_reports_say_a_probe_decided_and_what_it_measured(prober, mini_store):
     relu = next(g for g in doc["innovations"] if g["name"] == "ReLU squared")
     assert relu["layer"] == "probe" and relu["probe"]["target"] is True and relu["probe"]["decided"] is False
     assert "behaviour `squared_relu`: record i no, record i+1 yes, candidate no" in to_markdown(doc)
+
+
+# A model written for the GPU, as the speedrun's later records are: CUDA tensors, FlexAttention with a
+# block mask counted in 128-token blocks, a flat sequence for input, size arguments instead of a
+# config, the window an extra argument of the forward pass, and a head taken another way in training.
+GPU_SCRIPT = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.attention.flex_attention import BlockMask, flex_attention
+
+torch.empty(1, device="cuda").zero_()  # a module-level statement that needs the GPU: not kept
+BLOCK = 128
+
+
+class Attention(nn.Module):
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads, self.width = heads, dim // heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.out = nn.Linear(dim, dim, bias=False)
+
+    def forward(self, x, mask):
+        T = x.size(1)
+        q, k, v = self.qkv(x).view(1, T, 3, self.heads, self.width).unbind(2)
+        y = flex_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), block_mask=mask)
+        return self.out(y.transpose(1, 2).reshape(1, T, -1))
+
+
+class Layer(nn.Module):
+    def __init__(self, dim, heads, attends):
+        super().__init__()
+        self.attn = Attention(dim, heads) if attends else None
+        self.fc = nn.Linear(dim, dim, bias=False)
+
+    def forward(self, x, mask):
+        if self.attn is not None:
+            x = x + self.attn(F.rms_norm(x, (x.size(-1),)), mask)
+        return x + self.fc(F.rms_norm(x, (x.size(-1),))).relu()
+
+
+class GPT(nn.Module):
+    def __init__(self, vocab_size: int, num_layers: int, num_heads: int, model_dim: int):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, model_dim)
+        self.layers = nn.ModuleList([Layer(model_dim, num_heads, i != SKIPPED) for i in range(num_layers)])
+        self.lm_head = nn.Linear(model_dim, vocab_size, bias=False)
+
+    def forward(self, inputs, targets, window_num_blocks):
+        assert inputs.ndim == 1 and len(inputs) % BLOCK == 0
+        n = len(inputs) // BLOCK
+        blk = torch.arange(n, dtype=torch.int32, device="cuda")
+        visible = (blk[:, None] >= blk[None, :]) & (blk[:, None] - blk[None, :] < window_num_blocks)
+        full = visible & (blk[:, None] > blk[None, :])
+        partial = visible & ~full
+
+        def ordered(m):
+            order = m.argsort(dim=-1, descending=True, stable=True).to(torch.int32)
+            return m.sum(-1, dtype=torch.int32)[None, None], order[None, None]
+
+        causal = lambda b, h, q, k: q >= k
+        mask = BlockMask.from_kv_blocks(*ordered(partial), *ordered(full), BLOCK_SIZE=BLOCK, mask_mod=causal)
+        x = self.embed(inputs[None].cuda())
+        for layer in self.layers:
+            x = layer(x, mask)
+        x = F.rms_norm(x, (x.size(-1),))
+        logits = (x @ self.lm_head.weight.T.half().float()) if self.training else self.lm_head(x)
+        logits = CAP * torch.tanh(logits / CAP)
+        return F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.cuda())
+
+
+model = GPT(vocab_size=50304, num_layers=SIZE_LAYERS, num_heads=6, model_dim=768).cuda()
+"""
+
+
+def gpu_script(skipped=7, layers=12, cap=15.0):
+    return GPU_SCRIPT.replace("SKIPPED", str(skipped)).replace("SIZE_LAYERS", str(layers)).replace("CAP", str(cap))
+
+
+def test_a_script_written_for_the_gpu_is_measured_on_cpu():
+    names = ["attention_calls", "bounded_logits", "block_window"]
+    out = probe_worker.measure(gpu_script(), names)
+    assert {n: out[n]["value"] for n in names} == {
+        "attention_calls": 11.0,
+        "bounded_logits": 15.0,
+        "block_window": True,
+    }
+    # the depth is the script's own: a layer without attention is counted wherever it is
+    assert probe_worker.measure(gpu_script(skipped=99), ["attention_calls"])["attention_calls"]["value"] == 12.0
+    assert probe_worker.measure(gpu_script(skipped=3, layers=6), ["attention_calls"])["attention_calls"]["value"] == 5.0
+    # a window counted in tokens cuts through blocks: not a block window
+    tokens = gpu_script().replace(
+        "causal = lambda b, h, q, k: q >= k", "causal = lambda b, h, q, k: (q >= k) & (q - k < 99)"
+    )
+    assert tokens != gpu_script()
+    assert probe_worker.measure(tokens, ["block_window"])["block_window"]["value"] is False
