@@ -160,6 +160,7 @@ TYPED = {
     "Dropout": "dropout",
 }
 ORTHOGONALIZE = frozenset({"gram", "svd", "qr", "polar"})
+ACTIVATIONS = frozenset({"tanh", "sigmoid", "erf", "softsign"})  # bounded curves, not a rising step count
 COMMUTATIVE = frozenset({"+", "*", "&", "|", "==", "!="})
 FOLD = {
     "+": lambda a, b: a + b,
@@ -766,7 +767,9 @@ class Canon:
                         d /= f[1]
                     else:
                         rest.append(f)
-                if rest and (d != 1.0 or len(rest) < len(f2)):
+                # a + d * tanh(x) or a + d * sigmoid(x) is a shifted activation (a soft cap), no ramp
+                shaped = any(isinstance(f, tuple) and f[0] == "c" and f[1] in ACTIVATIONS for f in rest)
+                if rest and not shaped and (d != 1.0 or len(rest) < len(f2)):
                     end = num(first + d, first)
                     if end is not None:
                         return self._mix(first, end, _product(rest))

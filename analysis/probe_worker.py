@@ -27,7 +27,8 @@ Probes (a value each):
   loop sets rises over the run. The loop (the ``for`` over a ``range`` with the largest body) runs
   at up to 120 of its steps against stubs: the model, optimisers and data are not built (statements
   that need them fail and are skipped); every number the loop assigns to a name, an attribute or an
-  item whose path contains WORD is recorded per step.
+  item whose path contains WORD (or another name of it: a window is also a ``blocksize``) is
+  recorded per step, and those that change decide (a setting the loop only reads is no schedule).
 * ``orthogonal_update`` (bool): an optimiser class of the script, stepping a 2-D weight whose
   gradient has singular values from 1 down to 0.1, moves it by a matrix whose singular values
   are all within a factor 4 of each other (orthogonalised), not by one shaped like the gradient.
@@ -42,6 +43,8 @@ Probes (a value each):
   where a block has none).
 * ``cast_linears`` (bool): some bias-free part of the model with matrix weights takes bfloat16
   activations with float32 weights and returns bfloat16 (weights cast at use).
+* ``init_scale`` (float): the median over the model's matrix weights that do not start at zero of
+  std(W) * sqrt(fan_in): 0.577 for PyTorch's default init.
 * ``values_read_embeddings`` (bool): every attention's values read a token-indexed table that its
   queries and keys do not, a part of its own (gradients traced back with each block's incoming
   residual stream detached).
@@ -61,7 +64,8 @@ mask amounts to, so every probe that watches attention sees it. A model is built
 a small vocabulary and at most MAX_WIDTH channels (from its config class, or from the size arguments of
 the script's own ``GPT(...)`` call); it takes a batch of one sequence, or the flat sequence of whole
 128-token blocks the speedrun's later records take, with the attention window they pass to the forward
-pass set to half of it.
+pass set to half of it (3/8 where it counts tokens); a model that takes nothing shorter than the
+speedrun's 64K tokens is run on them up to its first attention.
 
 Module-level settings read from the environment (``os.environ.get("X", "0.1")``) load with their
 defaults: the sandbox's environment holds no such setting.
@@ -98,21 +102,30 @@ def _kept(node) -> bool:
         value = node.value
         if value is None:
             return False
-        calls = [n for n in ast.walk(value) if isinstance(n, ast.Call)]
-        # constants, and a configuration built from its defaults (args = Hyperparameters()); not a
-        # model or an optimiser built at full size
+        calls = [n for n in _evaluated(value) if isinstance(n, ast.Call)]
+        # constants, functions (a lambda, a partial), and a configuration built from its defaults
+        # (args = Hyperparameters()); not a model or an optimiser built at full size
         if isinstance(value, ast.Call) and len(calls) == 1 and not value.args and not value.keywords:
             return isinstance(value.func, ast.Name)
         return all(_harmless_call(c.func) for c in calls)
     return False
 
 
+def _evaluated(node):
+    """The nodes an assignment evaluates: a lambda's body runs only when it is called."""
+    yield node
+    if not isinstance(node, ast.Lambda):
+        for child in ast.iter_child_nodes(node):
+            yield from _evaluated(child)
+
+
 def _harmless_call(func) -> bool:
-    """A builtin container or number, or a read of the environment (``os.environ.get("X", "1")``:
-    the sandbox's environment holds no such setting, so the script's default is taken)."""
+    """A builtin container or number, a partial function, or a read of the environment
+    (``os.environ.get("X", "1")``: the sandbox's environment holds no such setting, so the script's
+    default is taken)."""
     if isinstance(func, ast.Name):
-        return func.id in CONTAINERS
-    return ast.unparse(func) in ("os.environ.get", "os.getenv")
+        return func.id in CONTAINERS or func.id == "partial"
+    return ast.unparse(func) in ("os.environ.get", "os.getenv", "functools.partial")
 
 
 def load(text: str):
@@ -183,7 +196,8 @@ def _dense_mask(block_mask, q_len: int, kv_len: int):
             return dense
         counts, indices = counts.reshape(-1, counts.shape[-1])[0], indices.reshape(-1, *indices.shape[-2:])[0]
         for q, n in enumerate(counts.tolist()[: dense.shape[0]]):
-            dense[q, indices[q, :n].long()] = True
+            listed = indices[q, :n].long()
+            dense[q, listed[listed < dense.shape[1]]] = True  # the mask may be cropped
         return dense
 
     def spread(dense):
@@ -201,10 +215,29 @@ def _flex_as_sdpa(query, key, value, score_mod=None, block_mask=None, scale=None
     beyond that and left to FlexAttention itself."""
     import torch.nn.functional as F
 
+    lengths = (query.shape[-2], key.shape[-2])
+    # a mask for fewer positions than attended is a misreading of the inputs' shape (a batch taken
+    # for a sequence); one for more (a block count fixed for 64K tokens) is read for the first ones
+    if block_mask is not None and any(m < n for m, n in zip(block_mask.seq_lengths, lengths, strict=True)):
+        raise ValueError(f"a block mask for {tuple(block_mask.seq_lengths)} positions used on {lengths}")
+    if _CROP:  # the first attention of a long sequence, its first _CROP[0] positions, and stop
+        n = _CROP[0]
+        mask = None if block_mask is None else _dense_mask(block_mask, n, n)
+        q, k, v = (t[..., :n, :] for t in (query, key, value))
+        F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=enable_gqa)
+        raise _FirstAttentionSeen
     if score_mod is not None or any(options.get(k) for k in ("return_lse", "return_aux")):
         return _ORIGINAL_FLEX[0](query, key, value, score_mod, block_mask, scale, enable_gqa, **options)
     mask = None if block_mask is None else _dense_mask(block_mask, query.shape[-2], key.shape[-2])
     return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=scale, enable_gqa=enable_gqa)
+
+
+LONG = 65536  # the speedrun's sequence length, for models that take no other (a block count fixed at 512)
+_CROP: list = []  # set: FlexAttention's first call is taken for this many positions, then the pass stops
+
+
+class _FirstAttentionSeen(BaseException):
+    """Ends a forward pass at its first attention: what a probe of a long sequence needs."""
 
 
 def _model_keywords(tree) -> dict:
@@ -283,6 +316,20 @@ def _keyword_model(gpt, module):
 
 
 def _model(module):
+    """The script's model at a tiny size, a fresh copy for every probe (probes change weights and
+    hook modules); built once per script, since some models precompute much (rotary tables for 64K
+    positions in every layer)."""
+    import copy
+
+    if getattr(module, "built_model", None) is None:
+        module.built_model = _build_model(module)
+    try:
+        return copy.deepcopy(module.built_model)
+    except Exception:  # noqa: BLE001 - a model holding what cannot be copied: built anew
+        return _build_model(module)
+
+
+def _build_model(module):
     import inspect
 
     import torch
@@ -382,7 +429,7 @@ def _tokens(model, length: int, fill=None):
 def _extra_arguments(model, length: int) -> list:
     """Values for the forward pass's required arguments after the inputs and targets: the speedrun's
     later records take the attention window (``sliding_window_num_blocks``, ``attn_blocksize``),
-    given here as half the sequence, in blocks where the name counts blocks."""
+    given here as half the sequence where the name counts blocks, else as 3/8 of it in tokens."""
     import inspect
 
     import torch
@@ -392,17 +439,20 @@ def _extra_arguments(model, length: int) -> list:
     for p in params:
         if p.default is not inspect.Parameter.empty or p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
             break
-        name = p.name.lower()
-        counts_blocks = "num_blocks" in name or "blks" in name or "n_blocks" in name
-        half = max(1, length // FLEX_BLOCK // 2) if counts_blocks else length // 2
-        extra.append(torch.tensor(half, dtype=torch.int32))
+        words = p.name.lower().split("_")  # sliding_window_num_blocks counts blocks, attn_blocksize tokens
+        counts_blocks = "blocks" in words or "blks" in words
+        # in blocks: half the sequence's; in tokens: a number no block size divides, so that a
+        # window counted in tokens shows as one
+        window = max(1, length // FLEX_BLOCK // 2) if counts_blocks else length * 3 // 8
+        extra.append(torch.tensor(window, dtype=torch.int32))
     return extra
 
 
-def _call(model, idx):
+def _call(model, idx, window_of: int | None = None):
     """The model's forward pass on ``idx`` (its own targets): as a batch, else as the flat sequence
-    the speedrun's later records take, with the extra arguments they need."""
-    extra = _extra_arguments(model, idx.shape[-1])
+    the speedrun's later records take, with the extra arguments they need (a window of half of
+    ``window_of`` positions, by default of the sequence)."""
+    extra = _extra_arguments(model, window_of or idx.shape[-1])
     attempts = [(idx, idx, *extra), (idx,), (idx[0], idx[0], *extra)]
     for n, args in enumerate(attempts):
         seen = [len(calls) for calls in _WATCHED]
@@ -493,8 +543,24 @@ def _first_attention(module, length: int):
     import torch
 
     model = _model(module)
+
+    def tokens(n):
+        return _tokens(model, n, fill=lambda vocab: vocab // 3)
+
     with torch.no_grad(), _spy("scaled_dot_product_attention", keywords=True) as calls:
-        _call(model, _tokens(model, length, fill=lambda vocab: vocab // 3))
+        try:
+            _call(model, tokens(length))
+        except Exception:
+            if getattr(model, "token_block", 1) == 1:
+                raise
+            # a model built for the speedrun's 64K-token sequence only: its first attention, cropped
+            _CROP.append(length)
+            try:
+                _call(model, tokens(LONG), window_of=length)
+            except _FirstAttentionSeen:
+                pass
+            finally:
+                _CROP.clear()
     if not calls:
         raise LookupError("no scaled_dot_product_attention call")
     return calls[0]
@@ -586,11 +652,29 @@ def cast_linears(module):
     return False
 
 
+def init_scale(module):
+    """How widely the model's linear layers start: std(W) * sqrt(fan_in) of each matrix weight that
+    does not start at zero (embeddings left out), the median over them. PyTorch's default uniform
+    init gives 1/sqrt(3) = 0.577."""
+    import torch
+
+    spreads = []
+    for m in _model(module).modules():
+        weight = getattr(m, "weight", None)
+        if isinstance(m, torch.nn.Embedding) or not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+            continue
+        if weight.numel() > 1 and bool(weight.detach().abs().max() > 0):
+            spreads.append(float(weight.detach().float().std()) * weight.shape[1] ** 0.5)
+    if not spreads:
+        raise LookupError("no matrix weight that starts away from zero")
+    return sorted(spreads)[len(spreads) // 2]
+
+
 def _detached_blocks(module):
     """The model (its weights nudged: zero-initialised projections and gates would hide what reads
     what), its blocks (the longest ModuleList), whose incoming residual stream is detached so that a
     gradient taken inside a block reaches only what the block itself reads, and the token-indexed
-    tables outside the blocks (embeddings, whatever their spelling)."""
+    tables (embeddings, whatever their spelling outside the blocks; a block's own embeddings)."""
     import torch
 
     model = _model(module).float()
@@ -604,7 +688,14 @@ def _detached_blocks(module):
     blocks = max(lists, key=len)
     vocab = next(m for m in model.modules() if isinstance(m, torch.nn.Embedding)).num_embeddings
     own = {id(p) for block in blocks for p in block.parameters()}
-    tables = [p for p in model.parameters() if p.dim() == 2 and p.shape[0] == vocab and id(p) not in own]
+    # outside the blocks whatever is shaped like one; inside them (a block's own value table) the
+    # embeddings, where a matrix of vocab rows may as well be a linear layer's
+    embedded = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    tables = [
+        p
+        for p in model.parameters()
+        if p.dim() == 2 and p.shape[0] == vocab and (id(p) not in own or id(p) in embedded)
+    ]
 
     def detach_stream(mod, args):
         if args and isinstance(args[0], torch.Tensor):
@@ -964,8 +1055,14 @@ def _run_loop(module, text, log, observe=None, build: bool = False) -> list:
     return steps
 
 
+# other names of a quantity a schedule ramps up: the speedrun's first window warmup called its window
+# attn_blocksize (the mini track's block_size is the sequence length, which the loop never sets)
+SPELLED = {"window": ("window", "blocksize", "block_size")}
+
+
 def schedule(module, text, word):
-    """Whether a number the training loop sets, whose name says ``word``, rises over the run."""
+    """Whether a number the training loop sets, whose name says ``word``, rises over the run (of
+    those that change at all)."""
     import torch
 
     seen = {}
@@ -973,13 +1070,15 @@ def schedule(module, text, word):
     def log(path, value, step):
         if isinstance(value, torch.Tensor) and value.numel() == 1:
             value = value.item()
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and word in path.lower():
+        named = any(w in path.lower() for w in SPELLED.get(word, (word,)))
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and named:
             seen.setdefault(path, {})[step] = float(value)
 
     _run_loop(module, text, log)
-    series = [[v[k] for k in sorted(v)] for v in seen.values() if len(v) >= 2]
+    # a constant is no schedule (a module-level setting the loop's code sees at every step)
+    series = [[v[k] for k in sorted(v)] for v in seen.values() if len(set(v.values())) >= 2]
     if not series:
-        raise LookupError(f"the loop sets no number named after {word!r}")
+        raise LookupError(f"the loop sets no changing number named after {word!r}")
     return any(all(b >= a - 1e-12 for a, b in zip(xs, xs[1:], strict=False)) and xs[-1] > xs[0] for xs in series)
 
 
@@ -1029,6 +1128,7 @@ PROBES = {
     "attention_calls": attention_calls,
     "block_window": block_window,
     "cast_linears": cast_linears,
+    "init_scale": init_scale,
     "mirrored_value_embeddings": mirrored_value_embeddings,
     "values_read_embeddings": values_read_embeddings,
     "values_read_first_attention": values_read_first_attention,

@@ -12,7 +12,8 @@ queries and keys, an orthogonalised optimiser update, a quantity the training lo
 ``relative_positions``, ``half-truncated rotary`` -> ``rotation_free_channels`` too, ``Muon`` /
 ``orthogonal`` -> ``orthogonal_update``, ``per-block`` orthogonalisation -> ``blockwise_orthogonal``
 too, ``dropped attention`` -> ``attention_calls``, ``block sliding window`` -> ``block_window``,
-``CastedLinear`` -> ``cast_linears``, ``learning-rate floor`` -> ``lr_floor``, ``value residual``
+``CastedLinear`` -> ``cast_linears``, ``learning-rate floor`` -> ``lr_floor``, ``smaller ... init`` ->
+``init_scale``, ``value residual``
 -> ``values_read_first_attention``, ``value embeddings`` -> ``values_read_embeddings``, ``U-net
 value embeddings`` / ``sparse value embeddings`` -> ``mirrored_value_embeddings`` /
 ``ends_only_value_embeddings``, ``momentum warmup`` / ``window warmup`` -> ``rising:momentum`` /
@@ -22,12 +23,12 @@ decides.
 **When it decides.** Only where the probe tells the records apart: record i+1 measurably has the
 behaviour and record i does not (a boolean probe: True against False or unmeasurable; a number:
 record i+1's differs from record i's by more than 20%; a count, such as the attention calls of a
-forward pass, by any amount). Then the candidate's measurement decides: it has record i+1's
-behaviour (a number within 10% of record i+1's, a count equal to it) -> reproduced; record i's
-behaviour (within 10% of record i's, or False) -> not reproduced. A candidate the probe cannot
-measure (a definition that does not load on CPU, an optimiser written into the training loop, a
-number in between) is left to the static layers, and the report says which layer decided. Gold
-(record i+1) and null (record i) verdicts therefore stay exact.
+forward pass, by any amount; the spread of initial weights by 5%). Then the candidate's measurement
+decides: it has record i+1's behaviour (a number within 10% of record i+1's, a count equal to it, a
+spread within 3%) -> reproduced; record i's behaviour (within 10% of record i's, or False) -> not
+reproduced. A candidate the probe cannot measure (a definition that does not load on CPU, an
+optimiser written into the training loop, a number in between) is left to the static layers, and the
+report says which layer decided. Gold (record i+1) and null (record i) verdicts therefore stay exact.
 
 **Where it runs.** In a worker process inside the sandbox of every untrusted run
 (:mod:`replay.run.sandbox`), started on first use and reused (torch is imported once per process);
@@ -58,7 +59,9 @@ from analysis import probe_worker
 REQUEST_TIMEOUT_S = 30.0
 APART = 0.2  # relative difference of record i's and record i+1's numbers for a numeric probe to apply
 CLOSE = 0.1  # relative distance of the candidate's number to one record's to count as that record's
-COUNTS = {"attention_calls"}  # probes that count: one more or less is a difference (12 -> 11 layers)
+# (apart, close) where a probe measures finer or coarser than that: a count differs by any amount
+# (12 -> 11 attention layers), a weight's spread is measured to a percent (0.58 -> 0.5)
+TOLERANCE = {"attention_calls": (0.0, 0.0), "init_scale": (0.05, 0.03)}
 
 # probe -> a pattern over an innovation's name that calls for it (descriptions mention neighbouring
 # ideas: "Muon's momentum", "the softcap's threshold")
@@ -86,6 +89,7 @@ SELECT = {
     "values_read_embeddings": re.compile(r"^(?!.*\b(u-?net|sparse|split|mirror\w*)\b).*\bvalue[- ]embed", re.I),
     "mirrored_value_embeddings": re.compile(r"(\bu-?net\b|\bmirror\w*).*\bvalue[- ]embed", re.I),
     "ends_only_value_embeddings": re.compile(r"\bsparse\b.*\bvalue[- ]embed", re.I),
+    "init_scale": re.compile(r"\b(smaller|larger|scaled?|narrower|wider)\b.*\binit", re.I),
     "lr_floor": re.compile(
         r"(learning[- ]rate|\blr\b).*\bfloor\b|\bfloor\b.*(learning[- ]rate|\blr\b)|\bmin(imum)?[- _]lr\b", re.I
     ),
@@ -134,7 +138,7 @@ def tells_apart(base, target, probe: str) -> bool:
     """Whether record i+1 measurably has a behaviour record i lacks."""
     if isinstance(target, bool):
         return target and base is not True
-    apart = 0.0 if probe in COUNTS else APART
+    apart = TOLERANCE.get(probe, (APART, CLOSE))[0]
     return isinstance(target, float) and isinstance(base, float) and base != target and not _close(base, target, apart)
 
 
@@ -144,7 +148,7 @@ def judge(probe: str, base, target, candidate, why: str = "") -> ProbeVerdict:
     def verdict(decided, reason):
         return ProbeVerdict(probe, base, target, candidate, decided, reason)
 
-    close = 0.0 if probe in COUNTS else CLOSE
+    close = TOLERANCE.get(probe, (APART, CLOSE))[1]
     if not tells_apart(base, target, probe):
         return verdict(None, "the probe does not tell record i from record i+1")
     if isinstance(target, bool):

@@ -276,6 +276,12 @@ def test_momentum_decay_is_not_momentum_warmup():
     decay = edit(BASE, ("        opt.step()\n", warm.replace("0.85 + w * 0.95", "0.95 + w * 0.85")))
     assert verdict(target, lerp, [inv])["momentum warmup"] >= 0.7
     assert verdict(target, decay, [inv])["momentum warmup"] < 0.4
+    # a soft cap written as a shifted sigmoid, 30 * (2 sigmoid(x / 15) - 1), is a curve, not a ramp
+    capped = edit(
+        BASE,
+        ("        logits = self.head(x)\n", "        logits = 30 * (2 * torch.sigmoid(self.head(x) / 15) - 1)\n"),
+    )
+    assert verdict(target, capped, [inv])["momentum warmup"] < 0.4
 
 
 def test_dropping_the_mlp_is_not_dropping_attention():

@@ -155,6 +155,12 @@ CASES = {
         [
             dict(CAP="logits = 30 * torch.tanh(logits / 30)"),
             dict(CAP="logits = 30 * (2 * torch.sigmoid(logits / 15) - 1)"),
+            # helpers defined at module level: a lambda, a partial
+            dict(OPT="softcap = lambda z, c=30.0: c * torch.tanh(z / c)", CAP="logits = softcap(logits)"),
+            dict(
+                OPT="import functools\ncapped = functools.partial(lambda z, c: c * torch.tanh(z / c), c=30.0)",
+                CAP="logits = capped(logits)",
+            ),
         ],
         [dict(CAP="logits = logits.clamp(-30, 30)"), dict(CAP="logits = logits / 2")],
     ),
@@ -178,6 +184,14 @@ CASES = {
         [dict(LOOP=RAMP), dict(LOOP="opt.param_groups[0]['momentum'] = min(step / 10, 1) * 0.1 + 0.85")],
         [dict(LOOP=RAMP.replace("0.85 + 0.01", "0.95 - 0.01").replace("else 0.95", "else 0.85"))],
     ),
+    "rising:window": (
+        [
+            dict(LOOP="window = 64 * (1 + step // 4)"),
+            # the speedrun's name for it, in a tensor made for the GPU
+            dict(LOOP="attn_blocksize = torch.tensor(64 * (1 + step // 4), dtype=torch.int, device='cuda')"),
+        ],
+        [dict(LOOP="window = 256 - 8 * step"), dict(LOOP="block_size = 256\n        window = 64")],
+    ),
 }
 
 
@@ -185,6 +199,7 @@ CASES = {
 # layer, an orthogonalising optimiser configured by the script and a cooldown schedule: the probes of
 # later records' ideas need all of these.
 BLOCKS_SCRIPT = """
+import math
 import os
 import torch
 import torch.nn as nn
@@ -339,6 +354,23 @@ def Lin(n_in, n_out):
     m.forward = lambda x: x @ m.weight.type_as(x).T
     return m
 """
+SMALL_UNIFORM = """
+class Lin(nn.Linear):
+    def reset_parameters(self):
+        bound = 3**0.5 * 0.5 * self.in_features**-0.5
+        with torch.no_grad():
+            self.weight.uniform_(-bound, bound)
+"""
+SMALL_NORMAL = """
+def Lin(n_in, n_out):
+    layer = nn.Linear(n_in, n_out)
+    nn.init.normal_(layer.weight, std=0.5 / math.sqrt(n_in))
+    return layer
+"""
+SMALL_BY_MODEL = BLOCKS_BASE["VE_TABLES"] + (
+    "\n        for m in self.modules():\n            if isinstance(m, nn.Linear):"
+    "\n                nn.init.trunc_normal_(m.weight, std=0.5 * m.in_features**-0.5)"
+)
 PAIRS = "self.ves = nn.ModuleList([nn.Embedding(config.vocab_size, C) for _ in range(n // 2)])"
 ONE_TABLE = "self.ve = nn.Embedding(config.vocab_size, C)"
 LINEAR_FLOOR = "return min(1.0, (args.num_iterations - it) / args.warmdown_iters)"
@@ -368,6 +400,10 @@ BLOCK_CASES = {
                 VE_LAYOUT="ves = [table(idx) for table in self.ves]",
                 VALUES="v = torch.lerp(v, ve.view(B, T, self.heads, -1).transpose(1, 2), 0.5)",
             ),
+            dict(  # each block owns its table
+                VE_TABLES="for block in self.blocks:\n            block.table = nn.Embedding(config.vocab_size, C)",
+                VE_LAYOUT="ves = [block.table(idx) for block in self.blocks]",
+            ),
         ],
         [
             dict(INPUT_MIX="x = x + ve if ve is not None else x", VALUES="pass"),  # into the residual stream
@@ -395,6 +431,19 @@ BLOCK_CASES = {
         [
             dict(LINEAR="Lin = lambda n_in, n_out: nn.Linear(n_in, n_out, bias=False)"),
             dict(LINEAR=CASTED.replace("bias=False", "bias=True").replace("x.dtype))", "x.dtype), self.bias)")),
+        ],
+    ),
+    "init_scale": (
+        [
+            dict(LINEAR=SMALL_UNIFORM),
+            dict(LINEAR=SMALL_NORMAL),
+            # set afterwards, by the model, on every linear layer
+            dict(LINEAR="Lin = nn.Linear", VE_TABLES=SMALL_BY_MODEL),
+        ],
+        [
+            dict(LINEAR=SMALL_UNIFORM.replace("0.5 *", "1.0 *")),  # wider: the normal std 1/sqrt(fan_in)
+            dict(LINEAR=SMALL_UNIFORM.replace("0.5 *", "0.1 *")),  # much smaller than the record's
+            dict(LINEAR="Lin = lambda n_in, n_out: nn.Linear(n_in, n_out, bias=False)"),
         ],
     ),
     "attention_calls": (
@@ -535,6 +584,8 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("value embeddings") == ["values_read_embeddings"]
     assert probes_for("value residual") == ["values_read_first_attention"]
     assert probes_for("block sliding window") == ["block_window"]
+    assert probes_for("smaller linear init") == ["init_scale"]
+    assert probes_for("zero-init projections") == []
     assert probes_for("document-causal sliding-window attention") == []
 
 
@@ -683,3 +734,27 @@ def test_a_script_written_for_the_gpu_is_measured_on_cpu():
     )
     assert tokens != gpu_script()
     assert probe_worker.measure(tokens, ["block_window"])["block_window"]["value"] is False
+    # a window in tokens passed to the forward pass (the speedrun called it attn_blocksize) is no block window
+    in_tokens = (
+        gpu_script()
+        .replace("window_num_blocks", "attn_blocksize")
+        .replace(
+            "causal = lambda b, h, q, k: q >= k", "causal = lambda b, h, q, k: (q >= k) & (q - k < attn_blocksize)"
+        )
+        .replace("blk[None, :] < attn_blocksize", "blk[None, :] < 99")
+    )
+    assert probe_worker.measure(in_tokens, ["block_window"])["block_window"]["value"] is False
+
+
+def test_a_model_that_takes_only_the_speedruns_64k_tokens_is_probed_up_to_its_first_attention():
+    # 512 blocks, and a per-block quantity of the inputs that must match them: nothing shorter runs
+    fixed = gpu_script().replace(
+        "n = len(inputs) // BLOCK",
+        "n = 512\n        starts = inputs.view(-1, BLOCK)[:, 0] >= 0\n        assert len(starts) == n",
+    )
+    out = probe_worker.measure(fixed, ["block_window", "attention_calls"])
+    assert out["block_window"]["value"] is True
+    assert out["attention_calls"]["value"] is None  # a whole forward pass at 64K tokens is not run here
+    # a mask made for 64K tokens, whatever the inputs' length, is read for the first positions
+    wide = gpu_script().replace("n = len(inputs) // BLOCK", "n = 512")
+    assert probe_worker.measure(wide, ["attention_calls"])["attention_calls"]["value"] == 11.0
