@@ -37,8 +37,9 @@ Probes (a value each):
   orthogonalised within each C x C block.
 * ``rotation_free_channels`` (float): the share of the first attention's query channels that a
   repeated token leaves the same at every position (rotary pairs of frequency zero).
-* ``block_window`` (bool): the first attention's mask over one document of four 64-token blocks is
-  constant over every pair of different blocks and shuts out at least one pair.
+* ``block_window`` (bool): the first attention's mask over one document of four 64-token blocks (four
+  128-token blocks in a script using FlexAttention, its window argument 2) is constant over every
+  pair of different 64-token blocks and shuts out at least one pair.
 * ``attention_calls`` (float): attention computations in one forward pass (one per block, fewer
   where a block has none).
 * ``cast_linears`` (bool): some bias-free part of the model with matrix weights takes bfloat16
@@ -64,8 +65,8 @@ mask amounts to, so every probe that watches attention sees it. A model is built
 a small vocabulary and at most MAX_WIDTH channels (from its config class, or from the size arguments of
 the script's own ``GPT(...)`` call); it takes a batch of one sequence, or the flat sequence of whole
 128-token blocks the speedrun's later records take, with the attention window they pass to the forward
-pass set to half of it (3/8 where it counts tokens); a model that takes nothing shorter than the
-speedrun's 64K tokens is run on them up to its first attention.
+pass set to 2 (tokens or blocks); a model that takes nothing shorter than the speedrun's 64K tokens
+is run on them up to its first attention.
 
 Module-level settings read from the environment (``os.environ.get("X", "0.1")``) load with their
 defaults: the sandbox's environment holds no such setting.
@@ -426,10 +427,14 @@ def _tokens(model, length: int, fill=None):
     return torch.full((1, length), fill(vocab), dtype=torch.long)
 
 
-def _extra_arguments(model, length: int) -> list:
+WINDOW_ARGUMENT = 2  # a window passed to the forward pass: 2 tokens, or 2 blocks where it counts blocks
+
+
+def _extra_arguments(model) -> list:
     """Values for the forward pass's required arguments after the inputs and targets: the speedrun's
-    later records take the attention window (``sliding_window_num_blocks``, ``attn_blocksize``),
-    given here as half the sequence where the name counts blocks, else as 3/8 of it in tokens."""
+    later records take the attention window (``sliding_window_num_blocks``, ``attn_blocksize``). It
+    is given as WINDOW_ARGUMENT, which shows either unit for what it is: two tokens cut through every
+    block, two 128-token blocks shut out the farther ones of a 512-token sequence."""
     import inspect
 
     import torch
@@ -439,20 +444,14 @@ def _extra_arguments(model, length: int) -> list:
     for p in params:
         if p.default is not inspect.Parameter.empty or p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
             break
-        words = p.name.lower().split("_")  # sliding_window_num_blocks counts blocks, attn_blocksize tokens
-        counts_blocks = "blocks" in words or "blks" in words
-        # in blocks: half the sequence's; in tokens: a number no block size divides, so that a
-        # window counted in tokens shows as one
-        window = max(1, length // FLEX_BLOCK // 2) if counts_blocks else length * 3 // 8
-        extra.append(torch.tensor(window, dtype=torch.int32))
+        extra.append(torch.tensor(WINDOW_ARGUMENT, dtype=torch.int32))
     return extra
 
 
-def _call(model, idx, window_of: int | None = None):
+def _call(model, idx):
     """The model's forward pass on ``idx`` (its own targets): as a batch, else as the flat sequence
-    the speedrun's later records take, with the extra arguments they need (a window of half of
-    ``window_of`` positions, by default of the sequence)."""
-    extra = _extra_arguments(model, window_of or idx.shape[-1])
+    the speedrun's later records take, with the extra arguments they need."""
+    extra = _extra_arguments(model)
     attempts = [(idx, idx, *extra), (idx,), (idx[0], idx[0], *extra)]
     for n, args in enumerate(attempts):
         seen = [len(calls) for calls in _WATCHED]
@@ -556,7 +555,7 @@ def _first_attention(module, length: int):
             # a model built for the speedrun's 64K-token sequence only: its first attention, cropped
             _CROP.append(length)
             try:
-                _call(model, tokens(LONG), window_of=length)
+                _call(model, tokens(LONG))
             except _FirstAttentionSeen:
                 pass
             finally:
@@ -600,19 +599,22 @@ BLOCK, BLOCKS = 64, 4  # the block window's unit, and the blocks of the probe's 
 
 
 def block_window(module):
-    """Whether the first attention's mask, on one document of 4 blocks of 64 tokens, is the same for
-    every query and key of a pair of different blocks (a window counted in whole blocks) and shuts
-    out at least one such pair (a window, not plain causal attention). A window counted in tokens
-    cuts through block pairs."""
+    """Whether the first attention's mask, on one document of 4 blocks of 64 tokens (4 FlexAttention
+    blocks where the script uses it), is the same for every query and key of a pair of different
+    64-token blocks (a window counted in whole blocks) and shuts out at least one such pair (a
+    window, not plain causal attention). A window counted in tokens cuts through block pairs."""
     import torch
 
-    args, kwargs = _first_attention(module, BLOCK * BLOCKS)
+    model_block = getattr(module, "token_block", 1)
+    length = BLOCK * BLOCKS if model_block == 1 else 4 * model_block  # a window of FlexAttention blocks
+    blocks = length // BLOCK
+    args, kwargs = _first_attention(module, length)
     mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
     if not isinstance(mask, torch.Tensor):
         raise LookupError("the first attention has no mask")
     allowed = mask if mask.dtype == torch.bool else torch.isfinite(mask) & (mask > -1e4)
     allowed = allowed.reshape(-1, *allowed.shape[-2:])[0]
-    pairs = [allowed[q * BLOCK : (q + 1) * BLOCK, k * BLOCK : (k + 1) * BLOCK] for q in range(BLOCKS) for k in range(q)]
+    pairs = [allowed[q * BLOCK : (q + 1) * BLOCK, k * BLOCK : (k + 1) * BLOCK] for q in range(blocks) for k in range(q)]
     whole = all(bool(p.all()) or not bool(p.any()) for p in pairs)
     return whole and any(not bool(p.any()) for p in pairs)
 

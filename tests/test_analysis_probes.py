@@ -744,6 +744,9 @@ def test_a_script_written_for_the_gpu_is_measured_on_cpu():
         .replace("blk[None, :] < attn_blocksize", "blk[None, :] < 99")
     )
     assert probe_worker.measure(in_tokens, ["block_window"])["block_window"]["value"] is False
+    # a block count whose name does not say so is still a block window
+    unnamed = gpu_script().replace("window_num_blocks", "sliding_window")
+    assert probe_worker.measure(unnamed, ["block_window"])["block_window"]["value"] is True
 
 
 def test_a_model_that_takes_only_the_speedruns_64k_tokens_is_probed_up_to_its_first_attention():
