@@ -6,8 +6,9 @@ places for another idea, hyperparameter-only edits), in sets kept apart: ``dev``
 attribution was tuned on), ``heldout1`` (written before the re-design, measured once, tuned on
 since), ``heldout2`` (written after that tuning), ``heldout3`` (written in another style before
 the behavioural probes, measured once before them), ``heldout4`` (three more hands and styles,
-written after attribution's then last change, measured once, tuned on since) and ``heldout5``
-(three more, committed before its first measurement, tuned on since). Per set and track: precision and recall of
+written after attribution's then last change, measured once, tuned on since), ``heldout5``
+(three more, committed before its first measurement, tuned on since) and ``heldout6`` (real
+track only, three more, likewise). Per set and track: precision and recall of
 `reproduced` with Wilson 95% intervals (scipy), accuracy per class, the decoys' credit rate
 (verdicts on innovations a decoy must not reproduce that say "reproduced"), the margin of every
 score from the threshold, which layer decided (how many verdicts the behavioural probes decided,
@@ -32,7 +33,7 @@ sandboxed probe worker; later calls find the candidate's measurements cached), c
 i+1 reformatted; and, in process, attribution and the structural diff
 on a ~600-line pair against `git diff --no-index`.
 
-Usage: python bench/attribution.py [--suite dev|heldout1|...|heldout5|all] [--nanogpt-checkout PATH]
+Usage: python bench/attribution.py [--suite dev|heldout1|...|heldout6|all] [--nanogpt-checkout PATH]
        [--skip-perturbations] [--track T ...] [--records PATH] [--repeat N] [--json OUT]
 """
 

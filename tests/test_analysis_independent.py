@@ -23,7 +23,6 @@ from analysis.task import load_task
 # Development-set candidates attribution still gets wrong, and why (static features cannot see it, and
 # no behavioural probe measures the idea).
 KNOWN_MISSES = {
-    "dn13-value-embeddings": "per-layer tables instead of one wide table split in 12",
     "dn19-long-short": "two calls of the mask builder instead of clamping one mask's blocks",
 }
 
@@ -32,14 +31,15 @@ FLOORS = {
     ("dev", "mini"): (0.97, 0.97, 0.03),
     ("heldout1", "mini"): (0.95, 0.85, 0.03),
     ("heldout2", "mini"): (0.95, 0.95, 0.03),
-    ("heldout3", "mini"): (0.90, 0.93, 0.05),
+    ("heldout3", "mini"): (0.93, 0.93, 0.05),
     ("heldout4", "mini"): (0.95, 0.90, 0.03),
     ("heldout5", "mini"): (0.97, 0.92, 0.03),
-    ("dev", "nanogpt"): (0.95, 0.88, 0.03),
-    ("heldout1", "nanogpt"): (0.95, 0.65, 0.03),
-    ("heldout2", "nanogpt"): (0.95, 0.70, 0.03),
+    ("dev", "nanogpt"): (0.95, 0.92, 0.03),
+    ("heldout1", "nanogpt"): (0.95, 0.80, 0.03),
+    ("heldout2", "nanogpt"): (0.95, 0.85, 0.03),
     ("heldout3", "nanogpt"): (0.95, 0.90, 0.03),
-    ("heldout4", "nanogpt"): (0.95, 0.65, 0.03),
+    ("heldout4", "nanogpt"): (0.95, 0.70, 0.03),
+    ("heldout6", "nanogpt"): (0.95, 0.82, 0.03),
 }
 KNIFE_EDGE, KNIFE_EDGE_MAX = 0.05, 0.05  # at most 5% of the scores within 0.05 of the threshold
 

@@ -16,7 +16,11 @@ code the candidate adds counts as module-level code; probes of per-block orthogo
 free channels, dropped attention, cast linear layers, value-embedding layouts and learning-rate
 floors) and ``heldout5-*`` (three more hands and styles, committed before its first measurement with
 the code of those fixes; its misses then guided one more: a setting read from the environment
-reads as its default). The README's attribution section gives each set's figures.
+reads as its default) and ``heldout6-*`` (95 real-track candidates by three more hands and styles,
+committed before their first measurement with the probes that build real-track models on CPU; its
+misses then guided fixes of classes: module-level lambdas, a block's own embedding table, a
+window argument whatever its unit, the spread of initial weights). The README's attribution
+section gives each set's figures.
 
 File format (markers at the start of a line)::
 
