@@ -229,7 +229,7 @@ def _flex_as_sdpa(query, key, value, score_mod=None, block_mask=None, scale=None
         raise _FirstAttentionSeen
     if score_mod is not None or any(options.get(k) for k in ("return_lse", "return_aux")):
         return _ORIGINAL_FLEX[0](query, key, value, score_mod, block_mask, scale, enable_gqa, **options)
-    mask = None if block_mask is None else _dense_mask(block_mask, query.shape[-2], key.shape[-2])
+    mask = None if block_mask is None else _dense_mask(block_mask, *lengths)
     return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=scale, enable_gqa=enable_gqa)
 
 
@@ -452,17 +452,15 @@ def _call(model, idx):
     """The model's forward pass on ``idx`` (its own targets): as a batch, else as the flat sequence
     the speedrun's later records take, with the extra arguments they need."""
     extra = _extra_arguments(model)
-    attempts = [(idx, idx, *extra), (idx,), (idx[0], idx[0], *extra)]
-    for n, args in enumerate(attempts):
+    *tries, last = [(idx, idx, *extra), (idx,), (idx[0], idx[0], *extra)]
+    for args in tries:
         seen = [len(calls) for calls in _WATCHED]
         try:
             return model(*args)
         except Exception:  # noqa: BLE001 - not the shape this model takes: the next one
             for calls, before in zip(_WATCHED, seen, strict=True):
                 del calls[before:]
-            if n == len(attempts) - 1:
-                raise
-    return None
+    return model(*last)
 
 
 def _forward(model, T=64):
