@@ -35,7 +35,9 @@ print("step:1/1 val_loss:3.0 train_time:1ms step_avg:1ms", flush=True)
 
 
 def sleeper(tmp_path: Path, name: str, seconds: float) -> RunTask:
-    (tmp_path / "sleep.py").write_text(SLEEPER)
+    script = tmp_path / "sleep.py"
+    if not script.exists():  # written once: rewriting it could truncate it under a job already starting
+        script.write_text(SLEEPER)
     spec = LaunchSpec(tmp_path, "sleep.py", args=(name, str(seconds)))
     return RunTask(spec, tmp_path / "logs" / f"{name}.txt")
 
