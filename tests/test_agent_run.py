@@ -233,6 +233,7 @@ def tree_of(state):
     ]
 
 
+@pytest.mark.slow  # 20 s; the resume after a kill during the fresh reference stays in the default suite
 def test_killed_run_resumes_to_the_same_tree(tmp_path, monkeypatch):
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     for home in (killed, clean):

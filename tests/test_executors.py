@@ -54,7 +54,7 @@ def most_at_once(tmp_path: Path) -> int:
     return peak
 
 
-@pytest.mark.parametrize("limit", [1, 2])
+@pytest.mark.parametrize("limit", [pytest.param(1, marks=pytest.mark.slow), 2])  # one at a time: 12 s
 def test_local_executor_runs_at_most_jobs_at_once_in_submission_order(tmp_path, limit):
     executor = LocalExecutor(gpus=0, jobs=limit)
     jobs = [executor.submit(sleeper(tmp_path, f"r{k}", 3)) for k in range(4)]

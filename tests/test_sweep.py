@@ -172,6 +172,7 @@ def slow_toy(home) -> None:
         add_record(store, "toy", write_toy_record(home / f"src{index}", index=index, step_ms=step_ms, sleep_s=0.05))
 
 
+@pytest.mark.slow  # 18 s; resuming a sweep without re-running finished cells stays in the default suite
 def test_a_killed_sweep_resumes_every_cell_exactly_once(home, cli_env, tmp_path):
     slow_toy(home)
     text = GRID.replace('"openai/gpt-4o-mini"', '"scripted/agent_policies:oracle"').replace(
