@@ -152,6 +152,14 @@ def load(text: str):
 
 
 _ORIGINAL_FLEX = []
+_CPU_MODE = []  # the torch function mode that reads a device named cuda as the CPU
+
+
+def _devices_read_as_cpu(text: str):
+    """The CPU mode, for a script that names CUDA (every torch call then passes through it, which
+    costs time: scripts that never name it go without)."""
+    _cpu_only()
+    return _CPU_MODE[0]() if "cuda" in text else contextlib.nullcontext()
 
 
 def _cpu_only():
@@ -178,7 +186,7 @@ def _cpu_only():
 
     stay = lambda self, *a, **kw: self  # noqa: E731
     torch.Tensor.cuda = torch.nn.Module.cuda = torch.Tensor.pin_memory = stay
-    CpuOnly().__enter__()  # for the worker's life
+    _CPU_MODE.append(CpuOnly)
     _ORIGINAL_FLEX.append(flex.flex_attention)
     flex.flex_attention = _flex_as_sdpa  # what a script then imports
 
@@ -603,8 +611,7 @@ def block_window(module):
     window, not plain causal attention). A window counted in tokens cuts through block pairs."""
     import torch
 
-    model_block = getattr(module, "token_block", 1)
-    length = BLOCK * BLOCKS if model_block == 1 else 4 * model_block  # a window of FlexAttention blocks
+    length = BLOCKS * max(BLOCK, module.token_block)  # four blocks, of FlexAttention's size where it is used
     blocks = length // BLOCK
     args, kwargs = _first_attention(module, length)
     mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
@@ -659,12 +666,10 @@ def init_scale(module):
     import torch
 
     spreads = []
-    for m in _model(module).modules():
-        weight = getattr(m, "weight", None)
-        if isinstance(m, torch.nn.Embedding) or not isinstance(weight, torch.Tensor) or weight.dim() != 2:
-            continue
-        if weight.numel() > 1 and bool(weight.detach().abs().max() > 0):
-            spreads.append(float(weight.detach().float().std()) * weight.shape[1] ** 0.5)
+    for m in _linears(_model(module)):
+        weight = m.weight.detach()
+        if not isinstance(m, torch.nn.Embedding) and weight.numel() > 1 and bool(weight.abs().max() > 0):
+            spreads.append(float(weight.float().std()) * weight.shape[1] ** 0.5)
     if not spreads:
         raise LookupError("no matrix weight that starts away from zero")
     return sorted(spreads)[len(spreads) // 2]
@@ -1143,6 +1148,11 @@ SCRIPT_PROBES = {  # probes that also read the script's training code
 
 
 def measure(text: str, names: list) -> dict:
+    with _devices_read_as_cpu(text):
+        return _measure(text, names)
+
+
+def _measure(text: str, names: list) -> dict:
     import torch
 
     torch.set_num_threads(1)

@@ -13,12 +13,11 @@ queries and keys, an orthogonalised optimiser update, a quantity the training lo
 ``orthogonal`` -> ``orthogonal_update``, ``per-block`` orthogonalisation -> ``blockwise_orthogonal``
 too, ``dropped attention`` -> ``attention_calls``, ``block sliding window`` -> ``block_window``,
 ``CastedLinear`` -> ``cast_linears``, ``learning-rate floor`` -> ``lr_floor``, ``smaller ... init`` ->
-``init_scale``, ``value residual``
--> ``values_read_first_attention``, ``value embeddings`` -> ``values_read_embeddings``, ``U-net
-value embeddings`` / ``sparse value embeddings`` -> ``mirrored_value_embeddings`` /
-``ends_only_value_embeddings``, ``momentum warmup`` / ``window warmup`` -> ``rising:momentum`` /
-``rising:window``); the others have none. Of several, the first that tells the records apart
-decides.
+``init_scale``, ``value residual`` -> ``values_read_first_attention``, ``value embeddings`` ->
+``values_read_embeddings``, ``U-net value embeddings`` / ``sparse value embeddings`` ->
+``mirrored_value_embeddings`` / ``ends_only_value_embeddings``, ``momentum warmup`` / ``window
+warmup`` -> ``rising:momentum`` / ``rising:window``); the others have none. Of several, the first
+that tells the records apart decides.
 
 **When it decides.** Only where the probe tells the records apart: record i+1 measurably has the
 behaviour and record i does not (a boolean probe: True against False or unmeasurable; a number:
@@ -134,12 +133,16 @@ def _close(x: float, y: float, rel: float) -> bool:
     return abs(x - y) <= rel * max(abs(x), abs(y), 1e-9)
 
 
+def _tolerance(probe: str) -> tuple[float, float]:
+    return TOLERANCE.get(probe, (APART, CLOSE))
+
+
 def tells_apart(base, target, probe: str) -> bool:
     """Whether record i+1 measurably has a behaviour record i lacks."""
     if isinstance(target, bool):
         return target and base is not True
-    apart = TOLERANCE.get(probe, (APART, CLOSE))[0]
-    return isinstance(target, float) and isinstance(base, float) and base != target and not _close(base, target, apart)
+    apart, _ = _tolerance(probe)
+    return isinstance(target, float) and isinstance(base, float) and not _close(base, target, apart)
 
 
 def judge(probe: str, base, target, candidate, why: str = "") -> ProbeVerdict:
@@ -148,7 +151,7 @@ def judge(probe: str, base, target, candidate, why: str = "") -> ProbeVerdict:
     def verdict(decided, reason):
         return ProbeVerdict(probe, base, target, candidate, decided, reason)
 
-    close = TOLERANCE.get(probe, (APART, CLOSE))[1]
+    _, close = _tolerance(probe)
     if not tells_apart(base, target, probe):
         return verdict(None, "the probe does not tell record i from record i+1")
     if isinstance(target, bool):
