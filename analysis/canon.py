@@ -219,6 +219,8 @@ class Facts:
     """What canonicalisation needs to know about one script."""
 
     consts: dict[str, Num] = field(default_factory=dict)  # configuration fields and argparse options (obj.name)
+    # configuration fields holding a tuple of numbers (Adam's betas), read as that tuple's literal
+    tuples: dict[str, tuple] = field(default_factory=dict)
     module: dict[str, Num] = field(default_factory=dict)  # module-level numeric constants (name)
     aliases: dict[str, dict[str, Num]] = field(default_factory=dict)  # class -> self.attr -> value
     functions: dict[str, Function] = field(default_factory=dict)  # qualname -> function
@@ -429,8 +431,10 @@ class Canon:
                 return alias
             return ("a", ("n", "self"), name)
         base = self.expr(obj, scope)
-        if name in self.facts.consts and not (dotted and self._module(dotted[0], scope)):
-            return self.facts.consts[name]
+        if name in self.facts.consts.keys() | self.facts.tuples.keys() and not (
+            dotted and self._module(dotted[0], scope)
+        ):
+            return self.facts.consts[name] if name in self.facts.consts else self.facts.tuples[name]
         if name in ("T", "mT", "H"):
             return call("T" if name == "T" else "mT", base)
         if name == "data":
@@ -592,6 +596,10 @@ class Canon:
                 value = float(args[0][1].strip("\"'"))
                 if math.isfinite(value):  # float("inf") stays a call
                     return Num(value)
+        if name in ("int", "float", "str") and len(args) == 1 and not kws and isinstance(args[0], Num):
+            # int(8 * SEQ_LEN), str(2048) as an environment setting's default: the number itself
+            whole = name != "int" or float(args[0]).is_integer()
+            return args[0] if whole else Num(math.trunc(args[0]))
         if name in CASTS and args:
             return call("cast", args[0], ("dtype", CASTS[name]))
         if name in ("to", "type") and args:

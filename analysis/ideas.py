@@ -588,11 +588,25 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                     if isinstance(value, Num):
                         facts.consts.setdefault(kids[0].label, Num(value, kids[0].label, True))
                         facts.definitions.add(id(atom))
+                    elif _numbers_tuple(value):
+                        facts.tuples.setdefault(kids[0].label, ("q", "tuple", tuple(Num(v) for v in value[2])))
+                        facts.definitions.add(id(atom))
         for atom in unit.atoms:
             if _argparse_default(atom.node, canon, facts):
                 facts.definitions.add(id(atom))
     _class_aliases(units, canon, facts)
     return facts
+
+
+def _numbers_tuple(value) -> bool:
+    """A canonical tuple or list literal of numbers only."""
+    return (
+        isinstance(value, tuple)
+        and len(value) == 3
+        and value[:2] in (("q", "tuple"), ("q", "list"))
+        and bool(value[2])
+        and all(isinstance(v, Num) for v in value[2])
+    )
 
 
 def _library_bases(units: list[Unit]) -> dict[str, str]:
@@ -687,10 +701,15 @@ def _function(unit: Unit) -> Function:
 
 
 def _config_classes(units: list[Unit]) -> set[str]:
+    """Classes whose body assigns settings: only assignments, or a plain class (no base) whose
+    methods compute from them (a settings object with a schedule method)."""
     out = set()
     for u in units:
-        if u.kind == "class" and not u.defines and len(u.atoms) > 1:
-            if all(a.node.kind in ("assignment", "class_definition:header") for a in u.atoms):
+        if u.kind == "class" and len(u.atoms) > 1:
+            plain = not any(c.kind == "argument_list" for c in u.atoms[0].node.children)
+            if (plain or not u.defines) and all(
+                a.node.kind in ("assignment", "class_definition:header") for a in u.atoms
+            ):
                 out.add(u.qualname)
     return out
 
@@ -842,8 +861,7 @@ def contributions(e: Edit, base: Side, new: Side, places: dict[int, set[str]]) -
         old_t, new_t = base.trees.get(id(e.old)), new.trees.get(id(e.new))
         if old_t is not None and new_t is not None and _numbers(old_t) == _numbers(new_t):
             out = []
-            fields = base.fields | new.fields
-            for key, direction in tune_keys(old_t, new_t, e.old, fields):
+            for key, direction in tune_keys(old_t, new_t, e.old, base.fields, new.fields):
                 for p in new_places or old_places:
                     out.append(Contribution(f"tune:{key}:{direction}", 1, p, e.new, "new"))
             return out
@@ -894,11 +912,15 @@ def _walk_numbers(tree, ctx: list, out: list) -> None:
         _walk_numbers(c, ctx, out)
 
 
-def tune_keys(old_t, new_t, old_atom: Atom, fields: frozenset[str]) -> list[tuple[str, str]]:
-    """(key, up | down) of every number that differs. The key is the configuration field the number
-    comes from, or the field or library keyword it is passed as (``vocab_size=``, ``eps=``), else
-    record i's statement and the keyword (or position) it sits at: never a local variable's name,
-    so a rename changes no key."""
+def tune_keys(
+    old_t, new_t, old_atom: Atom, base_fields: frozenset[str], new_fields: frozenset[str]
+) -> list[tuple[str, str]]:
+    """(key, up | down) of every number that differs. The key is record i's configuration field the
+    number comes from, or the field or library keyword it is passed as (``vocab_size=``, ``eps=``),
+    else record i's statement and the keyword (or position) it sits at: never a local variable's
+    name, so a rename changes no key, and a literal moved into a new field of the script's own (a
+    settings object) keeps the key of the place it was moved from."""
+    fields = base_fields | new_fields
     a, b = [], []
     _walk_numbers(old_t, [], a)
     _walk_numbers(new_t, [], b)
@@ -908,7 +930,7 @@ def tune_keys(old_t, new_t, old_atom: Atom, fields: frozenset[str]) -> list[tupl
             continue
         direction = "up" if y > x else "down"
         keys = []
-        origin = next((o for o in (x.origin, y.origin) if o in fields), None)
+        origin = next((o for o in (x.origin, y.origin) if o in base_fields), None)
         if origin:
             keys.append(origin)
         last = ctx[-1].lstrip("=") if ctx else None  # the keyword or the variable the number is given to

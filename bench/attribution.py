@@ -33,7 +33,7 @@ sandboxed probe worker; later calls find the candidate's measurements cached), c
 i+1 reformatted; and, in process, attribution and the structural diff
 on a ~600-line pair against `git diff --no-index`.
 
-Usage: python bench/attribution.py [--suite dev|heldout1|...|heldout6|all] [--nanogpt-checkout PATH]
+Usage: python bench/attribution.py [--suite dev|heldout1|...|heldout7|all] [--nanogpt-checkout PATH]
        [--skip-perturbations] [--track T ...] [--records PATH] [--repeat N] [--json OUT]
 """
 
@@ -68,7 +68,7 @@ from analysis.task import load_task  # noqa: E402
 from candidates import add_unrelated, partial, reformat, rename, reorder  # noqa: E402
 
 TARGET_LINES = 600
-SETS = ("dev", "heldout1", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6")
+SETS = ("dev", "heldout1", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7")
 
 
 def first_class(text: str) -> str | None:

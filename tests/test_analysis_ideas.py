@@ -325,12 +325,41 @@ def test_a_retune_counts_only_for_its_field_moved_its_way():
     from_env_wrong_way = edit(
         BASE, ("    learning_rate = 0.003", '    learning_rate = float(os.getenv("LR", "0.002"))')
     )
+    # ... whatever the default is written as: a computed number, cast through text or not
+    from_env_computed = edit(
+        BASE, ("    learning_rate = 0.003", '    learning_rate = float(os.environ.get("LR", str(2 * 0.0025)))')
+    )
+    from_env_number = edit(BASE, ("    learning_rate = 0.003", '    learning_rate = float(os.getenv("LR", 0.005))'))
     assert verdict(target, right, [inv])["doubled learning rate"] == 1.0
     assert verdict(target, literal, [inv])["doubled learning rate"] == 1.0
     assert verdict(target, from_env, [inv])["doubled learning rate"] == 1.0
+    assert verdict(target, from_env_computed, [inv])["doubled learning rate"] == 1.0
+    assert verdict(target, from_env_number, [inv])["doubled learning rate"] == 1.0
     assert verdict(target, from_env_wrong_way, [inv])["doubled learning rate"] == 0.0
     assert verdict(target, wrong_field, [inv])["doubled learning rate"] == 0.0
     assert verdict(target, wrong_way, [inv])["doubled learning rate"] == 0.0
+
+
+def test_a_literal_moved_into_a_settings_object_is_a_retune_of_its_place():
+    # record i+1 re-tunes Adam's beta1 and epsilon where they are written; a candidate moves them into
+    # a settings class of its own (with a method beside them) and re-tunes them there
+    target = edit(BASE, ("betas=(0.9, 0.95), eps=1e-8)", "betas=(0.8, 0.95), eps=1e-10)"))
+    inv = Innovation("Adam re-tune", ("make_optimizer",), "Adam's beta1 0.9 -> 0.8 and epsilon 1e-8 -> 1e-10.")
+    settings = (
+        "def make_optimizer(model):\n",
+        "class AdamSettings:\n"
+        "    betas = (0.8, 0.95)\n"
+        "    eps: float = 1e-10\n\n"
+        "    def describe(self):\n"
+        "        return f'betas {self.betas}, eps {self.eps}'\n\n\n"
+        "adam = AdamSettings()\n\n\n"
+        "def make_optimizer(model):\n",
+    )
+    used = ("betas=(0.9, 0.95), eps=1e-8)", "betas=adam.betas, eps=adam.eps)")
+    right = edit(BASE, settings, used)
+    wrong_way = edit(BASE, (settings[0], settings[1].replace("0.8, 0.95", "0.95, 0.95")), used)
+    assert verdict(target, right, [inv])["Adam re-tune"] == 1.0
+    assert 0 < verdict(target, wrong_way, [inv])["Adam re-tune"] < THRESHOLD  # epsilon only
 
 
 def test_a_head_count_counts_only_the_same_way():
