@@ -902,6 +902,9 @@ def blockwise_orthogonal(module, text):
     return any(_blockwise_even(d) for d in deltas)
 
 
+IN_PLACE_WRITES = (".fill_", ".copy_")  # tensor methods that assign their argument to the tensor
+
+
 class Stub:
     """Whatever the training loop touches that was not loaded (the model, optimisers, the data):
     accepts every operation, and records the numbers assigned to its attributes and items."""
@@ -928,6 +931,9 @@ class Stub:
         self._log(f"{self._path}[{key!r}]" if isinstance(key, (str, int)) else f"{self._path}[*]", value)
 
     def __call__(self, *a, **kw):
+        for write in IN_PLACE_WRITES:  # model.window.fill_(n): n is assigned to model.window
+            if self._path.endswith(write) and len(a) == 1 and not kw:
+                self._log(self._path.removesuffix(write).removesuffix(".data"), a[0])
         return self._child("()")
 
     def __iter__(self):

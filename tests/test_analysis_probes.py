@@ -189,8 +189,15 @@ CASES = {
             dict(LOOP="window = 64 * (1 + step // 4)"),
             # the speedrun's name for it, in a tensor made for the GPU
             dict(LOOP="attn_blocksize = torch.tensor(64 * (1 + step // 4), dtype=torch.int, device='cuda')"),
+            # a buffer of the model written in place
+            dict(LOOP="model.window_tokens.fill_(64 * (1 + step // 4))"),
+            dict(LOOP="model.attn.window.data.copy_(torch.tensor(64 + 32 * step))"),
         ],
-        [dict(LOOP="window = 256 - 8 * step"), dict(LOOP="block_size = 256\n        window = 64")],
+        [
+            dict(LOOP="window = 256 - 8 * step"),
+            dict(LOOP="block_size = 256\n        window = 64"),
+            dict(LOOP="model.window_tokens.fill_(1024 - 64 * step)"),
+        ],
     ),
 }
 
