@@ -613,6 +613,14 @@ class Canon:
             return call("cast", args[0], ("dtype", "like"))
         if name in LAYOUT and args:
             return call("layout", args[0])
+        if name in ("addmm", "baddbmm", "addmv") and len(args) == 3:
+            # beta * input + alpha * (m1 @ m2), each factor left out where it is 1 (the default)
+            product = self._binop("@", args[1], args[2])
+            alpha, beta = kwd.get("alpha", Num(1)), kwd.get("beta", Num(1))
+            if not (isinstance(alpha, Num) and alpha == 1):
+                product = self._binop("*", alpha, product)
+            start = args[0] if isinstance(beta, Num) and beta == 1 else self._binop("*", beta, args[0])
+            return self._binop("+", start, product)
         if name == "pow" and len(args) == 2:
             return self._binop("**", args[0], args[1])
         if name == "transpose" and len(args) == 3 and all(isinstance(a, Num) for a in args[1:]):

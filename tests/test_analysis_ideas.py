@@ -173,6 +173,25 @@ def test_canonical_features_of_equivalent_calls_coincide():
         assert all(c == calls[0] for c in calls), list(zip(group, calls, strict=True))
 
 
+def test_fused_multiply_adds_read_as_their_arithmetic():
+    def features(stmt: str) -> Counter:
+        text = BASE + f"\n\ndef probe(x, w, a, b):\n    return {stmt}\n"
+        version = load(text, "v")
+        side = side_of(version, version.module.bound, None)
+        unit = next(u for u in version.units if u.qualname == "probe")
+        return side.feats[id(unit.atoms[-1])]
+
+    same = [
+        ["torch.addmm(x, a, b, beta=0.5)", "0.5 * x + a @ b", "x.addmm(a, b, beta=0.5)"],
+        ["torch.baddbmm(x, a, b, alpha=2.0)", "x + 2.0 * (a @ b)"],
+        ["torch.addmv(x, a, b)", "x + a @ b"],
+    ]
+    for group in same:
+        found = [features(s) for s in group]
+        assert all(f == found[0] for f in found), list(zip(group, found, strict=True))
+    assert features("torch.addmm(x, a, b, beta=0.5)") != features("x + a @ b")
+
+
 def test_module_call_and_functional_call_are_the_same_norm():
     target = edit(
         BASE,
