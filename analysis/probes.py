@@ -27,7 +27,10 @@ decides: it has record i+1's behaviour (a number within 10% of record i+1's, a c
 spread within 3%) -> reproduced; record i's behaviour (within 10% of record i's, or False) -> not
 reproduced. A candidate the probe cannot measure (a definition that does not load on CPU, an
 optimiser written into the training loop, a number in between) is left to the static layers, and the
-report says which layer decided. Gold (record i+1) and null (record i) verdicts therefore stay exact.
+report says which layer decided. So is a "not reproduced" of a probe that builds the model from the
+script's classes when the candidate's own top-level code reworks the model after building it
+(``model = to_bf16_compute(model)``, ``parametrize.register_parametrization(model...)``): the probe's
+model never went through that code. Gold (record i+1) and null (record i) verdicts therefore stay exact.
 
 **Where it runs.** In a worker process inside the sandbox of every untrusted run
 (:mod:`replay.run.sandbox`), started on first use and reused (torch is imported once per process);
@@ -285,6 +288,48 @@ def shared_prober() -> Prober | None:
     return _shared
 
 
+# probes that measure the optimisers or the training loop rather than a model built from the classes
+NOT_MODEL_PROBES = frozenset({"orthogonal_update", "blockwise_orthogonal", "lr_floor"})
+
+
+def _model_probe(probe: str) -> bool:
+    return probe not in NOT_MODEL_PROBES and not probe.startswith("rising:")
+
+
+def _reworks(text: str) -> set[str]:
+    """Top-level statements (module level or a top-level function's body) that hand a model built
+    from the script's classes to code of the script's own or to ``parametrize`` after building it."""
+    import ast
+
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return set()
+    own = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    bodies = [tree.body] + [n.body for n in tree.body if isinstance(n, ast.FunctionDef)]
+    out = set()
+    for body in bodies:
+        models: set[str] = set()
+        for stmt in body:
+            calls = [n for n in ast.walk(stmt) if isinstance(n, ast.Call)]
+            reached = set(models)  # the model's names, and a loop's over its modules
+            if isinstance(stmt, ast.For) and any(isinstance(n, ast.Name) and n.id in models for n in ast.walk(stmt.iter)):
+                reached |= {n.id for n in ast.walk(stmt.target) if isinstance(n, ast.Name)}
+            for call in calls:
+                name = ast.unparse(call.func)
+                rooted = any(
+                    isinstance(n, ast.Name) and n.id in reached for a in call.args for n in ast.walk(a)
+                )
+                if rooted and (name in own or "parametriz" in name):
+                    out.add(ast.dump(stmt))
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and any(
+                isinstance(c.func, ast.Name) and c.func.id in own for c in calls
+            ):
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                models |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return out
+
+
 def behaviour(prober: Prober, base: str, target: str, candidate: str, innovations) -> dict[str, ProbeVerdict]:
     """innovation name -> the verdict of its probe (innovations without one are absent)."""
     wanted = {i.name: probes_for(i.name) for i in innovations}
@@ -294,11 +339,15 @@ def behaviour(prober: Prober, base: str, target: str, candidate: str, innovation
     b, t = prober.measure(base, probes), prober.measure(target, probes)
     applicable = [p for p in probes if tells_apart(b[p]["value"], t[p]["value"], p)]
     c = prober.measure(candidate, applicable) if applicable else {}
+    reworked = bool(_reworks(candidate) - _reworks(base)) if applicable else False
     out = {}
     for name, ps in wanted.items():
         for p in ps:
             cand = c.get(p, {"value": None, "why": "not measured"})
             v = judge(p, b[p]["value"], t[p]["value"], cand["value"], cand["why"])
+            if v.decided is False and reworked and _model_probe(p):
+                why = "the candidate reworks the model after building it, which the probe's model does not go through"
+                v = ProbeVerdict(p, v.base, v.target, v.candidate, None, why)
             if name not in out or (out[name].decided is None and v.decided is not None):
                 out[name] = v
     return out

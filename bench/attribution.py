@@ -7,8 +7,9 @@ attribution was tuned on), ``heldout1`` (written before the re-design, measured 
 since), ``heldout2`` (written after that tuning), ``heldout3`` (written in another style before
 the behavioural probes, measured once before them), ``heldout4`` (three more hands and styles,
 written after attribution's then last change, measured once, tuned on since), ``heldout5``
-(three more, committed before its first measurement, tuned on since) and ``heldout6`` (real
-track only, three more, likewise). Per set and track: precision and recall of
+(three more, committed before its first measurement, tuned on since), ``heldout6`` and
+``heldout7`` (real track only, three more hands each, likewise), and ``seen`` (real track: candidates
+whose writers had seen record i+1, neither held out nor tuned on when first measured). Per set and track: precision and recall of
 `reproduced` with Wilson 95% intervals (scipy), accuracy per class, the decoys' credit rate
 (verdicts on innovations a decoy must not reproduce that say "reproduced"), the margin of every
 score from the threshold, which layer decided (how many verdicts the behavioural probes decided,
@@ -33,7 +34,7 @@ sandboxed probe worker; later calls find the candidate's measurements cached), c
 i+1 reformatted; and, in process, attribution and the structural diff
 on a ~600-line pair against `git diff --no-index`.
 
-Usage: python bench/attribution.py [--suite dev|heldout1|...|heldout7|all] [--nanogpt-checkout PATH]
+Usage: python bench/attribution.py [--suite dev|heldout1|...|heldout7|seen|all] [--nanogpt-checkout PATH]
        [--skip-perturbations] [--track T ...] [--records PATH] [--repeat N] [--json OUT]
 """
 
@@ -68,7 +69,7 @@ from analysis.task import load_task  # noqa: E402
 from candidates import add_unrelated, partial, reformat, rename, reorder  # noqa: E402
 
 TARGET_LINES = 600
-SETS = ("dev", "heldout1", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7")
+SETS = ("dev", "heldout1", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "seen")
 
 
 def first_class(text: str) -> str | None:

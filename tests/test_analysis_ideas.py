@@ -152,14 +152,16 @@ def test_temporaries_and_multiplication_read_as_the_expression():
     assert verdict(RELU2_TARGET, cand, [RELU2])["ReLU squared"] >= 0.8
 
 
-def test_canonical_features_of_equivalent_calls_coincide():
-    def features(stmt: str) -> Counter:
-        text = BASE + f"\n\ndef probe(x, w, a, b):\n    return {stmt}\n"
-        version = load(text, "v")
-        side = side_of(version, version.module.bound, None)
-        unit = next(u for u in version.units if u.qualname == "probe")
-        return side.feats[id(unit.atoms[-1])]
+def features(stmt: str) -> Counter:
+    """The canonical features of one expression, returned by a function added to BASE."""
+    text = BASE + f"\n\ndef probe(x, w, a, b):\n    return {stmt}\n"
+    version = load(text, "v")
+    side = side_of(version, version.module.bound, None)
+    unit = next(u for u in version.units if u.qualname == "probe")
+    return side.feats[id(unit.atoms[-1])]
 
+
+def test_canonical_features_of_equivalent_calls_coincide():
     groups = [
         ["x.float()", "x.to(torch.float32)", "x.to(dtype=torch.float32)", "x.type(torch.float32)"],
         ["F.rms_norm(x, (x.size(-1),))", "x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)"],
@@ -174,13 +176,6 @@ def test_canonical_features_of_equivalent_calls_coincide():
 
 
 def test_fused_multiply_adds_read_as_their_arithmetic():
-    def features(stmt: str) -> Counter:
-        text = BASE + f"\n\ndef probe(x, w, a, b):\n    return {stmt}\n"
-        version = load(text, "v")
-        side = side_of(version, version.module.bound, None)
-        unit = next(u for u in version.units if u.qualname == "probe")
-        return side.feats[id(unit.atoms[-1])]
-
     same = [
         ["torch.addmm(x, a, b, beta=0.5)", "0.5 * x + a @ b", "x.addmm(a, b, beta=0.5)"],
         ["torch.baddbmm(x, a, b, alpha=2.0)", "x + 2.0 * (a @ b)"],

@@ -15,7 +15,7 @@ import pytest
 
 from analysis import probe_worker
 from analysis.attribute import attribute
-from analysis.probes import Prober, judge, probes_for, tells_apart
+from analysis.probes import Prober, behaviour, judge, probes_for, tells_apart
 from analysis.task import load_task
 
 SCRIPT = """
@@ -768,3 +768,69 @@ def test_a_model_that_takes_only_the_speedruns_64k_tokens_is_probed_up_to_its_fi
     # a mask made for 64K tokens, whatever the inputs' length, is read for the first positions
     wide = gpu_script().replace("n = len(inputs) // BLOCK", "n = 512")
     assert probe_worker.measure(wide, ["attention_calls"])["attention_calls"]["value"] == 11.0
+
+
+# ---- a model reworked after it is built ----------------------------------------------------------
+
+REWORK_BASE = """
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    pass
+
+
+def main():
+    model = Net()
+    model = model.cuda()
+    for step in range(10):
+        pass
+"""
+
+
+class _Measured:
+    """A prober whose measurements are given: record i lacks the behaviour, record i+1 and the
+    candidate are measured as the test says."""
+
+    def __init__(self, target, candidate):
+        self.values = {REWORK_BASE: False}
+        self.target, self.candidate = target, candidate
+
+    def measure(self, text, probes):
+        value = self.values.get(text, self.target if "TARGET" in text else self.candidate)
+        return {p: {"value": value, "why": ""} for p in probes}
+
+
+def _rework(line: str, where: str = "    model = model.cuda()\n") -> str:
+    return REWORK_BASE.replace(where, where + line)
+
+
+def test_a_model_reworked_by_the_candidates_own_code_is_left_to_the_static_layers():
+    class Inv:
+        name = "bf16 activations (CastedLinear)"
+
+    target = REWORK_BASE + "# TARGET\n"
+    helpers = "\n\ndef to_bf16(net):\n    return net\n"
+    reworked = [
+        _rework("    model = to_bf16(model)\n") + helpers,
+        _rework("    to_bf16(model.cuda())\n") + helpers,
+        _rework(
+            "    for mod in model.modules():\n"
+            "        parametrize.register_parametrization(mod, 'weight', Half())\n"
+        ),
+    ]
+    untouched = [_rework("    model = torch.compile(model)\n"), _rework("    print(model)\n")]
+    for text in reworked:
+        verdict = behaviour(_Measured(True, False), REWORK_BASE, target, text, [Inv])[Inv.name]
+        assert verdict.decided is None and "reworks the model" in verdict.why, text
+        # what the probe does see still counts
+        assert behaviour(_Measured(True, True), REWORK_BASE, target, text, [Inv])[Inv.name].decided is True
+    for text in untouched:
+        assert behaviour(_Measured(True, False), REWORK_BASE, target, text, [Inv])[Inv.name].decided is False, text
+    # record i reworking its model the same way decides nothing about the candidate
+    same = _rework("    model = to_bf16(model)\n") + helpers
+    both = _Measured(True, False)
+    both.values = {same: False}
+    assert behaviour(both, same, target + helpers, same.replace("pass\n", "pass  # edit\n"), [Inv])[
+        Inv.name
+    ].decided is False

@@ -19,8 +19,10 @@ the code of those fixes; its misses then guided one more: a setting read from th
 reads as its default) and ``heldout6-*`` (95 real-track candidates by three more hands and styles,
 committed before their first measurement with the probes that build real-track models on CPU; its
 misses then guided fixes of classes: module-level lambdas, a block's own embedding table, a
-window argument whatever its unit, the spread of initial weights). The README's attribution
-section gives each set's figures.
+window argument whatever its unit, the spread of initial weights), ``heldout7-*`` (56 real-track
+candidates by three more hands, committed before their first measurement) and ``seen-*`` (real-track
+candidates whose writers had seen record i+1 before writing them: neither held out nor the development
+set). The README's attribution section gives each set's figures.
 
 File format (markers at the start of a line)::
 
@@ -145,7 +147,7 @@ def parse(text: str, name: str = "<suite>") -> list[Candidate]:
 
 
 def load(kind: str, track: str) -> list[Candidate]:
-    """The ``kind`` (dev | heldout1 | ... | heldout4) candidates of ``track``."""
+    """The ``kind`` (dev | heldout1 | ... | heldout7 | seen) candidates of ``track``."""
     path = HERE / f"{kind}-{track}.cands"
     return parse(path.read_text(), path.name) if path.exists() else []
 
