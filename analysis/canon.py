@@ -431,9 +431,7 @@ class Canon:
                 return alias
             return ("a", ("n", "self"), name)
         base = self.expr(obj, scope)
-        if name in self.facts.consts.keys() | self.facts.tuples.keys() and not (
-            dotted and self._module(dotted[0], scope)
-        ):
+        if (name in self.facts.consts or name in self.facts.tuples) and not (dotted and self._module(dotted[0], scope)):
             return self.facts.consts[name] if name in self.facts.consts else self.facts.tuples[name]
         if name in ("T", "mT", "H"):
             return call("T" if name == "T" else "mT", base)

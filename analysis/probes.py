@@ -43,6 +43,7 @@ unsandboxed.
 
 from __future__ import annotations
 
+import ast
 import atexit
 import hashlib
 import json
@@ -299,8 +300,6 @@ def _model_probe(probe: str) -> bool:
 def _reworks(text: str) -> set[str]:
     """Top-level statements (module level or a top-level function's body) that hand a model built
     from the script's classes to code of the script's own or to ``parametrize`` after building it."""
-    import ast
-
     try:
         tree = ast.parse(text)
     except SyntaxError:
@@ -313,13 +312,11 @@ def _reworks(text: str) -> set[str]:
         for stmt in body:
             calls = [n for n in ast.walk(stmt) if isinstance(n, ast.Call)]
             reached = set(models)  # the model's names, and a loop's over its modules
-            if isinstance(stmt, ast.For) and any(isinstance(n, ast.Name) and n.id in models for n in ast.walk(stmt.iter)):
+            if isinstance(stmt, ast.For) and models & {n.id for n in ast.walk(stmt.iter) if isinstance(n, ast.Name)}:
                 reached |= {n.id for n in ast.walk(stmt.target) if isinstance(n, ast.Name)}
             for call in calls:
                 name = ast.unparse(call.func)
-                rooted = any(
-                    isinstance(n, ast.Name) and n.id in reached for a in call.args for n in ast.walk(a)
-                )
+                rooted = any(isinstance(n, ast.Name) and n.id in reached for a in call.args for n in ast.walk(a))
                 if rooted and (name in own or "parametriz" in name):
                     out.add(ast.dump(stmt))
             if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and any(

@@ -9,7 +9,8 @@ the behavioural probes, measured once before them), ``heldout4`` (three more han
 written after attribution's then last change, measured once, tuned on since), ``heldout5``
 (three more, committed before its first measurement, tuned on since), ``heldout6`` and
 ``heldout7`` (real track only, three more hands each, likewise), and ``seen`` (real track: candidates
-whose writers had seen record i+1, neither held out nor tuned on when first measured). Per set and track: precision and recall of
+whose writers had seen record i+1, neither held out nor tuned on when first measured). Per set and
+track: precision and recall of
 `reproduced` with Wilson 95% intervals (scipy), accuracy per class, the decoys' credit rate
 (verdicts on innovations a decoy must not reproduce that say "reproduced"), the margin of every
 score from the threshold, which layer decided (how many verdicts the behavioural probes decided,

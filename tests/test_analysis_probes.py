@@ -815,8 +815,7 @@ def test_a_model_reworked_by_the_candidates_own_code_is_left_to_the_static_layer
         _rework("    model = to_bf16(model)\n") + helpers,
         _rework("    to_bf16(model.cuda())\n") + helpers,
         _rework(
-            "    for mod in model.modules():\n"
-            "        parametrize.register_parametrization(mod, 'weight', Half())\n"
+            "    for mod in model.modules():\n        parametrize.register_parametrization(mod, 'weight', Half())\n"
         ),
     ]
     untouched = [_rework("    model = torch.compile(model)\n"), _rework("    print(model)\n")]
@@ -831,6 +830,7 @@ def test_a_model_reworked_by_the_candidates_own_code_is_left_to_the_static_layer
     same = _rework("    model = to_bf16(model)\n") + helpers
     both = _Measured(True, False)
     both.values = {same: False}
-    assert behaviour(both, same, target + helpers, same.replace("pass\n", "pass  # edit\n"), [Inv])[
-        Inv.name
-    ].decided is False
+    assert (
+        behaviour(both, same, target + helpers, same.replace("pass\n", "pass  # edit\n"), [Inv])[Inv.name].decided
+        is False
+    )
