@@ -972,12 +972,21 @@ class Locals(dict):
         return Stub(name, self.log)
 
 
+def top_level_bodies(tree) -> list[list]:
+    """The statement lists where a script's own flow runs: the module's and each top-level function's."""
+    return [tree.body] + [n.body for n in tree.body if isinstance(n, ast.FunctionDef)]
+
+
+def own_definitions(tree) -> set[str]:
+    """The names of the script's top-level functions and classes."""
+    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
 def _training_loop(tree, defined):
     """(statements before the loop in the same body, the loop): the ``for`` over a ``range`` with
     the largest body, at module level or in a top-level function."""
-    bodies = [tree.body] + [n.body for n in tree.body if isinstance(n, ast.FunctionDef)]
     best = None
-    for body in bodies:
+    for body in top_level_bodies(tree):
         for i, node in enumerate(body):
             if (
                 isinstance(node, ast.For)
@@ -1019,7 +1028,7 @@ def _setup(module, text, build: bool, log=None):
     own). Returns (the names they define, the module scope, the loop, a runner of more statements
     that hands every name's value to ``log(name, value)``). A statement that fails is skipped."""
     tree = ast.parse(text)
-    defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    defined = own_definitions(tree)
     before, loop = _training_loop(tree, defined)
     if not build:
         before = [s for s in before if _setup_statement(s, defined)]

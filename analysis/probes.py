@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import ast
 import atexit
+import functools
 import hashlib
 import json
 import os
@@ -54,7 +55,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from analysis import probe_worker
@@ -297,17 +298,17 @@ def _model_probe(probe: str) -> bool:
     return probe not in NOT_MODEL_PROBES and not probe.startswith("rising:")
 
 
-def _reworks(text: str) -> set[str]:
+@functools.lru_cache(maxsize=64)  # record i's text recurs with every candidate of its task
+def _reworks(text: str) -> frozenset[str]:
     """Top-level statements (module level or a top-level function's body) that hand a model built
     from the script's classes to code of the script's own or to ``parametrize`` after building it."""
     try:
         tree = ast.parse(text)
     except SyntaxError:
-        return set()
-    own = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    bodies = [tree.body] + [n.body for n in tree.body if isinstance(n, ast.FunctionDef)]
+        return frozenset()
+    own = probe_worker.own_definitions(tree)
     out = set()
-    for body in bodies:
+    for body in probe_worker.top_level_bodies(tree):
         models: set[str] = set()
         for stmt in body:
             calls = [n for n in ast.walk(stmt) if isinstance(n, ast.Call)]
@@ -324,7 +325,7 @@ def _reworks(text: str) -> set[str]:
             ):
                 targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
                 models |= {t.id for t in targets if isinstance(t, ast.Name)}
-    return out
+    return frozenset(out)
 
 
 def behaviour(prober: Prober, base: str, target: str, candidate: str, innovations) -> dict[str, ProbeVerdict]:
@@ -344,7 +345,7 @@ def behaviour(prober: Prober, base: str, target: str, candidate: str, innovation
             v = judge(p, b[p]["value"], t[p]["value"], cand["value"], cand["why"])
             if v.decided is False and reworked and _model_probe(p):
                 why = "the candidate reworks the model after building it, which the probe's model does not go through"
-                v = ProbeVerdict(p, v.base, v.target, v.candidate, None, why)
+                v = replace(v, decided=None, why=why)
             if name not in out or (out[name].decided is None and v.decided is not None):
                 out[name] = v
     return out
