@@ -113,7 +113,7 @@ def new_sweep(spec: SweepSpec, executor: dict | None = None) -> Sweep:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     name = re.sub(r"[^A-Za-z0-9._-]", "-", spec.name)[:60]
     sweep = Sweep(
-        f"sweep-{name}-{stamp}-{os.urandom(2).hex()}",
+        f"sweep-{name}-{stamp}-{os.urandom(4).hex()}",
         spec,
         [Cell(key) for key in spec.cells()],
         executor=executor or {"name": "local"},

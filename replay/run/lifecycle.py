@@ -19,10 +19,11 @@ LOCK_NAME = ".lock"
 
 
 def new_run_id(track: str, task: int, kind: str = "replay") -> str:
-    """A unique, sortable run id such as ``replay-mini-t01-20261126-153000-ab12``."""
+    """A unique, sortable run id such as ``replay-mini-t01-20261126-153000-ab12cd34`` (4 random bytes:
+    with 2, runs started in the same second collided now and then)."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     name = re.sub(r"[^A-Za-z0-9._-]", "-", track)  # a track is a branch name and may hold '/'
-    return f"{kind}-{name}-t{task:02d}-{stamp}-{os.urandom(2).hex()}"
+    return f"{kind}-{name}-t{task:02d}-{stamp}-{os.urandom(4).hex()}"
 
 
 class Terminated(KeyboardInterrupt):
