@@ -134,6 +134,7 @@ ALIASES = {
 LAYOUT = frozenset(
     {"view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "squeeze", "unsqueeze", "permute", "expand"}
 )
+TRANSFER_FLAGS = {"pin_memory": "pin_memory", "non_blocking": "async_copy"}  # keyword=True -> the call it reads as
 IDENTITY = frozenset({"contiguous", "detach", "clone", "cuda", "cpu", "item", "requires_grad_"})
 DTYPES = {
     "float32": "float32",
@@ -214,6 +215,26 @@ class Function:
     owner: str | None  # the class of a method
 
 
+@dataclass(frozen=True)
+class BaseNames:
+    """Names of record i that a change can only reuse by meaning the same thing."""
+
+    keywords: dict[str, frozenset[str]]  # callable (function, method, or class by its __init__) -> its parameters
+    attributes: frozenset[str]  # names record i uses after a dot
+
+    @classmethod
+    def of(cls, facts: Facts, version_nodes) -> BaseNames:
+        keywords: dict[str, frozenset[str]] = {}
+        for qualname, fn in facts.functions.items():
+            owner, _, name = qualname.rpartition(".")
+            key = owner.rpartition(".")[2] if name == "__init__" and owner else name
+            keywords[key] = keywords.get(key, frozenset()) | frozenset(fn.params)
+        attributes = frozenset(
+            n.children[-1].label for node in version_nodes for n in node.walk() if n.kind == "attribute" and n.children
+        )
+        return cls(keywords, attributes)
+
+
 @dataclass
 class Facts:
     """What canonicalisation needs to know about one script."""
@@ -237,9 +258,17 @@ class Facts:
 class Canon:
     """Canonical trees of one script's statements (see the module docstring)."""
 
-    def __init__(self, facts: Facts, vocab: frozenset[str], own: frozenset[str], base_fields: frozenset[str]):
+    def __init__(
+        self,
+        facts: Facts,
+        vocab: frozenset[str],
+        own: frozenset[str],
+        base_fields: frozenset[str],
+        base_names: BaseNames | None = None,
+    ):
         self.facts = facts
         self.vocab = vocab  # names record i binds (features may name these)
+        self.base_names = base_names  # None: this script is record i
         self.own = own  # names this script binds (features never name these unless record i has them)
         self.base_fields = base_fields  # configuration fields and constants record i has (ref: features)
 
@@ -580,6 +609,14 @@ class Canon:
     def _canonical_call(self, name: str, args: list, kws: list):
         kwd = dict(kws)
         name = ALIASES.get(name, name)
+        flags = [k for k in TRANSFER_FLAGS if kwd.get(k) == ("s", "true")]
+        if flags:
+            # pinned host memory and asynchronous copies are what a faster input pipeline is made
+            # of, however the transfer is written (.cuda(), .to(...), copy_, a pinned empty tensor)
+            inner = self._canonical_call(name, args, [(k, v) for k, v in kws if k not in flags])
+            for flag in flags:
+                inner = call(TRANSFER_FLAGS[flag], inner)
+            return inner
         if not args:
             if name == "dict":
                 return ("c", "dict", (), tuple(sorted(kws, key=_kwkey)))
@@ -854,7 +891,7 @@ class Canon:
                     out["ramp:up" if b > a else "ramp:down"] += 1
             library = not name.startswith("$") and name not in self.facts.classes and name not in self.facts.by_name
             for k, v in kws:
-                if library or k in self.vocab or not self._own(k):  # a library call's keywords are its own
+                if library or self._known_keyword(name, k) or not self._own(k):  # a library call's keywords are its own
                     default = KW_DEFAULTS.get(k)
                     if default is not None and isinstance(v, Num):
                         if float(v) != default:
@@ -888,7 +925,7 @@ class Canon:
                 out["call:combine"] += 1
             return
         if tag == "a":
-            if tree[2] in self.vocab or not self._own(tree[2]):
+            if self._known_attribute(tree[2]) or not self._own(tree[2]):
                 out["attr:" + tree[2]] += 1
             self._feat(tree[1], out)
             return
@@ -936,6 +973,24 @@ class Canon:
     def _own(self, name: str) -> bool:
         """Is ``name`` one the script binds itself (as opposed to a library's)?"""
         return name in self.own
+
+    def _known_keyword(self, callee: str, keyword: str) -> bool:
+        """A keyword passed to the script's own callable names a feature only when record i's callable
+        already accepts it: a parameter that record i+1 or a candidate adds is a name it chooses
+        (``x_s=`` in one, ``scales=`` in the other), even when record i uses the word elsewhere."""
+        if keyword not in self.vocab:
+            return False
+        if self.base_names is None:
+            return True
+        accepted = self.base_names.keywords.get(callee)
+        return not callee.startswith("$") and (accepted is None or keyword in accepted)
+
+    def _known_attribute(self, name: str) -> bool:
+        """An attribute of the script's own naming is a feature only when record i has an attribute of
+        that name: ``self.x_s`` is a new name even when record i calls a parameter ``x_s``."""
+        if self.base_names is None:
+            return name in self.vocab
+        return name in self.base_names.attributes
 
 
 class Scope:

@@ -24,8 +24,10 @@ features (:mod:`analysis.canon`), not of statements:
    half for removals, and three times when the innovation's name or description mentions it
    (``RMS-normalised`` -> ``rms_norm``, ``epsilon`` -> ``eps``).
 5. **Score.** Each signature feature is credited if the candidate's net change has it with the
-   same sign: 1 in one of the same places, 0.85 in another method of the same class, 0.6
-   elsewhere (tune features anywhere: their key says where). The score is the weighted share of
+   same sign: 1 in one of the same places, 0.85 in a related place (a unit that calls or is called
+   by it, its class's constructor, module-level code for module-level code), 0.7 in another class
+   of the same model, 0.4 in an unrelated method of the same class, nothing elsewhere (tune
+   features anywhere: their key says where). The score is the weighted share of
    the signature credited; ``reproduced`` is score >= 0.5.
 
 Gold (record i+1 itself) reproduces every signature exactly and null (record i) has no change,
@@ -40,7 +42,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from analysis.canon import ALIASES, KW_DEFAULTS, TYPED, Canon, Facts, Function, Num, Scope
+from analysis.canon import ALIASES, KW_DEFAULTS, TYPED, BaseNames, Canon, Facts, Function, Num, Scope
 from analysis.syntax import identifiers
 from analysis.units import Atom, Unit
 from analysis.versions import Edit, FileDiff, Version
@@ -48,10 +50,11 @@ from analysis.versions import Edit, FileDiff, Version
 REMOVED = 0.5  # weight of a removed feature relative to an added one
 BOOSTABLE = frozenset({"call", "kw", "kwn", "opn", "dtype", "ramp", "attr", "guard"})  # operations and parts, not keys
 BOOST = 3.0  # weight factor of a feature the innovation's description mentions
-# Credit of a feature found elsewhere than record i+1 has it: in a related place (the same class,
-# a unit that calls or is called by it, module-level code and main), in another class of the same
-# model (a class and those it builds), in an unrelated place.
-SAME_CLASS, MODEL, ELSEWHERE = 0.85, 0.7, 0.0
+# Credit of a feature found elsewhere than record i+1 has it: in a related place (a unit that calls
+# or is called by it, its class's constructor, module-level code and main), in another class of the
+# same model (a class and those it builds), in a method of the same class that neither calls nor is
+# called by it (an optimiser helper beside forward), in an unrelated place.
+SAME_CLASS, MODEL, SIBLING, ELSEWHERE = 0.85, 0.7, 0.4, 0.0
 KIND_WEIGHT = {
     "call": 1.0,
     "tune": 1.0,
@@ -117,6 +120,8 @@ SYNONYMS = {
     "eps": "epsilon eps",
     "fused": "fused",
     "set_flush_denormal": "flush denormal denormals",
+    "pin_memory": "pinned pin page-locked",
+    "async_copy": "non-blocking asynchronous async",
     "cumsum": "document documents",
     "orthogonalize": "newton-schulz newton schulz orthogonalised orthogonalises orthogonalized orthogonal quintic",
     "gram": "newton-schulz newton schulz quintic",
@@ -230,12 +235,13 @@ class Comparison:
         vocab = base.module.bound
         self.base_side = side_of(base, vocab, None)
         fields = self.base_side.values
+        names = BaseNames.of(self.base_side.facts, (a.node for u in base.units for a in u.atoms))
         self.rarity = Counter()
         for f in self.base_side.feats.values():
             self.rarity.update(f)
         paired = {v.qualname: u for u, v in truth.pairs.items() if u.kind in ("function", "method")}
-        self.truth_side = side_of(truth.new, vocab, fields, paired, _renamed(truth))
-        self.agent_side = side_of(agent.new, vocab, fields, None, _renamed(agent))
+        self.truth_side = side_of(truth.new, vocab, fields, paired, _renamed(truth), names)
+        self.agent_side = side_of(agent.new, vocab, fields, None, _renamed(agent), names)
         self.truth = truth
         self.agent = agent
         self.truth_edits = edits_of(truth, self.base_side, self.truth_side)
@@ -259,6 +265,8 @@ class Comparison:
                 w = 0.1
         if kind not in ("tune", "ramp"):
             w /= 1.0 + math.log1p(self.rarity.get(feature, 0))
+        if sign < 0:
+            words = words | {w[1:] for w in words if w.startswith("!")}
         if kind in BOOSTABLE and mentions(feature, words):
             w *= BOOST
         return w * (REMOVED if sign < 0 else 1.0)
@@ -338,15 +346,22 @@ def locality(p: str, q: str, related: dict[str, set[str]]) -> float:
     if p == q:
         return 1.0
     cp, cq = _class_of(p), _class_of(q)
-    if cp is not None and cp == cq:
-        return SAME_CLASS
     if q in related.get(p, ()) or p in related.get(q, ()):
         return SAME_CLASS
+    if cp is not None and cp == cq and (_builds(p) or _builds(q)):
+        return SAME_CLASS  # the constructor sets up what every method of its class uses
+    if cp is not None and cp == cq:
+        return SIBLING
     if _top_level(p) and _top_level(q):
         return SAME_CLASS
     if cp is not None and cq is not None and "class:" + cq in related.get("model:" + cp, ()):
         return MODEL
     return ELSEWHERE
+
+
+def _builds(place: str) -> bool:
+    """A constructor or initialiser of its class (or the class body itself)."""
+    return place.startswith("class:") or place.rpartition(".")[2] in ("__init__", "reset_parameters", "_init_weights")
 
 
 def _top_level(place: str) -> bool:
@@ -404,11 +419,16 @@ WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_\-^²]*|\d+(?:\.\d+)?(?:e-?\d+)?")
 
 
 def words_of(*texts: str) -> set[str]:
+    """The words of a name and description; a word after "without" is marked ``!word``: it names
+    what the innovation removes ("without numpy"), so it boosts only removed features."""
     out = set()
     for t in texts:
+        previous = ""
         for w in WORD.findall(t.lower()):
-            out.add(w)
-            out.update(p for p in re.split(r"[_\-]", w) if p)
+            mark = "!" if previous == "without" else ""
+            out.add(mark + w)
+            out.update(mark + p for p in re.split(r"[_\-]", w) if p)
+            previous = w
     return out
 
 
@@ -439,17 +459,19 @@ def side_of(
     base_values: dict[str, float] | None,
     helpers: dict[str, Unit] | None = None,
     renamed: dict[str, str] | None = None,
+    base_names: BaseNames | None = None,
 ) -> Side:
     """``base_values``: record i's configuration fields and constants with their values (None: this
     is record i). ``helpers``: qualname -> record i's unit, for functions whose calls are to be read
     with record i's body (record i+1's side: a rewritten helper then changes only its own place, so
-    the innovation that rewrote it is not charged again at every call site)."""
+    the innovation that rewrote it is not charged again at every call site). ``base_names``: record
+    i's parameters and attributes (None: this is record i)."""
     facts = facts_of(version, vocab, frozenset(base_values or ()), helpers or {})
     facts.renamed = renamed or {}
     values = {name: float(v) for name, v in {**facts.module, **facts.consts}.items()}
     own = frozenset(values)
     base_values = values if base_values is None else base_values
-    canon = Canon(facts, vocab, frozenset(facts.own), frozenset(base_values))
+    canon = Canon(facts, vocab, frozenset(facts.own), frozenset(base_values), base_names)
     canon.base_values = base_values
     feats, trees = {}, {}
     parts = _self_attributes(version)
