@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -221,9 +222,10 @@ class BaseNames:
 
     keywords: dict[str, frozenset[str]]  # callable (function, method, or class by its __init__) -> its parameters
     attributes: frozenset[str]  # names record i uses after a dot
+    words: frozenset[str]  # every word of record i's text (names, keys, strings)
 
     @classmethod
-    def of(cls, facts: Facts, version_nodes) -> BaseNames:
+    def of(cls, facts: Facts, version_nodes, text: str) -> BaseNames:
         keywords: dict[str, frozenset[str]] = {}
         for qualname, fn in facts.functions.items():
             owner, _, name = qualname.rpartition(".")
@@ -232,7 +234,7 @@ class BaseNames:
         attributes = frozenset(
             n.children[-1].label for node in version_nodes for n in node.walk() if n.kind == "attribute" and n.children
         )
-        return cls(keywords, attributes)
+        return cls(keywords, attributes, frozenset(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)))
 
 
 @dataclass
@@ -891,7 +893,13 @@ class Canon:
                     out["ramp:up" if b > a else "ramp:down"] += 1
             library = not name.startswith("$") and name not in self.facts.classes and name not in self.facts.by_name
             for k, v in kws:
-                if library or self._known_keyword(name, k) or not self._own(k):  # a library call's keywords are its own
+                if name == "dict" and self.base_names is not None:
+                    # a dict's keys are the script's names for its own data (a parameter group's
+                    # buffers): a key record i never writes is one record i+1 or a candidate chose
+                    counts = k in self.base_names.words
+                else:  # a library call's keywords are its own
+                    counts = library or self._known_keyword(name, k) or not self._own(k)
+                if counts:
                     default = KW_DEFAULTS.get(k)
                     if default is not None and isinstance(v, Num):
                         if float(v) != default:

@@ -235,7 +235,7 @@ class Comparison:
         vocab = base.module.bound
         self.base_side = side_of(base, vocab, None)
         fields = self.base_side.values
-        names = BaseNames.of(self.base_side.facts, (a.node for u in base.units for a in u.atoms))
+        names = BaseNames.of(self.base_side.facts, (a.node for u in base.units for a in u.atoms), base.text)
         self.rarity = Counter()
         for f in self.base_side.feats.values():
             self.rarity.update(f)

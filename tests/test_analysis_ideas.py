@@ -447,3 +447,126 @@ def test_unrelated_edits_raise_no_score():
         ),
     )
     assert verdict(RELU2_TARGET, cand, [RELU2])["ReLU squared"] == 0.0
+
+
+# ---- names a change chooses, transfers, negated mentions, unrelated sibling methods -------------
+
+SCALED_BASE = BASE.replace(
+    "class MLP(nn.Module):",
+    "def scaled_mm(x, w, x_s=1.0, w_s=1.0):\n    return (x * x_s) @ (w * w_s).T\n\n\nclass MLP(nn.Module):",
+)
+
+
+SCALED_TARGET = edit(
+    SCALED_BASE,
+    (
+        "    def __init__(self, d):\n        super().__init__()\n        self.c_fc",
+        "    def __init__(self, d, x_s=1.0, w_s=1.0):\n        super().__init__()\n"
+        "        self.x_s, self.w_s = x_s, w_s\n        self.c_fc",
+    ),
+    (
+        "        return self.c_proj(F.gelu(self.c_fc(x)))",
+        "        return scaled_mm(F.gelu(self.c_fc(x)), self.c_proj.weight, x_s=self.x_s, w_s=self.w_s)",
+    ),
+    ("        self.mlp = MLP(d)", "        self.mlp = MLP(d, x_s=2.0, w_s=512.0)"),
+)
+
+
+@pytest.mark.parametrize(
+    "params, store, use, build",
+    [
+        # one tuple of scales
+        ("scales=(1.0, 1.0)", "self.scales = scales", "*self.scales", "scales=(2.0, 512.0)"),
+        # names of its own, passed by position
+        (
+            "in_scale=1.0, weight_scale=1.0",
+            "self.in_scale = in_scale\n        self.weight_scale = weight_scale",
+            "self.in_scale, self.weight_scale",
+            "in_scale=2.0, weight_scale=512.0",
+        ),
+        # record i+1's names
+        ("x_s=1.0, w_s=1.0", "self.x_s, self.w_s = x_s, w_s", "x_s=self.x_s, w_s=self.w_s", "x_s=2.0, w_s=512.0"),
+    ],
+)
+def test_keywords_and_attributes_a_change_names_are_spelling(params, store, use, build):
+    """Record i+1 gives the MLP a scaled-matmul option whose new parameters and attributes it names
+    like the helper's (x_s, w_s); a candidate naming them otherwise, or packing them in a tuple, makes
+    the same change (heldout7's FP8 head with its own scale names scored 0.29)."""
+    cand = edit(
+        SCALED_BASE,
+        (
+            "    def __init__(self, d):\n        super().__init__()\n        self.c_fc",
+            f"    def __init__(self, d, {params}):\n        super().__init__()\n        {store}\n        self.c_fc",
+        ),
+        (
+            "        return self.c_proj(F.gelu(self.c_fc(x)))",
+            f"        return scaled_mm(F.gelu(self.c_fc(x)), self.c_proj.weight, {use})",
+        ),
+        ("        self.mlp = MLP(d)", f"        self.mlp = MLP(d, {build})"),
+    )
+    inv = Innovation("scaled MLP", ("MLP", "Model.__init__"), "The MLP's output matmul scales its input and weight.")
+    assert verdict(SCALED_TARGET, cand, [inv], base=SCALED_BASE)["scaled MLP"] >= 0.8
+
+
+def test_pinned_memory_and_non_blocking_copies_read_alike():
+    pinned = ["torch.empty(8, pin_memory=True)", "torch.empty(8).pin_memory()"]
+    copies = ["x.cuda(non_blocking=True)", "x.to('cuda', non_blocking=True)", "x.to(device='cuda', non_blocking=True)"]
+    assert all("call:pin_memory" in features(s) for s in pinned)
+    assert all(features(s)["call:async_copy"] == 1 for s in copies)
+    assert "call:async_copy" not in features("x.cuda()") and "call:pin_memory" not in features("torch.empty(8)")
+
+
+def test_a_word_after_without_boosts_only_what_is_removed():
+    """ "Read without numpy" names what the innovation removes: numpy's removal weighs as a mentioned
+    feature, an added numpy call as an unmentioned one (record 15's data loading boosted its one new
+    .numpy() call threefold)."""
+    from analysis.diff import diff_versions
+    from analysis.ideas import BOOST, REMOVED, Comparison, words_of
+
+    words = words_of("Batches are read without numpy")
+    assert "!numpy" in words and "numpy" not in words
+    cache = Cache()
+    truth = diff_versions(load(BASE, "base", cache), load(RELU2_TARGET, "target", cache))
+    comparison = Comparison(truth, truth)
+    added, removed = comparison.weight("call:numpy", 1, words), comparison.weight("call:numpy", -1, words)
+    assert removed == pytest.approx(added * BOOST * REMOVED)
+
+
+def test_a_cast_in_an_unrelated_method_of_the_class_is_not_the_forward_cast():
+    """Record i+1 casts the logits to float32 in forward; a candidate casting in an optimiser helper of
+    the same class that forward never calls did something else (heldout7's h7b-2-muon was credited
+    0.85 for it); one casting in a helper forward calls did the same."""
+    base = BASE.replace(
+        "    def forward(self, idx):\n        x = self.embed(idx)",
+        "    def param_groups(self):\n        return [p for p in self.parameters()]\n\n"
+        "    def project(self, x):\n        return self.head(x)\n\n"
+        "    def forward(self, idx):\n        x = self.embed(idx)",
+    ).replace("        logits = self.head(x)\n", "        logits = self.project(x)\n")
+    target = edit(base, ("        logits = self.project(x)\n", "        logits = self.project(x).float()\n"))
+    inv = Innovation("fp32 logits", ("Model.forward",), "The logits are computed in float32.")
+    elsewhere = edit(base, ("return [p for p in self.parameters()]", "return [p.float() for p in self.parameters()]"))
+    helper = edit(base, ("        return self.head(x)\n", "        return self.head(x).float()\n"))
+    assert verdict(target, elsewhere, [inv], base=base)["fp32 logits"] < THRESHOLD
+    assert verdict(target, helper, [inv], base=base)["fp32 logits"] >= 0.8
+
+
+def test_keys_a_change_gives_its_own_data_are_spelling():
+    """Record i+1 keeps a preallocated buffer in each parameter group under a key it names; a candidate
+    naming the key otherwise keeps the same buffer (record 19's Muon 'update_buffer_views')."""
+    target = edit(
+        BASE,
+        (
+            "AdamW(model.parameters(), lr",
+            "AdamW([dict(params=list(model.parameters()), gathered=torch.empty(1024, dtype=torch.bfloat16))], lr",
+        ),
+    )
+    inv = Innovation("one gather buffer", ("make_optimizer",), "Each group holds one preallocated bf16 buffer.")
+    for key in ("gathered", "staging", "flat_updates"):
+        cand = edit(
+            BASE,
+            (
+                "AdamW(model.parameters(), lr",
+                f'AdamW([{{"params": [*model.parameters()], "{key}": torch.empty(1024, dtype=torch.bfloat16)}}], lr',
+            ),
+        )
+        assert verdict(target, cand, [inv])["one gather buffer"] >= 0.8, key
