@@ -11,6 +11,8 @@ CUDA, data loading), then builds the pieces a probe needs at a tiny size on CPU 
 Protocol: one JSON object per line on stdin, ``{"script": TEXT, "probes": [NAME, ...]}``; one JSON
 object per line on stdout, ``{NAME: {"value": V, "why": TEXT}}``, ``value`` ``null`` where the
 probe could not measure (``why`` says what was missing). Whatever a script prints goes to stderr.
+Each script is measured in a child process of its own (:func:`isolated`): a script that patches a
+library cannot change what the next one measures.
 
 Probes (a value each):
 
@@ -1193,11 +1195,37 @@ def _measure(text: str, names: list) -> dict:
     return out
 
 
+def isolated(text: str, names: list) -> dict:
+    """:func:`measure` in a forked child, so that whatever a script changes in the libraries (a
+    patched ``nn.Linear.forward``, a default dtype, a backend flag) dies with it instead of reaching
+    the scripts measured after it; torch is imported once, before the fork."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: measure, answer through the pipe, leave without any cleanup of the parent's
+        os.close(read)
+        try:
+            answer = json.dumps(measure(text, names))
+        except BaseException as exc:  # noqa: BLE001 - a script may even raise SystemExit at import
+            answer = json.dumps({n: {"value": None, "why": f"{type(exc).__name__} while measuring"} for n in names})
+        with os.fdopen(write, "w") as pipe:
+            pipe.write(answer)
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        answer = pipe.read()
+    os.waitpid(pid, 0)
+    if not answer:
+        return {n: {"value": None, "why": "the measuring process ended without an answer"} for n in names}
+    return json.loads(answer)
+
+
 def main():
     answers = _protocol_out()
+    import torch  # noqa: F401 - once, in the parent: every script's child starts with it loaded
+
     for line in sys.stdin:
         request = json.loads(line)
-        answers.write(json.dumps(measure(request["script"], request["probes"])) + "\n")
+        answers.write(json.dumps(isolated(request["script"], request["probes"])) + "\n")
         answers.flush()
 
 

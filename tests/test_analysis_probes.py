@@ -612,6 +612,23 @@ def prober():
     p.close()
 
 
+def test_a_script_that_patches_a_library_does_not_change_what_the_next_one_measures(prober):
+    """Each script is measured in a process of its own: a candidate that patches ``nn.Linear.forward``
+    to cast its weights made every plain linear layer measured after it look cast (heldout8 credited a
+    hyperparameter-only candidate and an fp16 decoy with record 10's CastedLinear)."""
+    plain = script(LINEAR="Lin = lambda n_in, n_out: nn.Linear(n_in, n_out, bias=False)")
+    patching = plain.replace(
+        "import torch.nn.functional as F\n",
+        "import torch.nn.functional as F\n\nnn.Linear.forward = lambda self, x: F.linear(x, self.weight.to(x.dtype))\n",
+        1,
+    )
+    assert prober.measure(patching, ["cast_linears"])["cast_linears"]["value"] is True
+    assert (
+        prober.measure(plain + "\n# measured after the patching script\n", ["cast_linears"])["cast_linears"]["value"]
+        is False
+    )
+
+
 def test_the_sandboxed_worker_answers_as_the_one_in_process(prober):
     text = script(ACT="h.clamp(min=0) ** 2", QK="q, k = rope(q), rope(k)")
     names = ["squared_relu", "relative_positions", "qk_normalised"]
