@@ -61,8 +61,12 @@ def test_a_run_working_outside_its_timer_is_flagged(toy_store, home):
     commit_folder(work, "cheat", folder, "burn CPU before the clock starts")
     state = Replayer(toy_store).run(Replayer(toy_store).start(ReplayRequest("toy", 1, branches=("cheat",), runs=2)))
     flags = state.summary["timer_flags"]
-    assert {f["side"] for f in flags} == {"cheat"} and len(flags) == 2
-    assert all(f["cpu_s"] > 1.4 and f["ratio"] > 10 * f["reference"] for f in flags)
+    cheat = [f for f in flags if f["side"] == "cheat"]
+    assert len(cheat) == 2 and all(f["cpu_s"] > 1.4 and f["ratio"] > 10 * f["reference"] for f in cheat)
+    # a toy record's train_time is synthetic: its CPU seconds are the interpreter's start, which a busy
+    # machine can stretch past the 1.5x margin for an honest run, never near the cheat's tenfold
+    honest = [f for f in flags if f["side"] != "cheat"]
+    assert all(f["reference"] / 3 < f["ratio"] < 3 * f["reference"] for f in honest), honest
     assert any(line.startswith("CHECK cheat run 1:") for line in notes(state.summary))
     sides = {s["name"]: s for s in state.summary["sides"]}
     assert sides["cheat"]["cpu_s"]["mean"] > 1.4 > sides["baseline"]["cpu_s"]["mean"]
