@@ -266,7 +266,7 @@ class Comparison:
         if kind not in ("tune", "ramp"):
             w /= 1.0 + math.log1p(self.rarity.get(feature, 0))
         if sign < 0:
-            words = words | {w[1:] for w in words if w.startswith("!")}
+            words = words | {word[1:] for word in words if word.startswith("!")}  # "without X": X's removal
         if kind in BOOSTABLE and mentions(feature, words):
             w *= BOOST
         return w * (REMOVED if sign < 0 else 1.0)
@@ -348,10 +348,8 @@ def locality(p: str, q: str, related: dict[str, set[str]]) -> float:
     cp, cq = _class_of(p), _class_of(q)
     if q in related.get(p, ()) or p in related.get(q, ()):
         return SAME_CLASS
-    if cp is not None and cp == cq and (_builds(p) or _builds(q)):
-        return SAME_CLASS  # the constructor sets up what every method of its class uses
-    if cp is not None and cp == cq:
-        return SIBLING
+    if cp is not None and cp == cq:  # the constructor sets up what every method of its class uses
+        return SAME_CLASS if _builds(p) or _builds(q) else SIBLING
     if _top_level(p) and _top_level(q):
         return SAME_CLASS
     if cp is not None and cq is not None and "class:" + cq in related.get("model:" + cp, ()):
