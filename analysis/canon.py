@@ -251,7 +251,7 @@ class Facts:
     classes: set[str] = field(default_factory=set)
     bag_cache: dict[str, Counter] = field(default_factory=dict)
     inlined: set[str] = field(default_factory=set)  # qualnames substituted or bagged somewhere
-    definitions: set[int] = field(default_factory=set)  # id(atom) of field and constant definitions
+    definitions: dict[int, tuple[str, ...]] = field(default_factory=dict)  # id(atom) of a definition -> names
     attr_types: dict[str, str] = field(default_factory=dict)  # attribute -> library module it holds
     own: set[str] = field(default_factory=set)  # names the script gives things (never features)
     renamed: dict[str, str] = field(default_factory=dict)  # a renamed definition's name -> record i's

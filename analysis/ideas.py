@@ -196,7 +196,7 @@ class Side:
     feats: dict[int, Counter]
     trees: dict[int, object]
     fields: frozenset[str]  # configuration field and constant names
-    definitions: set[int]  # id(atom) of statements that define a field or constant
+    definitions: dict[int, tuple[str, ...]]  # id(atom) of a field's or constant's definition -> its names
     values: dict[str, float]  # its fields' and constants' values
 
 
@@ -249,12 +249,9 @@ class Comparison:
         self.related = call_graph(base, truth.new, agent.new)
         truth_places = places_of(truth, self.truth_side)
         agent_places = places_of(agent, self.agent_side)
-        self.truth_contributions = {
-            id(e): contributions(e, self.base_side, self.truth_side, truth_places) for e in self.truth_edits
-        }
-        self.agent_sig = Signature.present(
-            [c for e in self.agent_edits for c in contributions(e, self.base_side, self.agent_side, agent_places)]
-        )
+        self.truth_contributions = all_contributions(self.truth_edits, self.base_side, self.truth_side, truth_places)
+        agent_contributions = all_contributions(self.agent_edits, self.base_side, self.agent_side, agent_places)
+        self.agent_sig = Signature.present([c for e in self.agent_edits for c in agent_contributions[id(e)]])
 
     def weight(self, feature: str, sign: int, words: set[str]) -> float:
         kind = feature.partition(":")[0]
@@ -596,7 +593,7 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                     value = canon.expr(node.children[-1], scope)
                     if isinstance(value, Num):
                         facts.module[name] = Num(value, value.origin or name, True)
-                        facts.definitions.add(id(atom))
+                        facts.definitions[id(atom)] = (name,)
     for unit in units:
         if unit.qualname in config:
             scope = Scope(module=facts.module)
@@ -607,15 +604,74 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                     value = canon.expr(kids[1], scope)
                     if isinstance(value, Num):
                         facts.consts.setdefault(kids[0].label, Num(value, kids[0].label, True))
-                        facts.definitions.add(id(atom))
+                        facts.definitions[id(atom)] = (kids[0].label,)
                     elif _numbers_tuple(value):
                         facts.tuples.setdefault(kids[0].label, ("q", "tuple", tuple(Num(v) for v in value[2])))
-                        facts.definitions.add(id(atom))
+                        facts.definitions[id(atom)] = (kids[0].label,)
         for atom in unit.atoms:
-            if _argparse_default(atom.node, canon, facts):
-                facts.definitions.add(id(atom))
+            name = _argparse_default(atom.node, canon, facts)
+            if name:
+                facts.definitions[id(atom)] = (name,)
+    _field_overrides(units, canon, facts)
     _class_aliases(units, canon, facts)
     return facts
+
+
+def _field_overrides(units: list[Unit], canon: Canon, facts: Facts) -> None:
+    """A field set after its definition, once, in the program's straight-line flow: ``args.lr =
+    3e-3`` and ``args.lr, args.steps = 3e-3, 6200`` after parsing, ``parser.set_defaults(lr=3e-3)``.
+    The field then has that value wherever it is read, as if its default had been re-tuned (the
+    statement itself is a definition: it shows where the value is used)."""
+    assigned: Counter = Counter()
+    found = []
+    for unit in units:
+        if unit.kind != "region" and unit.qualname != "main":
+            continue
+        for atom in unit.atoms:
+            pairs = _override_pairs(atom.node)
+            if pairs and all(name in facts.consts for name, _ in pairs) and _straight_line(unit, atom):
+                assigned.update(name for name, _ in pairs)
+                found.append((atom, pairs))
+    for atom, pairs in found:
+        values = [(name, canon.expr(v, Scope(module=facts.module))) for name, v in pairs]
+        if all(assigned[name] == 1 and isinstance(value, Num) for name, value in values):
+            for name, value in values:
+                facts.consts[name] = Num(value, name, True)
+            facts.definitions[id(atom)] = tuple(name for name, _ in pairs)
+
+
+def _override_pairs(node) -> list[tuple[str, object]]:
+    """(field, value node) of ``obj.field = value`` (tuples too) and ``parser.set_defaults(field=value)``."""
+    kids = node.children
+    if node.kind == "call" and kids and kids[0].kind == "attribute" and kids[0].children[-1].label == "set_defaults":
+        args = kids[1].children if len(kids) > 1 else []
+        if args and all(a.kind == "keyword_argument" for a in args):
+            return [(a.children[0].label, a.children[-1]) for a in args]
+        return []
+    if node.kind != "assignment" or len(kids) != 2:
+        return []
+    target, value = kids
+    if target.kind == "attribute":
+        return [(target.children[-1].label, value)]
+    if target.kind in ("tuple_pattern", "pattern_list") and value.kind in ("tuple", "expression_list"):
+        if len(target.children) == len(value.children) and all(t.kind == "attribute" for t in target.children):
+            return [(t.children[-1].label, v) for t, v in zip(target.children, value.children, strict=True)]
+    return []
+
+
+def _straight_line(unit: Unit, atom: Atom) -> bool:
+    """Not inside a loop, a branch or a nested definition (``if __name__ == "__main__":`` aside)."""
+    parent = atom.parent
+    while parent >= 0:
+        header = unit.atoms[parent]
+        kind = header.node.kind
+        if kind == "if_statement:header":
+            if "__name__" not in identifiers(header.node):
+                return False
+        elif not (kind == "function_definition:header" and parent == 0):
+            return False
+        parent = header.parent
+    return True
 
 
 def _numbers_tuple(value) -> bool:
@@ -734,22 +790,23 @@ def _config_classes(units: list[Unit]) -> set[str]:
     return out
 
 
-def _argparse_default(node, canon: Canon, facts: Facts) -> bool:
+def _argparse_default(node, canon: Canon, facts: Facts) -> str | None:
+    """The option ``parser.add_argument("--name", default=<number>)`` defines, if it is one."""
     if node.kind != "call" or not node.children or node.children[0].kind != "attribute":
-        return False
+        return None
     if node.children[0].children[-1].label != "add_argument" or len(node.children) < 2:
-        return False
+        return None
     args = node.children[1].children
     if not args or args[0].kind != "string" or not args[0].label.startswith("--"):
-        return False
+        return None
     name = args[0].label.lstrip("-").replace("-", "_")
     for a in args:
         if a.kind == "keyword_argument" and a.children[0].label == "default":
             value = canon.expr(a.children[-1], Scope(module=facts.module))
             if isinstance(value, Num):
                 facts.consts.setdefault(name, Num(value, name, True))
-                return True
-    return False
+                return name
+    return None
 
 
 def _class_aliases(units: list[Unit], canon: Canon, facts: Facts) -> None:
@@ -863,6 +920,27 @@ def places_of(d: FileDiff, new: Side) -> dict[int, set[str]]:
         places = where[id(v)] or {"new:" + v.key}
         for a in v.atoms:
             out[id(a)] = places
+    return out
+
+
+def all_contributions(
+    edits: list[Edit], base: Side, new: Side, places: dict[int, set[str]]
+) -> dict[int, list[Contribution]]:
+    """id(edit) -> its contributions. A field whose value changed, but whose readers were all
+    rewritten (none reads as a re-tune), is re-tuned at its definition: record 4 moves record 3's
+    argparse defaults into a settings class and rewrites the schedule that reads them."""
+    out = {id(e): contributions(e, base, new, places) for e in edits}
+    tuned = {c.feature.split(":")[1] for cs in out.values() for c in cs if c.feature.startswith("tune:")}
+    for e in edits:
+        if e.new is None or id(e.new) not in places:
+            continue
+        for name in new.definitions.get(id(e.new), ()):
+            old, now = base.values.get(name), new.values.get(name)
+            if old is None or now is None or old == now or name in tuned:
+                continue
+            tuned.add(name)
+            feature = f"tune:{name}:{'up' if now > old else 'down'}"
+            out[id(e)] += [Contribution(feature, 1, p, e.new, "new") for p in places[id(e.new)]]
     return out
 
 

@@ -354,6 +354,79 @@ def test_a_retune_counts_only_for_its_field_moved_its_way():
     assert verdict(target, wrong_way, [inv])["doubled learning rate"] == 0.0
 
 
+@pytest.mark.parametrize(
+    "override",
+    [
+        "args.learning_rate = 0.005\n",
+        "args.learning_rate, args.momentum = 0.005, 0.95\n",
+        'if __name__ == "__main__":\n    args.learning_rate = 0.005\n',
+    ],
+)
+def test_a_field_set_after_its_definition_is_a_retune(override):
+    target = edit(BASE, ("    learning_rate = 0.003", "    learning_rate = 0.006"))
+    inv = Innovation("doubled learning rate", ("Hyperparameters.learning_rate",), "The AdamW lr doubles.")
+    right = edit(BASE, ("args = Hyperparameters()\n", "args = Hyperparameters()\n" + override))
+    wrong_way = right.replace("0.005", "0.001")
+    # set only on some path, or set twice: no one value to read
+    settings = "args = Hyperparameters()\n"
+    branch = edit(BASE, (settings, settings + "if FAST:\n    args.learning_rate = 0.005\n"))
+    twice = edit(right, ("args = Hyperparameters()\n", "args = Hyperparameters()\nargs.learning_rate = 0.001\n"))
+    assert verdict(target, right, [inv])["doubled learning rate"] == 1.0
+    assert verdict(target, wrong_way, [inv])["doubled learning rate"] == 0.0
+    assert verdict(target, branch, [inv])["doubled learning rate"] == 0.0
+    assert verdict(target, twice, [inv])["doubled learning rate"] == 0.0
+
+
+ARGPARSE_BASE = """
+import argparse
+import torch
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--learning_rate", type=float, default=0.003)
+parser.add_argument("--steps", type=int, default=100)
+args = parser.parse_args()
+
+
+def make_optimizer(model):
+    return torch.optim.AdamW(model.parameters(), lr=args.learning_rate, betas=(0.9, 0.95))
+
+
+def train(model, batches):
+    opt = make_optimizer(model)
+    for step in range(args.steps):
+        opt.step()
+"""
+
+
+def test_a_retuned_field_whose_readers_were_rewritten_is_retuned_at_its_definition():
+    # record i+1 moves the options into a settings class, re-tuned, and rewrites the optimiser that
+    # reads one of them (another innovation's change): no reader of the learning rate reads as a
+    # re-tune, but its new value still says which way it was re-tuned
+    target = edit(
+        ARGPARSE_BASE,
+        ("import argparse\n", ""),
+        (
+            'parser = argparse.ArgumentParser()\nparser.add_argument("--learning_rate", type=float, default=0.003)\n'
+            'parser.add_argument("--steps", type=int, default=100)\nargs = parser.parse_args()\n',
+            "class Hyperparameters:\n    learning_rate = 0.006\n    steps = 100\n\n\nargs = Hyperparameters()\n",
+        ),
+        ("betas=(0.9, 0.95))", "betas=(0.9, 0.95), fused=True)"),
+    )
+    hyper = Innovation("doubled learning rate", ("Hyperparameters@learning_rate",), "The AdamW lr doubles.")
+    fused = Innovation("fused AdamW", ("make_optimizer",), "AdamW runs fused.")
+    refactor = Innovation("refactor", ("args",), "argparse gives way to a settings class.")
+    both = [hyper, fused, refactor]
+    right = edit(ARGPARSE_BASE, ("default=0.003", "default=0.005"))
+    parsed = "args = parser.parse_args()\n"
+    overridden = edit(ARGPARSE_BASE, (parsed, parsed + "args.learning_rate = 0.005\n"))
+    wrong_way = edit(ARGPARSE_BASE, ("default=0.003", "default=0.002"))
+    assert verdict(target, right, both, ARGPARSE_BASE)["doubled learning rate"] == 1.0
+    assert verdict(target, overridden, both, ARGPARSE_BASE)["doubled learning rate"] == 1.0
+    assert verdict(target, wrong_way, both, ARGPARSE_BASE)["doubled learning rate"] == 0.0
+    gold = verdict(target, target, both, ARGPARSE_BASE)
+    assert gold == {"doubled learning rate": 1.0, "fused AdamW": 1.0, "refactor": 1.0}
+
+
 def test_a_literal_moved_into_a_settings_object_is_a_retune_of_its_place():
     # record i+1 re-tunes Adam's beta1 and epsilon where they are written; a candidate moves them into
     # a settings class of its own (with a method beside them) and re-tunes them there
