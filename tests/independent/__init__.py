@@ -20,7 +20,10 @@ reads as its default) and ``heldout6-*`` (95 real-track candidates by three more
 committed before their first measurement with the probes that build real-track models on CPU; its
 misses then guided fixes of classes: module-level lambdas, a block's own embedding table, a
 window argument whatever its unit, the spread of initial weights), ``heldout7-*`` (56 real-track
-candidates by three more hands, committed before their first measurement) and ``seen-*`` (real-track
+candidates by three more hands, committed before their first measurement), ``heldout8-*`` (75 by
+three more), ``heldout9-*`` (91 real-track candidates over 19 tasks, one writer per task in eight
+styles: records are cumulative, so a writer given two tasks could read the earlier task's answer in
+the later task's record i) and ``seen-*`` (real-track
 candidates whose writers had seen record i+1 before writing them: neither held out nor the development
 set). The README's attribution section gives each set's figures.
 
