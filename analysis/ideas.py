@@ -885,6 +885,11 @@ def places_of(d: FileDiff, new: Side) -> dict[int, set[str]]:
                     short[name].append(w)
         elif owner in new_classes or (name.startswith("__") and name.endswith("__")):
             continue  # a new class's methods go where the class is used
+        elif v.kind == "region":
+            # a table the script's code looks things up in (a registry of helpers, settings) counts
+            # where it is read too, and so do the helpers it lists
+            for bound in _bound_names(v):
+                short[bound].append(v)
         elif v.qualname not in new.facts.inlined:
             short[name].append(v)
     # module-level code the candidate adds is module-level code: the program's own flow, wherever it sits
@@ -944,6 +949,15 @@ def all_contributions(
     return out
 
 
+def _bound_names(region: Unit) -> set[str]:
+    """Names a module-level region assigns."""
+    out = set()
+    for a in region.atoms:
+        if a.parent < 0 and a.node.kind == "assignment":
+            out.update(t.label for t in a.node.children[:-1] if t.kind == "identifier")
+    return out
+
+
 def contributions(e: Edit, base: Side, new: Side, places: dict[int, set[str]]) -> list[Contribution]:
     """The features edit ``e`` adds (+1) and removes (-1), in the places they count."""
     if e.new is not None and id(e.new) not in places:
@@ -970,7 +984,41 @@ def contributions(e: Edit, base: Side, new: Side, places: dict[int, set[str]]) -
     for f in old_f - new_f:
         for p in old_places or new_places:
             out.append(Contribution(f, -1, p, e.old, "old"))
+    if e.old is not None and e.new is not None:
+        old_t, new_t = base.trees.get(id(e.old)), new.trees.get(id(e.new))
+        for key, direction in keyword_tunes(old_t, new_t, base.fields | new.fields):
+            for p in new_places or old_places:
+                out.append(Contribution(f"tune:{key}:{direction}", 1, p, e.new, "new"))
     return out
+
+
+def keyword_tunes(old_t, new_t, fields: frozenset[str]) -> list[tuple[str, str]]:
+    """(key, up | down) of the numbers a changed statement passes, in both versions, to the same
+    call as the same configuration field or library keyword (``n_head=12`` -> ``n_head=6`` beside a
+    rewritten ``vocab_size=`` argument): a re-tune inside a statement that changed otherwise too."""
+    old, new = _keyword_numbers(old_t), _keyword_numbers(new_t)
+    out = []
+    for site in old.keys() & new.keys():
+        x, y = old[site], new[site]
+        if float(x) != float(y) and (site[1] in fields or site[1] in KW_DEFAULTS):
+            out.append((site[1], "up" if y > x else "down"))
+    return list(dict.fromkeys(out))
+
+
+def _keyword_numbers(tree) -> dict[tuple[str, str], Num]:
+    """(call, keyword) -> the number passed, for every call in the tree that passes one exactly once."""
+    found: dict[tuple[str, str], list[Num]] = defaultdict(list)
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if not isinstance(node, tuple):
+            continue
+        if node and node[0] == "c" and len(node) == 4 and isinstance(node[1], str):
+            for k, v in node[3]:
+                if isinstance(v, Num):
+                    found[(node[1], k)].append(v)
+        todo.extend(node)
+    return {site: vs[0] for site, vs in found.items() if len(vs) == 1}
 
 
 def _numbers(tree):

@@ -71,7 +71,7 @@ from analysis.task import load_task  # noqa: E402
 from candidates import add_unrelated, partial, reformat, rename, reorder  # noqa: E402
 
 TARGET_LINES = 600
-SETS = ("dev", "heldout1", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "seen")
+SETS = ("dev", *(f"heldout{n}" for n in range(1, 10)), "seen")
 
 
 def first_class(text: str) -> str | None:

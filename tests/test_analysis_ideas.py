@@ -643,3 +643,49 @@ def test_keys_a_change_gives_its_own_data_are_spelling():
             ),
         )
         assert verdict(target, cand, [inv])["one gather buffer"] >= 0.8, key
+
+
+CONFIG_BASE = """
+import torch.nn as nn
+
+
+class GPTConfig:
+    vocab_size = 50257
+    n_head = 12
+
+
+class GPT(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.embed = nn.Embedding(config.vocab_size, 64)
+        self.n_head = config.n_head
+
+
+num_vocab = 50257
+model = GPT(GPTConfig(vocab_size=num_vocab, n_head=12))
+"""
+
+
+def test_a_retuned_keyword_in_a_statement_that_changed_otherwise_too_is_a_retune():
+    target = edit(CONFIG_BASE, ("n_head=12))", "n_head=6))"))
+    inv = Innovation("head size 128", ("model",), "Six heads of 128 instead of twelve of 64.")
+    # the same call also reads the vocabulary from somewhere else now: the statement is not a pure re-tune
+    other_vocab = ("vocab_size=num_vocab, n_head=12))", "vocab_size=tokenizer.n_vocab, n_head={}))")
+    right = edit(CONFIG_BASE, (other_vocab[0], other_vocab[1].format(6)))
+    wrong_way = edit(CONFIG_BASE, (other_vocab[0], other_vocab[1].format(16)))
+    assert verdict(target, right, [inv], CONFIG_BASE)["head size 128"] == 1.0
+    assert verdict(target, wrong_way, [inv], CONFIG_BASE)["head size 128"] == 0.0
+
+
+def test_a_helper_listed_in_a_registry_counts_where_the_registry_is_read():
+    registry = (
+        "class MLP(nn.Module):",
+        "def relu_squared(x):\n"
+        "    return F.relu(x).square()\n\n\n"
+        'ACTIVATIONS = {"relu2": relu_squared, "gelu": F.gelu}\n\n\n'
+        "class MLP(nn.Module):",
+    )
+    right = edit(BASE, registry, ("F.gelu(self.c_fc(x))", 'ACTIVATIONS["relu2"](self.c_fc(x))'))
+    unused = edit(BASE, registry)  # the table exists, the MLP does not read it
+    assert verdict(RELU2_TARGET, right, [RELU2])["ReLU squared"] >= 0.8
+    assert verdict(RELU2_TARGET, unused, [RELU2])["ReLU squared"] < THRESHOLD
