@@ -22,8 +22,9 @@ What is made equal (each a rule below, applied bottom-up):
   defaults), module-level numeric constants, single-assignment numeric locals and attributes
   a class sets from them in ``__init__`` are replaced by their values; each value remembers the
   field it came from (its *origin*), so a re-tuned field is visible wherever it is used;
-* small helpers the script defines: a function whose body is a ``return`` of an expression is
-  substituted at its call sites (``soft_cap(z, 30)`` becomes ``30 * tanh(z / 30)``); other short
+* small helpers the script defines: a function whose body is a ``return`` of an expression (after
+  assignments of locals and asserts) is substituted at its call sites (``soft_cap(z, 30)`` becomes
+  ``30 * tanh(z / 30)``; ``round_up(50257, 128)`` folds to 50304); other short
   functions contribute their features where they are called.
 
 Features are strings: ``call:NAME``, ``kw:NAME``, ``op:SYM``, ``edge:OUTER>INNER`` (a call or
@@ -563,11 +564,12 @@ class Canon:
             return None
         n_atoms = len(fn.atoms)
         last = fn.atoms[-1].node if fn.atoms else None
+        body = [a for a in fn.atoms[1:-1] if a.node.kind != "assert_statement"]  # asserts compute nothing
         simple = (
-            n_atoms <= EXPR_HELPER_ATOMS
+            len(body) + 2 <= EXPR_HELPER_ATOMS
             and last is not None
             and last.kind == "return_statement"
-            and all(a.node.kind == "assignment" for a in fn.atoms[1:-1])
+            and all(a.node.kind == "assignment" for a in body)
         )
         if simple:
             inner = Scope(owner=fn.owner, depth=scope.depth + 1, stack=scope.stack | {fn.qualname})
@@ -583,7 +585,7 @@ class Canon:
                     inner.bind(p, self.expr(fn.defaults[p], scope), force=True)
                 else:
                     inner.shadow(p)
-            for atom in fn.atoms[1:-1]:
+            for atom in body:
                 self.statement(atom.node, inner)
             self.facts.inlined.add(fn.qualname)
             ret = self.statement(last, inner)

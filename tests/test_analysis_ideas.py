@@ -689,3 +689,24 @@ def test_a_helper_listed_in_a_registry_counts_where_the_registry_is_read():
     unused = edit(BASE, registry)  # the table exists, the MLP does not read it
     assert verdict(RELU2_TARGET, right, [RELU2])["ReLU squared"] >= 0.8
     assert verdict(RELU2_TARGET, unused, [RELU2])["ReLU squared"] < THRESHOLD
+
+
+def test_a_helper_that_checks_its_arguments_is_still_substituted():
+    target = edit(CONFIG_BASE, ("num_vocab = 50257\n", "num_vocab = 50304\n"))
+    inv = Innovation("padded vocabulary", ("num_vocab",), "The vocabulary is padded to 50304.")
+
+    def padded(multiple):
+        return edit(
+            CONFIG_BASE,
+            (
+                "num_vocab = 50257\n",
+                "def round_up(value, multiple):\n"
+                "    assert value > 0 and multiple > 0\n"
+                "    chunks = (value + multiple - 1) // multiple\n"
+                "    return chunks * multiple\n\n\n"
+                f"num_vocab = round_up(50257, {multiple})\n",
+            ),
+        )
+
+    assert verdict(target, padded(128), [inv], CONFIG_BASE)["padded vocabulary"] == 1.0
+    assert verdict(target, padded(1), [inv], CONFIG_BASE)["padded vocabulary"] == 0.0  # 50257: no padding
