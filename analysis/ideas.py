@@ -12,7 +12,10 @@ features (:mod:`analysis.canon`), not of statements:
    features instead: ``tune:KEY:up|down`` per changed number, KEY being the configuration field
    the number comes from (``learning_rate``), or the variable and keyword it is assigned to
    (``optimizer1.lr``). A re-tune therefore matches only the same field moved the same way;
-   another field, or the right field moved the other way, matches nothing.
+   another field, or the right field moved the other way, matches nothing. A field set after its
+   definition (``args.lr = 3e-3`` after parsing) has that value wherever it is read; a field whose
+   readers were all rewritten is re-tuned at its definition; a number passed as the same field or
+   library keyword in a statement that changed otherwise too is a re-tune of that keyword.
 3. **Signatures.** Record i+1's deltas are grouped by innovation (the anchors of record.toml, as
    :func:`analysis.attribute.group_truth` assigns statements; a tune feature goes with the edit of
    the field it re-tunes). Within an innovation, a feature added in one place and removed in
