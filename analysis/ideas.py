@@ -891,8 +891,10 @@ def places_of(d: FileDiff, new: Side) -> dict[int, set[str]]:
         elif v.kind == "region":
             # a table the script's code looks things up in (a registry of helpers, settings) counts
             # where it is read too, and so do the helpers it lists
-            for bound in _bound_names(v):
-                short[bound].append(v)
+            for a in v.atoms:
+                if a.parent < 0 and a.node.kind == "assignment":
+                    for bound in set(_assigned_names(a.node)):
+                        short[bound].append(v)
         elif v.qualname not in new.facts.inlined:
             short[name].append(v)
     # module-level code the candidate adds is module-level code: the program's own flow, wherever it sits
@@ -952,15 +954,6 @@ def all_contributions(
     return out
 
 
-def _bound_names(region: Unit) -> set[str]:
-    """Names a module-level region assigns."""
-    out = set()
-    for a in region.atoms:
-        if a.parent < 0 and a.node.kind == "assignment":
-            out.update(t.label for t in a.node.children[:-1] if t.kind == "identifier")
-    return out
-
-
 def contributions(e: Edit, base: Side, new: Side, places: dict[int, set[str]]) -> list[Contribution]:
     """The features edit ``e`` adds (+1) and removes (-1), in the places they count."""
     if e.new is not None and id(e.new) not in places:
@@ -1003,7 +996,7 @@ def keyword_tunes(old_t, new_t, fields: frozenset[str]) -> list[tuple[str, str]]
     out = []
     for site in old.keys() & new.keys():
         x, y = old[site], new[site]
-        if float(x) != float(y) and (site[1] in fields or site[1] in KW_DEFAULTS):
+        if float(x) != float(y) and _named(site[1], fields):
             out.append((site[1], "up" if y > x else "down"))
     return list(dict.fromkeys(out))
 
@@ -1061,6 +1054,12 @@ def _walk_numbers(tree, ctx: list, out: list) -> None:
         _walk_numbers(c, ctx, out)
 
 
+def _named(name: str, fields: frozenset[str]) -> bool:
+    """A number passed as this name is a setting with a key of its own: a configuration field or a
+    library keyword with a known default."""
+    return name in fields or name in KW_DEFAULTS
+
+
 def tune_keys(
     old_t, new_t, old_atom: Atom, base_fields: frozenset[str], new_fields: frozenset[str]
 ) -> list[tuple[str, str]]:
@@ -1083,7 +1082,7 @@ def tune_keys(
         if origin:
             keys.append(origin)
         last = ctx[-1].lstrip("=") if ctx else None  # the keyword or the variable the number is given to
-        named = last if last and (last in fields or last in KW_DEFAULTS) else None
+        named = last if last and _named(last, fields) else None
         if named:
             keys.append(named)
         if not keys:
