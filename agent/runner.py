@@ -241,47 +241,53 @@ class AgentRunner:
         running: dict[Future, Node] = {}
         submitted: dict[Future, Node] = {}  # set by a worker when its node's job is submitted
         sequential_calls = state.request.budget_usd is not None
-        while True:
-            for node in pending:
-                if node.stage == NodeStage.REPLIED:
-                    self._make_commit(state, node)
-                if node.stage == NodeStage.COMMITTED and node not in running.values():
-                    if node.outcome is not None:  # failed before running: judged without a run
-                        self._finish(state, node)
-                    elif node.execution is not None:  # ran before a kill, not judged: its run is kept
+        try:
+            while True:
+                for node in pending:
+                    if node.stage == NodeStage.REPLIED:
+                        self._make_commit(state, node)
+                    if node.stage == NodeStage.COMMITTED and node not in running.values():
+                        if node.outcome is not None:  # failed before running: judged without a run
+                            self._finish(state, node)
+                        elif node.execution is not None:  # ran before a kill, not judged: its run is kept
+                            self._judge(state, node, node.execution)
+                            self._finish(state, node)
+                        elif len(running) < self.runs.size:
+                            note: Future = Future()
+                            submitted[note] = node
+                            saved = state.jobs.get(node.id)
+                            running[self.runs.submit(self._execute_in_worker, state, node, saved, note)] = node
+                while to_ask and len(asking) < self.calls.size and not (sequential_calls and asking):
+                    if reason := self._budget_stop(state):
+                        state.nodes = [n for n in state.nodes if n.stage != NodeStage.PLANNED]
+                        state.stop_reason = reason
+                        to_ask.clear()
+                        state.save()
+                        break
+                    node = to_ask.pop(0)
+                    asking[self.calls.submit(self.client.complete, self._messages(state, node))] = node
+                if not asking and not running:
+                    return
+                finished, _ = wait([*asking, *running, *submitted], return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: f not in submitted):  # a job's id before its end
+                    if future in asking:
+                        self._save_reply(state, asking.pop(future), future.result())
+                    elif future in submitted:
+                        self._note_job(state, submitted[future].id, future.result())
+                        del submitted[future]  # only once noted: a SIGTERM in between finds it below
+                    elif future in running:
+                        node = running.pop(future)
+                        for note in [f for f, n in submitted.items() if n is node]:  # run from the cache: no job
+                            del submitted[note]
+                        node.execution = future.result()
+                        self._forget_job(state, node.id)  # saved with the run: a kill from here never reruns it
                         self._judge(state, node, node.execution)
                         self._finish(state, node)
-                    elif len(running) < self.runs.size:
-                        note: Future = Future()
-                        submitted[note] = node
-                        saved = state.jobs.get(node.id)
-                        running[self.runs.submit(self._execute_in_worker, state, node, saved, note)] = node
-            while to_ask and len(asking) < self.calls.size and not (sequential_calls and asking):
-                if reason := self._budget_stop(state):
-                    state.nodes = [n for n in state.nodes if n.stage != NodeStage.PLANNED]
-                    state.stop_reason = reason
-                    to_ask.clear()
-                    state.save()
-                    break
-                node = to_ask.pop(0)
-                asking[self.calls.submit(self.client.complete, self._messages(state, node))] = node
-            if not asking and not running:
-                return
-            finished, _ = wait([*asking, *running, *submitted], return_when=FIRST_COMPLETED)
-            for future in sorted(finished, key=lambda f: f not in submitted):  # a job's id before its end
-                if future in asking:
-                    self._save_reply(state, asking.pop(future), future.result())
-                elif future in submitted:
-                    node = submitted.pop(future)
-                    self._note_job(state, node.id, future.result())
-                elif future in running:
-                    node = running.pop(future)
-                    for note in [f for f, n in submitted.items() if n is node]:  # run from the cache: no job
-                        del submitted[note]
-                    node.execution = future.result()
-                    self._forget_job(state, node.id)  # saved with the run: a kill from here never reruns it
-                    self._judge(state, node, node.execution)
-                    self._finish(state, node)
+        except KeyboardInterrupt:
+            for note, node in submitted.items():  # submitted while this thread was stopped: kept for a resume
+                if note.done():
+                    state.jobs[node.id] = asdict(note.result())
+            raise
 
     def _finish(self, state: AgentState, node: Node) -> None:
         node.stage = NodeStage.DONE

@@ -10,6 +10,7 @@ Skipped only outside CI on a machine without ``sinfo``; in CI a Slurm that is mi
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ import pytest
 
 from replay import paths
 from replay.records.add import add_record, init_records_repo
+from replay.run.lifecycle import LOCK_NAME
 
 from toyrecords import write_toy_record
 
@@ -319,7 +321,7 @@ def test_a_2x2_sweep_on_slurm_survives_a_kill_and_finishes_every_cell_once(slow_
     proc.communicate()
     (index,) = paths.home().glob("sweeps/*/sweep.json")
     sweep_id = json.loads(index.read_text())["id"]
-    time.sleep(2)  # the cells' processes got SIGTERM with their controller: let them save
+    wait_until_no_process_holds(paths.home().glob("agent-*"))  # the cells got SIGTERM with their controller
     # stopped from outside, the cells left their Slurm jobs running and in their run.json
     left_running = {p.parent.name: json.loads(p.read_text())["jobs"] for p in paths.home().glob("agent-*/run.json")}
     assert any(left_running.values())
@@ -338,6 +340,20 @@ def test_a_2x2_sweep_on_slurm_survives_a_kill_and_finishes_every_cell_once(slow_
         assert submitted >= {j["job_id"] for j in left_running.get(run_id, {}).values()}
         assert len(submitted) == executed(state), "one job per run: those left running were re-attached to"
     assert_each_run_executed_once(slow_toy)
+
+
+def wait_until_no_process_holds(run_folders, timeout_s: float = 60) -> None:
+    """Wait for the processes that ran these runs to end (each holds its run's lock until it exits)."""
+    deadline = time.monotonic() + timeout_s
+    for folder in run_folders:
+        with open(folder / LOCK_NAME, "a+") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    assert time.monotonic() < deadline, f"{folder.name} is still being run"
+                    time.sleep(0.1)
 
 
 def assert_each_run_executed_once(counter: Path) -> None:

@@ -43,7 +43,7 @@ from replay.run.executor import (
     as_completed,
     leave_running,
 )
-from replay.run.lifecycle import new_run_id, run_lock, sigterm_as_interrupt
+from replay.run.lifecycle import job_submission, new_run_id, run_lock, sigterm_as_interrupt
 from replay.run.provenance import provenance, python_environment
 from replay.run.result_cache import ResultCache, cache_key
 from replay.run.runlog import ReplayRequest, ReplayState, RunEntry, Side, load_run
@@ -216,14 +216,16 @@ class Replayer:
             raise
 
     def _attach_or_submit(self, pending: PendingRun, saved: JobRef | None, on_submit: Callable[[JobRef], None]) -> Job:
-        """Re-attach to the run's saved job if it is still there, else submit its task."""
+        """Re-attach to the run's saved job if it is still there, else submit its task (and tell
+        ``on_submit`` its reference before a SIGTERM may stop this process)."""
         on_step = self._on_step(pending.side.name, pending.replicate)
         job = None
         if saved and saved.executor == self.executor.name:
             job = self.executor.attach(saved, pending.task, on_step)
         if job is None:
-            job = self.executor.submit(pending.task, on_step=on_step)
-            on_submit(job.ref)
+            with job_submission():
+                job = self.executor.submit(pending.task, on_step=on_step)
+                on_submit(job.ref)
         return job
 
     @staticmethod
