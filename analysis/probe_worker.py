@@ -58,8 +58,9 @@ Probes (a value each):
   and block n - 1 - i share one and no other block reads it / the first and the last block read
   one, and at most half of the blocks do.
 * ``lr_floor`` (float): the training loop runs against the script's own optimisers (built at the
-  script's size, the data a Stub) one step past its last; the learning rate then, as a share of the
-  highest it had (0 for a cooldown to zero), the lowest over the parameter groups.
+  script's size in a one-process group, the data a Stub; their steps update nothing, and a scheduler
+  counts the loop's step) one step past its last; the learning rate then, as a share of the highest
+  it had (0 for a cooldown to zero), the lowest over the parameter groups.
 
 Scripts written for the GPU load as well: a tensor or module sent to CUDA stays on the CPU, a device
 named ``cuda`` becomes the CPU, and FlexAttention runs as the ``scaled_dot_product_attention`` its block
@@ -81,6 +82,7 @@ import math
 import os
 import sys
 import types
+import warnings
 
 BUILTINS = set(dir(__import__("builtins")))
 
@@ -1051,26 +1053,29 @@ def _setup(module, text, build: bool, log=None):
     return local, scope, loop, run
 
 
-def _run_loop(module, text, log, observe=None, build: bool = False) -> list:
-    """Run the training loop's body at up to 120 of its steps, then (``build``) one step past its
-    last; ``log(path, value, step)`` hears every value assigned, ``observe(step, names)`` is called
-    after each step; returns the steps run. ``build``: the statements before the loop run whole (the
-    model and optimisers are built; the data, which the sandbox does not hold, stays a Stub), else
-    only those that build nothing of the script's own. A statement that fails is skipped."""
+def _run_loop(module, text, log, observe=None, build: bool = False, prepare=None) -> list:
+    """Run the training loop's body at up to 120 of its steps (its last three among them), then
+    (``build``) one step past its last; ``log(path, value, step)`` hears every value assigned,
+    ``prepare(step, names)`` is called before each step and ``observe(step, names)`` after it;
+    returns the steps run. ``build``: the statements before the loop run whole (the model and
+    optimisers are built; the data, which the sandbox does not hold, stays a Stub), else only those
+    that build nothing of the script's own. A statement that fails is skipped."""
     step = [0]
     local, scope, loop, run = _setup(module, text, build, lambda path, value: log(path, value, step[0]))
     try:
         steps = list(eval(compile(ast.Expression(loop.iter), "probed", "eval"), scope, local))
     except Exception as exc:  # noqa: BLE001
         raise LookupError(f"the loop's range cannot be evaluated: {exc}") from exc
-    if len(steps) > 120:
-        steps = [steps[round(k * (len(steps) - 1) / 119)] for k in range(120)]
+    if len(steps) > 120:  # 117 spread over the run, and its last three, where a schedule ends
+        steps = [steps[round(k * (len(steps) - 4) / 116)] for k in range(117)] + steps[-3:]
     if build and steps and isinstance(steps[-1], int):
         steps.append(steps[-1] + 1)
     body = _compiled(loop.body)
     for s in steps:
         step[0] = s
         local[loop.target.id] = s
+        if prepare is not None:
+            prepare(s, local)
         run(body)
         if observe is not None:
             observe(s, local)
@@ -1107,11 +1112,20 @@ def schedule(module, text, word):
 def _optimisers(values):
     import torch
 
+    return _instances(values, torch.optim.Optimizer)
+
+
+def _instances(values, kind):
+    """The objects of type ``kind`` among ``values`` and in the lists and tuples among them."""
     for value in values:
         items = value if isinstance(value, (list, tuple)) else [value]
-        for opt in items:
-            if isinstance(opt, torch.optim.Optimizer):
-                yield opt
+        for item in items:
+            if isinstance(item, kind):
+                yield item
+
+
+def _no_update(*args, **kwargs):
+    return None
 
 
 def lr_floor(module, text):
@@ -1119,8 +1133,21 @@ def lr_floor(module, text):
     of the highest it had: 0 for a cooldown to zero, the floor for one that ends above it (the
     lowest share over the groups). The loop runs against the script's own optimisers, built at the
     script's size; the rate is read from their parameter groups after every step."""
+    import torch
+
+    _single_process_group()  # a script built for torchrun reads its rank and world size
     rates: dict[tuple[int, int], dict] = {}
     objects = {}
+
+    def prepare(step, names):
+        """Only the rate is followed: an optimiser's step (whose gradients and collectives the probe
+        does not have) updates nothing, and a scheduler counts the loop's step, of which only some
+        are run, rather than its own calls."""
+        values = [*names.values(), *vars(module).values()]
+        for opt in _optimisers(values):
+            opt.step = _no_update
+        for scheduler in _instances(values, torch.optim.lr_scheduler.LRScheduler):
+            scheduler.last_epoch = step - 1
 
     def observe(step, names):
         for opt in _optimisers([*names.values(), *vars(module).values()]):
@@ -1129,7 +1156,9 @@ def lr_floor(module, text):
                 if isinstance(group.get("lr"), (int, float)):
                     rates.setdefault((id(opt), g), {})[step] = float(group["lr"])
 
-    steps = _run_loop(module, text, lambda *a: None, observe, build=True)
+    with warnings.catch_warnings():  # a scheduler stepped before its optimiser says so
+        warnings.simplefilter("ignore", UserWarning)
+        steps = _run_loop(module, text, lambda *a: None, observe, build=True, prepare=prepare)
     shares = []
     for series in rates.values():
         top = max(series[k] for k in steps[:-1] if k in series) if len(series) > 1 else 0.0

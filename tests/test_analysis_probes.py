@@ -596,6 +596,68 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("document-causal sliding-window attention") == []
 
 
+TORCHRUN_SCHEDULE = """
+import os
+import torch
+import torch.nn as nn
+
+rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+
+
+class Hyperparameters:
+    num_iterations = 1390
+    cooldown_frac = 0.4
+
+
+args = Hyperparameters()
+
+
+class Sharded(torch.optim.Optimizer):
+    def __init__(self, params, lr, rank, world_size):
+        super().__init__(params, dict(lr=lr))
+        self.rank, self.world_size = rank, world_size
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.add_(p.grad, alpha=-group["lr"])
+
+
+model = nn.Linear(8, 8)
+optimizers = [Sharded(model.parameters(), lr=0.05, rank=rank, world_size=world_size)]
+
+
+def get_lr(it):
+    w = min((1 - it / args.num_iterations) / args.cooldown_frac, 1.0)
+    return END
+
+
+schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, get_lr) for opt in optimizers]
+for step in range(args.num_iterations + 1):
+    if step == args.num_iterations:
+        break
+    model(next(train_loader)).sum().backward()
+    for opt, sched in zip(optimizers, schedulers):
+        opt.step()
+        sched.step()
+"""
+
+
+def test_the_floor_of_a_torchrun_scripts_scheduler_is_measured_at_its_last_steps():
+    """A script for torchrun (its rank read from the environment, its optimiser stepping gradients the
+    probe does not have) whose LambdaLR scheduler counts its own calls: the rate is followed over the
+    sampled steps as if every step had run, and read where the run ends."""
+
+    def floor(end):
+        return probe_worker.measure(TORCHRUN_SCHEDULE.replace("END", end), ["lr_floor"])["lr_floor"]["value"]
+
+    base, target = floor("w"), floor("w * 1.0 + (1 - w) * 0.1")
+    assert base == pytest.approx(0.0, abs=0.01) and target == pytest.approx(0.1, abs=0.01)
+    assert judge("lr_floor", base, target, floor("max(0.1, w)")).decided is True
+    assert judge("lr_floor", base, target, floor("0.5 * w")).decided is False
+
+
 def test_a_script_that_cannot_load_is_left_to_the_static_layers():
     out = probe_worker.measure("def broken(:\n", ["squared_relu"])
     assert out["squared_relu"]["value"] is None and "parse" in out["squared_relu"]["why"]
