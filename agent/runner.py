@@ -286,7 +286,7 @@ class AgentRunner:
         except KeyboardInterrupt:
             for note, node in submitted.items():  # submitted while this thread was stopped: kept for a resume
                 if note.done():
-                    state.jobs[node.id] = asdict(note.result())
+                    self._note_job(state, node.id, note.result())
             raise
 
     def _finish(self, state: AgentState, node: Node) -> None:
