@@ -54,6 +54,8 @@ THRESHOLD = 0.5
 INSERT_MIN = 0.6
 ANYWHERE_MIN_SIZE = 6
 OTHER, HYPER = "other", "hyperparameters"
+REFACTOR = "refactor"  # the innovation name labels give behaviour-preserving changes
+MOVED_SIMILARITY_MIN = 0.5  # a statement removed in one place and one added in another: one moved
 
 
 @dataclass
@@ -181,6 +183,7 @@ def _ideas(truth: FileDiff, agent: FileDiff, innovations: list[Innovation], grou
     described = {i.name: i for i in innovations}
     everything = [*groups.values(), hyper, other]
     sigs = {g.name: Signature.of(per_group.get(g.name, [])) for g in everything}
+    _drop_moves(sigs, [*per_group.get(REFACTOR, []), *per_group.get(OTHER, [])], {u.key for u in truth.removed_units()})
     for g in everything:
         claimed: dict[str, set[str]] = defaultdict(set)
         for name, sig in sigs.items():
@@ -190,6 +193,31 @@ def _ideas(truth: FileDiff, agent: FileDiff, innovations: list[Innovation], grou
         inv = described.get(g.name)
         words = words_of(g.name, inv.description if inv else "")
         g.idea = comp.score(sigs[g.name], words, claimed)
+
+
+def _drop_moves(sigs: dict[str, Signature], reorganised: list, deleted: set[str]) -> None:
+    """A feature an innovation adds in a statement much like one of a definition record i+1 deleted,
+    where the behaviour-preserving refactor or a change no innovation claims removes it (or the
+    reverse), was moved, not introduced: record 4 builds Muon at module level with the arguments
+    record 3 gave it in ``configure_optimizers``, which record 4 deleted. It drops out of the
+    innovation's signature, so a candidate that implements the idea where record i had the code is
+    not asked to move it too. A removal from a definition that stays (the wide value embedding that
+    record 16's split replaces) or in an unlike statement moves nothing."""
+    removed: dict[tuple[str, int], list] = defaultdict(list)
+    for c in reorganised:
+        if c.atom is not None and c.place in deleted:
+            removed[(c.feature, c.sign)].append(c.atom)
+    for name, sig in sigs.items():
+        if name in (REFACTOR, OTHER):
+            continue
+        for f in [f for f, sign in sig.features.items() if _moved(sig.atoms.get(f, []), removed[(f, -sign)])]:
+            del sig.features[f]
+            sig.places.pop(f, None)
+            sig.atoms.pop(f, None)
+
+
+def _moved(here: list, there: list) -> bool:
+    return any(similarity(a.toks, b.toks) >= MOVED_SIMILARITY_MIN for _, a, _ in here for b in there)
 
 
 def slice_by_names(edits: list[Edit], assigned: dict[int, list[str]], innovations: set[str], base: Version) -> None:

@@ -9,6 +9,7 @@ name nearly the same, some code in common). A unit left unmatched was added or r
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from difflib import SequenceMatcher
 
@@ -16,6 +17,9 @@ from analysis.syntax import similarity
 from analysis.units import Unit
 
 SIMILARITY_MIN = 0.5  # below this, two units are an add and a remove, not an edit
+# Two definitions whose names share no word must be clearly alike to be one definition renamed: at
+# 0.5, two short unrelated helpers pass (vocab_size_next_multiple_of and get_sliding_window_blocks).
+UNRELATED_SIMILARITY_MIN = 0.7
 RENAME_NAME_MIN, RENAME_SIMILARITY_MIN = 0.85, 0.25  # a slightly renamed, heavily rewritten unit
 
 
@@ -51,7 +55,7 @@ def match_units(old: list[Unit], new: list[Unit]) -> dict[Unit, Unit]:
         for v in free_new():
             if _compatible(u, v):
                 s = similarity(u.toks, v.toks)
-                if s >= SIMILARITY_MIN:
+                if s >= (SIMILARITY_MIN if _names_related(u, v) else UNRELATED_SIMILARITY_MIN):
                     scored.append((s, -abs(u.order - v.order), u.order, v.order, u, v))
     scored.sort(key=lambda t: t[:4], reverse=True)
     for *_, u, v in scored:
@@ -79,6 +83,16 @@ def _match_renamed(pairs, taken, old: list[Unit], new: list[Unit]) -> None:
         if len(close) == 1:
             pairs[u] = close[0]
             taken.add(id(close[0]))
+
+
+def _names_related(u: Unit, v: Unit) -> bool:
+    """Whether two units' names share a word (``DistributedDataLoader.next_batch`` and
+    ``distributed_data_generator`` share two); a region's name is not its author's, so any two are."""
+    return u.kind == "region" or bool(_words(u.qualname) & _words(v.qualname))
+
+
+def _words(name: str) -> set[str]:
+    return {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+", name) if len(w) > 2}
 
 
 def _compatible(u: Unit, v: Unit) -> bool:

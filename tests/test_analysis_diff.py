@@ -69,3 +69,30 @@ def test_diff_command_on_files(home):
         timeout=60,
     )
     assert bad.returncode == 1 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+
+
+def test_a_short_helper_is_not_taken_for_an_unrelated_one_renamed():
+    """Two short definitions whose names share no word are one renamed only if they are clearly
+    alike: record 18 deleted GPTConfig's vocabulary rounding and added a window schedule of about
+    the same shape, which must read as a removal and an addition (else the schedule's signature
+    holds the difference of two unrelated helpers). A renamed helper that keeps a word still pairs."""
+    settings = "class Hyperparameters:\n    num_iterations = 10\n\n\nargs = Hyperparameters()\n\n\n"
+    old = settings + (
+        "class GPTConfig:\n    vocab_size: int = 50257\n\n"
+        "    def vocab_size_next_multiple_of(self, n: int):\n"
+        "        v = self.vocab_size\n"
+        "        return next(x for x in range(v + n)[::n] if x >= v)\n\n\n"
+        "def get_lr(it):\n    return min(1.0, it / 10)\n"
+    )
+    new = settings + (
+        "class GPTConfig:\n    vocab_size: int = 50257\n\n\n"
+        "def get_sliding_window_blocks(it):\n"
+        "    x = it / args.num_iterations\n"
+        "    assert 0 <= x <= 1\n"
+        "    return int(((1 - x) * 128 + x * 1856) // 128)\n\n\n"
+        "def get_lr_multiplier(it):\n    return min(1.0, it / 20)\n"
+    )
+    diff = d(old, new)
+    assert {u.qualname for u in diff.removed_units()} == {"GPTConfig.vocab_size_next_multiple_of"}
+    assert {u.qualname for u in diff.added_units()} == {"get_sliding_window_blocks"}
+    assert any(u.qualname == "get_lr" and v.qualname == "get_lr_multiplier" for u, v in diff.pairs.items())

@@ -490,6 +490,91 @@ def test_refactors_in_the_same_method_do_not_dilute_the_idea():
     assert reproduced(scores) == {"QK-norm"}, scores
 
 
+OPT_BASE = """
+import torch
+
+
+class Hyperparameters:
+    learning_rate = 0.02
+    momentum = 0.95
+
+
+args = Hyperparameters()
+
+
+class Nesterov(torch.optim.Optimizer):
+    def __init__(self, params, lr, momentum):
+        super().__init__(params, dict(lr=lr, momentum=momentum))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                buf = self.state[p].setdefault("buf", torch.zeros_like(p))
+                buf.mul_(group["momentum"]).add_(p.grad)
+                update = p.grad.add(buf, alpha=group["momentum"])
+                p.add_(update, alpha=-group["lr"])
+
+
+class Net(torch.nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.body = torch.nn.Linear(d, d, bias=False)
+        self.head = torch.nn.Linear(d, 1)
+
+    def forward(self, x, y):
+        return (self.head(self.body(x)).squeeze(-1) - y).square().mean()
+
+    def configure_optimizers(self):
+        head = torch.optim.Adam(self.head.parameters(), lr=0.008, betas=(0.8, 0.95))
+        body = Nesterov(self.body.parameters(), lr=args.learning_rate, momentum=args.momentum)
+        return [head, body]
+
+
+def train(model, batches):
+    optimizers = model.configure_optimizers()
+    for x, y in batches:
+        model(x, y).backward()
+        for opt in optimizers:
+            opt.step()
+"""
+
+
+def test_code_moved_out_of_a_deleted_method_is_not_part_of_the_idea():
+    """Record i+1 steps by the sign of the update (the idea, in the renamed optimiser class) and,
+    along the way, deletes configure_optimizers and builds the same optimisers in the training
+    function, which its label anchors by the class's new name (record 4 did this with Muon). A
+    candidate that changes only the step, keeping configure_optimizers, reproduces the idea; one
+    that clamps the update instead does not."""
+    sign_step = ("p.add_(update, alpha=", "p.add_(update.sign(), alpha=")
+    target = edit(
+        OPT_BASE,
+        sign_step,
+        ("class Nesterov(", "class SignNesterov("),
+        (
+            "\n\n    def configure_optimizers(self):\n"
+            "        head = torch.optim.Adam(self.head.parameters(), lr=0.008, betas=(0.8, 0.95))\n"
+            "        body = Nesterov(self.body.parameters(), lr=args.learning_rate, momentum=args.momentum)\n"
+            "        return [head, body]\n",
+            "\n",
+        ),
+        (
+            "    optimizers = model.configure_optimizers()\n",
+            "    optimizers = [\n"
+            "        torch.optim.Adam(model.head.parameters(), lr=0.008, betas=(0.8, 0.95)),\n"
+            "        SignNesterov(model.body.parameters(), lr=args.learning_rate, momentum=args.momentum),\n"
+            "    ]\n",
+        ),
+    )
+    sign = Innovation("sign updates", ("SignNesterov", "train@SignNesterov"), "Steps by the update's sign.")
+    cand = edit(OPT_BASE, ("p.add_(update, alpha=", "p.add_(torch.sign(update), alpha="))
+    clamp = edit(OPT_BASE, ("p.add_(update, alpha=", "p.add_(update.clamp(-1, 1), alpha="))
+    assert verdict(target, cand, [sign], base=OPT_BASE)["sign updates"] >= 0.8
+    assert verdict(target, clamp, [sign], base=OPT_BASE)["sign updates"] < 0.2
+    assert verdict(target, target, [sign], base=OPT_BASE)["sign updates"] == 1.0
+    assert verdict(target, OPT_BASE, [sign], base=OPT_BASE)["sign updates"] == 0.0
+
+
 def test_one_compact_edit_stands_for_several():
     """Record i+1 deletes the tie, adds a zero init and a norm in three statements; one candidate
     statement does the first two."""
