@@ -9,7 +9,7 @@ the behavioural probes, measured once before them), ``heldout4`` (three more han
 written after attribution's then last change, measured once, tuned on since), ``heldout5``
 (three more, committed before its first measurement, tuned on since), ``heldout6``, ``heldout7``
 and ``heldout8`` (real track only, three more hands each, likewise), ``heldout9`` (real track, one writer
-per task, so no writer saw a later record), and ``seen`` (real track: candidates
+per task, so no writer saw a later record), ``heldout10`` (likewise, eight more writers and styles), and ``seen`` (real track: candidates
 whose writers had seen record i+1, neither held out nor tuned on when first measured). Per set and
 track: precision and recall of
 `reproduced` with Wilson 95% intervals (scipy), accuracy per class, the decoys' credit rate
@@ -36,7 +36,7 @@ sandboxed probe worker; later calls find the candidate's measurements cached), c
 i+1 reformatted; and, in process, attribution and the structural diff
 on a ~600-line pair against `git diff --no-index`.
 
-Usage: python bench/attribution.py [--suite dev|heldout1|...|heldout9|seen|all] [--nanogpt-checkout PATH]
+Usage: python bench/attribution.py [--suite dev|heldout1|...|heldout10|seen|all] [--nanogpt-checkout PATH]
        [--skip-perturbations] [--track T ...] [--records PATH] [--repeat N] [--json OUT]
 """
 
@@ -71,7 +71,7 @@ from analysis.task import load_task  # noqa: E402
 from candidates import add_unrelated, partial, reformat, rename, reorder  # noqa: E402
 
 TARGET_LINES = 600
-SETS = ("dev", *(f"heldout{n}" for n in range(1, 10)), "seen")
+SETS = ("dev", *(f"heldout{n}" for n in range(1, 11)), "seen")
 
 
 def first_class(text: str) -> str | None:

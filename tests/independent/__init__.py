@@ -23,7 +23,8 @@ window argument whatever its unit, the spread of initial weights), ``heldout7-*`
 candidates by three more hands, committed before their first measurement), ``heldout8-*`` (75 by
 three more), ``heldout9-*`` (91 real-track candidates over 19 tasks, one writer per task in eight
 styles: records are cumulative, so a writer given two tasks could read the earlier task's answer in
-the later task's record i) and ``seen-*`` (real-track
+the later task's record i), ``heldout10-*`` (32 real-track candidates over 7 tasks, one writer per
+task in seven more styles, committed before their first measurement) and ``seen-*`` (real-track
 candidates whose writers had seen record i+1 before writing them: neither held out nor the development
 set). The README's attribution section gives each set's figures.
 
