@@ -622,7 +622,8 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
 
 def _field_overrides(units: list[Unit], canon: Canon, facts: Facts) -> None:
     """A field set after its definition, once, in the program's straight-line flow: ``args.lr =
-    3e-3`` and ``args.lr, args.steps = 3e-3, 6200`` after parsing, ``parser.set_defaults(lr=3e-3)``.
+    3e-3`` and ``args.lr, args.steps = 3e-3, 6200`` after parsing, ``setattr(args, "lr", 3e-3)``,
+    ``parser.set_defaults(lr=3e-3)``, a loop of ``setattr`` over a literal table of fields.
     The field then has that value wherever it is read, as if its default had been re-tuned (the
     statement itself is a definition: it shows where the value is used)."""
     assigned: Counter = Counter()
@@ -630,8 +631,8 @@ def _field_overrides(units: list[Unit], canon: Canon, facts: Facts) -> None:
     for unit in units:
         if unit.kind != "region" and unit.qualname != "main":
             continue
-        for atom in unit.atoms:
-            pairs = _override_pairs(atom.node)
+        for index, atom in enumerate(unit.atoms):
+            pairs = _override_pairs(atom.node) or _loop_override_pairs(unit, index)
             if pairs and all(name in facts.consts for name, _ in pairs) and _straight_line(unit, atom):
                 assigned.update(name for name, _ in pairs)
                 found.append((atom, pairs))
@@ -644,8 +645,14 @@ def _field_overrides(units: list[Unit], canon: Canon, facts: Facts) -> None:
 
 
 def _override_pairs(node) -> list[tuple[str, object]]:
-    """(field, value node) of ``obj.field = value`` (tuples too) and ``parser.set_defaults(field=value)``."""
+    """(field, value node) of ``obj.field = value`` (tuples too), ``setattr(obj, "field", value)``
+    and ``parser.set_defaults(field=value)``."""
     kids = node.children
+    if node.kind == "call" and kids and kids[0].label == "setattr" and len(kids) > 1:
+        args = kids[1].children
+        if len(args) == 3 and args[1].kind == "string" and args[1].label.isidentifier():
+            return [(args[1].label, args[2])]
+        return []
     if node.kind == "call" and kids and kids[0].kind == "attribute" and kids[0].children[-1].label == "set_defaults":
         args = kids[1].children if len(kids) > 1 else []
         if args and all(a.kind == "keyword_argument" for a in args):
@@ -659,6 +666,38 @@ def _override_pairs(node) -> list[tuple[str, object]]:
     if target.kind in ("tuple_pattern", "pattern_list") and value.kind in ("tuple", "expression_list"):
         if len(target.children) == len(value.children) and all(t.kind == "attribute" for t in target.children):
             return [(t.children[-1].label, v) for t, v in zip(target.children, value.children, strict=True)]
+    return []
+
+
+def _loop_override_pairs(unit: Unit, index: int) -> list[tuple[str, object]]:
+    """(field, value node) of ``for k, v in TABLE.items(): setattr(obj, k, v)``, TABLE a literal
+    ``dict(field=value, ...)`` or ``{"field": value, ...}``: the loop unrolled."""
+    header = unit.atoms[index].node
+    body = [a.node for a in unit.atoms if a.parent == index]
+    if header.kind != "for_statement:header" or len(header.children) != 2 or len(body) != 1:
+        return []
+    target, iterable = header.children
+    call = body[0]
+    if not (
+        target.kind in ("tuple_pattern", "pattern_list")
+        and [t.kind for t in target.children] == ["identifier", "identifier"]
+        and iterable.kind == "call"
+        and iterable.children[0].kind == "attribute"
+        and iterable.children[0].children[-1].label == "items"
+        and call.kind == "call"
+        and call.children[0].label == "setattr"
+        and len(call.children) > 1
+        and [a.label for a in call.children[1].children[1:]] == [t.label for t in target.children]
+    ):
+        return []
+    table = iterable.children[0].children[0]
+    if table.kind == "call" and table.children[0].label == "dict" and len(table.children) > 1:
+        entries = table.children[1].children
+        if entries and all(e.kind == "keyword_argument" for e in entries):
+            return [(e.children[0].label, e.children[-1]) for e in entries]
+    if table.kind == "dictionary" and table.children:
+        if all(e.kind == "pair" and e.children[0].kind == "string" for e in table.children):
+            return [(e.children[0].label, e.children[-1]) for e in table.children]
     return []
 
 

@@ -360,6 +360,9 @@ def test_a_retune_counts_only_for_its_field_moved_its_way():
         "args.learning_rate = 0.005\n",
         "args.learning_rate, args.momentum = 0.005, 0.95\n",
         'if __name__ == "__main__":\n    args.learning_rate = 0.005\n',
+        'setattr(args, "learning_rate", 0.005)\n',
+        "for key, value in dict(learning_rate=0.005, momentum=0.95).items():\n    setattr(args, key, value)\n",
+        'for k, v in {"learning_rate": 0.005}.items():\n    setattr(args, k, v)\n',
     ],
 )
 def test_a_field_set_after_its_definition_is_a_retune(override):
