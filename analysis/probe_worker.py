@@ -605,6 +605,16 @@ def rotation_free_channels(module):
     return float(still.double().mean())
 
 
+def attention_scale(module):
+    """The factor the first attention multiplies q.k by: its ``scale`` argument, else the library's
+    default 1/sqrt(head size)."""
+    args, kwargs = _first_attention(module, 32)
+    scale = kwargs.get("scale")
+    if scale is None and len(args) > 6:
+        scale = args[6]  # scaled_dot_product_attention(q, k, v, mask, dropout, is_causal, scale)
+    return float(scale) if scale is not None else args[0].size(-1) ** -0.5
+
+
 BLOCK, BLOCKS = 64, 4  # the block window's unit, and the blocks of the probe's sequence
 
 
@@ -1176,6 +1186,7 @@ PROBES = {
     "orthogonal_update": orthogonal_update,
     "relative_positions": relative_positions,
     "rotation_free_channels": rotation_free_channels,
+    "attention_scale": attention_scale,
     "attention_calls": attention_calls,
     "block_window": block_window,
     "cast_linears": cast_linears,

@@ -12,6 +12,7 @@ queries and keys, an orthogonalised optimiser update, a quantity the training lo
 ``relative_positions``, ``half-truncated rotary`` -> ``rotation_free_channels`` too, ``Muon`` /
 ``orthogonal`` -> ``orthogonal_update``, ``per-block`` orthogonalisation -> ``blockwise_orthogonal``
 too, ``dropped attention`` -> ``attention_calls``, ``block sliding window`` -> ``block_window``,
+``attention scale`` -> ``attention_scale``,
 ``CastedLinear`` -> ``cast_linears``, ``learning-rate floor`` -> ``lr_floor``, ``smaller ... init`` ->
 ``init_scale``, ``value residual`` -> ``values_read_first_attention``, ``value embeddings`` ->
 ``values_read_embeddings``, ``U-net value embeddings`` / ``sparse value embeddings`` ->
@@ -25,8 +26,10 @@ record i+1's differs from record i's by more than 20%; a count, such as the atte
 forward pass, by any amount; the spread of initial weights by 5%). Then the candidate's measurement
 decides: it has record i+1's behaviour (a number within 10% of record i+1's, a count equal to it, a
 spread within 3%) -> reproduced; record i's behaviour (within 10% of record i's, or False) -> not
-reproduced. A candidate the probe cannot measure (a definition that does not load on CPU, an
-optimiser written into the training loop, a number in between) is left to the static layers, and the
+reproduced. A setting whose idea is its direction (the softmax scale) is reproduced by moving from
+record i's number the way record i+1 did, at least half as far, and not by moving the other way. A
+candidate the probe cannot measure (a definition that does not load on CPU, an optimiser written into
+the training loop, a number in between) is left to the static layers, and the
 report says which layer decided. So is a "not reproduced" of a probe that builds the model from the
 script's classes when the candidate's own top-level code reworks the model after building it
 (``model = to_bf16_compute(model)``, ``parametrize.register_parametrization(model...)``): the probe's
@@ -66,6 +69,9 @@ CLOSE = 0.1  # relative distance of the candidate's number to one record's to co
 # (apart, close) where a probe measures finer or coarser than that: a count differs by any amount
 # (12 -> 11 attention layers), a weight's spread is measured to a percent (0.58 -> 0.5)
 TOLERANCE = {"attention_calls": (0.0, 0.0), "init_scale": (0.05, 0.03)}
+# Numeric probes of a setting whose idea is its direction (a softmax scale above the default): the
+# candidate reproduces it by moving from record i's number the way record i+1 did, at least half as far
+DIRECTIONAL = frozenset({"attention_scale"})
 
 # probe -> a pattern over an innovation's name that calls for it (descriptions mention neighbouring
 # ideas: "Muon's momentum", "the softcap's threshold")
@@ -87,6 +93,7 @@ SELECT = {
         re.I,
     ),
     "block_window": re.compile(r"\bblock\b.*\bwindow\b|\bwindow\b.*\bblocks?\b", re.I),
+    "attention_scale": re.compile(r"\b(attention|softmax)[- ]scale\b", re.I),
     # the cast itself, not a later change inside CastedLinear ("FP8 in CastedLinear")
     "cast_linears": re.compile(r"^(?!.*\bfp8\b).*\bcast(ed)?[- ]?linear", re.I),
     "values_read_first_attention": re.compile(r"\bvalue[- ]residual", re.I),
@@ -165,6 +172,13 @@ def judge(probe: str, base, target, candidate, why: str = "") -> ProbeVerdict:
         return verdict(bool(candidate), "the candidate has the behaviour" if candidate else "the candidate lacks it")
     if not isinstance(candidate, float):
         return verdict(None, f"cannot measure the candidate ({why})")
+    if probe in DIRECTIONAL:
+        moved, wanted = candidate - base, target - base
+        if moved * wanted > 0 and abs(moved) >= abs(wanted) / 2:
+            return verdict(True, "the candidate moves from record i as record i+1 does")
+        if moved * wanted < 0 or _close(candidate, base, close):
+            return verdict(False, "the candidate stays at record i or moves the other way")
+        return verdict(None, "the candidate moves less than half as far as record i+1")
     if _close(candidate, target, close):
         return verdict(True, "the candidate measures as record i+1")
     if _close(candidate, base, close):
@@ -301,7 +315,8 @@ def _model_probe(probe: str) -> bool:
 @functools.lru_cache(maxsize=64)  # record i's text recurs with every candidate of its task
 def _reworks(text: str) -> frozenset[str]:
     """Top-level statements (module level or a top-level function's body) that hand a model built
-    from the script's classes to code of the script's own or to ``parametrize`` after building it."""
+    from the script's classes to code of the script's own or to ``parametrize`` after building it
+    (a loop over its modules too; not the training loop, whose calls run the model)."""
     try:
         tree = ast.parse(text)
     except SyntaxError:
@@ -311,9 +326,14 @@ def _reworks(text: str) -> frozenset[str]:
     for body in probe_worker.top_level_bodies(tree):
         models: set[str] = set()
         for stmt in body:
+            over_model = isinstance(stmt, ast.For) and models & {
+                n.id for n in ast.walk(stmt.iter) if isinstance(n, ast.Name)
+            }
+            if isinstance(stmt, ast.While) or (isinstance(stmt, ast.For) and not over_model):
+                continue  # the training loop runs the model it was given; it does not build it
             calls = [n for n in ast.walk(stmt) if isinstance(n, ast.Call)]
             reached = set(models)  # the model's names, and a loop's over its modules
-            if isinstance(stmt, ast.For) and models & {n.id for n in ast.walk(stmt.iter) if isinstance(n, ast.Name)}:
+            if over_model:
                 reached |= {n.id for n in ast.walk(stmt.target) if isinstance(n, ast.Name)}
             for call in calls:
                 name = ast.unparse(call.func)

@@ -9,7 +9,8 @@ the behavioural probes, measured once before them), ``heldout4`` (three more han
 written after attribution's then last change, measured once, tuned on since), ``heldout5``
 (three more, committed before its first measurement, tuned on since), ``heldout6``, ``heldout7``
 and ``heldout8`` (real track only, three more hands each, likewise), ``heldout9`` (real track, one writer
-per task, so no writer saw a later record), ``heldout10`` (likewise, eight more writers and styles), and ``seen`` (real track: candidates
+per task, so no writer saw a later record), ``heldout10`` (likewise, seven more writers and styles),
+and ``seen`` (real track: candidates
 whose writers had seen record i+1, neither held out nor tuned on when first measured). Per set and
 track: precision and recall of
 `reproduced` with Wilson 95% intervals (scipy), accuracy per class, the decoys' credit rate

@@ -84,7 +84,7 @@ class GPT(nn.Module):
         x = self.wte(idx)POS
         q, k, v = self.qkv(x).view(B, T, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
         QK
-        x = x + F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, -1)
+        x = x + F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=SCALE).transpose(1, 2).reshape(B, T, -1)
         x = x + self.mlp(x)
         logits = self.lm_head(x)
         CAP
@@ -108,7 +108,7 @@ if __name__ == "__main__":
     main()
 """
 
-BASE = dict(ACT="F.gelu(h)", POS="", QK="pass", CAP="pass", OPT="", LOOP="pass")
+BASE = dict(ACT="F.gelu(h)", POS="", QK="pass", CAP="pass", OPT="", LOOP="pass", SCALE="None")
 
 SVD_STEP = """
 class Ortho(torch.optim.Optimizer):
@@ -179,6 +179,11 @@ CASES = {
     "orthogonal_update": (
         [dict(OPT=SVD_STEP), dict(OPT=CUBIC_STEP)],
         [dict(OPT=SIGN_STEP), dict(OPT="class Plain(torch.optim.SGD):\n    pass")],
+    ),
+    # record i+1 raises the softmax scale above the default 1/sqrt(8) = 0.354; lowering it is the opposite
+    "attention_scale": (
+        [dict(SCALE="0.5"), dict(SCALE="1.4 * q.size(-1) ** -0.5"), dict(SCALE="0.6")],
+        [dict(SCALE="0.25"), dict(SCALE="None"), dict(SCALE="0.36"), dict(SCALE="q.size(-1) ** -0.5")],
     ),
     "rising:momentum": (
         [dict(LOOP=RAMP), dict(LOOP="opt.param_groups[0]['momentum'] = min(step / 10, 1) * 0.1 + 0.85")],
@@ -570,6 +575,12 @@ def test_a_probe_decides_only_where_it_tells_the_records_apart():
     assert judge("p", 30.0, 15.0, 29.0).decided is False
     assert judge("p", 30.0, 15.0, 20.0).decided is None  # in between: the static layers decide
     assert judge("p", 30.0, 31.0, 31.0).decided is None
+    # a setting whose idea is its direction: moved the same way at least half as far, or not
+    assert judge("attention_scale", 0.088, 0.12, 0.11).decided is True
+    assert judge("attention_scale", 0.088, 0.12, 0.2).decided is True
+    assert judge("attention_scale", 0.088, 0.12, 0.075).decided is False
+    assert judge("attention_scale", 0.088, 0.12, 0.089).decided is False
+    assert judge("attention_scale", 0.088, 0.12, 0.098).decided is None
 
 
 def test_probes_are_chosen_by_the_innovation_name():
@@ -592,6 +603,7 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("value residual") == ["values_read_first_attention"]
     assert probes_for("block sliding window") == ["block_window"]
     assert probes_for("smaller linear init") == ["init_scale"]
+    assert probes_for("attention scale 0.12") == probes_for("softmax scale") == ["attention_scale"]
     assert probes_for("zero-init projections") == []
     assert probes_for("document-causal sliding-window attention") == []
 
@@ -897,7 +909,12 @@ def test_a_model_reworked_by_the_candidates_own_code_is_left_to_the_static_layer
             "    for mod in model.modules():\n        parametrize.register_parametrization(mod, 'weight', Half())\n"
         ),
     ]
-    untouched = [_rework("    model = torch.compile(model)\n"), _rework("    print(model)\n")]
+    untouched = [
+        _rework("    model = torch.compile(model)\n"),
+        _rework("    print(model)\n"),
+        # the training loop runs the model through helpers of its own; it does not rebuild it
+        REWORK_BASE.replace("        pass\n", "        evaluate(model)\n") + "\n\ndef evaluate(net):\n    return net\n",
+    ]
     for text in reworked:
         verdict = behaviour(_Measured(True, False), REWORK_BASE, target, text, [Inv])[Inv.name]
         assert verdict.decided is None and "reworks the model" in verdict.why, text
