@@ -29,11 +29,12 @@ spread within 3%) -> reproduced; record i's behaviour (within 10% of record i's,
 reproduced. A setting whose idea is its direction (the softmax scale) is reproduced by moving from
 record i's number the way record i+1 did, at least half as far, and not by moving the other way. A
 candidate the probe cannot measure (a definition that does not load on CPU, an optimiser written into
-the training loop, a number in between) is left to the static layers, and the
-report says which layer decided. So is a "not reproduced" of a probe that builds the model from the
+the training loop, a number in between) is left to the static layers, and the report says which layer
+decided. So is a "not reproduced" of a probe that builds the model from the
 script's classes when the candidate's own top-level code reworks the model after building it
-(``model = to_bf16_compute(model)``, ``parametrize.register_parametrization(model...)``): the probe's
-model never went through that code. Gold (record i+1) and null (record i) verdicts therefore stay exact.
+(``model = to_bf16_compute(model)``, ``parametrize.register_parametrization(model...)``; not the
+training loop's calls, which run the model): the probe's model never went through that code. Gold
+(record i+1) and null (record i) verdicts therefore stay exact.
 
 **Where it runs.** In a worker process inside the sandbox of every untrusted run
 (:mod:`replay.run.sandbox`), started on first use and reused (torch is imported once per process);
