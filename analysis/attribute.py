@@ -211,9 +211,7 @@ def _drop_moves(sigs: dict[str, Signature], reorganised: list, deleted: set[str]
         if name in (REFACTOR, OTHER):
             continue
         for f in [f for f, sign in sig.features.items() if _moved(sig.atoms.get(f, []), removed[(f, -sign)])]:
-            del sig.features[f]
-            sig.places.pop(f, None)
-            sig.atoms.pop(f, None)
+            sig.drop(f)
 
 
 def _moved(here: list, there: list) -> bool:

@@ -173,6 +173,12 @@ class Signature:
                 sig.atoms.setdefault(key, []).append((c.side, c.atom, c.place))
         return sig
 
+    def drop(self, feature: str) -> None:
+        """Take ``feature`` out, with its places and statements."""
+        del self.features[feature]
+        self.places.pop(feature, None)
+        self.atoms.pop(feature, None)
+
     @classmethod
     def of(cls, contributions: list[Contribution]) -> Signature:
         net: Counter = Counter()
@@ -654,10 +660,7 @@ def _override_pairs(node) -> list[tuple[str, object]]:
             return [(args[1].label, args[2])]
         return []
     if node.kind == "call" and kids and kids[0].kind == "attribute" and kids[0].children[-1].label == "set_defaults":
-        args = kids[1].children if len(kids) > 1 else []
-        if args and all(a.kind == "keyword_argument" for a in args):
-            return [(a.children[0].label, a.children[-1]) for a in args]
-        return []
+        return _keyword_pairs(kids[1].children if len(kids) > 1 else [])
     if node.kind != "assignment" or len(kids) != 2:
         return []
     target, value = kids
@@ -673,8 +676,10 @@ def _loop_override_pairs(unit: Unit, index: int) -> list[tuple[str, object]]:
     """(field, value node) of ``for k, v in TABLE.items(): setattr(obj, k, v)``, TABLE a literal
     ``dict(field=value, ...)`` or ``{"field": value, ...}``: the loop unrolled."""
     header = unit.atoms[index].node
-    body = [a.node for a in unit.atoms if a.parent == index]
-    if header.kind != "for_statement:header" or len(header.children) != 2 or len(body) != 1:
+    if header.kind != "for_statement:header" or len(header.children) != 2:
+        return []
+    body = [a.node for a in unit.atoms[index + 1 :] if a.parent == index]
+    if len(body) != 1:
         return []
     target, iterable = header.children
     call = body[0]
@@ -692,12 +697,17 @@ def _loop_override_pairs(unit: Unit, index: int) -> list[tuple[str, object]]:
         return []
     table = iterable.children[0].children[0]
     if table.kind == "call" and table.children[0].label == "dict" and len(table.children) > 1:
-        entries = table.children[1].children
-        if entries and all(e.kind == "keyword_argument" for e in entries):
-            return [(e.children[0].label, e.children[-1]) for e in entries]
+        return _keyword_pairs(table.children[1].children)
     if table.kind == "dictionary" and table.children:
         if all(e.kind == "pair" and e.children[0].kind == "string" for e in table.children):
             return [(e.children[0].label, e.children[-1]) for e in table.children]
+    return []
+
+
+def _keyword_pairs(arguments: list) -> list[tuple[str, object]]:
+    """(keyword, value node) of an argument list made of keyword arguments only, else none."""
+    if arguments and all(a.kind == "keyword_argument" for a in arguments):
+        return [(a.children[0].label, a.children[-1]) for a in arguments]
     return []
 
 

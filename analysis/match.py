@@ -9,6 +9,7 @@ name nearly the same, some code in common). A unit left unmatched was added or r
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from difflib import SequenceMatcher
@@ -91,8 +92,9 @@ def _names_related(u: Unit, v: Unit) -> bool:
     return u.kind == "region" or bool(_words(u.qualname) & _words(v.qualname))
 
 
-def _words(name: str) -> set[str]:
-    return {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+", name) if len(w) > 2}
+@functools.lru_cache(maxsize=1024)  # every pair of free units asks again
+def _words(name: str) -> frozenset[str]:
+    return frozenset(w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+", name) if len(w) > 2)
 
 
 def _compatible(u: Unit, v: Unit) -> bool:
