@@ -59,8 +59,18 @@ Probes (a value each):
   one, and at most half of the blocks do.
 * ``lr_floor`` (float): the training loop runs against the script's own optimisers (built at the
   script's size in a one-process group, the data a Stub; their steps update nothing, and a scheduler
-  counts the loop's step) one step past its last; the learning rate then, as a share of the highest
-  it had (0 for a cooldown to zero), the lowest over the parameter groups.
+  counts the loop's step) one step past its last; the learning rate of their parameter groups (where
+  none could be built, the numbers the loop assigns under a name that says ``lr``) then, as a share of
+  the highest it had (0 for a cooldown to zero), the lowest over the groups.
+* ``lr_plateau`` (bool): every learning rate, followed through the loop as for ``lr_floor``, holds its
+  peak over at least half of the steps from its first peak on, reached in the run's first
+  half (a warmup, a constant stretch and a cooldown: a trapezoid): True; it holds the peak over at
+  most a fifth of them and ends above 2% of it (a decay from the peak, cosine or linear, to a floor):
+  False; anything else (a decay to zero without a plateau, which a trapezoid's cooldown becomes when
+  the script's default run is shorter than its default cooldown) cannot be told.
+
+The training loop is found at module level, in a top-level function or in the script's
+``if __name__ == "__main__":`` block (the speedrun's first records train there).
 
 Scripts written for the GPU load as well: a tensor or module sent to CUDA stays on the CPU, a device
 named ``cuda`` becomes the CPU, and FlexAttention runs as the ``scaled_dot_product_attention`` its block
@@ -80,6 +90,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import sys
 import types
 import warnings
@@ -987,8 +998,19 @@ class Locals(dict):
 
 
 def top_level_bodies(tree) -> list[list]:
-    """The statement lists where a script's own flow runs: the module's and each top-level function's."""
-    return [tree.body] + [n.body for n in tree.body if isinstance(n, ast.FunctionDef)]
+    """The statement lists where a script's own flow runs: the module's, each top-level function's
+    and its ``if __name__ == "__main__":`` block's."""
+    return [tree.body] + [n.body for n in tree.body if isinstance(n, ast.FunctionDef) or _main_block(n)]
+
+
+def _main_block(node) -> bool:
+    return (
+        isinstance(node, ast.If)
+        and isinstance(node.test, ast.Compare)
+        and isinstance(node.test.left, ast.Name)
+        and node.test.left.id == "__name__"
+        and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in node.test.comparators)
+    )
 
 
 def own_definitions(tree) -> set[str]:
@@ -1054,8 +1076,10 @@ def _setup(module, text, build: bool, log=None):
         for code in codes:
             try:
                 exec(code, scope, local)
-            except Exception:  # noqa: BLE001, S112 - a statement that needs what was not loaded
+            except (Exception, SystemExit):  # noqa: BLE001, S112 - it needs what was not loaded (or parses argv)
                 continue
+            # a function the flow defines (get_lr in a main block) reads the flow's names as its globals
+            scope.update(local)
             for name, value in list(local.items()):
                 log(name, value)
 
@@ -1138,15 +1162,20 @@ def _no_update(*args, **kwargs):
     return None
 
 
-def lr_floor(module, text):
-    """The learning rate of every parameter group one step past the training loop's last, as a share
-    of the highest it had: 0 for a cooldown to zero, the floor for one that ends above it (the
-    lowest share over the groups). The loop runs against the script's own optimisers, built at the
-    script's size; the rate is read from their parameter groups after every step."""
+LR_NAME = re.compile(r"(^|[^a-z])lr([^a-z]|$)|learning_rate")  # lr, lr_scale, group['lr'], current_lr
+
+
+def _followed_rates(module, text) -> tuple[list, list[dict]]:
+    """(the steps run, the learning rates followed through them: step -> rate, one per series). The
+    training loop runs against the script's own optimisers, built at the script's size in a
+    one-process group, one step past its last; the rate is read from their parameter groups after
+    every step. Where none could be built (a model handed to DDP on a GPU), the numbers the loop
+    assigns under a name that says lr are followed instead."""
     import torch
 
     _single_process_group()  # a script built for torchrun reads its rank and world size
     rates: dict[tuple[int, int], dict] = {}
+    named: dict[str, dict] = {}
     objects = {}
 
     def prepare(step, names):
@@ -1166,17 +1195,62 @@ def lr_floor(module, text):
                 if isinstance(group.get("lr"), (int, float)):
                     rates.setdefault((id(opt), g), {})[step] = float(group["lr"])
 
+    def log(path, value, step):
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and LR_NAME.search(path.lower()):
+            named.setdefault(path, {})[step] = float(value)
+
     with warnings.catch_warnings():  # a scheduler stepped before its optimiser says so
         warnings.simplefilter("ignore", UserWarning)
-        steps = _run_loop(module, text, lambda *a: None, observe, build=True, prepare=prepare)
+        steps = _run_loop(module, text, log, observe, build=True, prepare=prepare)
+    return steps, list(rates.values()) or list(named.values())
+
+
+def lr_floor(module, text):
+    """The learning rate of every parameter group one step past the training loop's last, as a share
+    of the highest it had: 0 for a cooldown to zero, the floor for one that ends above it (the
+    lowest share over the groups)."""
+    steps, followed = _followed_rates(module, text)
     shares = []
-    for series in rates.values():
+    for series in followed:
         top = max(series[k] for k in steps[:-1] if k in series) if len(series) > 1 else 0.0
         if top > 0 and steps[-1] in series:
             shares.append(series[steps[-1]] / top)
     if not shares:
         raise LookupError("no optimiser's learning rate could be followed through the loop")
     return max(0.0, min(shares))
+
+
+PEAK = 0.999  # a step at this share of the highest rate or above holds the peak
+
+
+def _plateau(series: dict) -> bool | None:
+    """A trapezoid (True), a decay from the peak to a floor (False), or neither (None)."""
+    values = [series[k] for k in sorted(series)]
+    top = max(values)
+    if top <= 0:
+        return None
+    first = next(i for i, v in enumerate(values) if v >= PEAK * top)
+    held = sum(v >= PEAK * top for v in values[first:]) / len(values[first:])
+    if held >= 0.5 and first <= len(values) / 2:
+        return True
+    if held <= 0.2 and values[-1] > 0.02 * top:
+        return False
+    return None
+
+
+def lr_plateau(module, text):
+    """Whether every learning rate the loop follows holds its peak for most of the run (see the
+    module docstring)."""
+    steps, followed = _followed_rates(module, text)
+    followed = [{k: v for k, v in series.items() if k != steps[-1]} for series in followed]  # the run's steps only
+    # a constant rate holds its peak all along: a trapezoid whose warmup and cooldown the script's
+    # defaults leave empty (the speedrun's record 2 ships --warmdown_iters 0)
+    shapes = {_plateau(series) for series in followed if len(series) >= 3}
+    if len(shapes) != 1 or None in shapes:
+        raise LookupError(f"no learning rate of one clear shape was followed through the loop ({shapes or 'none'})")
+    return shapes.pop()
 
 
 PROBES = {
@@ -1201,12 +1275,24 @@ PROBES = {
 SCRIPT_PROBES = {  # probes that also read the script's training code
     "blockwise_orthogonal": blockwise_orthogonal,
     "lr_floor": lr_floor,
+    "lr_plateau": lr_plateau,
 }
 
 
 def measure(text: str, names: list) -> dict:
-    with _devices_read_as_cpu(text):
+    with _devices_read_as_cpu(text), _no_arguments():
         return _measure(text, names)
+
+
+@contextlib.contextmanager
+def _no_arguments():
+    """A script that parses its command line (argparse) reads none: it runs with its defaults."""
+    saved = sys.argv
+    sys.argv = ["probed"]
+    try:
+        yield
+    finally:
+        sys.argv = saved
 
 
 def _measure(text: str, names: list) -> dict:

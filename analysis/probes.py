@@ -102,6 +102,7 @@ SELECT = {
     "mirrored_value_embeddings": re.compile(r"(\bu-?net\b|\bmirror\w*).*\bvalue[- ]embed", re.I),
     "ends_only_value_embeddings": re.compile(r"\bsparse\b.*\bvalue[- ]embed", re.I),
     "init_scale": re.compile(r"\b(smaller|larger|scaled?|narrower|wider)\b.*\binit", re.I),
+    "lr_plateau": re.compile(r"\btrapezo|\bwarmup[- ]stable[- ]decay\b|\bwsd\b", re.I),
     "lr_floor": re.compile(
         r"(learning[- ]rate|\blr\b).*\bfloor\b|\bfloor\b.*(learning[- ]rate|\blr\b)|\bmin(imum)?[- _]lr\b", re.I
     ),
@@ -306,7 +307,7 @@ def shared_prober() -> Prober | None:
 
 
 # probes that measure the optimisers or the training loop rather than a model built from the classes
-NOT_MODEL_PROBES = frozenset({"orthogonal_update", "blockwise_orthogonal", "lr_floor"})
+NOT_MODEL_PROBES = frozenset({"orthogonal_update", "blockwise_orthogonal", "lr_floor", "lr_plateau"})
 
 
 def _model_probe(probe: str) -> bool:

@@ -513,6 +513,24 @@ BLOCK_CASES = {
         ],
         [dict(UPDATE="polar(g) * 2"), dict(UPDATE=BY_BLOCKS.replace("g.chunk(3)", "g.chunk(2)"))],
     ),
+    "lr_plateau": (
+        [
+            dict(SCHEDULE=LINEAR_FLOOR),  # a constant stretch, then a cooldown to zero
+            dict(  # a warmup, a constant stretch and a cooldown, as branches
+                SCHEDULE="if it < 2:\n        return (it + 1) / 2\n"
+                "    if it < args.num_iterations - args.warmdown_iters:\n        return 1.0\n"
+                "    return (args.num_iterations - it) / args.warmdown_iters"
+            ),
+            dict(SCHEDULE="return float(torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.8, 0.6, 0.4, 0.2])[it])"),
+            dict(SCHEDULE="return 1.0"),  # a trapezoid whose warmup and cooldown the defaults leave empty
+        ],
+        [
+            dict(SCHEDULE="return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * it / args.num_iterations))"),
+            dict(SCHEDULE="return max(0.1, 0.7**it)"),
+            dict(SCHEDULE="return 1.0 - 0.9 * it / args.num_iterations"),
+        ],
+        dict(SCHEDULE="return (0.1 + (1 - it / args.num_iterations)) / 1.1"),  # a linear decay to a floor
+    ),
     "lr_floor": (
         [
             dict(SCHEDULE=LINEAR_FLOOR.replace("min(1.0, ", "min(1.0, FLOOR + (1 - FLOOR) * ")),
@@ -596,6 +614,7 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("bf16 activations (CastedLinear)") == ["cast_linears"]
     assert probes_for("FP8 in CastedLinear") == []
     assert probes_for("learning-rate floor 0.1") == ["lr_floor"]
+    assert probes_for("trapezoid learning-rate schedule") == probes_for("trapezoidal lr schedule") == ["lr_plateau"]
     assert probes_for("U-net value embeddings") == ["mirrored_value_embeddings"]
     assert probes_for("sparse value embeddings") == ["ends_only_value_embeddings"]
     assert probes_for("split value embeddings") == []
@@ -668,6 +687,56 @@ def test_the_floor_of_a_torchrun_scripts_scheduler_is_measured_at_its_last_steps
     assert base == pytest.approx(0.0, abs=0.01) and target == pytest.approx(0.1, abs=0.01)
     assert judge("lr_floor", base, target, floor("max(0.1, w)")).decided is True
     assert judge("lr_floor", base, target, floor("0.5 * w")).decided is False
+
+
+MAIN_BLOCK_SCHEDULE = """
+import argparse
+import torch
+import torch.nn as nn
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--num_iterations", type=int, default=10)
+    parser.add_argument("--learning_rate", type=float, default=1e-3)
+    parser.add_argument("--warmdown_iters", type=int, default=WARMDOWN)
+    args = parser.parse_args()
+    assert torch.cuda.is_available()
+    model = nn.Linear(8, 8).cuda()
+    model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[0])
+    optimizer = model.module.configure_optimizers()
+
+    def get_lr(it):
+        RULE
+
+    for step in range(args.num_iterations + 1):
+        loss = model(x)
+        lr = get_lr(step)
+        for param_group in optimizer.param_groups:
+            param_group["lr"] = lr
+        optimizer.step()
+"""
+
+
+def test_a_schedule_in_a_main_block_is_followed_with_the_scripts_defaults():
+    """The speedrun's first records train in an ``if __name__ == "__main__":`` block, with a schedule
+    defined there that reads the parsed arguments, and an optimiser that cannot be built off a GPU:
+    the loop is found there, the schedule sees the arguments' defaults (whatever the probing process's
+    own command line), and the rate is followed through the numbers the loop assigns."""
+
+    def plateau(rule, warmdown="0"):
+        text = MAIN_BLOCK_SCHEDULE.replace("RULE", rule).replace("WARMDOWN", warmdown)
+        return probe_worker.measure(text, ["lr_plateau"])["lr_plateau"]
+
+    to_floor = "return (0.1 + (1 - it / args.num_iterations)) / 1.1 * args.learning_rate"
+    trapezoid = (
+        "if it < args.num_iterations - args.warmdown_iters:\n            return args.learning_rate"
+        "\n        return args.learning_rate * (args.num_iterations - it) / args.warmdown_iters"
+    )
+    assert plateau(to_floor)["value"] is False
+    assert plateau(trapezoid)["value"] is True  # its last step divides by zero: the rate stays
+    assert plateau(trapezoid, warmdown="4")["value"] is True
+    # a cooldown longer than the default run decays from the start to zero: not told apart
+    assert plateau(trapezoid, warmdown="2000")["value"] is None
 
 
 def test_a_script_that_cannot_load_is_left_to_the_static_layers():
