@@ -19,9 +19,12 @@ What is made equal (each a rule below, applied bottom-up):
   way it ramps;
 * constants: numeric sub-expressions are folded (``2 * 0.3``, ``(50257 + 127) // 128 * 128``,
   ``math.sqrt(3)``); configuration fields (classes holding only assignments, ``argparse``
-  defaults), module-level numeric constants, single-assignment numeric locals and attributes
-  a class sets from them in ``__init__`` are replaced by their values; each value remembers the
-  field it came from (its *origin*), so a re-tuned field is visible wherever it is used;
+  defaults, the attributes of a settings object whose ``__init__`` only sets them), module-level
+  numeric constants, single-assignment numeric locals and attributes a class sets from them in
+  ``__init__`` are replaced by their values; a setting read from the environment (``os.environ.get``,
+  ``os.getenv``, or a helper of the script that reads them, called with the setting's name) reads as
+  its default; each value remembers the field it came from (its *origin*), so a re-tuned field is
+  visible wherever it is used;
 * small helpers the script defines: a function whose body is a ``return`` of an expression (after
   assignments of locals and asserts) is substituted at its call sites (``soft_cap(z, 30)`` becomes
   ``30 * tanh(z / 30)``; ``round_up(50257, 128)`` folds to 50304); other short
@@ -215,6 +218,17 @@ class Function:
     defaults: dict[str, Node]
     atoms: list  # analysis.units.Atom, header first
     owner: str | None  # the class of a method
+
+
+def _reads_environment(fn: Function, dotted) -> bool:
+    """Whether a function's body reads ``os.environ`` or calls ``os.getenv``."""
+    stack = [a.node for a in fn.atoms[1:]]
+    while stack:
+        node = stack.pop()
+        if node.kind == "attribute" and dotted(node) in (["os", "environ"], ["os", "getenv"]):
+            return True
+        stack.extend(c for c in node.children if isinstance(c, Node))
+    return False
 
 
 @dataclass(frozen=True)
@@ -498,6 +512,9 @@ class Canon:
             if scope.is_local(name):
                 return ("c", "$local", tuple(args), tuple(sorted(kws, key=_kwkey)))
             fn = self._function(name, None, scope)
+            default = self._environment_default(fn, args, kws) if fn is not None else None
+            if default is not None:
+                return default
             if fn is not None:
                 inlined = self._inline(fn, args, kws, scope)
                 if inlined is not None:
@@ -526,6 +543,21 @@ class Canon:
         if receiver is not None:
             args.insert(0, receiver)
         return self._canonical_call(name, args, kws)
+
+    def _environment_default(self, fn: Function, args, kws):
+        """The default a helper of the script that reads the environment is called with
+        (``env_value("STEPS", 6200)``): like ``os.environ.get``, it reads as what the script runs with."""
+        given = dict(kws)
+        if "default" in fn.params and "default" in given:
+            default = given["default"]
+        else:
+            index = fn.params.index("default") if "default" in fn.params else 1
+            default = args[index] if len(args) > index else None
+        name = args[0] if args else given.get(fn.params[0]) if fn.params else None
+        named = isinstance(name, tuple) and name[0] == "s"  # the setting's name, as text
+        if default is None or not named or not _reads_environment(fn, self._dotted):
+            return None
+        return default
 
     def _module(self, name: str, scope: Scope) -> bool:
         """Is ``name`` (the root of a dotted call) a library module rather than a variable?"""

@@ -621,9 +621,41 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
             name = _argparse_default(atom.node, canon, facts)
             if name:
                 facts.definitions[id(atom)] = (name,)
+    _settings_objects(units, canon, facts)
     _field_overrides(units, canon, facts)
     _class_aliases(units, canon, facts)
     return facts
+
+
+def _settings_objects(units: list[Unit], canon: Canon, facts: Facts) -> None:
+    """A class whose ``__init__`` does nothing but set its own attributes (``self.lr = 3e-3``,
+    ``self.steps = env_value("STEPS", 6200)``) is a settings object: its numbers are configuration
+    fields, as a dataclass's are."""
+    for unit in units:
+        body = unit.atoms[1:]
+        if not (unit.kind == "method" and unit.qualname.endswith(".__init__") and len(body) >= 2):
+            continue
+        if not all(_self_field(atom.node) for atom in body):
+            continue
+        scope = unit_scope(unit, facts)
+        for atom in body:
+            name = atom.node.children[0].children[-1].label
+            value = canon.expr(atom.node.children[-1], scope)
+            if isinstance(value, Num):
+                facts.consts.setdefault(name, Num(value, name, True))
+                facts.definitions[id(atom)] = (name,)
+
+
+def _self_field(node) -> bool:
+    """``self.name = value`` (annotated or not)."""
+    kids = node.children
+    return (
+        node.kind == "assignment"
+        and len(kids) >= 2
+        and kids[0].kind == "attribute"
+        and kids[0].children[0].label == "self"
+        and len(kids[0].children) == 2
+    )
 
 
 def _field_overrides(units: list[Unit], canon: Canon, facts: Facts) -> None:
@@ -651,16 +683,21 @@ def _field_overrides(units: list[Unit], canon: Canon, facts: Facts) -> None:
 
 
 def _override_pairs(node) -> list[tuple[str, object]]:
-    """(field, value node) of ``obj.field = value`` (tuples too), ``setattr(obj, "field", value)``
-    and ``parser.set_defaults(field=value)``."""
+    """(field, value node) of ``obj.field = value`` (tuples too), ``setattr(obj, "field", value)``,
+    ``parser.set_defaults(field=value)`` and ``vars(obj).update(...)`` or ``obj.__dict__.update(...)``
+    with keywords or a literal table."""
     kids = node.children
     if node.kind == "call" and kids and kids[0].label == "setattr" and len(kids) > 1:
         args = kids[1].children
         if len(args) == 3 and args[1].kind == "string" and args[1].label.isidentifier():
             return [(args[1].label, args[2])]
         return []
-    if node.kind == "call" and kids and kids[0].kind == "attribute" and kids[0].children[-1].label == "set_defaults":
-        return _keyword_pairs(kids[1].children if len(kids) > 1 else [])
+    method = kids[0].children[-1].label if node.kind == "call" and kids and kids[0].kind == "attribute" else None
+    arguments = kids[1].children if method and len(kids) > 1 else []
+    if method == "set_defaults":
+        return _keyword_pairs(arguments)
+    if method == "update" and _fields_of_object(kids[0].children[0]):
+        return _keyword_pairs(arguments) or (_table_pairs(arguments[0]) if len(arguments) == 1 else [])
     if node.kind != "assignment" or len(kids) != 2:
         return []
     target, value = kids
@@ -695,13 +732,24 @@ def _loop_override_pairs(unit: Unit, index: int) -> list[tuple[str, object]]:
         and [a.label for a in call.children[1].children[1:]] == [t.label for t in target.children]
     ):
         return []
-    table = iterable.children[0].children[0]
+    return _table_pairs(iterable.children[0].children[0])
+
+
+def _table_pairs(table) -> list[tuple[str, object]]:
+    """(field, value node) of a literal table: ``dict(field=value, ...)`` or ``{"field": value, ...}``."""
     if table.kind == "call" and table.children[0].label == "dict" and len(table.children) > 1:
         return _keyword_pairs(table.children[1].children)
     if table.kind == "dictionary" and table.children:
         if all(e.kind == "pair" and e.children[0].kind == "string" for e in table.children):
             return [(e.children[0].label, e.children[-1]) for e in table.children]
     return []
+
+
+def _fields_of_object(node) -> bool:
+    """``vars(obj)`` or ``obj.__dict__``: an object's fields as a table."""
+    if node.kind == "call":
+        return node.children[0].label == "vars" and len(node.children) > 1 and len(node.children[1].children) == 1
+    return node.kind == "attribute" and node.children[-1].label == "__dict__"
 
 
 def _keyword_pairs(arguments: list) -> list[tuple[str, object]]:

@@ -314,16 +314,47 @@ def _model_probe(probe: str) -> bool:
     return probe not in NOT_MODEL_PROBES and not probe.startswith("rising:")
 
 
+# module methods that change a model in place (a method named with a trailing _ does too)
+MUTATING_METHODS = frozenset(
+    {"to", "cuda", "cpu", "float", "half", "bfloat16", "double", "type", "apply", "add_module", "load_state_dict"}
+    | {"register_buffer", "register_parameter", "register_forward_hook", "register_forward_pre_hook", "setattr"}
+)
+
+
+def _may_change(fn: ast.AST, functions: dict, seen: set) -> bool:
+    """Whether a definition of the script may change what it is given: a class (a wrapper), or a
+    function that assigns an attribute or an item, calls a mutating method or ``parametrize``, or
+    calls another function of the script's own that may. A function that only reads the model
+    (counts its layers, logs it) does not."""
+    if not isinstance(fn, ast.FunctionDef) or fn.name in seen:
+        return not isinstance(fn, ast.FunctionDef)
+    seen.add(fn.name)
+    for node in ast.walk(fn):
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            if any(isinstance(t, (ast.Attribute, ast.Subscript)) for t in targets):
+                return True
+        if isinstance(node, ast.Call):
+            name = ast.unparse(node.func).rpartition(".")[2]
+            if name in MUTATING_METHODS or name.endswith("_") and not name.endswith("__") or "parametriz" in name:
+                return True
+            if name in functions and _may_change(functions[name], functions, seen):
+                return True
+    return False
+
+
 @functools.lru_cache(maxsize=64)  # record i's text recurs with every candidate of its task
 def _reworks(text: str) -> frozenset[str]:
-    """Top-level statements (module level or a top-level function's body) that hand a model built
-    from the script's classes to code of the script's own or to ``parametrize`` after building it
-    (a loop over its modules too; not the training loop, whose calls run the model)."""
+    """Top-level statements (module level, a top-level function's body or the main block) that hand
+    a model built from the script's classes to code of the script's own that may change it, or to
+    ``parametrize``, after building it (a loop over its modules too; not the training loop, whose
+    calls run the model)."""
     try:
         tree = ast.parse(text)
     except SyntaxError:
         return frozenset()
     own = probe_worker.own_definitions(tree)
+    definitions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     out = set()
     for body in probe_worker.top_level_bodies(tree):
         models: set[str] = set()
@@ -340,7 +371,8 @@ def _reworks(text: str) -> frozenset[str]:
             for call in calls:
                 name = ast.unparse(call.func)
                 rooted = any(isinstance(n, ast.Name) and n.id in reached for a in call.args for n in ast.walk(a))
-                if rooted and (name in own or "parametriz" in name):
+                changes = name in own and _may_change(definitions[name], definitions, set())
+                if rooted and (changes or "parametriz" in name):
                     out.add(ast.dump(stmt))
             if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and any(
                 isinstance(c.func, ast.Name) and c.func.id in own for c in calls

@@ -363,6 +363,9 @@ def test_a_retune_counts_only_for_its_field_moved_its_way():
         'setattr(args, "learning_rate", 0.005)\n',
         "for key, value in dict(learning_rate=0.005, momentum=0.95).items():\n    setattr(args, key, value)\n",
         'for k, v in {"learning_rate": 0.005}.items():\n    setattr(args, k, v)\n',
+        "vars(args).update(learning_rate=0.005, momentum=0.95)\n",
+        'args.__dict__.update({"learning_rate": 0.005})\n',
+        "vars(args).update(dict(learning_rate=0.005))\n",
     ],
 )
 def test_a_field_set_after_its_definition_is_a_retune(override):
@@ -378,6 +381,57 @@ def test_a_field_set_after_its_definition_is_a_retune(override):
     assert verdict(target, wrong_way, [inv])["doubled learning rate"] == 0.0
     assert verdict(target, branch, [inv])["doubled learning rate"] == 0.0
     assert verdict(target, twice, [inv])["doubled learning rate"] == 0.0
+
+
+SETTINGS = """class Hyperparameters:
+    learning_rate = 0.003
+    embed_lr = 0.03
+    n_head = 8
+    momentum = 0.95
+    softcap = 30.0
+
+
+args = Hyperparameters()
+"""
+FROM_ENVIRONMENT = """import os
+
+
+def setting(name, default):
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return type(default)(raw)
+
+
+class Settings:
+    def __init__(self):
+        self.learning_rate = LR
+        self.embed_lr = setting("EMBED_LR", 0.03)
+        self.n_head = 8
+        self.momentum = float(os.getenv("MOMENTUM", "0.95"))
+        self.softcap = 30.0
+
+
+args = Settings()
+"""
+
+
+@pytest.mark.parametrize(
+    "read",
+    ['setting("LR", {})', 'setting(name="LR", default={})', 'float(os.environ.get("LR", "{}"))', "{}"],
+)
+def test_a_settings_object_set_in_its_init_holds_configuration_fields(read):
+    """Settings rewritten as an object whose ``__init__`` sets its attributes, each read from the
+    environment with a default (through the script's own helper or not): the defaults are the
+    fields' values, so a re-tune shows, and so does its direction."""
+    target = edit(BASE, ("    learning_rate = 0.003", "    learning_rate = 0.006"))
+    inv = Innovation("doubled learning rate", ("Hyperparameters.learning_rate",), "The AdamW lr doubles.")
+    right = edit(BASE, (SETTINGS, FROM_ENVIRONMENT.replace("LR", read.format("0.005"), 1)))
+    same = edit(BASE, (SETTINGS, FROM_ENVIRONMENT.replace("LR", read.format("0.003"), 1)))
+    wrong_way = edit(BASE, (SETTINGS, FROM_ENVIRONMENT.replace("LR", read.format("0.002"), 1)))
+    assert verdict(target, right, [inv])["doubled learning rate"] == 1.0
+    assert verdict(target, same, [inv])["doubled learning rate"] == 0.0
+    assert verdict(target, wrong_way, [inv])["doubled learning rate"] == 0.0
 
 
 ARGPARSE_BASE = """

@@ -970,17 +970,24 @@ def test_a_model_reworked_by_the_candidates_own_code_is_left_to_the_static_layer
         name = "bf16 activations (CastedLinear)"
 
     target = REWORK_BASE + "# TARGET\n"
-    helpers = "\n\ndef to_bf16(net):\n    return net\n"
+    helpers = "\n\ndef to_bf16(net):\n    return half(net)\n\n\ndef half(net):\n    return net.to(torch.bfloat16)\n"
     reworked = [
         _rework("    model = to_bf16(model)\n") + helpers,
         _rework("    to_bf16(model.cuda())\n") + helpers,
         _rework(
             "    for mod in model.modules():\n        parametrize.register_parametrization(mod, 'weight', Half())\n"
         ),
+        _rework("    freeze(model)\n")
+        + "\n\ndef freeze(net):\n    for p in net.parameters():\n        p.requires_grad = False\n",
     ]
     untouched = [
         _rework("    model = torch.compile(model)\n"),
         _rework("    print(model)\n"),
+        # helpers of its own that only read the model: they count its layers, log its size
+        _rework("    assert count_linears(model) == 72\n")
+        + "\n\ndef count_linears(net):\n    return sum(1 for m in net.modules() if isinstance(m, nn.Linear))\n",
+        _rework("    log_size(model)\n")
+        + "\n\ndef log_size(net):\n    n = sum(p.numel() for p in net.parameters())\n    print(f'{n} parameters')\n",
         # the training loop runs the model through helpers of its own; it does not rebuild it
         REWORK_BASE.replace("        pass\n", "        evaluate(model)\n") + "\n\ndef evaluate(net):\n    return net\n",
     ]
