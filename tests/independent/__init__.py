@@ -24,7 +24,9 @@ candidates by three more hands, committed before their first measurement), ``hel
 three more), ``heldout9-*`` (91 real-track candidates over 19 tasks, one writer per task in eight
 styles: records are cumulative, so a writer given two tasks could read the earlier task's answer in
 the later task's record i), ``heldout10-*`` (32 real-track candidates over 7 tasks, one writer per
-task in seven more styles, committed before their first measurement) and ``seen-*`` (real-track
+task in seven more styles, committed before their first measurement), ``heldout11-*`` (35 over 7 other
+tasks, likewise: functional, annotated, tensor-explicit, inheritance, registry, minimal, defensive) and
+``seen-*`` (real-track
 candidates whose writers had seen record i+1 before writing them: neither held out nor the development
 set). The README's attribution section gives each set's figures.
 
