@@ -220,6 +220,39 @@ class Function:
     owner: str | None  # the class of a method
 
 
+def literal_table(value) -> bool:
+    """A canonical dict, tuple or list whose entries are all numbers or literal tables."""
+    if not isinstance(value, tuple) or len(value) < 3:
+        return False
+    if value[:2] == ("c", "dict") and not value[2]:
+        entries = [v for _, v in value[3]]
+    elif value[:2] == ("q", "dict"):
+        entries = [pair[2] for pair in value[2] if isinstance(pair, tuple) and pair[0] == "pair"]
+        if len(entries) != len(value[2]):
+            return False
+    elif value[0] == "q" and value[1] in ("tuple", "list"):
+        entries = list(value[2])
+    else:
+        return False
+    return bool(entries) and all(isinstance(v, Num) or literal_table(v) for v in entries)
+
+
+def table_entry(table: tuple, index: tuple):
+    """``table[key]`` for a constant key (a string or an integer), else None."""
+    if len(index) != 1:
+        return None
+    key = index[0]
+    if table[:2] == ("c", "dict"):
+        found = [v for k, v in table[3] if isinstance(key, tuple) and key == ("s", k)]
+        return found[0] if found else None
+    if table[:2] == ("q", "dict"):
+        found = [pair[2] for pair in table[2] if pair[1] == key]
+        return found[0] if found else None
+    if isinstance(key, Num) and float(key).is_integer() and -len(table[2]) <= int(key) < len(table[2]):
+        return table[2][int(key)]
+    return None
+
+
 def _reads_environment(fn: Function, dotted) -> bool:
     """Whether a function's body reads ``os.environ`` or calls ``os.getenv``."""
     stack = [a.node for a in fn.atoms[1:]]
@@ -260,6 +293,8 @@ class Facts:
     # configuration fields holding a tuple of numbers (Adam's betas), read as that tuple's literal
     tuples: dict[str, tuple] = field(default_factory=dict)
     module: dict[str, Num] = field(default_factory=dict)  # module-level numeric constants (name)
+    # module-level literal tables of numbers (presets: {"fast": (1530, 600)}), read by constant keys
+    tables: dict[str, tuple] = field(default_factory=dict)
     aliases: dict[str, dict[str, Num]] = field(default_factory=dict)  # class -> self.attr -> value
     functions: dict[str, Function] = field(default_factory=dict)  # qualname -> function
     by_name: dict[str, list[Function]] = field(default_factory=dict)  # last name -> functions
@@ -401,6 +436,14 @@ class Canon:
                 if isinstance(step, Num) and step == -1:
                     return call("reversed", base)  # x[::-1]
             idx = tuple(self.expr(c, scope) for c in rest)
+            named = node.children[0]
+            if named.kind == "identifier" and named.label in self.facts.tables and not scope.is_local(named.label):
+                table = self.facts.tables[named.label]
+            else:
+                table = base if literal_table(base) else None  # PRESETS["fast"][0]
+            entry = table_entry(table, idx) if table is not None else None
+            if entry is not None:
+                return entry
             return ("x", base, idx)
         if kind == "slice":
             return ("sl", tuple(self.expr(c, scope) for c in node.children))

@@ -45,7 +45,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from analysis.canon import ALIASES, KW_DEFAULTS, TYPED, BaseNames, Canon, Facts, Function, Num, Scope
+from analysis.canon import ALIASES, KW_DEFAULTS, TYPED, BaseNames, Canon, Facts, Function, Num, Scope, literal_table
 from analysis.syntax import identifiers
 from analysis.units import Atom, Unit
 from analysis.versions import Edit, FileDiff, Version
@@ -596,13 +596,24 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
         scope = Scope(module=facts.module)
         for atom in unit.atoms:
             node = atom.node
-            if node.kind == "assignment" and len(node.children) >= 2 and node.children[0].kind == "identifier":
-                name = node.children[0].label
-                if module_counts[name] == 1:
-                    value = canon.expr(node.children[-1], scope)
-                    if isinstance(value, Num):
-                        facts.module[name] = Num(value, value.origin or name, True)
-                        facts.definitions[id(atom)] = (name,)
+            if node.kind != "assignment" or len(node.children) < 2:
+                continue
+            target = node.children[0]
+            names = [target] if target.kind == "identifier" else target.children
+            if target.kind not in ("identifier", "pattern_list", "tuple_pattern") or not all(
+                n.kind == "identifier" and module_counts[n.label] == 1 for n in names
+            ):
+                continue
+            value = canon.expr(node.children[-1], scope)
+            if target.kind == "identifier" and literal_table(value):
+                facts.tables[target.label] = value  # a table of presets, read by constant keys
+                continue
+            # a, b = 1530, 600 or = PRESETS["fast"]: one number per name
+            values = [value] if target.kind == "identifier" else _unpacked(value, len(names))
+            if values and all(isinstance(v, Num) for v in values):
+                for n, v in zip(names, values, strict=True):
+                    facts.module[n.label] = Num(v, v.origin or n.label, True)
+                facts.definitions[id(atom)] = tuple(n.label for n in names)
     for unit in units:
         if unit.qualname in config:
             scope = Scope(module=facts.module)
@@ -622,9 +633,16 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
             if name:
                 facts.definitions[id(atom)] = (name,)
     _settings_objects(units, canon, facts)
-    _field_overrides(units, canon, facts)
+    _field_overrides(units, canon, facts, config)
     _class_aliases(units, canon, facts)
     return facts
+
+
+def _unpacked(value, count: int) -> list:
+    """The entries of a canonical tuple or list of ``count`` entries, else none."""
+    if isinstance(value, tuple) and value[0] == "q" and value[1] in ("tuple", "list", "expression_list"):
+        return list(value[2]) if len(value[2]) == count else []
+    return []
 
 
 def _settings_objects(units: list[Unit], canon: Canon, facts: Facts) -> None:
@@ -658,10 +676,11 @@ def _self_field(node) -> bool:
     )
 
 
-def _field_overrides(units: list[Unit], canon: Canon, facts: Facts) -> None:
+def _field_overrides(units: list[Unit], canon: Canon, facts: Facts, config: set[str]) -> None:
     """A field set after its definition, once, in the program's straight-line flow: ``args.lr =
     3e-3`` and ``args.lr, args.steps = 3e-3, 6200`` after parsing, ``setattr(args, "lr", 3e-3)``,
-    ``parser.set_defaults(lr=3e-3)``, a loop of ``setattr`` over a literal table of fields.
+    ``parser.set_defaults(lr=3e-3)``, a loop of ``setattr`` over a literal table of fields, the
+    configuration built with keywords (``args = Hyperparameters(lr=3e-3)``).
     The field then has that value wherever it is read, as if its default had been re-tuned (the
     statement itself is a definition: it shows where the value is used)."""
     assigned: Counter = Counter()
@@ -670,7 +689,9 @@ def _field_overrides(units: list[Unit], canon: Canon, facts: Facts) -> None:
         if unit.kind != "region" and unit.qualname != "main":
             continue
         for index, atom in enumerate(unit.atoms):
-            pairs = _override_pairs(atom.node) or _loop_override_pairs(unit, index)
+            pairs = (
+                _override_pairs(atom.node) or _loop_override_pairs(unit, index) or _constructor_pairs(atom.node, config)
+            )
             if pairs and all(name in facts.consts for name, _ in pairs) and _straight_line(unit, atom):
                 assigned.update(name for name, _ in pairs)
                 found.append((atom, pairs))
@@ -707,6 +728,18 @@ def _override_pairs(node) -> list[tuple[str, object]]:
         if len(target.children) == len(value.children) and all(t.kind == "attribute" for t in target.children):
             return [(t.children[-1].label, v) for t, v in zip(target.children, value.children, strict=True)]
     return []
+
+
+def _constructor_pairs(node, config: set[str]) -> list[tuple[str, object]]:
+    """(field, value node) of ``args = Hyperparameters(field=value, ...)``: a configuration class
+    built with keywords that override its defaults."""
+    kids = node.children
+    if node.kind != "assignment" or len(kids) != 2 or kids[1].kind != "call":
+        return []
+    callee = kids[1].children[0]
+    if callee.kind != "identifier" or callee.label not in config or len(kids[1].children) < 2:
+        return []
+    return _keyword_pairs(kids[1].children[1].children)
 
 
 def _loop_override_pairs(unit: Unit, index: int) -> list[tuple[str, object]]:

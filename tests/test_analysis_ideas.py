@@ -366,6 +366,7 @@ def test_a_retune_counts_only_for_its_field_moved_its_way():
         "vars(args).update(learning_rate=0.005, momentum=0.95)\n",
         'args.__dict__.update({"learning_rate": 0.005})\n',
         "vars(args).update(dict(learning_rate=0.005))\n",
+        "args = Hyperparameters(learning_rate=0.005)\n",
     ],
 )
 def test_a_field_set_after_its_definition_is_a_retune(override):
@@ -414,6 +415,31 @@ class Settings:
 
 args = Settings()
 """
+
+
+@pytest.mark.parametrize(
+    "presets",
+    [
+        'PRESETS = {"base": (0.003, 0.03), "fast": (LR, 0.03)}\nLEARNING_RATE, EMBED_RATE = PRESETS["fast"]\n',
+        'PRESETS = {"fast": dict(lr=LR, embed=0.03)}\nCHOSEN = PRESETS["fast"]\nLEARNING_RATE = CHOSEN["lr"]\n',
+        "PRESETS = [(0.003,), (LR,)]\nLEARNING_RATE = PRESETS[1][0]\n",
+    ],
+)
+def test_a_field_read_from_a_table_of_presets_is_a_retune(presets):
+    """Settings chosen from a module-level table of presets by a constant key (a registry of runs):
+    the field holds the chosen entry's number."""
+    target = edit(BASE, ("    learning_rate = 0.003", "    learning_rate = 0.006"))
+    inv = Innovation("doubled learning rate", ("Hyperparameters.learning_rate",), "The AdamW lr doubles.")
+
+    def chosen(lr):
+        return edit(
+            BASE,
+            ("class Hyperparameters:\n", presets.replace("LR", lr) + "\n\nclass Hyperparameters:\n"),
+            ("    learning_rate = 0.003", "    learning_rate = LEARNING_RATE"),
+        )
+
+    assert verdict(target, chosen("0.005"), [inv])["doubled learning rate"] == 1.0
+    assert verdict(target, chosen("0.002"), [inv])["doubled learning rate"] == 0.0
 
 
 @pytest.mark.parametrize(
