@@ -443,7 +443,9 @@ def _tokens(model, length: int, fill=None):
 
     block = getattr(model, "token_block", 1)
     length = -(-length // block) * block
-    vocab = next(m for m in model.modules() if isinstance(m, torch.nn.Embedding)).num_embeddings
+    # every token table must take the tokens: the smallest decides (a token embedding left at the real
+    # vocabulary beside value embeddings built at the tiny one)
+    vocab = min(m.num_embeddings for m in model.modules() if isinstance(m, torch.nn.Embedding))
     torch.manual_seed(0)
     if fill is None:
         return torch.randint(0, vocab, (1, length))
@@ -716,7 +718,9 @@ def _detached_blocks(module):
     if not lists:
         raise LookupError("no list of blocks")
     blocks = max(lists, key=len)
-    vocab = next(m for m in model.modules() if isinstance(m, torch.nn.Embedding)).num_embeddings
+    # every token table must take the tokens: the smallest decides (a token embedding left at the real
+    # vocabulary beside value embeddings built at the tiny one)
+    vocab = min(m.num_embeddings for m in model.modules() if isinstance(m, torch.nn.Embedding))
     own = {id(p) for block in blocks for p in block.parameters()}
     # outside the blocks whatever is shaped like one; inside them (a block's own value table) the
     # embeddings, where a matrix of vocab rows may as well be a linear layer's

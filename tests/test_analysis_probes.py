@@ -739,6 +739,16 @@ def test_a_schedule_in_a_main_block_is_followed_with_the_scripts_defaults():
     assert plateau(trapezoid, warmdown="2000")["value"] is None
 
 
+def test_the_probes_tokens_fit_every_token_table():
+    """A token embedding left at the real vocabulary (a literal 50257) beside value embeddings built at
+    the probe's tiny one: the tokens fed to the model index every table."""
+    import torch
+
+    model = torch.nn.ModuleDict({"wte": torch.nn.Embedding(50257, 8), "ve": torch.nn.Embedding(256, 8)})
+    tokens = probe_worker._tokens(model, 4096)
+    assert tokens.max() < 256 and len(set(tokens.flatten().tolist())) > 100
+
+
 def test_a_script_that_cannot_load_is_left_to_the_static_layers():
     out = probe_worker.measure("def broken(:\n", ["squared_relu"])
     assert out["squared_relu"]["value"] is None and "parse" in out["squared_relu"]["why"]
