@@ -589,9 +589,31 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
             for atom in unit.atoms:
                 for name in _assigned_names(atom.node):
                     module_counts[name] += 1
-    # module-level constants first (fields may use them), then configuration fields and argparse, then
-    # the constants that read those fields (num_vocab = round_up(50257, shapes.vocab_align))
-    _module_constants(units, canon, facts, module_counts)
+    # module-level constants first (fields may use them), then configuration fields and argparse
+    for unit in units:
+        if unit.kind != "region":
+            continue
+        scope = Scope(module=facts.module)
+        for atom in unit.atoms:
+            node = atom.node
+            if node.kind != "assignment" or len(node.children) < 2:
+                continue
+            target = node.children[0]
+            names = [target] if target.kind == "identifier" else target.children
+            if target.kind not in ("identifier", "pattern_list", "tuple_pattern") or not all(
+                n.kind == "identifier" and module_counts[n.label] == 1 for n in names
+            ):
+                continue
+            value = canon.expr(node.children[-1], scope)
+            if target.kind == "identifier" and literal_table(value):
+                facts.tables[target.label] = value  # a table of presets, read by constant keys
+                continue
+            # a, b = 1530, 600 or = PRESETS["fast"]: one number per name
+            values = [value] if target.kind == "identifier" else _unpacked(value, len(names))
+            if values and all(isinstance(v, Num) for v in values):
+                for n, v in zip(names, values, strict=True):
+                    facts.module[n.label] = Num(v, v.origin or n.label, True)
+                facts.definitions[id(atom)] = tuple(n.label for n in names)
     for unit in units:
         if unit.qualname in config:
             scope = Scope(module=facts.module)
@@ -610,42 +632,10 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
             name = _argparse_default(atom.node, canon, facts)
             if name:
                 facts.definitions[id(atom)] = (name,)
-    _module_constants(units, canon, facts, module_counts)
     _settings_objects(units, canon, facts)
     _field_overrides(units, canon, facts, config)
     _class_aliases(units, canon, facts)
     return facts
-
-
-def _module_constants(units: list[Unit], canon: Canon, facts: Facts, module_counts: Counter) -> None:
-    """Module-level names assigned once a number (``a, b = 1530, 600`` one each) or a literal table
-    of numbers; names already known are kept."""
-    for unit in units:
-        if unit.kind != "region":
-            continue
-        scope = Scope(module=facts.module)
-        for atom in unit.atoms:
-            node = atom.node
-            if node.kind != "assignment" or len(node.children) < 2:
-                continue
-            target = node.children[0]
-            names = [target] if target.kind == "identifier" else target.children
-            if target.kind not in ("identifier", "pattern_list", "tuple_pattern") or not all(
-                n.kind == "identifier" and module_counts[n.label] == 1 for n in names
-            ):
-                continue
-            if all(n.label in facts.module or n.label in facts.tables for n in names):
-                continue
-            value = canon.expr(node.children[-1], scope)
-            if target.kind == "identifier" and literal_table(value):
-                facts.tables[target.label] = value  # a table of presets, read by constant keys
-                continue
-            # a, b = 1530, 600 or = PRESETS["fast"]: one number per name
-            values = [value] if target.kind == "identifier" else _unpacked(value, len(names))
-            if values and all(isinstance(v, Num) for v in values):
-                for n, v in zip(names, values, strict=True):
-                    facts.module[n.label] = Num(v, v.origin or n.label, True)
-                facts.definitions[id(atom)] = tuple(n.label for n in names)
 
 
 def _unpacked(value, count: int) -> list:

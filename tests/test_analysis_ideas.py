@@ -22,7 +22,7 @@ import pytest
 
 from analysis.attribute import THRESHOLD, Innovation, attribute
 from analysis.diff import load
-from analysis.ideas import facts_of, side_of
+from analysis.ideas import side_of
 from analysis.syntax import Cache
 
 BASE = """
@@ -440,18 +440,6 @@ def test_a_field_read_from_a_table_of_presets_is_a_retune(presets):
 
     assert verdict(target, chosen("0.005"), [inv])["doubled learning rate"] == 1.0
     assert verdict(target, chosen("0.002"), [inv])["doubled learning rate"] == 0.0
-
-
-def test_a_constant_computed_from_a_settings_field_is_a_number():
-    """A module-level constant that reads a field of a settings object defined beside it (a padded
-    vocabulary rounded up to the object's alignment) is folded to its number, as if written out."""
-    text = (
-        "from dataclasses import dataclass\n\n\n@dataclass(frozen=True)\nclass Shapes:\n    align: int = 128\n\n\n"
-        "def round_up(n, m):\n    return (n + m - 1) // m * m\n\n\n"
-        "shapes = Shapes()\nnum_vocab = round_up(50257, shapes.align)\n"
-    )
-    facts = facts_of(load(text, "x"), frozenset(), frozenset(), {})
-    assert facts.module["num_vocab"] == 50304
 
 
 @pytest.mark.parametrize(
