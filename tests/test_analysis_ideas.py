@@ -384,16 +384,7 @@ def test_a_field_set_after_its_definition_is_a_retune(override):
     assert verdict(target, twice, [inv])["doubled learning rate"] == 0.0
 
 
-SETTINGS = """class Hyperparameters:
-    learning_rate = 0.003
-    embed_lr = 0.03
-    n_head = 8
-    momentum = 0.95
-    softcap = 30.0
-
-
-args = Hyperparameters()
-"""
+SETTINGS = BASE[BASE.index("class Hyperparameters:") : BASE.index("args = Hyperparameters()\n") + 25]  # BASE's settings
 FROM_ENVIRONMENT = """import os
 
 
