@@ -1120,6 +1120,15 @@ def _run_loop(module, text, log, observe=None, build: bool = False, prepare=None
     return steps
 
 
+def _number(value) -> float | None:
+    """A value the loop assigned, as a number: an int, a float or a one-element tensor (not a bool)."""
+    import torch
+
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 # other names of a quantity a schedule ramps up: the speedrun's first window warmup called its window
 # attn_blocksize (the mini track's block_size is the sequence length, which the loop never sets)
 SPELLED = {"window": ("window", "blocksize", "block_size")}
@@ -1128,16 +1137,13 @@ SPELLED = {"window": ("window", "blocksize", "block_size")}
 def schedule(module, text, word):
     """Whether a number the training loop sets, whose name says ``word``, rises over the run (of
     those that change at all)."""
-    import torch
 
     seen = {}
 
     def log(path, value, step):
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        named = any(w in path.lower() for w in SPELLED.get(word, (word,)))
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and named:
-            seen.setdefault(path, {})[step] = float(value)
+        value = _number(value)
+        if value is not None and any(w in path.lower() for w in SPELLED.get(word, (word,))):
+            seen.setdefault(path, {})[step] = value
 
     _run_loop(module, text, log)
     # a constant is no schedule (a module-level setting the loop's code sees at every step)
@@ -1200,10 +1206,9 @@ def _followed_rates(module, text) -> tuple[list, list[dict]]:
                     rates.setdefault((id(opt), g), {})[step] = float(group["lr"])
 
     def log(path, value, step):
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and LR_NAME.search(path.lower()):
-            named.setdefault(path, {})[step] = float(value)
+        value = _number(value)
+        if value is not None and LR_NAME.search(path.lower()):
+            named.setdefault(path, {})[step] = value
 
     with warnings.catch_warnings():  # a scheduler stepped before its optimiser says so
         warnings.simplefilter("ignore", UserWarning)

@@ -353,8 +353,7 @@ def _reworks(text: str) -> frozenset[str]:
         tree = ast.parse(text)
     except SyntaxError:
         return frozenset()
-    own = probe_worker.own_definitions(tree)
-    definitions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    own = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}  # as own_definitions
     out = set()
     for body in probe_worker.top_level_bodies(tree):
         models: set[str] = set()
@@ -371,7 +370,7 @@ def _reworks(text: str) -> frozenset[str]:
             for call in calls:
                 name = ast.unparse(call.func)
                 rooted = any(isinstance(n, ast.Name) and n.id in reached for a in call.args for n in ast.walk(a))
-                changes = name in own and _may_change(definitions[name], definitions, set())
+                changes = name in own and _may_change(own[name], own, set())
                 if rooted and (changes or "parametriz" in name):
                     out.add(ast.dump(stmt))
             if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and any(
