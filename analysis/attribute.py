@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from analysis.diff import diff_versions
 from analysis.ideas import Comparison, IdeaMatch, Signature, words_of
 from analysis.match import match_units
-from analysis.probes import Prober, ProbeVerdict, behaviour
+from analysis.probes import Prober, ProbeVerdict, behaviour, prepare
 from analysis.syntax import abstract_key, identifiers, similarity
 from analysis.versions import Edit, FileDiff, Version
 
@@ -136,6 +136,9 @@ def attribute(
 ) -> Attribution:
     """Score ``candidate`` against the ground truth ``base`` -> ``target``; with a ``prober``, the
     behavioural probes (:mod:`analysis.probes`) decide where they tell the records apart."""
+    probed = prober is not None and not (base.failure or target.failure or candidate.failure)
+    if probed:
+        prepare(prober, base.text, target.text, candidate.text, innovations)
     if candidate.failure and not (base.failure or target.failure):
         # One side of A is lines: make G lines too, over the same base atoms.
         base = Version(base.label, base.text, base.module, base.units, failure=candidate.failure)
@@ -155,7 +158,7 @@ def attribute(
     novel = [e for e in agent.edits if id(e) not in used]
     if not truth.fallback and not agent.fallback:
         _ideas(truth, agent, innovations, groups, hyper, other)
-    if prober is not None and not (base.failure or target.failure or candidate.failure):
+    if probed:
         for name, verdict in behaviour(prober, base.text, target.text, candidate.text, innovations).items():
             groups[name].probe = verdict
     return Attribution(base, target, candidate, truth, agent, list(groups.values()), [hyper, other], novel)

@@ -290,6 +290,11 @@ class Facts:
     """What canonicalisation needs to know about one script."""
 
     consts: dict[str, Num] = field(default_factory=dict)  # configuration fields and argparse options (obj.name)
+    # a field several configuration classes define: consts holds the first class's (field_owner);
+    # a module-level object built from another of them (``retune = Retune()``) reads its own class's
+    field_owner: dict[str, str] = field(default_factory=dict)  # field -> class whose value consts holds
+    class_fields: dict[str, dict[str, Num]] = field(default_factory=dict)  # class -> field -> value
+    instances: dict[str, str] = field(default_factory=dict)  # module-level name -> configuration class
     # configuration fields holding a tuple of numbers (Adam's betas), read as that tuple's literal
     tuples: dict[str, tuple] = field(default_factory=dict)
     module: dict[str, Num] = field(default_factory=dict)  # module-level numeric constants (name)
@@ -520,6 +525,9 @@ class Canon:
                 return alias
             return ("a", ("n", "self"), name)
         base = self.expr(obj, scope)
+        own = self._instance_field(dotted, scope)
+        if own is not None:
+            return own
         if (name in self.facts.consts or name in self.facts.tuples) and not (dotted and self._module(dotted[0], scope)):
             return self.facts.consts[name] if name in self.facts.consts else self.facts.tuples[name]
         if name in ("T", "mT", "H"):
@@ -527,6 +535,16 @@ class Canon:
         if name == "data":
             return base
         return ("a", base, name)
+
+    def _instance_field(self, dotted: list[str] | None, scope: Scope) -> Num | None:
+        """``obj.field`` where obj is a module-level object of a configuration class other than the
+        one whose value of that field ``consts`` holds: that class's own value."""
+        if not dotted or len(dotted) != 2 or scope.is_local(dotted[0]):
+            return None
+        owner = self.facts.instances.get(dotted[0])
+        if owner is None or self.facts.field_owner.get(dotted[1]) == owner:
+            return None
+        return self.facts.class_fields.get(owner, {}).get(dotted[1])
 
     def _call(self, node: Node, scope: Scope):
         callee, arglist = node.children[0], node.children[-1] if len(node.children) > 1 else None

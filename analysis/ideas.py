@@ -623,8 +623,11 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                 if node.kind == "assignment" and len(kids) == 2 and kids[0].kind == "identifier":
                     value = canon.expr(kids[1], scope)
                     if isinstance(value, Num):
-                        facts.consts.setdefault(kids[0].label, Num(value, kids[0].label, True))
-                        facts.definitions[id(atom)] = (kids[0].label,)
+                        name = kids[0].label
+                        facts.class_fields.setdefault(unit.qualname, {})[name] = Num(value, name, True)
+                        facts.field_owner.setdefault(name, unit.qualname)
+                        facts.consts.setdefault(name, Num(value, name, True))
+                        facts.definitions[id(atom)] = (name,)
                     elif _numbers_tuple(value):
                         facts.tuples.setdefault(kids[0].label, ("q", "tuple", tuple(Num(v) for v in value[2])))
                         facts.definitions[id(atom)] = (kids[0].label,)
@@ -632,10 +635,30 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
             name = _argparse_default(atom.node, canon, facts)
             if name:
                 facts.definitions[id(atom)] = (name,)
+    facts.instances = _configuration_objects(units, config, module_counts)
     _settings_objects(units, canon, facts)
     _field_overrides(units, canon, facts, config)
     _class_aliases(units, canon, facts)
     return facts
+
+
+def _configuration_objects(units: list[Unit], config: set[str], module_counts: Counter) -> dict[str, str]:
+    """Module-level names bound once to a configuration class built from its defaults
+    (``retune = ScheduleRetune()``) -> that class."""
+    out = {}
+    for unit in units:
+        if unit.kind != "region":
+            continue
+        for atom in unit.atoms:
+            kids = atom.node.children
+            if atom.node.kind != "assignment" or len(kids) != 2 or kids[0].kind != "identifier":
+                continue
+            call = kids[1]
+            if call.kind == "call" and call.children[0].kind == "identifier" and call.children[0].label in config:
+                if len(call.children) < 2 or not call.children[1].children:  # no arguments
+                    if module_counts[kids[0].label] == 1:
+                        out[kids[0].label] = call.children[0].label
+    return out
 
 
 def _unpacked(value, count: int) -> list:
@@ -979,8 +1002,9 @@ def _class_aliases(units: list[Unit], canon: Canon, facts: Facts) -> None:
 
 def edits_of(d: FileDiff, base: Side, new: Side) -> list[Edit]:
     """The diff's edits plus semantic ones: aligned statements with the same text whose canonical
-    features differ (a re-tuned field they read, a helper they call)."""
-    edits = list(d.edits)
+    features differ (a re-tuned field they read, a helper they call). An assignment deleted and one
+    to the same target inserted elsewhere are one update (the model built after new definitions)."""
+    edits = _reassignments(list(d.edits))
     touched = {id(a) for e in d.edits for a in e.atoms}
     for u, v in d.pairs.items():
         for b in v.atoms:
@@ -992,6 +1016,24 @@ def edits_of(d: FileDiff, base: Side, new: Side) -> list[Edit]:
             if base.trees.get(id(a)) != new.trees.get(id(b)):  # numbers compare by value
                 edits.append(Edit("update", a, b, ("unit", u.key)))
     return edits
+
+
+def _reassignments(edits: list[Edit]) -> list[Edit]:
+    """Edits with each target assigned by exactly one deleted and one inserted statement (and by no
+    other edit) read as one update of that statement."""
+    by_target: dict[str, list[Edit]] = defaultdict(list)
+    for e in edits:
+        for atom in e.atoms:
+            node = atom.node
+            if node.kind == "assignment" and len(node.children) == 2 and node.children[0].kind == "identifier":
+                by_target[node.children[0].label].append(e)
+    pairs = {}
+    for group in by_target.values():
+        kinds = sorted(e.kind for e in group)
+        if kinds == ["delete", "insert"]:
+            old, new = sorted(group, key=lambda e: e.kind)
+            pairs[id(old)], pairs[id(new)] = None, Edit("update", old.old, new.new, old.context)
+    return [pairs.get(id(e), e) for e in edits if pairs.get(id(e), e) is not None]
 
 
 def places_of(d: FileDiff, new: Side) -> dict[int, set[str]]:

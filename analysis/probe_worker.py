@@ -116,7 +116,7 @@ def _kept(node) -> bool:
         return True
     if isinstance(node, (ast.Assign, ast.AnnAssign)):
         value = node.value
-        if value is None:
+        if value is None or _compiler_setting(node):
             return False
         calls = [n for n in _evaluated(value) if isinstance(n, ast.Call)]
         # constants, functions (a lambda, a partial), and a configuration built from its defaults
@@ -125,6 +125,16 @@ def _kept(node) -> bool:
             return isinstance(value.func, ast.Name)
         return all(_harmless_call(c.func) for c in calls)
     return False
+
+
+COMPILER_SETTINGS = ("torch._inductor.", "torch._dynamo.")
+
+
+def _compiler_setting(node) -> bool:
+    """An assignment to the compiler's settings (``torch._inductor.config.coordinate_descent_tuning =
+    True``): nothing compiles here, and reaching them imports the compiler (most of a second)."""
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return any(ast.unparse(t).startswith(COMPILER_SETTINGS) for t in targets)
 
 
 def _evaluated(node):
@@ -146,9 +156,7 @@ def _harmless_call(func) -> bool:
 
 def load(text: str):
     """The script's definitions as a module; statements that fail are skipped."""
-    import torch
-
-    torch.compile = lambda fn=None, **kw: fn if fn is not None else (lambda f: f)  # no compilation here
+    _without_compiler()
     _cpu_only()
     module = types.ModuleType("probed")
     module.__dict__["__name__"] = "probed"
@@ -164,6 +172,22 @@ def load(text: str):
     module.model_keywords = _model_keywords(tree)
     module.token_block = FLEX_BLOCK if "flex_attention" in text else 1
     return module
+
+
+def _without_compiler():
+    """Nothing compiles here: ``torch.compile`` returns the function itself, and the functions torch
+    wraps to keep its compiler away (an optimiser's ``add_param_group``, ``zero_grad``; checkpointing)
+    run as themselves instead of importing the compiler on their first call (more than a second)."""
+    import torch
+    import torch._compile
+    import torch.utils.checkpoint
+
+    torch.compile = lambda fn=None, **kw: fn if fn is not None else (lambda f: f)
+    wrapper = torch._compile._disable_dynamo(lambda: None).__code__
+    for owner in (torch.optim.Optimizer, torch.utils.checkpoint):
+        for value in vars(owner).values():
+            if getattr(value, "__code__", None) is wrapper:
+                value.__wrapped__.__dynamo_disable = value.__wrapped__  # what the wrapper calls once it is set
 
 
 _ORIGINAL_FLEX = []
@@ -210,7 +234,6 @@ def _dense_mask(block_mask, q_len: int, kv_len: int):
     """The (q_len x kv_len) boolean mask a FlexAttention BlockMask stands for: its full blocks
     whole, its partial blocks where its mask_mod allows."""
     import torch
-    from torch.nn.attention.flex_attention import create_mask
 
     rows, cols = block_mask.BLOCK_SIZE if isinstance(block_mask.BLOCK_SIZE, tuple) else (block_mask.BLOCK_SIZE,) * 2
 
@@ -229,8 +252,26 @@ def _dense_mask(block_mask, q_len: int, kv_len: int):
 
     partial = spread(blocks(block_mask.kv_num_blocks, block_mask.kv_indices))
     full = spread(blocks(block_mask.full_kv_num_blocks, block_mask.full_kv_indices))
-    element = create_mask(block_mask.mask_mod, 1, 1, q_len, kv_len, device="cpu")[0, 0].bool()
-    return full | (partial & element)
+    return full | (partial & _mask_mod_grid(block_mask.mask_mod, q_len, kv_len))
+
+
+def _mask_mod_grid(mask_mod, q_len: int, kv_len: int):
+    """A mask_mod's (q_len x kv_len) mask: evaluated on broadcast position grids, as its elementwise
+    operations allow (FlexAttention's ``create_mask`` vmaps it instead, which imports the compiler:
+    more than a second), else by ``create_mask``."""
+    import torch
+
+    zero = torch.zeros((), dtype=torch.long)
+    q, kv = torch.arange(q_len)[:, None], torch.arange(kv_len)[None, :]
+    try:
+        grid = torch.as_tensor(mask_mod(zero, zero, q, kv)).bool()
+        if grid.shape == (q_len, kv_len):
+            return grid
+    except Exception:  # noqa: BLE001 - a mask_mod that needs scalars: vmapped by FlexAttention below
+        pass
+    from torch.nn.attention.flex_attention import create_mask
+
+    return create_mask(mask_mod, 1, 1, q_len, kv_len, device="cpu")[0, 0].bool()
 
 
 def _flex_as_sdpa(query, key, value, score_mod=None, block_mask=None, scale=None, enable_gqa=False, **options):
@@ -415,9 +456,10 @@ _WATCHED: list = []  # the call lists of the spies in force: a model call that f
 
 
 @contextlib.contextmanager
-def _spy(name, keywords: bool = False):
+def _spy(name, keywords: bool = False, enough=None):
     """Record the arguments of every call of torch.nn.functional.NAME (with ``keywords``: the pair of
-    positional and keyword arguments)."""
+    positional and keyword arguments); ``enough``, a test of a call's positional arguments, ends the
+    pass at the first call it accepts (raises _FirstAttentionSeen) where the rest is not needed."""
     import torch.nn.functional as F
 
     original = getattr(F, name)
@@ -425,6 +467,8 @@ def _spy(name, keywords: bool = False):
 
     def spy(*a, **kw):
         calls.append((a, kw) if keywords else a)
+        if enough is not None and enough(a):
+            raise _FirstAttentionSeen
         return original(*a, **kw)
 
     setattr(F, name, spy)
@@ -569,9 +613,16 @@ def _first_attention(module, length: int):
     def tokens(n):
         return _tokens(model, n, fill=lambda vocab: vocab // 3)
 
-    with torch.no_grad(), _spy("scaled_dot_product_attention", keywords=True) as calls:
+    given = tokens(length).shape[-1]
+
+    def whole_sequence(args) -> bool:  # the tokens given, read as one sequence: the pass may stop there
+        return args[0].dim() == 4 and args[0].shape[-2] == given
+
+    with torch.no_grad(), _spy("scaled_dot_product_attention", keywords=True, enough=whole_sequence) as calls:
         try:
             _call(model, tokens(length))
+        except _FirstAttentionSeen:
+            pass
         except Exception:
             if getattr(model, "token_block", 1) == 1:
                 raise

@@ -258,6 +258,21 @@ class Prober:
     def __del__(self):
         self.close()
 
+    def cached(self, text: str, probes: list[str]) -> dict[str, dict] | None:
+        """The measurements of one script if every one is cached, else None."""
+        key = hashlib.sha256(text.encode()).hexdigest()
+        if all(f"{key}:{p}" in self.cache for p in probes):
+            return {p: self.cache[f"{key}:{p}"] for p in probes}
+        return None
+
+    def start(self) -> None:
+        """Start the worker unless it runs (or no sandbox is here); it imports torch while the caller
+        goes on."""
+        if self.unavailable or (self.proc is not None and self.proc.poll() is None):
+            return
+        self.close()
+        self._start()
+
     def measure(self, text: str, probes: list[str]) -> dict[str, dict]:
         """probe -> {"value", "why"} for one script."""
         key = hashlib.sha256(text.encode()).hexdigest()
@@ -273,9 +288,7 @@ class Prober:
     def _ask(self, text: str, probes: list[str]) -> dict[str, dict]:
         if self.unavailable:
             return {p: {"value": None, "why": f"no sandbox here: {self.unavailable}"} for p in probes}
-        if self.proc is None or self.proc.poll() is not None:
-            self.close()
-            self._start()
+        self.start()
         try:
             self.proc.stdin.write(json.dumps({"script": text, "probes": probes}) + "\n")
             self.proc.stdin.flush()
@@ -379,6 +392,20 @@ def _reworks(text: str) -> frozenset[str]:
                 targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
                 models |= {t.id for t in targets if isinstance(t, ast.Name)}
     return frozenset(out)
+
+
+def prepare(prober: Prober, base: str, target: str, candidate: str, innovations) -> None:
+    """Start the worker now where :func:`behaviour` will measure a script (its measurements are not
+    all cached): torch's import in the sandbox then overlaps the static layers' work."""
+    probes = sorted({p for i in innovations for p in probes_for(i.name)})
+    if not probes:
+        return
+    b, t = prober.cached(base, probes), prober.cached(target, probes)
+    if b is not None and t is not None:
+        applicable = [p for p in probes if tells_apart(b[p]["value"], t[p]["value"], p)]
+        if not applicable or prober.cached(candidate, applicable) is not None:
+            return
+    prober.start()
 
 
 def behaviour(prober: Prober, base: str, target: str, candidate: str, innovations) -> dict[str, ProbeVerdict]:

@@ -451,6 +451,61 @@ def test_a_settings_object_set_in_its_init_holds_configuration_fields(read):
     assert verdict(target, wrong_way, [inv])["doubled learning rate"] == 0.0
 
 
+@pytest.mark.parametrize(
+    "override",
+    [
+        "args.learning_rate = retune.learning_rate",
+        'setattr(args, "learning_rate", retune.learning_rate)',
+        "args.learning_rate, args.embed_lr = retune.learning_rate, args.embed_lr",
+    ],
+)
+def test_a_field_read_from_another_settings_class_has_that_classs_value(override):
+    """A second settings class that shares a field name with the first (a frozen dataclass of
+    re-tunes), built from its defaults: reading the field through its object gives its own value,
+    not the first class's."""
+    target = edit(BASE, ("    learning_rate = 0.003", "    learning_rate = 0.006"))
+    inv = Innovation("doubled learning rate", ("Hyperparameters.learning_rate",), "The AdamW lr doubles.")
+
+    def retuned(lr):
+        retune = f"@dataclass(frozen=True)\nclass Retune:\n    learning_rate: float = {lr}\n\n\nretune = Retune()\n"
+        return edit(
+            BASE,
+            ("import torch\n", "import torch\nfrom dataclasses import dataclass\n"),
+            ("args = Hyperparameters()\n", f"args = Hyperparameters()\n{retune}{override}\n"),
+        )
+
+    assert verdict(target, retuned("0.005"), [inv])["doubled learning rate"] == 1.0
+    assert verdict(target, retuned("0.003"), [inv])["doubled learning rate"] == 0.0
+    assert verdict(target, retuned("0.002"), [inv])["doubled learning rate"] == 0.0
+
+
+BUILT = (
+    BASE
+    + """
+
+batches = []
+# the model
+model = Model(768, vocab=50257)
+"""
+)
+
+
+def test_a_statement_rewritten_after_new_definitions_is_compared_as_an_update():
+    """The candidate defines a helper and a setting before a module-level statement and rewrites it
+    (the diff sees one deleted and one inserted statement assigning the same name): the pair is one
+    update, so the numbers it passes are compared as re-tunes."""
+    target = edit(BUILT, ("vocab=50257", "vocab=50304"))
+    inv = Innovation("padded vocabulary", ("model",), "The vocabulary is padded to a multiple of 128.")
+    helpers = "def round_up(n, multiple):\n    return (n + multiple - 1) // multiple * multiple\n\n\nalign = 128\n"
+
+    def rewritten(expression):
+        return edit(BUILT, ("model = Model(768, vocab=50257)", f"{helpers}model = Model(768, vocab={expression})"))
+
+    assert verdict(target, rewritten("round_up(50257, align)"), [inv], base=BUILT)["padded vocabulary"] == 1.0
+    assert verdict(target, rewritten("round_up(50257, 1)"), [inv], base=BUILT)["padded vocabulary"] == 0.0
+    assert verdict(target, rewritten("50000"), [inv], base=BUILT)["padded vocabulary"] == 0.0
+
+
 ARGPARSE_BASE = """
 import argparse
 import torch

@@ -11,6 +11,11 @@ probes on every task of the mini track.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from analysis import probe_worker
@@ -938,6 +943,96 @@ def test_a_model_that_takes_only_the_speedruns_64k_tokens_is_probed_up_to_its_fi
     # a mask made for 64K tokens, whatever the inputs' length, is read for the first positions
     wide = gpu_script().replace("n = len(inputs) // BLOCK", "n = 512")
     assert probe_worker.measure(wide, ["attention_calls"])["attention_calls"]["value"] == 11.0
+
+
+def test_the_first_attentions_probes_stop_the_pass_there():
+    """What reaches the first attention is all these probes read: the rest of the pass is not run, so
+    a head this CPU cannot run (an fp8 matmul, a fused kernel) does not stop them, nor costs their time."""
+    failing_head = script(
+        QK="q, k = rope(q), rope(k)", SCALE="0.12", CAP='raise RuntimeError("an fp8 head this CPU cannot run")'
+    )
+    names = ["relative_positions", "attention_scale", "attention_calls"]
+    out = probe_worker.measure(failing_head, names)
+    assert out["relative_positions"]["value"] is True
+    assert out["attention_scale"]["value"] == pytest.approx(0.12)
+    assert out["attention_calls"]["value"] is None  # a whole pass is still needed to count
+
+
+def test_nothing_probed_imports_the_compiler():
+    """Nothing compiles here, and the compiler's import costs more than a second of every call: a
+    compiler setting is skipped (``torch._inductor.config.X = ...``), a block mask is made dense
+    without FlexAttention's vmapped ``create_mask``, and an optimiser is built without the compiler
+    its methods import on their first call; what is measured stays the same."""
+    setting = "torch._inductor.config.coordinate_descent_tuning = True\n"
+    masked = gpu_script().replace("BLOCK = 128\n", "BLOCK = 128\n" + setting)
+    check = (
+        "import sys, json; from analysis import probe_worker as w; texts = json.load(sys.stdin); "
+        "found = [w.measure(texts[0], ['block_window'])['block_window']['value'], "
+        "w.measure(texts[1], ['orthogonal_update'])['orthogonal_update']['value'], hasattr(w.load(texts[0]), 'GPT')]; "
+        "print(json.dumps(found + [m in sys.modules for m in ('torch._inductor', 'torch._dynamo')]))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    texts = json.dumps([masked, script(OPT=SVD_STEP)])
+    out = subprocess.run(
+        [sys.executable, "-c", check], input=texts, capture_output=True, text=True, check=True, cwd=root
+    )
+    assert json.loads(out.stdout.splitlines()[-1]) == [True, True, True, False, False]
+
+
+@pytest.mark.parametrize(
+    "mask_mod",
+    [
+        "lambda b, h, q, k: q >= k",
+        "lambda b, h, q, k: (q >= k) & (q - k < 100)",
+        "lambda b, h, q, k: (q >= k) & (docs[q] == docs[k])",
+        "lambda b, h, q, k: torch.ones((), dtype=torch.bool)",  # no grid from broadcasting: vmapped instead
+    ],
+)
+def test_a_mask_mod_is_read_as_flex_attention_reads_it(mask_mod):
+    import torch
+    from torch.nn.attention.flex_attention import create_mask
+
+    docs = torch.arange(300) // 70
+    mod = eval(mask_mod, {"docs": docs, "torch": torch})  # noqa: S307 - the test's own literals
+    expected = create_mask(mod, 1, 1, 300, 300, device="cpu")[0, 0].bool()
+    assert torch.equal(probe_worker._mask_mod_grid(mod, 300, 300), expected)
+
+
+class CountingProber:
+    """A prober whose cache holds the scripts given; it counts the starts asked of it."""
+
+    def __init__(self, cached: dict[str, dict]):
+        self.measured, self.starts = cached, 0
+
+    def cached(self, text, probes):
+        known = self.measured.get(text)
+        return {p: known[p] for p in probes} if known and all(p in known for p in probes) else None
+
+    def start(self):
+        self.starts += 1
+
+
+def test_the_worker_starts_early_only_where_a_script_will_be_measured():
+    """``prepare`` starts the worker before the static layers run (its torch import overlaps them)
+    where a measurement the verdict needs is not cached, and not where every one is."""
+    from analysis.attribute import Innovation
+    from analysis.probes import prepare
+
+    inv = [Innovation("ReLU squared", ("MLP.forward",), "")]
+    no, yes = {"squared_relu": {"value": False, "why": ""}}, {"squared_relu": {"value": True, "why": ""}}
+    cases = [
+        ({}, 1),  # nothing cached
+        ({"base": no, "target": yes}, 1),  # the candidate not measured yet
+        ({"base": no, "target": yes, "cand": yes}, 0),
+        ({"base": no, "target": no}, 0),  # the probe does not tell the records apart: no candidate measured
+    ]
+    for cached, starts in cases:
+        prober = CountingProber(cached)
+        prepare(prober, "base", "target", "cand", inv)
+        assert prober.starts == starts, cached
+    prober = CountingProber({})
+    prepare(prober, "base", "target", "cand", [Innovation("doubled learning rate", ("Hyperparameters",), "")])
+    assert prober.starts == 0  # no probe for this innovation
 
 
 # ---- a model reworked after it is built ----------------------------------------------------------
