@@ -25,9 +25,11 @@ What is made equal (each a rule below, applied bottom-up):
   ``os.getenv``, or a helper of the script that reads them, called with the setting's name) reads as
   its default; each value remembers the field it came from (its *origin*), so a re-tuned field is
   visible wherever it is used;
+* keywords gathered in a module-level dict (``arch = dict(n_head=6, ...)``) are the keywords of a call
+  that passes ``**arch``;
 * small helpers the script defines: a function whose body is a ``return`` of an expression (after
-  assignments of locals and asserts) is substituted at its call sites (``soft_cap(z, 30)`` becomes
-  ``30 * tanh(z / 30)``; ``round_up(50257, 128)`` folds to 50304); other short
+  assignments of locals and asserts), or a module-level ``lambda``, is substituted at its call sites
+  (``soft_cap(z, 30)`` becomes ``30 * tanh(z / 30)``; ``round_up(50257, 128)`` folds to 50304); other short
   functions contribute their features where they are called.
 
 Features are strings: ``call:NAME``, ``kw:NAME``, ``op:SYM``, ``edge:OUTER>INNER`` (a call or
@@ -218,6 +220,7 @@ class Function:
     defaults: dict[str, Node]
     atoms: list  # analysis.units.Atom, header first
     owner: str | None  # the class of a method
+    expression: Node | None = None  # a lambda's body (atoms then empty)
 
 
 def literal_table(value) -> bool:
@@ -300,6 +303,8 @@ class Facts:
     module: dict[str, Num] = field(default_factory=dict)  # module-level numeric constants (name)
     # module-level literal tables of numbers (presets: {"fast": (1530, 600)}), read by constant keys
     tables: dict[str, tuple] = field(default_factory=dict)
+    # module-level dicts of keywords (arch = dict(n_head=6, ...)), spliced where passed as **arch
+    keyword_dicts: dict[str, tuple] = field(default_factory=dict)
     aliases: dict[str, dict[str, Num]] = field(default_factory=dict)  # class -> self.attr -> value
     functions: dict[str, Function] = field(default_factory=dict)  # qualname -> function
     by_name: dict[str, list[Function]] = field(default_factory=dict)  # last name -> functions
@@ -374,6 +379,8 @@ class Canon:
         *targets, value = kids
         val = self.expr(value, scope)
         for t in targets:
+            if t.kind == "identifier" and value.kind == "lambda" and self._lambda_helper(t.label):
+                continue  # a module-level helper: substituted where it is called
             if t.kind == "identifier":
                 scope.bind(t.label, val)
             elif t.kind in ("tuple_pattern", "pattern_list") and isinstance(val, tuple) and val[0] == "q":
@@ -389,6 +396,9 @@ class Canon:
                     if n.kind == "identifier":
                         scope.bind(n.label, call("size", base, Num(i)))
         return ("=", tuple(self._target(t, scope) for t in targets), val)
+
+    def _lambda_helper(self, name: str) -> bool:
+        return any(f.expression is not None for f in self.facts.by_name.get(name, ()))
 
     def _target(self, node: Node, scope: Scope) -> tuple:
         if node.kind == "identifier":
@@ -554,7 +564,10 @@ class Canon:
                 if a.kind == "keyword_argument":
                     kws.append((a.children[0].label, self.expr(a.children[-1], scope)))
                 elif a.kind == "dictionary_splat":
-                    expanded = self.expr(a.children[0], scope)
+                    inner = a.children[0]
+                    named = inner.kind == "identifier" and not scope.is_local(inner.label)
+                    expanded = self.facts.keyword_dicts.get(inner.label) if named else None
+                    expanded = expanded or self.expr(inner, scope)
                     if isinstance(expanded, tuple) and expanded[0] == "c" and expanded[1] == "dict":
                         kws.extend(expanded[3])
                     else:
@@ -658,7 +671,7 @@ class Canon:
         n_atoms = len(fn.atoms)
         last = fn.atoms[-1].node if fn.atoms else None
         body = [a for a in fn.atoms[1:-1] if a.node.kind != "assert_statement"]  # asserts compute nothing
-        simple = (
+        simple = fn.expression is not None or (
             len(body) + 2 <= EXPR_HELPER_ATOMS
             and last is not None
             and last.kind == "return_statement"
@@ -678,9 +691,11 @@ class Canon:
                     inner.bind(p, self.expr(fn.defaults[p], scope), force=True)
                 else:
                     inner.shadow(p)
+            self.facts.inlined.add(fn.qualname)
+            if fn.expression is not None:
+                return self.expr(fn.expression, inner)
             for atom in body:
                 self.statement(atom.node, inner)
-            self.facts.inlined.add(fn.qualname)
             ret = self.statement(last, inner)
             vals = ret[1] if ret else ()
             return vals[0] if len(vals) == 1 else ("q", "tuple", vals)

@@ -604,7 +604,14 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                 n.kind == "identifier" and module_counts[n.label] == 1 for n in names
             ):
                 continue
+            if target.kind == "identifier" and node.children[-1].kind == "lambda":
+                fn = _lambda_function(target.label, node.children[-1])
+                facts.functions[fn.qualname] = fn
+                facts.by_name.setdefault(fn.qualname, []).append(fn)
+                continue
             value = canon.expr(node.children[-1], scope)
+            if target.kind == "identifier" and _keyword_dict(value):
+                facts.keyword_dicts[target.label] = value  # passed as **name: its entries are keywords
             if target.kind == "identifier" and literal_table(value):
                 facts.tables[target.label] = value  # a table of presets, read by constant keys
                 continue
@@ -659,6 +666,11 @@ def _configuration_objects(units: list[Unit], config: set[str], module_counts: C
                     if module_counts[kids[0].label] == 1:
                         out[kids[0].label] = call.children[0].label
     return out
+
+
+def _keyword_dict(value) -> bool:
+    """A canonical ``dict(name=value, ...)`` or ``{"name": value, ...}`` with keywords only."""
+    return isinstance(value, tuple) and value[:2] == ("c", "dict") and not value[2] and bool(value[3])
 
 
 def _unpacked(value, count: int) -> list:
@@ -912,24 +924,30 @@ def _module_kind(value, subclasses: dict[str, str] | None = None) -> str | None:
 
 def _function(unit: Unit) -> Function:
     head = unit.atoms[0].node
-    params, defaults = [], {}
-    for c in head.children:
-        if c.kind != "parameters":
-            continue
-        for p in c.children:
-            if p.kind == "identifier":
-                params.append(p.label)
-            elif p.kind in ("default_parameter", "typed_default_parameter"):
-                name = next((n.label for n in p.children if n.kind == "identifier"), None)
-                if name:
-                    params.append(name)
-                    defaults[name] = p.children[-1]
-            elif p.kind == "typed_parameter":
-                name = next((n.label for n in p.children if n.kind == "identifier"), None)
-                if name:
-                    params.append(name)
+    params, defaults = _parameters(next((c for c in head.children if c.kind == "parameters"), None))
     owner = unit.qualname.rpartition(".")[0] if unit.kind == "method" else None
     return Function(unit.qualname, params, defaults, unit.atoms, owner)
+
+
+def _lambda_function(name: str, node) -> Function:
+    """``name = lambda params: expression`` at module level, a helper like a ``def`` of one return."""
+    params, defaults = _parameters(next((c for c in node.children if c.kind == "lambda_parameters"), None))
+    return Function(name, params, defaults, [], None, expression=node.children[-1])
+
+
+def _parameters(node) -> tuple[list[str], dict]:
+    """(names, name -> default node) of a ``parameters`` or ``lambda_parameters`` node."""
+    params, defaults = [], {}
+    for p in node.children if node is not None else []:
+        if p.kind == "identifier":
+            params.append(p.label)
+        elif p.kind in ("default_parameter", "typed_default_parameter", "typed_parameter"):
+            name = next((n.label for n in p.children if n.kind == "identifier"), None)
+            if name:
+                params.append(name)
+                if p.kind != "typed_parameter":
+                    defaults[name] = p.children[-1]
+    return params, defaults
 
 
 def _config_classes(units: list[Unit]) -> set[str]:
@@ -1018,22 +1036,33 @@ def edits_of(d: FileDiff, base: Side, new: Side) -> list[Edit]:
     return edits
 
 
+def _assigned(atom: Atom | None) -> str | None:
+    """The name a plain ``name = value`` statement assigns."""
+    node = atom.node if atom is not None else None
+    if node is not None and node.kind == "assignment" and len(node.children) == 2:
+        return node.children[0].label if node.children[0].kind == "identifier" else None
+    return None
+
+
 def _reassignments(edits: list[Edit]) -> list[Edit]:
-    """Edits with each target assigned by exactly one deleted and one inserted statement (and by no
-    other edit) read as one update of that statement."""
-    by_target: dict[str, list[Edit]] = defaultdict(list)
+    """Statements assigning one name, paired where the diff did not pair them: a name assigned by
+    exactly one old statement (deleted, or aligned with a new statement assigning another name) and
+    exactly one inserted statement is one update of that statement. New definitions placed before
+    ``model = GPT(...)`` split its region (deleted and inserted); a new ``arch = dict(...)`` took its
+    place in the alignment (the new statement so freed is an insert)."""
+    olds, news = defaultdict(list), defaultdict(list)
     for e in edits:
-        for atom in e.atoms:
-            node = atom.node
-            if node.kind == "assignment" and len(node.children) == 2 and node.children[0].kind == "identifier":
-                by_target[node.children[0].label].append(e)
-    pairs = {}
-    for group in by_target.values():
-        kinds = sorted(e.kind for e in group)
-        if kinds == ["delete", "insert"]:
-            old, new = sorted(group, key=lambda e: e.kind)
-            pairs[id(old)], pairs[id(new)] = None, Edit("update", old.old, new.new, old.context)
-    return [pairs.get(id(e), e) for e in edits if pairs.get(id(e), e) is not None]
+        for name, side in ((_assigned(e.old), olds), (_assigned(e.new), news)):
+            if name is not None:
+                side[name].append(e)
+    out = {id(e): [e] for e in edits}
+    for name, (old, *more) in olds.items():
+        found = news.get(name, [])
+        if more or len(found) != 1 or found[0].kind != "insert" or old.kind == "insert":
+            continue
+        freed = [Edit("insert", None, old.new, old.context)] if old.kind == "update" else []
+        out[id(old)], out[id(found[0])] = [Edit("update", old.old, found[0].new, old.context), *freed], []
+    return [x for e in edits for x in out[id(e)]]
 
 
 def places_of(d: FileDiff, new: Side) -> dict[int, set[str]]:

@@ -506,6 +506,42 @@ def test_a_statement_rewritten_after_new_definitions_is_compared_as_an_update():
     assert verdict(target, rewritten("50000"), [inv], base=BUILT)["padded vocabulary"] == 0.0
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "arch = dict(d=768, vocab=50257, n_head={})\nmodel = Model(**arch)",
+        'arch = {{"d": 768, "vocab": 50257, "n_head": {}}}\nmodel = Model(**arch)',
+    ],
+)
+def test_keywords_gathered_in_a_module_level_dict_are_passed_where_it_is_splatted(spelling):
+    """``arch = dict(...)`` then ``Model(**arch)``: the dict's entries are the call's keywords, so a
+    head count re-tuned there is a re-tune of the call (the diff aligns the old model statement
+    with the new dict, and the new model statement with nothing: the two model statements pair)."""
+    base = edit(BUILT, ("vocab=50257)", "vocab=50257, n_head=8)"))
+    target = edit(base, ("n_head=8)", "n_head=4)"))
+    inv = Innovation("bigger heads", ("model",), "Fewer, wider attention heads.")
+
+    def rewritten(heads):
+        return edit(base, ("model = Model(768, vocab=50257, n_head=8)", spelling.format(heads)))
+
+    assert verdict(target, rewritten(4), [inv], base=base)["bigger heads"] == 1.0
+    assert verdict(target, rewritten(16), [inv], base=base)["bigger heads"] == 0.0
+
+
+def test_a_module_level_lambda_helper_is_substituted_where_it_is_called():
+    target = edit(BUILT, ("vocab=50257", "vocab=50304"))
+    inv = Innovation("padded vocabulary", ("model",), "The vocabulary is padded to a multiple of 128.")
+
+    def rounded(multiple):
+        helper = "round_up = lambda n, m: -(-n // m) * m\n"
+        return edit(
+            BUILT, ("model = Model(768, vocab=50257)", f"{helper}model = Model(768, vocab=round_up(50257, {multiple}))")
+        )
+
+    assert verdict(target, rounded(128), [inv], base=BUILT)["padded vocabulary"] == 1.0
+    assert verdict(target, rounded(1), [inv], base=BUILT)["padded vocabulary"] == 0.0
+
+
 ARGPARSE_BASE = """
 import argparse
 import torch
