@@ -7,7 +7,9 @@ features (:mod:`analysis.canon`), not of statements:
    lacks (``+``) and the reverse (``-``). Statements whose text is unchanged but whose canonical
    form changed (a configuration field they read was re-tuned, a small helper they call was
    rewritten) count as changed too. Code the candidate adds in new functions or classes counts
-   where it is used (helpers are substituted or their features added at their call sites).
+   where it is used (helpers are substituted or their features added at their call sites). A name
+   assigned by one old statement and one inserted statement that the diff did not pair (new
+   definitions split the region around it) is one updated statement.
 2. **Numbers.** A statement whose canonical form changed only in numbers contributes *tune*
    features instead: ``tune:KEY:up|down`` per changed number, KEY being the configuration field
    the number comes from (``learning_rate``), or the variable and keyword it is assigned to
