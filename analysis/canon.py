@@ -293,9 +293,8 @@ class Facts:
     """What canonicalisation needs to know about one script."""
 
     consts: dict[str, Num] = field(default_factory=dict)  # configuration fields and argparse options (obj.name)
-    # a field several configuration classes define: consts holds the first class's (field_owner);
+    # a field several configuration classes define: consts holds the first class's (in script order);
     # a module-level object built from another of them (``retune = Retune()``) reads its own class's
-    field_owner: dict[str, str] = field(default_factory=dict)  # field -> class whose value consts holds
     class_fields: dict[str, dict[str, Num]] = field(default_factory=dict)  # class -> field -> value
     instances: dict[str, str] = field(default_factory=dict)  # module-level name -> configuration class
     # configuration fields holding a tuple of numbers (Adam's betas), read as that tuple's literal
@@ -552,7 +551,8 @@ class Canon:
         if not dotted or len(dotted) != 2 or scope.is_local(dotted[0]):
             return None
         owner = self.facts.instances.get(dotted[0])
-        if owner is None or self.facts.field_owner.get(dotted[1]) == owner:
+        first = next((c for c, fields in self.facts.class_fields.items() if dotted[1] in fields), None)
+        if owner is None or first == owner:
             return None
         return self.facts.class_fields.get(owner, {}).get(dotted[1])
 

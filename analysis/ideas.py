@@ -634,7 +634,6 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                     if isinstance(value, Num):
                         name = kids[0].label
                         facts.class_fields.setdefault(unit.qualname, {})[name] = Num(value, name, True)
-                        facts.field_owner.setdefault(name, unit.qualname)
                         facts.consts.setdefault(name, Num(value, name, True))
                         facts.definitions[id(atom)] = (name,)
                     elif _numbers_tuple(value):
@@ -655,18 +654,16 @@ def _configuration_objects(units: list[Unit], config: set[str], module_counts: C
     """Module-level names bound once to a configuration class built from its defaults
     (``retune = ScheduleRetune()``) -> that class."""
     out = {}
-    for unit in units:
-        if unit.kind != "region":
+    for atom in (a for unit in units if unit.kind == "region" for a in unit.atoms):
+        kids = atom.node.children
+        if atom.node.kind != "assignment" or len(kids) != 2 or kids[0].kind != "identifier":
             continue
-        for atom in unit.atoms:
-            kids = atom.node.children
-            if atom.node.kind != "assignment" or len(kids) != 2 or kids[0].kind != "identifier":
-                continue
-            call = kids[1]
-            if call.kind == "call" and call.children[0].kind == "identifier" and call.children[0].label in config:
-                if len(call.children) < 2 or not call.children[1].children:  # no arguments
-                    if module_counts[kids[0].label] == 1:
-                        out[kids[0].label] = call.children[0].label
+        name, call = kids[0].label, kids[1]
+        if call.kind != "call" or call.children[0].kind != "identifier" or call.children[0].label not in config:
+            continue
+        no_arguments = len(call.children) < 2 or not call.children[1].children
+        if no_arguments and module_counts[name] == 1:
+            out[name] = call.children[0].label
     return out
 
 

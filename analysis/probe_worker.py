@@ -1068,12 +1068,12 @@ def _main_block(node) -> bool:
     )
 
 
-def own_definitions(tree) -> set[str]:
-    """The names of the script's top-level functions and classes."""
-    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+def own_definitions(tree) -> dict[str, ast.AST]:
+    """The script's top-level functions and classes, by name."""
+    return {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
 
 
-def _training_loop(tree, defined):
+def _training_loop(tree):
     """(statements before the loop in the same body, the loop): the ``for`` over a ``range`` with
     the largest body, at module level or in a top-level function."""
     best = None
@@ -1100,7 +1100,7 @@ def _setup_statement(node, defined) -> bool:
     if not isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) or node.value is None:
         return False
     names = {n.func.id for n in ast.walk(node.value) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-    return not names & defined
+    return not names & defined.keys()
 
 
 def _compiled(stmts):
@@ -1120,7 +1120,7 @@ def _setup(module, text, build: bool, log=None):
     that hands every name's value to ``log(name, value)``). A statement that fails is skipped."""
     tree = ast.parse(text)
     defined = own_definitions(tree)
-    before, loop = _training_loop(tree, defined)
+    before, loop = _training_loop(tree)
     if not build:
         before = [s for s in before if _setup_statement(s, defined)]
     log = log or (lambda name, value: None)

@@ -260,7 +260,7 @@ class Prober:
 
     def cached(self, text: str, probes: list[str]) -> dict[str, dict] | None:
         """The measurements of one script if every one is cached, else None."""
-        key = hashlib.sha256(text.encode()).hexdigest()
+        key = _script_key(text)
         if all(f"{key}:{p}" in self.cache for p in probes):
             return {p: self.cache[f"{key}:{p}"] for p in probes}
         return None
@@ -275,7 +275,7 @@ class Prober:
 
     def measure(self, text: str, probes: list[str]) -> dict[str, dict]:
         """probe -> {"value", "why"} for one script."""
-        key = hashlib.sha256(text.encode()).hexdigest()
+        key = _script_key(text)
         missing = [p for p in probes if f"{key}:{p}" not in self.cache]
         if missing:
             answers = self._ask(text, missing)
@@ -303,6 +303,10 @@ class Prober:
         except (OSError, ValueError, TimeoutError, EOFError) as exc:
             self.close()  # a fresh worker for the next script
             return {p: {"value": None, "why": f"probe worker: {exc}"} for p in probes}
+
+
+def _script_key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 _shared: Prober | None = None
@@ -366,7 +370,7 @@ def _reworks(text: str) -> frozenset[str]:
         tree = ast.parse(text)
     except SyntaxError:
         return frozenset()
-    own = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}  # as own_definitions
+    own = probe_worker.own_definitions(tree)
     out = set()
     for body in probe_worker.top_level_bodies(tree):
         models: set[str] = set()
@@ -394,15 +398,24 @@ def _reworks(text: str) -> frozenset[str]:
     return frozenset(out)
 
 
+def _probes_of(innovations) -> list[str]:
+    return sorted({p for i in innovations for p in probes_for(i.name)})
+
+
+def _applicable(probes: list[str], base: dict, target: dict) -> list[str]:
+    """The probes whose measurements tell record i from record i+1: only these measure the candidate."""
+    return [p for p in probes if tells_apart(base[p]["value"], target[p]["value"], p)]
+
+
 def prepare(prober: Prober, base: str, target: str, candidate: str, innovations) -> None:
     """Start the worker now where :func:`behaviour` will measure a script (its measurements are not
     all cached): torch's import in the sandbox then overlaps the static layers' work."""
-    probes = sorted({p for i in innovations for p in probes_for(i.name)})
+    probes = _probes_of(innovations)
     if not probes:
         return
     b, t = prober.cached(base, probes), prober.cached(target, probes)
     if b is not None and t is not None:
-        applicable = [p for p in probes if tells_apart(b[p]["value"], t[p]["value"], p)]
+        applicable = _applicable(probes, b, t)
         if not applicable or prober.cached(candidate, applicable) is not None:
             return
     prober.start()
@@ -410,17 +423,16 @@ def prepare(prober: Prober, base: str, target: str, candidate: str, innovations)
 
 def behaviour(prober: Prober, base: str, target: str, candidate: str, innovations) -> dict[str, ProbeVerdict]:
     """innovation name -> the verdict of its probe (innovations without one are absent)."""
-    wanted = {i.name: probes_for(i.name) for i in innovations}
-    probes = sorted({p for ps in wanted.values() for p in ps})
+    probes = _probes_of(innovations)
     if not probes:
         return {}
     b, t = prober.measure(base, probes), prober.measure(target, probes)
-    applicable = [p for p in probes if tells_apart(b[p]["value"], t[p]["value"], p)]
+    applicable = _applicable(probes, b, t)
     c = prober.measure(candidate, applicable) if applicable else {}
     reworked = bool(_reworks(candidate) - _reworks(base)) if applicable else False
     out = {}
-    for name, ps in wanted.items():
-        for p in ps:
+    for name in dict.fromkeys(i.name for i in innovations):
+        for p in probes_for(name):
             cand = c.get(p, {"value": None, "why": "not measured"})
             v = judge(p, b[p]["value"], t[p]["value"], cand["value"], cand["why"])
             if v.decided is False and reworked and _model_probe(p):
