@@ -68,7 +68,9 @@ def main() -> None:
     if args.render:
         raw = json.loads((args.out / f"chain-{args.track}.json").read_text())
         results = {int(i): runs for i, runs in raw["results"].items()}
-        print(write_results(args.track, store.records(args.track), results, raw["measurements"], args.out))
+        records = store.records(args.track)
+        # the runs' machine, not this one: rendering measures nothing
+        print(write_results(args.track, records, results, raw["measurements"], args.out, raw.get("hardware")))
         return
     everything = store.records(args.track)
     records = [r for r in everything if r.index >= args.first and (args.last is None or r.index <= args.last)]
@@ -132,13 +134,20 @@ def load_kept(path: Path, indices: list[int]) -> tuple[dict[int, list[dict]], li
 
 
 def write_results(
-    track: str, records, results: dict[int, list[dict]], measurements: list[dict], out: Path | None = None
+    track: str,
+    records,
+    results: dict[int, list[dict]],
+    measurements: list[dict],
+    out: Path | None = None,
+    machine: str | None = None,
 ) -> str:
     """Write the table (.md), the raw runs (.json) and the plot (.svg) of the runs so far into ``out``
-    (default: bench/results)."""
+    (default: bench/results); ``machine``: the hardware the runs were measured on (default: this
+    machine's)."""
     out = out or RESULTS
+    machine = machine or hardware().describe()
     lines = [
-        f"Chain of track `{track}` on {hardware().describe()}, interleaved: "
+        f"Chain of track `{track}` on {machine}, interleaved: "
         + "; ".join(_describe(m, len(measurements) > 1) for m in measurements)
         + ".",
         "",
@@ -177,7 +186,7 @@ def write_results(
     (out / f"chain-{track}.md").write_text(table)
     raw = {
         "track": track,
-        "hardware": hardware().describe(),
+        "hardware": machine,
         "measurements": measurements,
         "results": {
             str(i): [

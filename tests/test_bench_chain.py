@@ -1,7 +1,8 @@
 """The chain benchmark can re-measure part of a chain: with --keep, the records outside the
 measured range keep their runs from an earlier chain JSON, the written JSON says which
 measurement each record's runs came from, and the table's header names them; an unusable
---keep file stops the benchmark with one line naming it before anything runs."""
+--keep file stops the benchmark with one line naming it before anything runs; rendering from the
+JSON keeps the machine the runs were measured on."""
 
 import importlib.util
 import json
@@ -86,3 +87,15 @@ def test_unusable_keep_file_is_one_clear_line(chain, tmp_path):
     partial.write_text(json.dumps({"track": "mini", "runs": 3, "date": "2026-11-20", "results": {"1": [run(100)]}}))
     with pytest.raises(SystemExit, match="runs of records \\[1, 2\\]"):
         chain.load_kept(partial, [1, 2])
+
+
+def test_rendering_keeps_the_machine_the_runs_were_measured_on(chain, tmp_path, monkeypatch):
+    records = RecordsStore(paths.PROJECT_ROOT / "records.git").records("mini")
+    indices = [r.index for r in records]
+    measured = [{"records": indices, "runs": 2, "date": "2026-11-28", "command": "python bench/chain.py"}]
+    runs = {i: [run(100 / i), run(101 / i)] for i in indices}
+    chain.write_results("mini", records, runs, measured, tmp_path, machine="AMD EPYC (2 CPUs), no GPU")
+    monkeypatch.setattr(sys, "argv", ["chain.py", "--track", "mini", "--render", "--out", str(tmp_path)])
+    chain.main()
+    assert json.loads((tmp_path / "chain-mini.json").read_text())["hardware"] == "AMD EPYC (2 CPUs), no GPU"
+    assert "on AMD EPYC (2 CPUs), no GPU, interleaved" in (tmp_path / "chain-mini.md").read_text()
