@@ -12,7 +12,10 @@ Protocol: one JSON object per line on stdin, ``{"script": TEXT, "probes": [NAME,
 object per line on stdout, ``{NAME: {"value": V, "why": TEXT}}``, ``value`` ``null`` where the
 probe could not measure (``why`` says what was missing). Whatever a script prints goes to stderr.
 Each script is measured in a child process of its own (:func:`isolated`): a script that patches a
-library cannot change what the next one measures.
+library cannot change what the next one measures. Nor can a script that leaves a process running or
+a file behind (a worker may serve many candidates, :mod:`analysis.probe_server`): after each script
+the worker kills every process it left and empties the folders named on its command line
+(:func:`clear_leftovers`); the scratch folder is not on ``sys.path``.
 
 Probes (a value each):
 
@@ -87,10 +90,13 @@ defaults: the sandbox's environment holds no such setting.
 
 import ast
 import contextlib
+import ctypes
 import json
 import math
 import os
 import re
+import shutil
+import signal
 import sys
 import types
 import warnings
@@ -1418,13 +1424,64 @@ def _import_libraries(text: str) -> None:
                 exec(compile(ast.Module([node], []), "<imports>", "exec"), {})  # noqa: S102 - the sandbox confines it
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def clear_leftovers(scratch: list[str]) -> None:
+    """Kill every process a measured script left behind and empty the ``scratch`` folders (keeping
+    this file). A process orphaned by its parent is re-parented to this one (a child subreaper), so
+    killing this process's children until none is left reaches every descendant, and nothing else:
+    unsandboxed, the rest of the machine is untouched."""
+    me = os.getpid()
+    for _ in range(1000):
+        children = [pid for pid in _process_ids() if _parent(pid) == me]
+        if not children:
+            break
+        for pid in children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, 0)
+    for folder in scratch:
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(folder):
+                if entry.path == os.path.abspath(__file__):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+
+
+def _process_ids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])  # the command name may hold spaces and ")"
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def main():
     answers = _protocol_out()
+    scratch = sys.argv[1:]
+    # a file a script writes beside this one is never imported by the scripts measured after it
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     import torch  # noqa: F401 - once, in the parent: every script's child starts with it loaded
 
     for line in sys.stdin:
         request = json.loads(line)
-        answers.write(json.dumps(isolated(request["script"], request["probes"])) + "\n")
+        answer = isolated(request["script"], request["probes"])
+        clear_leftovers(scratch)
+        answers.write(json.dumps(answer) + "\n")
         answers.flush()
 
 

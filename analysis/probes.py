@@ -37,10 +37,12 @@ training loop's calls, which run the model): the probe's model never went throug
 (record i+1) and null (record i) verdicts therefore stay exact.
 
 **Where it runs.** In a worker process inside the sandbox of every untrusted run
-(:mod:`replay.run.sandbox`), started on first use and reused (torch is imported once per process);
-measurements are cached by script text, in memory and in ``SPEEDRUN_HOME/probes/`` (per version of the
-worker), so a task's records are measured once and a probe that does not tell them apart costs
-nothing afterwards. Where no sandbox is available the
+(:mod:`replay.run.sandbox`), started on first use and reused. The process's prober
+(:func:`shared_prober`) asks the warm server of :mod:`analysis.probe_server`, which keeps one worker
+across processes, so torch is imported once for many calls (``SPEEDRUN_PROBE_SERVER=0``: a worker per
+process, as a :class:`Prober` built directly has). Measurements are cached by script text, in memory
+and in ``SPEEDRUN_HOME/probes/`` (per version of the worker), so a task's records are measured once and
+a probe that does not tell them apart costs nothing afterwards. Where no sandbox is available the
 probes do not run (static layers decide), unless the sandbox was built to allow running
 unsandboxed.
 """
@@ -65,6 +67,7 @@ from pathlib import Path
 from analysis import probe_worker
 
 REQUEST_TIMEOUT_S = 30.0
+SERVER_VARIABLE = "SPEEDRUN_PROBE_SERVER"  # "0": every process starts a worker of its own
 APART = 0.2  # relative difference of record i's and record i+1's numbers for a numeric probe to apply
 CLOSE = 0.1  # relative distance of the candidate's number to one record's to count as that record's
 # (apart, close) where a probe measures finer or coarser than that: a count differs by any amount
@@ -199,41 +202,26 @@ def default_cache_file() -> Path:
     return home() / "probes" / f"{WORKER_VERSION}.json"
 
 
-class Prober:
-    """A sandboxed probe worker, started on first use; measurements cached by script text, in memory
-    and in ``cache_file`` (None: in memory only)."""
+class Worker:
+    """The sandboxed worker process (:mod:`analysis.probe_worker`): started on demand, asked one script
+    at a time, replaced after a failure."""
 
-    def __init__(self, sandbox=None, cache_file: Path | None = None):
-        if sandbox is None:
-            from replay.run.sandbox import untrusted_sandbox
-
-            sandbox = untrusted_sandbox()
+    def __init__(self, sandbox):
         self.sandbox = sandbox
         self.proc: subprocess.Popen | None = None
         self.workdir: Path | None = None
-        self.cache_file = cache_file
-        self.cache: dict[str, dict] = {}
-        if cache_file is not None and cache_file.is_file():
-            try:
-                self.cache = json.loads(cache_file.read_text())
-            except (OSError, ValueError):
-                self.cache = {}
-        self.unavailable = sandbox.unavailable()
 
-    def _save(self) -> None:
-        if self.cache_file is None:
+    def start(self) -> None:
+        """Start the process unless it runs; it imports torch while the caller goes on."""
+        if self.proc is not None and self.proc.poll() is None:
             return
-        entries = list(self.cache.items())[-CACHE_ENTRIES:]
-        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.cache_file.parent, prefix=".probes-")
-        with os.fdopen(fd, "w") as f:
-            json.dump(dict(entries), f)
-        os.replace(tmp, self.cache_file)
-
-    def _start(self) -> None:
+        self.close()
         self.workdir = Path(tempfile.mkdtemp(prefix="speedrun-probe-"))
         shutil.copyfile(probe_worker.__file__, self.workdir / "probe_worker.py")
-        command = self.sandbox.wrap([sys.executable, "probe_worker.py"], self.workdir)
+        # what a measured script may have written, emptied after each script: the scratch folder
+        # always, the private /tmp and /dev/shm only inside the sandbox (unsandboxed they are the host's)
+        scratch = [str(self.workdir)] + ([] if self.sandbox.allow_unsandboxed else ["/tmp", "/dev/shm"])
+        command = self.sandbox.wrap([sys.executable, "probe_worker.py", *scratch], self.workdir)
         self.proc = subprocess.Popen(
             command,
             cwd=self.workdir,
@@ -246,6 +234,24 @@ class Prober:
             preexec_fn=lambda: self.sandbox.limit_resources(0),
         )
 
+    def ask(self, text: str, probes: list[str]) -> dict[str, dict]:
+        """probe -> {"value", "why"}; a failure of the process answers "probe worker: ..." for each."""
+        self.start()
+        try:
+            self.proc.stdin.write(json.dumps({"script": text, "probes": probes}) + "\n")
+            self.proc.stdin.flush()
+            with selectors.DefaultSelector() as sel:
+                sel.register(self.proc.stdout, selectors.EVENT_READ)
+                if not sel.select(REQUEST_TIMEOUT_S):
+                    raise TimeoutError(f"no answer within {REQUEST_TIMEOUT_S:.0f} s")
+            line = self.proc.stdout.readline()
+            if not line:
+                raise EOFError("the probe worker ended")
+            return json.loads(line)
+        except (OSError, ValueError, TimeoutError, EOFError) as exc:
+            self.close()  # a fresh worker for the next script
+            return failed(probes, f"probe worker: {exc}")
+
     def close(self) -> None:
         if self.proc is not None:
             self.proc.kill()
@@ -255,8 +261,55 @@ class Prober:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
 
+
+def failed(probes: list[str], why: str) -> dict[str, dict]:
+    """The answer for probes that could not be measured at all."""
+    return {p: {"value": None, "why": why} for p in probes}
+
+
+class Prober:
+    """Measurements by a sandboxed probe worker, cached by script text, in memory and in ``cache_file``
+    (None: in memory only). The worker is the warm server's (:mod:`analysis.probe_server`) where
+    ``server`` is true and one can run here, else a process of this prober's own."""
+
+    def __init__(self, sandbox=None, cache_file: Path | None = None, server: bool = False):
+        if sandbox is None:
+            from replay.run.sandbox import untrusted_sandbox
+
+            sandbox = untrusted_sandbox()
+        self.sandbox = sandbox
+        self.unavailable = sandbox.unavailable()
+        self.worker = None
+        if server and not self.unavailable:
+            from analysis.probe_server import ServerClient
+
+            self.worker = ServerClient.for_sandbox(sandbox)
+        if self.worker is None:
+            self.worker = Worker(sandbox)
+        self.cache_file = cache_file
+        self.cache: dict[str, dict] = {}
+        if cache_file is not None and cache_file.is_file():
+            try:
+                self.cache = json.loads(cache_file.read_text())
+            except (OSError, ValueError):
+                self.cache = {}
+
+    def _save(self) -> None:
+        if self.cache_file is None:
+            return
+        entries = list(self.cache.items())[-CACHE_ENTRIES:]
+        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.cache_file.parent, prefix=".probes-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(dict(entries), f)
+        os.replace(tmp, self.cache_file)
+
+    def close(self) -> None:
+        self.worker.close()
+
     def __del__(self):
-        self.close()
+        if hasattr(self, "worker"):
+            self.close()
 
     def cached(self, text: str, probes: list[str]) -> dict[str, dict] | None:
         """The measurements of one script if every one is cached, else None."""
@@ -268,10 +321,8 @@ class Prober:
     def start(self) -> None:
         """Start the worker unless it runs (or no sandbox is here); it imports torch while the caller
         goes on."""
-        if self.unavailable or (self.proc is not None and self.proc.poll() is None):
-            return
-        self.close()
-        self._start()
+        if not self.unavailable:
+            self.worker.start()
 
     def measure(self, text: str, probes: list[str]) -> dict[str, dict]:
         """probe -> {"value", "why"} for one script."""
@@ -287,22 +338,8 @@ class Prober:
 
     def _ask(self, text: str, probes: list[str]) -> dict[str, dict]:
         if self.unavailable:
-            return {p: {"value": None, "why": f"no sandbox here: {self.unavailable}"} for p in probes}
-        self.start()
-        try:
-            self.proc.stdin.write(json.dumps({"script": text, "probes": probes}) + "\n")
-            self.proc.stdin.flush()
-            with selectors.DefaultSelector() as sel:
-                sel.register(self.proc.stdout, selectors.EVENT_READ)
-                if not sel.select(REQUEST_TIMEOUT_S):
-                    raise TimeoutError(f"no answer within {REQUEST_TIMEOUT_S:.0f} s")
-            line = self.proc.stdout.readline()
-            if not line:
-                raise EOFError("the probe worker ended")
-            return json.loads(line)
-        except (OSError, ValueError, TimeoutError, EOFError) as exc:
-            self.close()  # a fresh worker for the next script
-            return {p: {"value": None, "why": f"probe worker: {exc}"} for p in probes}
+            return failed(probes, f"no sandbox here: {self.unavailable}")
+        return self.worker.ask(text, probes)
 
 
 def _script_key(text: str) -> str:
@@ -318,8 +355,8 @@ def shared_prober() -> Prober | None:
     if os.environ.get("SPEEDRUN_PROBES") == "0":
         return None
     if _shared is None:
-        _shared = Prober(cache_file=default_cache_file())
-        atexit.register(_shared.close)  # the worker is waited for: its time counts as this process's
+        _shared = Prober(cache_file=default_cache_file(), server=os.environ.get(SERVER_VARIABLE) != "0")
+        atexit.register(_shared.close)  # a worker of its own is waited for: its time counts as this process's
     return _shared
 
 

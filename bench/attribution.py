@@ -65,7 +65,7 @@ import independent  # noqa: E402
 
 from analysis.attribute import THRESHOLD, attribute  # noqa: E402
 from analysis.diff import diff_versions, load  # noqa: E402
-from analysis.probes import behaviour, probes_for, shared_prober  # noqa: E402
+from analysis.probes import SERVER_VARIABLE, behaviour, probes_for, shared_prober  # noqa: E402
 from analysis.report import diff_text  # noqa: E402
 from analysis.syntax import Cache  # noqa: E402
 from analysis.task import load_task  # noqa: E402
@@ -379,13 +379,17 @@ def _probe_decides(store, track: str, number: int) -> bool:
     return any(v.decided is not None for v in verdicts.values())
 
 
-def process_timing(records: Path, track: str, store, repeat: int, probed: bool = False) -> dict | None:
+def process_timing(
+    records: Path, track: str, store, repeat: int, probed: bool = False, server: bool = True
+) -> dict | None:
     """Wall time of ``speedrun attribute`` as a whole process on the track's longest task.
 
     ``probed``: the longest task where a behavioural probe decides, so the candidate is measured in
     the sandbox. Its first call finds nothing cached (every script of the task is measured); each
     later call brings a new candidate (a comment added), as an agent's next branch would, so only the
-    candidate is measured. None where no probe decides on this machine (no sandbox)."""
+    candidate is measured. ``server``: the calls share the warm probe server (the default; the first
+    call starts it), else each starts a worker of its own (``SPEEDRUN_PROBE_SERVER=0``). None where no
+    probe decides on this machine (no sandbox)."""
     tasks = store.tasks(track)
     if probed:  # tasks where a probe decides gold's verdict: the candidate must be measured
         tasks = [t for t in tasks if _probe_decides(store, track, t.number)]
@@ -396,6 +400,7 @@ def process_timing(records: Path, track: str, store, repeat: int, probed: bool =
     exe = Path(sys.executable).parent / "speedrun"
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, SPEEDRUN_RECORDS=str(records), SPEEDRUN_HOME=str(Path(tmp, "home")))
+        env[SERVER_VARIABLE] = "1" if server else "0"
         walls, cpus = [], []
         for run in range(repeat + probed):
             cand = Path(tmp, f"candidate-{run}.py")
@@ -409,6 +414,9 @@ def process_timing(records: Path, track: str, store, repeat: int, probed: bool =
             cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             if out.returncode != 0:
                 raise SystemExit(f"speedrun attribute failed: {out.stderr.strip()}")
+        if probed and server:  # the server of this temporary home ends with it
+            stop = "from analysis.probe_server import stop_here; stop_here()"
+            subprocess.run([sys.executable, "-c", stop], env=env, cwd=ROOT, check=True)
     cold = None
     if probed:
         cold = walls.pop(0)
@@ -420,6 +428,7 @@ def process_timing(records: Path, track: str, store, repeat: int, probed: bool =
         "process_s_max": round(max(walls), 3),
         "process_cpu_s_median": round(statistics.median(cpus), 3),
         "process_s_cold": None if cold is None else round(cold, 3),
+        "probe_server": probed and server,
         "runs": repeat,
         "load_average": round(os.getloadavg()[0], 2),
     }
@@ -433,7 +442,8 @@ def print_process(process: dict) -> None:
             continue
         probed = p["process_s_cold"] is not None
         what = (
-            "a new candidate each run: record i+1 reformatted, a comment added"
+            "a new candidate each run: record i+1 reformatted, a comment added; "
+            + ("the warm probe server" if p["probe_server"] else "a probe worker per process")
             if probed
             else "candidate = record i+1 reformatted"
         )
@@ -448,6 +458,9 @@ def print_process(process: dict) -> None:
 
 
 def main():
+    # the in-process prober keeps its own worker warm for the whole run and leaves no server behind;
+    # the timing of whole processes below chooses for itself
+    os.environ[SERVER_VARIABLE] = "0"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--track", action="append", help="tracks of records.git for the perturbation suite (default: all)"
@@ -493,9 +506,10 @@ def main():
 
     process = {}
     for path, track, store in timed:
-        for probed in (False, True):
-            key = f"{track}, probed" if probed else track
-            process[key] = process_timing(path, track, store, max(3, args.repeat // 3), probed)
+        runs = max(3, args.repeat // 3)
+        process[track] = process_timing(path, track, store, runs)
+        process[f"{track}, probed"] = process_timing(path, track, store, runs, probed=True)
+        process[f"{track}, probed, worker per process"] = process_timing(path, track, store, runs, True, server=False)
     print_process(process)
 
     perturbation = None

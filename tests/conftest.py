@@ -43,3 +43,10 @@ def _unsandboxed_without_bubblewrap(monkeypatch):
 
     if sandbox.sandbox_unavailable() is not None:
         monkeypatch.setenv(sandbox.UNSANDBOXED_VARIABLE, "1")
+
+
+@pytest.fixture(autouse=True)
+def _probe_worker_per_process(monkeypatch):
+    """Attribution in tests (in process or through the CLI) starts a probe worker of its own instead of
+    a warm server that would outlive the test; tests/test_analysis_probe_server.py tests the server."""
+    monkeypatch.setenv("SPEEDRUN_PROBE_SERVER", "0")

@@ -1,0 +1,260 @@
+"""The probe worker kept warm across processes: a call that must measure a new candidate does not
+pay torch's import again (about 1 s of the 1.5-2 s such a call took on a 2-core machine).
+
+**What runs.** The first prober that needs a worker starts this module as a detached process
+(``python -m analysis.probe_server KEY``): it holds one sandboxed worker (:class:`analysis.probes.Worker`,
+started at once, so torch is imported while the caller's static layers run) and listens on a Unix
+socket. Each connection carries one request, the worker's own protocol (``{"script", "probes"}`` in,
+``{probe: {"value", "why"}}`` out, one JSON line each way), answered in order of arrival. It ends
+after ``SPEEDRUN_PROBE_SERVER_IDLE_S`` seconds without a request (default 600), on a ``{"stop": true}``
+request (:func:`stop`), or when its worker cannot be started. ``SPEEDRUN_PROBE_SERVER=0`` keeps every
+process on a worker of its own (the tests do).
+
+**One per configuration.** A server is named by a hash of what its answers depend on: the worker's
+code, the interpreter, the sandbox's description and ``SPEEDRUN_HOME``. A changed worker or another
+home gets another server; the old one ends when idle. A lock file held for the server's life keeps
+it the only one of its name, and a server that finds the lock taken by a live server leaves.
+
+**What a candidate can reach.** The socket lives in a folder only this user can enter
+(``$TMPDIR/speedrun-UID``, mode 0700, checked before use: anything else and the prober falls back
+to a worker of its own), outside the sandbox, whose network namespace also shuts out abstract
+sockets. Inside, the worker measures each script in a forked child, then kills whatever that script
+left running and empties its scratch folder, ``/tmp`` and ``/dev/shm``
+(:func:`analysis.probe_worker.clear_leftovers`), so one candidate cannot reach the measurement of
+the next: the warm worker's only state shared between scripts is the libraries already imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from analysis.probes import REQUEST_TIMEOUT_S, WORKER_VERSION, Worker, failed
+
+IDLE_VARIABLE = "SPEEDRUN_PROBE_SERVER_IDLE_S"
+DEFAULT_IDLE_S = 600.0
+START_TIMEOUT_S = 10.0  # for a spawned server's socket to appear
+# a request waits behind the others queued at the server, then for a worker (re)started in it
+ANSWER_TIMEOUT_S = 4 * REQUEST_TIMEOUT_S
+SERVER_SOURCE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def socket_folder() -> Path | None:
+    """This user's folder of server sockets, created if missing; None where it is not this user's
+    alone (another owner, other users allowed in, a link): then no server is used."""
+    folder = Path(tempfile.gettempdir()) / f"speedrun-{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return None
+    return folder
+
+
+def server_key(sandbox) -> str:
+    from replay.paths import home
+
+    parts = (WORKER_VERSION, SERVER_SOURCE, sys.executable, sandbox.describe(), str(home().resolve()))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+class ServerClient:
+    """A prober's way to the warm server: the same ``start`` / ``ask`` / ``close`` as a
+    :class:`~analysis.probes.Worker`."""
+
+    def __init__(self, path: Path, key: str):
+        self.path = path
+        self.key = key
+        self.launched = False
+
+    @classmethod
+    def for_sandbox(cls, sandbox) -> ServerClient | None:
+        folder = socket_folder()
+        if folder is None:
+            return None
+        key = server_key(sandbox)
+        return cls(folder / f"{key}.sock", key)
+
+    def start(self) -> None:
+        """Start a server unless one answers, without waiting for it: its worker imports torch while
+        the caller goes on."""
+        if not self._reachable():
+            self._launch()
+
+    def ask(self, text: str, probes: list[str]) -> dict[str, dict]:
+        request = {"script": text, "probes": probes}
+        try:
+            return self._request(request)
+        except OSError:  # no server yet, or one that ended while this request waited: start one
+            pass
+        try:
+            if not self.launched:
+                self._launch()
+            self.launched = False  # a later failure starts another
+            self._wait()
+            return self._request(request)
+        except (OSError, ValueError) as exc:
+            return failed(probes, f"probe worker: the probe server: {exc}")
+
+    def close(self) -> None:
+        """Nothing to do: the server outlives this process and ends when idle."""
+
+    def _reachable(self) -> bool:
+        try:
+            with self._connect(timeout=1.0):
+                return True
+        except OSError:
+            return False
+
+    def _connect(self, timeout: float) -> socket.socket:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.settimeout(timeout)
+        try:
+            conn.connect(str(self.path))
+        except OSError:
+            conn.close()
+            raise
+        return conn
+
+    def _request(self, request: dict) -> dict:
+        with self._connect(timeout=ANSWER_TIMEOUT_S) as conn:
+            conn.sendall(json.dumps(request).encode() + b"\n")
+            line = conn.makefile("rb").readline()
+        if not line:
+            raise ConnectionResetError("the probe server ended without an answer")
+        return json.loads(line)
+
+    def _launch(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+        subprocess.Popen(
+            [sys.executable, "-m", "analysis.probe_server", self.key],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # not in the caller's process group: it outlives the caller
+            cwd=PROJECT_ROOT,
+            env=env,
+        )
+        self.launched = True
+
+    def _wait(self) -> None:
+        """Until a server of this name takes connections."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self._reachable():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no probe server at {self.path} within {START_TIMEOUT_S:.0f} s")
+            time.sleep(0.02)
+
+
+def stop(client: ServerClient) -> bool:
+    """Ask a running server to end; False where none answered."""
+    try:
+        client._request({"stop": True})
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def stop_here() -> bool:
+    """Stop the server this process's configuration would use (its sandbox, ``SPEEDRUN_HOME``)."""
+    from replay.run.sandbox import untrusted_sandbox
+
+    client = ServerClient.for_sandbox(untrusted_sandbox())
+    return client is not None and stop(client)
+
+
+def _hold_lock(lock_path: Path, sock_path: Path) -> int | None:
+    """The lock of this server's name (a descriptor of its file, which then holds this server's pid),
+    or None where a live server holds it. A server that is ending still holds it for a moment after
+    its socket is gone, and removes its file: wait for it, and lock a file that is still in place."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.fstat(fd).st_ino == os.stat(lock_path).st_ino:
+                os.ftruncate(fd, 0)
+                os.write(fd, str(os.getpid()).encode())
+                return fd
+        except (BlockingIOError, FileNotFoundError):
+            if ServerClient(sock_path, "")._reachable():
+                os.close(fd)
+                return None
+        os.close(fd)
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+
+
+def serve(key: str, idle_s: float) -> None:
+    from replay.run.sandbox import untrusted_sandbox
+
+    folder = socket_folder()
+    if folder is None:
+        return
+    sock_path, lock_path = folder / f"{key}.sock", folder / f"{key}.lock"
+    lock = _hold_lock(lock_path, sock_path)
+    if lock is None:
+        return
+    worker = Worker(untrusted_sandbox())
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock_path.unlink(missing_ok=True)  # a server that died without cleaning up
+        listener.bind(str(sock_path))
+        listener.listen(64)
+        listener.settimeout(idle_s)
+        worker.start()
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                return
+            with conn:
+                if not _answer(conn, worker):
+                    return
+    finally:
+        sock_path.unlink(missing_ok=True)
+        listener.close()
+        worker.close()
+        lock_path.unlink(missing_ok=True)  # while still held: see _hold_lock
+        os.close(lock)
+
+
+def _answer(conn: socket.socket, worker: Worker) -> bool:
+    """Answer one connection's request; False where it asks the server to end."""
+    conn.settimeout(REQUEST_TIMEOUT_S)
+    try:
+        request = json.loads(conn.makefile("rb").readline() or b"{}")
+    except (OSError, ValueError):
+        return True
+    if request.get("stop"):
+        with contextlib.suppress(OSError):
+            conn.sendall(b"{}\n")
+        return False
+    if not isinstance(request.get("script"), str) or not isinstance(request.get("probes"), list):
+        return True
+    answer = worker.ask(request["script"], request["probes"])
+    with contextlib.suppress(OSError):  # a caller that gave up waiting
+        conn.sendall(json.dumps(answer).encode() + b"\n")
+    return True
+
+
+def main() -> None:
+    idle_s = float(os.environ.get(IDLE_VARIABLE, DEFAULT_IDLE_S))
+    serve(sys.argv[1], idle_s)
+
+
+if __name__ == "__main__":
+    main()
