@@ -70,13 +70,14 @@ def server_key(sandbox) -> str:
 
 
 class ServerClient:
-    """A prober's way to the warm server: the same ``start`` / ``ask`` / ``close`` as a
+    """A prober's way to the warm server: the same ``start`` / ``ask`` / ``send`` / ``receive`` / ``close`` as a
     :class:`~analysis.probes.Worker`."""
 
     def __init__(self, path: Path, key: str):
         self.path = path
         self.key = key
         self.launched = False
+        self.sent: tuple[socket.socket | None, str, list[str]] | None = None  # the request sent ahead
 
     @classmethod
     def for_sandbox(cls, sandbox) -> ServerClient | None:
@@ -106,6 +107,28 @@ class ServerClient:
             return self._request(request)
         except (OSError, ValueError) as exc:
             return failed(probes, f"probe worker: the probe server: {exc}")
+
+    def send(self, text: str, probes: list[str]) -> None:
+        """The first half of :meth:`ask`, where a server answers now; else :meth:`receive` asks."""
+        self.sent = (None, text, probes)
+        with contextlib.suppress(OSError):
+            conn = self._connect(timeout=ANSWER_TIMEOUT_S)
+            try:
+                conn.sendall(json.dumps({"script": text, "probes": probes}).encode() + b"\n")
+            except OSError:
+                conn.close()
+                raise
+            self.sent = (conn, text, probes)
+
+    def receive(self, probes: list[str]) -> dict[str, dict]:
+        conn, text, _ = self.sent
+        self.sent = None
+        if conn is not None:
+            with conn, contextlib.suppress(OSError, ValueError):
+                line = conn.makefile("rb").readline()
+                if line:
+                    return json.loads(line)
+        return self.ask(text, probes)
 
     def close(self) -> None:
         """Nothing to do: the server outlives this process and ends when idle."""

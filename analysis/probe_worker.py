@@ -389,11 +389,15 @@ def _keyword_model(gpt, module):
 def _model(module):
     """The script's model at a tiny size, a fresh copy for every probe (probes change weights and
     hook modules); built once per script, since some models precompute much (rotary tables for 64K
-    positions in every layer)."""
+    positions in every layer). The script's last probe takes the built model itself: no probe after
+    it needs it unchanged, and the copy of such tables costs as much as a third of the build."""
     import copy
 
     if getattr(module, "built_model", None) is None:
         module.built_model = _build_model(module)
+    if getattr(module, "probes_left", 2) <= 1:
+        model, module.built_model = module.built_model, None  # a second call of that probe builds anew
+        return model
     try:
         return copy.deepcopy(module.built_model)
     except Exception:  # noqa: BLE001 - a model holding what cannot be copied: built anew
@@ -1370,7 +1374,8 @@ def _measure(text: str, names: list) -> dict:
     except SyntaxError as exc:
         return {n: {"value": None, "why": f"does not parse: {exc.msg}"} for n in names}
     out = {}
-    for name in names:
+    for done, name in enumerate(names):
+        module.probes_left = len(names) - done
         try:
             kind, _, word = name.partition(":")
             if kind == "rising":

@@ -236,10 +236,23 @@ class Worker:
 
     def ask(self, text: str, probes: list[str]) -> dict[str, dict]:
         """probe -> {"value", "why"}; a failure of the process answers "probe worker: ..." for each."""
+        self.send(text, probes)
+        return self.receive(probes)
+
+    def send(self, text: str, probes: list[str]) -> None:
+        """The first half of :meth:`ask`: the worker measures while the caller goes on."""
         self.start()
         try:
             self.proc.stdin.write(json.dumps({"script": text, "probes": probes}) + "\n")
             self.proc.stdin.flush()
+        except OSError:
+            self.close()  # receive() answers the failure
+
+    def receive(self, probes: list[str]) -> dict[str, dict]:
+        """The answer to the request sent last."""
+        try:
+            if self.proc is None:
+                raise EOFError("the probe worker ended")
             with selectors.DefaultSelector() as sel:
                 sel.register(self.proc.stdout, selectors.EVENT_READ)
                 if not sel.select(REQUEST_TIMEOUT_S):
@@ -288,6 +301,7 @@ class Prober:
             self.worker = Worker(sandbox)
         self.cache_file = cache_file
         self.cache: dict[str, dict] = {}
+        self.pending: tuple[str, list[str]] | None = None  # (script key, probes) sent ahead, unread
         if cache_file is not None and cache_file.is_file():
             try:
                 self.cache = json.loads(cache_file.read_text())
@@ -324,17 +338,34 @@ class Prober:
         if not self.unavailable:
             self.worker.start()
 
-    def measure(self, text: str, probes: list[str]) -> dict[str, dict]:
-        """probe -> {"value", "why"} for one script."""
+    def prefetch(self, text: str, probes: list[str]) -> None:
+        """Send one script's measurement ahead: the worker measures it while the caller goes on, and
+        :meth:`measure` reads the answer. One at a time."""
+        if self.unavailable or self.pending is not None:
+            return
         key = _script_key(text)
         missing = [p for p in probes if f"{key}:{p}" not in self.cache]
         if missing:
-            answers = self._ask(text, missing)
-            for probe in missing:
-                self.cache[f"{key}:{probe}"] = answers[probe]
-            if not any(a["why"].startswith(("probe worker:", "no sandbox here")) for a in answers.values()):
-                self._save()  # a failure of the worker or the sandbox is not remembered beyond this process
+            self.worker.send(text, missing)
+            self.pending = (key, missing)
+
+    def measure(self, text: str, probes: list[str]) -> dict[str, dict]:
+        """probe -> {"value", "why"} for one script."""
+        if self.pending is not None:  # answers come in the order asked: the one sent ahead first
+            key, sent = self.pending
+            self.pending = None
+            self._remember(key, sent, self.worker.receive(sent))
+        key = _script_key(text)
+        missing = [p for p in probes if f"{key}:{p}" not in self.cache]
+        if missing:
+            self._remember(key, missing, self._ask(text, missing))
         return {p: self.cache[f"{key}:{p}"] for p in probes}
+
+    def _remember(self, key: str, probes: list[str], answers: dict[str, dict]) -> None:
+        for probe in probes:
+            self.cache[f"{key}:{probe}"] = answers[probe]
+        if not any(a["why"].startswith(("probe worker:", "no sandbox here")) for a in answers.values()):
+            self._save()  # a failure of the worker or the sandbox is not remembered beyond this process
 
     def _ask(self, text: str, probes: list[str]) -> dict[str, dict]:
         if self.unavailable:
@@ -446,16 +477,18 @@ def _applicable(probes: list[str], base: dict, target: dict) -> list[str]:
 
 def prepare(prober: Prober, base: str, target: str, candidate: str, innovations) -> None:
     """Start the worker now where :func:`behaviour` will measure a script (its measurements are not
-    all cached): torch's import in the sandbox then overlaps the static layers' work."""
+    all cached), and send the candidate's measurement where the records' are: torch's import in the
+    sandbox, or the candidate's measurement, then overlaps the static layers' work."""
     probes = _probes_of(innovations)
     if not probes:
         return
     b, t = prober.cached(base, probes), prober.cached(target, probes)
-    if b is not None and t is not None:
-        applicable = _applicable(probes, b, t)
-        if not applicable or prober.cached(candidate, applicable) is not None:
-            return
-    prober.start()
+    if b is None or t is None:
+        prober.start()
+        return
+    applicable = _applicable(probes, b, t)
+    if applicable:  # the records are known: the candidate is measured while the static layers run
+        prober.prefetch(candidate, applicable)
 
 
 def behaviour(prober: Prober, base: str, target: str, candidate: str, innovations) -> dict[str, ProbeVerdict]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from analysis.attribute import Attribution, Innovation, attribute
 from analysis.diff import load
-from analysis.probes import shared_prober
+from analysis.probes import prepare, shared_prober
 from analysis.report import to_json
 from analysis.syntax import Cache
 from analysis.versions import Version
@@ -19,23 +19,31 @@ def innovations_of(record) -> list[Innovation]:
     return [Innovation(i.name, tuple(i.anchors), i.description) for i in record.meta.innovations]
 
 
-def load_task(store, track: str, number: int, cache: Cache | None = None) -> tuple[Version, Version, list[Innovation]]:
+def task_scripts(store, track: str, number: int) -> tuple[tuple[str, str], tuple[str, str], list[Innovation]]:
+    """((label, text) of record i, the same of record i+1, record i+1's innovations), unparsed."""
     from analysis.sources import record_script
 
     task = store.task(track, number)
+    return record_script(store, task.start), record_script(store, task.target), innovations_of(task.target)
+
+
+def load_task(store, track: str, number: int, cache: Cache | None = None) -> tuple[Version, Version, list[Innovation]]:
+    (base_label, base_text), (target_label, target_text), innovations = task_scripts(store, track, number)
     cache = cache or Cache()
-    base = load(*reversed(record_script(store, task.start)), cache=cache)
-    target = load(*reversed(record_script(store, task.target)), cache=cache)
-    return base, target, innovations_of(task.target)
+    return load(base_text, base_label, cache), load(target_text, target_label, cache), innovations
 
 
 def attribute_task(
     store, track: str, number: int, candidate_label: str, candidate_text: str, candidate_info: dict | None = None
 ) -> tuple[Attribution, dict]:
     """(attribution, JSON document) of a candidate script for task ``number`` of ``track``."""
+    (base_label, base_text), (target_label, target_text), innovations = task_scripts(store, track, number)
+    prober = shared_prober()
+    if prober is not None:  # the probe worker starts, or measures the candidate, while the scripts are parsed
+        prepare(prober, base_text, target_text, candidate_text, innovations)
     cache = Cache()
-    base, target, innovations = load_task(store, track, number, cache)
+    base, target = load(base_text, base_label, cache), load(target_text, target_label, cache)
     candidate = load(candidate_text, candidate_label, cache)
-    res = attribute(base, target, candidate, innovations, shared_prober())
+    res = attribute(base, target, candidate, innovations, prober)
     info = dict(candidate_info or {}, label=candidate_label)
     return res, to_json(res, track, number, info)

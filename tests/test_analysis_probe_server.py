@@ -233,3 +233,15 @@ print(alive(child.pid), alive(orphan))
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_a_request_sent_ahead_is_answered_with_or_without_a_server_running(server):
+    """``send`` goes to a running server at once; with none running it is asked (a server started)
+    when its answer is read."""
+    assert not server.path.exists()
+    server.send(SQUARED, ["squared_relu"])  # no server yet: nothing sent
+    assert server.receive(["squared_relu"])["squared_relu"]["value"] is True
+    pid = _server_pid(server)
+    server.send(PLAIN, ["squared_relu"])
+    assert server.receive(["squared_relu"])["squared_relu"]["value"] is False
+    assert _server_pid(server) == pid

@@ -999,10 +999,11 @@ def test_a_mask_mod_is_read_as_flex_attention_reads_it(mask_mod):
 
 
 class CountingProber:
-    """A prober whose cache holds the scripts given; it counts the starts asked of it."""
+    """A prober whose cache holds the scripts given; it counts the starts asked of it and the scripts
+    sent ahead to be measured."""
 
     def __init__(self, cached: dict[str, dict]):
-        self.measured, self.starts = cached, 0
+        self.measured, self.starts, self.sent = cached, 0, []
 
     def cached(self, text, probes):
         known = self.measured.get(text)
@@ -1011,28 +1012,79 @@ class CountingProber:
     def start(self):
         self.starts += 1
 
+    def prefetch(self, text, probes):
+        if self.cached(text, probes) is None:
+            self.sent.append(text)
+
 
 def test_the_worker_starts_early_only_where_a_script_will_be_measured():
     """``prepare`` starts the worker before the static layers run (its torch import overlaps them)
-    where a measurement the verdict needs is not cached, and not where every one is."""
+    where the records' measurements are not cached, sends the candidate's measurement ahead where
+    only the candidate's is missing (it overlaps them too), and does neither where every one is."""
     from analysis.attribute import Innovation
     from analysis.probes import prepare
 
     inv = [Innovation("ReLU squared", ("MLP.forward",), "")]
     no, yes = {"squared_relu": {"value": False, "why": ""}}, {"squared_relu": {"value": True, "why": ""}}
     cases = [
-        ({}, 1),  # nothing cached
-        ({"base": no, "target": yes}, 1),  # the candidate not measured yet
-        ({"base": no, "target": yes, "cand": yes}, 0),
-        ({"base": no, "target": no}, 0),  # the probe does not tell the records apart: no candidate measured
+        ({}, 1, []),  # nothing cached
+        ({"base": no, "target": yes}, 0, ["cand"]),  # the candidate not measured yet
+        ({"base": no, "target": yes, "cand": yes}, 0, []),
+        ({"base": no, "target": no}, 0, []),  # the probe does not tell the records apart: no candidate measured
     ]
-    for cached, starts in cases:
+    for cached, starts, sent in cases:
         prober = CountingProber(cached)
         prepare(prober, "base", "target", "cand", inv)
-        assert prober.starts == starts, cached
+        assert (prober.starts, prober.sent) == (starts, sent), cached
     prober = CountingProber({})
     prepare(prober, "base", "target", "cand", [Innovation("doubled learning rate", ("Hyperparameters",), "")])
-    assert prober.starts == 0  # no probe for this innovation
+    assert prober.starts == 0 and prober.sent == []  # no probe for this innovation
+
+
+class _ScriptedWorker:
+    """A worker that answers each script with its length, in the order the scripts were sent."""
+
+    def __init__(self):
+        self.queue, self.log = [], []
+
+    def start(self):
+        pass
+
+    def send(self, text, probes):
+        self.log.append(("send", text))
+        self.queue.append((text, probes))
+
+    def receive(self, probes):
+        text, sent = self.queue.pop(0)
+        assert sent == probes
+        return {p: {"value": len(text), "why": ""} for p in probes}
+
+    def ask(self, text, probes):
+        self.send(text, probes)
+        return self.receive(probes)
+
+    def close(self):
+        pass
+
+
+class _Sandboxed:
+    def unavailable(self):
+        return None
+
+
+def test_a_measurement_sent_ahead_is_read_before_any_other_and_cached():
+    """The worker answers in the order asked: the script sent ahead is read first, whichever script
+    ``measure`` is asked for, and its answer is kept; one is sent ahead at a time, and none that is
+    cached."""
+    prober = Prober(sandbox=_Sandboxed())
+    prober.worker = worker = _ScriptedWorker()
+    prober.prefetch("cand!", ["squared_relu"])
+    prober.prefetch("other", ["squared_relu"])  # one at a time: not sent
+    assert prober.measure("base", ["squared_relu"])["squared_relu"]["value"] == 4
+    assert prober.measure("cand!", ["squared_relu"])["squared_relu"]["value"] == 5
+    assert worker.log == [("send", "cand!"), ("send", "base")]
+    prober.prefetch("cand!", ["squared_relu"])  # cached: nothing sent
+    assert prober.pending is None and len(worker.log) == 2
 
 
 # ---- a model reworked after it is built ----------------------------------------------------------
