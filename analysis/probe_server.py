@@ -7,8 +7,8 @@ started at once, so torch is imported while the caller's static layers run) and 
 socket. Each connection carries one request, the worker's own protocol (``{"script", "probes"}`` in,
 ``{probe: {"value", "why"}}`` out, one JSON line each way), answered in order of arrival. It ends
 after ``SPEEDRUN_PROBE_SERVER_IDLE_S`` seconds without a request (default 600), on a ``{"stop": true}``
-request (:func:`stop`), or when its worker cannot be started. ``SPEEDRUN_PROBE_SERVER=0`` keeps every
-process on a worker of its own (the tests do).
+request (``speedrun probes stop``, :func:`stop`), or when its worker cannot be started.
+``SPEEDRUN_PROBE_SERVER=0`` keeps every process on a worker of its own (the tests do).
 
 **One per configuration.** A server is named by a hash of what its answers depend on: the worker's
 code, the interpreter, the sandbox's description and ``SPEEDRUN_HOME``. A changed worker or another
@@ -190,12 +190,18 @@ def stop(client: ServerClient) -> bool:
         return False
 
 
-def stop_here() -> bool:
-    """Stop the server this process's configuration would use (its sandbox, ``SPEEDRUN_HOME``)."""
-    from replay.run.sandbox import untrusted_sandbox
+def running_pid(client: ServerClient) -> int | None:
+    """The pid of the server that answers at the client's socket, None where none does."""
+    if not client._reachable():
+        return None
+    try:
+        return int(client.path.with_suffix(".lock").read_text())
+    except (OSError, ValueError):
+        return None
 
-    client = ServerClient.for_sandbox(untrusted_sandbox())
-    return client is not None and stop(client)
+
+def idle_seconds() -> float:
+    return float(os.environ.get(IDLE_VARIABLE, DEFAULT_IDLE_S))
 
 
 def _hold_lock(lock_path: Path, sock_path: Path) -> int | None:
@@ -275,8 +281,7 @@ def _answer(conn: socket.socket, worker: Worker) -> bool:
 
 
 def main() -> None:
-    idle_s = float(os.environ.get(IDLE_VARIABLE, DEFAULT_IDLE_S))
-    serve(sys.argv[1], idle_s)
+    serve(sys.argv[1], idle_seconds())
 
 
 if __name__ == "__main__":

@@ -415,8 +415,7 @@ def process_timing(
             if out.returncode != 0:
                 raise SystemExit(f"speedrun attribute failed: {out.stderr.strip()}")
         if probed and server:  # the server of this temporary home ends with it
-            stop = "from analysis.probe_server import stop_here; stop_here()"
-            subprocess.run([sys.executable, "-c", stop], env=env, cwd=ROOT, check=True)
+            subprocess.run([str(exe), "probes", "stop"], env=env, check=True, capture_output=True)
     cold = None
     if probed:
         cold = walls.pop(0)

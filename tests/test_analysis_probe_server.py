@@ -245,3 +245,27 @@ def test_a_request_sent_ahead_is_answered_with_or_without_a_server_running(serve
     server.send(PLAIN, ["squared_relu"])
     assert server.receive(["squared_relu"])["squared_relu"]["value"] is False
     assert _server_pid(server) == pid
+
+
+def test_the_cli_shows_and_stops_the_server(server):
+    env = dict(os.environ, SPEEDRUN_PROBE_SERVER="1")
+
+    def cli(*args):
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "speedrun"), "probes", *args], capture_output=True, text=True, env=env
+        ).stdout
+
+    assert "none running" in cli("status")
+    server.ask(PLAIN, ["squared_relu"])
+    assert f"running, pid {_server_pid(server)}" in cli("status")
+    assert "stopped" in cli("stop")
+    assert "none running" in cli("status") and "none running" in cli("stop")
+    assert (
+        "SPEEDRUN_PROBE_SERVER=0"
+        in subprocess.run(
+            [str(Path(sys.executable).parent / "speedrun"), "probes", "status"],
+            capture_output=True,
+            text=True,
+            env=dict(env, SPEEDRUN_PROBE_SERVER="0"),
+        ).stdout
+    )

@@ -1,5 +1,6 @@
-"""``speedrun diff``, ``attribute`` and ``blame``: structural diffs, innovation attribution and
-lineage (help panel "Analysis"). The analysis modules are imported inside the commands."""
+"""``speedrun diff``, ``attribute``, ``blame`` and ``probes``: structural diffs, innovation attribution,
+lineage and the warm probe server attribution uses (help panel "Analysis"). The analysis modules are
+imported inside the commands."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from replay.records.store import RecordsStore
 
 PANEL = "Analysis"
 commands = typer.Typer()
+probes = typer.Typer(
+    name="probes", no_args_is_help=True, help="The warm probe server behind attribution: status, stop."
+)
+groups = (probes,)
 
 
 @commands.command("diff")
@@ -133,3 +138,60 @@ def blame(spec: str = typer.Argument(..., help="A record: TRACK/N, TRACK/rNN or 
     store = RecordsStore()
     record = store.resolve(spec)
     typer.echo(blame_text(run_blame(store, record.track, record.index)), nl=False)
+
+
+def _probe_server():
+    """(client of this configuration's server, or None, and why none)."""
+    import os
+
+    from analysis.probe_server import ServerClient
+    from analysis.probes import SERVER_VARIABLE
+    from replay.run.sandbox import untrusted_sandbox
+
+    if os.environ.get(SERVER_VARIABLE) == "0":
+        return None, f"not used: {SERVER_VARIABLE}=0 (every process starts a probe worker of its own)"
+    sandbox = untrusted_sandbox()
+    if missing := sandbox.unavailable():
+        return None, f"not used: no sandbox here ({missing}), so no probes run"
+    client = ServerClient.for_sandbox(sandbox)
+    if client is None:
+        return None, "not used: the socket folder is not this user's alone (each process starts a worker)"
+    return client, ""
+
+
+@probes.command("status")
+def probes_status():
+    """Whether this configuration's probe server runs (its pid, socket and idle limit).
+
+    Example: speedrun probes status
+    """
+    from analysis.probe_server import idle_seconds, running_pid
+
+    client, why = _probe_server()
+    if client is None:
+        print(f"probe server: {why}")
+        return
+    pid = running_pid(client)
+    if pid is None:
+        print(f"probe server: none running (the next attribution that needs a probe starts one at {client.path})")
+    else:
+        print(
+            f"probe server: running, pid {pid}, socket {client.path}; ends after {idle_seconds():g} s without a request"
+        )
+
+
+@probes.command("stop")
+def probes_stop():
+    """Stop this configuration's probe server now (it also ends by itself when idle).
+
+    Example: speedrun probes stop
+    """
+    from analysis.probe_server import stop
+
+    client, why = _probe_server()
+    if client is None:
+        print(f"probe server: {why}")
+    elif stop(client):
+        print("probe server: stopped")
+    else:
+        print("probe server: none running")

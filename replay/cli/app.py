@@ -29,7 +29,7 @@ from replay.errors import SpeedrunError
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "records": ("records", "tasks"),
     "replays": ("work", "env", "replay", "report"),
-    "analysis": ("diff", "attribute", "blame"),
+    "analysis": ("diff", "attribute", "blame", "probes"),
     "agent": ("agent",),
     "sweeps": ("sweep",),
     "results": ("runs", "leaderboard", "view"),
