@@ -269,3 +269,18 @@ def test_the_cli_shows_and_stops_the_server(server):
             env=dict(env, SPEEDRUN_PROBE_SERVER="0"),
         ).stdout
     )
+
+
+def test_callers_at_once_each_get_their_own_answer(server):
+    """Requests arriving together are answered one after another, each with its own script's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server.ask(PLAIN, ["squared_relu"])
+    scripts = [SQUARED, PLAIN] * 3
+    scripts = [text + f"\n# caller {i}\n" for i, text in enumerate(scripts)]
+    clients = [probe_server.ServerClient(server.path, server.key) for _ in scripts]
+    with ThreadPoolExecutor(len(scripts)) as pool:
+        answers = list(
+            pool.map(lambda pair: pair[0].ask(pair[1], ["squared_relu"]), zip(clients, scripts, strict=True))
+        )
+    assert [a["squared_relu"]["value"] for a in answers] == [True, False] * 3
