@@ -141,22 +141,24 @@ def blame(spec: str = typer.Argument(..., help="A record: TRACK/N, TRACK/rNN or 
 
 
 def _probe_server():
-    """(client of this configuration's server, or None, and why none)."""
+    """The client of this configuration's server; None, after saying why, where no server is used."""
     import os
 
     from analysis.probe_server import ServerClient
     from analysis.probes import SERVER_VARIABLE
     from replay.run.sandbox import untrusted_sandbox
 
-    if os.environ.get(SERVER_VARIABLE) == "0":
-        return None, f"not used: {SERVER_VARIABLE}=0 (every process starts a probe worker of its own)"
     sandbox = untrusted_sandbox()
-    if missing := sandbox.unavailable():
-        return None, f"not used: no sandbox here ({missing}), so no probes run"
-    client = ServerClient.for_sandbox(sandbox)
-    if client is None:
-        return None, "not used: the socket folder is not this user's alone (each process starts a worker)"
-    return client, ""
+    if os.environ.get(SERVER_VARIABLE) == "0":
+        why = f"{SERVER_VARIABLE}=0 (every process starts a probe worker of its own)"
+    elif missing := sandbox.unavailable():
+        why = f"no sandbox here ({missing}), so no probes run"
+    elif (client := ServerClient.for_sandbox(sandbox)) is not None:
+        return client
+    else:
+        why = "the socket folder is not this user's alone (each process starts a worker)"
+    print(f"probe server: not used: {why}")
+    return None
 
 
 @probes.command("status")
@@ -167,17 +169,12 @@ def probes_status():
     """
     from analysis.probe_server import idle_seconds, running_pid
 
-    client, why = _probe_server()
-    if client is None:
-        print(f"probe server: {why}")
+    if (client := _probe_server()) is None:
         return
-    pid = running_pid(client)
-    if pid is None:
+    if (pid := running_pid(client)) is None:
         print(f"probe server: none running (the next attribution that needs a probe starts one at {client.path})")
-    else:
-        print(
-            f"probe server: running, pid {pid}, socket {client.path}; ends after {idle_seconds():g} s without a request"
-        )
+        return
+    print(f"probe server: running, pid {pid}, socket {client.path}; ends after {idle_seconds():g} s without a request")
 
 
 @probes.command("stop")
@@ -188,10 +185,5 @@ def probes_stop():
     """
     from analysis.probe_server import stop
 
-    client, why = _probe_server()
-    if client is None:
-        print(f"probe server: {why}")
-    elif stop(client):
-        print("probe server: stopped")
-    else:
-        print("probe server: none running")
+    if (client := _probe_server()) is not None:
+        print("probe server: stopped" if stop(client) else "probe server: none running")
