@@ -2,7 +2,7 @@
 pay torch's import again (about 1 s of the 1.5-2 s such a call took on a 2-core machine).
 
 **What runs.** The first prober that needs a worker starts this module as a detached process
-(``python -m analysis.probe_server KEY``): it holds one sandboxed worker (:class:`analysis.probes.Worker`,
+(``python -m analysis.probe_server KEY``): it holds one sandboxed worker (:class:`analysis.probe_process.Worker`,
 started at once, so torch is imported while the caller's static layers run) and listens on a Unix
 socket. Each connection carries one request, the worker's own protocol (``{"script", "probes"}`` in,
 ``{probe: {"value", "why"}}`` out, one JSON line each way), answered in order of arrival. It ends
@@ -39,14 +39,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from analysis.probes import REQUEST_TIMEOUT_S, WORKER_VERSION, Worker, failed
+from analysis import probe_process
+from analysis.probe_process import REQUEST_TIMEOUT_S, WORKER_VERSION, Worker, failed
 
 IDLE_VARIABLE = "SPEEDRUN_PROBE_SERVER_IDLE_S"
 DEFAULT_IDLE_S = 600.0
 START_TIMEOUT_S = 10.0  # for a spawned server's socket to appear
 # a request waits behind the others queued at the server, then for a worker (re)started in it
 ANSWER_TIMEOUT_S = 4 * REQUEST_TIMEOUT_S
-SERVER_SOURCE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+# the server's own code and the worker process it holds: either changed, and a new server serves
+SERVER_SOURCE = hashlib.sha256(Path(__file__).read_bytes() + Path(probe_process.__file__).read_bytes()).hexdigest()[:12]
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -71,7 +73,7 @@ def server_key(sandbox) -> str:
 
 class ServerClient:
     """A prober's way to the warm server: the same ``start`` / ``ask`` / ``send`` / ``receive`` / ``close`` as a
-    :class:`~analysis.probes.Worker`."""
+    :class:`~analysis.probe_process.Worker`."""
 
     def __init__(self, path: Path, key: str):
         self.path = path

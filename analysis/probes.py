@@ -56,17 +56,13 @@ import hashlib
 import json
 import os
 import re
-import selectors
-import shutil
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from analysis import probe_worker
+from analysis.probe_process import WORKER_VERSION, Worker, failed
 
-REQUEST_TIMEOUT_S = 30.0
 SERVER_VARIABLE = "SPEEDRUN_PROBE_SERVER"  # "0": every process starts a worker of its own
 APART = 0.2  # relative difference of record i's and record i+1's numbers for a numeric probe to apply
 CLOSE = 0.1  # relative distance of the candidate's number to one record's to count as that record's
@@ -191,7 +187,6 @@ def judge(probe: str, base, target, candidate, why: str = "") -> ProbeVerdict:
     return verdict(None, "the candidate measures between the records")
 
 
-WORKER_VERSION = hashlib.sha256(Path(probe_worker.__file__).read_bytes()).hexdigest()[:12]
 CACHE_ENTRIES = 20000
 
 
@@ -200,84 +195,6 @@ def default_cache_file() -> Path:
     from replay.paths import home
 
     return home() / "probes" / f"{WORKER_VERSION}.json"
-
-
-class Worker:
-    """The sandboxed worker process (:mod:`analysis.probe_worker`): started on demand, asked one script
-    at a time, replaced after a failure."""
-
-    def __init__(self, sandbox):
-        self.sandbox = sandbox
-        self.proc: subprocess.Popen | None = None
-        self.workdir: Path | None = None
-
-    def start(self) -> None:
-        """Start the process unless it runs; it imports torch while the caller goes on."""
-        if self.proc is not None and self.proc.poll() is None:
-            return
-        self.close()
-        self.workdir = Path(tempfile.mkdtemp(prefix="speedrun-probe-"))
-        shutil.copyfile(probe_worker.__file__, self.workdir / "probe_worker.py")
-        # what a measured script may have written, emptied after each script: the scratch folder
-        # always, the private /tmp and /dev/shm only inside the sandbox (unsandboxed they are the host's)
-        scratch = [str(self.workdir)] + ([] if self.sandbox.allow_unsandboxed else ["/tmp", "/dev/shm"])
-        command = self.sandbox.wrap([sys.executable, "probe_worker.py", *scratch], self.workdir)
-        self.proc = subprocess.Popen(
-            command,
-            cwd=self.workdir,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-            env=self.sandbox.environment(interpreter=sys.executable),
-            preexec_fn=lambda: self.sandbox.limit_resources(0),
-        )
-
-    def ask(self, text: str, probes: list[str]) -> dict[str, dict]:
-        """probe -> {"value", "why"}; a failure of the process answers "probe worker: ..." for each."""
-        self.send(text, probes)
-        return self.receive(probes)
-
-    def send(self, text: str, probes: list[str]) -> None:
-        """The first half of :meth:`ask`: the worker measures while the caller goes on."""
-        self.start()
-        try:
-            self.proc.stdin.write(json.dumps({"script": text, "probes": probes}) + "\n")
-            self.proc.stdin.flush()
-        except OSError:
-            self.close()  # receive() answers the failure
-
-    def receive(self, probes: list[str]) -> dict[str, dict]:
-        """The answer to the request sent last."""
-        try:
-            if self.proc is None:
-                raise EOFError("the probe worker ended")
-            with selectors.DefaultSelector() as sel:
-                sel.register(self.proc.stdout, selectors.EVENT_READ)
-                if not sel.select(REQUEST_TIMEOUT_S):
-                    raise TimeoutError(f"no answer within {REQUEST_TIMEOUT_S:.0f} s")
-            line = self.proc.stdout.readline()
-            if not line:
-                raise EOFError("the probe worker ended")
-            return json.loads(line)
-        except (OSError, ValueError, TimeoutError, EOFError) as exc:
-            self.close()  # a fresh worker for the next script
-            return failed(probes, f"probe worker: {exc}")
-
-    def close(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-        if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = None
-
-
-def failed(probes: list[str], why: str) -> dict[str, dict]:
-    """The answer for probes that could not be measured at all."""
-    return {p: {"value": None, "why": why} for p in probes}
 
 
 class Prober:

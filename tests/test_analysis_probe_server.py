@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from analysis import probe_server, probe_worker
-from analysis.probes import Prober, Worker
+from analysis.probe_process import Worker
+from analysis.probes import Prober
 
 MLP = """
 import torch
