@@ -44,7 +44,8 @@ from analysis.probe_process import REQUEST_TIMEOUT_S, WORKER_VERSION, Worker, fa
 
 IDLE_VARIABLE = "SPEEDRUN_PROBE_SERVER_IDLE_S"
 DEFAULT_IDLE_S = 600.0
-START_TIMEOUT_S = 10.0  # for a spawned server's socket to appear
+START_TIMEOUT_S = 5.0  # for a spawned server's socket to appear
+MAX_SOCKET_PATH = 100  # bytes; a Unix socket's path holds at most 107
 # a request waits behind the others queued at the server, then for a worker (re)started in it
 ANSWER_TIMEOUT_S = 4 * REQUEST_TIMEOUT_S
 # the server's own code and the worker process it holds: either changed, and a new server serves
@@ -71,15 +72,21 @@ def server_key(sandbox) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
+class NoServer(OSError):
+    """A server launched for this configuration never took connections."""
+
+
 class ServerClient:
     """A prober's way to the warm server: the same ``start`` / ``ask`` / ``send`` / ``receive`` / ``close`` as a
     :class:`~analysis.probe_process.Worker`."""
 
-    def __init__(self, path: Path, key: str):
+    def __init__(self, path: Path, key: str, sandbox=None):
         self.path = path
         self.key = key
+        self.sandbox = sandbox
         self.launched = False
         self.sent: tuple[socket.socket | None, str, list[str]] | None = None  # the request sent ahead
+        self.own: Worker | None = None  # where no server could start: a worker of this process's own
 
     @classmethod
     def for_sandbox(cls, sandbox) -> ServerClient | None:
@@ -87,7 +94,10 @@ class ServerClient:
         if folder is None:
             return None
         key = server_key(sandbox)
-        return cls(folder / f"{key}.sock", key)
+        path = folder / f"{key}.sock"
+        if len(os.fsencode(path)) > MAX_SOCKET_PATH:  # a long TMPDIR: no socket can be bound there
+            return None
+        return cls(path, key, sandbox)
 
     def start(self) -> None:
         """Start a server unless one answers, without waiting for it: its worker imports torch while
@@ -96,6 +106,8 @@ class ServerClient:
             self._launch()
 
     def ask(self, text: str, probes: list[str]) -> dict[str, dict]:
+        if self.own is not None:
+            return self.own.ask(text, probes)
         request = {"script": text, "probes": probes}
         try:
             return self._request(request)
@@ -107,12 +119,17 @@ class ServerClient:
             self.launched = False  # a later failure starts another
             self._wait()
             return self._request(request)
+        except NoServer:  # none starts here: this process goes on with a worker of its own
+            self.own = Worker(self.sandbox)
+            return self.own.ask(text, probes)
         except (OSError, ValueError) as exc:
             return failed(probes, f"probe worker: the probe server: {exc}")
 
     def send(self, text: str, probes: list[str]) -> None:
         """The first half of :meth:`ask`, where a server answers now; else :meth:`receive` asks."""
         self.sent = (None, text, probes)
+        if self.own is not None:
+            return
         with contextlib.suppress(OSError):
             conn = self._connect(timeout=ANSWER_TIMEOUT_S)
             try:
@@ -133,7 +150,9 @@ class ServerClient:
         return self.ask(text, probes)
 
     def close(self) -> None:
-        """Nothing to do: the server outlives this process and ends when idle."""
+        """The server outlives this process and ends when idle; a worker of its own ends now."""
+        if self.own is not None:
+            self.own.close()
 
     def _reachable(self) -> bool:
         try:
@@ -179,7 +198,7 @@ class ServerClient:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._reachable():
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no probe server at {self.path} within {START_TIMEOUT_S:.0f} s")
+                raise NoServer(f"no probe server at {self.path} within {START_TIMEOUT_S:.0f} s")
             time.sleep(0.02)
 
 

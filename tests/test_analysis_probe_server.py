@@ -285,3 +285,24 @@ def test_callers_at_once_each_get_their_own_answer(server):
             pool.map(lambda pair: pair[0].ask(pair[1], ["squared_relu"]), zip(clients, scripts, strict=True))
         )
     assert [a["squared_relu"]["value"] for a in answers] == [True, False] * 3
+
+
+def test_where_no_server_starts_the_process_measures_with_a_worker_of_its_own(server, monkeypatch):
+    """A server that never takes connections (here: never launched) costs one wait, then the
+    process's own worker answers; a temporary folder too deep for a socket's path means no server."""
+    monkeypatch.setattr(probe_server.ServerClient, "_launch", lambda self: None)
+    monkeypatch.setattr(probe_server, "START_TIMEOUT_S", 0.3)
+    assert server.ask(SQUARED, ["squared_relu"])["squared_relu"]["value"] is True
+    assert server.own is not None and not server.path.exists()
+    server.send(PLAIN, ["squared_relu"])
+    assert server.receive(["squared_relu"])["squared_relu"]["value"] is False
+    server.close()
+
+
+def test_no_server_where_a_socket_path_would_be_too_long(tmp_path, monkeypatch):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    monkeypatch.setattr(probe_server.tempfile, "gettempdir", lambda: str(deep))
+    sandbox = Prober().sandbox
+    assert probe_server.socket_folder() is not None
+    assert probe_server.ServerClient.for_sandbox(sandbox) is None
