@@ -15,7 +15,8 @@ Each script is measured in a child process of its own (:func:`isolated`): a scri
 library cannot change what the next one measures. Nor can a script that leaves a process running or
 a file behind (a worker may serve many candidates, :mod:`analysis.probe_server`): after each script
 the worker kills every process it left and empties the folders named on its command line
-(:func:`clear_leftovers`); the scratch folder is not on ``sys.path``.
+(:func:`clear_leftovers`); the scratch folder is not on ``sys.path``; and the worker is not dumpable, so a
+script cannot write the worker's memory.
 
 Probes (a value each):
 
@@ -1430,6 +1431,7 @@ def _import_libraries(text: str) -> None:
 
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_DUMPABLE = 4
 
 
 def clear_leftovers(scratch: list[str]) -> None:
@@ -1479,7 +1481,11 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        # not dumpable: a measured script (same uid, no capabilities) cannot ptrace this process or
+        # write its memory through /proc, where it would outlive the script and reach the next one
+        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     import torch  # noqa: F401 - once, in the parent: every script's child starts with it loaded
 
     for line in sys.stdin:

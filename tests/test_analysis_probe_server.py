@@ -306,3 +306,21 @@ def test_no_server_where_a_socket_path_would_be_too_long(tmp_path, monkeypatch):
     sandbox = Prober().sandbox
     assert probe_server.socket_folder() is not None
     assert probe_server.ServerClient.for_sandbox(sandbox) is None
+
+
+def test_a_measured_script_cannot_reach_the_workers_memory(server):
+    """The worker that measures every script is not dumpable: a script running as the same user
+    cannot open its memory (where it could change what the next script measures)."""
+    reaching = SQUARED.replace(
+        "        return self.down(F.relu(self.up(x)).square())",
+        """        import os
+        try:
+            open(f"/proc/{os.getppid()}/mem", "rb").close()
+            reached = True
+        except OSError:
+            reached = False
+        h = self.up(x)
+        return self.down(F.gelu(h) if reached else F.relu(h).square())""",
+    )
+    assert reaching != SQUARED
+    assert server.ask(reaching, ["squared_relu"])["squared_relu"]["value"] is True
