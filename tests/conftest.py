@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# Attribution in tests (in process or through the CLI) starts a probe worker of its own instead of a
+# warm server that would outlive the session; set before any fixture, module-scoped ones included,
+# builds the process's prober. tests/test_analysis_probe_server.py starts its servers explicitly.
+os.environ["SPEEDRUN_PROBE_SERVER"] = "0"
 
 from toyrecords import write_toy_record  # noqa: E402
 
@@ -43,10 +48,3 @@ def _unsandboxed_without_bubblewrap(monkeypatch):
 
     if sandbox.sandbox_unavailable() is not None:
         monkeypatch.setenv(sandbox.UNSANDBOXED_VARIABLE, "1")
-
-
-@pytest.fixture(autouse=True)
-def _probe_worker_per_process(monkeypatch):
-    """Attribution in tests (in process or through the CLI) starts a probe worker of its own instead of
-    a warm server that would outlive the test; tests/test_analysis_probe_server.py tests the server."""
-    monkeypatch.setenv("SPEEDRUN_PROBE_SERVER", "0")
