@@ -414,7 +414,7 @@ def process_timing(
             cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             if out.returncode != 0:
                 raise SystemExit(f"speedrun attribute failed: {out.stderr.strip()}")
-        if probed and server:  # the server of this temporary home ends with it
+        if server:  # the server of this temporary home (its first call measured the records) ends with it
             subprocess.run([str(exe), "probes", "stop"], env=env, check=True, capture_output=True)
     cold = None
     if probed:
