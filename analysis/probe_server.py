@@ -100,9 +100,9 @@ class ServerClient:
         return cls(path, key, sandbox)
 
     def start(self) -> None:
-        """Start a server unless one answers, without waiting for it: its worker imports torch while
-        the caller goes on."""
-        if not self._reachable():
+        """Start a server unless one answers or is starting, without waiting for it: its worker imports
+        torch while the caller goes on."""
+        if not self.launched and not _reachable(self.path):
             self._launch()
 
     def ask(self, text: str, probes: list[str]) -> dict[str, dict]:
@@ -131,22 +131,14 @@ class ServerClient:
         if self.own is not None:
             return
         with contextlib.suppress(OSError):
-            conn = self._connect(timeout=ANSWER_TIMEOUT_S)
-            try:
-                conn.sendall(json.dumps({"script": text, "probes": probes}).encode() + b"\n")
-            except OSError:
-                conn.close()
-                raise
-            self.sent = (conn, text, probes)
+            self.sent = (self._open({"script": text, "probes": probes}), text, probes)
 
     def receive(self, probes: list[str]) -> dict[str, dict]:
         conn, text, _ = self.sent
         self.sent = None
         if conn is not None:
             with conn, contextlib.suppress(OSError, ValueError):
-                line = conn.makefile("rb").readline()
-                if line:
-                    return json.loads(line)
+                return _read_line(conn)
         return self.ask(text, probes)
 
     def close(self) -> None:
@@ -154,30 +146,19 @@ class ServerClient:
         if self.own is not None:
             self.own.close()
 
-    def _reachable(self) -> bool:
+    def _open(self, request: dict) -> socket.socket:
+        """A connection that carries ``request``, its answer still to read."""
+        conn = _connect(self.path, ANSWER_TIMEOUT_S)
         try:
-            with self._connect(timeout=1.0):
-                return True
-        except OSError:
-            return False
-
-    def _connect(self, timeout: float) -> socket.socket:
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.settimeout(timeout)
-        try:
-            conn.connect(str(self.path))
+            _send_line(conn, request)
         except OSError:
             conn.close()
             raise
         return conn
 
     def _request(self, request: dict) -> dict:
-        with self._connect(timeout=ANSWER_TIMEOUT_S) as conn:
-            conn.sendall(json.dumps(request).encode() + b"\n")
-            line = conn.makefile("rb").readline()
-        if not line:
-            raise ConnectionResetError("the probe server ended without an answer")
-        return json.loads(line)
+        with self._open(request) as conn:
+            return _read_line(conn)
 
     def _launch(self) -> None:
         env = dict(os.environ)
@@ -196,7 +177,7 @@ class ServerClient:
     def _wait(self) -> None:
         """Until a server of this name takes connections."""
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not self._reachable():
+        while not _reachable(self.path):
             if time.monotonic() > deadline:
                 raise NoServer(f"no probe server at {self.path} within {START_TIMEOUT_S:.0f} s")
             time.sleep(0.02)
@@ -213,7 +194,7 @@ def stop(client: ServerClient) -> bool:
 
 def running_pid(client: ServerClient) -> int | None:
     """The pid of the server that answers at the client's socket, None where none does."""
-    if not client._reachable():
+    if not _reachable(client.path):
         return None
     try:
         return int(client.path.with_suffix(".lock").read_text())
@@ -239,7 +220,7 @@ def _hold_lock(lock_path: Path, sock_path: Path) -> int | None:
                 os.write(fd, str(os.getpid()).encode())
                 return fd
         except (BlockingIOError, FileNotFoundError):
-            if ServerClient(sock_path, "")._reachable():
+            if _reachable(sock_path):
                 os.close(fd)
                 return None
         os.close(fd)
@@ -286,19 +267,51 @@ def _answer(conn: socket.socket, worker: Worker) -> bool:
     """Answer one connection's request; False where it asks the server to end."""
     conn.settimeout(REQUEST_TIMEOUT_S)
     try:
-        request = json.loads(conn.makefile("rb").readline() or b"{}")
-    except (OSError, ValueError):
+        request = _read_line(conn)
+    except (OSError, ValueError):  # a probe of whether the server answers, or a broken request
         return True
     if request.get("stop"):
         with contextlib.suppress(OSError):
-            conn.sendall(b"{}\n")
+            _send_line(conn, {})
         return False
     if not isinstance(request.get("script"), str) or not isinstance(request.get("probes"), list):
         return True
     answer = worker.ask(request["script"], request["probes"])
     with contextlib.suppress(OSError):  # a caller that gave up waiting
-        conn.sendall(json.dumps(answer).encode() + b"\n")
+        _send_line(conn, answer)
     return True
+
+
+def _connect(path: Path, timeout: float) -> socket.socket:
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(timeout)
+    try:
+        conn.connect(str(path))
+    except OSError:
+        conn.close()
+        raise
+    return conn
+
+
+def _reachable(path: Path) -> bool:
+    """Whether a server takes connections at ``path``."""
+    try:
+        with _connect(path, timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _send_line(conn: socket.socket, message: dict) -> None:
+    conn.sendall(json.dumps(message).encode() + b"\n")
+
+
+def _read_line(conn: socket.socket) -> dict:
+    """One JSON line; a connection closed before it raises ConnectionResetError."""
+    line = conn.makefile("rb").readline()
+    if not line:
+        raise ConnectionResetError("the connection closed without a message")
+    return json.loads(line)
 
 
 def main() -> None:
