@@ -157,7 +157,9 @@ def test_a_replay_scores_what_the_harness_measured_not_what_the_script_claims(me
         assert evaluated["problem"] is None and run["time_s"] == pytest.approx(run["wall_s"] + evaluated["load_s"])
     claims = runs["claims"]
     assert claims["reported_val_loss"] == 0.01 and claims["val_loss"] > 3.0
-    assert claims["val_loss"] == pytest.approx(runs["baseline"]["val_loss"], abs=1e-9)  # same code, same seed
+    # same code, same seed: the same loss up to float summation order, which CPU GEMM kernels may vary with
+    # memory alignment and load (a CI run saw 6e-8); the fake claim is 4.6 away
+    assert claims["val_loss"] == pytest.approx(runs["baseline"]["val_loss"], rel=1e-6)
     assert runs["lazy"]["time_s"] >= runs["lazy"]["wall_s"] + 2
     # a model that looks ahead is refused, with the reason in the run and in the report's notes
     assert runs["peek"]["status"] == RunOutcome.FAILED and runs["peek"]["failure"] == Failure.REFUSED
