@@ -4,7 +4,8 @@ Ground truth G = diff(record i, record i+1); candidate A = diff(record i, candid
 
 **Grouping.** G's edits are grouped by record i+1's innovation anchors: an edit *inside* an anchor
 (the anchor is its qualified name or a prefix of it; a scoped anchor ``GPT.forward@tanh`` takes
-only the statements inside ``GPT.forward`` that mention ``tanh``) belongs to the most specific
+only the statements inside ``GPT.forward`` that mention ``tanh``, and ``backward@`` only those
+inside ``backward``, never a statement that merely calls a ``backward``) belongs to the most specific
 (longest) such anchor's innovation; failing that, an edit that *references* an anchor (its name,
 or a configuration field ``C.x`` as ``.x``, unless the innovation is a pure re-tune of fields)
 belongs to those innovations; failing that, it goes to ``hyperparameters`` if it lives in a
@@ -172,7 +173,9 @@ def _ideas(truth: FileDiff, agent: FileDiff, innovations: list[Innovation], grou
     fields: dict[str, list[str]] = {}  # a field's name -> the groups of the edit that re-tunes it
     for e in comp.truth_edits:
         name = _field_name(e)
-        if name:
+        # a field's definition, not its deletion or another field's definition paired with it
+        paired_with_another = e.old is not None and not comp.truth_contributions[id(e)]
+        if name and e.new is not None and not paired_with_another:
             fields.setdefault(name, []).extend(assigned[id(e)])
     per_group: dict[str, list] = defaultdict(list)
     for e in comp.truth_edits:
@@ -195,7 +198,7 @@ def _ideas(truth: FileDiff, agent: FileDiff, innovations: list[Innovation], grou
                     claimed[f"{'+' if sign > 0 else '-'}{f}"] |= sig.places[f]
         inv = described.get(g.name)
         words = words_of(g.name, inv.description if inv else "")
-        g.idea = comp.score(sigs[g.name], words, claimed)
+        g.idea = comp.score(sigs[g.name], words, claimed, words_of(g.name))
 
 
 def _drop_moves(sigs: dict[str, Signature], reorganised: list, deleted: set[str]) -> None:

@@ -388,6 +388,12 @@ class Canon:
                     for n, v in zip(names, val[2], strict=True):
                         if n.kind == "identifier":
                             scope.bind(n.label, v)
+            elif t.kind in ("tuple_pattern", "pattern_list") and _learned_vector(val):
+                # keep, inject = self.gates.unbind(0): each name is that entry, self.gates[i]
+                vector = val if val[0] != "c" else val[2][0]
+                for i, n in enumerate(t.children):
+                    if n.kind == "identifier":
+                        scope.bind(n.label, ("x", vector, (Num(i),)), force=n.label not in scope.multi)
             elif t.kind in ("tuple_pattern", "pattern_list") and _is_shape(val):
                 # rows, cols = g.shape: each name is g.size(i)
                 base = val[1] if val[0] == "a" else val[2][0]
@@ -678,7 +684,9 @@ class Canon:
             and all(a.node.kind == "assignment" for a in body)
         )
         if simple:
-            inner = Scope(owner=fn.owner, depth=scope.depth + 1, stack=scope.stack | {fn.qualname})
+            inner = Scope(
+                owner=fn.owner, depth=scope.depth + 1, stack=scope.stack | {fn.qualname}, module=self.facts.module
+            )
             inner.substitute = True  # a helper's locals are expressions to substitute, in order
             params = [p for p in fn.params if p not in ("self", "cls")]
             for p, a in zip(params, args, strict=False):
@@ -709,7 +717,9 @@ class Canon:
         cached = self.facts.bag_cache.get(fn.qualname)
         if cached is None:
             self.facts.bag_cache[fn.qualname] = Counter()  # recursion guard
-            inner = Scope(owner=fn.owner, depth=scope.depth + 1, stack=scope.stack | {fn.qualname})
+            inner = Scope(
+                owner=fn.owner, depth=scope.depth + 1, stack=scope.stack | {fn.qualname}, module=self.facts.module
+            )
             for p in fn.params:
                 inner.shadow(p)
             out: Counter = Counter()
@@ -720,6 +730,8 @@ class Canon:
 
     def _canonical_call(self, name: str, args: list, kws: list):
         kwd = dict(kws)
+        if name in ("tensor", "as_tensor", "scalar_tensor") and len(args) == 1 and isinstance(args[0], Num):
+            return args[0]  # a 0-d tensor of a number is that number (dtype and device say where it lives)
         name = ALIASES.get(name, name)
         flags = [k for k in TRANSFER_FLAGS if kwd.get(k) == ("s", "true")]
         if flags:
@@ -768,6 +780,11 @@ class Canon:
                 product = self._binop("*", alpha, product)
             start = args[0] if isinstance(beta, Num) and beta == 1 else self._binop("*", beta, args[0])
             return self._binop("+", start, product)
+        if name == "matrix_power" and len(args) == 2 and isinstance(args[1], Num) and args[1] in (2, 3):
+            power = args[0]
+            for _ in range(int(args[1]) - 1):
+                power = self._binop("@", power, args[0])
+            return power
         if name == "pow" and len(args) == 2:
             return self._binop("**", args[0], args[1])
         if name == "transpose" and len(args) == 3 and all(isinstance(a, Num) for a in args[1:]):
@@ -846,6 +863,12 @@ class Canon:
                 return call("gram", a)  # X @ X.T: the Gram matrix (Newton-Schulz's core)
             if b[1] == "T":
                 return call("linear", a, b[2][0])
+        if sym == "@":
+            # a number factor commutes with a matrix product: (c A) @ B is c (A @ B)
+            scale = [f for side in (a, b) if _scaled(side) for f in side[2] if isinstance(f, Num)]
+            if scale:
+                product = self._op("@", (_unscaled(a), _unscaled(b)))
+                return self._op("*", (*scale, product))
         if sym == "-":
             return self._op("+", (a, _neg(b)))
         return self._op(sym, (a, b))
@@ -1168,6 +1191,8 @@ def _bindable(value) -> bool:
     (``h = relu(x); c_proj(h * h)`` is ``c_proj(square(relu(x)))``)."""
     if isinstance(value, Num) or (isinstance(value, tuple) and value[:2] == ("c", "dict")):
         return True
+    if isinstance(value, tuple) and value[0] == "x" and _is_self_attr(value) and _size(value) <= 16:
+        return True  # an entry of a learned vector (w = self.lambdas[0]): the weight it reads
     return isinstance(value, tuple) and value[0] in ("c", "o") and not value[1].startswith("$") and _size(value) <= 24
 
 
@@ -1281,6 +1306,35 @@ def _learned_weights(terms) -> bool:
             return False
         weights.append(w[0])
     return len(weights) == 2 and weights[0] != weights[1]
+
+
+def _scaled(tree) -> bool:
+    """A product with a number factor and something else: ``c * A``."""
+    return (
+        isinstance(tree, tuple)
+        and tree[:2] == ("o", "*")
+        and any(isinstance(f, Num) for f in tree[2])
+        and any(not isinstance(f, Num) for f in tree[2])
+    )
+
+
+def _unscaled(tree):
+    """``tree`` without its number factors (itself when it is not :func:`_scaled`)."""
+    if not _scaled(tree):
+        return tree
+    rest = tuple(f for f in tree[2] if not isinstance(f, Num))
+    return rest[0] if len(rest) == 1 else ("o", "*", rest)
+
+
+def _learned_vector(val) -> bool:
+    """``self.p``, or ``self.p`` split into its entries (``unbind``, ``split``, ``chunk`` with no
+    other argument than the first dimension, ``tolist``)."""
+    if isinstance(val, tuple) and val[0] == "c" and val[1] in ("split", "chunk", "tolist") and val[2]:
+        rest = val[2][1:]
+        if val[3] or not (not rest or (val[1] != "chunk" and rest == (Num(0),))):
+            return False
+        val = val[2][0]
+    return isinstance(val, tuple) and val[0] == "a" and _is_self_attr(val)
 
 
 def _is_self_attr(f) -> bool:

@@ -27,7 +27,8 @@ features (:mod:`analysis.canon`), not of statements:
 4. **Weights.** A feature weighs by kind (a call or keyword more than an operator or a name), by
    rarity in record i (``1 / (1 + ln(1 + n))``: a call record i makes everywhere says little),
    half for removals, and three times when the innovation's name or description mentions it
-   (``RMS-normalised`` -> ``rms_norm``, ``epsilon`` -> ``eps``).
+   (``RMS-normalised`` -> ``rms_norm``, ``epsilon`` -> ``eps``), or, for a re-tuned setting, when
+   the innovation's name does (``reduced batch size`` -> ``tune:batch_size``).
 5. **Score.** Each signature feature is credited if the candidate's net change has it with the
    same sign: 1 in one of the same places, 0.85 in a related place (a unit that calls or is called
    by it, its class's constructor, module-level code for module-level code), 0.7 in another class
@@ -209,6 +210,7 @@ class Side:
     fields: frozenset[str]  # configuration field and constant names
     definitions: dict[int, tuple[str, ...]]  # id(atom) of a field's or constant's definition -> its names
     values: dict[str, float]  # its fields' and constants' values
+    processes: frozenset[str] = frozenset()  # module-level names of the process count (world_size)
 
 
 @dataclass
@@ -264,7 +266,9 @@ class Comparison:
         agent_contributions = all_contributions(self.agent_edits, self.base_side, self.agent_side, agent_places)
         self.agent_sig = Signature.present([c for e in self.agent_edits for c in agent_contributions[id(e)]])
 
-    def weight(self, feature: str, sign: int, words: set[str]) -> float:
+    def weight(self, feature: str, sign: int, words: set[str], named: set[str] = frozenset()) -> float:
+        """``named``: the words of the innovation's name; a setting it names (``reduced batch size``:
+        the batch) is the idea, and re-tuning only the settings around it is not."""
         kind = feature.partition(":")[0]
         w = LOW.get(feature, KIND_WEIGHT.get(kind, 0.3))
         if kind == "edge":
@@ -275,14 +279,16 @@ class Comparison:
             w /= 1.0 + math.log1p(self.rarity.get(feature, 0))
         if sign < 0:
             words = words | {word[1:] for word in words if word.startswith("!")}  # "without X": X's removal
-        if kind in BOOSTABLE and mentions(feature, words):
+        if (kind in BOOSTABLE and mentions(feature, words)) or (kind == "tune" and mentions(feature, named)):
             w *= BOOST
         return w * (REMOVED if sign < 0 else 1.0)
 
-    def score(self, sig: Signature, words: set[str], claimed: dict[str, set[str]] | None = None) -> IdeaMatch:
+    def score(
+        self, sig: Signature, words: set[str], claimed: dict[str, set[str]] | None = None, named: set[str] = frozenset()
+    ) -> IdeaMatch:
         """``claimed``: signed feature -> places where another innovation's signature has it (a
         candidate's change there is explained by that innovation and earns this one exact-place
-        credit only)."""
+        credit only). ``named``: the words of the innovation's name (see :meth:`weight`)."""
         total = got = 0.0
         add_total = add_got = removed_got = 0.0
         matched, missing = [], []
@@ -290,7 +296,7 @@ class Comparison:
         claimed = claimed or {}
         earned: dict[str, set[str]] = {}
         for f, sign in sig.features.items():
-            w = self.weight(f, sign, words)
+            w = self.weight(f, sign, words, named)
             total += w
             if sign > 0:
                 add_total += w
@@ -492,7 +498,35 @@ def side_of(
             trees[id(atom)] = tree
             feats[id(atom)] = found
         _guards(unit, trees, feats, parts)
-    return Side(version, facts, feats, trees, own, facts.definitions, values)
+    return Side(version, facts, feats, trees, own, facts.definitions, values, _process_counts(version.text))
+
+
+# The speedrun's process count (8 GPUs): a per-process share times the process count is the setting
+# it makes at that scale, so ``world_size * args.seq_len`` in place of ``args.batch_size`` re-tunes
+# the batch (record 21: 8 x 48K tokens where there were 512K).
+PROCESSES = 8
+PROCESS_COUNT = re.compile(r"^(\w+)\s*(?::[^=\n]*)?=[^\n]*\b(?:WORLD_SIZE|get_world_size)\b", re.MULTILINE)
+
+
+def _process_counts(text: str) -> frozenset[str]:
+    """Module-level names assigned the process count (``world_size = int(os.environ["WORLD_SIZE"])``)."""
+    return frozenset(PROCESS_COUNT.findall(text))
+
+
+def _at_full_scale(tree, names: frozenset[str]):
+    """``tree`` with each process-count name read as :data:`PROCESSES` and products of numbers folded
+    (only to tell whether a changed statement changed only numbers at the speedrun's scale)."""
+    if not names or not isinstance(tree, tuple) or not tree:
+        return tree
+    if tree[0] == "n" and len(tree) == 2 and tree[1] in names:
+        return Num(PROCESSES)
+    if tree[0] == "o" and tree[1] == "*" and len(tree) == 3:
+        factors = tuple(_at_full_scale(f, names) for f in tree[2])
+        if all(isinstance(f, Num) for f in factors):
+            origin = next((f.origin for f in factors if f.origin), None)
+            return Num(math.prod(factors), origin)
+        return ("o", "*", factors)
+    return tuple(_at_full_scale(c, names) if isinstance(c, tuple) else c for c in tree)
 
 
 GUARDS = ("if_statement:header", "elif_clause:header", "else_clause:header")
@@ -1139,7 +1173,9 @@ def all_contributions(
     """id(edit) -> its contributions. A field whose value changed, but whose readers were all
     rewritten (none reads as a re-tune), is re-tuned at its definition: record 4 moves record 3's
     argparse defaults into a settings class and rewrites the schedule that reads them."""
-    out = {id(e): contributions(e, base, new, places) for e in edits}
+    unrenamed = _unrenamed_definitions(edits, base, new)
+    separate = _split_settings(edits, base, new, unrenamed)
+    out = {id(e): [] if id(e) in unrenamed else contributions(e, base, new, places, separate) for e in edits}
     tuned = {c.feature.split(":")[1] for cs in out.values() for c in cs if c.feature.startswith("tune:")}
     for e in edits:
         if e.new is None or id(e.new) not in places:
@@ -1154,7 +1190,93 @@ def all_contributions(
     return out
 
 
-def contributions(e: Edit, base: Side, new: Side, places: dict[int, set[str]]) -> list[Contribution]:
+def _unrenamed_definitions(edits: list[Edit], base: Side, new: Side) -> set[int]:
+    """id() of the edits that pair a field's definition with another field's, the old one gone and
+    the new one new, where no other edit rewrites a reader of the old name into a reader of the new
+    one and the names share no word: a field removed and another added that the diff happened to
+    pair (record 21 drops ``batch_size`` and adds ``val_seq_len``), not a rename, so neither is a
+    re-tune of the other."""
+    out = set()
+    for e in edits:
+        if e.old is None or e.new is None:
+            continue
+        old_names, new_names = set(base.definitions.get(id(e.old), ())), set(new.definitions.get(id(e.new), ()))
+        if not old_names or not new_names or old_names & new_names:
+            continue
+        if old_names & new.values.keys() or new_names & base.values.keys():
+            continue
+        readers_renamed = any(
+            f is not e
+            and f.old is not None
+            and f.new is not None
+            and old_names & identifiers(f.old.node)
+            and new_names & identifiers(f.new.node)
+            for f in edits
+        )
+        if not readers_renamed and not _share_a_word(old_names, new_names):
+            out.add(id(e))
+    return out
+
+
+def _share_a_word(old_names: set[str], new_names: set[str]) -> bool:
+    """``seq_len`` and ``train_seq_len`` may be one field renamed; ``batch_size`` and ``val_seq_len``
+    are not."""
+    words = {w for name in old_names for w in name.lower().split("_") if w}
+    return any(w in words for name in new_names for w in name.lower().split("_") if w)
+
+
+def _split_settings(edits: list[Edit], base: Side, new: Side, unrenamed: set[int]) -> frozenset[str]:
+    """Record i's fields that a statement now reads under a new name while the field itself keeps a
+    job: it is still read, or its definition was renamed to yet another name (not a definition
+    ``unrenamed`` pairs with it), or its readers now read two or more new names in its place (the
+    same number of a statement that changed only in numbers). A setting split in two (record 21's
+    ``seq_len`` for training beside a new ``val_seq_len``), not one renamed or moved (into a
+    settings object)."""
+    fields = base.values.keys()
+    still_read: set[str] = set()
+    for unit in new.version.units:
+        for atom in unit.atoms:
+            if id(atom) not in new.definitions:
+                still_read |= _origins(new.trees.get(id(atom)))
+    renamed: dict[str, str] = {}
+    successors: dict[str, set[str]] = defaultdict(set)
+    for e in edits:
+        if e.old is None or e.new is None:
+            continue
+        pairs = zip(base.definitions.get(id(e.old), ()), new.definitions.get(id(e.new), ()), strict=False)
+        for old_name, new_name in () if id(e) in unrenamed else pairs:
+            if old_name not in new.values and new_name not in fields:  # the old one gone, the new one new
+                renamed[old_name] = new_name
+        old_t, new_t = base.trees.get(id(e.old)), new.trees.get(id(e.new))
+        if old_t is None or new_t is None:
+            continue
+        if _numbers(old_t) != _numbers(new_t):
+            old_t, new_t = _at_full_scale(old_t, base.processes), _at_full_scale(new_t, new.processes)
+        if _numbers(old_t) != _numbers(new_t):
+            continue  # only a statement that changed in numbers says which field took which one's place
+        was, now = [], []
+        _walk_numbers(old_t, [], was)
+        _walk_numbers(new_t, [], now)
+        for (x, _), (y, _) in zip(was, now, strict=False):
+            if x.origin in fields and y.origin and y.origin not in fields:
+                successors[x.origin].add(y.origin)
+    return frozenset(
+        name
+        for name, after in successors.items()
+        if after and (name in still_read or len(after) > 1 or renamed.get(name) not in (None, *after))
+    )
+
+
+def _origins(tree) -> set[str]:
+    """The fields and constants the numbers of a canonical tree were read from."""
+    found: list = []
+    _walk_numbers(tree, [], found)
+    return {x.origin for x, _ in found if x.origin}
+
+
+def contributions(
+    e: Edit, base: Side, new: Side, places: dict[int, set[str]], separate: frozenset[str] = frozenset()
+) -> list[Contribution]:
     """The features edit ``e`` adds (+1) and removes (-1), in the places they count."""
     if e.new is not None and id(e.new) not in places:
         return []  # a helper counted at its call sites
@@ -1167,9 +1289,14 @@ def contributions(e: Edit, base: Side, new: Side, places: dict[int, set[str]]) -
     old_places = {e.old.unit.key} if e.old is not None else set()
     if e.old is not None and e.new is not None:
         old_t, new_t = base.trees.get(id(e.old)), new.trees.get(id(e.new))
+        if old_t is not None and new_t is not None and _numbers(old_t) != _numbers(new_t):
+            old_t, new_t = _at_full_scale(old_t, base.processes), _at_full_scale(new_t, new.processes)
+        tunes = []
         if old_t is not None and new_t is not None and _numbers(old_t) == _numbers(new_t):
+            tunes = tune_keys(old_t, new_t, e.old, base.fields, new.fields, identifiers(e.new.node), separate)
+        if tunes:  # else only dimension indices changed (or nothing canonical): read as changed code
             out = []
-            for key, direction in tune_keys(old_t, new_t, e.old, base.fields, new.fields):
+            for key, direction in tunes:
                 for p in new_places or old_places:
                     out.append(Contribution(f"tune:{key}:{direction}", 1, p, e.new, "new"))
             return out
@@ -1196,7 +1323,7 @@ def keyword_tunes(old_t, new_t, fields: frozenset[str]) -> list[tuple[str, str]]
     out = []
     for site in old.keys() & new.keys():
         x, y = old[site], new[site]
-        if float(x) != float(y) and _named(site[1], fields):
+        if float(x) != float(y) and _named(site[1], fields) and site[1] not in DIMENSION_KEYWORDS:
             out.append((site[1], "up" if y > x else "down"))
     return list(dict.fromkeys(out))
 
@@ -1229,6 +1356,11 @@ def _numbers(tree):
     return tree
 
 
+# Calls whose arguments after the tensor are dimension indices, and the keywords that name one.
+DIMENSION_CALLS = frozenset({"size", "transpose", "unsqueeze", "squeeze", "flatten", "permute", "movedim", "swapaxes"})
+DIMENSION_KEYWORDS = frozenset({"@dim", "dim", "dims", "dim0", "dim1", "start_dim", "end_dim"})
+
+
 def _walk_numbers(tree, ctx: list, out: list) -> None:
     if isinstance(tree, Num):
         out.append((tree, list(ctx)))
@@ -1245,8 +1377,8 @@ def _walk_numbers(tree, ctx: list, out: list) -> None:
         _walk_numbers(tree[2], ctx + (["=" + targets[0]] if len(targets) == 1 else []), out)
         return
     if tag == "c":
-        for a in tree[2]:
-            _walk_numbers(a, ctx, out)
+        for i, a in enumerate(tree[2]):
+            _walk_numbers(a, ctx + ["@dim"] if i and tree[1] in DIMENSION_CALLS else ctx, out)
         for k, v in tree[3]:
             _walk_numbers(v, ctx + [k], out)
         return
@@ -1261,13 +1393,23 @@ def _named(name: str, fields: frozenset[str]) -> bool:
 
 
 def tune_keys(
-    old_t, new_t, old_atom: Atom, base_fields: frozenset[str], new_fields: frozenset[str]
+    old_t,
+    new_t,
+    old_atom: Atom,
+    base_fields: frozenset[str],
+    new_fields: frozenset[str],
+    read: frozenset[str] = frozenset(),
+    separate: frozenset[str] = frozenset(),
 ) -> list[tuple[str, str]]:
     """(key, up | down) of every number that differs. The key is record i's configuration field the
     number comes from, or the field or library keyword it is passed as (``vocab_size=``, ``eps=``),
     else record i's statement and the keyword (or position) it sits at: never a local variable's
     name, so a rename changes no key, and a literal moved into a new field of the script's own (a
-    settings object) keeps the key of the place it was moved from."""
+    settings object) keeps the key of the place it was moved from. A statement that now names a new
+    field where it named one of record i that was split in two (``read``: the names the statement
+    reads; ``separate``: the split fields, :func:`_split_settings`) re-tunes neither: record 21's
+    validation reads ``val_seq_len``, and ``seq_len`` is still the training length. A field renamed
+    or moved (into a settings object) keeps its key."""
     fields = base_fields | new_fields
     a, b = [], []
     _walk_numbers(old_t, [], a)
@@ -1276,9 +1418,13 @@ def tune_keys(
     for i, ((x, ctx), (y, _)) in enumerate(zip(a, b, strict=False)):
         if float(x) == float(y):
             continue
+        if ctx and ctx[-1] in DIMENSION_KEYWORDS:
+            continue  # which dimension, not how much: ``size(0)`` -> ``size(-2)`` is read as changed code
         direction = "up" if y > x else "down"
         keys = []
         origin = next((o for o in (x.origin, y.origin) if o in base_fields), None)
+        if y.origin not in (None, *base_fields) and x.origin not in read and x.origin in separate:
+            origin = None  # names a new field split from it (validation's own length): a setting of its own
         if origin:
             keys.append(origin)
         last = ctx[-1].lstrip("=") if ctx else None  # the keyword or the variable the number is given to

@@ -21,7 +21,8 @@ ROOT = LABELS_DIR / "nanogpt"
 RECORDS = range(2, 22)
 CODE_UNCHANGED = {7}  # PyTorch upgrade only: nothing in the code to anchor
 QUALIFIED = re.compile(r"[A-Za-z_][A-Za-z_0-9]*(\.[A-Za-z_][A-Za-z_0-9]*)*")
-ANCHOR = re.compile(QUALIFIED.pattern + r"(@[A-Za-z_][A-Za-z_0-9]*)?")  # optionally scoped: GPT.forward@tanh
+# optionally scoped: GPT.forward@tanh, or backward@ (statements inside backward only)
+ANCHOR = re.compile(QUALIFIED.pattern + r"(@([A-Za-z_][A-Za-z_0-9]*)?)?")
 
 
 def _raw(index: int) -> dict:

@@ -1,7 +1,9 @@
 """Scoped anchors (``GPT.forward@tanh``) split two techniques that share one method: the scoped
 innovation claims only the statements inside its scope that mention the identifier, so a
 candidate that does just that technique reproduces it and not its neighbour; a scoped anchor whose
-scope or identifier the record's code lacks is rejected when the record is added."""
+scope or identifier the record's code lacks is rejected when the record is added. An anchor with
+nothing after the ``@`` (``backward@``) claims only the statements inside its scope, never one that
+merely mentions the name (a training loop's ``loss.backward()``)."""
 
 import pytest
 
@@ -46,6 +48,37 @@ def test_scoped_anchor_separates_techniques_in_one_method():
     # the one-line technique (issue 18, class 1), though less surely than the scoped anchor does.
     plain = [Innovation("softcap 15", ("GPT.forward",))]
     assert 0.5 <= verdicts(SOFTCAP_ONLY, plain)["softcap 15"] < 1.0
+
+
+CUSTOM_OP_BASE = """
+model = build()
+loss = model(batch)
+loss.backward()
+"""
+# Record i+1: a custom op with a backward function, and the training loop scales its loss.
+CUSTOM_OP = """
+def backward(ctx, grad):
+    return grad * 2
+
+"""
+CUSTOM_OP_TARGET = CUSTOM_OP + CUSTOM_OP_BASE.replace("loss.backward()", "(loss * 0.5).backward()")
+
+
+def test_an_anchor_with_an_empty_scope_claims_only_what_it_encloses():
+    def scores(op_anchor):
+        cache = Cache()
+        res = attribute(
+            load(CUSTOM_OP_BASE, "base", cache),
+            load(CUSTOM_OP_TARGET, "target", cache),
+            load(CUSTOM_OP + CUSTOM_OP_BASE, "cand", cache),  # the op alone
+            [Innovation("custom op", (op_anchor,)), Innovation("loss scale", ("loss",))],
+        )
+        return {g.name: g.score for g in res.innovations}
+
+    inside, plain = scores("backward@"), scores("backward")
+    assert inside["custom op"] == 1.0 and inside["loss scale"] < 0.5
+    # a plain anchor also claims the loop's (loss * 0.5).backward(), which the op alone does not do
+    assert plain["custom op"] < 1.0
 
 
 @pytest.mark.parametrize(

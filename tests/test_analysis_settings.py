@@ -1,0 +1,292 @@
+"""Settings are compared as the speedrun runs them, and indices are code (issue 18, real-track misses).
+
+1. A per-process share times the process count is the global setting it makes at the speedrun's
+   scale: ``world_size * args.seq_len`` where ``args.batch_size`` was re-tunes the batch.
+2. An innovation named after a setting (``reduced batch size``) is that setting: re-tuning only
+   the settings around it (a shorter micro-sequence with the same batch) is not the idea.
+3. A statement that reads a new field split from an old one (validation's own length beside the
+   training length) re-tunes neither; a field renamed or moved keeps its key.
+4. A field dropped and another added, which the line diff happened to pair, are not a re-tune of
+   each other.
+5. Dimension indices (``size(0)`` -> ``size(-2)``, ``dim=``) are which axis, not how much.
+6. Spellings: a 0-d tensor of a number is the number, ``matrix_power(A, 2)`` is ``A @ A``, a
+   number factor commutes with a matrix product, a learned vector's entries read as its entries
+   however they are unpacked, and a helper's body reads module constants.
+"""
+
+from __future__ import annotations
+
+from analysis.attribute import THRESHOLD, Innovation, attribute, diff_versions
+from analysis.diff import load
+from analysis.ideas import Comparison, side_of
+from analysis.syntax import Cache
+
+BASE = """
+import os
+import torch
+import torch.nn as nn
+
+
+class Hyperparameters:
+    batch_size = 8 * 64 * 1024
+    seq_len = 64 * 1024
+    val_tokens = 10485760
+    num_iterations = 1393
+
+
+args = Hyperparameters()
+world_size = int(os.environ["WORLD_SIZE"])
+
+
+def data_generator(pattern, batch_size, rank, world_size):
+    tokens = torch.load(pattern)
+    while True:
+        yield tokens[rank * (batch_size // world_size) :][: batch_size // world_size]
+
+
+def orthogonalise(G):
+    X = G.bfloat16()
+    if G.size(0) > G.size(1):
+        X = X.T
+    X = X / (X.norm() + 1e-7)
+    for _ in range(5):
+        A = X @ X.T
+        X = 3.4445 * X + (-4.775 * A + 2.0315 * A @ A) @ X
+    if G.size(0) > G.size(1):
+        X = X.T
+    return X
+
+
+class Block(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.mlp = nn.Linear(d, d)
+
+    def forward(self, x, x0):
+        return x + self.mlp(x)
+
+
+model = Block(768)
+train_loader = data_generator("train", args.batch_size, 0, world_size)
+for step in range(args.num_iterations):
+    inputs = next(train_loader)
+    for chunk in inputs.split(args.seq_len):
+        model(chunk, chunk).sum().backward()
+val_bs = world_size * args.seq_len
+val_steps = args.val_tokens // val_bs
+"""
+
+
+def edit(text: str, *pairs: tuple[str, str]) -> str:
+    for old, new in pairs:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
+
+
+def scores(target: str, candidate: str, innovations: list[Innovation]) -> dict[str, float]:
+    cache = Cache()
+    res = attribute(
+        load(BASE, "base", cache), load(target, "target", cache), load(candidate, "cand", cache), innovations
+    )
+    return {g.name: g.score for g in res.innovations}
+
+
+def truth_features(target: str) -> set[str]:
+    """Every feature record i+1's changes contribute (before grouping)."""
+    cache = Cache()
+    truth = diff_versions(load(BASE, "base", cache), load(target, "target", cache))
+    comp = Comparison(truth, truth)
+    return {c.feature for cs in comp.truth_contributions.values() for c in cs}
+
+
+# ---- 1 and 2: the batch at the speedrun's scale, and an innovation named after it -------------
+
+SMALLER_BATCH = edit(
+    BASE,
+    ("    batch_size = 8 * 64 * 1024\n", ""),
+    ("    seq_len = 64 * 1024", "    seq_len = 48 * 1024"),
+    (
+        'train_loader = data_generator("train", args.batch_size, 0, world_size)',
+        "train_batch_size = world_size * args.seq_len\n"
+        'train_loader = data_generator("train", train_batch_size, 0, world_size)',
+    ),
+)
+BATCH = Innovation(
+    "reduced batch size",
+    ("Hyperparameters.seq_len", "train_batch_size"),
+    "Each process trains on one 48K-token sequence per step instead of 64K: 8 x 48K tokens per step.",
+)
+
+
+def test_a_per_process_share_times_the_process_count_is_the_global_batch():
+    assert "tune:batch_size:down" in truth_features(SMALLER_BATCH)
+    only_the_batch = edit(BASE, ("    batch_size = 8 * 64 * 1024", "    batch_size = 8 * 48 * 1024"))
+    per_process = edit(
+        BASE,
+        (
+            'train_loader = data_generator("train", args.batch_size, 0, world_size)',
+            'train_loader = data_generator("train", world_size * 48 * 1024, 0, world_size)',
+        ),
+    )
+    assert scores(SMALLER_BATCH, only_the_batch, [BATCH])["reduced batch size"] >= THRESHOLD
+    assert scores(SMALLER_BATCH, per_process, [BATCH])["reduced batch size"] >= THRESHOLD
+
+
+def test_shorter_micro_sequences_with_the_same_batch_are_not_a_smaller_batch():
+    micro = edit(BASE, ("    seq_len = 64 * 1024", "    seq_len = 32 * 1024"))
+    larger = edit(BASE, ("    batch_size = 8 * 64 * 1024", "    batch_size = 8 * 96 * 1024"))
+    assert scores(SMALLER_BATCH, micro, [BATCH])["reduced batch size"] < THRESHOLD
+    assert scores(SMALLER_BATCH, larger, [BATCH])["reduced batch size"] == 0.0
+
+
+# ---- 3 and 4: a setting split in two, a field renamed, a field dropped and another added -------
+
+LONG_VAL = edit(
+    BASE,
+    ("    seq_len = 64 * 1024", "    seq_len = 64 * 1024\n    val_seq_len = 4 * 64 * 1024"),
+    ("val_bs = world_size * args.seq_len", "val_bs = world_size * args.val_seq_len"),
+)
+VAL = Innovation("longer validation sequences", ("Hyperparameters.val_seq_len", "val_bs"), "Validation on 256K tokens.")
+TRAIN = Innovation("shorter sequences", ("Hyperparameters.seq_len",), "Training sequences of 48K tokens.")
+
+
+def test_validation_reading_a_length_of_its_own_is_not_a_retune_of_the_training_length():
+    assert not any(f.startswith("tune:seq_len") for f in truth_features(LONG_VAL))
+    other_name = edit(
+        BASE,
+        ("    seq_len = 64 * 1024", "    seq_len = 64 * 1024\n    eval_len = 256 * 1024"),
+        ("val_bs = world_size * args.seq_len", "eval_tokens = args.eval_len\nval_bs = world_size * eval_tokens"),
+    )
+    assert scores(LONG_VAL, other_name, [VAL])["longer validation sequences"] >= THRESHOLD
+    # the training length moved the other way is not validation's idea
+    shorter = edit(BASE, ("    seq_len = 64 * 1024", "    seq_len = 32 * 1024"))
+    assert scores(LONG_VAL, shorter, [VAL])["longer validation sequences"] < THRESHOLD
+
+
+def test_a_renamed_field_keeps_its_key():
+    target = edit(BASE, ("    seq_len = 64 * 1024", "    seq_len = 48 * 1024"))
+    renamed = BASE.replace("seq_len", "sequence_length").replace(
+        "sequence_length = 64 * 1024", "sequence_length = 48 * 1024"
+    )
+    assert scores(target, renamed, [TRAIN])["shorter sequences"] >= THRESHOLD
+
+
+def test_a_field_dropped_and_another_added_are_not_a_retune_of_each_other():
+    swapped = edit(
+        BASE,
+        ("    batch_size = 8 * 64 * 1024", "    val_seq_len = 4 * 64 * 1024"),
+        (
+            'train_loader = data_generator("train", args.batch_size, 0, world_size)',
+            'train_loader = data_generator("train", 8 * 64 * 1024, 0, world_size)',
+        ),
+    )
+    assert not any(f.startswith("tune:batch_size") for f in truth_features(swapped))
+
+
+# ---- 5: dimension indices ---------------------------------------------------------------------
+
+BATCHED = edit(
+    BASE,
+    (
+        "    if G.size(0) > G.size(1):\n        X = X.T\n    X = X /",
+        "    if G.size(-2) > G.size(-1):\n        X = X.mT\n    X = X /",
+    ),
+    ("X.norm()", "X.norm(dim=(-2, -1), keepdim=True)"),
+    ("        A = X @ X.T", "        A = X @ X.mT"),
+    (
+        "    if G.size(0) > G.size(1):\n        X = X.T\n    return",
+        "    if G.size(-2) > G.size(-1):\n        X = X.mT\n    return",
+    ),
+)
+STACKS = Innovation("batched orthogonalisation", ("orthogonalise",), "Works on stacks of matrices (last two dims).")
+
+
+def test_dimension_indices_are_which_axis_not_how_much():
+    assert not any(f.startswith("tune:") for f in truth_features(BATCHED))
+    spelled = edit(
+        BASE,
+        (
+            "    if G.size(0) > G.size(1):\n        X = X.T\n    X = X /",
+            "    if G.shape[-2] > G.shape[-1]:\n        X = X.transpose(-2, -1)\n    X = X /",
+        ),
+        ("X.norm()", "torch.linalg.matrix_norm(X, keepdim=True)"),
+        ("        A = X @ X.T", "        A = X @ X.transpose(-2, -1)"),
+    )
+    assert scores(BATCHED, spelled, [STACKS])["batched orthogonalisation"] >= THRESHOLD
+    epsilon_only = edit(BASE, ("X.norm() + 1e-7", "X.norm() + 1e-6"))
+    assert scores(BATCHED, epsilon_only, [STACKS])["batched orthogonalisation"] == 0.0
+
+
+# ---- 6: spellings -----------------------------------------------------------------------------
+
+
+def canonical_features(text: str, qualname: str) -> list:
+    version = load(text, "v")
+    side = side_of(version, version.module.bound, None)
+    unit = next(u for u in version.units if u.qualname == qualname)
+    return [side.feats[id(a)] for a in unit.atoms]
+
+
+def test_a_ramp_between_scalar_tensors_is_a_ramp():
+    helper = (
+        "START, END = 1, 28\n\n\ndef window(step):\n"
+        "    units = torch.tensor(float(START)).lerp_(torch.tensor(float(END)), step / 1393)\n"
+        "    return units.round()\n"
+    )
+    features = canonical_features(BASE + helper, "window")
+    assert any(f["ramp:up"] for f in features)
+    # ... and where the helper is called, its body reads the module's constants too
+    called = canonical_features(
+        BASE + helper + "\n\ndef train(step):\n    size = window(step)\n    return size\n", "train"
+    )
+    assert any(f["ramp:up"] for f in called)
+
+
+def test_a_matrix_power_and_a_scaled_product_read_as_the_products():
+    target = edit(BASE, ("(-4.775 * A + 2.0315 * A @ A) @ X", "(-4.775 * A + 2.0315 * (A @ A)) @ X"))
+    power = edit(
+        BASE, ("(-4.775 * A + 2.0315 * A @ A) @ X", "(-4.775 * A + 2.0315 * torch.linalg.matrix_power(A, 2)) @ X")
+    )
+    assert truth_features(target) == set()  # (c A) @ A is c (A @ A): nothing changed
+    assert truth_features(power) == set()
+
+
+SKIP = Innovation(
+    "embedding skip", ("Block",), "Each block mixes its input with the embedding x0 by two learned scalars."
+)
+SKIP_TARGET = edit(
+    BASE,
+    (
+        "        self.mlp = nn.Linear(d, d)\n",
+        "        self.mlp = nn.Linear(d, d)\n        self.lambdas = nn.Parameter(torch.tensor([1.0, 0.0]))\n",
+    ),
+    (
+        "        return x + self.mlp(x)",
+        "        x = self.lambdas[0] * x + self.lambdas[1] * x0\n        return x + self.mlp(x)",
+    ),
+)
+
+
+def test_a_learned_vector_unpacked_or_indexed_into_locals_is_read_by_entry():
+    gates = "        self.mlp = nn.Linear(d, d)\n        self.gates = nn.Parameter(torch.tensor([1.0, 0.0]))\n"
+    unpacked = edit(
+        BASE,
+        ("        self.mlp = nn.Linear(d, d)\n", gates),
+        (
+            "        return x + self.mlp(x)",
+            "        keep, inject = self.gates.unbind(0)\n"
+            "        x = inject * x0 + keep * x\n        return x + self.mlp(x)",
+        ),
+    )
+    indexed = edit(
+        BASE,
+        ("        self.mlp = nn.Linear(d, d)\n", gates),
+        (
+            "        return x + self.mlp(x)",
+            "        keep = self.gates[0]\n        inject = self.gates[1]\n"
+            "        x = keep * x + inject * x0\n        return x + self.mlp(x)",
+        ),
+    )
+    assert scores(SKIP_TARGET, unpacked, [SKIP])["embedding skip"] >= 0.8
+    assert scores(SKIP_TARGET, indexed, [SKIP])["embedding skip"] >= 0.8
