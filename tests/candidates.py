@@ -3,7 +3,8 @@
 * :func:`partial` applies only the ground-truth edits of chosen innovations (and optionally the
   ``hyperparameters`` / ``other`` groups) to record i, by splicing record i+1's lines into record
   i's: an updated statement replaces its base lines, an inserted one goes after the statement it
-  follows in record i+1, an added definition after the definition it follows.
+  follows in record i+1, an added definition after the definition it follows; a statement the
+  line diff reads as renamed but whose meaning changed goes with its innovation too.
 * :func:`reformat` re-renders a script (``ast.unparse``: comments dropped, quotes and
   parentheses normalised) and then breaks every bracketed comma-separated list over lines.
 * :func:`rename` renames function locals and parameters and one class, consistently.
@@ -20,6 +21,7 @@ from collections import defaultdict
 
 from analysis.attribute import Innovation, group_truth
 from analysis.diff import diff_versions
+from analysis.ideas import Comparison
 from analysis.versions import Version
 
 
@@ -28,6 +30,7 @@ def partial(base: Version, target: Version, innovations: list[Innovation], keep:
     truth = diff_versions(base, target)
     groups = group_truth(truth, innovations)
     chosen = [e for e in truth.edits if set(groups[id(e)]) & keep]
+    chosen += _rewritten_in_meaning(truth, innovations, keep)
     lines = base.lines
     tlines = target.lines
     drop: set[int] = set()
@@ -82,6 +85,31 @@ def partial(base: Version, target: Version, innovations: list[Innovation], keep:
             out.extend(block)
         ln += 1
     return "\n".join(out) + "\n"
+
+
+def _rewritten_in_meaning(truth, innovations: list[Innovation], keep: set[str]) -> list:
+    """Updates the line diff reads as renamed but the idea-level comparison reads as changed
+    (record 21's ``val_bs = world_size * args.seq_len`` becoming ``val_batch_size = world_size *
+    args.val_seq_len``), of the groups in ``keep``: without them a partial has the new field but not
+    its readers."""
+    comp = Comparison(truth, truth)
+    groups = group_truth(truth, innovations, comp.truth_edits)
+    covered = {id(a) for e in truth.edits for a in (e.old, e.new) if a is not None}
+
+    def text(version, atom) -> str:
+        first, last = atom.lines
+        return "\n".join(line.strip() for line in version.lines[first - 1 : last])
+
+    return [
+        e
+        for e in comp.truth_edits
+        if e.old is not None
+        and e.new is not None
+        and id(e.old) not in covered
+        and id(e.new) not in covered
+        and text(truth.old, e.old) != text(truth.new, e.new)  # not one that only reads a changed definition
+        and set(groups[id(e)]) & keep
+    ]
 
 
 def _unit_anchor(truth, unit) -> int:

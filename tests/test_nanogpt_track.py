@@ -9,6 +9,7 @@ offline.
 
 from __future__ import annotations
 
+import ast
 import os
 
 import pytest
@@ -60,8 +61,9 @@ def test_gold_reproduces_every_innovation_and_null_none(nanogpt, task):
 
 def test_partial_candidates_get_exactly_their_innovation(nanogpt):
     """Record i plus only one innovation's ground-truth edits reproduces that innovation alone —
-    for nearly every labelled innovation (the cut is mechanical, so a few overlapping edits may
-    not apply cleanly; measured 84 of 87 on the 2026-08 snapshot)."""
+    for nearly every labelled innovation whose cut is a valid script (the cut is mechanical, so a
+    few overlapping edits may not apply cleanly; measured 58 of 59 on the 2026-08 snapshot, the
+    miss a refactor that shares statements with another innovation)."""
     from analysis.task import attribute_task, load_task
 
     from candidates import partial
@@ -71,7 +73,11 @@ def test_partial_candidates_get_exactly_their_innovation(nanogpt):
         base, target, innovations = load_task(nanogpt, "nanogpt", task)
         for innovation in innovations:
             text = partial(base, target, innovations, {innovation.name})
+            try:
+                ast.parse(text)
+            except SyntaxError:  # its edits alone are not a script (the benchmark leaves these out too)
+                continue
             _, doc = attribute_task(nanogpt, "nanogpt", task, f"only {innovation.name}", text)
             exact += {i["name"] for i in doc["innovations"] if i["reproduced"]} == {innovation.name}
             total += 1
-    assert total >= 80 and exact / total >= 0.95, (exact, total)
+    assert total >= 50 and exact / total >= 0.95, (exact, total)
