@@ -1247,13 +1247,10 @@ def _split_settings(edits: list[Edit], base: Side, new: Side, unrenamed: set[int
         for old_name, new_name in () if id(e) in unrenamed else pairs:
             if old_name not in new.values and new_name not in fields:  # the old one gone, the new one new
                 renamed[old_name] = new_name
-        old_t, new_t = base.trees.get(id(e.old)), new.trees.get(id(e.new))
-        if old_t is None or new_t is None:
-            continue
-        if _numbers(old_t) != _numbers(new_t):
-            old_t, new_t = _at_full_scale(old_t, base.processes), _at_full_scale(new_t, new.processes)
-        if _numbers(old_t) != _numbers(new_t):
+        numbers = _changed_numbers(e, base, new)
+        if numbers is None:
             continue  # only a statement that changed in numbers says which field took which one's place
+        old_t, new_t = numbers
         was, now = [], []
         _walk_numbers(old_t, [], was)
         _walk_numbers(new_t, [], now)
@@ -1265,6 +1262,17 @@ def _split_settings(edits: list[Edit], base: Side, new: Side, unrenamed: set[int
         for name, after in successors.items()
         if after and (name in still_read or len(after) > 1 or renamed.get(name) not in (None, *after))
     )
+
+
+def _changed_numbers(e: Edit, base: Side, new: Side) -> tuple | None:
+    """(old tree, new tree) of an update that changed only numbers, read at the speedrun's scale
+    where that makes it one (:func:`_at_full_scale`); None for any other edit."""
+    old_t, new_t = base.trees.get(id(e.old)), new.trees.get(id(e.new))
+    if old_t is None or new_t is None:
+        return None
+    if _numbers(old_t) != _numbers(new_t):
+        old_t, new_t = _at_full_scale(old_t, base.processes), _at_full_scale(new_t, new.processes)
+    return (old_t, new_t) if _numbers(old_t) == _numbers(new_t) else None
 
 
 def _origins(tree) -> set[str]:
@@ -1288,12 +1296,10 @@ def contributions(
     new_places = places.get(id(e.new), set()) if e.new is not None else set()
     old_places = {e.old.unit.key} if e.old is not None else set()
     if e.old is not None and e.new is not None:
-        old_t, new_t = base.trees.get(id(e.old)), new.trees.get(id(e.new))
-        if old_t is not None and new_t is not None and _numbers(old_t) != _numbers(new_t):
-            old_t, new_t = _at_full_scale(old_t, base.processes), _at_full_scale(new_t, new.processes)
+        numbers = _changed_numbers(e, base, new)
         tunes = []
-        if old_t is not None and new_t is not None and _numbers(old_t) == _numbers(new_t):
-            tunes = tune_keys(old_t, new_t, e.old, base.fields, new.fields, identifiers(e.new.node), separate)
+        if numbers is not None:
+            tunes = tune_keys(*numbers, e.old, base.fields, new.fields, identifiers(e.new.node), separate)
         if tunes:  # else only dimension indices changed (or nothing canonical): read as changed code
             out = []
             for key, direction in tunes:
