@@ -49,6 +49,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from analysis.canon import ALIASES, KW_DEFAULTS, TYPED, BaseNames, Canon, Facts, Function, Num, Scope, literal_table
+from analysis.match import name_words
 from analysis.syntax import identifiers
 from analysis.units import Atom, Unit
 from analysis.versions import Edit, FileDiff, Version
@@ -1221,8 +1222,8 @@ def _unrenamed_definitions(edits: list[Edit], base: Side, new: Side) -> set[int]
 def _share_a_word(old_names: set[str], new_names: set[str]) -> bool:
     """``seq_len`` and ``train_seq_len`` may be one field renamed; ``batch_size`` and ``val_seq_len``
     are not."""
-    words = {w for name in old_names for w in name.lower().split("_") if w}
-    return any(w in words for name in new_names for w in name.lower().split("_") if w)
+    words = {w for name in old_names for w in name_words(name)}
+    return any(words & name_words(name) for name in new_names)
 
 
 def _split_settings(edits: list[Edit], base: Side, new: Side, unrenamed: set[int]) -> frozenset[str]:

@@ -89,11 +89,12 @@ def _match_renamed(pairs, taken, old: list[Unit], new: list[Unit]) -> None:
 def _names_related(u: Unit, v: Unit) -> bool:
     """Whether two units' names share a word (``DistributedDataLoader.next_batch`` and
     ``distributed_data_generator`` share two); a region's name is not its author's, so any two are."""
-    return u.kind == "region" or bool(_words(u.qualname) & _words(v.qualname))
+    return u.kind == "region" or bool(name_words(u.qualname) & name_words(v.qualname))
 
 
 @functools.lru_cache(maxsize=1024)  # every pair of free units asks again
-def _words(name: str) -> frozenset[str]:
+def name_words(name: str) -> frozenset[str]:
+    """The words of a name, lower-cased, of three letters or more (``val_seq_len``: val, seq, len)."""
     return frozenset(w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+", name) if len(w) > 2)
 
 
