@@ -1331,7 +1331,8 @@ def _learned_vector(val) -> bool:
     other argument than the first dimension, ``tolist``)."""
     if isinstance(val, tuple) and val[0] == "c" and val[1] in ("split", "chunk", "tolist") and val[2]:
         rest = val[2][1:]
-        if val[3] or not (not rest or (val[1] != "chunk" and rest == (Num(0),))):
+        along_first_dimension = not rest or (val[1] != "chunk" and rest == (Num(0),))
+        if val[3] or not along_first_dimension:
             return False
         val = val[2][0]
     return isinstance(val, tuple) and val[0] == "a" and _is_self_attr(val)
