@@ -25,8 +25,11 @@ three more), ``heldout9-*`` (91 real-track candidates over 19 tasks, one writer 
 styles: records are cumulative, so a writer given two tasks could read the earlier task's answer in
 the later task's record i), ``heldout10-*`` (32 real-track candidates over 7 tasks, one writer per
 task in seven more styles, committed before their first measurement), ``heldout11-*`` (35 over 7 other
-tasks, likewise: functional, annotated, tensor-explicit, inheritance, registry, minimal, defensive) and
-``seen-*`` (real-track
+tasks, likewise: functional, annotated, tensor-explicit, inheritance, registry, minimal, defensive),
+``heldout12-*`` (40 over 8 tasks, five of them in no earlier set since heldout9, one writer per task in
+eight more styles: notebook, JAX-like functional, shape-explicit, mixins, C-like, defensive,
+restructuring, terse; written from a brief, unread by attribution's author until their first
+measurement, committed before it) and ``seen-*`` (real-track
 candidates whose writers had seen record i+1 before writing them: neither held out nor the development
 set). The README's attribution section gives each set's figures.
 
