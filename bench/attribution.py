@@ -10,7 +10,7 @@ written after attribution's then last change, measured once, tuned on since), ``
 (three more, committed before its first measurement, tuned on since), ``heldout6``, ``heldout7``
 and ``heldout8`` (real track only, three more hands each, likewise), ``heldout9`` (real track, one writer
 per task, so no writer saw a later record), ``heldout10`` and ``heldout11`` (likewise, seven more writers
-and styles each),
+and styles each), ``heldout12`` (likewise, eight more),
 and ``seen`` (real track: candidates
 whose writers had seen record i+1, neither held out nor tuned on when first measured). Per set and
 track: precision and recall of
@@ -38,7 +38,7 @@ sandboxed probe worker; later calls find the candidate's measurements cached), c
 i+1 reformatted; and, in process, attribution and the structural diff
 on a ~600-line pair against `git diff --no-index`.
 
-Usage: python bench/attribution.py [--suite dev|heldout1|...|heldout11|seen|all] [--nanogpt-checkout PATH]
+Usage: python bench/attribution.py [--suite dev|heldout1|...|heldout12|seen|all] [--nanogpt-checkout PATH]
        [--skip-perturbations] [--track T ...] [--records PATH] [--repeat N] [--json OUT]
 """
 
@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import math
 import os
 import resource
 import statistics
@@ -73,7 +74,15 @@ from analysis.task import load_task  # noqa: E402
 from candidates import add_unrelated, partial, reformat, rename, reorder  # noqa: E402
 
 TARGET_LINES = 600
-SETS = ("dev", *(f"heldout{n}" for n in range(1, 12)), "seen")
+
+
+def written_order(kind: str) -> float:
+    """dev first, then the held-out sets in the order they were written, then seen."""
+    fixed = {"dev": 0, "seen": math.inf}
+    return fixed[kind] if kind in fixed else int(kind.removeprefix("heldout"))
+
+
+SETS = tuple(sorted({kind for kind, _track in independent.sets()}, key=written_order))
 
 
 def first_class(text: str) -> str | None:
