@@ -787,6 +787,11 @@ class Canon:
             return power
         if name == "pow" and len(args) == 2:
             return self._binop("**", args[0], args[1])
+        summed_over = args[1] if len(args) > 1 else kwd.get("dim")
+        if name == "sum" and args and isinstance(summed_over, Num):
+            mixed = self._weighted_stack(args[0], summed_over)
+            if mixed is not None:
+                return mixed
         if name == "transpose" and len(args) == 3 and all(isinstance(a, Num) for a in args[1:]):
             dims = {int(args[1]), int(args[2])}
             return call("mT" if dims == {-1, -2} else "T" if dims == {0, 1} else "layout", args[0])
@@ -905,6 +910,26 @@ class Canon:
         elif sym in COMMUTATIVE:
             args = tuple(sorted(args, key=_order))
         return ("o", sym, args)
+
+    def _weighted_stack(self, product, dim: Num):
+        """``(w.view(k, 1, 1) * stack((x, y)))`` summed over the stacked dimension ``dim`` is
+        ``w[0] * x + w[1] * y`` (``None`` for any other product)."""
+        if not (isinstance(product, tuple) and product[:2] == ("o", "*") and len(product[2]) == 2):
+            return None
+        stacked = [f for f in product[2] if isinstance(f, tuple) and f[:2] == ("c", "stack")]
+        if len(stacked) != 1 or len(stacked[0][2]) != 1:
+            return None
+        (items,), kws = stacked[0][2], dict(stacked[0][3])
+        weights = _unbroadcast(next(f for f in product[2] if f is not stacked[0]))
+        if kws.get("dim", Num(0)) != dim or not (isinstance(items, tuple) and items[0] == "q"):
+            return None
+        if not _learned_vector(weights) or not 2 <= len(items[2]) <= 4:
+            return None
+        terms = [self._binop("*", ("x", weights, (Num(i),)), item) for i, item in enumerate(items[2])]
+        total = terms[0]
+        for term in terms[1:]:
+            total = self._binop("+", total, term)
+        return total
 
     def _mix(self, a, b, w):
         return ("c", "mix", (a, b, w), ())
@@ -1336,6 +1361,17 @@ def _learned_vector(val) -> bool:
             return False
         val = val[2][0]
     return isinstance(val, tuple) and val[0] == "a" and _is_self_attr(val)
+
+
+def _unbroadcast(tree):
+    """``w`` from ``w.view(k, 1, 1)``, ``w[:, None, None]`` or ``w[None, None, :]``: a vector
+    shaped to broadcast."""
+    if isinstance(tree, tuple) and tree[:2] == ("c", "layout") and len(tree[2]) == 1:
+        return tree[2][0]
+    if isinstance(tree, tuple) and tree[0] == "x" and tree[2].count(("sl", ())) == 1:
+        if all(i in (("sl", ()), ("s", "none")) for i in tree[2]):
+            return tree[1]
+    return tree
 
 
 def _is_self_attr(f) -> bool:

@@ -65,14 +65,8 @@ def diff_versions(old: Version, new: Version) -> FileDiff:
         aligned.append(_align(u, v, old.module.bound, new.module.bound, votes, counterpart))
     mapping = _rename_map(votes)
     edits: list[Edit] = []
-    for u, _v, candidates, rest_old, rest_new in aligned:
-        ctx = ("unit", u.key)
-        for a, b in candidates:
-            seq = zip(bound_sequence(a.node, old.module.bound), bound_sequence(b.node, new.module.bound), strict=False)
-            if all(mapping.get(x, x) == y for x, y in seq):
-                continue
-            edits.append(Edit("update", a, b, ctx))
-        edits.extend(_pair_leftovers(rest_old, rest_new, ctx, counterpart))
+    for entry in aligned:
+        edits.extend(_aligned_edits(entry, mapping, old, new, counterpart))
     paired_new = {id(v) for v in pairs.values()}
     for u in old.units:
         if u not in pairs:
@@ -83,6 +77,26 @@ def diff_versions(old: Version, new: Version) -> FileDiff:
     edits, moves = _drop_moves(edits)
     renames = {a: b for a, b in mapping.items() if a != b}
     return FileDiff(old, new, pairs, edits, renames, moves, counterpart=counterpart)
+
+
+def unit_edits(u: Unit, old: Version, v: Unit, new: Version, counterpart: dict) -> list[Edit]:
+    """The edits that turn unit ``u`` of ``old`` into unit ``v`` of ``new``, as if the diff had
+    paired them (``counterpart`` gains ``v``'s aligned atoms)."""
+    entry = _align(u, v, old.module.bound, new.module.bound, Counter(), counterpart)
+    return _aligned_edits(entry, {}, old, new, counterpart)
+
+
+def _aligned_edits(entry, mapping: dict, old: Version, new: Version, counterpart: dict) -> list[Edit]:
+    """One aligned pair of units as edits: its aligned statements that differ other than by the
+    file-wide renames, then its leftovers paired by similarity, inserted or deleted."""
+    u, _v, candidates, rest_old, rest_new = entry
+    ctx = ("unit", u.key)
+    edits = []
+    for a, b in candidates:
+        seq = zip(bound_sequence(a.node, old.module.bound), bound_sequence(b.node, new.module.bound), strict=False)
+        if not all(mapping.get(x, x) == y for x, y in seq):
+            edits.append(Edit("update", a, b, ctx))
+    return edits + _pair_leftovers(rest_old, rest_new, ctx, counterpart)
 
 
 def _align(u: Unit, v: Unit, bound_old, bound_new, votes: Counter, counterpart: dict):

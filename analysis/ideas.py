@@ -48,7 +48,19 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from analysis.canon import ALIASES, KW_DEFAULTS, TYPED, BaseNames, Canon, Facts, Function, Num, Scope, literal_table
+from analysis.canon import (
+    ALIASES,
+    KW_DEFAULTS,
+    TYPED,
+    BaseNames,
+    Canon,
+    Facts,
+    Function,
+    Num,
+    Scope,
+    literal_table,
+)
+from analysis.diff import unit_edits
 from analysis.match import name_words
 from analysis.syntax import identifiers
 from analysis.units import Atom, Unit
@@ -658,6 +670,7 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                 for n, v in zip(names, values, strict=True):
                     facts.module[n.label] = Num(v, v.origin or n.label, True)
                 facts.definitions[id(atom)] = tuple(n.label for n in names)
+    _keyword_dict_entries(units, canon, facts)
     for unit in units:
         if unit.qualname in config:
             scope = Scope(module=facts.module)
@@ -681,7 +694,7 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
     facts.instances = _configuration_objects(units, config, module_counts)
     _settings_objects(units, canon, facts)
     _field_overrides(units, canon, facts, config)
-    _class_aliases(units, canon, facts)
+    _class_aliases(units, canon, facts, config)
     return facts
 
 
@@ -700,6 +713,29 @@ def _configuration_objects(units: list[Unit], config: set[str], module_counts: C
         if no_arguments and module_counts[name] == 1:
             out[name] = call.children[0].label
     return out
+
+
+def _keyword_dict_entries(units: list[Unit], canon: Canon, facts: Facts) -> None:
+    """Entries module-level code adds to a dict of keywords after building it (``kw["name"] = v``,
+    ``kw.update(name=v)``): they are keywords of the call it is passed to as well."""
+    scope = Scope(module=facts.module)
+    for atom in (a for unit in units if unit.kind == "region" for a in unit.atoms):
+        node, added = atom.node, []
+        target = node.children[0] if node.children else None
+        if node.kind == "assignment" and len(node.children) == 2 and target.kind == "subscript":
+            name, key = target.children[0], target.children[-1]
+            if name.kind == "identifier" and key.kind == "string" and len(target.children) == 2:
+                added = [(name.label, key.label.strip("\"'"), node.children[-1])]
+        elif node.kind == "call" and target.kind == "attribute" and target.children[-1].label == "update":
+            name = target.children[0]
+            arguments = node.children[-1].children if len(node.children) > 1 else []
+            if name.kind == "identifier" and all(a.kind == "keyword_argument" for a in arguments):
+                added = [(name.label, a.children[0].label, a.children[-1]) for a in arguments]
+        for name, key, value in added:
+            built = facts.keyword_dicts.get(name)
+            if built is not None:
+                entries = {**dict(built[3]), key: canon.expr(value, scope)}
+                facts.keyword_dicts[name] = ("c", "dict", (), tuple(sorted(entries.items())))  # keys are unique
 
 
 def _keyword_dict(value) -> bool:
@@ -1017,8 +1053,9 @@ def _argparse_default(node, canon: Canon, facts: Facts) -> str | None:
     return None
 
 
-def _class_aliases(units: list[Unit], canon: Canon, facts: Facts) -> None:
-    """self.A = <number> in __init__, for attributes nothing else assigns."""
+def _class_aliases(units: list[Unit], canon: Canon, facts: Facts, config: set[str]) -> None:
+    """self.A = <number> in __init__, or A = <number> in the body of a class that is not a settings
+    class (a module's fixed attention scale), for attributes nothing else assigns."""
     assigned_elsewhere: set[str] = set()
     inits = []
     for unit in units:
@@ -1030,16 +1067,18 @@ def _class_aliases(units: list[Unit], canon: Canon, facts: Facts) -> None:
                 for t in atom.node.children[:-1]:
                     if t.kind == "attribute" and not (is_init and t.children[0].label == "self"):
                         assigned_elsewhere.add(t.children[-1].label)
-    for unit in inits:
-        owner = unit.qualname.rpartition(".")[0]
+    bodies = [u for u in units if u.kind == "class" and u.qualname not in config]
+    for unit in bodies + inits:  # an instance attribute set in __init__ hides the class's
+        owner = unit.qualname if unit.kind == "class" else unit.qualname.rpartition(".")[0]
         scope = unit_scope(unit, facts)
         for atom in unit.atoms[1:]:
             node = atom.node
             if node.kind != "assignment" or len(node.children) != 2:
                 continue
             t = node.children[0]
-            if t.kind == "attribute" and t.children[0].label == "self":
-                name = t.children[-1].label
+            in_body = unit.kind == "class" and t.kind == "identifier"
+            if in_body or (t.kind == "attribute" and t.children[0].label == "self"):
+                name = t.label if in_body else t.children[-1].label
                 if name in assigned_elsewhere:
                     continue
                 value = canon.expr(node.children[-1], scope)
@@ -1047,6 +1086,8 @@ def _class_aliases(units: list[Unit], canon: Canon, facts: Facts) -> None:
                     facts.aliases.setdefault(owner, {})[name] = Num(
                         value, value.origin or f"{owner}.{name}", value.direct or not value.origin
                     )
+                else:
+                    facts.aliases.get(owner, {}).pop(name, None)
 
 
 # ---- deltas -----------------------------------------------------------------------------------
@@ -1055,8 +1096,14 @@ def _class_aliases(units: list[Unit], canon: Canon, facts: Facts) -> None:
 def edits_of(d: FileDiff, base: Side, new: Side) -> list[Edit]:
     """The diff's edits plus semantic ones: aligned statements with the same text whose canonical
     features differ (a re-tuned field they read, a helper they call). An assignment deleted and one
-    to the same target inserted elsewhere are one update (the model built after new definitions)."""
-    edits = _reassignments(list(d.edits))
+    to the same target inserted elsewhere are one update (the model built after new definitions).
+    A subclass's method that replaces record i's method (see :func:`overrides`) is an edit of it."""
+    replaced = {id(v): old for v, (old, wraps) in overrides(d).items() if not wraps}
+    edits = [e for e in d.edits if e.kind != "insert" or id(e.new.unit) not in replaced]
+    for v in d.new.units:
+        if id(v) in replaced:
+            edits += unit_edits(replaced[id(v)], d.old, v, d.new, d.counterpart)
+    edits = _reassignments(edits)
     touched = {id(a) for e in d.edits for a in e.atoms}
     for u, v in d.pairs.items():
         for b in v.atoms:
@@ -1097,6 +1144,41 @@ def _reassignments(edits: list[Edit]) -> list[Edit]:
         freed = [Edit("insert", None, old.new, old.context)] if old.kind == "update" else []
         out[id(old)], out[id(found[0])] = [Edit("update", old.old, found[0].new, old.context), *freed], []
     return [x for e in edits for x in out[id(e)]]
+
+
+def overrides(d: FileDiff) -> dict[Unit, tuple[Unit, bool]]:
+    """Methods of a class the new script adds as a subclass of one of record i's classes and uses
+    (the model built from ``class UNetGPT(GPT)``), each with record i's method it overrides and
+    whether it wraps it (calls ``super()`` or the base class). The subclass's model is record i's
+    with those methods rewritten: a rewrite is an edit of record i's method, a wrapper adds its
+    statements there."""
+    if d.old.module is None or d.new.module is None:
+        return {}
+    old_units = {u.qualname: u for u in d.old.units}
+    paired_new = {id(v) for v in d.pairs.values()}
+    out: dict[Unit, tuple[Unit, bool]] = {}
+    for cls in d.new.units:
+        if cls.kind != "class" or id(cls) in paired_new or "." in cls.qualname:
+            continue
+        header = cls.atoms[0].node
+        bases = [n.label for arg in header.children[1:2] for n in arg.children if n.kind == "identifier"]
+        base = next((b for b in bases if old_units.get(b) is not None and old_units[b].kind == "class"), None)
+        inside = cls.qualname + "."
+        used = any(
+            cls.qualname in identifiers(a.node)
+            for v in d.new.units
+            if v is not cls and not v.qualname.startswith(inside)
+            for a in v.atoms
+        )
+        if base is None or not used:
+            continue
+        for v in d.new.units:
+            owner, _, method = v.qualname.rpartition(".")
+            replaced = old_units.get(f"{base}.{method}")
+            if owner == cls.qualname and v.kind == "method" and replaced is not None:
+                wraps = any({"super", base} & identifiers(a.node) for a in v.atoms[1:])
+                out[v] = (replaced, wraps)
+    return out
 
 
 def places_of(d: FileDiff, new: Side) -> dict[int, set[str]]:
@@ -1165,6 +1247,9 @@ def places_of(d: FileDiff, new: Side) -> dict[int, set[str]]:
         places = where[id(v)] or {"new:" + v.key}
         for a in v.atoms:
             out[id(a)] = places
+    for v, (replaced, _wraps) in overrides(d).items():
+        for a in v.atoms:
+            out[id(a)] = {replaced.key}
     return out
 
 

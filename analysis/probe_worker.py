@@ -176,7 +176,8 @@ def load(text: str):
             exec(code, module.__dict__)
         except Exception:  # noqa: BLE001 - a definition this machine cannot make; probes then say so
             continue
-    module.model_keywords = _model_keywords(tree)
+    module.model_class = _model_class(tree, module)
+    module.model_keywords = _model_keywords(tree, getattr(module.model_class, "__name__", "GPT"))
     module.token_block = FLEX_BLOCK if "flex_attention" in text else 1
     return module
 
@@ -312,10 +313,23 @@ class _FirstAttentionSeen(BaseException):
     """Ends a forward pass at its first attention: what a probe of a long sequence needs."""
 
 
-def _model_keywords(tree) -> dict:
-    """The literal keyword arguments of the script's own ``GPT(...)`` call (``num_layers=12``)."""
+def _model_class(tree, module):
+    """The class the script builds its model from: ``GPT``, or the subclass of it that the script
+    calls (``model = UNetGPT(config)``, a model written as an override of record i's)."""
+    gpt = getattr(module, "GPT", None)
+    if not isinstance(gpt, type):
+        return gpt
+    called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    built = [getattr(module, name, None) for name in sorted(called)]
+    subclasses = [c for c in built if isinstance(c, type) and c is not gpt and issubclass(c, gpt)]
+    return max(subclasses, key=lambda c: len(c.__mro__), default=gpt)
+
+
+def _model_keywords(tree, name: str) -> dict:
+    """The literal keyword arguments of the script's own call of its model class ``name``
+    (``GPT(num_layers=12)``)."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "GPT":
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name:
             found = {}
             for kw in node.keywords:
                 with contextlib.suppress(ValueError, TypeError, SyntaxError):
@@ -411,7 +425,7 @@ def _build_model(module):
     import torch
 
     cfg, build = _config(module)
-    gpt = getattr(module, "GPT", None)
+    gpt = getattr(module, "model_class", None)
     if build is not None:
         model = build()
     elif cfg is not None and isinstance(gpt, type) and issubclass(gpt, torch.nn.Module):

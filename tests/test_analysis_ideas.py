@@ -511,12 +511,15 @@ def test_a_statement_rewritten_after_new_definitions_is_compared_as_an_update():
     [
         "arch = dict(d=768, vocab=50257, n_head={})\nmodel = Model(**arch)",
         'arch = {{"d": 768, "vocab": 50257, "n_head": {}}}\nmodel = Model(**arch)',
+        'arch = dict(d=768, vocab=50257)\narch["n_head"] = {}\nmodel = Model(**arch)',
+        "arch = dict(d=768, vocab=50257)\narch.update(n_head={})\nmodel = Model(**arch)",
     ],
 )
 def test_keywords_gathered_in_a_module_level_dict_are_passed_where_it_is_splatted(spelling):
-    """``arch = dict(...)`` then ``Model(**arch)``: the dict's entries are the call's keywords, so a
-    head count re-tuned there is a re-tune of the call (the diff aligns the old model statement
-    with the new dict, and the new model statement with nothing: the two model statements pair)."""
+    """``arch = dict(...)`` (entries added later or not) then ``Model(**arch)``: the dict's entries
+    are the call's keywords, so a head count re-tuned there is a re-tune of the call (the diff
+    aligns the old model statement with the new dict, and the new model statement with nothing:
+    the two model statements pair)."""
     base = edit(BUILT, ("vocab=50257)", "vocab=50257, n_head=8)"))
     target = edit(base, ("n_head=8)", "n_head=4)"))
     inv = Innovation("bigger heads", ("model",), "Fewer, wider attention heads.")

@@ -5,8 +5,9 @@ Each probe is tried on a small script (one of two: a single attention layer, or 
 value embeddings, rotary attention, its own linear layer, a configured optimiser and a schedule) in
 several spellings of the same behaviour (they must all measure as having it) and in decoys that touch
 the same code for another behaviour (they must not);
-the sandboxed worker answers as the in-process one does; gold and null verdicts stay exact with
-probes on every task of the mini track.
+the sandboxed worker answers as the in-process one does; the model probed is the one the script
+builds (a subclass of its ``GPT`` included); gold and null verdicts stay exact with probes on every task
+of the mini track.
 """
 
 from __future__ import annotations
@@ -929,6 +930,19 @@ def test_a_script_written_for_the_gpu_is_measured_on_cpu():
     # a block count whose name does not say so is still a block window
     unnamed = gpu_script().replace("window_num_blocks", "sliding_window")
     assert probe_worker.measure(unnamed, ["block_window"])["block_window"]["value"] is True
+
+
+def test_the_model_is_built_from_the_subclass_the_script_builds():
+    subclass = (
+        "class ShallowGPT(GPT):\n"
+        "    def __init__(self, vocab_size, num_layers, num_heads, model_dim):\n"
+        "        super().__init__(vocab_size, num_layers, num_heads, model_dim)\n"
+        "        self.layers[3] = Layer(model_dim, num_heads, False)\n\n\n"
+    )
+    defined = gpu_script().replace("model = GPT(", subclass + "model = GPT(")
+    built = defined.replace("model = GPT(", "model = ShallowGPT(")
+    assert probe_worker.measure(defined, ["attention_calls"])["attention_calls"]["value"] == 11.0
+    assert probe_worker.measure(built, ["attention_calls"])["attention_calls"]["value"] == 10.0
 
 
 def test_a_model_that_takes_only_the_speedruns_64k_tokens_is_probed_up_to_its_first_attention():

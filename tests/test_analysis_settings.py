@@ -11,7 +11,8 @@
 5. Dimension indices (``size(0)`` -> ``size(-2)``, ``dim=``) are which axis, not how much.
 6. Spellings: a 0-d tensor of a number is the number, ``matrix_power(A, 2)`` is ``A @ A``, a
    number factor commutes with a matrix product, a learned vector's entries read as its entries
-   however they are unpacked, and a helper's body reads module constants.
+   however they are unpacked (or broadcast over a stack of the values and summed), and a helper's
+   body reads module constants.
 """
 
 from __future__ import annotations
@@ -268,7 +269,7 @@ SKIP_TARGET = edit(
 )
 
 
-def test_a_learned_vector_unpacked_or_indexed_into_locals_is_read_by_entry():
+def test_a_learned_vector_unpacked_indexed_or_broadcast_over_a_stack_is_read_by_entry():
     gates = "        self.mlp = nn.Linear(d, d)\n        self.gates = nn.Parameter(torch.tensor([1.0, 0.0]))\n"
     unpacked = edit(
         BASE,
@@ -288,5 +289,36 @@ def test_a_learned_vector_unpacked_or_indexed_into_locals_is_read_by_entry():
             "        x = keep * x + inject * x0\n        return x + self.mlp(x)",
         ),
     )
+    stacked = edit(
+        BASE,
+        ("        self.mlp = nn.Linear(d, d)\n", gates),
+        (
+            "        return x + self.mlp(x)",
+            "        x = (self.gates.view(2, 1, 1) * torch.stack((x, x0))).sum(dim=0)\n        return x + self.mlp(x)",
+        ),
+    )
     assert scores(SKIP_TARGET, unpacked, [SKIP])["embedding skip"] >= 0.8
     assert scores(SKIP_TARGET, indexed, [SKIP])["embedding skip"] >= 0.8
+    assert scores(SKIP_TARGET, stacked, [SKIP])["embedding skip"] >= 0.8
+
+
+def test_a_class_constant_read_through_self_is_its_number():
+    scaled = Innovation("residual scale 0.5", ("Block.forward",), "The MLP's update is scaled by 0.5.")
+    target = edit(BASE, ("        return x + self.mlp(x)", "        return x + 0.5 * self.mlp(x)"))
+    constant = edit(
+        BASE,
+        ("class Block(nn.Module):\n", "class Block(nn.Module):\n    RESIDUAL_SCALE = 0.5\n"),
+        ("        return x + self.mlp(x)", "        return x + self.RESIDUAL_SCALE * self.mlp(x)"),
+    )
+    hidden = edit(  # an instance attribute set in __init__ hides the class's: a learned scale, not 0.5
+        constant,
+        (
+            "        self.mlp = nn.Linear(d, d)\n",
+            "        self.mlp = nn.Linear(d, d)\n        self.RESIDUAL_SCALE = nn.Parameter(torch.ones(1))\n",
+        ),
+    )
+    assert scores(target, constant, [scaled])["residual scale 0.5"] >= 0.8
+    assert (
+        scores(target, hidden, [scaled])["residual scale 0.5"]
+        < scores(target, constant, [scaled])["residual scale 0.5"]
+    )
