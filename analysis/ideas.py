@@ -7,7 +7,9 @@ features (:mod:`analysis.canon`), not of statements:
    lacks (``+``) and the reverse (``-``). Statements whose text is unchanged but whose canonical
    form changed (a configuration field they read was re-tuned, a small helper they call was
    rewritten) count as changed too. Code the candidate adds in new functions or classes counts
-   where it is used (helpers are substituted or their features added at their call sites). A name
+   where it is used (helpers are substituted or their features added at their call sites); a
+   method of a subclass of one of record i's classes that the script builds is an edit of the
+   method it overrides. A name
    assigned by one old statement and one inserted statement that the diff did not pair (new
    definitions split the region around it) is one updated statement.
 2. **Numbers.** A statement whose canonical form changed only in numbers contributes *tune*
@@ -1163,15 +1165,16 @@ def overrides(d: FileDiff) -> dict[Unit, tuple[Unit, bool]]:
         header = cls.atoms[0].node
         bases = [n.label for arg in header.children[1:2] for n in arg.children if n.kind == "identifier"]
         base = next((b for b in bases if old_units.get(b) is not None and old_units[b].kind == "class"), None)
+        if base is None:
+            continue
         inside = cls.qualname + "."
-        used = any(
+        if not any(
             cls.qualname in identifiers(a.node)
             for v in d.new.units
             if v is not cls and not v.qualname.startswith(inside)
             for a in v.atoms
-        )
-        if base is None or not used:
-            continue
+        ):
+            continue  # defined, never built: it changes nothing
         for v in d.new.units:
             owner, _, method = v.qualname.rpartition(".")
             replaced = old_units.get(f"{base}.{method}")
