@@ -46,6 +46,8 @@ Probes (a value each):
 * ``block_window`` (bool): the first attention's mask over one document of four 64-token blocks (four
   128-token blocks in a script using FlexAttention, its window argument 2) is constant over every
   pair of different 64-token blocks and shuts out at least one pair.
+* ``mixed_windows`` (bool): the attention layers of one forward pass over four such blocks, the window
+  argument 2, use more than one mask (long and short windows), not one in every layer.
 * ``attention_calls`` (float): attention computations in one forward pass (one per block, fewer
   where a block has none).
 * ``cast_linears`` (bool): some bias-free part of the model with matrix weights takes bfloat16
@@ -727,6 +729,23 @@ def block_window(module):
     return whole and any(not bool(p.any()) for p in pairs)
 
 
+def mixed_windows(module):
+    """Whether the attention layers of one forward pass, on one document of four of the script's
+    attention blocks with the window passed as WINDOW_ARGUMENT blocks, use more than one mask (long
+    and short windows), rather than one mask in every layer."""
+    import torch
+
+    model = _model(module)
+    with torch.no_grad(), _spy("scaled_dot_product_attention", keywords=True) as calls:
+        _forward(model, BLOCKS * max(BLOCK, module.token_block))
+    if not calls:
+        raise LookupError("no scaled_dot_product_attention call")
+    masks = [kw.get("attn_mask", a[3] if len(a) > 3 else None) for a, kw in calls]
+    if any(not isinstance(m, torch.Tensor) for m in masks):
+        return False  # plain causal attention in some layer: no window there to vary
+    return len({(tuple(m.shape), m.to(torch.float32).cpu().numpy().tobytes()) for m in masks}) > 1
+
+
 def attention_calls(module):
     """How many attention computations (``scaled_dot_product_attention`` calls) one forward pass of
     the model makes: one per block, fewer where a block has none."""
@@ -1348,6 +1367,7 @@ PROBES = {
     "attention_scale": attention_scale,
     "attention_calls": attention_calls,
     "block_window": block_window,
+    "mixed_windows": mixed_windows,
     "cast_linears": cast_linears,
     "init_scale": init_scale,
     "mirrored_value_embeddings": mirrored_value_embeddings,

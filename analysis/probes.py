@@ -12,6 +12,7 @@ queries and keys, an orthogonalised optimiser update, a quantity the training lo
 ``relative_positions``, ``half-truncated rotary`` -> ``rotation_free_channels`` too, ``Muon`` /
 ``orthogonal`` -> ``orthogonal_update``, ``per-block`` orthogonalisation -> ``blockwise_orthogonal``
 too, ``dropped attention`` -> ``attention_calls``, ``block sliding window`` -> ``block_window``,
+``long-short ... windows`` -> ``mixed_windows``,
 ``attention scale`` -> ``attention_scale``,
 ``CastedLinear`` -> ``cast_linears``, ``learning-rate floor`` -> ``lr_floor``, ``smaller ... init`` ->
 ``init_scale``, ``value residual`` -> ``values_read_first_attention``, ``value embeddings`` ->
@@ -93,6 +94,7 @@ SELECT = {
         re.I,
     ),
     "block_window": re.compile(r"\bblock\b.*\bwindow\b|\bwindow\b.*\bblocks?\b", re.I),
+    "mixed_windows": re.compile(r"\blong[- ]short\b.*\bwindows?\b", re.I),
     "attention_scale": re.compile(r"\b(attention|softmax)[- ]scale\b", re.I),
     # the cast itself, not a later change inside CastedLinear ("FP8 in CastedLinear")
     "cast_linears": re.compile(r"^(?!.*\bfp8\b).*\bcast(ed)?[- ]?linear", re.I),

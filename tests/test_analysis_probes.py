@@ -627,6 +627,7 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("value embeddings") == ["values_read_embeddings"]
     assert probes_for("value residual") == ["values_read_first_attention"]
     assert probes_for("block sliding window") == ["block_window"]
+    assert probes_for("long-short sliding windows") == ["mixed_windows"]
     assert probes_for("smaller linear init") == ["init_scale"]
     assert probes_for("attention scale 0.12") == probes_for("softmax scale") == ["attention_scale"]
     assert probes_for("zero-init projections") == []
@@ -930,6 +931,36 @@ def test_a_script_written_for_the_gpu_is_measured_on_cpu():
     # a block count whose name does not say so is still a block window
     unnamed = gpu_script().replace("window_num_blocks", "sliding_window")
     assert probe_worker.measure(unnamed, ["block_window"])["block_window"]["value"] is True
+
+
+def test_long_and_short_windows_are_told_from_one_window_in_every_layer():
+    def layers_alternate(short: str) -> str:
+        two = (
+            "        def window_mask(w):\n"
+            "            visible = (blk[:, None] >= blk[None, :]) & (blk[:, None] - blk[None, :] < w)\n"
+            "            full = visible & (blk[:, None] > blk[None, :])\n"
+            "            return BlockMask.from_kv_blocks(\n"
+            "                *ordered(visible & ~full), *ordered(full), BLOCK_SIZE=BLOCK, mask_mod=causal\n"
+            "            )\n\n"
+            f"        masks = [window_mask(window_num_blocks), window_mask({short})]\n"
+        )
+        one = (
+            "        mask = BlockMask.from_kv_blocks("
+            + "*ordered(partial), *ordered(full), BLOCK_SIZE=BLOCK, mask_mod=causal)"
+        )
+        assert one in gpu_script()
+        text = gpu_script().replace(one + "\n", two)
+        return text.replace(
+            "        for layer in self.layers:\n            x = layer(x, mask)",
+            "        for i, layer in enumerate(self.layers):\n            x = layer(x, masks[i % 2])",
+        )
+
+    def mixed(text: str):
+        return probe_worker.measure(text, ["mixed_windows"])["mixed_windows"]["value"]
+
+    assert mixed(gpu_script()) is False
+    assert mixed(layers_alternate("window_num_blocks // 2")) is True
+    assert mixed(layers_alternate("window_num_blocks")) is False  # two masks, one window
 
 
 def test_the_model_is_built_from_the_subclass_the_script_builds():
