@@ -272,11 +272,12 @@ class Comparison:
         self.agent_side = side_of(agent.new, vocab, fields, None, _renamed(agent), names)
         self.truth = truth
         self.agent = agent
-        self.truth_edits = edits_of(truth, self.base_side, self.truth_side)
-        self.agent_edits = edits_of(agent, self.base_side, self.agent_side)
+        truth_overrides, agent_overrides = overrides(truth), overrides(agent)
+        self.truth_edits = edits_of(truth, self.base_side, self.truth_side, truth_overrides)
+        self.agent_edits = edits_of(agent, self.base_side, self.agent_side, agent_overrides)
         self.related = call_graph(base, truth.new, agent.new)
-        truth_places = places_of(truth, self.truth_side)
-        agent_places = places_of(agent, self.agent_side)
+        truth_places = places_of(truth, self.truth_side, truth_overrides)
+        agent_places = places_of(agent, self.agent_side, agent_overrides)
         self.truth_contributions = all_contributions(self.truth_edits, self.base_side, self.truth_side, truth_places)
         agent_contributions = all_contributions(self.agent_edits, self.base_side, self.agent_side, agent_places)
         self.agent_sig = Signature.present([c for e in self.agent_edits for c in agent_contributions[id(e)]])
@@ -1095,12 +1096,13 @@ def _class_aliases(units: list[Unit], canon: Canon, facts: Facts, config: set[st
 # ---- deltas -----------------------------------------------------------------------------------
 
 
-def edits_of(d: FileDiff, base: Side, new: Side) -> list[Edit]:
+def edits_of(d: FileDiff, base: Side, new: Side, overridden: dict[Unit, tuple[Unit, bool]]) -> list[Edit]:
     """The diff's edits plus semantic ones: aligned statements with the same text whose canonical
     features differ (a re-tuned field they read, a helper they call). An assignment deleted and one
     to the same target inserted elsewhere are one update (the model built after new definitions).
-    A subclass's method that replaces record i's method (see :func:`overrides`) is an edit of it."""
-    replaced = {id(v): old for v, (old, wraps) in overrides(d).items() if not wraps}
+    A subclass's method that replaces record i's method (``overridden``, :func:`overrides` of the
+    diff) is an edit of it."""
+    replaced = {id(v): old for v, (old, wraps) in overridden.items() if not wraps}
     edits = [e for e in d.edits if e.kind != "insert" or id(e.new.unit) not in replaced]
     for v in d.new.units:
         if id(v) in replaced:
@@ -1184,10 +1186,10 @@ def overrides(d: FileDiff) -> dict[Unit, tuple[Unit, bool]]:
     return out
 
 
-def places_of(d: FileDiff, new: Side) -> dict[int, set[str]]:
+def places_of(d: FileDiff, new: Side, overridden: dict[Unit, tuple[Unit, bool]]) -> dict[int, set[str]]:
     """id(atom of the new script) -> places (record i's unit keys) its features count in. An atom of
     a unit record i lacks counts where that unit is used; a helper substituted at its call sites
-    counts nowhere of its own."""
+    counts nowhere of its own; a method in ``overridden`` counts where the method it overrides is."""
     back = {id(v): u for u, v in d.pairs.items()}
     out: dict[int, set[str]] = {}
     added = [v for v in new.version.units if id(v) not in back]
@@ -1250,7 +1252,7 @@ def places_of(d: FileDiff, new: Side) -> dict[int, set[str]]:
         places = where[id(v)] or {"new:" + v.key}
         for a in v.atoms:
             out[id(a)] = places
-    for v, (replaced, _wraps) in overrides(d).items():
+    for v, (replaced, _wraps) in overridden.items():
         for a in v.atoms:
             out[id(a)] = {replaced.key}
     return out
