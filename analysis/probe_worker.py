@@ -406,17 +406,21 @@ def _keyword_model(gpt, module):
 def _model(module):
     """The script's model at a tiny size, a fresh copy for every probe (probes change weights and
     hook modules); built once per script, since some models precompute much (rotary tables for 64K
-    positions in every layer). The script's last probe takes the built model itself: no probe after
-    it needs it unchanged, and the copy of such tables costs as much as a third of the build."""
+    positions in every layer). The copies share the built model's buffers, which probes only read:
+    copying such tables costs as much as the build. A buffer changed in place (a forward pass that
+    caches into one) is seen by its version counter, and the next probe gets a model built anew. The
+    script's last probe takes the built model itself: no probe after it needs it unchanged."""
     import copy
 
-    if getattr(module, "built_model", None) is None:
-        module.built_model = _build_model(module)
+    built = getattr(module, "built_model", None)
+    if built is None or any(b._version != seen for b, seen in module.buffer_versions):
+        built = module.built_model = _build_model(module)
+        module.buffer_versions = [(b, b._version) for b in built.buffers()]
     if getattr(module, "probes_left", 2) <= 1:
-        model, module.built_model = module.built_model, None  # a second call of that probe builds anew
-        return model
+        module.built_model = None  # a second call of that probe builds anew
+        return built
     try:
-        return copy.deepcopy(module.built_model)
+        return copy.deepcopy(built, memo={id(b): b for b, _ in module.buffer_versions})
     except Exception:  # noqa: BLE001 - a model holding what cannot be copied: built anew
         return _build_model(module)
 

@@ -1003,6 +1003,20 @@ def test_the_first_attentions_probes_stop_the_pass_there():
     assert out["attention_calls"]["value"] is None  # a whole pass is still needed to count
 
 
+def test_probes_of_one_script_measure_what_each_measures_alone():
+    """The probes of one script share its built model's buffers (a copy of 64K-position rotary tables
+    costs as much as the build); a forward pass that changes a buffer in place (a call counter here,
+    which sets the attention's scale) must not reach the next probe's measurement."""
+    counting = script(SCALE="float(self.calls.add_(1)) / 10").replace(
+        "self.heads = config.n_head", "self.heads = config.n_head\n        self.register_buffer('calls', torch.zeros(()))"
+    )
+    alone = probe_worker.measure(counting, ["attention_scale"])["attention_scale"]["value"]
+    together = probe_worker.measure(counting, ["attention_calls", "qk_normalised", "attention_scale"])
+    assert alone == pytest.approx(0.1)
+    assert together["attention_calls"]["value"] == 1.0
+    assert together["attention_scale"]["value"] == pytest.approx(alone)
+
+
 def test_nothing_probed_imports_the_compiler():
     """Nothing compiles here, and the compiler's import costs more than a second of every call: a
     compiler setting is skipped (``torch._inductor.config.X = ...``), a block mask is made dense
