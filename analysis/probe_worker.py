@@ -63,6 +63,8 @@ Probes (a value each):
   each block reads itself (its incoming residual stream detached, gradients traced back): block i
   and block n - 1 - i share one and no other block reads it / the first and the last block read
   one, and at most half of the blocks do.
+* ``separate_value_tables`` (bool): every block that reads a value embedding (traced as above) reads
+  all columns of each table it reads: tables of their own, not slices of one wide table.
 * ``lr_floor`` (float): the training loop runs against the script's own optimisers (built at the
   script's size in a one-process group, the data a Stub; their steps update nothing, and a scheduler
   counts the loop's step) one step past its last; the learning rate of their parameter groups (where
@@ -866,6 +868,11 @@ def _columns_read(tensor, tables) -> set:
 def _value_embedding_layout(module) -> list:
     """For each block of the model, the table columns that reach the block's output directly; tables
     every block reads (the token embedding, through skip connections) are left out."""
+    return _value_tables_read(module)[0]
+
+
+def _value_tables_read(module) -> tuple[list, list]:
+    """:func:`_value_embedding_layout`, and the token-indexed tables its (table, column) pairs count."""
     model, blocks, tables = _detached_blocks(module)
     outputs = {}
     for i, block in enumerate(blocks):
@@ -875,7 +882,7 @@ def _value_embedding_layout(module) -> list:
         raise LookupError("not every block was called")
     layout = [_columns_read(out[0] if isinstance(out, tuple) else out, tables) for _, out in sorted(outputs.items())]
     common = set.intersection(*layout)
-    return [frozenset(read - common) for read in layout]
+    return [frozenset(read - common) for read in layout], tables
 
 
 def values_read_embeddings(module):
@@ -927,6 +934,21 @@ def mirrored_value_embeddings(module):
         return bool(layout[i]) and layout[i] == layout[partner] and all(o != layout[i] for o in others)
 
     return all(paired(i) for i in range(n))
+
+
+def separate_value_tables(module):
+    """Whether the value embeddings are tables of their own: every block that reads one reads every
+    column of each table it reads, not a slice of one wide table shared out among the blocks."""
+    layout, tables = _value_tables_read(module)
+    read = [columns for columns in layout if columns]
+    if not read:
+        raise LookupError("no block reads a value embedding")
+    whole = all(
+        sum(1 for t, _ in columns if t == table) == tables[table].shape[1]
+        for columns in read
+        for table in {t for t, _ in columns}
+    )
+    return whole
 
 
 def ends_only_value_embeddings(module):
@@ -1389,6 +1411,7 @@ PROBES = {
     "values_read_embeddings": values_read_embeddings,
     "values_read_first_attention": values_read_first_attention,
     "ends_only_value_embeddings": ends_only_value_embeddings,
+    "separate_value_tables": separate_value_tables,
 }
 
 

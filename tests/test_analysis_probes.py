@@ -391,6 +391,7 @@ SMALL_BY_MODEL = BLOCKS_BASE["VE_TABLES"] + (
 )
 PAIRS = "self.ves = nn.ModuleList([nn.Embedding(config.vocab_size, C) for _ in range(n // 2)])"
 ONE_TABLE = "self.ve = nn.Embedding(config.vocab_size, C)"
+WIDE_TABLE = "self.ve = nn.Embedding(config.vocab_size, n // 2 * C)"  # one slice per pair of blocks
 LINEAR_FLOOR = "return min(1.0, (args.num_iterations - it) / args.warmdown_iters)"
 VMAPPED = "torch.vmap(polar)(g.view(3, -1, g.size(1))).reshape_as(g)"
 BY_BLOCKS = "torch.cat([polar(b) for b in g.chunk(3)]) if g.size(0) == 3 * g.size(1) else polar(g)"
@@ -506,6 +507,35 @@ BLOCK_CASES = {
             dict(VE_TABLES=ONE_TABLE, VE_LAYOUT="e = self.ve(idx)\n        ves = [e, e, None, e]"),  # all but one
             dict(VE_TABLES=PAIRS, VE_LAYOUT="ves = [self.ves[min(i, n - 1 - i)](idx) for i in range(n)]"),
         ],
+    ),
+    "separate_value_tables": (
+        [
+            dict(VE_TABLES=PAIRS, VE_LAYOUT="ves = [self.ves[min(i, n - 1 - i)](idx) for i in range(n)]"),
+            dict(  # tables as attributes of their own
+                VE_TABLES="self.ve_a = nn.Embedding(config.vocab_size, C)\n"
+                "        self.ve_b = nn.Embedding(config.vocab_size, C)",
+                VE_LAYOUT="a, b = self.ve_a(idx), self.ve_b(idx)\n        ves = [a, b, b, a]",
+            ),
+            dict(  # raw weight matrices, looked up with F.embedding
+                VE_TABLES="self.vw = nn.ParameterList([nn.Parameter(torch.randn(config.vocab_size, C)) "
+                "for _ in range(n // 2)])",
+                VE_LAYOUT="e = [F.embedding(idx, w) for w in self.vw]\n        ves = e + e[::-1]",
+            ),
+        ],
+        [
+            dict(  # one wide table, viewed as one slice per pair
+                VE_TABLES=WIDE_TABLE,
+                VE_LAYOUT="e = self.ve(idx).view(*idx.shape, n // 2, C)\n"
+                "        ves = [e[..., min(i, n - 1 - i), :] for i in range(n)]",
+            ),
+            dict(  # one wide table, sliced by columns
+                VE_TABLES=WIDE_TABLE,
+                VE_LAYOUT="e = self.ve(idx)\n        ves = [e[..., min(i, n - 1 - i) * C : (min(i, n - 1 - i) + 1) * C] "
+                "for i in range(n)]",
+            ),
+            dict(VE_TABLES=ONE_TABLE, VE_LAYOUT="ves = [self.ve(idx)] * n"),  # one table for every block
+        ],
+        dict(VE_TABLES=WIDE_TABLE, VE_LAYOUT="half = self.ve(idx).chunk(n // 2, dim=-1)\n        ves = half + half[::-1]"),
     ),
     "blockwise_orthogonal": (
         [
@@ -623,7 +653,7 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("trapezoid learning-rate schedule") == probes_for("trapezoidal lr schedule") == ["lr_plateau"]
     assert probes_for("U-net value embeddings") == ["mirrored_value_embeddings"]
     assert probes_for("sparse value embeddings") == ["ends_only_value_embeddings"]
-    assert probes_for("split value embeddings") == []
+    assert probes_for("split value embeddings") == ["separate_value_tables"]
     assert probes_for("value embeddings") == ["values_read_embeddings"]
     assert probes_for("value residual") == ["values_read_first_attention"]
     assert probes_for("block sliding window") == ["block_window"]
