@@ -48,6 +48,8 @@ Probes (a value each):
   pair of different 64-token blocks and shuts out at least one pair.
 * ``mixed_windows`` (bool): the attention layers of one forward pass over two such blocks, the window
   argument 2, use more than one mask (long and short windows), not one in every layer.
+* ``fp8_head`` (bool): the training forward pass takes the head's weight into float8 (a cast, or an
+  operand of ``torch._scaled_mm``, that follows the weight), the speedrun's FP8 head.
 * ``attention_calls`` (float): attention computations in one forward pass (one per block, fewer
   where a block has none).
 * ``cast_linears`` (bool): some bias-free part of the model with matrix weights takes bfloat16
@@ -302,7 +304,7 @@ def _flex_as_sdpa(query, key, value, score_mod=None, block_mask=None, scale=None
         mask = None if block_mask is None else _dense_mask(block_mask, n, n)
         q, k, v = (t[..., :n, :] for t in (query, key, value))
         F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=enable_gqa)
-        raise _FirstAttentionSeen
+        raise _PassDecided
     if score_mod is not None or any(options.get(k) for k in ("return_lse", "return_aux")):
         return _ORIGINAL_FLEX[0](query, key, value, score_mod, block_mask, scale, enable_gqa, **options)
     mask = None if block_mask is None else _dense_mask(block_mask, *lengths)
@@ -313,8 +315,10 @@ LONG = 65536  # the speedrun's sequence length, for models that take no other (a
 _CROP: list = []  # set: FlexAttention's first call is taken for this many positions, then the pass stops
 
 
-class _FirstAttentionSeen(BaseException):
-    """Ends a forward pass at its first attention: what a probe of a long sequence needs."""
+class _PassDecided(BaseException):
+    """Ends a forward pass once the rest cannot change what a probe measures (its first attention, a
+    second mask, the head's weight in float8); a BaseException, so that no try in the script or in
+    :func:`_call` takes it for a failure."""
 
 
 def _model_class(tree, module):
@@ -492,7 +496,7 @@ _WATCHED: list = []  # the call lists of the spies in force: a model call that f
 def _spy(name, keywords: bool = False, enough=None, stand_in=None):
     """Record the arguments of every call of torch.nn.functional.NAME (with ``keywords``: the pair of
     positional and keyword arguments); ``enough``, a test of a call's positional arguments, ends the
-    pass at the first call it accepts (raises _FirstAttentionSeen) where the rest is not needed;
+    pass at the first call it accepts (raises _PassDecided) where the rest is not needed;
     ``stand_in`` computes what a call returns in place of the function (where only its arguments
     matter)."""
     import torch.nn.functional as F
@@ -503,7 +507,7 @@ def _spy(name, keywords: bool = False, enough=None, stand_in=None):
     def spy(*a, **kw):
         calls.append((a, kw) if keywords else a)
         if enough is not None and enough(a):
-            raise _FirstAttentionSeen
+            raise _PassDecided
         return (stand_in or original)(*a, **kw)
 
     setattr(F, name, spy)
@@ -656,7 +660,7 @@ def _first_attention(module, length: int):
     with torch.no_grad(), _spy("scaled_dot_product_attention", keywords=True, enough=whole_sequence) as calls:
         try:
             _call(model, tokens(length))
-        except _FirstAttentionSeen:
+        except _PassDecided:
             pass
         except Exception:
             if getattr(model, "token_block", 1) == 1:
@@ -665,7 +669,7 @@ def _first_attention(module, length: int):
             _CROP.append(length)
             try:
                 _call(model, tokens(LONG))
-            except _FirstAttentionSeen:
+            except _PassDecided:
                 pass
             finally:
                 _CROP.clear()
@@ -750,17 +754,68 @@ def mixed_windows(module):
         shown = None if attn_mask is None else attn_mask.to(torch.float32).cpu().numpy()
         masks.add(None if shown is None else (shown.shape, shown.tobytes()))
         if len(masks) > 1:
-            raise _FirstAttentionSeen  # a second window: the rest of the pass cannot change the answer
+            raise _PassDecided  # a second window: the rest of the pass cannot change the answer
         return torch.zeros_like(query)  # only the masks matter
 
     with torch.no_grad(), _spy("scaled_dot_product_attention", stand_in=mask_only) as calls:
         try:
             _forward(model, 2 * max(BLOCK, module.token_block))  # a short window shuts out the first block
-        except _FirstAttentionSeen:
+        except _PassDecided:
             pass
     if not calls:
         raise LookupError("no scaled_dot_product_attention call")
     return len(masks) > 1
+
+
+def fp8_head(module):
+    """Whether the training forward pass computes the logits from the head's weight in float8: a cast
+    to a float8 dtype, or an operand of ``torch._scaled_mm``, follows the head's weight (correlation
+    above 0.99, either orientation), however the matmul is wrapped (a custom op, an autograd Function)."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    model = _model(module).train()  # the speedrun's FP8 head runs in training only
+    weight = getattr(getattr(model, "lm_head", None), "weight", None)
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        raise LookupError("no lm_head weight")
+    with torch.no_grad():
+        weight.normal_()  # the speedrun's head starts at zero, which nothing follows
+    weight = weight.detach().float()
+    float8 = {getattr(torch, n) for n in dir(torch) if n.startswith("float8_")}
+
+    def follows_head(t) -> bool:
+        if not isinstance(t, torch.Tensor) or t.dtype not in float8 or t.dim() != 2:
+            return False
+        for w in (weight, weight.T):
+            if t.shape == w.shape and float(torch.corrcoef(torch.stack([t.float().flatten(), w.flatten()]))[0, 1]) > 0.99:
+                return True
+        return False
+
+    class Casts(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if follows_head(out):
+                raise _PassDecided
+            return out
+
+    original = torch._scaled_mm
+
+    def scaled_mm(a, b, *rest, **kw):  # inside a custom op, where the mode above sees nothing
+        if follows_head(a) or follows_head(b):
+            raise _PassDecided
+        return original(a, b, *rest, **kw)
+
+    torch._scaled_mm = scaled_mm
+    try:
+        with torch.no_grad(), _spy("cross_entropy") as calls, Casts():
+            _forward(model)
+    except _PassDecided:
+        return True
+    finally:
+        torch._scaled_mm = original
+    if not calls:
+        raise LookupError("no cross_entropy call")
+    return False
 
 
 def attention_calls(module):
@@ -1405,6 +1460,7 @@ PROBES = {
     "attention_calls": attention_calls,
     "block_window": block_window,
     "mixed_windows": mixed_windows,
+    "fp8_head": fp8_head,
     "cast_linears": cast_linears,
     "init_scale": init_scale,
     "mirrored_value_embeddings": mirrored_value_embeddings,

@@ -151,11 +151,43 @@ SIGN_STEP = SVD_STEP.replace("U, S, Vh = torch.linalg.svd(p.grad, full_matrices=
 )
 RAMP = "momentum = 0.85 + 0.01 * step if step < 10 else 0.95\n        opt.param_groups[0]['momentum'] = momentum"
 
+FP8_FUNCTION = """
+class Float8Head(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, w):
+        scale = 448 / w.abs().max()
+        return x @ ((w * scale).to(torch.float8_e4m3fn).to(x.dtype) / scale).T
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+"""
+
+
 # probe -> (spellings that have the behaviour, spellings that do not)
 CASES = {
     "squared_relu": (
         [dict(ACT="F.relu(h).square()"), dict(ACT="h.clamp(min=0) ** 2"), dict(ACT="torch.where(h > 0, h * h, 0 * h)")],
         [dict(ACT="F.gelu(h)"), dict(ACT="F.relu(h)"), dict(ACT="F.silu(h) ** 2")],
+    ),
+    "fp8_head": (
+        [
+            dict(CAP="logits = x @ ((self.lm_head.weight * 32).to(torch.float8_e4m3fn).float() / 32).T"),
+            dict(  # torch's scaled matmul, the speedrun's
+                CAP="x2 = x.reshape(-1, x.size(-1))\n        logits = torch._scaled_mm("
+                "x2.to(torch.float8_e4m3fn), self.lm_head.weight.to(torch.float8_e4m3fn).T, "
+                "scale_a=torch.tensor(1.0), scale_b=torch.tensor(1.0), out_dtype=torch.float32).view(B, T, -1)"
+            ),
+            dict(OPT=FP8_FUNCTION, CAP="logits = Float8Head.apply(x, self.lm_head.weight)"),
+        ],
+        [
+            dict(CAP="logits = self.lm_head(x.to(torch.float8_e4m3fn).float())"),  # the activations only
+            dict(CAP="logits = x @ self.lm_head.weight.bfloat16().float().T"),  # bfloat16
+            dict(  # in evaluation only
+                CAP="if not self.training:\n"
+                "            logits = x @ self.lm_head.weight.to(torch.float8_e5m2).float().T"
+            ),
+        ],
     ),
     "bounded_logits": (
         [
@@ -649,6 +681,7 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("dropped attention layer") == probes_for("drop one attention layer") == ["attention_calls"]
     assert probes_for("bf16 activations (CastedLinear)") == ["cast_linears"]
     assert probes_for("FP8 in CastedLinear") == []
+    assert probes_for("FP8 lm_head") == probes_for("head matmul in fp8") == ["fp8_head"]
     assert probes_for("learning-rate floor 0.1") == ["lr_floor"]
     assert probes_for("trapezoid learning-rate schedule") == probes_for("trapezoidal lr schedule") == ["lr_plateau"]
     assert probes_for("U-net value embeddings") == ["mirrored_value_embeddings"]
