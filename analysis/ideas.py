@@ -1320,9 +1320,10 @@ def _split_settings(edits: list[Edit], base: Side, new: Side, unrenamed: set[int
     """Record i's fields that a statement now reads under a new name while the field itself keeps a
     job: it is still read, or its definition was renamed to yet another name (not a definition
     ``unrenamed`` pairs with it), or its readers now read two or more new names in its place (the
-    same number of a statement that changed only in numbers). A setting split in two (record 21's
-    ``seq_len`` for training beside a new ``val_seq_len``), not one renamed or moved (into a
-    settings object)."""
+    same number of a statement that changed only in numbers), or it is gone and two or more new
+    fields are named after it (``train_seq_len`` and ``val_seq_len`` for ``seq_len``). A setting
+    split in two (record 21's ``seq_len`` for training beside a new ``val_seq_len``), not one
+    renamed or moved (into a settings object)."""
     fields = base.values.keys()
     still_read: set[str] = set()
     for unit in new.version.units:
@@ -1348,11 +1349,25 @@ def _split_settings(edits: list[Edit], base: Side, new: Side, unrenamed: set[int
         for (x, _), (y, _) in zip(was, now, strict=False):
             if x.origin in fields and y.origin and y.origin not in fields:
                 successors[x.origin].add(y.origin)
+    added = new.values.keys() - fields
     return frozenset(
         name
         for name, after in successors.items()
-        if after and (name in still_read or len(after) > 1 or renamed.get(name) not in (None, *after))
+        if after
+        and (
+            name in still_read
+            or len(after) > 1
+            or renamed.get(name) not in (None, *after)
+            or (name not in new.values and sum(_named_after(name, f) for f in added) > 1)
+        )
     )
+
+
+def _named_after(old: str, new: str) -> bool:
+    """Whether a new field's name extends an old one's (``train_seq_len`` and ``val_seq_len`` after
+    ``seq_len``): a field gone whose place two such names take was split, not renamed."""
+    o, n = old.lower().split("_"), new.lower().split("_")
+    return len(n) > len(o) and any(n[i : i + len(o)] == o for i in range(len(n) - len(o) + 1))
 
 
 def _changed_numbers(e: Edit, base: Side, new: Side) -> tuple | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from analysis.attribute import THRESHOLD, Innovation, attribute, diff_versions
 from analysis.diff import load
-from analysis.ideas import Comparison, side_of
+from analysis.ideas import Comparison, _named_after, side_of
 from analysis.syntax import Cache
 
 BASE = """
@@ -163,6 +163,25 @@ def test_validation_reading_a_length_of_its_own_is_not_a_retune_of_the_training_
     # the training length moved the other way is not validation's idea
     shorter = edit(BASE, ("    seq_len = 64 * 1024", "    seq_len = 32 * 1024"))
     assert scores(LONG_VAL, shorter, [VAL])["longer validation sequences"] < THRESHOLD
+
+
+def test_a_length_split_into_two_new_names_is_validations_own_length():
+    """The old field gone, a training and a validation length named after it in its place: the
+    validation length is a setting of its own, as in record i+1, not a re-tune of the old field."""
+    split = (
+        BASE.replace("    seq_len = 64 * 1024", "    train_seq_len = 48 * 1024\n    val_seq_len = 256 * 1024")
+        .replace("    batch_size = 8 * 64 * 1024", "    batch_size = 8 * train_seq_len")
+        .replace("inputs.split(args.seq_len)", "inputs.split(args.batch_size // 8)")
+        .replace("val_bs = world_size * args.seq_len", "val_bs = world_size * args.val_seq_len")
+    )
+    assert scores(LONG_VAL, split, [VAL])["longer validation sequences"] >= THRESHOLD
+    # which new names count as named after the old one (the split when the diff pairs the old
+    # definition with the validation length, as it did for a hand-written record 21)
+    assert _named_after("seq_len", "train_seq_len") and _named_after("seq_len", "val_seq_len")
+    assert not _named_after("seq_len", "seq_len") and not _named_after("seq_len", "sequence_length")
+    # one new name in the old one's place is a rename: the length moved the other way is no match
+    renamed_down = BASE.replace("seq_len = 64 * 1024", "val_seq_len = 32 * 1024").replace("args.seq_len", "args.val_seq_len")
+    assert scores(LONG_VAL, renamed_down, [VAL])["longer validation sequences"] < THRESHOLD
 
 
 def test_a_renamed_field_keeps_its_key():
