@@ -786,10 +786,8 @@ def fp8_head(module):
     def follows_head(t) -> bool:
         if not isinstance(t, torch.Tensor) or t.dtype not in float8 or t.dim() != 2:
             return False
-        for w in (weight, weight.T):
-            if t.shape == w.shape and float(torch.corrcoef(torch.stack([t.float().flatten(), w.flatten()]))[0, 1]) > 0.99:
-                return True
-        return False
+        pairs = (torch.stack([t.float().flatten(), w.flatten()]) for w in (weight, weight.T) if t.shape == w.shape)
+        return any(float(torch.corrcoef(pair)[0, 1]) > 0.99 for pair in pairs)
 
     class Casts(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):

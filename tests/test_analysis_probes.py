@@ -562,12 +562,14 @@ BLOCK_CASES = {
             ),
             dict(  # one wide table, sliced by columns
                 VE_TABLES=WIDE_TABLE,
-                VE_LAYOUT="e = self.ve(idx)\n        ves = [e[..., min(i, n - 1 - i) * C : (min(i, n - 1 - i) + 1) * C] "
-                "for i in range(n)]",
+                VE_LAYOUT="e = self.ve(idx)\n        pair = [min(i, n - 1 - i) for i in range(n)]\n"
+                "        ves = [e[..., j * C : (j + 1) * C] for j in pair]",
             ),
             dict(VE_TABLES=ONE_TABLE, VE_LAYOUT="ves = [self.ve(idx)] * n"),  # one table for every block
         ],
-        dict(VE_TABLES=WIDE_TABLE, VE_LAYOUT="half = self.ve(idx).chunk(n // 2, dim=-1)\n        ves = half + half[::-1]"),
+        dict(
+            VE_TABLES=WIDE_TABLE, VE_LAYOUT="half = self.ve(idx).chunk(n // 2, dim=-1)\n        ves = half + half[::-1]"
+        ),
     ),
     "blockwise_orthogonal": (
         [
@@ -1071,7 +1073,8 @@ def test_probes_of_one_script_measure_what_each_measures_alone():
     costs as much as the build); a forward pass that changes a buffer in place (a call counter here,
     which sets the attention's scale) must not reach the next probe's measurement."""
     counting = script(SCALE="float(self.calls.add_(1)) / 10").replace(
-        "self.heads = config.n_head", "self.heads = config.n_head\n        self.register_buffer('calls', torch.zeros(()))"
+        "self.heads = config.n_head",
+        "self.heads = config.n_head\n        self.register_buffer('calls', torch.zeros(()))",
     )
     alone = probe_worker.measure(counting, ["attention_scale"])["attention_scale"]["value"]
     together = probe_worker.measure(counting, ["attention_calls", "qk_normalised", "attention_scale"])

@@ -180,7 +180,9 @@ def test_a_length_split_into_two_new_names_is_validations_own_length():
     assert _named_after("seq_len", "train_seq_len") and _named_after("seq_len", "val_seq_len")
     assert not _named_after("seq_len", "seq_len") and not _named_after("seq_len", "sequence_length")
     # one new name in the old one's place is a rename: the length moved the other way is no match
-    renamed_down = BASE.replace("seq_len = 64 * 1024", "val_seq_len = 32 * 1024").replace("args.seq_len", "args.val_seq_len")
+    renamed_down = BASE.replace("seq_len = 64 * 1024", "val_seq_len = 32 * 1024").replace(
+        "args.seq_len", "args.val_seq_len"
+    )
     assert scores(LONG_VAL, renamed_down, [VAL])["longer validation sequences"] < THRESHOLD
 
 
