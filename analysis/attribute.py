@@ -340,9 +340,11 @@ def _semantic_groups(truth: FileDiff, edits: list[Edit], assigned: dict[int, lis
     edit (its re-tuned numbers go with the field's own edit anyway)."""
     textual = {id(e) for e in truth.edits}
     definers: dict[str, set[str]] = defaultdict(set)
-    for e in edits:  # a statement the comparison pairs as an update defines its names too
-        for name in _defined(e) | _defined(e, e.old):
-            definers[name].update(n for n in assigned[id(e)] if n in innovations)
+    for e in edits:  # and a rewritten statement the comparison pairs as an update (record 19's Adam)
+        rewritten = e.old is not None and e.new is not None and e.old.exact != e.new.exact
+        if id(e) in textual or rewritten:
+            for name in _defined(e) | _defined(e, e.old):
+                definers[name].update(n for n in assigned[id(e)] if n in innovations)
     for e in edits:
         if id(e) in textual or e.new is None:
             continue
