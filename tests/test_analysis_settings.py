@@ -175,6 +175,12 @@ def test_a_length_split_into_two_new_names_is_validations_own_length():
         .replace("val_bs = world_size * args.seq_len", "val_bs = world_size * args.val_seq_len")
     )
     assert scores(LONG_VAL, split, [VAL])["longer validation sequences"] >= THRESHOLD
+    # the old field kept as the training length, though nothing reads it any more
+    kept = edit(
+        LONG_VAL,
+        ("    for chunk in inputs.split(args.seq_len):\n", "    for chunk in inputs.chunk(8):\n"),
+    )
+    assert scores(LONG_VAL, kept, [VAL])["longer validation sequences"] >= THRESHOLD
     # which new names count as named after the old one (the split when the diff pairs the old
     # definition with the validation length, as it did for a hand-written record 21)
     assert _named_after("seq_len", "train_seq_len") and _named_after("seq_len", "val_seq_len")
