@@ -65,6 +65,8 @@ Probes (a value each):
   each block reads itself (its incoming residual stream detached, gradients traced back): block i
   and block n - 1 - i share one and no other block reads it / the first and the last block read
   one, and at most half of the blocks do.
+* ``embedding_skips`` (bool): every block's output, its incoming residual stream detached, still
+  depends on one token-indexed table: the token embedding reaches each block by a skip connection.
 * ``separate_value_tables`` (bool): every block that reads a value embedding (traced as above) reads
   all columns of each table it reads: tables of their own, not slices of one wide table.
 * ``lr_floor`` (float): the training loop runs against the script's own optimisers (built at the
@@ -867,11 +869,12 @@ def init_scale(module):
     return sorted(spreads)[len(spreads) // 2]
 
 
-def _detached_blocks(module):
+def _detached_blocks(module, detach: bool = True):
     """The model (its weights nudged: zero-initialised projections and gates would hide what reads
-    what), its blocks (the longest ModuleList), whose incoming residual stream is detached so that a
-    gradient taken inside a block reaches only what the block itself reads, and the token-indexed
-    tables (embeddings, whatever their spelling outside the blocks; a block's own embeddings)."""
+    what), its blocks (the longest ModuleList), whose incoming residual stream is detached (unless
+    ``detach`` is false) so that a gradient taken inside a block reaches only what the block itself
+    reads, and the token-indexed tables (embeddings, whatever their spelling outside the blocks; a
+    block's own embeddings)."""
     import torch
 
     model = _model(module).float()
@@ -901,7 +904,7 @@ def _detached_blocks(module):
             return (args[0].detach(), *args[1:])
         return None
 
-    for block in blocks:
+    for block in blocks if detach else ():
         block.register_forward_pre_hook(detach_stream)
     return model, blocks, tables
 
@@ -936,6 +939,45 @@ def _value_tables_read(module) -> tuple[list, list]:
     layout = [_columns_read(out[0] if isinstance(out, tuple) else out, tables) for _, out in sorted(outputs.items())]
     common = set.intersection(*layout)
     return [frozenset(read - common) for read in layout], tables
+
+
+def embedding_skips(module):
+    """Whether every block after the first reads the token embedding itself, not only through the
+    residual stream: each block's output is cut from the blocks after it (detached), the first
+    block's input too, and every later block's output still depends on the table the first block's
+    input came from (a skip connection from the embedding, x0, mixed in inside the block or before it;
+    a value residual, computed by the first block from its cut input, is not one)."""
+    import torch
+
+    model, blocks, tables = _detached_blocks(module, detach=False)
+    if len(blocks) < 2:
+        raise LookupError("fewer than two blocks")
+    first, outputs = [], {}
+
+    def cut_input(mod, args):
+        first.append(args[0])
+        return (args[0].detach(), *args[1:])
+
+    def cut_output(mod, args, out, i):
+        outputs[i] = out
+        if isinstance(out, tuple):
+            return tuple(o.detach() if isinstance(o, torch.Tensor) else o for o in out)
+        return out.detach() if isinstance(out, torch.Tensor) else out
+
+    blocks[0].register_forward_pre_hook(cut_input)
+    for i, block in enumerate(blocks):
+        block.register_forward_hook(lambda mod, args, out, i=i: cut_output(mod, args, out, i))
+    _forward(model)
+    if not first or len(outputs) != len(blocks):
+        raise LookupError("not every block was called")
+    embedding = {t for t, _ in _columns_read(first[0], tables)}
+    if not embedding:
+        raise LookupError("the first block's input reads no token-indexed table")
+
+    def reads(out) -> set:
+        return {t for t, _ in _columns_read(out[0] if isinstance(out, tuple) else out, tables)}
+
+    return all(embedding & reads(outputs[i]) for i in range(1, len(blocks)))
 
 
 def values_read_embeddings(module):
@@ -1466,6 +1508,7 @@ PROBES = {
     "values_read_first_attention": values_read_first_attention,
     "ends_only_value_embeddings": ends_only_value_embeddings,
     "separate_value_tables": separate_value_tables,
+    "embedding_skips": embedding_skips,
 }
 
 

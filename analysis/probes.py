@@ -18,7 +18,7 @@ too, ``dropped attention`` -> ``attention_calls``, ``block sliding window`` -> `
 ``init_scale``, ``value residual`` -> ``values_read_first_attention``, ``value embeddings`` ->
 ``values_read_embeddings``, ``U-net value embeddings`` / ``sparse value embeddings`` ->
 ``mirrored_value_embeddings`` / ``ends_only_value_embeddings``, ``split value embeddings`` ->
-``separate_value_tables``, ``momentum warmup`` / ``window
+``separate_value_tables``, ``embedding skip connections`` -> ``embedding_skips``, ``momentum warmup`` / ``window
 warmup`` -> ``rising:momentum`` / ``rising:window``); the others have none. Of several, the first
 that tells the records apart decides.
 
@@ -104,6 +104,7 @@ SELECT = {
     "values_read_embeddings": re.compile(r"^(?!.*\b(u-?net|sparse|split|mirror\w*)\b).*\bvalue[- ]embed", re.I),
     "mirrored_value_embeddings": re.compile(r"(\bu-?net\b|\bmirror\w*).*\bvalue[- ]embed", re.I),
     "ends_only_value_embeddings": re.compile(r"\bsparse\b.*\bvalue[- ]embed", re.I),
+    "embedding_skips": re.compile(r"\bembedding\b.*\bskips?\b|\bskips?\b.*\bfrom the embedding\b", re.I),
     "separate_value_tables": re.compile(r"\bsplit\b.*\bvalue[- ]embed", re.I),
     "init_scale": re.compile(r"\b(smaller|larger|scaled?|narrower|wider)\b.*\binit", re.I),
     "lr_plateau": re.compile(r"\btrapezo|\bwarmup[- ]stable[- ]decay\b|\bwsd\b", re.I),

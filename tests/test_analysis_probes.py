@@ -689,6 +689,8 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("U-net value embeddings") == ["mirrored_value_embeddings"]
     assert probes_for("sparse value embeddings") == ["ends_only_value_embeddings"]
     assert probes_for("split value embeddings") == ["separate_value_tables"]
+    assert probes_for("embedding skip connections") == ["embedding_skips"]
+    assert probes_for("U-net skip connections") == []
     assert probes_for("value embeddings") == ["values_read_embeddings"]
     assert probes_for("value residual") == ["values_read_first_attention"]
     assert probes_for("block sliding window") == ["block_window"]
@@ -1026,6 +1028,73 @@ def test_long_and_short_windows_are_told_from_one_window_in_every_layer():
     assert mixed(gpu_script()) is False
     assert mixed(layers_alternate("window_num_blocks // 2")) is True
     assert mixed(layers_alternate("window_num_blocks")) is False  # two masks, one window
+
+
+SKIPS_SCRIPT = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+FIRST = {}
+
+
+class Block(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.qkv = nn.Linear(d, 3 * d)
+        self.fc = nn.Linear(d, d)
+        self.mix = nn.Parameter(torch.tensor([1.0, 0.0]))
+
+    def forward(self, x, x0):
+        INSIDE
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        VALUES
+        x = x + F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return x + self.fc(x)
+
+
+class GPT(nn.Module):
+    def __init__(self, vocab_size=64, d=16, n=4):
+        super().__init__()
+        self.wte = nn.Embedding(vocab_size, d)
+        self.blocks = nn.ModuleList([Block(d) for _ in range(n)])
+        self.skip = nn.Parameter(torch.zeros(n))
+        self.lm_head = nn.Linear(d, vocab_size, bias=False)
+
+    def forward(self, idx, targets):
+        x = x0 = self.wte(idx)
+        FIRST.clear()
+        kept = []
+        for i, block in enumerate(self.blocks):
+            OUTSIDE
+            x = block(x, x0)
+            kept.append(x)
+        logits = self.lm_head(x)
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+
+model = GPT()
+"""
+
+
+def skips_script(INSIDE="pass", VALUES="pass", OUTSIDE="pass") -> str:
+    return SKIPS_SCRIPT.replace("INSIDE", INSIDE).replace("VALUES", VALUES).replace("OUTSIDE", OUTSIDE)
+
+
+def test_embedding_skips_are_the_embedding_read_by_every_block_however_mixed_in():
+    def skips(**parts):
+        return probe_worker.measure(skips_script(**parts), ["embedding_skips"])["embedding_skips"]["value"]
+
+    assert skips() is False
+    assert skips(INSIDE="x = self.mix[0] * x + self.mix[1] * x0") is True  # inside the block (the record's)
+    assert skips(OUTSIDE="x = x + self.skip[i] * x0") is True  # before each block, at the model's level
+    assert skips(INSIDE="x = torch.lerp(x, x0, torch.sigmoid(self.mix[1]))") is True  # a gate
+    # a value residual (the first block's values in every later one) is not a skip from the embedding
+    residual = "FIRST.setdefault('v', v)\n        v = 0.5 * (v + FIRST['v'])"
+    assert skips(VALUES=residual) is False
+    # nor are U-net skips between blocks, nor a skip into the last block only
+    assert skips(OUTSIDE="x = x + self.skip[i] * kept[len(self.blocks) - 1 - i] if i >= 2 else x") is False
+    assert skips(OUTSIDE="x = x + self.skip[i] * x0 if i == len(self.blocks) - 1 else x") is False
 
 
 def test_the_model_is_built_from_the_subclass_the_script_builds():
