@@ -30,7 +30,8 @@ Probes (a value each):
 * ``relative_positions`` (bool): attention scores of a repeated token depend on the offset of the
   two positions only, and do depend on it (rotary embeddings, however computed).
 * ``rising:WORD`` (bool): a number named after WORD (``momentum``, ``window``) that the training
-  loop sets rises over the run. The loop (the ``for`` over a ``range`` with the largest body) runs
+  loop sets rises over the run (a momentum the loop leaves alone: the one an optimiser class of the
+  script applies at each step, built as the script builds it, read from its momentum buffer). The loop (the ``for`` over a ``range`` with the largest body) runs
   at up to 120 of its steps against stubs: the model, optimisers and data are not built (statements
   that need them fail and are skipped); every number the loop assigns to a name, an attribute or an
   item whose path contains WORD (or another name of it: a window is also a ``blocksize``) is
@@ -1375,9 +1376,59 @@ def schedule(module, text, word):
     _run_loop(module, text, log)
     # a constant is no schedule (a module-level setting the loop's code sees at every step)
     series = [[v[k] for k in sorted(v)] for v in seen.values() if len(set(v.values())) >= 2]
+    if not series and word == "momentum":  # a ramp the optimiser keeps itself, by its own step count
+        series = _momentum_in_step(module, text)
     if not series:
         raise LookupError(f"the loop sets no changing number named after {word!r}")
-    return any(all(b >= a - 1e-12 for a, b in zip(xs, xs[1:], strict=False)) and xs[-1] > xs[0] for xs in series)
+    return any(_rises(xs) for xs in series)
+
+
+def _rises(xs: list) -> bool:
+    return all(b >= a - 1e-6 for a, b in zip(xs, xs[1:], strict=False)) and xs[-1] > xs[0] + 1e-3
+
+
+MOMENTUM_STEPS = 600  # past the speedrun's 300-500-step momentum warmups
+SETTLED = 40  # steps of one momentum that end the stepping (none changed so far, or the ramp is over)
+
+
+def _momentum_in_step(module, text) -> list[list[float]]:
+    """The momentum each optimiser class of the script applies at each of its first steps, read from
+    its momentum buffer: built as the script builds it (its call's literal keywords, else the
+    defaults) on one small weight, stepped with one constant gradient G. A buffer ``b = m b + G``
+    or ``b = m b + (1 - m) G`` gives m from consecutive buffers. Only series that change are kept."""
+    import torch
+
+    with contextlib.suppress(Exception):
+        _single_process_group()
+    tree = ast.parse(text)
+    out = []
+    for cls in _classes(module, torch.optim.Optimizer):
+        w = torch.nn.Parameter(torch.zeros(8, 8))
+        grad = torch.linspace(0.5, 1.5, 64).view(8, 8)
+        try:
+            opt = cls([w], **_model_keywords(tree, cls.__name__))
+        except Exception:  # noqa: BLE001 - not buildable here: another class may be
+            continue
+        buffers, momenta = [], []
+        try:
+            for _ in range(MOMENTUM_STEPS):
+                w.grad = grad.clone()
+                opt.step()
+                held = [t for t in opt.state[w].values() if isinstance(t, torch.Tensor) and t.shape == w.shape]
+                if not held:
+                    break
+                buffers.append(held[0].detach().float().clone())
+                if len(buffers) >= 2:
+                    # b = m b + G (the first buffer is G), else a lerp toward G
+                    base = buffers[-2] if torch.allclose(buffers[0], grad) else buffers[-2] - grad
+                    momenta.append(float(((buffers[-1] - grad) * base).sum() / (base * base).sum().clamp_min(1e-30)))
+                if len(momenta) > SETTLED and max(momenta[-SETTLED:]) - min(momenta[-SETTLED:]) < 1e-6:
+                    break  # constant from the start, or settled after its ramp
+        except Exception:  # noqa: BLE001 - a step this machine cannot take
+            continue
+        if momenta and max(momenta) - min(momenta) > 1e-3:
+            out.append(momenta)
+    return out
 
 
 def _optimisers(values):

@@ -164,6 +164,29 @@ class Float8Head(torch.autograd.Function):
 """
 
 
+LERP = "buf.lerp_(p.grad, 1 - m) if self.lerp else "
+OWN_MOMENTUM = """
+class OwnMomentum(torch.optim.Optimizer):
+    def __init__(self, params, lr=0.1, warmup=1, lerp=False):
+        super().__init__(params, dict(lr=lr))
+        self.steps, self.warmup, self.lerp = 0, warmup, lerp
+
+    @torch.no_grad()
+    def step(self):
+        self.steps += 1
+        warmup = self.warmup
+        m = RAMPED
+        for group in self.param_groups:
+            for p in group["params"]:
+                buf = self.state[p].setdefault("buf", torch.zeros_like(p))
+                LERPbuf.mul_(m).add_(p.grad)
+                p.sub_(group["lr"] * buf)
+
+
+build_optimiser = lambda params: OwnMomentum(params, lr=0.1, warmup=10, lerp=True)
+""".replace("LERP", LERP)
+
+
 # probe -> (spellings that have the behaviour, spellings that do not)
 CASES = {
     "squared_relu": (
@@ -224,8 +247,18 @@ CASES = {
         [dict(SCALE="0.25"), dict(SCALE="None"), dict(SCALE="0.36"), dict(SCALE="q.size(-1) ** -0.5")],
     ),
     "rising:momentum": (
-        [dict(LOOP=RAMP), dict(LOOP="opt.param_groups[0]['momentum'] = min(step / 10, 1) * 0.1 + 0.85")],
-        [dict(LOOP=RAMP.replace("0.85 + 0.01", "0.95 - 0.01").replace("else 0.95", "else 0.85"))],
+        [
+            dict(LOOP=RAMP),
+            dict(LOOP="opt.param_groups[0]['momentum'] = min(step / 10, 1) * 0.1 + 0.85"),
+            # kept by the optimiser itself, from its own step count, as the script configures it
+            dict(OPT=OWN_MOMENTUM.replace("RAMPED", "0.85 + 0.1 * min(self.steps / warmup, 1)")),
+            dict(OPT=OWN_MOMENTUM.replace("RAMPED", "0.85 + 0.1 * min(self.steps / warmup, 1)").replace(LERP, "")),
+        ],
+        [
+            dict(LOOP=RAMP.replace("0.85 + 0.01", "0.95 - 0.01").replace("else 0.95", "else 0.85")),
+            dict(OPT=OWN_MOMENTUM.replace("RAMPED", "0.95 - 0.1 * min(self.steps / warmup, 1)")),  # a decay
+            dict(OPT=OWN_MOMENTUM.replace("RAMPED", "0.95")),
+        ],
     ),
     "rising:window": (
         [
