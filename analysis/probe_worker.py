@@ -32,8 +32,9 @@ Probes (a value each):
 * ``rising:WORD`` (bool): a number named after WORD (``momentum``, ``window``) that the training
   loop sets rises over the run (a momentum the loop leaves alone: the one an optimiser class of the
   script applies at each step, built as the script builds it, read from its momentum buffer). The
-  loop (the ``for`` over a ``range`` with the largest body) runs at up to 120 of its steps against stubs: the model, optimisers and data are not built (statements
-  that need them fail and are skipped); every number the loop assigns to a name, an attribute or an
+  loop (the ``for`` over a ``range`` with the largest body) runs at up to 120 of its steps against
+  stubs: the model, optimisers and data are not built (statements that need them fail and are
+  skipped); every number the loop assigns to a name, an attribute or an
   item whose path contains WORD (or another name of it: a window is also a ``blocksize``) is
   recorded per step, and those that change decide (a setting the loop only reads is no schedule).
 * ``orthogonal_update`` (bool): an optimiser class of the script, stepping a 2-D weight whose
