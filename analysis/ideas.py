@@ -1318,7 +1318,7 @@ def _share_a_word(old_names: set[str], new_names: set[str]) -> bool:
 
 def _split_settings(edits: list[Edit], base: Side, new: Side, unrenamed: set[int]) -> frozenset[str]:
     """Record i's fields that a statement now reads under a new name while the field itself keeps a
-    job: it is still read or still defined, or its definition was renamed to yet another name (not a definition
+    job: it is still read or still defined with a value of its own, or its definition was renamed to yet another name (not a definition
     ``unrenamed`` pairs with it), or its readers now read two or more new names in its place (the
     same number of a statement that changed only in numbers), or it is gone and two or more new
     fields are named after it (``train_seq_len`` and ``val_seq_len`` for ``seq_len``). A setting
@@ -1356,7 +1356,7 @@ def _split_settings(edits: list[Edit], base: Side, new: Side, unrenamed: set[int
         if after
         and (
             name in still_read
-            or name in new.values  # still defined: a setting of its own beside the new one
+            or (name in new.values and new.values[name] != base.values[name])  # kept, and re-tuned
             or len(after) > 1
             or renamed.get(name) not in (None, *after)
             or (name not in new.values and sum(_named_after(name, f) for f in added) > 1)

@@ -175,9 +175,11 @@ def test_a_length_split_into_two_new_names_is_validations_own_length():
         .replace("val_bs = world_size * args.seq_len", "val_bs = world_size * args.val_seq_len")
     )
     assert scores(LONG_VAL, split, [VAL])["longer validation sequences"] >= THRESHOLD
-    # the old field kept as the training length, though nothing reads it any more
+    # the old field kept as the (re-tuned) training length, though nothing reads it any more; a field
+    # left at its value while its readers read a new one was moved, not split (below: renamed)
     kept = edit(
         LONG_VAL,
+        ("    seq_len = 64 * 1024\n", "    seq_len = 48 * 1024\n"),
         ("    for chunk in inputs.split(args.seq_len):\n", "    for chunk in inputs.chunk(8):\n"),
     )
     assert scores(LONG_VAL, kept, [VAL])["longer validation sequences"] >= THRESHOLD
