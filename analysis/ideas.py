@@ -1318,12 +1318,12 @@ def _share_a_word(old_names: set[str], new_names: set[str]) -> bool:
 
 def _split_settings(edits: list[Edit], base: Side, new: Side, unrenamed: set[int]) -> frozenset[str]:
     """Record i's fields that a statement now reads under a new name while the field itself keeps a
-    job: it is still read or still defined with a value of its own, or its definition was renamed to yet another name (not a definition
-    ``unrenamed`` pairs with it), or its readers now read two or more new names in its place (the
-    same number of a statement that changed only in numbers), or it is gone and two or more new
-    fields are named after it (``train_seq_len`` and ``val_seq_len`` for ``seq_len``). A setting
-    split in two (record 21's ``seq_len`` for training beside a new ``val_seq_len``), not one
-    renamed or moved (into a settings object)."""
+    job: it is still read, or still defined with a new value (re-tuned), or its definition was
+    renamed to yet another name (not a definition ``unrenamed`` pairs with it), or its readers now
+    read two or more new names in its place (the same number of a statement that changed only in
+    numbers), or it is gone and two or more new fields are named after it (``train_seq_len`` and
+    ``val_seq_len`` for ``seq_len``). A setting split in two (record 21's ``seq_len`` for training
+    beside a new ``val_seq_len``), not one renamed or moved (into a settings object)."""
     fields = base.values.keys()
     still_read: set[str] = set()
     for unit in new.version.units:
