@@ -50,6 +50,10 @@ Probes (a value each):
   pair of different 64-token blocks and shuts out at least one pair.
 * ``mixed_windows`` (bool): the attention layers of one forward pass over two such blocks, the window
   argument 2, use more than one mask (long and short windows), not one in every layer.
+* ``gram_squaring_share`` (float): the share of the matrix-product work of one step of the
+  script's optimiser on a 16 x 64 weight spent multiplying 16 x 16 matrices: a Newton-Schulz
+  iteration regrouped as ``(b A + c A A) X`` squares the Gram matrix (1/9), ``b A X + c A (A X)``
+  does not (0), whatever its coefficients or number of steps.
 * ``fp8_head`` (bool): the training forward pass takes the head's weight into float8 (a cast, or an
   operand of ``torch._scaled_mm``, that follows the weight), the speedrun's FP8 head.
 * ``attention_calls`` (float): attention computations in one forward pass (one per block, fewer
@@ -1057,13 +1061,57 @@ def ends_only_value_embeddings(module):
     return readers[0] and readers[-1] and sum(readers) <= len(readers) / 2
 
 
-def _optimiser_updates(module, grad):
-    """The step each optimiser class of the script takes on one weight with gradient ``grad``."""
+def gram_squaring_share(module, text):
+    """The share of the multiply-adds of one optimiser step on a wide (16 x 64) weight spent on products
+    of two 16 x 16 matrices, the most over the optimiser classes the script builds (a subclass that
+    swaps the iteration in, not the class it overrides; every class of the script where it builds
+    none by name): Newton-Schulz regrouped as ``(b A + c A A) X`` squares the Gram matrix ``A = X X^T``
+    (1 of its 9 parts), where ``b A X + c A (A X)`` only multiplies 16 x 64 matrices (0), whatever
+    its coefficients or number of steps."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    products = {torch.matmul, torch.mm, torch.bmm, torch.Tensor.matmul, torch.Tensor.mm, torch.Tensor.bmm}
+    products |= {torch.Tensor.__matmul__, torch.Tensor.__rmatmul__}
+    with_input = {torch.addmm, torch.baddbmm, torch.Tensor.addmm, torch.Tensor.baddbmm}
+    work = []  # per step: [all multiply-adds, those of square products]
+
+    class Count(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            pair = args[:2] if func in products else args[1:3] if func in with_input else ()
+            if func is torch.linalg.matrix_power and isinstance(args[1], int) and args[1] >= 2:
+                pair = (args[0], args[0])  # S^k: k - 1 products of S with its own shape
+                work[-1][0] += (args[1] - 2) * args[0].numel() * args[0].shape[-1]
+                work[-1][1] += (args[1] - 2) * args[0].numel() * args[0].shape[-1]
+            if len(pair) == 2 and all(isinstance(t, torch.Tensor) and t.dim() >= 2 for t in pair):
+                a, b = pair if func is not torch.Tensor.__rmatmul__ else pair[::-1]
+                flops = a.numel() * b.shape[-1]
+                work[-1][0] += flops
+                work[-1][1] += flops if a.shape[-2:] == b.shape[-2:] == (a.shape[-1],) * 2 else 0
+            return func(*args, **(kwargs or {}))
+
+    def count(step):
+        work.append([0, 0])
+        with Count():
+            step()
+
+    called = {n.func.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    built = [c for c in _classes(module, torch.optim.Optimizer) if c.__name__ in called]
+    _optimiser_updates(module, _ill_conditioned(64, 16, 0).T.contiguous(), around=count, classes=built or None)
+    shares = [square / total for total, square in work if total]
+    if not shares:
+        raise LookupError("no optimiser of the script multiplies matrices")
+    return float(max(shares))
+
+
+def _optimiser_updates(module, grad, around=None, classes=None):
+    """The step each optimiser class of the script (or of ``classes``) takes on one weight with
+    gradient ``grad`` (``around(step)`` runs each step)."""
     import torch
 
     with contextlib.suppress(Exception):
         _single_process_group()
-    classes = _classes(module, torch.optim.Optimizer)
+    classes = classes or _classes(module, torch.optim.Optimizer)
     if not classes:
         raise LookupError("no optimiser class")
     deltas = []
@@ -1082,7 +1130,7 @@ def _optimiser_updates(module, grad):
         before = w.detach().clone()
         w.grad = grad.clone()
         try:
-            opt.step()
+            (around or (lambda step: step()))(opt.step)
         except Exception:  # noqa: BLE001 - e.g. a distributed optimiser
             continue
         deltas.append((w.detach() - before).float())
@@ -1565,6 +1613,7 @@ PROBES = {
 
 
 SCRIPT_PROBES = {  # probes that also read the script's training code
+    "gram_squaring_share": gram_squaring_share,
     "blockwise_orthogonal": blockwise_orthogonal,
     "lr_floor": lr_floor,
     "lr_plateau": lr_plateau,

@@ -14,6 +14,7 @@ queries and keys, an orthogonalised optimiser update, a quantity the training lo
 too, ``dropped attention`` -> ``attention_calls``, ``block sliding window`` -> ``block_window``,
 ``long-short ... windows`` -> ``mixed_windows``,
 ``attention scale`` -> ``attention_scale``, ``FP8 lm_head`` -> ``fp8_head``,
+``Newton-Schulz reformulation`` -> ``gram_squaring_share``,
 ``CastedLinear`` -> ``cast_linears``, ``learning-rate floor`` -> ``lr_floor``, ``smaller ... init`` ->
 ``init_scale``, ``value residual`` -> ``values_read_first_attention``, ``value embeddings`` ->
 ``values_read_embeddings``, ``U-net value embeddings`` / ``sparse value embeddings`` ->
@@ -96,6 +97,9 @@ SELECT = {
     ),
     "block_window": re.compile(r"\bblock\b.*\bwindow\b|\bwindow\b.*\bblocks?\b", re.I),
     "mixed_windows": re.compile(r"\blong[- ]short\b.*\bwindows?\b", re.I),
+    "gram_squaring_share": re.compile(
+        r"\bnewton[- ]schulz\b.*\breformulat|\breformulat\w*\b.*\bnewton[- ]schulz\b", re.I
+    ),
     "fp8_head": re.compile(r"\bfp8\b.*\b(lm_)?head\b|\bhead\b.*\bfp8\b", re.I),
     "attention_scale": re.compile(r"\b(attention|softmax)[- ]scale\b", re.I),
     # the cast itself, not a later change inside CastedLinear ("FP8 in CastedLinear")

@@ -187,11 +187,51 @@ build_optimiser = lambda params: OwnMomentum(params, lr=0.1, warmup=10, lerp=Tru
 """.replace("LERP", LERP)
 
 
+NS_OPTIMISER = """
+def ns(G, steps=5):
+    a, b, c = 3.4445, -4.7750, 2.0315
+    X = G / (G.norm() + 1e-7)
+    for _ in range(steps):
+        A = X @ X.T
+        ITERATION
+    return X
+
+
+class Ortho(torch.optim.Optimizer):
+    def __init__(self, params, lr=0.02):
+        super().__init__(params, dict(lr=lr))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.sub_(group["lr"] * ns(p.grad))
+"""
+QUINTIC = "B = A @ X\n        X = a * X + b * B + c * A @ B"
+
+
+def ns_iteration(body: str) -> dict:
+    return dict(OPT=NS_OPTIMISER.replace("ITERATION", body))
+
+
 # probe -> (spellings that have the behaviour, spellings that do not)
 CASES = {
     "squared_relu": (
         [dict(ACT="F.relu(h).square()"), dict(ACT="h.clamp(min=0) ** 2"), dict(ACT="torch.where(h > 0, h * h, 0 * h)")],
         [dict(ACT="F.gelu(h)"), dict(ACT="F.relu(h)"), dict(ACT="F.silu(h) ** 2")],
+    ),
+    "gram_squaring_share": (
+        [
+            ns_iteration("B = b * A + c * A @ A\n        X = a * X + B @ X"),
+            ns_iteration("X = torch.addmm(X, b * A + c * torch.linalg.matrix_power(A, 2), X, beta=a)"),
+            ns_iteration("X = a * X + torch.mm(b * A + c * torch.mm(A, A), X)"),
+        ],
+        [
+            ns_iteration(QUINTIC.replace("3.4445", "3.0")),  # other coefficients
+            dict(OPT=NS_OPTIMISER.replace("ITERATION", QUINTIC).replace("steps=5", "steps=4")),  # fewer steps
+            ns_iteration("X = a * X + b * (A @ X) + c * (A @ (A @ X))"),  # the quintic, bracketed otherwise
+        ],
+        ns_iteration(QUINTIC),
     ),
     "fp8_head": (
         [
@@ -663,7 +703,7 @@ def _filled(template: str, base: dict, parts: dict) -> str:
     return text
 
 
-SPELLINGS = [(probe, script, *CASES[probe], {}) for probe in sorted(CASES)] + [
+SPELLINGS = [(probe, script, *(CASES[probe] + ({},))[:3]) for probe in sorted(CASES)] + [
     (probe, blocks_script, *(BLOCK_CASES[probe] + ({},))[:3]) for probe in sorted(BLOCK_CASES)
 ]
 
@@ -717,6 +757,8 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("bf16 activations (CastedLinear)") == ["cast_linears"]
     assert probes_for("FP8 in CastedLinear") == []
     assert probes_for("FP8 lm_head") == probes_for("head matmul in fp8") == ["fp8_head"]
+    assert probes_for("Newton-Schulz reformulation") == ["gram_squaring_share"]
+    assert probes_for("batched Newton-Schulz") == []
     assert probes_for("learning-rate floor 0.1") == ["lr_floor"]
     assert probes_for("trapezoid learning-rate schedule") == probes_for("trapezoidal lr schedule") == ["lr_plateau"]
     assert probes_for("U-net value embeddings") == ["mirrored_value_embeddings"]
