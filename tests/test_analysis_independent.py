@@ -41,11 +41,12 @@ FLOORS = {
     ("heldout4", "nanogpt"): (0.95, 0.88, 0.03),
     ("heldout6", "nanogpt"): (0.95, 0.89, 0.03),
     ("heldout7", "nanogpt"): (0.95, 0.90, 0.03),
-    ("heldout8", "nanogpt"): (0.95, 0.78, 0.03),
-    ("heldout9", "nanogpt"): (0.95, 0.83, 0.05),
+    ("heldout8", "nanogpt"): (0.95, 0.90, 0.03),
+    ("heldout9", "nanogpt"): (0.95, 0.90, 0.05),
     ("heldout10", "nanogpt"): (0.95, 0.82, 0.03),
-    ("heldout11", "nanogpt"): (0.95, 0.80, 0.03),
-    ("heldout12", "nanogpt"): (0.95, 0.80, 0.03),
+    ("heldout11", "nanogpt"): (0.95, 0.85, 0.03),
+    ("heldout12", "nanogpt"): (0.95, 0.90, 0.03),
+    ("heldout13", "nanogpt"): (0.95, 0.88, 0.03),
     ("seen", "nanogpt"): (0.95, 0.84, 0.03),
 }
 KNIFE_EDGE, KNIFE_EDGE_MAX = 0.05, 0.05  # at most 5% of the scores within 0.05 of the threshold
