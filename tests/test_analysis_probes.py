@@ -196,17 +196,10 @@ def ns(G, steps=5):
         ITERATION
     return X
 
-
-class Ortho(torch.optim.Optimizer):
-    def __init__(self, params, lr=0.02):
-        super().__init__(params, dict(lr=lr))
-
-    @torch.no_grad()
-    def step(self):
-        for group in self.param_groups:
-            for p in group["params"]:
-                p.sub_(group["lr"] * ns(p.grad))
-"""
+""" + SVD_STEP.replace(
+    'U, S, Vh = torch.linalg.svd(p.grad, full_matrices=False)\n                p.sub_(group["lr"] * U @ Vh)',
+    'p.sub_(group["lr"] * ns(p.grad))',
+)
 QUINTIC = "B = A @ X\n        X = a * X + b * B + c * A @ B"
 
 
