@@ -390,7 +390,7 @@ def _probe_decides(store, track: str, number: int) -> bool:
 
 
 def process_timing(
-    records: Path, track: str, store, repeat: int, probed: bool = False, server: bool = True
+    records: Path, track: str, store, repeat: int, probed: bool = False, server: bool = True, task: int | None = None
 ) -> dict | None:
     """Wall time of ``speedrun attribute`` as a whole process on the track's longest task.
 
@@ -398,9 +398,9 @@ def process_timing(
     the sandbox. Its first call finds nothing cached (every script of the task is measured); each
     later call brings a new candidate (a comment added), as an agent's next branch would, so only the
     candidate is measured. ``server``: the calls share the warm probe server (the default; the first
-    call starts it), else each starts a worker of its own (``SPEEDRUN_PROBE_SERVER=0``). None where no
-    probe decides on this machine (no sandbox)."""
-    tasks = store.tasks(track)
+    call starts it), else each starts a worker of its own (``SPEEDRUN_PROBE_SERVER=0``). ``task``: that
+    task instead of the longest. None where no probe decides on this machine (no sandbox)."""
+    tasks = [t for t in store.tasks(track) if task is None or t.number == task]
     if probed:  # tasks where a probe decides gold's verdict: the candidate must be measured
         tasks = [t for t in tasks if _probe_decides(store, track, t.number)]
         if not tasks:
@@ -486,6 +486,12 @@ def main():
         help="a modded-nanogpt clone: adds the real track (default: $SPEEDRUN_NANOGPT_CHECKOUT)",
     )
     parser.add_argument("--skip-perturbations", action="store_true", help="only the independent suite and speed")
+    parser.add_argument(
+        "--time-tasks",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[],
+        help="real-track tasks (comma-separated) whose probed call is timed too, beside the longest",
+    )
     args = parser.parse_args()
     from replay.records.store import RecordsStore
 
@@ -519,6 +525,8 @@ def main():
         process[track] = process_timing(path, track, store, runs)
         process[f"{track}, probed"] = process_timing(path, track, store, runs, probed=True)
         process[f"{track}, probed, worker per process"] = process_timing(path, track, store, runs, True, server=False)
+        for number in args.time_tasks if track == "nanogpt" else ():
+            process[f"{track}, probed, task {number}"] = process_timing(path, track, store, runs, True, task=number)
     print_process(process)
 
     perturbation = None
