@@ -457,7 +457,7 @@ def print_process(process: dict) -> None:
             else "candidate = record i+1 reformatted"
         )
         line = (
-            f"speedrun attribute as a process, {key} task {p['task']} ({p['lines']} lines, {what}): median "
+            f"speedrun attribute as a process, {key.split('#')[0]} task {p['task']} ({p['lines']} lines, {what}): median "
             f"{p['process_s_median']} s wall ({p['process_cpu_s_median']} s CPU), max {p['process_s_max']} s over "
             f"{p['runs']} runs"
         )
@@ -526,7 +526,7 @@ def main():
         process[f"{track}, probed"] = process_timing(path, track, store, runs, probed=True)
         process[f"{track}, probed, worker per process"] = process_timing(path, track, store, runs, True, server=False)
         for number in args.time_tasks if track == "nanogpt" else ():
-            process[f"{track}, probed, task {number}"] = process_timing(path, track, store, runs, True, task=number)
+            process[f"{track}, probed, chosen#{number}"] = process_timing(path, track, store, runs, True, task=number)
     print_process(process)
 
     perturbation = None
