@@ -456,8 +456,9 @@ def print_process(process: dict) -> None:
             if probed
             else "candidate = record i+1 reformatted"
         )
+        name = key.split("#")[0]  # a chosen task's key carries its number, which the line names anyway
         line = (
-            f"speedrun attribute as a process, {key.split('#')[0]} task {p['task']} ({p['lines']} lines, {what}): median "
+            f"speedrun attribute as a process, {name} task {p['task']} ({p['lines']} lines, {what}): median "
             f"{p['process_s_median']} s wall ({p['process_cpu_s_median']} s CPU), max {p['process_s_max']} s over "
             f"{p['runs']} runs"
         )
