@@ -36,11 +36,11 @@ Speed: the whole ``speedrun attribute`` command as a process (interpreter start,
 store, three parses, two diffs, the idea comparison, JSON out) on the longest task of each
 track, and on the longest task where a behavioural probe decides (the first call starts the
 sandboxed probe worker; later calls find the candidate's measurements cached), candidate = record
-i+1 reformatted; and, in process, attribution and the structural diff
-on a ~600-line pair against `git diff --no-index`.
+i+1 reformatted (``--time-tasks 15,18``: those real-track tasks' probed calls too); and, in
+process, attribution and the structural diff on a ~600-line pair against `git diff --no-index`.
 
 Usage: python bench/attribution.py [--suite dev|heldout1|...|heldout13|seen|all] [--nanogpt-checkout PATH]
-       [--skip-perturbations] [--track T ...] [--records PATH] [--repeat N] [--json OUT]
+       [--skip-perturbations] [--time-tasks N,...] [--track T ...] [--records PATH] [--repeat N] [--json OUT]
 """
 
 from __future__ import annotations
