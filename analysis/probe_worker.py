@@ -192,7 +192,7 @@ def load(text: str):
         except Exception:  # noqa: BLE001 - a definition this machine cannot make; probes then say so
             continue
     module.model_class = _model_class(tree, module)
-    module.model_keywords = _model_keywords(tree, getattr(module.model_class, "__name__", "GPT"))
+    module.model_keywords = _call_keywords(tree, getattr(module.model_class, "__name__", "GPT"))
     module.token_block = FLEX_BLOCK if "flex_attention" in text else 1
     return module
 
@@ -346,15 +346,19 @@ def _model_class(tree, module):
     gpt = getattr(module, "GPT", None)
     if not isinstance(gpt, type):
         return gpt
-    called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-    built = [getattr(module, name, None) for name in sorted(called)]
+    built = [getattr(module, name, None) for name in sorted(_called_names(tree))]
     subclasses = [c for c in built if isinstance(c, type) and c is not gpt and issubclass(c, gpt)]
     return max(subclasses, key=lambda c: len(c.__mro__), default=gpt)
 
 
-def _model_keywords(tree, name: str) -> dict:
-    """The literal keyword arguments of the script's own call of its model class ``name``
-    (``GPT(num_layers=12)``)."""
+def _called_names(tree) -> set[str]:
+    """The plain names the script calls anywhere (``UNetGPT(config)``, ``Muon(params)``)."""
+    return {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+
+
+def _call_keywords(tree, name: str) -> dict:
+    """The literal keyword arguments of the script's own call of ``name`` (``GPT(num_layers=12)``,
+    ``Muon(params, momentum_warmup=500)``)."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name:
             found = {}
@@ -953,7 +957,7 @@ def _value_tables_read(module) -> tuple[list, list]:
     _forward(model)
     if len(outputs) != len(blocks):
         raise LookupError("not every block was called")
-    layout = [_columns_read(out[0] if isinstance(out, tuple) else out, tables) for _, out in sorted(outputs.items())]
+    layout = [_columns_read(_stream(out), tables) for _, out in sorted(outputs.items())]
     common = set.intersection(*layout)
     return [frozenset(read - common) for read in layout], tables
 
@@ -992,9 +996,14 @@ def embedding_skips(module):
         raise LookupError("the first block's input reads no token-indexed table")
 
     def reads(out) -> set:
-        return {t for t, _ in _columns_read(out[0] if isinstance(out, tuple) else out, tables)}
+        return {t for t, _ in _columns_read(_stream(out), tables)}
 
     return all(embedding & reads(outputs[i]) for i in range(1, len(blocks)))
+
+
+def _stream(out):
+    """The residual stream a block returns (the first of a tuple: ``x, v1``)."""
+    return out[0] if isinstance(out, tuple) else out
 
 
 def values_read_embeddings(module):
@@ -1055,12 +1064,11 @@ def separate_value_tables(module):
     read = [columns for columns in layout if columns]
     if not read:
         raise LookupError("no block reads a value embedding")
-    whole = all(
+    return all(
         sum(1 for t, _ in columns if t == table) == tables[table].shape[1]
         for columns in read
         for table in {t for t, _ in columns}
     )
-    return whole
 
 
 def ends_only_value_embeddings(module):
@@ -1089,14 +1097,14 @@ def gram_squaring_share(module, text):
 
     class Count(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
-            pair = args[:2] if func in products else args[1:3] if func in with_input else ()
+            pair, times = (args[:2] if func in products else args[1:3] if func in with_input else ()), 1
+            if func is torch.Tensor.__rmatmul__:
+                pair = pair[::-1]
             if func is torch.linalg.matrix_power and isinstance(args[1], int) and args[1] >= 2:
-                pair = (args[0], args[0])  # S^k: k - 1 products of S with its own shape
-                work[-1][0] += (args[1] - 2) * args[0].numel() * args[0].shape[-1]
-                work[-1][1] += (args[1] - 2) * args[0].numel() * args[0].shape[-1]
+                pair, times = (args[0], args[0]), args[1] - 1  # S^k: k - 1 products of S by itself
             if len(pair) == 2 and all(isinstance(t, torch.Tensor) and t.dim() >= 2 for t in pair):
-                a, b = pair if func is not torch.Tensor.__rmatmul__ else pair[::-1]
-                flops = a.numel() * b.shape[-1]
+                a, b = pair
+                flops = times * a.numel() * b.shape[-1]
                 work[-1][0] += flops
                 work[-1][1] += flops if a.shape[-2:] == b.shape[-2:] == (a.shape[-1],) * 2 else 0
             return func(*args, **(kwargs or {}))
@@ -1106,7 +1114,7 @@ def gram_squaring_share(module, text):
         with Count():
             step()
 
-    called = {n.func.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    called = _called_names(ast.parse(text))
     built = [c for c in _classes(module, torch.optim.Optimizer) if c.__name__ in called]
     _optimiser_updates(module, _ill_conditioned(64, 16, 0).T.contiguous(), around=count, classes=built or None)
     shares = [square / total for total, square in work if total]
@@ -1486,7 +1494,7 @@ def _momentum_in_step(module, text) -> list[list[float]]:
         w = torch.nn.Parameter(torch.zeros(8, 8))
         grad = torch.linspace(0.5, 1.5, 64).view(8, 8)
         try:
-            opt = cls([w], **_model_keywords(tree, cls.__name__))
+            opt = cls([w], **_call_keywords(tree, cls.__name__))
         except Exception:  # noqa: BLE001 - not buildable here: another class may be
             continue
         buffers, momenta = [], []
