@@ -75,8 +75,8 @@ Probes (a value each):
   depends on one token-indexed table: the token embedding reaches each block by a skip connection.
 * ``separate_value_tables`` (bool): every block that reads a value embedding (traced as above) reads
   all columns of each table it reads: tables of their own, not slices of one wide table.
-* ``lr_floor`` (float): the training loop runs against the script's own optimisers (built at the
-  script's size in a one-process group, the data a Stub; their steps update nothing, and a scheduler
+* ``lr_floor`` (float): the training loop runs against the script's own optimisers (built over the
+  tiny model's parameters in a one-process group, the data a Stub; their steps update nothing, and a scheduler
   counts the loop's step) one step past its last; the learning rate of their parameter groups (where
   none could be built, the numbers the loop assigns under a name that says ``lr``) then, as a share of
   the highest it had (0 for a cooldown to zero), the lowest over the groups.
@@ -248,10 +248,33 @@ def _cpu_only():
 
     stay = lambda self, *a, **kw: self  # noqa: E731
     torch.Tensor.cuda = torch.nn.Module.cuda = torch.Tensor.pin_memory = stay
+    one_process = _one_process_ddp()
+    torch.nn.parallel.DistributedDataParallel = torch.nn.parallel.distributed.DistributedDataParallel = one_process
     torch._scaled_mm = _scaled_mm_in_float32
     _CPU_MODE.append(CpuOnly)
     _ORIGINAL_FLEX.append(flex.flex_attention)
     flex.flex_attention = _flex_as_sdpa  # what a script then imports
+
+
+def _one_process_ddp():
+    """DistributedDataParallel in the one process a probe runs: the wrapped model, as ``.module``,
+    whose gradients no other process averages. The library's own imports the compiler on
+    construction (more than a second)."""
+    import torch
+
+    class OneProcess(torch.nn.Module):
+        def __init__(self, module, *args, **kwargs):
+            super().__init__()
+            self.module = module
+
+        def forward(self, *args, **kwargs):
+            return self.module(*args, **kwargs)
+
+        @contextlib.contextmanager
+        def no_sync(self):
+            yield
+
+    return OneProcess
 
 
 def _scaled_mm_in_float32(a, b, scale_a, scale_b, bias=None, scale_result=None, out_dtype=None, use_fast_accum=False):
@@ -665,9 +688,13 @@ def _single_process_group():
         dist.init_process_group("gloo", store=store, rank=0, world_size=1)
 
 
-def _first_attention(module, length: int):
+def _first_attention(module, length: int, mask_only: bool = False):
     """(positional, keyword arguments) of the first ``scaled_dot_product_attention`` call for one
-    token repeated at ``length`` positions: what reaches attention depends on the positions only."""
+    token repeated at ``length`` positions: what reaches attention depends on the positions only.
+    ``mask_only``: where the model takes the speedrun's 64K-token sequence only, the pass ends at
+    the first FlexAttention mask it makes, which stands for the first attention's ``attn_mask``
+    (cropped to ``length`` positions; the arguments are no tensors): the mask is made before any
+    of the positions' work, which takes about a second."""
     import torch
 
     model = _model(module)
@@ -691,7 +718,8 @@ def _first_attention(module, length: int):
             # a model built for the speedrun's 64K-token sequence only: its first attention, cropped
             _CROP.append(length)
             try:
-                _call(model, tokens(LONG))
+                with _first_block_mask(calls, length) if mask_only else contextlib.nullcontext():
+                    _call(model, tokens(LONG))
             except _PassDecided:
                 pass
             finally:
@@ -699,6 +727,26 @@ def _first_attention(module, length: int):
     if not calls:
         raise LookupError("no scaled_dot_product_attention call")
     return calls[0]
+
+
+@contextlib.contextmanager
+def _first_block_mask(calls: list, length: int):
+    """The first FlexAttention BlockMask made, cropped to ``length`` positions, recorded in ``calls``
+    as the mask of an attention call; its making ends the pass."""
+    from torch.nn.attention.flex_attention import BlockMask
+
+    made = BlockMask.__init__
+
+    def init(self, *args, **kwargs):
+        made(self, *args, **kwargs)
+        calls.append(((None, None, None), {"attn_mask": _dense_mask(self, length, length)}))
+        raise _PassDecided
+
+    BlockMask.__init__ = init
+    try:
+        yield
+    finally:
+        BlockMask.__init__ = made
 
 
 def _repeated_token_attention(module):
@@ -753,7 +801,7 @@ def block_window(module):
 
     length = BLOCKS * max(BLOCK, module.token_block)  # four blocks, of FlexAttention's size where it is used
     blocks = length // BLOCK
-    args, kwargs = _first_attention(module, length)
+    args, kwargs = _first_attention(module, length, mask_only=True)
     mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
     if not isinstance(mask, torch.Tensor):
         raise LookupError("the first attention has no mask")
@@ -1188,7 +1236,7 @@ def _stacked_gradient(cols):
 
 def _configured_updates(module, text):
     """The steps the script's own optimisers, configured as its training does (the statements before
-    the training loop, run on the model at the script's size), take on its merged (3C x C) weights."""
+    the training loop, run on the tiny model), take on its merged (3C x C) weights."""
     import torch
 
     names = _setup(module, text, build=True)[0]
@@ -1359,8 +1407,8 @@ def _compiled(stmts):
 
 
 def _setup(module, text, build: bool, log=None):
-    """Run the statements before the training loop (``build``: all of them, so the model and the
-    optimisers are built at the script's size; else only those that build nothing of the script's
+    """Run the statements before the training loop (``build``: all of them, so the model (tiny, see
+    :func:`_tiny_builders`) and the optimisers are built; else only those that build nothing of the script's
     own). Returns (the names they define, the module scope, the loop, a runner of more statements
     that hands every name's value to ``log(name, value)``). A statement that fails is skipped."""
     tree = ast.parse(text)
@@ -1368,10 +1416,14 @@ def _setup(module, text, build: bool, log=None):
     before, loop = _training_loop(tree)
     # compiler settings are left out here as when loading (reaching them imports the compiler)
     before = [s for s in before if not (isinstance(s, (ast.Assign, ast.AnnAssign)) and _compiler_setting(s))]
+    # the script's top-level definitions are the module's already (and its model class stands in)
+    before = [s for s in before if s is not defined.get(getattr(s, "name", None))]
     if not build:
         before = [s for s in before if _setup_statement(s, defined)]
     log = log or (lambda name, value: None)
     scope = dict(module.__dict__)
+    if build:
+        scope.update(_tiny_builders(module))
     local = Locals(log, scope)
 
     def run(codes):
@@ -1390,21 +1442,66 @@ def _setup(module, text, build: bool, log=None):
     return local, scope, loop, run
 
 
+def _tiny_builders(module) -> dict:
+    """Stand-ins for the script's model class and ``build_model``, called by the statements before
+    the training loop: a copy of the probes' tiny model (same layers, parameters of the same ranks,
+    so the optimisers' groups are the script's), built anew only where no probe has built it. What
+    these probes read (learning rates, the update of given gradients) does not depend on the width,
+    and the speedrun's model takes most of a second to build at its own size; a model that cannot be
+    built tiny is built by the script's own call."""
+    makers = {c.__name__: c for c in (getattr(module, "GPT", None), module.model_class) if isinstance(c, type)}
+    if callable(getattr(module, "build_model", None)):
+        makers["build_model"] = module.build_model
+
+    def tiny(maker):
+        def build(*args, **kwargs):
+            try:
+                with _random_fills_kept():
+                    return _model(module)
+            except Exception:  # noqa: BLE001 - no tiny build: the script's own, at its size
+                return maker(*args, **kwargs)
+
+        return build
+
+    return {name: tiny(maker) for name, maker in makers.items()}
+
+
+_REAL_FILLS: dict = {}  # torch.Tensor's random fills, while _random_fills_skipped stands in for them
+
+
 @contextlib.contextmanager
 def _random_fills_skipped():
-    """Weights built at the script's size start at zero instead of random: what these probes read
+    """Weights still built at the script's size (by a function of the script's, or a model that cannot
+    be built tiny) start at zero instead of random: what these probes read
     (learning rates, an update computed from given gradients) does not depend on them, and drawing
     the speedrun's 124M random numbers takes more than a second."""
     import torch
 
-    fills = {name: getattr(torch.Tensor, name) for name in ("normal_", "uniform_")}
-    for name in fills:
+    _REAL_FILLS.update({name: getattr(torch.Tensor, name) for name in ("normal_", "uniform_")})
+    for name in _REAL_FILLS:
         setattr(torch.Tensor, name, lambda self, *a, **kw: self.zero_())
     try:
         yield
     finally:
-        for name, fill in fills.items():
+        for name, fill in _REAL_FILLS.items():
             setattr(torch.Tensor, name, fill)
+        _REAL_FILLS.clear()
+
+
+@contextlib.contextmanager
+def _random_fills_kept():
+    """Inside :func:`_random_fills_skipped`, the real fills: the probes' tiny model, built there for
+    the first time, is kept for the probes after it, which read its weights."""
+    import torch
+
+    stand_ins = {name: getattr(torch.Tensor, name) for name in _REAL_FILLS}
+    for name, fill in _REAL_FILLS.items():
+        setattr(torch.Tensor, name, fill)
+    try:
+        yield
+    finally:
+        for name, stand_in in stand_ins.items():
+            setattr(torch.Tensor, name, stand_in)
 
 
 def _run_loop(module, text, log, observe=None, build: bool = False, prepare=None) -> list:
@@ -1543,7 +1640,7 @@ LR_NAME = re.compile(r"(^|[^a-z])lr([^a-z]|$)|learning_rate")  # lr, lr_scale, g
 
 def _followed_rates(module, text) -> tuple[list, list[dict]]:
     """(the steps run, the learning rates followed through them: step -> rate, one per series). The
-    training loop runs against the script's own optimisers, built at the script's size in a
+    training loop runs against the script's own optimisers, built over the tiny model in a
     one-process group, one step past its last; the rate is read from their parameter groups after
     every step. Where none could be built (a model handed to DDP on a GPU), the numbers the loop
     assigns under a name that says lr are followed instead."""

@@ -831,6 +831,44 @@ def test_the_floor_of_a_torchrun_scripts_scheduler_is_measured_at_its_last_steps
     assert judge("lr_floor", base, target, floor("0.5 * w")).decided is False
 
 
+TOO_BIG_TO_BUILD = """
+import torch
+import torch.nn as nn
+
+
+class GPT(nn.Module):
+    def __init__(self, vocab_size: int, model_dim: int):
+        super().__init__()
+        assert vocab_size * model_dim < 10**6, "the script's own size: not on this machine"
+        self.embed = nn.Embedding(vocab_size, model_dim)
+        self.lm_head = nn.Linear(model_dim, vocab_size, bias=False)
+        self.scale = nn.Parameter(torch.ones(model_dim))
+
+
+model = GPT(vocab_size=50304, model_dim=768)
+tables = [model.embed.weight, model.lm_head.weight]
+optimizers = [torch.optim.Adam(tables, lr=0.01), torch.optim.SGD([model.scale], lr=0.1)]
+schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda it: max(0.1, 1 - it / 100)) for opt in optimizers]
+for step in range(100):
+    model(x).backward()
+    for opt, sched in zip(optimizers, schedulers):
+        opt.step()
+        sched.step()
+"""
+
+
+def test_the_optimisers_the_loop_follows_are_built_over_the_probes_tiny_model():
+    """The statements before the loop build the script's optimisers over the tiny model the other
+    probes measure (its parameter groups are the script's), not over the model at the script's
+    size: that takes most of a second for the speedrun's, and here it cannot be built at all."""
+    assert probe_worker.measure(TOO_BIG_TO_BUILD, ["lr_floor"])["lr_floor"]["value"] == pytest.approx(0.1)
+    # built there first, the tiny model is the one later probes measure: its weights drawn as the
+    # script draws them, not left at zero as the statements' own full-size weights are
+    alone = probe_worker.measure(TOO_BIG_TO_BUILD, ["init_scale"])["init_scale"]["value"]
+    after = probe_worker.measure(TOO_BIG_TO_BUILD, ["lr_floor", "init_scale"])["init_scale"]["value"]
+    assert alone == pytest.approx(3**-0.5, rel=0.05) and after == pytest.approx(alone, rel=0.05)
+
+
 MAIN_BLOCK_SCHEDULE = """
 import argparse
 import torch
@@ -1187,6 +1225,13 @@ def test_a_model_that_takes_only_the_speedruns_64k_tokens_is_probed_up_to_its_fi
     out = probe_worker.measure(fixed, ["block_window", "attention_calls"])
     assert out["block_window"]["value"] is True
     assert out["attention_calls"]["value"] is None  # a whole forward pass at 64K tokens is not run here
+    # the block window's mask is read where it is made: the 64K positions' work after it (which takes
+    # seconds on CPU, and here fails) is not run
+    costly = "assert len(inputs) <= 4096, 'seconds of work'\n        x = self.embed("
+    assert (
+        probe_worker.measure(fixed.replace("x = self.embed(", costly), ["block_window"])["block_window"]["value"]
+        is True
+    )
     # a mask made for 64K tokens, whatever the inputs' length, is read for the first positions
     wide = gpu_script().replace("n = len(inputs) // BLOCK", "n = 512")
     assert probe_worker.measure(wide, ["attention_calls"])["attention_calls"]["value"] == 11.0
@@ -1223,22 +1268,27 @@ def test_probes_of_one_script_measure_what_each_measures_alone():
 def test_nothing_probed_imports_the_compiler():
     """Nothing compiles here, and the compiler's import costs more than a second of every call: a
     compiler setting is skipped (``torch._inductor.config.X = ...``), a block mask is made dense
-    without FlexAttention's vmapped ``create_mask``, and an optimiser is built without the compiler
-    its methods import on their first call; what is measured stays the same."""
+    without FlexAttention's vmapped ``create_mask``, an optimiser is built without the compiler
+    its methods import on their first call, and a model handed to DistributedDataParallel (whose
+    construction imports it) is wrapped for the one process; what is measured stays the same."""
     setting = "torch._inductor.config.coordinate_descent_tuning = True\n"
     masked = gpu_script().replace("BLOCK = 128\n", "BLOCK = 128\n" + setting)
     check = (
         "import sys, json; from analysis import probe_worker as w; texts = json.load(sys.stdin); "
         "found = [w.measure(texts[0], ['block_window'])['block_window']['value'], "
-        "w.measure(texts[1], ['orthogonal_update'])['orthogonal_update']['value'], hasattr(w.load(texts[0]), 'GPT')]; "
+        "w.measure(texts[1], ['orthogonal_update'])['orthogonal_update']['value'], hasattr(w.load(texts[0]), 'GPT'), "
+        "w.measure(texts[2], ['lr_floor'])['lr_floor']['value']]; "
         "print(json.dumps(found + [m in sys.modules for m in ('torch._inductor', 'torch._dynamo')]))"
     )
     root = Path(__file__).resolve().parents[1]
-    texts = json.dumps([masked, script(OPT=SVD_STEP)])
+    wrapped = TORCHRUN_SCHEDULE.replace("END", "w").replace(
+        "optimizers = [", "model = torch.nn.parallel.DistributedDataParallel(model)\noptimizers = ["
+    )
+    texts = json.dumps([masked, script(OPT=SVD_STEP), wrapped])
     out = subprocess.run(
         [sys.executable, "-c", check], input=texts, capture_output=True, text=True, check=True, cwd=root
     )
-    assert json.loads(out.stdout.splitlines()[-1]) == [True, True, True, False, False]
+    assert json.loads(out.stdout.splitlines()[-1]) == [True, True, True, 0.0, False, False]
 
 
 @pytest.mark.parametrize(
