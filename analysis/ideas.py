@@ -17,7 +17,8 @@ features (:mod:`analysis.canon`), not of statements:
    the number comes from (``learning_rate``), or the variable and keyword it is assigned to
    (``optimizer1.lr``). A re-tune therefore matches only the same field moved the same way;
    another field, or the right field moved the other way, matches nothing. A field set after its
-   definition (``args.lr = 3e-3`` after parsing) has that value wherever it is read; a field whose
+   definition (``args.lr = 3e-3`` after parsing, also under a switch on by default: a feature
+   flag) has that value wherever it is read; a field whose
    readers were all rewritten is re-tuned at its definition; a number passed as the same field or
    library keyword in a statement that changed otherwise too is a re-tune of that keyword.
 3. **Signatures.** Record i+1's deltas are grouped by innovation (the anchors of record.toml, as
@@ -785,14 +786,16 @@ def _self_field(node) -> bool:
 
 
 def _field_overrides(units: list[Unit], canon: Canon, facts: Facts, config: set[str]) -> None:
-    """A field set after its definition, once, in the program's straight-line flow: ``args.lr =
-    3e-3`` and ``args.lr, args.steps = 3e-3, 6200`` after parsing, ``setattr(args, "lr", 3e-3)``,
+    """A field set after its definition, once, in the program's straight-line flow (or under a switch
+    on by default): ``args.lr = 3e-3`` and ``args.lr, args.steps = 3e-3, 6200`` after parsing,
+    ``setattr(args, "lr", 3e-3)``,
     ``parser.set_defaults(lr=3e-3)``, a loop of ``setattr`` over a literal table of fields, the
     configuration built with keywords (``args = Hyperparameters(lr=3e-3)``).
     The field then has that value wherever it is read, as if its default had been re-tuned (the
     statement itself is a definition: it shows where the value is used)."""
     assigned: Counter = Counter()
     found = []
+    on = _flags_on(units, config)
     for unit in units:
         if unit.kind != "region" and unit.qualname != "main":
             continue
@@ -800,7 +803,7 @@ def _field_overrides(units: list[Unit], canon: Canon, facts: Facts, config: set[
             pairs = (
                 _override_pairs(atom.node) or _loop_override_pairs(unit, index) or _constructor_pairs(atom.node, config)
             )
-            if pairs and all(name in facts.consts for name, _ in pairs) and _straight_line(unit, atom):
+            if pairs and all(name in facts.consts for name, _ in pairs) and _straight_line(unit, atom, on):
                 assigned.update(name for name, _ in pairs)
                 found.append((atom, pairs))
     for atom, pairs in found:
@@ -900,14 +903,47 @@ def _keyword_pairs(arguments: list) -> list[tuple[str, object]]:
     return []
 
 
-def _straight_line(unit: Unit, atom: Atom) -> bool:
-    """Not inside a loop, a branch or a nested definition (``if __name__ == "__main__":`` aside)."""
+def _flags_on(units: list[Unit], config: set[str]) -> set[str]:
+    """The names of the switches a run has on unless told otherwise: a command-line option whose
+    default is True (or that ``store_false`` turns off), a settings class's field and a module-level
+    name set to True."""
+    on = set()
+    for unit in units:
+        for atom in unit.atoms:
+            node = atom.node
+            if node.kind == "call" and node.children and node.children[0].kind == "attribute":
+                args = node.children[1].children if len(node.children) > 1 else []
+                if node.children[0].children[-1].label == "add_argument" and args and args[0].kind == "string":
+                    keywords = {a.children[0].label: a.children[-1] for a in args if a.kind == "keyword_argument"}
+                    default, action = keywords.get("default"), keywords.get("action")
+                    if (default is not None and default.kind == "true") or (
+                        action is not None and action.label == "store_false"
+                    ):
+                        on.add(args[0].label.lstrip("-").replace("-", "_"))
+            kids = [c for c in node.children if c.kind != "type"]
+            settable = unit.kind == "region" or unit.qualname in config
+            if settable and node.kind == "assignment" and len(kids) == 2 and kids[0].kind == "identifier":
+                if kids[1].kind == "true":
+                    on.add(kids[0].label)
+    return on
+
+
+def _last_name(node) -> str:
+    """``flag`` of ``flag`` and of ``args.flag``."""
+    return node.label if node.kind == "identifier" else node.children[-1].label
+
+
+def _straight_line(unit: Unit, atom: Atom, on: frozenset[str] | set[str] = frozenset()) -> bool:
+    """Not inside a loop, a branch or a nested definition (``if __name__ == "__main__":`` aside, and
+    a branch taken when a switch in ``on`` is, as it is by default: ``if args.short_schedule:``)."""
     parent = atom.parent
     while parent >= 0:
         header = unit.atoms[parent]
         kind = header.node.kind
         if kind == "if_statement:header":
-            if "__name__" not in identifiers(header.node):
+            test = header.node.children[0] if header.node.children else None
+            switch = test is not None and test.kind in ("identifier", "attribute")
+            if "__name__" not in identifiers(header.node) and not (switch and _last_name(test) in on):
                 return False
         elif not (kind == "function_definition:header" and parent == 0):
             return False

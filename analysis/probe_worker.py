@@ -20,9 +20,11 @@ script cannot write the worker's memory.
 
 Probes (a value each):
 
-* ``squared_relu`` (bool): the MLP's activation is relu(x)^2. The MLP class (a module class whose
-  name says MLP / FeedForward / FFN) is built; its first linear layer is made to emit a fixed
-  tensor and its last one records what it receives.
+* ``squared_relu`` (bool): the MLP's activation is relu(x)^2. The MLP (a module whose class name
+  says MLP / FeedForward / FFN): the first in the built model, where the model builds (a subclass
+  the script swaps in counts, an unused class of record i's does not), else the first such class the
+  script defines, built; its first linear layer is made to emit a fixed tensor and its last one
+  records what it receives.
 * ``bounded_logits`` (float): the largest |logit| reaching the loss when the head's weights are
   huge: a cap gives the cap, no cap gives ~1e5.
 * ``qk_normalised`` (bool): the per-head norms of the queries and keys reaching attention
@@ -37,14 +39,22 @@ Probes (a value each):
   skipped); every number the loop assigns to a name, an attribute or an
   item whose path contains WORD (or another name of it: a window is also a ``blocksize``) is
   recorded per step, and those that change decide (a setting the loop only reads is no schedule).
+  Where none changes, the loop runs again over what the statements before it build (the model tiny,
+  as for ``lr_floor``): a number kept by an object of the script's own (a scheduler class that fills
+  the model's window buffer and returns it) is then seen.
 * ``orthogonal_update`` (bool): an optimiser class of the script, stepping a 2-D weight whose
   gradient has singular values from 1 down to 0.1, moves it by a matrix whose singular values
   are all within a factor 4 of each other (orthogonalised), not by one shaped like the gradient.
+* ``stacked_orthogonal`` (bool): an optimiser class of the script, stepping a 3-D weight (three
+  ill-conditioned 32 x 32 matrices stacked), moves each matrix by an orthogonalised update: a
+  stack orthogonalised as matrices at once (batched Newton-Schulz).
 * ``blockwise_orthogonal`` (bool): the script's optimisers, configured as its training configures
   them (else each optimiser class with its defaults), move a merged (3C x C) weight by an update
   orthogonalised within each C x C block.
 * ``rotation_free_channels`` (float): the share of the first attention's query channels that a
   repeated token leaves the same at every position (rotary pairs of frequency zero).
+* ``head_width`` (float): the channels per head of the first attention's queries (the head size;
+  the tiny model keeps the script's, with fewer heads).
 * ``block_window`` (bool): the first attention's mask over one document of four 64-token blocks (four
   128-token blocks in a script using FlexAttention, its window argument 2) is constant over every
   pair of different 64-token blocks and shuts out at least one pair.
@@ -86,6 +96,16 @@ Probes (a value each):
   most a fifth of them and ends above 2% of it (a decay from the peak, cosine or linear, to a floor):
   False; anything else (a decay to zero without a plateau, which a trapezoid's cooldown becomes when
   the script's default run is shorter than its default cooldown) cannot be told.
+* ``unit_gradients`` (bool): the gradients the script's optimisers step with have norm 1 each.
+  The statements before the training loop run (the model tiny, as for ``lr_floor``); then, at the
+  loop's first step, every parameter the optimisers hold is given a random gradient whose norm
+  ranges over four orders of magnitude, the loop's body runs, and the optimisers' steps read the
+  gradients instead of stepping. Each at norm 1: True; changed otherwise (clipped by their total
+  norm, or each value clipped): False; unchanged (nothing in the loop's body touches them; a
+  gradient hook or an optimiser may, which this does not run) cannot be told.
+* ``bf16_embeddings`` (bool): once the statements before the training loop have run (the model built
+  tiny, as for ``lr_floor``), the model's embedding tables are bfloat16 and none of its other
+  parameters is: the tables alone in bf16, not the whole model cast (its linear layers cast back).
 
 The training loop is found at module level, in a top-level function or in the script's
 ``if __name__ == "__main__":`` block (the speedrun's first records train there).
@@ -93,11 +113,12 @@ The training loop is found at module level, in a top-level function or in the sc
 Scripts written for the GPU load as well: a tensor or module sent to CUDA stays on the CPU, a device
 named ``cuda`` becomes the CPU, and FlexAttention runs as the ``scaled_dot_product_attention`` its block
 mask amounts to, so every probe that watches attention sees it. A model is built at its own depth with
-a small vocabulary and at most MAX_WIDTH channels (from its config class, or from the size arguments of
-the script's own ``GPT(...)`` call); it takes a batch of one sequence, or the flat sequence of whole
-128-token blocks the speedrun's later records take, with the attention window they pass to the forward
-pass set to 2 (tokens or blocks); a model that takes nothing shorter than the speedrun's 64K tokens
-is run on them up to its first attention.
+a small vocabulary and at most MAX_WIDTH channels (from its config class with the sizes the script's
+call of it gives, or from the size arguments of the script's own ``GPT(...)`` call); it takes a batch
+of one sequence, or the flat sequence of whole 128-token blocks the speedrun's later records take,
+with the attention window they pass to the forward pass set to 2 (tokens or blocks; a second window
+argument 1); a model that takes nothing shorter than the speedrun's 64K tokens is run on them up to
+its first attention.
 
 Module-level settings read from the environment (``os.environ.get("X", "0.1")``) load with their
 defaults: the sandbox's environment holds no such setting.
@@ -192,7 +213,8 @@ def load(text: str):
         except Exception:  # noqa: BLE001 - a definition this machine cannot make; probes then say so
             continue
     module.model_class = _model_class(tree, module)
-    module.model_keywords = _call_keywords(tree, getattr(module.model_class, "__name__", "GPT"))
+    module.call_keywords = _calls_keywords(tree, module.__dict__)
+    module.model_keywords = module.call_keywords.get(getattr(module.model_class, "__name__", "GPT"), {})
     module.token_block = FLEX_BLOCK if "flex_attention" in text else 1
     return module
 
@@ -382,14 +404,58 @@ def _called_names(tree) -> set[str]:
 def _call_keywords(tree, name: str) -> dict:
     """The literal keyword arguments of the script's own call of ``name`` (``GPT(num_layers=12)``,
     ``Muon(params, momentum_warmup=500)``)."""
+    return _calls_keywords(tree).get(name, {})
+
+
+def _calls_keywords(tree, namespace: dict | None = None) -> dict[str, dict]:
+    """Every plain name the script calls -> the keyword arguments of its first call: literal ones,
+    and with a ``namespace`` (the loaded script's) those it computes from what it defines
+    (``n_head=width // head_size``, ``**arch``) where they are numbers."""
+    tables = _keyword_tables(tree, namespace)
+    out: dict[str, dict] = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name:
-            found = {}
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in out:
+            found = out[node.func.id] = {}
             for kw in node.keywords:
-                with contextlib.suppress(ValueError, TypeError, SyntaxError):
-                    found[kw.arg] = ast.literal_eval(kw.value)
-            return found
-    return {}
+                if kw.arg is None:  # **table
+                    splat = tables.get(kw.value.id, {}) if isinstance(kw.value, ast.Name) else {}
+                    found.update(splat)
+                    continue
+                value = _keyword_value(kw.value, namespace)
+                if value is not None:
+                    found[kw.arg] = value
+    return out
+
+
+def _keyword_tables(tree, namespace: dict | None) -> dict[str, dict]:
+    """Module-level ``arch = dict(n_head=6, ...)`` (or ``{"n_head": 6, ...}``): name -> the entries
+    that are numbers, as passed with ``**arch``."""
+    out = {}
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            continue
+        value = node.value
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "dict":
+            pairs = [(kw.arg, kw.value) for kw in value.keywords if kw.arg is not None]
+        elif isinstance(value, ast.Dict):
+            pairs = [(k.value, v) for k, v in zip(value.keys, value.values, strict=True) if isinstance(k, ast.Constant)]
+        else:
+            continue
+        entries = {k: _keyword_value(v, namespace) for k, v in pairs}
+        out[node.targets[0].id] = {k: v for k, v in entries.items() if isinstance(v, (int, float))}
+    return out
+
+
+def _keyword_value(node, namespace: dict | None):
+    with contextlib.suppress(ValueError, TypeError, SyntaxError):
+        return ast.literal_eval(node)
+    if namespace is None:
+        return None
+    try:
+        value = eval(compile(ast.Expression(node), "probed", "eval"), dict(namespace))  # noqa: S307 - in the sandbox
+    except Exception:  # noqa: BLE001 - it reads what was not loaded
+        return None
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _classes(module, base):
@@ -420,17 +486,23 @@ def _narrow(sizes: dict) -> dict:
 
 
 def _config(module):
-    """A model configuration at a tiny size: the script's own config class, or its build_model()'s."""
+    """A model configuration at a tiny size: the script's own config class (the one it calls, the most
+    derived first: a subclass of record i's that it swaps in) with its call's literal sizes, narrowed,
+    or its build_model()'s."""
     import dataclasses
 
     build = getattr(module, "build_model", None)
     if callable(build):
         return None, build
-    for cls in vars(module).values():
-        if isinstance(cls, type) and cls.__name__.lower().endswith("config") and dataclasses.is_dataclass(cls):
-            defaults = {
-                f.name: f.default for f in dataclasses.fields(cls) if f.init and f.default is not dataclasses.MISSING
-            }
+    configs = [c for c in vars(module).values() if isinstance(c, type) and "config" in c.__name__.lower()]
+    called = getattr(module, "call_keywords", {})
+    configs.sort(key=lambda c: (c.__name__ not in called, -len(c.__mro__)))
+    for cls in configs:
+        if dataclasses.is_dataclass(cls):
+            fields = [f for f in dataclasses.fields(cls) if f.init]
+            defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
+            # the script's own call's sizes (``GPTConfig(n_head=6, ...)``) over the class's defaults
+            defaults.update({k: v for k, v in called.get(cls.__name__, {}).items() if k in {f.name for f in fields}})
             try:
                 cfg = cls(**_narrow(defaults))
             except TypeError:
@@ -504,17 +576,31 @@ def _linears(mod):
     return [m for m in mod.modules() if getattr(m, "weight", None) is not None and m.weight.dim() == 2]
 
 
-def squared_relu(module):
+def _is_mlp(cls) -> bool:
+    return any(k in cls.__name__.upper() for k in LINEAR_KINDS)
+
+
+def _mlp(module):
+    """The model's first MLP (see the module docstring)."""
     import torch
 
-    kinds = [c for c in _classes(module, torch.nn.Module) if any(k in c.__name__.upper() for k in LINEAR_KINDS)]
-    cls = kinds[0] if kinds else None
+    try:
+        return next(m for m in _model(module).modules() if _is_mlp(type(m)))
+    except Exception:  # noqa: BLE001 - no model, or none in it: the script's first MLP class, built
+        pass
+    cls = next((c for c in _classes(module, torch.nn.Module) if _is_mlp(c)), None)
     if cls is None:
         raise LookupError("no MLP class")
     cfg, build = _config(module)
     if cfg is None and build is not None:
         cfg = build().config
-    mlp = cls(cfg)
+    return cls(cfg)
+
+
+def squared_relu(module):
+    import torch
+
+    mlp = _mlp(module)
     layers = _linears(mlp)
     if len(layers) < 2:
         raise LookupError("the MLP has fewer than two linear layers")
@@ -588,7 +674,8 @@ def _extra_arguments(model) -> list:
     """Values for the forward pass's required arguments after the inputs and targets: the speedrun's
     later records take the attention window (``sliding_window_num_blocks``, ``attn_blocksize``). It
     is given as WINDOW_ARGUMENT, which shows either unit for what it is: two tokens cut through every
-    block, two 128-token blocks shut out the farther ones of a 512-token sequence."""
+    block, two 128-token blocks shut out the farther ones of a 512-token sequence. A second window
+    argument (a long and a short window passed apart) is given half of it."""
     import inspect
 
     import torch
@@ -598,7 +685,8 @@ def _extra_arguments(model) -> list:
     for p in params:
         if p.default is not inspect.Parameter.empty or p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
             break
-        extra.append(torch.tensor(WINDOW_ARGUMENT, dtype=torch.int32))
+        # a second window (a long and a short one passed apart) is half the first
+        extra.append(torch.tensor(max(1, WINDOW_ARGUMENT >> len(extra)), dtype=torch.int32))
     return extra
 
 
@@ -686,6 +774,21 @@ def _single_process_group():
     if dist.is_available() and not dist.is_initialized():
         store = dist.FileStore(tempfile.mktemp(prefix="probe-pg-"), 1)
         dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+        dist.all_gather_into_tensor = _gathered_by_one
+
+
+class _Done:
+    """The handle of a collective that is complete."""
+
+    def wait(self, *args, **kwargs):
+        return True
+
+
+def _gathered_by_one(output, input, group=None, async_op=False):
+    """``all_gather_into_tensor`` in a one-process group: the input copied into the output, shaped
+    (world size, n) or flat (gloo takes the flat one only; the speedrun's Muon passes the other)."""
+    output.view(-1).copy_(input.reshape(-1))
+    return _Done() if async_op else None
 
 
 def _first_attention(module, length: int, mask_only: bool = False):
@@ -787,6 +890,12 @@ def attention_scale(module):
     if scale is None and len(args) > 6:
         scale = args[6]  # scaled_dot_product_attention(q, k, v, mask, dropout, is_causal, scale)
     return float(scale) if scale is not None else args[0].size(-1) ** -0.5
+
+
+def head_width(module):
+    """The first attention's channels per head."""
+    args, _ = _first_attention(module, 32)
+    return float(args[0].size(-1))
 
 
 BLOCK, BLOCKS = 64, 4  # the block window's unit, and the blocks of the probe's sequence
@@ -1228,6 +1337,15 @@ def orthogonal_update(module):
     return any(_even(d) for d in _optimiser_updates(module, _ill_conditioned(64, 32, 0)))
 
 
+def stacked_orthogonal(module):
+    """Whether an optimiser class of the script, stepping a 3-D weight (a stack of three C x C
+    matrices, each ill-conditioned), orthogonalises each matrix of the stack."""
+    import torch
+
+    grad = torch.stack([_ill_conditioned(32, 32, seed) for seed in range(3)])
+    return any(bool(d.abs().sum() > 0) and all(_even(m) for m in d) for d in _optimiser_updates(module, grad))
+
+
 def _stacked_gradient(cols):
     import torch
 
@@ -1558,9 +1676,16 @@ def schedule(module, text, word):
         if value is not None and any(w in path.lower() for w in SPELLED.get(word, (word,))):
             seen.setdefault(path, {})[step] = value
 
+    def changing() -> list[list[float]]:  # a constant is no schedule (a setting the loop sees at every step)
+        return [[v[k] for k in sorted(v)] for v in seen.values() if len(set(v.values())) >= 2]
+
     _run_loop(module, text, log)
-    # a constant is no schedule (a module-level setting the loop's code sees at every step)
-    series = [[v[k] for k in sorted(v)] for v in seen.values() if len(set(v.values())) >= 2]
+    series = changing()
+    if not series:  # kept by an object of the script's own, built before the loop (a scheduler class)
+        _single_process_group()
+        seen.clear()
+        _run_loop(module, text, log, build=True)
+        series = changing()
     if not series and word == "momentum":  # a ramp the optimiser keeps itself, by its own step count
         series = _momentum_in_step(module, text)
     if not series:
@@ -1730,9 +1855,11 @@ PROBES = {
     "bounded_logits": bounded_logits,
     "qk_normalised": qk_normalised,
     "orthogonal_update": orthogonal_update,
+    "stacked_orthogonal": stacked_orthogonal,
     "relative_positions": relative_positions,
     "rotation_free_channels": rotation_free_channels,
     "attention_scale": attention_scale,
+    "head_width": head_width,
     "attention_calls": attention_calls,
     "block_window": block_window,
     "mixed_windows": mixed_windows,
@@ -1748,7 +1875,66 @@ PROBES = {
 }
 
 
+def unit_gradients(module, text):
+    """Whether the gradients reach the optimisers' steps at norm 1 each (see the module docstring)."""
+    import torch
+
+    _single_process_group()
+    given: dict[int, float] = {}
+    stepped: list[tuple[float, float]] = []  # (the norm given, the norm the step reads)
+
+    class Stepped(BaseException):
+        pass
+
+    def read(opt):
+        def step(*args, **kwargs):
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None and id(p) in given:
+                        stepped.append((given[id(p)], float(p.grad.float().norm())))
+            raise Stepped  # one step shows what the loop's body does to gradients
+
+        return step
+
+    def prepare(step, names):
+        generator = torch.Generator().manual_seed(0)
+        for opt in _optimisers([*names.values(), *vars(module).values()]):
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    grad = torch.randn(p.shape, generator=generator) * 10.0 ** (len(given) % 5 - 2)
+                    p.grad = (grad / grad.norm() * 10.0 ** (len(given) % 5 - 2)).to(p.dtype)
+                    given[id(p)] = float(p.grad.float().norm())
+            opt.step = read(opt)
+
+    with contextlib.suppress(Stepped):
+        _run_loop(module, text, lambda *a: None, build=True, prepare=prepare)
+    if not stepped:
+        raise LookupError("no optimiser of the script stepped in the loop's body")
+    if all(abs(after - before) <= 1e-3 * before for before, after in stepped):
+        raise LookupError("the loop's body leaves the gradients as they are")
+    return all(abs(after - 1.0) < 1e-2 for _, after in stepped)
+
+
+def bf16_embeddings(module, text):
+    """Whether the model the script builds before its training loop keeps its embedding tables,
+    and them alone among its parameters, in bfloat16 (see the module docstring)."""
+    import torch
+
+    names = _setup(module, text, build=True)[0]
+    models = [v for v in names.values() if isinstance(v, torch.nn.Module)]
+    model = max(models, key=lambda m: sum(p.numel() for p in m.parameters()), default=None)
+    if model is None:
+        raise LookupError("the statements before the training loop build no model")
+    tables = [m.weight for m in model.modules() if isinstance(m, torch.nn.Embedding)]
+    others = [p for p in model.parameters() if not any(p is t for t in tables)]
+    if not tables or not others:
+        raise LookupError("the model has no embedding table" if not tables else "the model has no other weight")
+    return all(t.dtype == torch.bfloat16 for t in tables) and not any(p.dtype == torch.bfloat16 for p in others)
+
+
 SCRIPT_PROBES = {  # probes that also read the script's training code
+    "bf16_embeddings": bf16_embeddings,
+    "unit_gradients": unit_gradients,
     "gram_squaring_share": gram_squaring_share,
     "blockwise_orthogonal": blockwise_orthogonal,
     "lr_floor": lr_floor,

@@ -11,15 +11,17 @@ queries and keys, an orthogonalised optimiser update, a quantity the training lo
 ``squared_relu``, ``softcap`` -> ``bounded_logits``, ``QK-norm`` -> ``qk_normalised``, ``rotary`` ->
 ``relative_positions``, ``half-truncated rotary`` -> ``rotation_free_channels`` too, ``Muon`` /
 ``orthogonal`` -> ``orthogonal_update``, ``per-block`` orthogonalisation -> ``blockwise_orthogonal``
-too, ``dropped attention`` -> ``attention_calls``, ``block sliding window`` -> ``block_window``,
+too, ``batched Muon`` -> ``stacked_orthogonal`` too (how Muon communicates: none), ``dropped attention`` ->
+``attention_calls``, ``block sliding window`` -> ``block_window``,
 ``long-short ... windows`` -> ``mixed_windows``,
-``attention scale`` -> ``attention_scale``, ``FP8 lm_head`` -> ``fp8_head``,
+``attention scale`` -> ``attention_scale``, ``head size 128`` -> ``head_width``, ``FP8 lm_head`` -> ``fp8_head``,
 ``Newton-Schulz reformulation`` -> ``gram_squaring_share``,
 ``CastedLinear`` -> ``cast_linears``, ``learning-rate floor`` -> ``lr_floor``, ``smaller ... init`` ->
 ``init_scale``, ``value residual`` -> ``values_read_first_attention``, ``value embeddings`` ->
 ``values_read_embeddings``, ``U-net value embeddings`` / ``sparse value embeddings`` ->
 ``mirrored_value_embeddings`` / ``ends_only_value_embeddings``, ``split value embeddings`` ->
-``separate_value_tables``, ``embedding skip connections`` -> ``embedding_skips``, ``momentum warmup`` / ``window
+``separate_value_tables``, ``embedding skip connections`` -> ``embedding_skips``, ``bf16 embeddings`` ->
+``bf16_embeddings``, ``gradient normalisation`` -> ``unit_gradients``, ``momentum warmup`` / ``window
 warmup`` -> ``rising:momentum`` / ``rising:window``); the others have none. Of several, the first
 that tells the records apart decides.
 
@@ -83,11 +85,16 @@ SELECT = {
     "bounded_logits": re.compile(r"soft[- ]?cap", re.I),
     "qk_normalised": re.compile(r"qk[- ]?norm", re.I),
     "relative_positions": re.compile(r"\brotary\b|\brope\b", re.I),
-    # an optimiser, not a re-tune of its numbers ("re-tuned Muon lr")
-    "orthogonal_update": re.compile(r"^(?!.*\b(lr|learning rate|re-?tuned)\b).*(\bmuon\b|orthogonali[sz])", re.I),
+    # an optimiser, not a re-tune of its numbers ("re-tuned Muon lr") nor how it communicates
+    "orthogonal_update": re.compile(
+        r"^(?!.*\b(lr|learning rate|re-?tuned|distributed|communication|all_?gather|buffer)\b)"
+        r".*(\bmuon\b|orthogonali[sz])",
+        re.I,
+    ),
     "blockwise_orthogonal": re.compile(
         r"(per[- ]block|block[- ]?wise|\bqkv\b).*(orthogonal|muon)|\bmuon\b.*(per[- ]block|block[- ]?wise)", re.I
     ),
+    "stacked_orthogonal": re.compile(r"\b(batched|stacked)\b.*(\bmuon\b|newton|orthogonal)", re.I),
     "rotation_free_channels": re.compile(
         r"\b(half|partial|truncated)\b.*\brotary\b|\brotary\b.*\b(half|partial|truncated)\b", re.I
     ),
@@ -102,6 +109,7 @@ SELECT = {
     ),
     "fp8_head": re.compile(r"\bfp8\b.*\b(lm_)?head\b|\bhead\b.*\bfp8\b", re.I),
     "attention_scale": re.compile(r"\b(attention|softmax)[- ]scale\b", re.I),
+    "head_width": re.compile(r"\bhead[- _](size|dim|width)\b", re.I),
     # the cast itself, not a later change inside CastedLinear ("FP8 in CastedLinear")
     "cast_linears": re.compile(r"^(?!.*\bfp8\b).*\bcast(ed)?[- ]?linear", re.I),
     "values_read_first_attention": re.compile(r"\bvalue[- ]residual", re.I),
@@ -110,6 +118,8 @@ SELECT = {
     "ends_only_value_embeddings": re.compile(r"\bsparse\b.*\bvalue[- ]embed", re.I),
     "embedding_skips": re.compile(r"\bembedding\b.*\bskips?\b|\bskips?\b.*\bfrom the embedding\b", re.I),
     "separate_value_tables": re.compile(r"\bsplit\b.*\bvalue[- ]embed", re.I),
+    "bf16_embeddings": re.compile(r"\b(bf16|bfloat16)\b.*\bembedd?ings?\b|\bembedd?ings?\b.*\b(bf16|bfloat16)\b", re.I),
+    "unit_gradients": re.compile(r"\bgrad(ient)?s?\b.*\bnormali[sz]|\bnormali[sz]\w*\b.*\bgrad", re.I),
     "init_scale": re.compile(r"\b(smaller|larger|scaled?|narrower|wider)\b.*\binit", re.I),
     "lr_plateau": re.compile(r"\btrapezo|\bwarmup[- ]stable[- ]decay\b|\bwsd\b", re.I),
     "lr_floor": re.compile(

@@ -103,6 +103,7 @@ OPT
 def main():
     model = GPT(GPTConfig())
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    SETUP
     for step in range(args.num_iterations):
         LOOP
         loss = model(idx, idx)
@@ -114,7 +115,55 @@ if __name__ == "__main__":
     main()
 """
 
-BASE = dict(ACT="F.gelu(h)", POS="", QK="pass", CAP="pass", OPT="", LOOP="pass", SCALE="None")
+BASE = dict(ACT="F.gelu(h)", POS="", QK="pass", CAP="pass", OPT="", SETUP="pass", LOOP="pass", SCALE="None")
+
+FOREACH_UNIT = "gs = [p.grad for p in model.parameters()]\n        torch._foreach_div_(gs, torch._foreach_norm(gs))"
+UNIT_GRADIENTS_LACKING = [
+    dict(LOOP="torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)"),  # the total norm clipped
+    dict(LOOP="for p in model.parameters():\n            p.grad.clamp_(-0.01, 0.01)"),  # each value clipped
+    # all divided by the total norm: unit in total, not each
+    dict(
+        LOOP="t = torch.stack([p.grad.norm() for p in model.parameters()]).norm()\n"
+        "        for p in model.parameters():\n            p.grad.div_(t)"
+    ),
+]
+
+# a window kept by an object of the script's own, built before the loop
+GROWTH = """
+class Growth:
+    def __init__(self, start):
+        self.start = start
+
+    def tokens(self, step):
+        return RULE
+"""
+
+
+def window_object(rule: str) -> dict:
+    return dict(OPT=GROWTH.replace("RULE", rule), SETUP="growth = Growth(64)", LOOP="window = growth.tokens(step)")
+
+
+# an MLP subclass the model swaps in (record i's MLP class stays defined, unused)
+SWAPPED_MLP = """
+class SwappedMLP(MLP):
+    def forward(self, x):
+        return self.c_proj(ACTIVATION)
+
+
+class SwappedGPT(GPT):
+    def __init__(self, config):
+        super().__init__(config)
+        self.mlp = SwappedMLP(config)
+
+
+def make_model():
+    return SwappedGPT(GPTConfig())
+"""
+
+
+def swapped_mlp(activation: str, act: str = "F.gelu(h)") -> dict:
+    return dict(OPT=SWAPPED_MLP.replace("ACTIVATION", activation), ACT=act)
+
 
 SVD_STEP = """
 class Ortho(torch.optim.Optimizer):
@@ -210,8 +259,18 @@ def ns_iteration(body: str) -> dict:
 # probe -> (spellings that have the behaviour, spellings that do not)
 CASES = {
     "squared_relu": (
-        [dict(ACT="F.relu(h).square()"), dict(ACT="h.clamp(min=0) ** 2"), dict(ACT="torch.where(h > 0, h * h, 0 * h)")],
-        [dict(ACT="F.gelu(h)"), dict(ACT="F.relu(h)"), dict(ACT="F.silu(h) ** 2")],
+        [
+            dict(ACT="F.relu(h).square()"),
+            dict(ACT="h.clamp(min=0) ** 2"),
+            dict(ACT="torch.where(h > 0, h * h, 0 * h)"),
+            swapped_mlp("F.relu(self.c_fc(x)).square()"),
+        ],
+        [
+            dict(ACT="F.gelu(h)"),
+            dict(ACT="F.relu(h)"),
+            dict(ACT="F.silu(h) ** 2"),
+            swapped_mlp("F.gelu(self.c_fc(x))", act="F.relu(h).square()"),
+        ],
     ),
     "gram_squaring_share": (
         [
@@ -293,6 +352,14 @@ CASES = {
             dict(OPT=OWN_MOMENTUM.replace("RAMPED", "0.95")),
         ],
     ),
+    "unit_gradients": (
+        [
+            dict(LOOP="for p in model.parameters():\n            p.grad = p.grad / (p.grad.norm() + 1e-6)"),
+            dict(LOOP=FOREACH_UNIT),
+            dict(LOOP="for p in model.parameters():\n            p.grad.div_(torch.linalg.vector_norm(p.grad))"),
+        ],
+        UNIT_GRADIENTS_LACKING,
+    ),
     "rising:window": (
         [
             dict(LOOP="window = 64 * (1 + step // 4)"),
@@ -301,11 +368,13 @@ CASES = {
             # a buffer of the model written in place
             dict(LOOP="model.window_tokens.fill_(64 * (1 + step // 4))"),
             dict(LOOP="model.attn.window.data.copy_(torch.tensor(64 + 32 * step))"),
+            window_object("self.start * (1 + step // 4)"),
         ],
         [
             dict(LOOP="window = 256 - 8 * step"),
             dict(LOOP="block_size = 256\n        window = 64"),
             dict(LOOP="model.window_tokens.fill_(1024 - 64 * step)"),
+            window_object("self.start * 16 - 8 * step"),
         ],
     ),
 }
@@ -751,8 +820,15 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("FP8 in CastedLinear") == []
     assert probes_for("FP8 lm_head") == probes_for("head matmul in fp8") == ["fp8_head"]
     assert probes_for("Newton-Schulz reformulation") == ["gram_squaring_share"]
-    assert probes_for("batched Newton-Schulz") == []
+    assert probes_for("batched Newton-Schulz") == ["stacked_orthogonal"]  # no reformulation
     assert probes_for("learning-rate floor 0.1") == ["lr_floor"]
+    assert probes_for("bf16 embeddings") == ["bf16_embeddings"]
+    assert probes_for("gradient normalisation") == ["unit_gradients"]
+    assert probes_for("head size 128") == ["head_width"]
+    assert probes_for("batched Muon") == ["orthogonal_update", "stacked_orthogonal"]
+    # how Muon communicates is no orthogonalisation
+    assert probes_for("Muon single-buffer all_gather") == probes_for("faster Muon communication") == []
+    assert probes_for("bf16 activations (CastedLinear)") == ["cast_linears"]
     assert probes_for("trapezoid learning-rate schedule") == probes_for("trapezoidal lr schedule") == ["lr_plateau"]
     assert probes_for("U-net value embeddings") == ["mirrored_value_embeddings"]
     assert probes_for("sparse value embeddings") == ["ends_only_value_embeddings"]
@@ -857,6 +933,18 @@ for step in range(100):
 """
 
 
+def test_gradients_changed_otherwise_are_not_unit_and_untouched_ones_cannot_be_told():
+    """Clipped gradients measure False; gradients the loop's body leaves alone (a hook or the
+    optimiser, which the probe does not run, may normalise them) cannot be told."""
+
+    def value(**parts):
+        return probe_worker.measure(script(**parts), ["unit_gradients"])["unit_gradients"]
+
+    assert all(value(**parts)["value"] is False for parts in UNIT_GRADIENTS_LACKING)
+    untouched = value(LOOP="pass")
+    assert untouched["value"] is None and "leaves the gradients" in untouched["why"]
+
+
 def test_the_optimisers_the_loop_follows_are_built_over_the_probes_tiny_model():
     """The statements before the loop build the script's optimisers over the tiny model the other
     probes measure (its parameter groups are the script's), not over the model at the script's
@@ -867,6 +955,48 @@ def test_the_optimisers_the_loop_follows_are_built_over_the_probes_tiny_model():
     alone = probe_worker.measure(TOO_BIG_TO_BUILD, ["init_scale"])["init_scale"]["value"]
     after = probe_worker.measure(TOO_BIG_TO_BUILD, ["lr_floor", "init_scale"])["init_scale"]["value"]
     assert alone == pytest.approx(3**-0.5, rel=0.05) and after == pytest.approx(alone, rel=0.05)
+
+
+BF16_SCRIPT = """
+import torch
+import torch.nn as nn
+
+
+class GPT(nn.Module):
+    def __init__(self, vocab_size: int, model_dim: int):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, model_dimDTYPE)
+        self.proj = nn.Linear(model_dim, model_dim, bias=False)
+        self.gain = nn.Parameter(torch.ones(model_dim))
+
+    def forward(self, idx):
+        return (self.proj(self.embed(idx).float()) * self.gain).sum()
+
+
+model = GPT(vocab_size=50304, model_dim=768).cuda()
+CAST
+optimizer = torch.optim.Adam(model.parameters())
+for step in range(10):
+    model(idx).backward()
+    optimizer.step()
+"""
+
+
+@pytest.mark.parametrize(
+    "dtype, cast, expected",
+    [
+        ("", "for m in model.modules():\n    if isinstance(m, nn.Embedding):\n        m.bfloat16()", True),
+        (", dtype=torch.bfloat16", "", True),  # made in bf16
+        ("", "model.embed.to(torch.bfloat16)", True),
+        ("", "", False),
+        ("", "model = model.bfloat16()", False),  # the whole model
+        ("", "model = model.bfloat16()\nmodel.proj.float()", False),  # record i's: the scalars stay bf16
+        ("", "model.proj.bfloat16()", False),  # another weight
+    ],
+)
+def test_bf16_embeddings_are_the_tables_alone_in_bf16_once_the_model_is_built(dtype, cast, expected):
+    text = BF16_SCRIPT.replace("DTYPE", dtype).replace("CAST", cast)
+    assert probe_worker.measure(text, ["bf16_embeddings"])["bf16_embeddings"]["value"] is expected
 
 
 MAIN_BLOCK_SCHEDULE = """
@@ -1134,6 +1264,12 @@ def test_long_and_short_windows_are_told_from_one_window_in_every_layer():
     assert mixed(gpu_script()) is False
     assert mixed(layers_alternate("window_num_blocks // 2")) is True
     assert mixed(layers_alternate("window_num_blocks")) is False  # two masks, one window
+    # the short window passed to the forward pass apart from the long one
+    apart = layers_alternate("short_num_blocks").replace(
+        "def forward(self, inputs, targets, window_num_blocks):",
+        "def forward(self, inputs, targets, window_num_blocks, short_num_blocks):",
+    )
+    assert "short_num_blocks):" in apart and mixed(apart) is True
 
 
 SKIPS_SCRIPT = """
@@ -1201,6 +1337,63 @@ def test_embedding_skips_are_the_embedding_read_by_every_block_however_mixed_in(
     # nor are U-net skips between blocks, nor a skip into the last block only
     assert skips(OUTSIDE="x = x + self.skip[i] * kept[len(self.blocks) - 1 - i] if i >= 2 else x") is False
     assert skips(OUTSIDE="x = x + self.skip[i] * x0 if i == len(self.blocks) - 1 else x") is False
+
+
+STACK_STEP = """
+class Stacked(torch.optim.Optimizer):
+    def __init__(self, params, lr=0.02):
+        super().__init__(params, dict(lr=lr))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = FLAT
+                U, S, Vh = torch.linalg.svd(g, full_matrices=False)
+                GATHER
+                p.sub_(group["lr"] * (U @ Vh).view_as(p))
+"""
+GATHERED = (
+    "out = torch.empty(1, p.numel())\n"
+    "                torch.distributed.all_gather_into_tensor(out, p.grad.flatten(), async_op=True).wait()"
+)
+
+
+@pytest.mark.parametrize(
+    "flat, gather, expected",
+    [
+        ("p.grad", "pass", True),  # the stack's matrices at once (a batched SVD)
+        ("p.grad", GATHERED, True),  # through a collective the one process gathers itself
+        ("p.grad.view(len(p.grad), -1)", "pass", False),  # the stack flattened into one matrix
+    ],
+)
+def test_a_stack_of_matrices_is_orthogonalised_matrix_by_matrix(flat, gather, expected):
+    text = script(OPT=STACK_STEP.replace("FLAT", flat).replace("GATHER", gather))
+    assert probe_worker.measure(text, ["stacked_orthogonal"])["stacked_orthogonal"]["value"] is expected
+    assert probe_worker.measure(script(OPT=SIGN_STEP), ["stacked_orthogonal"])["stacked_orthogonal"]["value"] is False
+
+
+def test_the_head_width_is_read_from_the_config_the_script_builds():
+    """The first attention's channels per head, with the model built from the config class the
+    script calls (a subclass of record i's config that it swaps in, its name need not end in
+    ``Config``, rather than record i's, still defined) and the sizes its call gives."""
+    assert probe_worker.measure(script(), ["head_width"])["head_width"]["value"] == 8.0
+    fewer = script().replace("n_head: int = 2", "n_head: int = 1")
+    assert probe_worker.measure(fewer, ["head_width"])["head_width"]["value"] == 16.0
+    swapped = script(
+        OPT="@dataclass\nclass GPTConfigWide(GPTConfig):\n    n_head: int = 1\n\n\n"
+        "def make_model():\n    return GPT(GPTConfigWide())\n"
+    )
+    assert probe_worker.measure(swapped, ["head_width"])["head_width"]["value"] == 16.0
+    # the sizes the script's own call gives, over the class's defaults: literal, computed, or a table
+    for call, defined in [
+        ("GPTConfig(n_head=1)", ""),
+        ("GPTConfig(n_head=WIDTH // HEAD)", "WIDTH, HEAD = 16, 16\n"),
+        ("GPTConfig(**arch)", "arch = dict(n_layer=2, n_head=1)\n"),
+    ]:
+        called = script().replace("model = GPT(GPTConfig())", f"model = GPT({call})")
+        called = called.replace("args = Hyperparameters()\n", "args = Hyperparameters()\n" + defined)
+        assert probe_worker.measure(called, ["head_width"])["head_width"]["value"] == 16.0, call
 
 
 def test_the_model_is_built_from_the_subclass_the_script_builds():

@@ -13,6 +13,8 @@
    number factor commutes with a matrix product, a learned vector's entries read as its entries
    however they are unpacked (or broadcast over a stack of the values and summed), and a helper's
    body reads module constants.
+7. A field set after parsing under a switch on by default (a feature flag, ``if args.short:``) is
+   re-tuned as if set unconditionally; under a switch off by default, or in its ``else``, it is not.
 """
 
 from __future__ import annotations
@@ -351,3 +353,36 @@ def test_a_class_constant_read_through_self_is_its_number():
         scores(target, hidden, [scaled])["residual scale 0.5"]
         < scores(target, constant, [scaled])["residual scale 0.5"]
     )
+
+
+# ---- 7: a re-tune behind a feature flag ------------------------------------------------------
+
+FEWER_STEPS = edit(BASE, ("    num_iterations = 1393", "    num_iterations = 1200"))
+STEPS = Innovation("hyperparameters", ("Hyperparameters",), "1200 iterations (was 1393).")
+FLAGGED = """import argparse
+parser = argparse.ArgumentParser()
+parser.add_argument("--short_run", action=argparse.BooleanOptionalAction, default=DEFAULT)
+flags, _ = parser.parse_known_args()
+if flags.short_run:
+    args.num_iterations = 1250
+"""
+
+
+def test_a_retune_behind_a_flag_on_by_default_is_a_retune():
+    def flagged(default: str, switch: str = "") -> str:
+        text = FLAGGED.replace("DEFAULT", default) + switch
+        return edit(BASE, ("args = Hyperparameters()\n", "args = Hyperparameters()\n" + text))
+
+    assert scores(FEWER_STEPS, flagged("True"), [STEPS])["hyperparameters"] >= THRESHOLD
+    assert scores(FEWER_STEPS, flagged("False"), [STEPS])["hyperparameters"] < THRESHOLD
+    # the other branch of the switch
+    other = flagged("True").replace("if flags.short_run:\n", "if flags.short_run:\n    pass\nelse:\n")
+    assert scores(FEWER_STEPS, other, [STEPS])["hyperparameters"] < THRESHOLD
+    constant = edit(
+        BASE,
+        (
+            "args = Hyperparameters()\n",
+            "args = Hyperparameters()\nSHORT = True\nif SHORT:\n    args.num_iterations = 1250\n",
+        ),
+    )
+    assert scores(FEWER_STEPS, constant, [STEPS])["hyperparameters"] >= THRESHOLD
