@@ -409,8 +409,8 @@ def _call_keywords(tree, name: str) -> dict:
 
 def _calls_keywords(tree, namespace: dict | None = None) -> dict[str, dict]:
     """Every plain name the script calls -> the keyword arguments of its first call: literal ones,
-    and with a ``namespace`` (the loaded script's) those it computes from what it defines
-    (``n_head=width // head_size``, ``**arch``) where they are numbers."""
+    and with a ``namespace`` (the loaded script's) those it computes from what it defines without a
+    call (``n_head=width // head_size``, ``**arch``) where they are numbers."""
     tables = _keyword_tables(tree, namespace)
     out: dict[str, dict] = {}
     for node in ast.walk(tree):
@@ -447,9 +447,11 @@ def _keyword_tables(tree, namespace: dict | None) -> dict[str, dict]:
 
 
 def _keyword_value(node, namespace: dict | None):
+    """A keyword's value: a literal, or arithmetic over the names the script defines (no call is
+    made: loading a script runs none of its code but its definitions)."""
     with contextlib.suppress(ValueError, TypeError, SyntaxError):
         return ast.literal_eval(node)
-    if namespace is None:
+    if namespace is None or any(isinstance(n, (ast.Call, ast.Lambda, ast.NamedExpr)) for n in ast.walk(node)):
         return None
     try:
         value = eval(compile(ast.Expression(node), "probed", "eval"), dict(namespace))  # noqa: S307 - in the sandbox

@@ -1394,6 +1394,13 @@ def test_the_head_width_is_read_from_the_config_the_script_builds():
         called = script().replace("model = GPT(GPTConfig())", f"model = GPT({call})")
         called = called.replace("args = Hyperparameters()\n", "args = Hyperparameters()\n" + defined)
         assert probe_worker.measure(called, ["head_width"])["head_width"]["value"] == 16.0, call
+    # a size computed by a call is not computed: loading a script runs none of its code
+    calling = script().replace("model = GPT(GPTConfig())", "model = GPT(GPTConfig(n_head=heads()))")
+    calling = calling.replace(
+        "args = Hyperparameters()\n",
+        "args = Hyperparameters()\nCALLED = []\n\n\ndef heads():\n    CALLED.append(1)\n    return 1\n",
+    )
+    assert probe_worker.load(calling).CALLED == []
 
 
 def test_the_model_is_built_from_the_subclass_the_script_builds():
