@@ -911,15 +911,14 @@ def _flags_on(units: list[Unit], config: set[str]) -> set[str]:
     for unit in units:
         for atom in unit.atoms:
             node = atom.node
-            if node.kind == "call" and node.children and node.children[0].kind == "attribute":
-                args = node.children[1].children if len(node.children) > 1 else []
-                if node.children[0].children[-1].label == "add_argument" and args and args[0].kind == "string":
-                    keywords = {a.children[0].label: a.children[-1] for a in args if a.kind == "keyword_argument"}
-                    default, action = keywords.get("default"), keywords.get("action")
-                    if (default is not None and default.kind == "true") or (
-                        action is not None and action.label == "store_false"
-                    ):
-                        on.add(args[0].label.lstrip("-").replace("-", "_"))
+            option = _option(node)
+            if option is not None:
+                _, name, keywords = option
+                default, action = keywords.get("default"), keywords.get("action")
+                if (default is not None and default.kind == "true") or (
+                    action is not None and action.label == "store_false"
+                ):
+                    on.add(name)
             kids = [c for c in node.children if c.kind != "type"]
             settable = unit.kind == "region" or unit.qualname in config
             if settable and node.kind == "assignment" and len(kids) == 2 and kids[0].kind == "identifier":
@@ -1073,22 +1072,29 @@ def _config_classes(units: list[Unit]) -> set[str]:
     return out
 
 
-def _argparse_default(node, canon: Canon, facts: Facts) -> str | None:
-    """The option ``parser.add_argument("--name", default=<number>)`` defines, if it is one."""
+def _option(node) -> tuple[str, str, dict] | None:
+    """(as written, as a field, keyword nodes) of ``parser.add_argument("--name", ...)``."""
     if node.kind != "call" or not node.children or node.children[0].kind != "attribute":
         return None
     if node.children[0].children[-1].label != "add_argument" or len(node.children) < 2:
         return None
     args = node.children[1].children
-    if not args or args[0].kind != "string" or not args[0].label.startswith("--"):
+    if not args or args[0].kind != "string":
         return None
-    name = args[0].label.lstrip("-").replace("-", "_")
-    for a in args:
-        if a.kind == "keyword_argument" and a.children[0].label == "default":
-            value = canon.expr(a.children[-1], Scope(module=facts.module))
-            if isinstance(value, Num):
-                facts.consts.setdefault(name, Num(value, name, True))
-                return name
+    keywords = {a.children[0].label: a.children[-1] for a in args if a.kind == "keyword_argument"}
+    return args[0].label, args[0].label.lstrip("-").replace("-", "_"), keywords
+
+
+def _argparse_default(node, canon: Canon, facts: Facts) -> str | None:
+    """The option ``parser.add_argument("--name", default=<number>)`` defines, if it is one."""
+    option = _option(node)
+    if option is None or not option[0].startswith("--") or "default" not in option[2]:
+        return None
+    _, name, keywords = option
+    value = canon.expr(keywords["default"], Scope(module=facts.module))
+    if isinstance(value, Num):
+        facts.consts.setdefault(name, Num(value, name, True))
+        return name
     return None
 
 

@@ -212,9 +212,9 @@ def load(text: str):
             exec(code, module.__dict__)
         except Exception:  # noqa: BLE001 - a definition this machine cannot make; probes then say so
             continue
-    module.model_class = _model_class(tree, module)
-    module.call_keywords = _calls_keywords(tree, module.__dict__)
-    module.model_keywords = module.call_keywords.get(getattr(module.model_class, "__name__", "GPT"), {})
+    module.syntax, module.first_calls = tree, _first_calls(tree)
+    module.model_class = _model_class(module)
+    module.model_keywords = _call_keywords(module, getattr(module.model_class, "__name__", "GPT"), computed=True)
     module.token_block = FLEX_BLOCK if "flex_attention" in text else 1
     return module
 
@@ -380,59 +380,57 @@ _CROP: list = []  # set: FlexAttention's first call is taken for this many posit
 
 
 class _PassDecided(BaseException):
-    """Ends a forward pass once the rest cannot change what a probe measures (its first attention, a
-    second mask, the head's weight in float8); a BaseException, so that no try in the script or in
+    """Ends a forward pass (or the training loop's step) once the rest cannot change what a probe
+    measures (its first attention, a second mask, the head's weight in float8, the gradients an
+    optimiser steps with); a BaseException, so that no try in the script or in
     :func:`_call` takes it for a failure."""
 
 
-def _model_class(tree, module):
+def _model_class(module):
     """The class the script builds its model from: ``GPT``, or the subclass of it that the script
     calls (``model = UNetGPT(config)``, a model written as an override of record i's)."""
     gpt = getattr(module, "GPT", None)
     if not isinstance(gpt, type):
         return gpt
-    built = [getattr(module, name, None) for name in sorted(_called_names(tree))]
+    built = [getattr(module, name, None) for name in sorted(module.first_calls)]
     subclasses = [c for c in built if isinstance(c, type) and c is not gpt and issubclass(c, gpt)]
     return max(subclasses, key=lambda c: len(c.__mro__), default=gpt)
 
 
-def _called_names(tree) -> set[str]:
-    """The plain names the script calls anywhere (``UNetGPT(config)``, ``Muon(params)``)."""
-    return {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-
-
-def _call_keywords(tree, name: str) -> dict:
-    """The literal keyword arguments of the script's own call of ``name`` (``GPT(num_layers=12)``,
-    ``Muon(params, momentum_warmup=500)``)."""
-    return _calls_keywords(tree).get(name, {})
-
-
-def _calls_keywords(tree, namespace: dict | None = None) -> dict[str, dict]:
-    """Every plain name the script calls -> the keyword arguments of its first call: literal ones,
-    and with a ``namespace`` (the loaded script's) those it computes from what it defines without a
-    call (``n_head=width // head_size``, ``**arch``) where they are numbers."""
-    tables = _keyword_tables(tree, namespace)
-    out: dict[str, dict] = {}
+def _first_calls(tree) -> dict:
+    """Every plain name the script calls (``UNetGPT(config)``, ``Muon(params)``) -> its first call."""
+    out: dict = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in out:
-            found = out[node.func.id] = {}
-            for kw in node.keywords:
-                if kw.arg is None:  # **table
-                    splat = tables.get(kw.value.id, {}) if isinstance(kw.value, ast.Name) else {}
-                    found.update(splat)
-                    continue
-                value = _keyword_value(kw.value, namespace)
-                if value is not None:
-                    found[kw.arg] = value
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            out.setdefault(node.func.id, node)
     return out
 
 
-def _keyword_tables(tree, namespace: dict | None) -> dict[str, dict]:
-    """Module-level ``arch = dict(n_head=6, ...)`` (or ``{"n_head": 6, ...}``): name -> the entries
-    that are numbers, as passed with ``**arch``."""
-    out = {}
+def _call_keywords(module, name: str, computed: bool = False) -> dict:
+    """The keyword arguments of the script's first call of ``name``: the literal ones
+    (``GPT(num_layers=12)``, ``Muon(params, momentum_warmup=500)``, or a module-level table passed as
+    ``**arch``), and with ``computed`` those it computes from what it defines without a call
+    (``n_head=width // head_size``) where they are numbers."""
+    call = module.first_calls.get(name)
+    namespace = vars(module) if computed else None
+    found = {}
+    for kw in call.keywords if call is not None else ():
+        if kw.arg is None:  # **table
+            if isinstance(kw.value, ast.Name):
+                found.update(_keyword_table(module.syntax, kw.value.id, namespace))
+            continue
+        value = _keyword_value(kw.value, namespace)
+        if value is not None:
+            found[kw.arg] = value
+    return found
+
+
+def _keyword_table(tree, name: str, namespace: dict | None) -> dict:
+    """The entries that are numbers of the module-level ``name = dict(n_head=6, ...)`` (or
+    ``{"n_head": 6, ...}``), as passed with ``**name``."""
+    entries: dict = {}
     for node in tree.body:
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+        if not (isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == [name]):
             continue
         value = node.value
         if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "dict":
@@ -441,9 +439,9 @@ def _keyword_tables(tree, namespace: dict | None) -> dict[str, dict]:
             pairs = [(k.value, v) for k, v in zip(value.keys, value.values, strict=True) if isinstance(k, ast.Constant)]
         else:
             continue
-        entries = {k: _keyword_value(v, namespace) for k, v in pairs}
-        out[node.targets[0].id] = {k: v for k, v in entries.items() if isinstance(v, (int, float))}
-    return out
+        values = {k: _keyword_value(v, namespace) for k, v in pairs}
+        entries = {k: v for k, v in values.items() if isinstance(v, (int, float))}
+    return entries
 
 
 def _keyword_value(node, namespace: dict | None):
@@ -497,14 +495,15 @@ def _config(module):
     if callable(build):
         return None, build
     configs = [c for c in vars(module).values() if isinstance(c, type) and "config" in c.__name__.lower()]
-    called = getattr(module, "call_keywords", {})
+    called = getattr(module, "first_calls", {})
     configs.sort(key=lambda c: (c.__name__ not in called, -len(c.__mro__)))
     for cls in configs:
         if dataclasses.is_dataclass(cls):
             fields = [f for f in dataclasses.fields(cls) if f.init]
             defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
             # the script's own call's sizes (``GPTConfig(n_head=6, ...)``) over the class's defaults
-            defaults.update({k: v for k, v in called.get(cls.__name__, {}).items() if k in {f.name for f in fields}})
+            given = _call_keywords(module, cls.__name__, computed=True)
+            defaults.update({k: v for k, v in given.items() if k in {f.name for f in fields}})
             try:
                 cfg = cls(**_narrow(defaults))
             except TypeError:
@@ -1239,7 +1238,7 @@ def ends_only_value_embeddings(module):
     return readers[0] and readers[-1] and sum(readers) <= len(readers) / 2
 
 
-def gram_squaring_share(module, text):
+def gram_squaring_share(module):
     """The share of the multiply-adds of one optimiser step on a wide (16 x 64) weight spent on products
     of two 16 x 16 matrices, the most over the optimiser classes the script builds (a subclass that
     swaps the iteration in, not the class it overrides; every class of the script where it builds
@@ -1273,8 +1272,7 @@ def gram_squaring_share(module, text):
         with Count():
             step()
 
-    called = _called_names(ast.parse(text))
-    built = [c for c in _classes(module, torch.optim.Optimizer) if c.__name__ in called]
+    built = [c for c in _classes(module, torch.optim.Optimizer) if c.__name__ in module.first_calls]
     _optimiser_updates(module, _ill_conditioned(64, 16, 0).T.contiguous(), around=count, classes=built or None)
     shares = [square / total for total, square in work if total]
     if not shares:
@@ -1689,7 +1687,7 @@ def schedule(module, text, word):
         _run_loop(module, text, log, build=True)
         series = changing()
     if not series and word == "momentum":  # a ramp the optimiser keeps itself, by its own step count
-        series = _momentum_in_step(module, text)
+        series = _momentum_in_step(module)
     if not series:
         raise LookupError(f"the loop sets no changing number named after {word!r}")
     return any(_rises(xs) for xs in series)
@@ -1703,7 +1701,7 @@ MOMENTUM_STEPS = 600  # past the speedrun's 300-500-step momentum warmups
 SETTLED = 40  # steps of one momentum that end the stepping (none changed so far, or the ramp is over)
 
 
-def _momentum_in_step(module, text) -> list[list[float]]:
+def _momentum_in_step(module) -> list[list[float]]:
     """The momentum each optimiser class of the script applies at each of its first steps, read from
     its momentum buffer: built as the script builds it (its call's literal keywords, else the
     defaults) on one small weight, stepped with one constant gradient G. A buffer ``b = m b + G``
@@ -1712,13 +1710,12 @@ def _momentum_in_step(module, text) -> list[list[float]]:
 
     with contextlib.suppress(Exception):
         _single_process_group()
-    tree = ast.parse(text)
     out = []
     for cls in _classes(module, torch.optim.Optimizer):
         w = torch.nn.Parameter(torch.zeros(8, 8))
         grad = torch.linspace(0.5, 1.5, 64).view(8, 8)
         try:
-            opt = cls([w], **_call_keywords(tree, cls.__name__))
+            opt = cls([w], **_call_keywords(module, cls.__name__))
         except Exception:  # noqa: BLE001 - not buildable here: another class may be
             continue
         buffers, momenta = [], []
@@ -1861,6 +1858,7 @@ PROBES = {
     "relative_positions": relative_positions,
     "rotation_free_channels": rotation_free_channels,
     "attention_scale": attention_scale,
+    "gram_squaring_share": gram_squaring_share,
     "head_width": head_width,
     "attention_calls": attention_calls,
     "block_window": block_window,
@@ -1885,16 +1883,13 @@ def unit_gradients(module, text):
     given: dict[int, float] = {}
     stepped: list[tuple[float, float]] = []  # (the norm given, the norm the step reads)
 
-    class Stepped(BaseException):
-        pass
-
     def read(opt):
         def step(*args, **kwargs):
             for group in opt.param_groups:
                 for p in group["params"]:
                     if p.grad is not None and id(p) in given:
                         stepped.append((given[id(p)], float(p.grad.float().norm())))
-            raise Stepped  # one step shows what the loop's body does to gradients
+            raise _PassDecided  # one step shows what the loop's body does to gradients
 
         return step
 
@@ -1908,7 +1903,7 @@ def unit_gradients(module, text):
                     given[id(p)] = float(p.grad.float().norm())
             opt.step = read(opt)
 
-    with contextlib.suppress(Stepped):
+    with contextlib.suppress(_PassDecided):
         _run_loop(module, text, lambda *a: None, build=True, prepare=prepare)
     if not stepped:
         raise LookupError("no optimiser of the script stepped in the loop's body")
@@ -1937,7 +1932,6 @@ def bf16_embeddings(module, text):
 SCRIPT_PROBES = {  # probes that also read the script's training code
     "bf16_embeddings": bf16_embeddings,
     "unit_gradients": unit_gradients,
-    "gram_squaring_share": gram_squaring_share,
     "blockwise_orthogonal": blockwise_orthogonal,
     "lr_floor": lr_floor,
     "lr_plateau": lr_plateau,
