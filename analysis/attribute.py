@@ -64,6 +64,7 @@ class Innovation:
     name: str
     anchors: tuple[str, ...]
     description: str = ""
+    probes: tuple[str, ...] = ()  # probes its label names, beyond those its name selects
 
 
 @dataclass

@@ -45,12 +45,26 @@ Probes (a value each):
 * ``orthogonal_update`` (bool): an optimiser class of the script, stepping a 2-D weight whose
   gradient has singular values from 1 down to 0.1, moves it by a matrix whose singular values
   are all within a factor 4 of each other (orthogonalised), not by one shaped like the gradient.
+  Where no class does, the training loop's first step runs over the model built tiny, every 2-D
+  weight given such a gradient and every optimiser's step doing nothing: an update the loop's own
+  code makes (an orthogonalisation written into the loop) along U V^T of a weight's gradient
+  (cosine above 0.9) counts. A class that steps, and a loop that moves nothing so: False.
 * ``stacked_orthogonal`` (bool): an optimiser class of the script, stepping a 3-D weight (three
   ill-conditioned 32 x 32 matrices stacked), moves each matrix by an orthogonalised update: a
   stack orthogonalised as matrices at once (batched Newton-Schulz).
 * ``blockwise_orthogonal`` (bool): the script's optimisers, configured as its training configures
   them (else each optimiser class with its defaults), move a merged (3C x C) weight by an update
   orthogonalised within each C x C block.
+* ``update_shape_scale`` (float): the RMS of the step an orthogonalising optimiser of the script
+  (configured as its training configures it, else each class with its defaults) takes on a wide
+  32 x 128 weight over that on a tall 128 x 32 one: 1 for a step left orthogonalised or scaled to
+  RMS 1 whatever the shape, 0.5 for one scaled up on tall weights only (sqrt(max(1, rows/cols))).
+* ``sharded_orthogonalisation`` (float): the share of the 2-D weights the script's orthogonalising
+  optimisers (built by the statements before the training loop, the model tiny) move orthogonally
+  on rank 0 of a world of two whose collectives bring nothing from the other rank: 1 where every
+  rank orthogonalises every weight, 0.5 where each takes its own half.
+* ``untied_head`` (bool): the model's head (``lm_head``, else its last linear layer with one output
+  per token) has a weight of its own, not the token embedding's table.
 * ``rotation_free_channels`` (float): the share of the first attention's query channels that a
   repeated token leaves the same at every position (rotary pairs of frequency zero).
 * ``head_width`` (float): the channels per head of the first attention's queries (the head size;
@@ -557,20 +571,69 @@ def _build_model(module):
 
     cfg, build = _config(module)
     gpt = getattr(module, "model_class", None)
-    if build is not None:
-        model = build()
-    elif cfg is not None and isinstance(gpt, type) and issubclass(gpt, torch.nn.Module):
-        model = gpt(cfg)
-    elif (
-        isinstance(gpt, type)
-        and issubclass(gpt, torch.nn.Module)
-        and len(inspect.signature(gpt.__init__).parameters) > 2
-    ):
-        model = _keyword_model(gpt, module)
-    else:
-        raise LookupError("no build_model() and no GPT(config) to build")
+    with _parameterless_twins_shared(module):
+        if build is not None:
+            model = build()
+        elif cfg is not None and isinstance(gpt, type) and issubclass(gpt, torch.nn.Module):
+            model = gpt(cfg)
+        elif (
+            isinstance(gpt, type)
+            and issubclass(gpt, torch.nn.Module)
+            and len(inspect.signature(gpt.__init__).parameters) > 2
+        ):
+            model = _keyword_model(gpt, module)
+        else:
+            raise LookupError("no build_model() and no GPT(config) to build")
     model.token_block = getattr(module, "token_block", 1)
     return model
+
+
+@contextlib.contextmanager
+def _parameterless_twins_shared(module):
+    """While the model is built: a module of the script's own class that holds no parameters and only
+    buffers it does not save (``persistent=False``: tables it computes), built again with the same
+    plain arguments (numbers, strings), is a copy of the first one sharing those tables. Such a module
+    is a function of its arguments: the speedrun's rotary tables, one per layer over 64K positions,
+    took a third of a candidate's measurement to compute again in every layer. One that draws random
+    numbers, keeps a state it saves (a counter, a running statistic), or takes anything but plain
+    arguments is built as the script builds it."""
+    import copy
+
+    import torch
+
+    plain = (int, float, str, bool, type(None))
+    first: dict = {}
+    originals = {
+        cls: cls.__dict__["__init__"] for cls in _classes(module, torch.nn.Module) if "__init__" in cls.__dict__
+    }
+
+    def shared(cls, init):
+        @functools.wraps(init)
+        def build(self, *args, **kwargs):
+            values = (*args, *kwargs.values())
+            key = (cls, args, tuple(sorted(kwargs.items()))) if all(type(v) in plain for v in values) else None
+            if type(self) is not cls or key is None:
+                return init(self, *args, **kwargs)
+            twin = first.get(key)
+            if twin is not None:
+                self.__dict__.update(copy.deepcopy(twin, memo={id(b): b for b in twin.buffers()}).__dict__)
+                return None
+            seed = torch.random.get_rng_state()
+            init(self, *args, **kwargs)
+            computed = all(n in m._non_persistent_buffers_set for m in self.modules() for n in m._buffers)
+            if computed and next(self.parameters(), None) is None and torch.equal(seed, torch.random.get_rng_state()):
+                first[key] = self
+            return None
+
+        return build
+
+    for cls, init in originals.items():
+        cls.__init__ = shared(cls, init)
+    try:
+        yield
+    finally:
+        for cls, init in originals.items():
+            cls.__init__ = init
 
 
 def _linears(mod):
@@ -906,7 +969,9 @@ def block_window(module):
     """Whether the first attention's mask, on one document of 4 blocks of 64 tokens (4 FlexAttention
     blocks where the script uses it), is the same for every query and key of a pair of different
     64-token blocks (a window counted in whole blocks) and shuts out at least one such pair (a
-    window, not plain causal attention). A window counted in tokens cuts through block pairs."""
+    window, not plain causal attention). A window counted in tokens cuts through block pairs; one
+    that lets no pair of different blocks through (one token: the probe's window halved for a first
+    layer's short window) cannot tell the units apart."""
     import torch
 
     length = BLOCKS * max(BLOCK, module.token_block)  # four blocks, of FlexAttention's size where it is used
@@ -918,6 +983,8 @@ def block_window(module):
     allowed = mask if mask.dtype == torch.bool else torch.isfinite(mask) & (mask > -1e4)
     allowed = allowed.reshape(-1, *allowed.shape[-2:])[0]
     pairs = [allowed[q * BLOCK : (q + 1) * BLOCK, k * BLOCK : (k + 1) * BLOCK] for q in range(blocks) for k in range(q)]
+    if not any(bool(p.any()) for p in pairs):  # a window of one token (a short window of the probe's two, halved)
+        raise LookupError("the first attention's mask shuts out every pair of different blocks: no window's unit shows")
     whole = all(bool(p.all()) or not bool(p.any()) for p in pairs)
     return whole and any(not bool(p.any()) for p in pairs)
 
@@ -995,6 +1062,29 @@ def fp8_head(module):
     if not calls:
         raise LookupError("no cross_entropy call")
     return False
+
+
+def untied_head(module):
+    """Whether the model's head (``lm_head``, else its last linear layer with one output per token)
+    has a weight of its own rather than the token embedding's table (tied by assigning one to the
+    other, or by the head computed from the table)."""
+    import torch
+
+    model = _model(module)
+    tables = [m.weight for m in model.modules() if isinstance(m, torch.nn.Embedding)]
+    if not tables:
+        raise LookupError("no embedding table")
+    vocab = tables[0].shape[0]
+    head = getattr(model, "lm_head", None)
+    if not isinstance(head, torch.nn.Module):
+        heads = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == vocab]
+        if not heads:
+            return False  # the logits computed from the table itself
+        head = heads[-1]
+    weight = getattr(head, "weight", None)
+    if not isinstance(weight, torch.Tensor):
+        raise LookupError("the head has no weight")
+    return weight.data_ptr() != tables[0].data_ptr()
 
 
 def attention_calls(module):
@@ -1333,8 +1423,91 @@ def _even(delta) -> bool:
     return bool(sv[0] > 0) and float(sv[-1] / sv[0]) > 0.25
 
 
-def orthogonal_update(module):
-    return any(_even(d) for d in _optimiser_updates(module, _ill_conditioned(64, 32, 0)))
+def orthogonal_update(module, text):
+    """Whether an optimiser class of the script, else the training loop's own code (an update
+    written into the loop, with no optimiser class), moves a 2-D weight orthogonally (see the module
+    docstring)."""
+    try:
+        classes = _optimiser_updates(module, _ill_conditioned(64, 32, 0))
+    except LookupError:
+        classes = []
+    if any(_even(d) for d in classes):
+        return True
+    try:
+        return any(_along_polar(d, g) for d, g in _loop_updates(module, text))
+    except LookupError:
+        if classes:
+            return False
+        raise
+
+
+def _along_polar(delta, grad) -> bool:
+    """Whether a step is the gradient orthogonalised: along U V^T of the gradient's SVD (cosine above
+    0.9). The weights a loop updates have the model's shapes, tall ones among them, whose sign or
+    scaled gradient can look even (a tall random sign matrix has singular values within a factor 4);
+    none points along U V^T."""
+    import torch
+
+    u, _, vh = torch.linalg.svd(grad.float(), full_matrices=False)
+    polar = (u @ vh).flatten()
+    return abs(float(torch.nn.functional.cosine_similarity(delta.flatten(), polar, dim=0))) > 0.9
+
+
+def _loop_updates(module, text) -> list:
+    """What the training loop's own code makes of ill-conditioned gradients at its first step, over
+    the models the statements before it build (tiny), every 2-D weight given one: (direction,
+    gradient given) for each weight the loop's code moves itself, or whose gradient it rewrites before
+    an optimiser steps (the direction: the move, or the gradient the step reads). Optimisers' steps
+    and ``zero_grad`` do nothing. Nothing moved or rewritten: a LookupError."""
+    import torch
+
+    _single_process_group()
+    weights: list = []
+    before: list = []
+    given: list = []
+    read: dict = {}  # weight's id -> the gradient an optimiser's step found on it
+    found: list = []
+
+    def reader(opt):
+        def step(*args, **kwargs):
+            for group in opt.param_groups:
+                for w in group["params"]:
+                    if w.grad is not None:
+                        read.setdefault(id(w), w.grad.detach().float().clone())
+
+        return step
+
+    def prepare(step, names):
+        values = [*names.values(), *vars(module).values()]
+        for owner in _instances(values, (torch.optim.Optimizer, torch.nn.Module)):
+            owner.zero_grad = _no_update
+        for opt in _optimisers(values):
+            opt.step = reader(opt)
+        models = _instances(values, torch.nn.Module)
+        weights.extend({id(w): w for m in models for w in m.parameters() if w.dim() == 2}.values())
+        with torch.no_grad():
+            for seed, w in enumerate(weights):
+                rows, cols = w.shape
+                grad = _ill_conditioned(rows, cols, seed) if rows >= cols else _ill_conditioned(cols, rows, seed).T
+                w.grad = grad.contiguous().to(w.dtype)
+                given.append(w.grad.detach().float().clone())
+                before.append(w.detach().clone())
+
+    def observe(step, names):
+        for w, b, g in zip(weights, before, given, strict=True):
+            moved = (w.detach() - b).float()
+            rewritten = read.get(id(w))
+            if moved.abs().sum() > 0:
+                found.append((moved, g))
+            elif rewritten is not None and not torch.allclose(rewritten, g):
+                found.append((rewritten, g))
+        raise _PassDecided  # the first step shows what the loop does with gradients
+
+    with contextlib.suppress(_PassDecided):
+        _run_loop(module, text, lambda *a: None, observe, build=True, prepare=prepare)
+    if not found:
+        raise LookupError("no optimiser class of the script, and nothing in the training loop, moves a weight")
+    return found
 
 
 def stacked_orthogonal(module):
@@ -1371,6 +1544,160 @@ def _configured_updates(module, text):
             with contextlib.suppress(Exception):  # an optimiser that cannot step here moves nothing
                 opt.step()
     return [(p.detach() - b).float() for p, b in zip(merged, before, strict=True)]
+
+
+def update_shape_scale(module, text):
+    """How an orthogonalising optimiser of the script scales its step by the weight's shape: the RMS
+    of its step on a wide weight (32 x 128) over that on the tall one (128 x 32), both gradients
+    ill-conditioned. An orthogonalised matrix has RMS 1/sqrt(its larger side), the same for both, so
+    a step left so measures 1, as does one scaled by sqrt(max(rows, cols)) (RMS 1 whatever the
+    shape); one scaled by sqrt(max(1, rows/cols)) (tall weights only: RMS 1/sqrt(cols)) measures
+    0.5. The optimisers are the script's with the settings its training gives them (a scale chosen
+    by name in their call counts), then each optimiser class with its defaults."""
+    import inspect
+
+    import torch
+
+    tall = _ill_conditioned(128, 32, 0)
+    wide = tall.T.contiguous()
+    try:
+        names = _setup(module, text, build=True)[0]
+        configured = list(_optimisers([*names.values(), *vars(module).values()]))
+    except Exception:  # noqa: BLE001 - configured as the script does it, or by the class's defaults
+        configured = []
+    makers = []
+    for opt in configured:
+        accepted = inspect.signature(type(opt).__init__).parameters
+        for group in opt.param_groups:
+            if any(p.dim() == 2 for p in group["params"]):
+                settings = {k: v for k, v in group.items() if k != "params"}
+                given = {k: v for k, v in settings.items() if k in accepted}
+                # the group's settings as a group of the new optimiser's, else as its arguments (an
+                # optimiser that takes a flat list of weights)
+                makers.append(lambda w, cls=type(opt), s=settings, g=given: cls([dict(params=w, **s)], **g))
+                makers.append(functools.partial(type(opt), **given))
+    makers += _classes(module, torch.optim.Optimizer)
+    for make in makers:
+        ratio = _shape_ratio(make, wide, tall)
+        if ratio is not None:
+            return ratio
+    raise LookupError("no optimiser of the script orthogonalises the update of a 2-D weight")
+
+
+def _shape_ratio(make, wide, tall) -> float | None:
+    """RMS of the step ``make([w1, w2])`` takes on a wide and a tall weight, the first over the
+    second; None where it cannot step or does not orthogonalise."""
+    import torch
+
+    with contextlib.suppress(Exception):
+        _single_process_group()
+    torch.manual_seed(0)
+    weights = [torch.nn.Parameter(torch.randn(*g.shape) * 0.02) for g in (wide, tall)]
+    try:
+        opt = make(weights)
+        before = [w.detach().clone() for w in weights]
+        for w, g in zip(weights, (wide, tall), strict=True):
+            w.grad = g.clone()
+        opt.step()
+    except Exception:  # noqa: BLE001 - e.g. an optimiser needing more processes, or other settings
+        return None
+    deltas = [(w.detach() - b).float() for w, b in zip(weights, before, strict=True)]
+    if not all(d.abs().sum() > 0 and _even(d) for d in deltas):
+        return None
+    rms = [float(d.square().mean().sqrt()) for d in deltas]
+    return rms[0] / rms[1]
+
+
+def sharded_orthogonalisation(module, text):
+    """The share of the 2-D weights the script's orthogonalising optimisers move orthogonally on rank
+    0 of a two-process world whose collectives bring nothing from the other rank: 1 where every rank
+    orthogonalises every weight, 0.5 where each takes its own half (record 6's distributed Muon,
+    however the shares are dealt out or the updates exchanged). The optimisers are built by the
+    statements before the training loop (the model tiny) with the rank and world size they read
+    (the environment, or ``torch.distributed``) saying rank 0 of 2."""
+    with _two_process_world():
+        names = _setup(module, text, build=True)[0]
+        optimisers = _optimisers([*names.values(), *vars(module).values()])
+        shares = [share for opt in optimisers if (share := _orthogonalised_share(opt)) is not None]
+    if not shares:
+        raise LookupError("no optimiser the script builds moves a 2-D weight orthogonally")
+    return min(shares)
+
+
+def _orthogonalised_share(opt) -> float | None:
+    """The share of an optimiser's 2-D weights one step moves orthogonally, each given an
+    ill-conditioned gradient; None where it moves none so (or cannot step)."""
+    import torch
+
+    weights = [w for group in opt.param_groups for w in group["params"] if w.dim() == 2]
+    if len(weights) < 2:
+        return None
+    with torch.no_grad():
+        for seed, w in enumerate(weights):
+            rows, cols = w.shape
+            grad = _ill_conditioned(rows, cols, seed) if rows >= cols else _ill_conditioned(cols, rows, seed).T
+            w.grad = grad.contiguous().to(w.dtype)
+        before = [w.detach().clone() for w in weights]
+        try:
+            opt.step()
+        except Exception:  # noqa: BLE001 - an optimiser that cannot step here
+            return None
+    moves = [(w.detach() - b).float() for w, b in zip(weights, before, strict=True)]
+    even = [bool(d.abs().sum() > 0) and _even(d) for d in moves]
+    return sum(even) / len(even) if any(even) else None
+
+
+@contextlib.contextmanager
+def _two_process_world():
+    """Rank 0 of a world of two, in the one process a probe runs: the environment and
+    ``torch.distributed`` say so, and collectives bring nothing from the other rank (an all-reduce
+    leaves the tensor as it is, a gather fills the other rank's part with zeros, a broadcast from it
+    zeroes the tensor)."""
+    import torch.distributed as dist
+
+    _single_process_group()
+    saved_env = {k: os.environ.get(k) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    os.environ.update(RANK="0", WORLD_SIZE="2", LOCAL_RANK="0")
+
+    def gather(out, inp, *a, async_op=False, **kw):
+        if isinstance(out, (list, tuple)):
+            for i, t in enumerate(out):
+                t.copy_(inp) if i == 0 else t.zero_()
+        else:
+            out.zero_()
+            out.view(-1)[: inp.numel()].copy_(inp.reshape(-1))
+        return _Done() if async_op else None
+
+    def broadcast(t, src=0, *a, async_op=False, **kw):
+        if src != 0:
+            t.zero_()
+        return _Done() if async_op else None
+
+    def unchanged(*a, async_op=False, **kw):
+        return _Done() if async_op else None
+
+    stand_ins = dict(
+        get_world_size=lambda *a, **k: 2,
+        get_rank=lambda *a, **k: 0,
+        all_reduce=unchanged,
+        barrier=unchanged,
+        all_gather=gather,
+        all_gather_into_tensor=gather,
+        broadcast=broadcast,
+    )
+    saved = {name: getattr(dist, name) for name in stand_ins}
+    for name, stand_in in stand_ins.items():
+        setattr(dist, name, stand_in)
+    try:
+        yield
+    finally:
+        for name, original in saved.items():
+            setattr(dist, name, original)
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _blockwise_even(delta) -> bool:
@@ -1552,8 +1879,9 @@ def _setup(module, text, build: bool, log=None):
                 continue
             # a function the flow defines (get_lr in a main block) reads the flow's names as its globals
             scope.update(local)
-            for name, value in list(local.items()):
-                log(name, value)
+        # every log keeps a name's last value of the step, so the names are handed over once, at its end
+        for name, value in list(local.items()):
+            log(name, value)
 
     with _random_fills_skipped() if build else contextlib.nullcontext():
         run(_compiled(before))
@@ -1740,10 +2068,16 @@ def _momentum_in_step(module) -> list[list[float]]:
     return out
 
 
-def _optimisers(values):
+def _optimisers(values) -> list:
+    """The optimisers among ``values``, in the lists and tuples among them, and held by an object of
+    the script's own (a combined optimiser's list), each once."""
     import torch
 
-    return _instances(values, torch.optim.Optimizer)
+    values = list(values)
+    held = [
+        v for value in values if type(value).__module__ == "probed" for v in getattr(value, "__dict__", {}).values()
+    ]
+    return list({id(o): o for o in _instances([*values, *held], torch.optim.Optimizer)}.values())
 
 
 def _instances(values, kind):
@@ -1782,6 +2116,8 @@ def _followed_rates(module, text) -> tuple[list, list[dict]]:
         values = [*names.values(), *vars(module).values()]
         for opt in _optimisers(values):
             opt.step = _no_update
+        for owner in _instances(values, (torch.optim.Optimizer, torch.nn.Module)):
+            owner.zero_grad = _no_update  # no gradient is read: clearing them (every step) is time only
         for scheduler in _instances(values, torch.optim.lr_scheduler.LRScheduler):
             scheduler.last_epoch = step - 1
 
@@ -1853,8 +2189,8 @@ PROBES = {
     "squared_relu": squared_relu,
     "bounded_logits": bounded_logits,
     "qk_normalised": qk_normalised,
-    "orthogonal_update": orthogonal_update,
     "stacked_orthogonal": stacked_orthogonal,
+    "untied_head": untied_head,
     "relative_positions": relative_positions,
     "rotation_free_channels": rotation_free_channels,
     "attention_scale": attention_scale,
@@ -1930,11 +2266,14 @@ def bf16_embeddings(module, text):
 
 
 SCRIPT_PROBES = {  # probes that also read the script's training code
+    "orthogonal_update": orthogonal_update,
     "bf16_embeddings": bf16_embeddings,
     "unit_gradients": unit_gradients,
     "blockwise_orthogonal": blockwise_orthogonal,
     "lr_floor": lr_floor,
     "lr_plateau": lr_plateau,
+    "update_shape_scale": update_shape_scale,
+    "sharded_orthogonalisation": sharded_orthogonalisation,
 }
 
 

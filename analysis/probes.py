@@ -11,7 +11,9 @@ queries and keys, an orthogonalised optimiser update, a quantity the training lo
 ``squared_relu``, ``softcap`` -> ``bounded_logits``, ``QK-norm`` -> ``qk_normalised``, ``rotary`` ->
 ``relative_positions``, ``half-truncated rotary`` -> ``rotation_free_channels`` too, ``Muon`` /
 ``orthogonal`` -> ``orthogonal_update``, ``per-block`` orthogonalisation -> ``blockwise_orthogonal``
-too, ``batched Muon`` -> ``stacked_orthogonal`` too (how Muon communicates: none), ``dropped attention`` ->
+too, ``batched Muon`` -> ``stacked_orthogonal`` too, ``Muon rescaled`` -> ``update_shape_scale`` too, ``distributed
+Muon`` -> ``sharded_orthogonalisation`` (other ways Muon communicates: none), ``untied embedding and
+head`` -> ``untied_head``, ``dropped attention`` ->
 ``attention_calls``, ``block sliding window`` -> ``block_window``,
 ``long-short ... windows`` -> ``mixed_windows``,
 ``attention scale`` -> ``attention_scale``, ``head size 128`` -> ``head_width``, ``FP8 lm_head`` -> ``fp8_head``,
@@ -33,8 +35,8 @@ decides: it has record i+1's behaviour (a number within 10% of record i+1's, a c
 spread within 3%) -> reproduced; record i's behaviour (within 10% of record i's, or False) -> not
 reproduced. A setting whose idea is its direction (the softmax scale) is reproduced by moving from
 record i's number the way record i+1 did, at least half as far, and not by moving the other way. A
-candidate the probe cannot measure (a definition that does not load on CPU, an optimiser written into
-the training loop, a number in between) is left to the static layers, and the report says which layer
+candidate the probe cannot measure (a definition that does not load on CPU, optimisers built only on a
+GPU, a number in between) is left to the static layers, and the report says which layer
 decided. So is a "not reproduced" of a probe that builds the model from the
 script's classes when the candidate's own top-level code reworks the model after building it
 (``model = to_bf16_compute(model)``, ``parametrize.register_parametrization(model...)``; not the
@@ -95,6 +97,9 @@ SELECT = {
         r"(per[- ]block|block[- ]?wise|\bqkv\b).*(orthogonal|muon)|\bmuon\b.*(per[- ]block|block[- ]?wise)", re.I
     ),
     "stacked_orthogonal": re.compile(r"\b(batched|stacked)\b.*(\bmuon\b|newton|orthogonal)", re.I),
+    "update_shape_scale": re.compile(r"\bmuon\b.*\brescal|\brescal\w*\b.*\bmuon\b", re.I),
+    "untied_head": re.compile(r"\buntie[ds]?\b", re.I),
+    "sharded_orthogonalisation": re.compile(r"\bdistributed\b.*\bmuon\b|\bmuon\b.*\b(sharded|distributed)\b", re.I),
     "rotation_free_channels": re.compile(
         r"\b(half|partial|truncated)\b.*\brotary\b|\brotary\b.*\b(half|partial|truncated)\b", re.I
     ),
@@ -138,6 +143,18 @@ def probes_for(name: str) -> list[str]:
     if ramp:
         found = [f"rising:{ramp.group(1).lower()}"]  # "Muon momentum warmup" is about the momentum, not Muon
     return found
+
+
+def innovation_probes(innovation) -> list[str]:
+    """The probes of an innovation: those its name selects, then those its label names (``probes`` in
+    record.toml: a name too general to select one, as record 4's "Muon optimizer")."""
+    return list(dict.fromkeys([*probes_for(innovation.name), *innovation.probes]))
+
+
+def probe_exists(name: str) -> bool:
+    """Whether attribution has a probe of this name (``rising:WORD`` for any word)."""
+    kind, _, word = name.partition(":")
+    return name in SELECT or (kind == "rising" and bool(re.fullmatch(r"[a-z_]+", word)))
 
 
 @dataclass
@@ -404,7 +421,7 @@ def _reworks(text: str) -> frozenset[str]:
 
 
 def _probes_of(innovations) -> list[str]:
-    return sorted({p for i in innovations for p in probes_for(i.name)})
+    return sorted({p for i in innovations for p in innovation_probes(i)})
 
 
 def _applicable(probes: list[str], base: dict, target: dict) -> list[str]:
@@ -438,8 +455,11 @@ def behaviour(prober: Prober, base: str, target: str, candidate: str, innovation
     c = prober.measure(candidate, applicable) if applicable else {}
     reworked = bool(_reworks(candidate) - _reworks(base)) if applicable else False
     out = {}
-    for name in dict.fromkeys(i.name for i in innovations):
-        for p in probes_for(name):
+    first = {}
+    for innovation in innovations:
+        first.setdefault(innovation.name, innovation)
+    for name, innovation in first.items():
+        for p in innovation_probes(innovation):
             cand = c.get(p, {"value": None, "why": "not measured"})
             v = judge(p, b[p]["value"], t[p]["value"], cand["value"], cand["why"])
             if v.decided is False and reworked and _model_probe(p):

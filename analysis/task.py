@@ -16,7 +16,7 @@ from analysis.versions import Version
 
 def innovations_of(record) -> list[Innovation]:
     """The innovations record i+1 declares in its record.toml."""
-    return [Innovation(i.name, tuple(i.anchors), i.description) for i in record.meta.innovations]
+    return [Innovation(i.name, tuple(i.anchors), i.description, tuple(i.probes)) for i in record.meta.innovations]
 
 
 def task_scripts(store, track: str, number: int) -> tuple[tuple[str, str], tuple[str, str], list[Innovation]]:

@@ -68,7 +68,7 @@ import independent  # noqa: E402
 
 from analysis.attribute import THRESHOLD, attribute  # noqa: E402
 from analysis.diff import diff_versions, load  # noqa: E402
-from analysis.probes import SERVER_VARIABLE, behaviour, probes_for, shared_prober  # noqa: E402
+from analysis.probes import SERVER_VARIABLE, behaviour, innovation_probes, shared_prober  # noqa: E402
 from analysis.report import diff_text  # noqa: E402
 from analysis.syntax import Cache  # noqa: E402
 from analysis.task import load_task  # noqa: E402
@@ -384,7 +384,7 @@ def print_independent(results: dict) -> None:
 
 def _probe_decides(store, track: str, number: int) -> bool:
     base, target, innovations = load_task(store, track, number)
-    if not any(probes_for(i.name) for i in innovations):
+    if not any(innovation_probes(i) for i in innovations):
         return False
     verdicts = behaviour(shared_prober(), base.text, target.text, target.text, innovations)
     return any(v.decided is not None for v in verdicts.values())

@@ -13,6 +13,7 @@ of the mini track.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -198,6 +199,17 @@ class Ortho(torch.optim.Optimizer):
 SIGN_STEP = SVD_STEP.replace("U, S, Vh = torch.linalg.svd(p.grad, full_matrices=False)", "pass").replace(
     "U @ Vh", "p.grad.sign()"
 )
+# an update written into the training loop, with no optimiser class: the weights' own gradients
+IN_LOOP = (
+    "with torch.no_grad():\n"
+    "            for p in model.parameters():\n"
+    "                if p.dim() == 2 and p.grad is not None:\n"
+    "                    U, S, Vh = torch.linalg.svd(p.grad, full_matrices=False)\n"
+    "                    p.sub_(0.02 * U @ Vh)"
+)
+IN_LOOP_POLAR = IN_LOOP.replace("U @ Vh", "polar(p.grad)").replace(
+    "                    U, S, Vh = torch.linalg.svd(p.grad, full_matrices=False)\n", ""
+)
 RAMP = "momentum = 0.85 + 0.01 * step if step < 10 else 0.95\n        opt.param_groups[0]['momentum'] = momentum"
 
 FP8_FUNCTION = """
@@ -330,8 +342,20 @@ CASES = {
         [dict(POS=" + self.pos(torch.arange(T))"), dict(QK="q = q * 2")],
     ),
     "orthogonal_update": (
-        [dict(OPT=SVD_STEP), dict(OPT=CUBIC_STEP)],
-        [dict(OPT=SIGN_STEP), dict(OPT="class Plain(torch.optim.SGD):\n    pass")],
+        [
+            dict(OPT=SVD_STEP),
+            dict(OPT=CUBIC_STEP),
+            dict(LOOP=IN_LOOP),
+            dict(OPT=CUBIC_STEP, LOOP=IN_LOOP_POLAR),
+            dict(LOOP=IN_LOOP.replace("p.sub_(0.02 * U @ Vh)", "p.grad.copy_(U @ Vh)")),  # the SGD step's gradient
+        ],
+        [
+            dict(OPT=SIGN_STEP),
+            dict(OPT="class Plain(torch.optim.SGD):\n    pass"),
+            dict(LOOP=IN_LOOP.replace("U @ Vh", "p.grad.sign()")),  # a sign update, in the loop
+            dict(OPT=SIGN_STEP, LOOP=IN_LOOP.replace("U @ Vh", "p.grad")),  # plain SGD, in the loop
+            dict(LOOP=IN_LOOP.replace("p.sub_(0.02 * U @ Vh)", "p.grad.div_(p.grad.norm())")),  # normalised
+        ],
     ),
     # record i+1 raises the softmax scale above the default 1/sqrt(8) = 0.354; lowering it is the opposite
     "attention_scale": (
@@ -565,6 +589,9 @@ BY_BLOCKS = "torch.cat([polar(b) for b in g.chunk(3)]) if g.size(0) == 3 * g.siz
 
 BLOCKED = "blk = pos // 64\n        mask = (pos[:, None] >= pos[None, :]) & (blk[:, None] - blk[None, :] < 3)"
 
+# update scales chosen by name (a parameter group's setting): all shapes to RMS 1, or tall weights only
+SCALE_TABLE = "Lin = nn.Linear\nSCALES = dict(all=lambda r, c: max(r, c) ** 0.5, tall=lambda r, c: max(1, r / c) ** .5)"
+
 # probe -> (spellings that have the behaviour, spellings that do not[, record i where the template's
 # defaults have the behaviour already])
 BLOCK_CASES = {
@@ -718,6 +745,30 @@ BLOCK_CASES = {
         ],
         [dict(UPDATE="polar(g) * 2"), dict(UPDATE=BY_BLOCKS.replace("g.chunk(3)", "g.chunk(2)"))],
     ),
+    # record i scales every orthogonalised update to RMS 1; record i+1 scales tall weights only
+    "update_shape_scale": (
+        [
+            dict(UPDATE="polar(g) * max(1, g.size(0) / g.size(1)) ** 0.5"),
+            dict(UPDATE="polar(g) * (math.sqrt(g.size(0) / g.size(1)) if g.size(0) > g.size(1) else 1.0)"),
+            dict(UPDATE="polar(g) * (max(g.shape) / g.shape[1]) ** 0.5"),
+            dict(  # chosen by name from a table, in a setting of the parameter group
+                LINEAR=SCALE_TABLE,
+                UPDATE="polar(g) * SCALES[group['scale']](*g.shape)",
+                GROUPS="groups = [dict(params=matrices, scale='tall')]",
+            ),
+        ],
+        [
+            dict(UPDATE="polar(g)"),  # no scale at all
+            dict(UPDATE="polar(g) * g.size(1) ** 0.5"),  # by the inputs
+            dict(UPDATE="polar(g) * 2 * max(g.size(0), g.size(1)) ** 0.5"),  # a larger step
+            dict(
+                LINEAR=SCALE_TABLE,
+                UPDATE="polar(g) * SCALES[group['scale']](*g.shape)",
+                GROUPS="groups = [dict(params=matrices, scale='all')]",
+            ),
+        ],
+        dict(UPDATE="polar(g) * max(g.size(0), g.size(1)) ** 0.5"),
+    ),
     "lr_plateau": (
         [
             dict(SCHEDULE=LINEAR_FLOOR),  # a constant stretch, then a cooldown to zero
@@ -826,6 +877,7 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("gradient normalisation") == ["unit_gradients"]
     assert probes_for("head size 128") == ["head_width"]
     assert probes_for("batched Muon") == ["orthogonal_update", "stacked_orthogonal"]
+    assert probes_for("Muon rescaled") == ["orthogonal_update", "update_shape_scale"]
     # how Muon communicates is no orthogonalisation
     assert probes_for("Muon single-buffer all_gather") == probes_for("faster Muon communication") == []
     assert probes_for("bf16 activations (CastedLinear)") == ["cast_linears"]
@@ -1637,6 +1689,7 @@ def _rework(line: str, where: str = "    model = model.cuda()\n") -> str:
 def test_a_model_reworked_by_the_candidates_own_code_is_left_to_the_static_layers():
     class Inv:
         name = "bf16 activations (CastedLinear)"
+        probes = ()
 
     target = REWORK_BASE + "# TARGET\n"
     helpers = "\n\ndef to_bf16(net):\n    return half(net)\n\n\ndef half(net):\n    return net.to(torch.bfloat16)\n"
@@ -1675,3 +1728,194 @@ def test_a_model_reworked_by_the_candidates_own_code_is_left_to_the_static_layer
         behaviour(both, same, target + helpers, same.replace("pass\n", "pass  # edit\n"), [Inv])[Inv.name].decided
         is False
     )
+
+
+TABLES = """
+class Table(nn.Module):
+    def __init__(self, width, length=4096):
+        super().__init__()
+        angles = torch.outer(torch.arange(length).float(), torch.linspace(0, 1, width // 2))
+        self.register_buffer("cos", FILL, persistent=SAVED)
+
+    def forward(self, t):
+        return t * self.cos[: t.size(-2), None].repeat_interleave(2, -1)[None].transpose(1, 2)
+
+
+"""
+
+
+def tables_script(fill="angles.cos()", saved=False):
+    """The GPU script with a table module of its own in every attention (as the speedrun's rotary)."""
+    return (
+        gpu_script()
+        .replace("class Attention(", TABLES.replace("FILL", fill).replace("SAVED", str(saved)) + "class Attention(")
+        .replace(
+            "self.out = nn.Linear(dim, dim, bias=False)",
+            "self.out = nn.Linear(dim, dim, bias=False)\n        self.table = Table(dim // heads)",
+        )
+        .replace(
+            "y = flex_attention(q.transpose",
+            "q, k = self.table(q), self.table(k)\n        y = flex_attention(q.transpose",
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "fill, saved, shared",
+    [
+        ("angles.cos()", False, True),  # a table computed from the arguments alone
+        ("torch.randn_like(angles)", False, False),  # random: each layer draws its own
+        ("angles.cos()", True, False),  # saved with the module: a state of its own, perhaps changed
+    ],
+)
+def test_a_table_computed_again_in_every_layer_is_computed_once(fill, saved, shared):
+    """Parameterless modules of the script's own, built with the same arguments, share the tables the
+    first computed (the speedrun's 64K-position rotary tables took a third of a measurement to compute
+    in every layer); probes measure the same either way."""
+    text = tables_script(fill, saved)
+    model = probe_worker._build_model(probe_worker.load(text))
+    storage = {a.table.cos.data_ptr() for a in model.modules() if hasattr(a, "table")}
+    assert len(storage) == (1 if shared else 11)
+    names = ["attention_calls", "block_window", "bounded_logits"]
+    measured = probe_worker.measure(text, names)
+    assert {n: measured[n]["value"] for n in names} == {
+        "attention_calls": 11.0,
+        "block_window": True,
+        "bounded_logits": 15.0,
+    }
+
+
+def test_a_window_that_lets_no_other_block_through_shows_no_unit():
+    """The probe passes a window of two (tokens or blocks); a script that halves it for its first layers
+    (a short window) masks with one token, which shuts out every pair of different blocks as a block
+    window would: that mask cannot tell a window in tokens from one in blocks, and is left to the static
+    layers (a decoy whose window stays in tokens had been credited)."""
+    halved = (
+        gpu_script()
+        .replace("full = visible & (blk[:, None] > blk[None, :])", "full = visible & False  # every block masked")
+        .replace(
+            "causal = lambda b, h, q, k: q >= k",
+            "causal = lambda b, h, q, k: (q >= k) & (q - k < window_num_blocks // 2)",
+        )
+    )
+    out = probe_worker.measure(halved, ["block_window"])["block_window"]
+    assert out["value"] is None and "no window's unit" in out["why"]
+    # two tokens cut through the block pairs: a window in tokens
+    whole = halved.replace("window_num_blocks // 2", "window_num_blocks")
+    assert probe_worker.measure(whole, ["block_window"])["block_window"]["value"] is False
+
+
+def test_optimisers_an_object_of_the_scripts_own_holds_are_configured_ones():
+    """A combined optimiser of the script's own (record 3's CombinedOptimizer) holds the optimisers its
+    training configures: a setting they get there (the QKV split of record 4's Muon, given to one
+    optimiser of three) is read from them, not from the class's defaults."""
+    split = dict(
+        UPDATE="torch.cat([polar(b) for b in g.chunk(group['split'])])",
+        GROUPS="groups = [dict(params=[p for p in matrices if p.size(0) == 3 * p.size(1)], split=3), "
+        "dict(params=[p for p in matrices if p.size(0) != 3 * p.size(1)])]",
+    )
+    held = blocks_script(**split).replace(
+        "return [Ortho(groups), torch.optim.SGD(others, lr=0.1)]",
+        "return Combined([Ortho(groups), torch.optim.SGD(others, lr=0.1)])",
+    )
+    held = held.replace(
+        "def configure(model):",
+        "class Combined:\n    def __init__(self, optimizers):\n        self.optimizers = optimizers\n\n"
+        "    def __iter__(self):\n        return iter(self.optimizers)\n\n\ndef configure(model):",
+    )
+    assert "Combined([" in held
+    assert probe_worker.measure(held, ["blockwise_orthogonal"])["blockwise_orthogonal"]["value"] is True
+    whole = held.replace("split=3)", "split=1)")
+    assert probe_worker.measure(whole, ["blockwise_orthogonal"])["blockwise_orthogonal"]["value"] is False
+
+
+SHARDED = """
+import os
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+
+def polar(g):
+    U, S, Vh = torch.linalg.svd(g, full_matrices=False)
+    return U @ Vh
+
+
+class Ortho(torch.optim.Optimizer):
+    def __init__(self, params, lr=0.02, rank=0, world_size=1):
+        super().__init__(params, dict(lr=lr))
+        self.rank, self.world_size = rank, world_size
+
+    @torch.no_grad()
+    def step(self):
+        params = [p for group in self.param_groups for p in group["params"]]
+        STEP
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(16, 16, bias=False) for _ in range(6)])
+
+
+def main():
+    model = Net()
+    rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    opt = Ortho(model.parameters(), rank=rank, world_size=world_size)
+    for step in range(10):
+        opt.step()
+
+
+if __name__ == "__main__":
+    main()
+"""
+ROUND_ROBIN = """flat = torch.zeros(sum(p.numel() for p in params))
+        at = 0
+        for i, p in enumerate(params):
+            if i % self.world_size == self.rank:
+                flat[at : at + p.numel()] = polar(p.grad).flatten()
+            at += p.numel()
+        dist.all_reduce(flat)
+        at = 0
+        for p in params:
+            p.sub_(0.02 * flat[at : at + p.numel()].view_as(p))
+            at += p.numel()"""
+CHUNKS = """world, rank = dist.get_world_size(), dist.get_rank()
+        per = -(-len(params) // world)
+        for start in range(0, len(params), per):
+            mine = params[start : start + per]
+            out = [torch.zeros(len(mine), *params[0].shape) for _ in range(world)]
+            local = torch.zeros(len(mine), *params[0].shape)
+            if start // per == rank:
+                local = torch.stack([polar(p.grad) for p in mine])
+            dist.all_gather(out, local)
+            for p, u in zip(mine, out[start // per]):
+                p.sub_(0.02 * u)"""
+OWNERS = """handles = []
+        world, rank = dist.get_world_size(), dist.get_rank()
+        updates = [polar(p.grad) if i % world == rank else torch.zeros_like(p) for i, p in enumerate(params)]
+        for i, u in enumerate(updates):
+            handles.append(dist.broadcast(u, src=i % world, async_op=True))
+        for h in handles:
+            h.wait()
+        for p, u in zip(params, updates):
+            p.sub_(0.02 * u)"""
+
+
+@pytest.mark.parametrize(
+    "step, share",
+    [
+        (ROUND_ROBIN, 0.5),  # rank and world size given by the script's call, from the environment
+        (CHUNKS, 0.5),  # read from torch.distributed, contiguous shares exchanged by a gather
+        (OWNERS, 0.5),  # each weight's owner broadcasts its update
+        ("for p in params:\n            p.sub_(0.02 * polar(p.grad))", 1.0),  # every rank does all
+        (ROUND_ROBIN.replace("if i % self.world_size == self.rank:", "if True:"), 1.0),  # all, then summed
+    ],
+)
+def test_orthogonalisation_shared_out_between_ranks_is_told_from_each_doing_all(step, share):
+    """Record 6's distributed Muon: on rank 0 of a world of two whose collectives bring nothing from
+    the other rank, half of the weights move orthogonally, however the shares are dealt out and the
+    updates exchanged; where every rank orthogonalises every weight, all of them do."""
+    out = probe_worker.measure(SHARDED.replace("STEP", step), ["sharded_orthogonalisation"])
+    assert out["sharded_orthogonalisation"]["value"] == pytest.approx(share), out
+    assert os.environ.get("WORLD_SIZE") in (None, "1")  # the two-process world ends with the probe

@@ -44,7 +44,7 @@ def test_labels_are_well_formed(index):
     names = [i["name"] for i in innovations]
     assert len(names) == len(set(names)), f"r{index:02d}: duplicate innovation names"
     for inv in innovations:
-        assert set(inv) <= {"name", "description", "anchors"}, f"r{index:02d}: unknown keys in {inv['name']}"
+        assert set(inv) <= {"name", "description", "anchors", "probes"}, f"r{index:02d}: unknown keys in {inv['name']}"
         assert inv["name"].strip() and inv.get("description", "").strip()
         anchors = inv["anchors"]
         assert isinstance(anchors, list)

@@ -100,10 +100,11 @@ def records_add(
 
     Example: speedrun records add --track mini /tmp/r05
     """
+    from analysis.probes import probe_exists
     from replay.records.add import add_record
 
     store = RecordsStore()
-    commit = add_record(store, track, path, allow_gap=allow_gap)
+    commit = add_record(store, track, path, allow_gap=allow_gap, probe_known=probe_exists)
     record = store.records(track)[-1]
     print(f"added {record.label} ({record.meta.name}) as commit {commit}")
 

@@ -29,7 +29,7 @@ PAPER_HINT_FILES = {
 class Labels:
     """What we know about one record beyond its code."""
 
-    innovations: tuple[dict, ...] = ()  # {"name", "description", "anchors"} as record.toml wants them
+    innovations: tuple[dict, ...] = ()  # {"name", "description", "anchors"[, "probes"]} as record.toml wants them
     protected: tuple[str, ...] = ()
     hints: dict[int, str] = field(default_factory=dict)  # level -> markdown
 
@@ -46,6 +46,7 @@ def load_labels(track: str, index: int, root: Path = LABELS_DIR) -> Labels | Non
         raise SpeedrunError(f"{path}: not valid TOML ({exc})") from None
     innovations = tuple(
         {"name": i["name"], "description": i.get("description", ""), "anchors": list(i.get("anchors", []))}
+        | ({"probes": list(i["probes"])} if i.get("probes") else {})
         for i in raw.get("innovations", [])
     )
     hints = {

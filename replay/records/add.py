@@ -96,8 +96,11 @@ def tree_from_folder(repo: pygit2.Repository, folder: Path) -> pygit2.Oid:
     return build(folder)
 
 
-def validate_folder(folder: Path, track: str, store: RecordsStore | None, allow_gap: bool = False) -> RecordMeta:
-    """Check a record folder against the track it would join; return its metadata."""
+def validate_folder(
+    folder: Path, track: str, store: RecordsStore | None, allow_gap: bool = False, probe_known=None
+) -> RecordMeta:
+    """Check a record folder against the track it would join; return its metadata. ``probe_known``
+    (a probe's name -> whether attribution has it) checks the probes an innovation names."""
     folder = Path(folder)
     where = f"{folder}/{paths.RECORD_TOML}"
     files = record_files(folder)  # first: nothing below reads a link, a device or a non-UTF-8 file
@@ -119,6 +122,14 @@ def validate_folder(folder: Path, track: str, store: RecordsStore | None, allow_
         except (RecursionError, MemoryError, ValueError) as exc:
             raise RecordError(f"{script}: Python cannot parse it ({type(exc).__name__})") from None
     _check_labels(meta, folder, where)
+    if probe_known is not None:
+        for innovation in meta.innovations:
+            for probe in innovation.probes:
+                if not probe_known(probe):
+                    raise RecordError(
+                        f"{where}: innovations '{innovation.name}' names probe '{probe}', which attribution does not "
+                        "have (the README's probe table lists them)"
+                    )
     _check_lineage(meta, track, store, where, allow_gap)
     for path in files:
         relative = path.relative_to(folder)
@@ -168,10 +179,11 @@ def commit_message(meta: RecordMeta) -> str:
     )
 
 
-def add_record(store: RecordsStore, track: str, folder: Path, allow_gap: bool = False) -> str:
+def add_record(store: RecordsStore, track: str, folder: Path, allow_gap: bool = False, probe_known=None) -> str:
     """Validate and commit a record folder onto ``track``; return the new commit id. With
-    ``allow_gap`` the index may skip numbers (records that exist but whose code does not)."""
-    meta = validate_folder(folder, track, store, allow_gap)
+    ``allow_gap`` the index may skip numbers (records that exist but whose code does not);
+    ``probe_known`` as for :func:`validate_folder`."""
+    meta = validate_folder(folder, track, store, allow_gap, probe_known)
     repo = store.repo
     tag_ref = f"refs/tags/{tag_name(track, meta.index)}"
     if tag_ref in repo.references:

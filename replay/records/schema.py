@@ -34,6 +34,7 @@ class Innovation:
     name: str
     anchors: tuple[str, ...]
     description: str = ""
+    probes: tuple[str, ...] = ()  # behavioural probes attribution runs beyond those the name selects
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,7 @@ def _parse_innovation(t: _Table) -> Innovation:
         name=t.str("name"),
         anchors=t.strings("anchors", required=False),  # empty: nothing in the code (a new PyTorch, say)
         description=t.str("description", required=False, default=""),
+        probes=t.strings("probes", required=False),
     )
     t.done()
     return innovation
