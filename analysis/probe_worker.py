@@ -1441,30 +1441,45 @@ def orthogonal_update(module, text):
         raise
 
 
-def _along_polar(delta, grad) -> bool:
-    """Whether a step is the gradient orthogonalised: along U V^T of the gradient's SVD (cosine above
-    0.9). The weights a loop updates have the model's shapes, tall ones among them, whose sign or
-    scaled gradient can look even (a tall random sign matrix has singular values within a factor 4);
-    none points along U V^T."""
+def _along_polar(delta, polar) -> bool:
+    """Whether a step is the gradient orthogonalised: along ``polar``, U V^T of the gradient's SVD
+    (cosine above 0.9). The weights a loop updates have the model's shapes, tall ones among them,
+    whose sign or scaled gradient can look even (a tall random sign matrix has singular values
+    within a factor 4); none points along U V^T."""
     import torch
 
-    u, _, vh = torch.linalg.svd(grad.float(), full_matrices=False)
-    polar = (u @ vh).flatten()
-    return abs(float(torch.nn.functional.cosine_similarity(delta.flatten(), polar, dim=0))) > 0.9
+    return abs(float(torch.nn.functional.cosine_similarity(delta.flatten(), polar.flatten(), dim=0))) > 0.9
+
+
+@functools.cache
+def _gradient_and_polar(rows: int, cols: int):
+    """An ill-conditioned gradient of this shape and U V^T of its SVD, computed once per shape."""
+    import torch
+
+    grad = _ill_conditioned(rows, cols, 0) if rows >= cols else _ill_conditioned(cols, rows, 0).T.contiguous()
+    u, _, vh = torch.linalg.svd(grad, full_matrices=False)
+    return grad, u @ vh
+
+
+def _give_gradient(weight):
+    """Give a 2-D weight an ill-conditioned gradient (its own copy); returns U V^T of it."""
+    grad, polar = _gradient_and_polar(*weight.shape)
+    weight.grad = grad.to(weight.dtype, copy=True)
+    return polar
 
 
 def _loop_updates(module, text) -> list:
     """What the training loop's own code makes of ill-conditioned gradients at its first step, over
     the models the statements before it build (tiny), every 2-D weight given one: (direction,
-    gradient given) for each weight the loop's code moves itself, or whose gradient it rewrites before
-    an optimiser steps (the direction: the move, or the gradient the step reads). Optimisers' steps
+    U V^T of the gradient given) for each weight the loop's code moves itself, or whose gradient it
+    rewrites before an optimiser steps (the direction: the move, or the gradient the step reads). Optimisers' steps
     and ``zero_grad`` do nothing. Nothing moved or rewritten: a LookupError."""
     import torch
 
     _single_process_group()
     weights: list = []
     before: list = []
-    given: list = []
+    given: list = []  # (the gradient given, U V^T of it)
     read: dict = {}  # weight's id -> the gradient an optimiser's step found on it
     found: list = []
 
@@ -1486,21 +1501,19 @@ def _loop_updates(module, text) -> list:
         models = _instances(values, torch.nn.Module)
         weights.extend({id(w): w for m in models for w in m.parameters() if w.dim() == 2}.values())
         with torch.no_grad():
-            for seed, w in enumerate(weights):
-                rows, cols = w.shape
-                grad = _ill_conditioned(rows, cols, seed) if rows >= cols else _ill_conditioned(cols, rows, seed).T
-                w.grad = grad.contiguous().to(w.dtype)
-                given.append(w.grad.detach().float().clone())
+            for w in weights:
+                polar = _give_gradient(w)
+                given.append((w.grad.detach().float().clone(), polar))
                 before.append(w.detach().clone())
 
     def observe(step, names):
-        for w, b, g in zip(weights, before, given, strict=True):
+        for w, b, (g, polar) in zip(weights, before, given, strict=True):
             moved = (w.detach() - b).float()
             rewritten = read.get(id(w))
             if moved.abs().sum() > 0:
-                found.append((moved, g))
+                found.append((moved, polar))
             elif rewritten is not None and not torch.allclose(rewritten, g):
-                found.append((rewritten, g))
+                found.append((rewritten, polar))
         raise _PassDecided  # the first step shows what the loop does with gradients
 
     with contextlib.suppress(_PassDecided):
@@ -1625,25 +1638,22 @@ def sharded_orthogonalisation(module, text):
 
 
 def _orthogonalised_share(opt) -> float | None:
-    """The share of an optimiser's 2-D weights one step moves orthogonally, each given an
-    ill-conditioned gradient; None where it moves none so (or cannot step)."""
+    """The share of an optimiser's 2-D weights one step moves orthogonally (along U V^T of the
+    ill-conditioned gradient each is given); None where it moves none so (or cannot step)."""
     import torch
 
     weights = [w for group in opt.param_groups for w in group["params"] if w.dim() == 2]
     if len(weights) < 2:
         return None
     with torch.no_grad():
-        for seed, w in enumerate(weights):
-            rows, cols = w.shape
-            grad = _ill_conditioned(rows, cols, seed) if rows >= cols else _ill_conditioned(cols, rows, seed).T
-            w.grad = grad.contiguous().to(w.dtype)
+        polars = [_give_gradient(w) for w in weights]
         before = [w.detach().clone() for w in weights]
         try:
             opt.step()
         except Exception:  # noqa: BLE001 - an optimiser that cannot step here
             return None
     moves = [(w.detach() - b).float() for w, b in zip(weights, before, strict=True)]
-    even = [bool(d.abs().sum() > 0) and _even(d) for d in moves]
+    even = [bool(d.abs().sum() > 0) and _along_polar(d, polar) for d, polar in zip(moves, polars, strict=True)]
     return sum(even) / len(even) if any(even) else None
 
 
