@@ -400,7 +400,8 @@ def process_timing(
     later call brings a new candidate (a comment added), as an agent's next branch would, so only the
     candidate is measured. ``server``: the calls share the warm probe server (the default; the first
     call starts it), else each starts a worker of its own (``SPEEDRUN_PROBE_SERVER=0``). ``task``: that
-    task instead of the longest. None where no probe decides on this machine (no sandbox)."""
+    task instead of the longest. None where no probe decides (none of the task's probes tells its records
+    apart, or this machine has no sandbox)."""
     tasks = [t for t in store.tasks(track) if task is None or t.number == task]
     if probed:  # tasks where a probe decides gold's verdict: the candidate must be measured
         tasks = [t for t in tasks if _probe_decides(store, track, t.number)]
@@ -448,7 +449,10 @@ def print_process(process: dict) -> None:
     print("\n## Speed\n")
     for key, p in process.items():
         if p is None:
-            print(f"speedrun attribute as a process, {key}: no task where a probe decides here (no sandbox)")
+            print(
+                f"speedrun attribute as a process, {key}: no probe decides here (the task's probes do not tell its "
+                "records apart, or this machine has no sandbox)"
+            )
             continue
         probed = p["process_s_cold"] is not None
         what = (
