@@ -1671,8 +1671,9 @@ def _two_process_world():
 
     def gather(out, inp, *a, async_op=False, **kw):
         if isinstance(out, (list, tuple)):
-            for i, t in enumerate(out):
-                t.copy_(inp) if i == 0 else t.zero_()
+            out[0].copy_(inp)
+            for other in out[1:]:
+                other.zero_()
         else:
             out.zero_()
             out.view(-1)[: inp.numel()].copy_(inp.reshape(-1))
