@@ -641,7 +641,7 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
         if unit.kind == "region":
             for atom in unit.atoms:
                 for name in _assigned_names(atom.node):
-                    module_counts[name] += 1
+                    module_counts[name] += not _passed_through(atom.node, name)
     # module-level constants first (fields may use them), then configuration fields and argparse
     for unit in units:
         if unit.kind != "region":
@@ -700,6 +700,19 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
     _field_overrides(units, canon, facts, config)
     _class_aliases(units, canon, facts, config)
     return facts
+
+
+def _passed_through(node, name: str) -> bool:
+    """``name = f(name)``: the name handed to a function of the script's that gives it back (a pass of
+    overrides from the environment over a table of settings, which keeps the table's literal values,
+    as the sandbox's environment sets none) does not bind it anew."""
+    if node.kind != "assignment" or len(node.children) != 2 or node.children[0].kind != "identifier":
+        return False
+    value = node.children[1]
+    if value.kind != "call" or len(value.children) < 2 or value.children[0].kind != "identifier":
+        return False
+    arguments = value.children[1].children
+    return len(arguments) == 1 and arguments[0].kind == "identifier" and arguments[0].label == name
 
 
 def _configuration_objects(units: list[Unit], config: set[str], module_counts: Counter) -> dict[str, str]:

@@ -159,6 +159,9 @@ TINY_VOCAB = 256
 MAX_WIDTH = 256  # a wider model is built with fewer heads of its own width, at its own depth
 FLEX_BLOCK = 128  # FlexAttention's block: the sequences of a script that uses it are whole blocks
 CONTAINERS = {"dict", "list", "tuple", "set", "frozenset", "int", "float", "str"}
+# builtins a constant may be computed with (NUM_TABLES = 1 + max(i for i in LAYOUT if i is not None))
+PURE_BUILTINS = {"abs", "all", "any", "bool", "enumerate", "len", "max", "min", "range", "reversed", "round", "sorted"}
+PURE_BUILTINS |= {"sum", "zip"}
 
 
 def _protocol_out():
@@ -203,11 +206,11 @@ def _evaluated(node):
 
 
 def _harmless_call(func) -> bool:
-    """A builtin container or number, a partial function, or a read of the environment
-    (``os.environ.get("X", "1")``: the sandbox's environment holds no such setting, so the script's
-    default is taken)."""
+    """A builtin container or number, a builtin that computes a constant from others (``max``,
+    ``len``), a partial function, or a read of the environment (``os.environ.get("X", "1")``: the
+    sandbox's environment holds no such setting, so the script's default is taken)."""
     if isinstance(func, ast.Name):
-        return func.id in CONTAINERS or func.id == "partial"
+        return func.id in CONTAINERS or func.id in PURE_BUILTINS or func.id == "partial"
     return ast.unparse(func) in ("os.environ.get", "os.getenv", "functools.partial")
 
 
@@ -284,6 +287,7 @@ def _cpu_only():
 
     stay = lambda self, *a, **kw: self  # noqa: E731
     torch.Tensor.cuda = torch.nn.Module.cuda = torch.Tensor.pin_memory = stay
+    torch.cuda.current_device = lambda: 0  # torch.device("cuda", torch.cuda.current_device()) names the CPU then
     one_process = _one_process_ddp()
     torch.nn.parallel.DistributedDataParallel = torch.nn.parallel.distributed.DistributedDataParallel = one_process
     torch._scaled_mm = _scaled_mm_in_float32
@@ -1162,10 +1166,12 @@ def _detached_blocks(module, detach: bool = True):
     # outside the blocks whatever is shaped like one; inside them (a block's own value table) the
     # embeddings, where a matrix of vocab rows may as well be a linear layer's
     embedded = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    # a stack of tables (layers x vocab x width, indexed ``stack[:, idx]``) counts as one wide table
     tables = [
         p
         for p in model.parameters()
-        if p.dim() == 2 and p.shape[0] == vocab and (id(p) not in own or id(p) in embedded)
+        if (p.dim() == 2 and p.shape[0] == vocab and (id(p) not in own or id(p) in embedded))
+        or (p.dim() == 3 and p.shape[1] == vocab and id(p) not in own)
     ]
 
     def detach_stream(mod, args):
@@ -1186,6 +1192,8 @@ def _columns_read(tensor, tables) -> set:
     read = set()
     for t, g in enumerate(grads):
         if g is not None:
+            if g.dim() == 3:  # a stack of tables: its tables' columns side by side
+                g = g.transpose(0, 1).reshape(g.shape[1], -1)
             read |= {(t, int(c)) for c in torch.nonzero(g.abs().sum(0)).flatten()}
     return read
 

@@ -617,10 +617,23 @@ BLOCK_CASES = {
                 VE_TABLES="for block in self.blocks:\n            block.table = nn.Embedding(config.vocab_size, C)",
                 VE_LAYOUT="ves = [block.table(idx) for block in self.blocks]",
             ),
+            dict(  # a stack of tables, one parameter, gathered by token
+                VE_TABLES="self.ve = nn.Parameter(torch.randn(n, config.vocab_size, C))",
+                VE_LAYOUT="ves = self.ve[:, idx].unbind(0)",
+            ),
+            dict(  # their number a constant computed from the layout (a builtin over constants)
+                VE_TABLES="self.ves = nn.ModuleList([nn.Embedding(config.vocab_size, C) for _ in range(N_TABLES)])",
+                VE_LAYOUT="ves = [self.ves[i](idx) for i in LAYOUT]",
+                LINEAR="Lin = nn.Linear\nLAYOUT = (0, 1, 2, 3)\nN_TABLES = 1 + max(i for i in LAYOUT if i is not None)",
+            ),
         ],
         [
             dict(INPUT_MIX="x = x + ve if ve is not None else x", VALUES="pass"),  # into the residual stream
             dict(VE_TABLES=ONE_TABLE, VE_LAYOUT="ves = [self.ve(idx)] * n"),  # one table for every block
+            dict(  # one stacked table read by every block
+                VE_TABLES="self.ve = nn.Parameter(torch.randn(1, config.vocab_size, C))",
+                VE_LAYOUT="ves = [self.ve[0, idx]] * n",
+            ),
         ],
         dict(VE_TABLES=ONE_TABLE, VE_LAYOUT="ves = [None] * n"),
     ),
@@ -1286,6 +1299,13 @@ def test_a_script_written_for_the_gpu_is_measured_on_cpu():
     # a block count whose name does not say so is still a block window
     unnamed = gpu_script().replace("window_num_blocks", "sliding_window")
     assert probe_worker.measure(unnamed, ["block_window"])["block_window"]["value"] is True
+    # a tensor made on the current CUDA device, by its number
+    numbered = gpu_script().replace(
+        'blk = torch.arange(n, dtype=torch.int32, device="cuda")',
+        'blk = torch.arange(n, dtype=torch.int32, device=torch.device("cuda", torch.cuda.current_device()))',
+    )
+    assert numbered != gpu_script()
+    assert probe_worker.measure(numbered, ["block_window"])["block_window"]["value"] is True
 
 
 def test_long_and_short_windows_are_told_from_one_window_in_every_layer():

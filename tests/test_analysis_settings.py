@@ -15,6 +15,8 @@
    body reads module constants.
 7. A field set after parsing under a switch on by default (a feature flag, ``if args.short:``) is
    re-tuned as if set unconditionally; under a switch off by default, or in its ``else``, it is not.
+8. A setting read from a table the script writes as a literal is the table's number, also where the
+   table is then handed through a function of overrides from the environment (``X = f(X)``).
 """
 
 from __future__ import annotations
@@ -386,3 +388,40 @@ def test_a_retune_behind_a_flag_on_by_default_is_a_retune():
         ),
     )
     assert scores(FEWER_STEPS, constant, [STEPS])["hyperparameters"] >= THRESHOLD
+
+
+# ---- 8: settings read from a table the script writes, overridden from the environment -----------
+
+EXPERIMENT = """EXPERIMENT = dict(num_iterations=STEPS_VALUE, warmup=0)
+
+
+def apply_overrides(exp):
+    for key, default in exp.items():
+        raw = os.environ.get("RUN_" + key.upper())
+        if raw is not None:
+            exp[key] = type(default)(raw)
+    return exp
+
+
+EXPERIMENT = apply_overrides(EXPERIMENT)
+"""
+
+
+def test_a_setting_read_from_a_table_passed_through_overrides_is_the_tables_number():
+    """``num_iterations = EXPERIMENT["num_iterations"]``, where the table is written as a literal and
+    then handed to a function that gives it back with overrides from the environment (which the run
+    may not set): the table's number is the setting."""
+
+    def table(steps: str, rebound: str = "EXPERIMENT = apply_overrides(EXPERIMENT)") -> str:
+        text = EXPERIMENT.replace("STEPS_VALUE", steps).replace("EXPERIMENT = apply_overrides(EXPERIMENT)", rebound)
+        return edit(
+            BASE,
+            ("class Hyperparameters:", text + "\n\nclass Hyperparameters:"),
+            ("    num_iterations = 1393", '    num_iterations = EXPERIMENT["num_iterations"]'),
+        )
+
+    assert scores(FEWER_STEPS, table("1200"), [STEPS])["hyperparameters"] >= THRESHOLD
+    assert scores(FEWER_STEPS, table("1500"), [STEPS])["hyperparameters"] < THRESHOLD  # the other way
+    # a table built anew from other values is not the literal one
+    rebuilt = table("1200", "EXPERIMENT = dict(num_iterations=1500, warmup=0)")
+    assert scores(FEWER_STEPS, rebuilt, [STEPS])["hyperparameters"] < THRESHOLD
