@@ -1579,8 +1579,6 @@ def update_shape_scale(module, text):
 
     import torch
 
-    tall = _ill_conditioned(128, 32, 0)
-    wide = tall.T.contiguous()
     try:
         names = _setup(module, text, build=True)[0]
         configured = list(_optimisers([*names.values(), *vars(module).values()]))
@@ -1599,26 +1597,27 @@ def update_shape_scale(module, text):
                 makers.append(functools.partial(type(opt), **given))
     makers += _classes(module, torch.optim.Optimizer)
     for make in makers:
-        ratio = _shape_ratio(make, wide, tall)
+        ratio = _shape_ratio(make)
         if ratio is not None:
             return ratio
     raise LookupError("no optimiser of the script orthogonalises the update of a 2-D weight")
 
 
-def _shape_ratio(make, wide, tall) -> float | None:
-    """RMS of the step ``make([w1, w2])`` takes on a wide and a tall weight, the first over the
-    second; None where it cannot step or does not orthogonalise."""
+def _shape_ratio(make) -> float | None:
+    """RMS of the step ``make([wide, tall])`` takes on a 32 x 128 and a 128 x 32 weight (the same
+    ill-conditioned gradient, transposed), the first over the second; None where it cannot step or
+    does not orthogonalise."""
     import torch
 
     with contextlib.suppress(Exception):
         _single_process_group()
     torch.manual_seed(0)
-    weights = [torch.nn.Parameter(torch.randn(*g.shape) * 0.02) for g in (wide, tall)]
+    weights = [torch.nn.Parameter(torch.randn(*shape) * 0.02) for shape in ((32, 128), (128, 32))]
     try:
         opt = make(weights)
         before = [w.detach().clone() for w in weights]
-        for w, g in zip(weights, (wide, tall), strict=True):
-            w.grad = g.clone()
+        for w in weights:
+            _give_gradient(w)
         opt.step()
     except Exception:  # noqa: BLE001 - e.g. an optimiser needing more processes, or other settings
         return None

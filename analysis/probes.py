@@ -152,9 +152,11 @@ def innovation_probes(innovation) -> list[str]:
 
 
 def probe_exists(name: str) -> bool:
-    """Whether attribution has a probe of this name (``rising:WORD`` for any word)."""
+    """Whether the probe worker measures a probe of this name (``rising:WORD`` for any word)."""
     kind, _, word = name.partition(":")
-    return name in SELECT or (kind == "rising" and bool(re.fullmatch(r"[a-z_]+", word)))
+    if kind == "rising":
+        return bool(re.fullmatch(r"[a-z_]+", word))
+    return name in probe_worker.PROBES or name in probe_worker.SCRIPT_PROBES
 
 
 @dataclass
