@@ -13,7 +13,8 @@ per task, so no writer saw a later record), ``heldout10`` and ``heldout11`` (lik
 and styles each), ``heldout12`` (likewise, eight more), ``heldout13`` (likewise, eight more, written
 after the fixes ``heldout12`` led to), ``heldout14`` (likewise, eight more, written after those
 ``heldout13`` led to), ``heldout15`` (likewise, eight more, written after those ``heldout14`` led to),
-``heldout16`` (likewise, eight more, written after those ``heldout15`` led to),
+``heldout16`` (likewise, eight more, written after those ``heldout15`` led to), ``heldout17``
+(likewise, eight more, written after those ``heldout16`` led to),
 and ``seen`` (real track: candidates
 whose writers had seen record i+1, neither held out nor tuned on when first measured). Per set and
 track: precision and recall of
@@ -41,7 +42,7 @@ sandboxed probe worker; later calls find the candidate's measurements cached), c
 i+1 reformatted (``--time-tasks 15,18``: those real-track tasks' probed calls too); and, in
 process, attribution and the structural diff on a ~600-line pair against `git diff --no-index`.
 
-Usage: python bench/attribution.py [--suite dev|heldout1|...|heldout16|seen|all] [--nanogpt-checkout PATH]
+Usage: python bench/attribution.py [--suite dev|heldout1|...|heldout17|seen|all] [--nanogpt-checkout PATH]
        [--skip-perturbations] [--time-tasks N,...] [--track T ...] [--records PATH] [--repeat N] [--json OUT]
 """
 
