@@ -809,12 +809,14 @@ def _field_overrides(units: list[Unit], canon: Canon, facts: Facts, config: set[
     assigned: Counter = Counter()
     found = []
     on = _flags_on(units, config)
-    for unit in units:
-        if unit.kind != "region" and unit.qualname != "main":
-            continue
+    flow = [unit for unit in units if unit.kind == "region" or unit.qualname == "main"]
+    tables = _literal_tables([atom for unit in flow for atom in unit.atoms])
+    for unit in flow:
         for index, atom in enumerate(unit.atoms):
             pairs = (
-                _override_pairs(atom.node) or _loop_override_pairs(unit, index) or _constructor_pairs(atom.node, config)
+                _override_pairs(atom.node, tables)
+                or _loop_override_pairs(unit, index)
+                or _constructor_pairs(atom.node, config)
             )
             if pairs and all(name in facts.consts for name, _ in pairs) and _straight_line(unit, atom, on):
                 assigned.update(name for name, _ in pairs)
@@ -827,10 +829,42 @@ def _field_overrides(units: list[Unit], canon: Canon, facts: Facts, config: set[
             facts.definitions[id(atom)] = tuple(name for name, _ in pairs)
 
 
-def _override_pairs(node) -> list[tuple[str, object]]:
+def _literal_tables(atoms) -> dict[str, object]:
+    """Names the program's flow binds once, to a literal table of settings (``dict(lr=3e-3)`` or
+    ``{"lr": 3e-3}``) -> that table's node."""
+    counts = Counter(name for atom in atoms for name in _assigned_names(atom.node))
+    out = {}
+    for atom in atoms:
+        kids = atom.node.children
+        if atom.node.kind == "assignment" and len(kids) == 2 and kids[0].kind == "identifier":
+            if counts[kids[0].label] == 1 and _table_pairs(kids[1]):
+                out[kids[0].label] = kids[1]
+    return out
+
+
+def _spread_pairs(arguments: list, tables: dict) -> list[tuple[str, object]]:
+    """(keyword, value node) of an argument list of keywords and ``**table`` (a literal table, or a
+    name bound once to one), else none."""
+    pairs = []
+    for a in arguments:
+        if a.kind == "keyword_argument":
+            pairs.append((a.children[0].label, a.children[-1]))
+            continue
+        table = a.children[0] if a.kind == "dictionary_splat" and a.children else None
+        if table is not None and table.kind == "identifier":
+            table = tables.get(table.label)
+        found = _table_pairs(table) if table is not None else []
+        if not found:
+            return []
+        pairs += found
+    return pairs
+
+
+def _override_pairs(node, tables: dict) -> list[tuple[str, object]]:
     """(field, value node) of ``obj.field = value`` (tuples too), ``setattr(obj, "field", value)``,
     ``parser.set_defaults(field=value)`` and ``vars(obj).update(...)`` or ``obj.__dict__.update(...)``
-    with keywords or a literal table."""
+    with keywords or a literal table (``tables``: names bound to one, which ``**name`` or the
+    argument may name)."""
     kids = node.children
     if node.kind == "call" and kids and kids[0].label == "setattr" and len(kids) > 1:
         args = kids[1].children
@@ -840,9 +874,12 @@ def _override_pairs(node) -> list[tuple[str, object]]:
     method = kids[0].children[-1].label if node.kind == "call" and kids and kids[0].kind == "attribute" else None
     arguments = kids[1].children if method and len(kids) > 1 else []
     if method == "set_defaults":
-        return _keyword_pairs(arguments)
+        return _spread_pairs(arguments, tables)
     if method == "update" and _fields_of_object(kids[0].children[0]):
-        return _keyword_pairs(arguments) or (_table_pairs(arguments[0]) if len(arguments) == 1 else [])
+        table = arguments[0] if len(arguments) == 1 else None
+        if table is not None and table.kind == "identifier":
+            table = tables.get(table.label)
+        return _spread_pairs(arguments, tables) or (_table_pairs(table) if table is not None else [])
     if node.kind != "assignment" or len(kids) != 2:
         return []
     target, value = kids

@@ -675,10 +675,10 @@ def squared_relu(module):
     first, last = layers[0], layers[-1]
     x = torch.linspace(-3, 3, first.weight.shape[0]).repeat(2, 1)
     seen = {}
-    first.forward = lambda inp: x.to(inp.dtype)
+    first.forward = lambda inp: x.to(inp.dtype, copy=True)  # a copy: the activation may work in place
 
     def capture(inp):
-        seen["h"] = inp.detach().float()
+        seen["h"] = inp.detach().float().clone()
         return torch.zeros(inp.shape[:-1] + (last.weight.shape[0],))
 
     last.forward = capture
@@ -784,8 +784,8 @@ def bounded_logits(module):
     head = getattr(model, "lm_head", None)
     if head is None:
         raise LookupError("no lm_head")
-    raw = []
-    head.register_forward_hook(lambda mod, inp, out: raw.append(out.detach().float().reshape(-1)))
+    raw = []  # a copy: the script may go on to scale the head's output in place
+    head.register_forward_hook(lambda mod, inp, out: raw.append(out.detach().float().reshape(-1).clone()))
 
     def run():
         raw.clear()
@@ -1869,6 +1869,37 @@ def _compiled(stmts):
     return out
 
 
+STATEMENT_LIMIT_S = 4.0  # one statement of the script's flow; a full-size model builds in about one
+
+
+class _RanTooLong(BaseException):
+    """A statement of the script ran past its limit. Not an Exception, so that the script's own
+    ``except Exception`` cannot swallow it and go on waiting."""
+
+
+def _ran_too_long(signum, frame):
+    raise _RanTooLong
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Raise :class:`_RanTooLong` in this thread once ``seconds`` have passed: a generator of the
+    script's that waits for data files the sandbox does not hold (``while True: for f in []``), or a
+    wait for another process, would otherwise hold up every probe of the request. Where signals
+    cannot be used (not the main thread) there is no limit."""
+    try:
+        previous = signal.signal(signal.SIGALRM, _ran_too_long)
+    except ValueError:
+        yield
+        return
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _setup(module, text, build: bool, log=None):
     """Run the statements before the training loop (``build``: all of them, so the model (tiny, see
     :func:`_tiny_builders`) and the optimisers are built; else only those that build nothing of the script's
@@ -1888,11 +1919,19 @@ def _setup(module, text, build: bool, log=None):
     if build:
         scope.update(_tiny_builders(module))
     local = Locals(log, scope)
+    # statements that ran too long once are skipped after that, by every probe of the script
+    too_long = module.__dict__.setdefault("_statements_too_long", set())
 
     def run(codes):
         for code in codes:
+            if code in too_long:
+                continue
             try:
-                exec(code, scope, local)
+                with _time_limit(STATEMENT_LIMIT_S):
+                    exec(code, scope, local)
+            except _RanTooLong:
+                too_long.add(code)
+                continue
             except (Exception, SystemExit):  # noqa: BLE001, S112 - it needs what was not loaded (or parses argv)
                 continue
             # a function the flow defines (get_lr in a main block) reads the flow's names as its globals

@@ -366,6 +366,10 @@ def test_a_retune_counts_only_for_its_field_moved_its_way():
         "vars(args).update(learning_rate=0.005, momentum=0.95)\n",
         'args.__dict__.update({"learning_rate": 0.005})\n',
         "vars(args).update(dict(learning_rate=0.005))\n",
+        # a table of settings bound to a name first, then spread or handed over
+        "RETUNE = dict(learning_rate=0.005, momentum=0.95)\nvars(args).update(**RETUNE)\n",
+        'RETUNE = {"learning_rate": 0.005}\nargs.__dict__.update(RETUNE)\n',
+        "RETUNE = dict(learning_rate=0.005)\nparser.set_defaults(**RETUNE, momentum=0.95)\n",
         "args = Hyperparameters(learning_rate=0.005)\n",
     ],
 )

@@ -275,6 +275,7 @@ CASES = {
             dict(ACT="F.relu(h).square()"),
             dict(ACT="h.clamp(min=0) ** 2"),
             dict(ACT="torch.where(h > 0, h * h, 0 * h)"),
+            dict(ACT="h.relu_().square_()"),  # in place: on the first layer's own output
             swapped_mlp("F.relu(self.c_fc(x)).square()"),
         ],
         [
@@ -326,6 +327,7 @@ CASES = {
                 OPT="import functools\ncapped = functools.partial(lambda z, c: c * torch.tanh(z / c), c=30.0)",
                 CAP="logits = capped(logits)",
             ),
+            dict(CAP="logits = torch.tanh(logits.mul_(1 / 30)) * 30"),  # in place: on the head's own output
         ],
         [dict(CAP="logits = logits.clamp(-30, 30)"), dict(CAP="logits = logits / 2")],
     ),
@@ -970,6 +972,25 @@ def test_the_floor_of_a_torchrun_scripts_scheduler_is_measured_at_its_last_steps
     assert base == pytest.approx(0.0, abs=0.01) and target == pytest.approx(0.1, abs=0.01)
     assert judge("lr_floor", base, target, floor("max(0.1, w)")).decided is True
     assert judge("lr_floor", base, target, floor("0.5 * w")).decided is False
+
+
+def test_a_statement_that_never_ends_is_cut_off_once_and_skipped_after(monkeypatch):
+    """A data generator that waits for shards the sandbox does not hold (``while True`` over no files)
+    would hold up every probe of the request: the statement is cut off at its limit, skipped at the
+    later steps and by the later probes, and the loop's other statements are measured."""
+    import time
+
+    spinning = TORCHRUN_SCHEDULE.replace(
+        "model = nn.Linear(8, 8)\n",
+        "def batches(files):\n    while True:\n        for name in files:\n            yield name\n\n\n"
+        "train_loader = batches([])\nmodel = nn.Linear(8, 8)\n",
+    ).replace("END", "w * 1.0 + (1 - w) * 0.1")
+    monkeypatch.setattr(probe_worker, "STATEMENT_LIMIT_S", 0.5)
+    start = time.monotonic()
+    out = probe_worker.measure(spinning, ["lr_floor", "lr_plateau"])
+    assert out["lr_floor"]["value"] == pytest.approx(0.1, abs=0.01)
+    assert out["lr_plateau"]["value"] is not None
+    assert time.monotonic() - start < 20 * 0.5  # not once per step (120) or per probe
 
 
 TOO_BIG_TO_BUILD = """
