@@ -116,6 +116,8 @@ ALIASES = {
     "add_": "add",
     "sub_": "sub",
     "div_": "div",
+    "neg_": "neg",
+    "negative": "neg",
     "copy_": "copy",
     "sqrt_": "sqrt",
     "square_": "square",
@@ -571,7 +573,9 @@ class Canon:
                     kws.append((a.children[0].label, self.expr(a.children[-1], scope)))
                 elif a.kind == "dictionary_splat":
                     inner = a.children[0]
-                    named = inner.kind == "identifier" and not scope.is_local(inner.label)
+                    # at module level the name is the module's table even where a branch the run
+                    # does not take binds it again (``else: kw = dict()`` under a switch on by default)
+                    named = inner.kind == "identifier" and (scope.module_level or not scope.is_local(inner.label))
                     expanded = self.facts.keyword_dicts.get(inner.label) if named else None
                     expanded = expanded or self.expr(inner, scope)
                     if isinstance(expanded, tuple) and expanded[0] == "c" and expanded[1] == "dict":
@@ -820,6 +824,8 @@ class Canon:
             return self._binop("+" if name == "add" else "-", args[0], other)
         if name in ("mul", "div") and len(args) == 2:
             return self._binop("*" if name == "mul" else "/", args[0], args[1])
+        if name == "neg" and len(args) == 1:
+            return _neg(args[0])
         if name == "@" and len(args) == 2:
             return self._binop("@", args[0], args[1])
         if name == "mix" and len(args) == 3:
@@ -1174,12 +1180,13 @@ class Scope:
 
     def child(self) -> Scope:
         s = Scope(self.owner, self.depth, self.stack, self.multi, self.module)
-        s.substitute = self.substitute
+        s.substitute, s.module_level = self.substitute, self.module_level
         s.values = dict(self.values)
         s.locals = set(self.locals)
         return s
 
     substitute = False
+    module_level = False  # the module's own code: its names are the module's names
 
     def bind(self, name: str, value, force: bool = False) -> None:
         self.locals.add(name)

@@ -590,6 +590,7 @@ def unit_scope(unit: Unit, facts: Facts) -> Scope:
             assigned[name] += 1
     multi = frozenset(n for n, c in assigned.items() if c > 1)
     scope = Scope(owner=owner, multi=multi, module=facts.module)
+    scope.module_level = unit.kind == "region"
     if unit.kind in ("function", "method"):
         head = unit.atoms[0].node
         for c in head.children:
@@ -636,12 +637,13 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
             _types_and_keys(atom.node, facts, subclasses)
     canon = Canon(facts, vocab, frozenset(facts.own), base_fields)
     config = _config_classes(units)
+    on = _flags_on(units, config)
     module_counts: Counter = Counter()
     for unit in units:
         if unit.kind == "region":
             for atom in unit.atoms:
                 for name in _assigned_names(atom.node):
-                    module_counts[name] += not _passed_through(atom.node, name)
+                    module_counts[name] += not _passed_through(atom.node, name) and not _untaken(unit, atom, on)
     # module-level constants first (fields may use them), then configuration fields and argparse
     for unit in units:
         if unit.kind != "region":
@@ -649,7 +651,7 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
         scope = Scope(module=facts.module)
         for atom in unit.atoms:
             node = atom.node
-            if node.kind != "assignment" or len(node.children) < 2:
+            if node.kind != "assignment" or len(node.children) < 2 or _untaken(unit, atom, on):
                 continue
             target = node.children[0]
             names = [target] if target.kind == "identifier" else target.children
@@ -1000,6 +1002,21 @@ def _straight_line(unit: Unit, atom: Atom, on: frozenset[str] | set[str] = froze
     return True
 
 
+def _untaken(unit: Unit, atom: Atom, on: set[str]) -> bool:
+    """In the ``else`` (or an ``elif``) of a switch on by default (``if args.lean_ddp: ... else:``):
+    code the run does not reach unless told otherwise, which binds nothing."""
+    parent = atom.parent
+    while parent >= 0:
+        header = unit.atoms[parent]
+        if header.node.kind in ("else_clause:header", "elif_clause:header") and header.parent >= 0:
+            test = unit.atoms[header.parent].node.children
+            switch = test and test[0].kind in ("identifier", "attribute") and _last_name(test[0]) in on
+            if unit.atoms[header.parent].node.kind == "if_statement:header" and switch:
+                return True
+        parent = header.parent
+    return False
+
+
 def _numbers_tuple(value) -> bool:
     """A canonical tuple or list literal of numbers only."""
     return (
@@ -1275,7 +1292,41 @@ def overrides(d: FileDiff) -> dict[Unit, tuple[Unit, bool]]:
             if owner == cls.qualname and v.kind == "method" and replaced is not None:
                 wraps = any({"super", base} & identifiers(a.node) for a in v.atoms[1:])
                 out[v] = (replaced, wraps)
+    out.update(_patched_methods(d, old_units, paired_new))
     return out
+
+
+def _patched_methods(d: FileDiff, old_units: dict[str, Unit], paired_new: set[int]) -> dict[Unit, tuple[Unit, bool]]:
+    """Functions the new script adds and assigns over one of record i's methods at module level
+    (``Muon.step = _sharded_step``), each with that method and whether it wraps it (calls the
+    original, saved first: ``_init = GPT.__init__``). Every instance then runs the function: it is a
+    rewrite of the method."""
+    added = {v.qualname: v for v in d.new.units if v.kind == "function" and id(v) not in paired_new}
+    pairs = [
+        tuple(a.node.children)
+        for v in d.new.units
+        if v.kind == "region"
+        for a in v.atoms
+        if a.parent < 0 and a.node.kind == "assignment" and len(a.node.children) == 2
+    ]
+    saved = {t.label: _method_path(value) for t, value in pairs if t.kind == "identifier" and _method_path(value)}
+    out = {}
+    for target, value in pairs:
+        path = _method_path(target)
+        replaced = old_units.get(path) if path else None
+        if replaced is None or replaced.kind != "method" or value.kind != "identifier" or value.label not in added:
+            continue
+        originals = {name for name, saved_path in saved.items() if saved_path == path} | {"super"}
+        function = added[value.label]
+        out[function] = (replaced, any(originals & identifiers(a.node) for a in function.atoms[1:]))
+    return out
+
+
+def _method_path(node) -> str | None:
+    """``Cls.method`` of an attribute node naming a class's attribute, else None."""
+    if node.kind == "attribute" and len(node.children) == 2 and all(c.kind == "identifier" for c in node.children):
+        return f"{node.children[0].label}.{node.children[1].label}"
+    return None
 
 
 def places_of(d: FileDiff, new: Side, overridden: dict[Unit, tuple[Unit, bool]]) -> dict[int, set[str]]:

@@ -180,6 +180,8 @@ def test_fused_multiply_adds_read_as_their_arithmetic():
         ["torch.addmm(x, a, b, beta=0.5)", "0.5 * x + a @ b", "x.addmm(a, b, beta=0.5)"],
         ["torch.baddbmm(x, a, b, alpha=2.0)", "x + 2.0 * (a @ b)"],
         ["torch.addmv(x, a, b)", "x + a @ b"],
+        # in place, as a numerics programmer chains it
+        ["x.clone().neg_().add_(a).div_(b)", "(-x + a) / b", "torch.neg(x).add(a).div(b)"],
     ]
     for group in same:
         found = [features(s) for s in group]
@@ -517,13 +519,16 @@ def test_a_statement_rewritten_after_new_definitions_is_compared_as_an_update():
         'arch = {{"d": 768, "vocab": 50257, "n_head": {}}}\nmodel = Model(**arch)',
         'arch = dict(d=768, vocab=50257)\narch["n_head"] = {}\nmodel = Model(**arch)',
         "arch = dict(d=768, vocab=50257)\narch.update(n_head={})\nmodel = Model(**arch)",
+        # built under a switch on by default, with another table in the branch the run does not take
+        "WIDE = True\nif WIDE:\n    arch = dict(d=768, vocab=50257, n_head={})\nelse:\n    arch = dict()\n"
+        "model = Model(**arch)",
     ],
 )
 def test_keywords_gathered_in_a_module_level_dict_are_passed_where_it_is_splatted(spelling):
-    """``arch = dict(...)`` (entries added later or not) then ``Model(**arch)``: the dict's entries
-    are the call's keywords, so a head count re-tuned there is a re-tune of the call (the diff
-    aligns the old model statement with the new dict, and the new model statement with nothing:
-    the two model statements pair)."""
+    """``arch = dict(...)`` (entries added later or not, or under a switch on by default) then
+    ``Model(**arch)``: the dict's entries are the call's keywords, so a head count re-tuned there is
+    a re-tune of the call (the diff aligns the old model statement with the new dict, and the new
+    model statement with nothing: the two model statements pair)."""
     base = edit(BUILT, ("vocab=50257)", "vocab=50257, n_head=8)"))
     target = edit(base, ("n_head=8)", "n_head=4)"))
     inv = Innovation("bigger heads", ("model",), "Fewer, wider attention heads.")

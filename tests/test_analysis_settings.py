@@ -14,7 +14,8 @@
    however they are unpacked (or broadcast over a stack of the values and summed), and a helper's
    body reads module constants.
 7. A field set after parsing under a switch on by default (a feature flag, ``if args.short:``) is
-   re-tuned as if set unconditionally; under a switch off by default, or in its ``else``, it is not.
+   re-tuned as if set unconditionally; under a switch off by default, or in its ``else``, it is not;
+   a name bound in both branches of a switch on by default has the value of the branch taken.
 8. A setting read from a table the script writes as a literal is the table's number, also where the
    table is then handed through a function of overrides from the environment (``X = f(X)``).
 """
@@ -388,6 +389,16 @@ def test_a_retune_behind_a_flag_on_by_default_is_a_retune():
         ),
     )
     assert scores(FEWER_STEPS, constant, [STEPS])["hyperparameters"] >= THRESHOLD
+    # a name bound in both branches of the switch is the branch the run takes
+    both = FLAGGED.replace(
+        "    args.num_iterations = 1250\n", "    STEPS = 1250\nelse:\n    STEPS = 1393\nargs.num_iterations = STEPS\n"
+    )
+    by_default = edit(
+        BASE, ("args = Hyperparameters()\n", "args = Hyperparameters()\n" + both.replace("DEFAULT", "True"))
+    )
+    assert scores(FEWER_STEPS, by_default, [STEPS])["hyperparameters"] >= THRESHOLD
+    switched_off = by_default.replace("default=True", "default=False")
+    assert scores(FEWER_STEPS, switched_off, [STEPS])["hyperparameters"] < THRESHOLD
 
 
 # ---- 8: settings read from a table the script writes, overridden from the environment -----------

@@ -4,7 +4,8 @@
 Its methods that override record i's count in the overridden method's place: a rewrite as an edit
 of record i's method (statements it keeps unchanged are no change), a wrapper that calls
 ``super()`` as statements added there. A subclass the script never uses changes nothing, and one
-that does another idea in the same places is not credited with record i+1's.
+that does another idea in the same places is not credited with record i+1's. A function assigned
+over record i's method after its class (monkey-patching) is such an override too.
 """
 
 from __future__ import annotations
@@ -172,3 +173,48 @@ def test_a_subclass_nobody_builds_changes_nothing():
 def test_another_idea_in_a_subclass_is_not_credited_with_record_i_plus_1s():
     got = scores(with_classes(SCALED_RESIDUAL_DECOY))
     assert max(got.values()) < THRESHOLD
+
+
+UNET_PATCHES = """
+_plain_init = GPT.__init__
+
+
+def _init_with_skip_gains(self, n_layer, d):
+    _plain_init(self, n_layer, d)
+    self.skip_gains = nn.Parameter(torch.ones(n_layer // 2))
+
+
+def _mirrored_forward(self, x):
+    stack = []
+    for depth, block in enumerate(self.blocks):
+        if depth >= self.n_layer // 2:
+            x = x + self.skip_gains[depth - self.n_layer // 2] * stack.pop()
+        x = block(x)
+        if depth < self.n_layer // 2:
+            stack.append(x)
+    return F.rms_norm(x, (x.size(-1),))
+
+
+GPT.__init__ = _init_with_skip_gains
+GPT.forward = _mirrored_forward
+"""
+
+
+def test_a_function_assigned_over_record_is_method_is_an_edit_of_it():
+    """Monkey-patching (``GPT.forward = _mirrored_forward`` after the class, and an ``__init__`` that
+    calls the original it saved) rewrites the method for every instance: the U-net is reproduced.
+    The same functions left unassigned, or a damped residual patched in, are not record i+1's idea."""
+    patched = with_classes(UNET_PATCHES, build=False)
+    got = scores(patched)
+    assert got["U-net skip connections"] >= THRESHOLD
+    assert got["ReLU squared"] < THRESHOLD
+    unassigned = patched.replace("GPT.__init__ = _init_with_skip_gains\nGPT.forward = _mirrored_forward\n", "")
+    assert scores(unassigned)["U-net skip connections"] < THRESHOLD
+    decoy = with_classes(
+        "\ndef _damped_forward(self, x):\n"
+        "    for depth, block in enumerate(self.blocks):\n"
+        "        x = x + 0.5 * (block(x) - x)\n"
+        "    return F.rms_norm(x, (x.size(-1),))\n\n\nGPT.forward = _damped_forward\n",
+        build=False,
+    )
+    assert max(scores(decoy).values()) < THRESHOLD
