@@ -10,6 +10,8 @@ over record i's method after its class (monkey-patching) is such an override too
 
 from __future__ import annotations
 
+import textwrap
+
 from analysis.attribute import THRESHOLD, Innovation, attribute
 from analysis.diff import load
 from analysis.syntax import Cache
@@ -175,29 +177,17 @@ def test_another_idea_in_a_subclass_is_not_credited_with_record_i_plus_1s():
     assert max(got.values()) < THRESHOLD
 
 
-UNET_PATCHES = """
-_plain_init = GPT.__init__
-
-
-def _init_with_skip_gains(self, n_layer, d):
-    _plain_init(self, n_layer, d)
-    self.skip_gains = nn.Parameter(torch.ones(n_layer // 2))
-
-
-def _mirrored_forward(self, x):
-    stack = []
-    for depth, block in enumerate(self.blocks):
-        if depth >= self.n_layer // 2:
-            x = x + self.skip_gains[depth - self.n_layer // 2] * stack.pop()
-        x = block(x)
-        if depth < self.n_layer // 2:
-            stack.append(x)
-    return F.rms_norm(x, (x.size(-1),))
-
-
-GPT.__init__ = _init_with_skip_gains
-GPT.forward = _mirrored_forward
-"""
+# the subclass's forward as a function of its own, and an __init__ that calls the original it saved
+UNET_PATCHES = (
+    "\n_plain_init = GPT.__init__\n\n\n"
+    "def _init_with_skip_gains(self, n_layer, d):\n"
+    "    _plain_init(self, n_layer, d)\n"
+    "    self.skip_gains = nn.Parameter(torch.ones(n_layer // 2))\n\n\n"
+    + textwrap.dedent(
+        UNET_SUBCLASS[UNET_SUBCLASS.index("    def forward") : UNET_SUBCLASS.index("\n\n\nmodel")]
+    ).replace("def forward(", "def _mirrored_forward(")
+    + "\n\n\nGPT.__init__ = _init_with_skip_gains\nGPT.forward = _mirrored_forward\n"
+)
 
 
 def test_a_function_assigned_over_record_is_method_is_an_edit_of_it():
