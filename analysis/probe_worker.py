@@ -1869,7 +1869,7 @@ def _compiled(stmts):
     return out
 
 
-STATEMENT_LIMIT_S = 4.0  # one statement of the script's flow; a full-size model builds in about one
+STATEMENT_LIMIT_S = 4.0  # CPU seconds of one statement of the script's flow; a full-size model builds in one
 
 
 class _RanTooLong(BaseException):
@@ -1883,21 +1883,23 @@ def _ran_too_long(signum, frame):
 
 @contextlib.contextmanager
 def _time_limit(seconds: float):
-    """Raise :class:`_RanTooLong` in this thread once ``seconds`` have passed: a generator of the
-    script's that waits for data files the sandbox does not hold (``while True: for f in []``), or a
-    wait for another process, would otherwise hold up every probe of the request. Where signals
-    cannot be used (not the main thread) there is no limit."""
+    """Raise :class:`_RanTooLong` in this thread once it has used ``seconds`` of CPU time: a
+    generator of the script's that spins over data files the sandbox does not hold (``while True:
+    for f in []``) would otherwise hold up every probe of the request. CPU time, not the clock, so
+    that other work on a busy machine does not cut a slow statement short (a statement that blocks
+    without working is left to the request's own timeout). Where signals cannot be used (not the
+    main thread) there is no limit."""
     try:
-        previous = signal.signal(signal.SIGALRM, _ran_too_long)
+        previous = signal.signal(signal.SIGPROF, _ran_too_long)
     except ValueError:
         yield
         return
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
 
 
 def _setup(module, text, build: bool, log=None):
