@@ -699,7 +699,7 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                 facts.definitions[id(atom)] = (name,)
     facts.instances = _configuration_objects(units, config, module_counts)
     _settings_objects(units, canon, facts)
-    _field_overrides(units, canon, facts, config)
+    _field_overrides(units, canon, facts, config, on)
     _class_aliases(units, canon, facts, config)
     return facts
 
@@ -800,7 +800,7 @@ def _self_field(node) -> bool:
     )
 
 
-def _field_overrides(units: list[Unit], canon: Canon, facts: Facts, config: set[str]) -> None:
+def _field_overrides(units: list[Unit], canon: Canon, facts: Facts, config: set[str], on: set[str]) -> None:
     """A field set after its definition, once, in the program's straight-line flow (or under a switch
     on by default): ``args.lr = 3e-3`` and ``args.lr, args.steps = 3e-3, 6200`` after parsing,
     ``setattr(args, "lr", 3e-3)``,
@@ -810,7 +810,6 @@ def _field_overrides(units: list[Unit], canon: Canon, facts: Facts, config: set[
     statement itself is a definition: it shows where the value is used)."""
     assigned: Counter = Counter()
     found = []
-    on = _flags_on(units, config)
     flow = [unit for unit in units if unit.kind == "region" or unit.qualname == "main"]
     tables = _literal_tables([atom for unit in flow for atom in unit.atoms])
     for unit in flow:
@@ -844,18 +843,21 @@ def _literal_tables(atoms) -> dict[str, object]:
     return out
 
 
+def _named_table_pairs(node, tables: dict) -> list[tuple[str, object]]:
+    """(field, value node) of a literal table, or of a name bound once to one (``tables``)."""
+    table = tables.get(node.label) if node.kind == "identifier" else node
+    return _table_pairs(table) if table is not None else []
+
+
 def _spread_pairs(arguments: list, tables: dict) -> list[tuple[str, object]]:
-    """(keyword, value node) of an argument list of keywords and ``**table`` (a literal table, or a
-    name bound once to one), else none."""
+    """(keyword, value node) of an argument list of keywords and ``**table`` (see
+    :func:`_named_table_pairs`), else none."""
     pairs = []
     for a in arguments:
         if a.kind == "keyword_argument":
             pairs.append((a.children[0].label, a.children[-1]))
             continue
-        table = a.children[0] if a.kind == "dictionary_splat" and a.children else None
-        if table is not None and table.kind == "identifier":
-            table = tables.get(table.label)
-        found = _table_pairs(table) if table is not None else []
+        found = _named_table_pairs(a.children[0], tables) if a.kind == "dictionary_splat" and a.children else []
         if not found:
             return []
         pairs += found
@@ -878,10 +880,8 @@ def _override_pairs(node, tables: dict) -> list[tuple[str, object]]:
     if method == "set_defaults":
         return _spread_pairs(arguments, tables)
     if method == "update" and _fields_of_object(kids[0].children[0]):
-        table = arguments[0] if len(arguments) == 1 else None
-        if table is not None and table.kind == "identifier":
-            table = tables.get(table.label)
-        return _spread_pairs(arguments, tables) or (_table_pairs(table) if table is not None else [])
+        table = _named_table_pairs(arguments[0], tables) if len(arguments) == 1 else []
+        return _spread_pairs(arguments, tables) or table
     if node.kind != "assignment" or len(kids) != 2:
         return []
     target, value = kids
@@ -992,9 +992,7 @@ def _straight_line(unit: Unit, atom: Atom, on: frozenset[str] | set[str] = froze
         header = unit.atoms[parent]
         kind = header.node.kind
         if kind == "if_statement:header":
-            test = header.node.children[0] if header.node.children else None
-            switch = test is not None and test.kind in ("identifier", "attribute")
-            if "__name__" not in identifiers(header.node) and not (switch and _last_name(test) in on):
+            if "__name__" not in identifiers(header.node) and not _switch_on(header.node, on):
                 return False
         elif not (kind == "function_definition:header" and parent == 0):
             return False
@@ -1009,12 +1007,16 @@ def _untaken(unit: Unit, atom: Atom, on: set[str]) -> bool:
     while parent >= 0:
         header = unit.atoms[parent]
         if header.node.kind in ("else_clause:header", "elif_clause:header") and header.parent >= 0:
-            test = unit.atoms[header.parent].node.children
-            switch = test and test[0].kind in ("identifier", "attribute") and _last_name(test[0]) in on
-            if unit.atoms[header.parent].node.kind == "if_statement:header" and switch:
+            if _switch_on(unit.atoms[header.parent].node, on):
                 return True
         parent = header.parent
     return False
+
+
+def _switch_on(header, on: set[str]) -> bool:
+    """An ``if`` whose test is a switch (a name or an attribute) in ``on``: on by default."""
+    test = header.children[0] if header.kind == "if_statement:header" and header.children else None
+    return test is not None and test.kind in ("identifier", "attribute") and _last_name(test) in on
 
 
 def _numbers_tuple(value) -> bool:

@@ -160,8 +160,10 @@ MAX_WIDTH = 256  # a wider model is built with fewer heads of its own width, at 
 FLEX_BLOCK = 128  # FlexAttention's block: the sequences of a script that uses it are whole blocks
 CONTAINERS = {"dict", "list", "tuple", "set", "frozenset", "int", "float", "str"}
 # builtins a constant may be computed with (NUM_TABLES = 1 + max(i for i in LAYOUT if i is not None))
-PURE_BUILTINS = {"abs", "all", "any", "bool", "enumerate", "len", "max", "min", "range", "reversed", "round", "sorted"}
-PURE_BUILTINS |= {"sum", "zip"}
+PURE_BUILTINS = {
+    *("abs", "all", "any", "bool", "enumerate", "len", "max", "min"),
+    *("range", "reversed", "round", "sorted", "sum", "zip"),
+}
 
 
 def _protocol_out():
@@ -1882,21 +1884,21 @@ def _ran_too_long(signum, frame):
 
 
 @contextlib.contextmanager
-def _time_limit(seconds: float):
-    """Raise :class:`_RanTooLong` in this thread once it has used ``seconds`` of CPU time: a
-    generator of the script's that spins over data files the sandbox does not hold (``while True:
-    for f in []``) would otherwise hold up every probe of the request. CPU time, not the clock, so
-    that other work on a busy machine does not cut a slow statement short (a statement that blocks
-    without working is left to the request's own timeout). Where signals cannot be used (not the
-    main thread) there is no limit."""
+def _cpu_alarm():
+    """While in force, SIGPROF raises :class:`_RanTooLong`; yields ``arm(seconds)``, which sets it
+    to go off once this process has used ``seconds`` more of CPU time (0: not at all). A generator
+    of the script's that spins over data files the sandbox does not hold (``while True: for f in
+    []``) would otherwise hold up every probe of the request. CPU time, not the clock, so that other
+    work on a busy machine does not cut a slow statement short (a statement that blocks without
+    working is left to the request's own timeout). Where signals cannot be used (not the main
+    thread) it never goes off."""
     try:
         previous = signal.signal(signal.SIGPROF, _ran_too_long)
     except ValueError:
-        yield
+        yield lambda seconds: None
         return
-    signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
-        yield
+        yield lambda seconds: signal.setitimer(signal.ITIMER_PROF, seconds)
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
         signal.signal(signal.SIGPROF, previous)
@@ -1925,19 +1927,22 @@ def _setup(module, text, build: bool, log=None):
     too_long = module.__dict__.setdefault("_statements_too_long", set())
 
     def run(codes):
-        for code in codes:
-            if code in too_long:
-                continue
-            try:
-                with _time_limit(STATEMENT_LIMIT_S):
+        with _cpu_alarm() as arm:  # the handler once per pass; the alarm per statement
+            for code in codes:
+                if code in too_long:
+                    continue
+                arm(STATEMENT_LIMIT_S)
+                try:
                     exec(code, scope, local)
-            except _RanTooLong:
-                too_long.add(code)
-                continue
-            except (Exception, SystemExit):  # noqa: BLE001, S112 - it needs what was not loaded (or parses argv)
-                continue
-            # a function the flow defines (get_lr in a main block) reads the flow's names as its globals
-            scope.update(local)
+                except _RanTooLong:
+                    too_long.add(code)
+                    continue
+                except (Exception, SystemExit):  # noqa: BLE001, S112 - it needs what was not loaded (or parses argv)
+                    continue
+                finally:
+                    arm(0)
+                # a function the flow defines (get_lr in a main block) reads the flow's names as its globals
+                scope.update(local)
         # every log keeps a name's last value of the step, so the names are handed over once, at its end
         for name, value in list(local.items()):
             log(name, value)

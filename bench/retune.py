@@ -1,12 +1,12 @@
 """Re-tune check: a mini record's seed runs with other settings, as the harness measures them.
 
-Why a task of the mini chain is not significant is a claim about its records: that no re-tune at
-this scale gives back the steps a significant speedup needs. This runs the record's script with
+Why a task of the mini chain is not significant is a claim about its records: whether a re-tune
+at this scale gives back the steps a significant speedup needs. This runs the record's script with
 its ``Hyperparameters`` fields set to each combination of the given values (a grid), one training
-process per run and seed, and prints the validation loss the harness computes from the saved
-model (:func:`replay.run.evaluator.evaluate_model`, the same evaluation as a replay's) and the
-script's own train_time. The evidence behind ``bench/results/within-noise-mini.toml`` comes
-from it.
+process per run and seed, as a replay's job runs it (:class:`replay.run.executor.RunTask`: the
+launch, then the harness's evaluation of the saved model), and prints the validation loss the
+harness computes and the script's own train_time. The evidence behind
+``bench/results/within-noise-mini.toml`` comes from it.
 
     .venv/bin/python bench/retune.py 21 --set num_iterations=47,45 --set muon_lr=0.045,0.06
     .venv/bin/python bench/retune.py 14 --set num_iterations=40 --set learning_rate=0.006,0.01 --seeds 0,1
@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from replay.data import datasets
 from replay.records.store import RecordsStore
-from replay.run.evaluator import evaluate_model
+from replay.run.executor import HarnessEvaluation, LaunchSpec, RunTask
 from replay.run.replayer import MODEL_OUT_VARIABLE
-from replay.score.log_parser import parse_log
+from replay.score.log_parser import StepLine
 
 MODEL_FILE = "model.pt"
 
@@ -58,18 +55,19 @@ def grid(assignments: list[str]) -> list[dict[str, str]]:
 
 
 def run_once(script: str, seed: int, data: str, folder: Path) -> tuple[float | None, float | None, str]:
-    """Train ``script`` once with ``seed`` in ``folder``; (harness val loss, train_time s, problem)."""
+    """Train ``script`` once with ``seed`` in ``folder`` as a replay's job does (the executor's
+    :class:`RunTask`, without a sandbox); (harness val loss, train_time s, problem)."""
     (folder / "train_gpt.py").write_text(script)
-    env = {**os.environ, **datasets.training_only(datasets.prepare(data)), "SPEEDRUN_SEED": str(seed)}
-    env[MODEL_OUT_VARIABLE] = MODEL_FILE
-    done = subprocess.run([sys.executable, "train_gpt.py"], cwd=folder, env=env, capture_output=True, text=True)
-    if done.returncode:
-        return None, None, (done.stderr.strip().splitlines() or ["no output"])[-1]
-    training = parse_log(done.stdout).training
-    train_s = training[-1].train_time_ms / 1000 if training else None
-    scored = evaluate_model(
-        folder, "train_gpt.py", MODEL_FILE, sys.executable, datasets.validation(data), folder / "eval.log", env
+    env = {**datasets.training_only(datasets.prepare(data)), "SPEEDRUN_SEED": str(seed), MODEL_OUT_VARIABLE: MODEL_FILE}
+    steps: list[StepLine] = []
+    task = RunTask(
+        LaunchSpec(folder, "train_gpt.py", env=env), folder / "log.txt", evaluation=HarnessEvaluation(MODEL_FILE, data)
     )
+    exit = task.execute(gpus=0, sandbox=None, on_step=steps.append).exit
+    train_s = steps[-1].train_time_ms / 1000 if steps else None
+    if exit.returncode != 0:
+        return None, train_s, f"exit code {exit.returncode} (log {folder / 'log.txt'})"
+    scored = exit.evaluation
     return scored.val_loss, train_s, scored.problem or ""
 
 
