@@ -348,7 +348,7 @@ class Canon:
             sym = node.label.rstrip("=")
             return (
                 "=",
-                self._target(target, scope),
+                (self._target(target, scope),),  # one target, in the tuple a plain assignment has
                 self._binop(sym, self.expr(target, scope), self.expr(value, scope)),
             )
         if kind in ("import_statement", "import_from_statement"):

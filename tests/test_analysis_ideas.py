@@ -972,3 +972,17 @@ def test_a_helper_that_checks_its_arguments_is_still_substituted():
 
     assert verdict(target, padded(128), [inv], CONFIG_BASE)["padded vocabulary"] == 1.0
     assert verdict(target, padded(1), [inv], CONFIG_BASE)["padded vocabulary"] == 0.0  # 50257: no padding
+
+
+def test_an_attribute_counted_up_from_a_constant_is_read_as_an_assignment():
+    # self.total = 0 then self.total += n: the target folds to the constant it holds, and the
+    # augmented assignment must still read as an assignment to it (it crashed the comparison)
+    cand = edit(
+        RELU2_TARGET,
+        (
+            "        self.c_proj = nn.Linear(4 * d, d)\n",
+            "        self.c_proj = nn.Linear(4 * d, d)\n        self.n_params = 0\n"
+            "        for p in self.parameters():\n            self.n_params += p.numel()\n",
+        ),
+    )
+    assert reproduced(verdict(RELU2_TARGET, cand, [RELU2])) == {"ReLU squared"}
