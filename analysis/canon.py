@@ -144,6 +144,14 @@ LAYOUT = frozenset(
     {"view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "squeeze", "unsqueeze", "permute", "expand"}
 )
 TRANSFER_FLAGS = {"pin_memory": "pin_memory", "non_blocking": "async_copy"}  # keyword=True -> the call it reads as
+# the calls canonical forms are made of: always features, even where the script binds the same word
+# itself (a parameter named ``mix`` or ``layout``), which would hide one of its own library calls
+SYNTHETIC = frozenset({"mix", "layout", "cast", "zero_init", "make_zeros", "gram", "rms_norm", "square", "T", "mT"})
+# calls whose second positional argument is the dimension they work along
+DIM_SECOND = frozenset(
+    {"mean", "sum", "prod", "amax", "amin", "argmax", "argmin", "std", "var", "logsumexp", "cumsum"}
+    | {"softmax", "log_softmax", "cat", "stack", "unbind", "unsqueeze", "squeeze"}
+)
 IDENTITY = frozenset({"contiguous", "detach", "clone", "cuda", "cpu", "item", "requires_grad_"})
 DTYPES = {
     "float32": "float32",
@@ -310,6 +318,8 @@ class Facts:
     functions: dict[str, Function] = field(default_factory=dict)  # qualname -> function
     by_name: dict[str, list[Function]] = field(default_factory=dict)  # last name -> functions
     classes: set[str] = field(default_factory=set)
+    # switches on unless the run says otherwise (a module-level ``LONG = True``, a flag defaulting to True)
+    switches: frozenset[str] = frozenset()
     bag_cache: dict[str, Counter] = field(default_factory=dict)
     inlined: set[str] = field(default_factory=set)  # qualnames substituted or bagged somewhere
     definitions: dict[int, tuple[str, ...]] = field(default_factory=dict)  # id(atom) of a definition -> names
@@ -503,6 +513,12 @@ class Canon:
                     clauses.append(tuple(self.expr(x, inner) for x in c.children))
             return ("k", "comp", self.expr(node.children[0], inner), tuple(clauses))
         if kind == "conditional_expression":
+            switch = node.children[1]
+            name = switch.label if switch.kind == "identifier" else None
+            if switch.kind == "attribute" and switch.children:
+                name = switch.children[-1].label
+            if name in self.facts.switches:
+                return self.expr(node.children[0], scope)  # what the run takes: the switch is on
             a, test, b = (self.expr(c, scope) for c in node.children[:3])
             return ("i", test, a, b)
         if kind == "lambda":
@@ -540,6 +556,9 @@ class Canon:
             alias = self.facts.aliases.get(scope.owner or "", {}).get(name)
             if alias is not None:
                 return alias
+            setting = self.facts.class_fields.get(scope.owner or "", {}).get(name)
+            if setting is not None:  # a number the object holds as a setting (never reassigned)
+                return setting
             return ("a", ("n", "self"), name)
         base = self.expr(obj, scope)
         own = self._instance_field(dotted, scope)
@@ -791,6 +810,10 @@ class Canon:
             return power
         if name == "pow" and len(args) == 2:
             return self._binop("**", args[0], args[1])
+        if name in DIM_SECOND and len(args) == 1 and "dim" in kwd:
+            # x.mean(dim=-1) is x.mean(-1): the dimension, however it is passed
+            args = [args[0], kwd.pop("dim")]
+            kws = [(k, v) for k, v in kws if k != "dim"]
         summed_over = args[1] if len(args) > 1 else kwd.get("dim")
         if name == "sum" and args and isinstance(summed_over, Num):
             mixed = self._weighted_stack(args[0], summed_over)
@@ -1040,7 +1063,7 @@ class Canon:
                 out["call:cast_" + args[1][1]] += 1
                 self._feat(args[0], out)
                 return
-            if not name.startswith("$") and (name in self.vocab or not self._own(name)):
+            if not name.startswith("$") and (name in self.vocab or name in SYNTHETIC or not self._own(name)):
                 out["call:" + name] += 1
                 for child in [*args, *(v for _, v in kws)]:
                     inner = self._label(child)
@@ -1218,6 +1241,13 @@ def _is_shape(val) -> bool:
     )
 
 
+# the largest expression a temporary assigned once is replaced by (tuple nodes and leaves); arithmetic
+# on tensors' statistics may be twice as large (s = x.pow(2).mean(dim=-1, keepdim=True); r = rsqrt(s + eps)),
+# an object built by a call (an optimiser, a module) never more
+BIND_SIZE = 24
+ARITHMETIC = frozenset({"rsqrt", "sqrt", "mean", "square", "sum", "exp", "log", "min", "max", "clamp"})
+
+
 def _bindable(value) -> bool:
     """Numbers, keyword dicts and small expressions: a temporary assigned once reads as its value
     (``h = relu(x); c_proj(h * h)`` is ``c_proj(square(relu(x)))``)."""
@@ -1225,10 +1255,13 @@ def _bindable(value) -> bool:
         return True
     if isinstance(value, tuple) and value[0] == "x" and _is_self_attr(value) and _size(value) <= 16:
         return True  # an entry of a learned vector (w = self.lambdas[0]): the weight it reads
-    return isinstance(value, tuple) and value[0] in ("c", "o") and not value[1].startswith("$") and _size(value) <= 24
+    if not (isinstance(value, tuple) and value[0] in ("c", "o") and not value[1].startswith("$")):
+        return False
+    arithmetic = value[0] == "o" or value[1] in ARITHMETIC
+    return _size(value, 2 * BIND_SIZE + 1) <= (2 * BIND_SIZE if arithmetic else BIND_SIZE)
 
 
-def _size(tree, limit: int = 25) -> int:
+def _size(tree, limit: int = BIND_SIZE + 1) -> int:
     n = 1
     if isinstance(tree, tuple):
         for c in tree:

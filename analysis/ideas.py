@@ -638,6 +638,7 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
     canon = Canon(facts, vocab, frozenset(facts.own), base_fields)
     config = _config_classes(units)
     on = _flags_on(units, config)
+    facts.switches = frozenset(on)
     module_counts: Counter = Counter()
     for unit in units:
         if unit.kind == "region":
@@ -771,33 +772,108 @@ def _unpacked(value, count: int) -> list:
 
 def _settings_objects(units: list[Unit], canon: Canon, facts: Facts) -> None:
     """A class whose ``__init__`` does nothing but set its own attributes (``self.lr = 3e-3``,
-    ``self.steps = env_value("STEPS", 6200)``) is a settings object: its numbers are configuration
-    fields, as a dataclass's are."""
+    ``self.steps = env_value("STEPS", 6200)``, ``self.lo, self.hi = lo, hi``) is a settings object:
+    its numbers are configuration fields, as a dataclass's are. An attribute set from a parameter
+    holds the number every construction of the class gives it (its default where none passes one):
+    a schedule or a hook object keeps its settings that way."""
     for unit in units:
         body = unit.atoms[1:]
-        if not (unit.kind == "method" and unit.qualname.endswith(".__init__") and len(body) >= 2):
+        if not (unit.kind == "method" and unit.qualname.endswith(".__init__")):
             continue
-        if not all(_self_field(atom.node) for atom in body):
+        fields = [_self_fields(atom.node) for atom in body]
+        if not all(fields) or sum(map(len, fields)) < 2:
             continue
         scope = unit_scope(unit, facts)
-        for atom in body:
-            name = atom.node.children[0].children[-1].label
-            value = canon.expr(atom.node.children[-1], scope)
-            if isinstance(value, Num):
-                facts.consts.setdefault(name, Num(value, name, True))
-                facts.definitions[id(atom)] = (name,)
+        given = _constructed_with(unit, units, canon, scope)
+        cls = unit.qualname.rpartition(".")[0]
+        state = _mutated_fields(cls, units)
+        for atom, pairs in zip(body, fields, strict=True):
+            names = []
+            for name, node in pairs:
+                value = given.get(node.label) if node.kind == "identifier" else canon.expr(node, scope)
+                if isinstance(value, Num) and name not in state:
+                    facts.consts.setdefault(name, Num(value, name, True))
+                    facts.class_fields.setdefault(cls, {}).setdefault(name, Num(value, name, True))
+                    names.append(name)
+            if names:
+                facts.definitions[id(atom)] = tuple(names)
+
+
+def _mutated_fields(cls: str, units: list[Unit]) -> set[str]:
+    """Attributes a class's methods other than ``__init__`` assign (``self.t += 1``): its state,
+    not its settings."""
+    return {
+        target.children[-1].label
+        for unit in units
+        if unit.kind == "method" and unit.qualname.rpartition(".")[0] == cls and not unit.qualname.endswith(".__init__")
+        for atom in unit.atoms
+        if atom.node.kind in ("assignment", "augmented_assignment")
+        for target in _targets(atom.node)
+        if _self_attribute(target)
+    }
+
+
+def _targets(node) -> list:
+    """The attribute nodes an assignment writes (tuple targets unpacked)."""
+    first = node.children[0]
+    return list(first.children) if first.kind in ("tuple_pattern", "pattern_list") else [first]
+
+
+def _self_fields(node) -> list[tuple[str, object]]:
+    """(attribute, value node) of ``self.name = value`` (annotated or not) and of ``self.a, self.b =
+    x, y``; else none."""
+    kids = node.children
+    if _self_field(node):
+        return [(kids[0].children[-1].label, kids[-1])]
+    if node.kind != "assignment" or len(kids) != 2 or kids[0].kind not in ("tuple_pattern", "pattern_list"):
+        return []
+    targets, values = kids[0].children, kids[1].children if kids[1].kind in ("tuple", "expression_list") else []
+    if len(targets) != len(values) or not all(_self_attribute(t) for t in targets):
+        return []
+    return [(t.children[-1].label, v) for t, v in zip(targets, values, strict=True)]
 
 
 def _self_field(node) -> bool:
     """``self.name = value`` (annotated or not)."""
     kids = node.children
-    return (
-        node.kind == "assignment"
-        and len(kids) >= 2
-        and kids[0].kind == "attribute"
-        and kids[0].children[0].label == "self"
-        and len(kids[0].children) == 2
-    )
+    return node.kind == "assignment" and len(kids) >= 2 and _self_attribute(kids[0])
+
+
+def _self_attribute(node) -> bool:
+    return node.kind == "attribute" and len(node.children) == 2 and node.children[0].label == "self"
+
+
+def _constructed_with(init: Unit, units: list[Unit], canon: Canon, scope: Scope) -> dict[str, Num]:
+    """Parameter of a class's ``__init__`` -> the one number every construction of the class in the
+    script gives it (passed, or its default where a call passes none); a parameter given different
+    numbers, or anything but a number, is left out, and so is every one where a call spreads its
+    arguments."""
+    cls = init.qualname.rpartition(".")[0].rpartition(".")[-1]
+    params, defaults = _parameters(next((c for c in init.atoms[0].node.children if c.kind == "parameters"), None))
+    params = params[1:]  # self
+    calls = [
+        n
+        for unit in units
+        for atom in unit.atoms
+        for n in atom.node.walk()
+        if n.kind == "call" and len(n.children) > 1 and n.children[0].kind == "identifier" and n.children[0].label == cls
+    ]
+    values: dict[str, set] = {name: set() for name in params}
+    for call in calls:
+        passed = {}
+        for i, a in enumerate(call.children[1].children):
+            if a.kind in ("list_splat", "dictionary_splat"):
+                return {}
+            if a.kind == "keyword_argument":
+                passed[a.children[0].label] = a.children[-1]
+            elif i < len(params):
+                passed[params[i]] = a
+        for name in params:
+            node = passed.get(name, defaults.get(name))
+            values[name].add(canon.expr(node, Scope(module=scope.module)) if node is not None else None)
+    if not calls:
+        values = {name: {canon.expr(node, Scope(module=scope.module))} for name, node in defaults.items()}
+    return {name: v.pop() for name, v in values.items() if len(v) == 1 and isinstance(next(iter(v)), Num)}
 
 
 def _field_overrides(units: list[Unit], canon: Canon, facts: Facts, config: set[str], on: set[str]) -> None:
@@ -805,7 +881,8 @@ def _field_overrides(units: list[Unit], canon: Canon, facts: Facts, config: set[
     on by default): ``args.lr = 3e-3`` and ``args.lr, args.steps = 3e-3, 6200`` after parsing,
     ``setattr(args, "lr", 3e-3)``,
     ``parser.set_defaults(lr=3e-3)``, a loop of ``setattr`` over a literal table of fields, the
-    configuration built with keywords (``args = Hyperparameters(lr=3e-3)``).
+    configuration built with keywords (``args = Hyperparameters(lr=3e-3)``) or copied with some
+    replaced (``args = dataclasses.replace(Hyperparameters(), lr=3e-3)``).
     The field then has that value wherever it is read, as if its default had been re-tuned (the
     statement itself is a definition: it shows where the value is used)."""
     assigned: Counter = Counter()
@@ -817,7 +894,7 @@ def _field_overrides(units: list[Unit], canon: Canon, facts: Facts, config: set[
             pairs = (
                 _override_pairs(atom.node, tables)
                 or _loop_override_pairs(unit, index)
-                or _constructor_pairs(atom.node, config)
+                or _constructor_pairs(atom.node, config, tables)
             )
             if pairs and all(name in facts.consts for name, _ in pairs) and _straight_line(unit, atom, on):
                 assigned.update(name for name, _ in pairs)
@@ -893,16 +970,23 @@ def _override_pairs(node, tables: dict) -> list[tuple[str, object]]:
     return []
 
 
-def _constructor_pairs(node, config: set[str]) -> list[tuple[str, object]]:
-    """(field, value node) of ``args = Hyperparameters(field=value, ...)``: a configuration class
-    built with keywords that override its defaults."""
+def _constructor_pairs(node, config: set[str], tables: dict) -> list[tuple[str, object]]:
+    """(field, value node) of ``args = Hyperparameters(field=value, ...)``, a configuration class built
+    with keywords that override its defaults, and of a copy made with some fields replaced
+    (``dataclasses.replace(Hyperparameters(), field=value)``, ``defaults._replace(field=value)``);
+    keywords may come spread from a literal table (see :func:`_spread_pairs`)."""
     kids = node.children
-    if node.kind != "assignment" or len(kids) != 2 or kids[1].kind != "call":
+    if node.kind != "assignment" or len(kids) != 2 or kids[1].kind != "call" or len(kids[1].children) < 2:
         return []
-    callee = kids[1].children[0]
-    if callee.kind != "identifier" or callee.label not in config or len(kids[1].children) < 2:
-        return []
-    return _keyword_pairs(kids[1].children[1].children)
+    callee, arguments = kids[1].children[0], kids[1].children[1].children
+    if callee.kind == "identifier" and callee.label in config:
+        return _spread_pairs(arguments, tables)
+    name = callee.children[-1].label if callee.kind == "attribute" else callee.label
+    if name == "_replace":
+        return _spread_pairs(arguments, tables)
+    if name == "replace" and arguments and arguments[0].kind not in ("keyword_argument", "dictionary_splat"):
+        return _spread_pairs(arguments[1:], tables)
+    return []
 
 
 def _loop_override_pairs(unit: Unit, index: int) -> list[tuple[str, object]]:
@@ -934,7 +1018,13 @@ def _loop_override_pairs(unit: Unit, index: int) -> list[tuple[str, object]]:
 def _table_pairs(table) -> list[tuple[str, object]]:
     """(field, value node) of a literal table: ``dict(field=value, ...)`` or ``{"field": value, ...}``."""
     if table.kind == "call" and table.children[0].label == "dict" and len(table.children) > 1:
-        return _keyword_pairs(table.children[1].children)
+        arguments = table.children[1].children
+        if len(arguments) == 1 and arguments[0].kind in ("list", "tuple"):  # dict([("lr", 3e-3), ...])
+            items = arguments[0].children
+            if items and all(len(i.children) == 2 and i.kind == "tuple" and i.children[0].kind == "string" for i in items):
+                return [(i.children[0].label, i.children[1]) for i in items]
+            return []
+        return _keyword_pairs(arguments)
     if table.kind == "dictionary" and table.children:
         if all(e.kind == "pair" and e.children[0].kind == "string" for e in table.children):
             return [(e.children[0].label, e.children[-1]) for e in table.children]

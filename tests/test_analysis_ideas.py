@@ -169,6 +169,8 @@ def test_canonical_features_of_equivalent_calls_coincide():
         ["torch.cat([a, b])", "torch.vstack([a, b])", "torch.concatenate([a, b])"],
         ["x[::-1]", "x.flip(0)"],
         ["dict(lr=0.1, eps=1e-10)", '{"lr": 0.1, "eps": 1e-10}'],
+        ["x.mean(dim=-1)", "x.mean(-1)", "torch.mean(x, dim=-1)"],
+        ["torch.cat([a, b], dim=1)", "torch.cat([a, b], 1)"],
     ]
     for group in groups:
         calls = [{f for f in features(s) if f.startswith(("call:", "tune:", "kwn:", "kw:"))} for s in group]
@@ -204,6 +206,25 @@ def test_module_call_and_functional_call_are_the_same_norm():
     )
     inv = Innovation("norm after embedding", ("Model.forward",), "The embedding's output is RMS-normalised.")
     assert verdict(target, cand, [inv])["norm after embedding"] >= 0.6
+
+
+@pytest.mark.parametrize("dim", ["dim=-1", "-1"])
+def test_a_norm_written_in_steps_is_the_norm(dim):
+    """A hand-written RMS norm spread over temporaries (the statistic, its inverse root, the
+    product), the dimension passed by keyword or by position, is the norm."""
+    target = edit(
+        BASE,
+        ("        x = self.embed(idx)\n", "        x = F.rms_norm(self.embed(idx), (self.embed.embedding_dim,))\n"),
+    )
+    steps = (
+        "        embedded = self.embed(idx)\n"
+        f"        mean_square = embedded.pow(2).mean({dim}, keepdim=True)\n"
+        "        inv_rms = torch.rsqrt(mean_square + 1e-6)\n"
+        "        x = embedded * inv_rms\n"
+    )
+    cand = edit(BASE, ("        x = self.embed(idx)\n", steps))
+    inv = Innovation("norm after embedding", ("Model.forward",), "The embedding's output is RMS-normalised.")
+    assert verdict(target, cand, [inv])["norm after embedding"] >= THRESHOLD
 
 
 def test_folded_constants_and_helpers_reproduce_a_softcap():
@@ -272,6 +293,48 @@ def test_betas_are_not_epsilon():
     assert verdict(target, betas, [inv])["Adam epsilon"] < 0.2
     assert verdict(target, up, [inv])["Adam epsilon"] < 0.2
     assert verdict(target, down, [inv])["Adam epsilon"] >= 0.9
+
+
+WARMUP_OBJECT = """
+class MomentumWarmup:
+    def __init__(self, optimizer, first=0.85, last=0.95, span=10):
+        self.optimizer = optimizer
+        self.first, self.last, self.span = first, last, span
+        self.calls = 0
+
+    def __call__(self):
+        w = min(self.calls / self.span, 1.0)
+        for group in self.optimizer.param_groups:
+            group["momentum"] = self.first + (self.last - self.first) * w
+        self.calls += 1
+
+
+def train("""
+
+
+@pytest.mark.parametrize(
+    "build, spans",
+    [
+        ("MomentumWarmup(opt)", True),
+        ("MomentumWarmup(opt, 0.85, 0.95)", True),
+        ("MomentumWarmup(opt, last=0.95, span=20)", True),
+        ("MomentumWarmup(opt, first=0.95, last=0.85)", False),  # a decay
+    ],
+)
+def test_settings_an_object_keeps_from_its_construction_are_its_numbers(build, spans):
+    """A schedule or hook object that stores its constructor's numbers on itself (defaults, or what
+    its one construction passes) and reads them back in a method: those numbers are the schedule's,
+    and a counter the object advances is state, not a setting."""
+    warm = "        w = min(step / 10, 1.0)\n        opt.param_groups[0]['momentum'] = (1 - w) * 0.85 + w * 0.95\n"
+    target = edit(BASE, ("        opt.step()\n", warm + "        opt.step()\n"))
+    inv = Innovation("momentum warmup", ("train",), "The momentum rises linearly from 0.85 to 0.95 over 10 steps.")
+    cand = edit(
+        BASE,
+        ("def train(", WARMUP_OBJECT),
+        ("    opt = make_optimizer(model)\n", f"    opt = make_optimizer(model)\n    warmup = {build}\n"),
+        ("        opt.step()\n", "        warmup()\n        opt.step()\n"),
+    )
+    assert (verdict(target, cand, [inv])["momentum warmup"] >= THRESHOLD) is spans
 
 
 def test_momentum_decay_is_not_momentum_warmup():
@@ -373,6 +436,10 @@ def test_a_retune_counts_only_for_its_field_moved_its_way():
         'RETUNE = {"learning_rate": 0.005}\nargs.__dict__.update(RETUNE)\n',
         "RETUNE = dict(learning_rate=0.005)\nparser.set_defaults(**RETUNE, momentum=0.95)\n",
         "args = Hyperparameters(learning_rate=0.005)\n",
+        # a copy with some fields replaced (dataclasses, named tuples)
+        "args = dataclasses.replace(args, learning_rate=0.005)\n",
+        'args = replace(Hyperparameters(), **dict([("learning_rate", 0.005), ("momentum", 0.95)]))\n',
+        "args = args._replace(learning_rate=0.005)\n",
     ],
 )
 def test_a_field_set_after_its_definition_is_a_retune(override):
@@ -986,3 +1053,22 @@ def test_an_attribute_counted_up_from_a_constant_is_read_as_an_assignment():
         ),
     )
     assert reproduced(verdict(RELU2_TARGET, cand, [RELU2])) == {"ReLU squared"}
+
+
+@pytest.mark.parametrize("word", ["mix", "layout", "weight"])
+def test_a_name_the_candidate_binds_does_not_hide_a_canonical_call(word):
+    """Canonical forms are made of calls such as mix(a, b, w): a parameter or variable of the
+    candidate spelled like one (``mix`` passed down to the layer) must not hide it."""
+    target = edit(
+        BASE,
+        ("        self.attn = Attention(d)\n", "        self.attn = Attention(d)\n        self.blend = nn.Parameter(torch.tensor(0.5))\n"),
+        ("        x = x + self.attn(x)\n", "        x = (1 - self.blend) * x + self.blend * self.attn(x)\n"),
+    )
+    inv = Innovation("learned blend", ("Model.__init__", "Model.forward"), "Attention's output is blended in by a learned weight.")
+    cand = edit(
+        BASE,
+        ("        self.attn = Attention(d)\n", "        self.attn = Attention(d)\n        self.w_attn = nn.Parameter(torch.tensor(0.5))\n"),
+        ("    def forward(self, idx):\n", f"    def forward(self, idx, {word}=None):\n"),
+        ("        x = x + self.attn(x)\n", f"        {word} = self.w_attn if {word} is None else {word}\n        x = x + {word} * (self.attn(x) - x)\n"),
+    )
+    assert reproduced(verdict(target, cand, [inv])) == {"learned blend"}

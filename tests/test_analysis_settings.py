@@ -22,6 +22,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from analysis.attribute import THRESHOLD, Innovation, attribute, diff_versions
 from analysis.diff import load
 from analysis.ideas import Comparison, _named_after, side_of
@@ -399,6 +401,21 @@ def test_a_retune_behind_a_flag_on_by_default_is_a_retune():
     assert scores(FEWER_STEPS, by_default, [STEPS])["hyperparameters"] >= THRESHOLD
     switched_off = by_default.replace("default=True", "default=False")
     assert scores(FEWER_STEPS, switched_off, [STEPS])["hyperparameters"] < THRESHOLD
+
+
+@pytest.mark.parametrize(
+    "switch, retuned",
+    [("SHORT = True\n", True), ("SHORT = False\n", False), ("", False)],  # the last: SHORT not the script's own
+)
+def test_a_field_chosen_by_a_switch_in_its_definition_is_the_branch_the_run_takes(switch, retuned):
+    """``num_iterations = 1250 if SHORT else 1393`` with a module-level ``SHORT = True``: the run
+    takes 1250, a re-tune; with the switch off, or unknown, nothing the run takes changed."""
+    cand = edit(
+        BASE,
+        ("    num_iterations = 1393", "    num_iterations = 1250 if SHORT else 1393"),
+    )
+    cand = switch + cand if switch else cand
+    assert (scores(FEWER_STEPS, cand, [STEPS])["hyperparameters"] >= THRESHOLD) is retuned
 
 
 # ---- 8: settings read from a table the script writes, overridden from the environment -----------
