@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import selectors
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from analysis import probe_worker
+from replay.run.machine_load import tree_cpu_seconds
 
+# a request may use the CPU time the worker (its process tree) could use in REQUEST_TIMEOUT_S on an idle
+# machine, every CPU busy, so that a busy machine, which gives it less of each second, does not turn a
+# slow measurement into a failure; a worker that waits on nothing is given up after WALL_LIMIT_S (below
+# the server's clients' own wait)
 REQUEST_TIMEOUT_S = 30.0
+CPUS = os.cpu_count() or 1
+WALL_LIMIT_S = 3 * REQUEST_TIMEOUT_S
+POLL_S = 1.0
 # measurements are cached, and servers named, per version of the worker's code
 WORKER_VERSION = hashlib.sha256(Path(probe_worker.__file__).read_bytes()).hexdigest()[:12]
 
@@ -30,6 +40,7 @@ class Worker:
         self.sandbox = sandbox
         self.proc: subprocess.Popen | None = None
         self.workdir: Path | None = None
+        self.sent_at: tuple[float, float | None] = (0.0, None)  # wall clock and worker CPU at the last request
 
     def start(self) -> None:
         """Start the process unless it runs; it imports torch while the caller goes on."""
@@ -62,6 +73,7 @@ class Worker:
     def send(self, text: str, probes: list[str]) -> None:
         """The first half of :meth:`ask`: the worker measures while the caller goes on."""
         self.start()
+        self.sent_at = (time.monotonic(), tree_cpu_seconds(self.proc.pid))
         try:
             self.proc.stdin.write(json.dumps({"script": text, "probes": probes}) + "\n")
             self.proc.stdin.flush()
@@ -73,10 +85,7 @@ class Worker:
         try:
             if self.proc is None:
                 raise EOFError("the probe worker ended")
-            with selectors.DefaultSelector() as sel:
-                sel.register(self.proc.stdout, selectors.EVENT_READ)
-                if not sel.select(REQUEST_TIMEOUT_S):
-                    raise TimeoutError(f"no answer within {REQUEST_TIMEOUT_S:.0f} s")
+            await_answer(self.proc, *self.sent_at)
             line = self.proc.stdout.readline()
             if not line:
                 raise EOFError("the probe worker ended")
@@ -93,6 +102,22 @@ class Worker:
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
+
+
+def await_answer(proc: subprocess.Popen, sent: float, cpu_at_send: float | None) -> None:
+    """Wait until ``proc`` has a line to read. TimeoutError once its process tree has used
+    REQUEST_TIMEOUT_S of every CPU's time since the request was sent (where that cannot be read,
+    REQUEST_TIMEOUT_S of wall-clock time), or WALL_LIMIT_S of wall-clock time have passed."""
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while not sel.select(POLL_S):
+            waited = time.monotonic() - sent
+            now = tree_cpu_seconds(proc.pid) if cpu_at_send is not None else None
+            used = (now - cpu_at_send) / CPUS if now is not None else waited
+            if used >= REQUEST_TIMEOUT_S:
+                raise TimeoutError(f"no answer within {REQUEST_TIMEOUT_S * CPUS:.0f} s of CPU time")
+            if waited >= WALL_LIMIT_S:
+                raise TimeoutError(f"no answer within {WALL_LIMIT_S:.0f} s")
 
 
 def failed(probes: list[str], why: str) -> dict[str, dict]:

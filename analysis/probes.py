@@ -259,9 +259,9 @@ class Prober:
         self.cache: dict[str, dict] = {}
         self.pending: tuple[str, list[str]] | None = None  # (script key, probes) sent ahead, unread
         if cache_file is not None and cache_file.is_file():
-            try:
-                self.cache = json.loads(cache_file.read_text())
-            except (OSError, ValueError):
+            try:  # a failure an earlier version kept is no measurement
+                self.cache = {k: v for k, v in json.loads(cache_file.read_text()).items() if not _failure(v)}
+            except (OSError, ValueError, AttributeError, KeyError, TypeError):
                 self.cache = {}
 
     def _save(self) -> None:
@@ -307,26 +307,40 @@ class Prober:
 
     def measure(self, text: str, probes: list[str]) -> dict[str, dict]:
         """probe -> {"value", "why"} for one script."""
-        if self.pending is not None:  # answers come in the order asked: the one sent ahead first
-            key, sent = self.pending
-            self.pending = None
-            self._remember(key, sent, self.worker.receive(sent))
         key = _script_key(text)
-        missing = [p for p in probes if f"{key}:{p}" not in self.cache]
+        fresh: dict[str, dict] = {}
+        if self.pending is not None:  # answers come in the order asked: the one sent ahead first
+            sent_key, sent = self.pending
+            self.pending = None
+            received = self.worker.receive(sent)
+            self._remember(sent_key, sent, received)
+            if sent_key == key:
+                fresh = received
+        missing = [p for p in probes if f"{key}:{p}" not in self.cache and p not in fresh]
         if missing:
-            self._remember(key, missing, self._ask(text, missing))
-        return {p: self.cache[f"{key}:{p}"] for p in probes}
+            asked = self._ask(text, missing)
+            self._remember(key, missing, asked)
+            fresh.update(asked)
+        return {p: self.cache.get(f"{key}:{p}", fresh.get(p)) for p in probes}
 
     def _remember(self, key: str, probes: list[str], answers: dict[str, dict]) -> None:
-        for probe in probes:
-            self.cache[f"{key}:{probe}"] = answers[probe]
-        if not any(a["why"].startswith(("probe worker:", "no sandbox here")) for a in answers.values()):
-            self._save()  # a failure of the worker or the sandbox is not remembered beyond this process
+        """Keep the measurements; a failure of the worker or the sandbox (a request that timed out on
+        a busy machine) is not a measurement, and is asked again next time."""
+        kept = {p: answers[p] for p in probes if not _failure(answers[p])}
+        for probe, answer in kept.items():
+            self.cache[f"{key}:{probe}"] = answer
+        if kept:
+            self._save()
 
     def _ask(self, text: str, probes: list[str]) -> dict[str, dict]:
         if self.unavailable:
             return failed(probes, f"no sandbox here: {self.unavailable}")
         return self.worker.ask(text, probes)
+
+
+def _failure(answer: dict) -> bool:
+    """An answer that says the worker or the sandbox failed, not what the script does."""
+    return answer["why"].startswith(("probe worker:", "no sandbox here"))
 
 
 def _script_key(text: str) -> str:

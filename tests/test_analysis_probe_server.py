@@ -324,3 +324,39 @@ def test_a_measured_script_cannot_reach_the_workers_memory(server):
     )
     assert reaching != SQUARED
     assert server.ask(reaching, ["squared_relu"])["squared_relu"]["value"] is True
+
+
+@pytest.mark.parametrize(
+    "program, answered",
+    [
+        # waits longer than the CPU budget but uses almost none of it (a busy machine's share): answered
+        ("import time; time.sleep(1.2); print('{}', flush=True)", True),
+        ("while True: pass", False),  # spends the budget: given up at once
+        ("import time; time.sleep(60)", False),  # waits on nothing: given up at the wall-clock limit
+    ],
+)
+def test_a_request_is_given_up_by_the_workers_cpu_time_not_the_clock(program, answered, monkeypatch):
+    """How long a request may take counts the worker's CPU time (its process tree's), so a measurement
+    that a busy machine slows down is not turned into a failure; a worker that spins, or that waits on
+    nothing, is still given up."""
+    from analysis import probe_process
+    from replay.run.machine_load import tree_cpu_seconds
+
+    monkeypatch.setattr(probe_process, "REQUEST_TIMEOUT_S", 0.6)
+    monkeypatch.setattr(probe_process, "WALL_LIMIT_S", 3.0)
+    monkeypatch.setattr(probe_process, "POLL_S", 0.1)
+    monkeypatch.setattr(probe_process, "CPUS", 1)
+    # the program runs in a child of a shell, as the worker runs inside the sandbox's process
+    proc = subprocess.Popen(["sh", "-c", f'{sys.executable} -c "{program}"'], stdout=subprocess.PIPE, text=True)
+    try:
+        start = time.monotonic()
+        if answered:
+            probe_process.await_answer(proc, start, tree_cpu_seconds(proc.pid))
+            assert proc.stdout.readline().strip() == "{}"
+        else:
+            with pytest.raises(TimeoutError):
+                probe_process.await_answer(proc, start, tree_cpu_seconds(proc.pid))
+            assert time.monotonic() - start < 3.0 + 1.0
+    finally:
+        proc.kill()
+        proc.wait()

@@ -1692,6 +1692,44 @@ def test_a_measurement_sent_ahead_is_read_before_any_other_and_cached():
     assert prober.pending is None and len(worker.log) == 2
 
 
+class _TimingOutOnce(_ScriptedWorker):
+    """A worker whose first request times out (a busy machine), then answers."""
+
+    def receive(self, probes):
+        text, sent = self.queue.pop(0)
+        if not any(entry[0] == "failed" for entry in self.log):
+            self.log.append(("failed", text))
+            return {p: {"value": None, "why": "probe worker: no answer within 30 s"} for p in sent}
+        return {p: {"value": len(text), "why": ""} for p in sent}
+
+
+def test_a_worker_failure_is_not_kept_as_a_measurement(tmp_path):
+    """A request that timed out says nothing about the script: the caller sees the failure, but the
+    next call measures again, and neither the memory nor the cache file keeps it (nor a failure an
+    earlier version wrote there)."""
+    cache = tmp_path / "probes.json"
+    cache.write_text(json.dumps({"old:squared_relu": {"value": None, "why": "probe worker: no answer within 30 s"}}))
+    prober = Prober(sandbox=_Sandboxed(), cache_file=cache)
+    assert prober.cache == {}
+    prober.worker = worker = _TimingOutOnce()
+    assert prober.measure("base", ["squared_relu"])["squared_relu"]["value"] is None
+    assert prober.measure("other", ["squared_relu"])["squared_relu"]["value"] == 5  # saves the cache
+    assert prober.measure("base", ["squared_relu"])["squared_relu"]["value"] == 4
+    assert [entry for entry in worker.log if entry[0] == "send"] == [
+        ("send", "base"),
+        ("send", "other"),
+        ("send", "base"),
+    ]
+    kept = json.loads(cache.read_text())
+    assert sorted(v["value"] for v in kept.values()) == [4, 5]
+    # a failure of a request sent ahead is the answer of that call, and is not asked twice in it
+    prober = Prober(sandbox=_Sandboxed())
+    prober.worker = worker = _TimingOutOnce()
+    prober.prefetch("cand!", ["squared_relu"])
+    assert prober.measure("cand!", ["squared_relu"])["squared_relu"]["value"] is None
+    assert worker.log == [("send", "cand!"), ("failed", "cand!")]
+
+
 # ---- a model reworked after it is built ----------------------------------------------------------
 
 REWORK_BASE = """

@@ -1,7 +1,8 @@
 """A run's time is only as good as the quiet around it: the harness measures the CPUs' worth of
 other work beside every run (`other_cpus`, from the machine's busy time around it less the run's
 own), keeps it in run.json and the cache, flags such runs in the report, and never reuses a
-cached timing taken beside other work (the run is done again and its entry replaced)."""
+cached timing taken beside other work (the run is done again and its entry replaced). A process
+tree's own CPU time is read too (the probe worker's budget)."""
 
 import json
 import subprocess
@@ -66,3 +67,22 @@ def test_a_timing_taken_beside_other_work_is_flagged_and_never_reused(toy_store,
     _set_other_cpus(entries, 0.0)  # the fresh runs replaced the entries; say they ran on a quiet machine
     reused = replay(use_cache=True)
     assert len(counter.read_text().splitlines()) == 4 and all(r["cached"] for r in reused.runs)
+
+
+def test_a_process_trees_cpu_time_counts_its_descendants():
+    """tree_cpu_seconds: a shell whose child spins for a while has used about that CPU time; a
+    process that is gone has none to report."""
+    from replay.run.machine_load import tree_cpu_seconds
+
+    spin = (
+        "import time; t = time.process_time(); exec('while time.process_time() - t < 0.5: pass'); print(1, flush=True)"
+    )
+    proc = subprocess.Popen(["sh", "-c", f'{sys.executable} -c "{spin}"; sleep 5'], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "1"
+        used = tree_cpu_seconds(proc.pid)
+        assert used is not None and 0.45 <= used < 5
+    finally:
+        proc.kill()
+        proc.wait()
+    assert tree_cpu_seconds(proc.pid) is None

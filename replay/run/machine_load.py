@@ -41,3 +41,30 @@ def other_cpus(busy_before: float | None, busy_after: float | None, run_cpu_s: f
     if busy_before is None or busy_after is None or wall_s < MIN_WALL_S:
         return None
     return round(max(0.0, busy_after - busy_before - run_cpu_s) / wall_s, 3)
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) a process and all its descendants have used, the children they
+    have reaped included; None where ``/proc`` cannot say (the process is gone, or not Linux)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # ended while the table was read
+        child = int(stat.parent.name)
+        parents[child] = int(fields[1])
+        times[child] = sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+    if pid not in times:
+        return None
+    total, todo = 0.0, [pid]
+    children: dict[int, list[int]] = {}
+    for child, parent in parents.items():
+        children.setdefault(parent, []).append(child)
+    while todo:
+        p = todo.pop()
+        total += times.get(p, 0.0)
+        todo += children.get(p, [])
+    return total
