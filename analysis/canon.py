@@ -146,7 +146,7 @@ LAYOUT = frozenset(
 TRANSFER_FLAGS = {"pin_memory": "pin_memory", "non_blocking": "async_copy"}  # keyword=True -> the call it reads as
 # the calls canonical forms are made of: always features, even where the script binds the same word
 # itself (a parameter named ``mix`` or ``layout``), which would hide one of its own library calls
-SYNTHETIC = frozenset({"mix", "layout", "cast", "zero_init", "make_zeros", "gram", "rms_norm", "square", "T", "mT"})
+SYNTHETIC = frozenset({"mix"})
 # calls whose second positional argument is the dimension they work along
 DIM_SECOND = frozenset(
     {"mean", "sum", "prod", "amax", "amin", "argmax", "argmin", "std", "var", "logsumexp", "cumsum"}
@@ -306,6 +306,9 @@ class Facts:
     # a field several configuration classes define: consts holds the first class's (in script order);
     # a module-level object built from another of them (``retune = Retune()``) reads its own class's
     class_fields: dict[str, dict[str, Num]] = field(default_factory=dict)  # class -> field -> value
+    # class -> attribute -> the number an object of it keeps from its construction (a schedule or hook
+    # object's settings), read as that number by its own methods
+    held: dict[str, dict[str, Num]] = field(default_factory=dict)
     instances: dict[str, str] = field(default_factory=dict)  # module-level name -> configuration class
     # configuration fields holding a tuple of numbers (Adam's betas), read as that tuple's literal
     tuples: dict[str, tuple] = field(default_factory=dict)
@@ -556,8 +559,8 @@ class Canon:
             alias = self.facts.aliases.get(scope.owner or "", {}).get(name)
             if alias is not None:
                 return alias
-            setting = self.facts.class_fields.get(scope.owner or "", {}).get(name)
-            if setting is not None:  # a number the object holds as a setting (never reassigned)
+            setting = self.facts.held.get(scope.owner or "", {}).get(name)
+            if setting is not None:
                 return setting
             return ("a", ("n", "self"), name)
         base = self.expr(obj, scope)
@@ -1241,11 +1244,11 @@ def _is_shape(val) -> bool:
     )
 
 
-# the largest expression a temporary assigned once is replaced by (tuple nodes and leaves); arithmetic
-# on tensors' statistics may be twice as large (s = x.pow(2).mean(dim=-1, keepdim=True); r = rsqrt(s + eps)),
-# an object built by a call (an optimiser, a module) never more
+# the largest expression a temporary assigned once is replaced by (tuple nodes and leaves); a statistic
+# of a tensor may be twice as large (s = x.pow(2).mean(dim=-1, keepdim=True); r = rsqrt(s + eps)), and
+# nothing else: a larger temporary (an optimiser built, a schedule's clamp) is a part of its own
 BIND_SIZE = 24
-ARITHMETIC = frozenset({"rsqrt", "sqrt", "mean", "square", "sum", "exp", "log", "min", "max", "clamp"})
+STATISTICS = frozenset({"rsqrt", "sqrt", "mean", "square", "sum"})
 
 
 def _bindable(value) -> bool:
@@ -1257,8 +1260,8 @@ def _bindable(value) -> bool:
         return True  # an entry of a learned vector (w = self.lambdas[0]): the weight it reads
     if not (isinstance(value, tuple) and value[0] in ("c", "o") and not value[1].startswith("$")):
         return False
-    arithmetic = value[0] == "o" or value[1] in ARITHMETIC
-    return _size(value, 2 * BIND_SIZE + 1) <= (2 * BIND_SIZE if arithmetic else BIND_SIZE)
+    statistic = value[0] == "c" and value[1] in STATISTICS
+    return _size(value, 2 * BIND_SIZE + 1) <= (2 * BIND_SIZE if statistic else BIND_SIZE)
 
 
 def _size(tree, limit: int = BIND_SIZE + 1) -> int:

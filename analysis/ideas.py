@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 
 from analysis.canon import (
     ALIASES,
+    DIM_SECOND,
     KW_DEFAULTS,
     TYPED,
     BaseNames,
@@ -793,7 +794,7 @@ def _settings_objects(units: list[Unit], canon: Canon, facts: Facts) -> None:
                 value = given.get(node.label) if node.kind == "identifier" else canon.expr(node, scope)
                 if isinstance(value, Num) and name not in state:
                     facts.consts.setdefault(name, Num(value, name, True))
-                    facts.class_fields.setdefault(cls, {}).setdefault(name, Num(value, name, True))
+                    facts.held.setdefault(cls, {}).setdefault(name, Num(value, name, True))
                     names.append(name)
             if names:
                 facts.definitions[id(atom)] = tuple(names)
@@ -856,7 +857,10 @@ def _constructed_with(init: Unit, units: list[Unit], canon: Canon, scope: Scope)
         for unit in units
         for atom in unit.atoms
         for n in atom.node.walk()
-        if n.kind == "call" and len(n.children) > 1 and n.children[0].kind == "identifier" and n.children[0].label == cls
+        if n.kind == "call"
+        and len(n.children) > 1
+        and n.children[0].kind == "identifier"
+        and n.children[0].label == cls
     ]
     values: dict[str, set] = {name: set() for name in params}
     for call in calls:
@@ -1021,7 +1025,9 @@ def _table_pairs(table) -> list[tuple[str, object]]:
         arguments = table.children[1].children
         if len(arguments) == 1 and arguments[0].kind in ("list", "tuple"):  # dict([("lr", 3e-3), ...])
             items = arguments[0].children
-            if items and all(len(i.children) == 2 and i.kind == "tuple" and i.children[0].kind == "string" for i in items):
+            if items and all(
+                len(i.children) == 2 and i.kind == "tuple" and i.children[0].kind == "string" for i in items
+            ):
                 return [(i.children[0].label, i.children[1]) for i in items]
             return []
         return _keyword_pairs(arguments)
@@ -1705,7 +1711,8 @@ def _numbers(tree):
 
 
 # Calls whose arguments after the tensor are dimension indices, and the keywords that name one.
-DIMENSION_CALLS = frozenset({"size", "transpose", "unsqueeze", "squeeze", "flatten", "permute", "movedim", "swapaxes"})
+# calls whose arguments after the first say which dimensions (canonical forms pass reductions' dim there)
+DIMENSION_CALLS = frozenset({"size", "transpose", "flatten", "permute", "movedim", "swapaxes"}) | DIM_SECOND
 DIMENSION_KEYWORDS = frozenset({"@dim", "dim", "dims", "dim0", "dim1", "start_dim", "end_dim"})
 
 

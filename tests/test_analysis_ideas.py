@@ -1061,14 +1061,26 @@ def test_a_name_the_candidate_binds_does_not_hide_a_canonical_call(word):
     candidate spelled like one (``mix`` passed down to the layer) must not hide it."""
     target = edit(
         BASE,
-        ("        self.attn = Attention(d)\n", "        self.attn = Attention(d)\n        self.blend = nn.Parameter(torch.tensor(0.5))\n"),
+        (
+            "        self.attn = Attention(d)\n",
+            "        self.attn = Attention(d)\n        self.blend = nn.Parameter(torch.tensor(0.5))\n",
+        ),
         ("        x = x + self.attn(x)\n", "        x = (1 - self.blend) * x + self.blend * self.attn(x)\n"),
     )
-    inv = Innovation("learned blend", ("Model.__init__", "Model.forward"), "Attention's output is blended in by a learned weight.")
+    inv = Innovation(
+        "learned blend", ("Model.__init__", "Model.forward"), "Attention's output is blended in by a learned weight."
+    )
     cand = edit(
         BASE,
-        ("        self.attn = Attention(d)\n", "        self.attn = Attention(d)\n        self.w_attn = nn.Parameter(torch.tensor(0.5))\n"),
+        (
+            "        self.attn = Attention(d)\n",
+            "        self.attn = Attention(d)\n        self.w_attn = nn.Parameter(torch.tensor(0.5))\n",
+        ),
         ("    def forward(self, idx):\n", f"    def forward(self, idx, {word}=None):\n"),
-        ("        x = x + self.attn(x)\n", f"        {word} = self.w_attn if {word} is None else {word}\n        x = x + {word} * (self.attn(x) - x)\n"),
+        (
+            "        x = x + self.attn(x)\n",
+            f"        {word} = self.w_attn if {word} is None else {word}\n"
+            f"        x = x + {word} * (self.attn(x) - x)\n",
+        ),
     )
     assert reproduced(verdict(target, cand, [inv])) == {"learned blend"}
