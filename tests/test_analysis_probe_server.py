@@ -6,6 +6,7 @@ the socket folder is not the user's alone, no server is used.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -347,7 +348,12 @@ def test_a_request_is_given_up_by_the_workers_cpu_time_not_the_clock(program, an
     monkeypatch.setattr(probe_process, "POLL_S", 0.1)
     monkeypatch.setattr(probe_process, "CPUS", 1)
     # the program runs in a child of a shell, as the worker runs inside the sandbox's process
-    proc = subprocess.Popen(["sh", "-c", f'{sys.executable} -c "{program}"'], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["sh", "-c", f'{sys.executable} -c "{program}"; exit'],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         start = time.monotonic()
         if answered:
@@ -358,5 +364,6 @@ def test_a_request_is_given_up_by_the_workers_cpu_time_not_the_clock(program, an
                 probe_process.await_answer(proc, start, tree_cpu_seconds(proc.pid))
             assert time.monotonic() - start < 3.0 + 1.0
     finally:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the shell and the program it started
         proc.wait()
