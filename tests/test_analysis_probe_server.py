@@ -6,7 +6,6 @@ the socket folder is not the user's alone, no server is used.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -16,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from process_trees import program_under_shell
 
 from analysis import probe_server, probe_worker
 from analysis.probe_process import Worker
@@ -347,14 +347,7 @@ def test_a_request_is_given_up_by_the_workers_cpu_time_not_the_clock(program, an
     monkeypatch.setattr(probe_process, "WALL_LIMIT_S", 3.0)
     monkeypatch.setattr(probe_process, "POLL_S", 0.1)
     monkeypatch.setattr(probe_process, "CPUS", 1)
-    # the program runs in a child of a shell, as the worker runs inside the sandbox's process
-    proc = subprocess.Popen(
-        ["sh", "-c", f'{sys.executable} -c "{program}"; exit'],
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
+    with program_under_shell(program) as proc:
         start = time.monotonic()
         if answered:
             probe_process.await_answer(proc, start, tree_cpu_seconds(proc.pid))
@@ -363,7 +356,3 @@ def test_a_request_is_given_up_by_the_workers_cpu_time_not_the_clock(program, an
             with pytest.raises(TimeoutError):
                 probe_process.await_answer(proc, start, tree_cpu_seconds(proc.pid))
             assert time.monotonic() - start < 3.0 + 1.0
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # the shell and the program it started
-        proc.wait()

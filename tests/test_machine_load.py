@@ -5,13 +5,12 @@ cached timing taken beside other work (the run is done again and its entry repla
 tree's own CPU time is read too (the probe worker's budget)."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from process_trees import program_under_shell
 
 from replay import paths
 from replay.run.executor import LaunchSpec, LocalExecutor, run_process
@@ -79,17 +78,8 @@ def test_a_process_trees_cpu_time_counts_its_descendants():
     spin = (
         "import time; t = time.process_time(); exec('while time.process_time() - t < 0.5: pass'); print(1, flush=True)"
     )
-    proc = subprocess.Popen(
-        ["sh", "-c", f'{sys.executable} -c "{spin}"; sleep 5'],
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
+    with program_under_shell(spin, then="sleep 5") as proc:
         assert proc.stdout.readline().strip() == "1"
         used = tree_cpu_seconds(proc.pid)
         assert used is not None and 0.45 <= used < 5
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the shell and its sleep
-        proc.wait()
     assert tree_cpu_seconds(proc.pid) is None
