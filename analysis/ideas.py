@@ -791,7 +791,9 @@ def _settings_objects(units: list[Unit], canon: Canon, facts: Facts) -> None:
         for atom, pairs in zip(body, fields, strict=True):
             names = []
             for name, node in pairs:
-                value = given.get(node.label) if node.kind == "identifier" else canon.expr(node, scope)
+                value = (
+                    given[node.label] if node.kind == "identifier" and node.label in given else canon.expr(node, scope)
+                )
                 if isinstance(value, Num) and name not in state:
                     facts.consts.setdefault(name, Num(value, name, True))
                     facts.held.setdefault(cls, {}).setdefault(name, Num(value, name, True))
@@ -1710,8 +1712,8 @@ def _numbers(tree):
     return tree
 
 
-# Calls whose arguments after the tensor are dimension indices, and the keywords that name one.
-# calls whose arguments after the first say which dimensions (canonical forms pass reductions' dim there)
+# Calls whose arguments after the tensor are dimension indices (canonical forms pass a reduction's dim
+# there), and the keywords that name one.
 DIMENSION_CALLS = frozenset({"size", "transpose", "flatten", "permute", "movedim", "swapaxes"}) | DIM_SECOND
 DIMENSION_KEYWORDS = frozenset({"@dim", "dim", "dims", "dim0", "dim1", "start_dim", "end_dim"})
 

@@ -453,3 +453,16 @@ def test_a_setting_read_from_a_table_passed_through_overrides_is_the_tables_numb
     # a table built anew from other values is not the literal one
     rebuilt = table("1200", "EXPERIMENT = dict(num_iterations=1500, warmup=0)")
     assert scores(FEWER_STEPS, rebuilt, [STEPS])["hyperparameters"] < THRESHOLD
+
+
+def test_a_settings_object_set_from_a_module_constant_holds_its_number():
+    """``self.num_iterations = STEPS`` in a settings object whose ``__init__`` also takes parameters:
+    the module constant is the field's number."""
+    settings = (
+        "STEPS = 1200\n\n\nclass Run:\n    def __init__(self, warmup=10):\n        self.batch_size = 8 * 64 * 1024\n"
+        "        self.seq_len = 64 * 1024\n        self.val_tokens = 10485760\n"
+        "        self.num_iterations = STEPS\n        self.warmup = warmup\n\n\nargs = Run()\n"
+    )
+    cand = edit(BASE, (BASE[BASE.index("class Hyperparameters:") : BASE.index("world_size =")], settings))
+    assert scores(FEWER_STEPS, cand, [STEPS])["hyperparameters"] >= THRESHOLD
+    assert scores(FEWER_STEPS, cand.replace("STEPS = 1200", "STEPS = 1500"), [STEPS])["hyperparameters"] < THRESHOLD
