@@ -144,8 +144,8 @@ LAYOUT = frozenset(
     {"view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "squeeze", "unsqueeze", "permute", "expand"}
 )
 TRANSFER_FLAGS = {"pin_memory": "pin_memory", "non_blocking": "async_copy"}  # keyword=True -> the call it reads as
-# the calls canonical forms are made of: always features, even where the script binds the same word
-# itself (a parameter named ``mix`` or ``layout``), which would hide one of its own library calls
+# canonical calls that are features even where the script binds the same word itself (a parameter
+# named ``mix`` passed down to a layer would otherwise hide the blend it reads as)
 SYNTHETIC = frozenset({"mix"})
 # calls whose second positional argument is the dimension they work along
 DIM_SECOND = frozenset(
@@ -517,10 +517,7 @@ class Canon:
             return ("k", "comp", self.expr(node.children[0], inner), tuple(clauses))
         if kind == "conditional_expression":
             switch = node.children[1]
-            name = switch.label if switch.kind == "identifier" else None
-            if switch.kind == "attribute" and switch.children:
-                name = switch.children[-1].label
-            if name in self.facts.switches:
+            if switch.kind in ("identifier", "attribute") and last_name(switch) in self.facts.switches:
                 return self.expr(node.children[0], scope)  # what the run takes: the switch is on
             a, test, b = (self.expr(c, scope) for c in node.children[:3])
             return ("i", test, a, b)
@@ -1236,6 +1233,11 @@ class Scope:
         if self.module is not None and name in self.module:
             return self.module[name]
         return ("n", name)
+
+
+def last_name(node: Node) -> str:
+    """``flag`` of ``flag`` and of ``args.flag``."""
+    return node.label if node.kind == "identifier" else node.children[-1].label
 
 
 def _is_shape(val) -> bool:

@@ -62,6 +62,7 @@ from analysis.canon import (
     Function,
     Num,
     Scope,
+    last_name,
     literal_table,
 )
 from analysis.diff import unit_edits
@@ -1077,11 +1078,6 @@ def _flags_on(units: list[Unit], config: set[str]) -> set[str]:
     return on
 
 
-def _last_name(node) -> str:
-    """``flag`` of ``flag`` and of ``args.flag``."""
-    return node.label if node.kind == "identifier" else node.children[-1].label
-
-
 def _straight_line(unit: Unit, atom: Atom, on: frozenset[str] | set[str] = frozenset()) -> bool:
     """Not inside a loop, a branch or a nested definition (``if __name__ == "__main__":`` aside, and
     a branch taken when a switch in ``on`` is, as it is by default: ``if args.short_schedule:``)."""
@@ -1114,7 +1110,7 @@ def _untaken(unit: Unit, atom: Atom, on: set[str]) -> bool:
 def _switch_on(header, on: set[str]) -> bool:
     """An ``if`` whose test is a switch (a name or an attribute) in ``on``: on by default."""
     test = header.children[0] if header.kind == "if_statement:header" and header.children else None
-    return test is not None and test.kind in ("identifier", "attribute") and _last_name(test) in on
+    return test is not None and test.kind in ("identifier", "attribute") and last_name(test) in on
 
 
 def _numbers_tuple(value) -> bool:

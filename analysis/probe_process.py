@@ -40,7 +40,7 @@ class Worker:
         self.sandbox = sandbox
         self.proc: subprocess.Popen | None = None
         self.workdir: Path | None = None
-        self.sent_at: tuple[float, float | None] = (0.0, None)  # wall clock and worker CPU at the last request
+        self.sent_at = 0.0  # monotonic clock when the last request was sent
 
     def start(self) -> None:
         """Start the process unless it runs; it imports torch while the caller goes on."""
@@ -73,7 +73,7 @@ class Worker:
     def send(self, text: str, probes: list[str]) -> None:
         """The first half of :meth:`ask`: the worker measures while the caller goes on."""
         self.start()
-        self.sent_at = (time.monotonic(), tree_cpu_seconds(self.proc.pid))
+        self.sent_at = time.monotonic()
         try:
             self.proc.stdin.write(json.dumps({"script": text, "probes": probes}) + "\n")
             self.proc.stdin.flush()
@@ -85,7 +85,7 @@ class Worker:
         try:
             if self.proc is None:
                 raise EOFError("the probe worker ended")
-            await_answer(self.proc, *self.sent_at)
+            await_answer(self.proc, self.sent_at)
             line = self.proc.stdout.readline()
             if not line:
                 raise EOFError("the probe worker ended")
@@ -104,16 +104,21 @@ class Worker:
             self.workdir = None
 
 
-def await_answer(proc: subprocess.Popen, sent: float, cpu_at_send: float | None) -> None:
+def await_answer(proc: subprocess.Popen, sent: float) -> None:
     """Wait until ``proc`` has a line to read. TimeoutError once its process tree has used
     REQUEST_TIMEOUT_S of every CPU's time since the request was sent (where that cannot be read,
-    REQUEST_TIMEOUT_S of wall-clock time), or WALL_LIMIT_S of wall-clock time have passed."""
+    REQUEST_TIMEOUT_S of wall-clock time), or WALL_LIMIT_S of wall-clock time have passed. The
+    process tree is read only once a poll goes unanswered (most answers come sooner): until then
+    the wall-clock counts, an over-estimate of its CPU share."""
+    first: tuple[float, float] | None = None  # (wall-clock waited, tree CPU) at the first unanswered poll
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ)
         while not sel.select(POLL_S):
             waited = time.monotonic() - sent
-            now = tree_cpu_seconds(proc.pid) if cpu_at_send is not None else None
-            used = (now - cpu_at_send) / CPUS if now is not None else waited
+            now = tree_cpu_seconds(proc.pid)
+            if first is None and now is not None:
+                first = (waited, now)
+            used = first[0] + (now - first[1]) / CPUS if first is not None and now is not None else waited
             if used >= REQUEST_TIMEOUT_S:
                 raise TimeoutError(f"no answer within {REQUEST_TIMEOUT_S * CPUS:.0f} s of CPU time")
             if waited >= WALL_LIMIT_S:

@@ -46,7 +46,7 @@ def other_cpus(busy_before: float | None, busy_after: float | None, run_cpu_s: f
 def tree_cpu_seconds(pid: int) -> float | None:
     """CPU seconds (user + system) a process and all its descendants have used, the children they
     have reaped included; None where ``/proc`` cannot say (the process is gone, or not Linux)."""
-    parents: dict[int, int] = {}
+    children: dict[int, list[int]] = {}
     times: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -54,17 +54,14 @@ def tree_cpu_seconds(pid: int) -> float | None:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue  # ended while the table was read
-        child = int(stat.parent.name)
-        parents[child] = int(fields[1])
-        times[child] = sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+        process = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(process)
+        times[process] = sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
     if pid not in times:
         return None
     total, todo = 0.0, [pid]
-    children: dict[int, list[int]] = {}
-    for child, parent in parents.items():
-        children.setdefault(parent, []).append(child)
     while todo:
-        p = todo.pop()
-        total += times.get(p, 0.0)
-        todo += children.get(p, [])
+        process = todo.pop()
+        total += times.get(process, 0.0)
+        todo += children.get(process, [])
     return total
