@@ -110,6 +110,10 @@ Probes (a value each):
   most a fifth of them and ends above 2% of it (a decay from the peak, cosine or linear, to a floor):
   False; anything else (a decay to zero without a plateau, which a trapezoid's cooldown becomes when
   the script's default run is shorter than its default cooldown) cannot be told.
+* ``learning_rates`` (dict): the learning rate of each kind of parameter the model has (its token-indexed
+  tables, its head where not tied to the table, its other matrices, its gains and scalars), each
+  parameter's the peak its group reaches in the loop (followed as for ``lr_floor``: a warmup or a
+  schedule's multiplier counts, whatever computes it), the geometric mean over a kind's parameters.
 * ``unit_gradients`` (bool): the gradients the script's optimisers step with have norm 1 each.
   The statements before the training loop run (the model tiny, as for ``lr_floor``); then, at the
   loop's first step, every parameter the optimisers hold is given a random gradient whose norm
@@ -141,6 +145,7 @@ defaults: the sandbox's environment holds no such setting.
 import ast
 import contextlib
 import ctypes
+import dataclasses
 import functools
 import json
 import math
@@ -1080,17 +1085,25 @@ def untied_head(module):
     tables = [m.weight for m in model.modules() if isinstance(m, torch.nn.Embedding)]
     if not tables:
         raise LookupError("no embedding table")
-    vocab = tables[0].shape[0]
-    head = getattr(model, "lm_head", None)
-    if not isinstance(head, torch.nn.Module):
-        heads = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == vocab]
-        if not heads:
-            return False  # the logits computed from the table itself
-        head = heads[-1]
+    head = _head(model, vocab=tables[0].shape[0])
+    if head is None:
+        return False  # the logits computed from the table itself
     weight = getattr(head, "weight", None)
     if not isinstance(weight, torch.Tensor):
         raise LookupError("the head has no weight")
     return weight.data_ptr() != tables[0].data_ptr()
+
+
+def _head(model, vocab: int):
+    """The model's head: ``lm_head``, else its last linear layer with one output per token (None:
+    the logits are computed from the embedding table itself)."""
+    import torch
+
+    head = getattr(model, "lm_head", None)
+    if isinstance(head, torch.nn.Module):
+        return head
+    heads = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == vocab]
+    return heads[-1] if heads else None
 
 
 def attention_calls(module):
@@ -2160,18 +2173,29 @@ def _no_update(*args, **kwargs):
 LR_NAME = re.compile(r"(^|[^a-z])lr([^a-z]|$)|learning_rate")  # lr, lr_scale, group['lr'], current_lr
 
 
-def _followed_rates(module, text) -> tuple[list, list[dict]]:
-    """(the steps run, the learning rates followed through them: step -> rate, one per series). The
-    training loop runs against the script's own optimisers, built over the tiny model in a
-    one-process group, one step past its last; the rate is read from their parameter groups after
-    every step. Where none could be built (a model handed to DDP on a GPU), the numbers the loop
-    assigns under a name that says lr are followed instead."""
+@dataclasses.dataclass
+class _Followed:
+    """The learning rates followed through the training loop (:func:`_followed_rates`)."""
+
+    steps: list  # the steps run, one past the loop's last among them
+    series: list[dict]  # step -> rate, one per parameter group (or per number the loop names lr)
+    params: list[list]  # the parameters of each series' group ([] for a number the loop names)
+    modules: list  # the modules the script built
+
+
+def _followed_rates(module, text) -> _Followed:
+    """The learning rates followed through the training loop. The loop runs against the script's own
+    optimisers, built over the tiny model in a one-process group, one step past its last; the rate
+    is read from their parameter groups after every step. Where none could be built (a model handed
+    to DDP on a GPU), the numbers the loop assigns under a name that says lr are followed instead."""
     import torch
 
     _single_process_group()  # a script built for torchrun reads its rank and world size
     rates: dict[tuple[int, int], dict] = {}
+    groups: dict[tuple[int, int], list] = {}
     named: dict[str, dict] = {}
     objects = {}
+    modules = {}
 
     def prepare(step, names):
         """Only the rate is followed: an optimiser's step (whose gradients and collectives the probe
@@ -2186,11 +2210,14 @@ def _followed_rates(module, text) -> tuple[list, list[dict]]:
             scheduler.last_epoch = step - 1
 
     def observe(step, names):
-        for opt in _optimisers([*names.values(), *vars(module).values()]):
+        values = [*names.values(), *vars(module).values()]
+        modules.update((id(m), m) for m in _instances(values, torch.nn.Module))
+        for opt in _optimisers(values):
             objects[id(opt)] = opt  # kept alive: ids stay unique
             for g, group in enumerate(opt.param_groups):
                 if isinstance(group.get("lr"), (int, float)):
                     rates.setdefault((id(opt), g), {})[step] = float(group["lr"])
+                    groups[(id(opt), g)] = list(group["params"])
 
     def log(path, value, step):
         value = _number(value)
@@ -2200,22 +2227,64 @@ def _followed_rates(module, text) -> tuple[list, list[dict]]:
     with warnings.catch_warnings():  # a scheduler stepped before its optimiser says so
         warnings.simplefilter("ignore", UserWarning)
         steps = _run_loop(module, text, log, observe, build=True, prepare=prepare)
-    return steps, list(rates.values()) or list(named.values())
+    if rates:
+        return _Followed(steps, list(rates.values()), [groups[k] for k in rates], list(modules.values()))
+    return _Followed(steps, list(named.values()), [[] for _ in named], list(modules.values()))
 
 
 def lr_floor(module, text):
     """The learning rate of every parameter group one step past the training loop's last, as a share
     of the highest it had: 0 for a cooldown to zero, the floor for one that ends above it (the
     lowest share over the groups)."""
-    steps, followed = _followed_rates(module, text)
+    followed = _followed_rates(module, text)
+    steps = followed.steps
     shares = []
-    for series in followed:
+    for series in followed.series:
         top = max(series[k] for k in steps[:-1] if k in series) if len(series) > 1 else 0.0
         if top > 0 and steps[-1] in series:
             shares.append(series[steps[-1]] / top)
     if not shares:
         raise LookupError("no optimiser's learning rate could be followed through the loop")
     return max(0.0, min(shares))
+
+
+def learning_rates(module, text):
+    """The peak learning rate of each kind of parameter (see the module docstring): kind -> rate."""
+    followed = _followed_rates(module, text)
+    held = {id(p) for params in followed.params for p in params}
+    model = max(followed.modules, key=lambda m: sum(id(p) in held for p in m.parameters()), default=None)
+    if model is None or not held:
+        raise LookupError("no optimiser over the model's parameters was built before the training loop")
+    kinds = _parameter_kinds(model)
+    logs: dict[str, list[float]] = {}
+    for series, params in zip(followed.series, followed.params, strict=True):
+        peak = max((v for k, v in series.items() if k != followed.steps[-1]), default=0.0)
+        for p in params:
+            if peak > 0 and id(p) in kinds:
+                logs.setdefault(kinds[id(p)], []).append(math.log(peak))
+    if not logs:
+        raise LookupError("no parameter of the model has a positive learning rate")
+    return {kind: float(f"{math.exp(sum(v) / len(v)):.6g}") for kind, v in sorted(logs.items())}
+
+
+def _parameter_kinds(model) -> dict[int, str]:
+    """id(parameter) -> its kind: ``embedding`` (a token-indexed table), ``head`` (the output layer's
+    weight, where not the table), ``matrix`` (the other weights of two or more dimensions) or
+    ``scalar`` (gains, biases, learned scalars)."""
+    import torch
+
+    tables = [m.weight for m in model.modules() if isinstance(m, torch.nn.Embedding)]
+    head = _head(model, vocab=tables[0].shape[0]) if tables else None
+    head_weight = getattr(head, "weight", None)
+    kinds = {}
+    for p in model.parameters():
+        if any(p is t for t in tables):
+            kinds[id(p)] = "embedding"
+        elif p is head_weight:
+            kinds[id(p)] = "head"
+        else:
+            kinds[id(p)] = "matrix" if p.ndim >= 2 else "scalar"
+    return kinds
 
 
 PEAK = 0.999  # a step at this share of the highest rate or above holds the peak
@@ -2239,8 +2308,10 @@ def _plateau(series: dict) -> bool | None:
 def lr_plateau(module, text):
     """Whether every learning rate the loop follows holds its peak for most of the run (see the
     module docstring)."""
-    steps, followed = _followed_rates(module, text)
-    followed = [{k: v for k, v in series.items() if k != steps[-1]} for series in followed]  # the run's steps only
+    followed = _followed_rates(module, text)
+    steps = followed.steps
+    # the run's steps only
+    followed = [{k: v for k, v in series.items() if k != steps[-1]} for series in followed.series]
     # a constant rate holds its peak all along: a trapezoid whose warmup and cooldown the script's
     # defaults leave empty (the speedrun's record 2 ships --warmdown_iters 0)
     shapes = {_plateau(series) for series in followed if len(series) >= 3}
@@ -2336,6 +2407,7 @@ SCRIPT_PROBES = {  # probes that also read the script's training code
     "blockwise_orthogonal": blockwise_orthogonal,
     "lr_floor": lr_floor,
     "lr_plateau": lr_plateau,
+    "learning_rates": learning_rates,
     "update_shape_scale": update_shape_scale,
     "sharded_orthogonalisation": sharded_orthogonalisation,
 }

@@ -18,7 +18,8 @@ head`` -> ``untied_head``, ``dropped attention`` ->
 ``long-short ... windows`` -> ``mixed_windows``,
 ``attention scale`` -> ``attention_scale``, ``head size 128`` -> ``head_width``, ``FP8 lm_head`` -> ``fp8_head``,
 ``Newton-Schulz reformulation`` -> ``gram_squaring_share``,
-``CastedLinear`` -> ``cast_linears``, ``learning-rate floor`` -> ``lr_floor``, ``smaller ... init`` ->
+``CastedLinear`` -> ``cast_linears``, ``learning-rate floor`` -> ``lr_floor``, ``doubled learning rates``
+(a change of learning rates alone) -> ``learning_rates``, ``smaller ... init`` ->
 ``init_scale``, ``value residual`` -> ``values_read_first_attention``, ``value embeddings`` ->
 ``values_read_embeddings``, ``U-net value embeddings`` / ``sparse value embeddings`` ->
 ``mirrored_value_embeddings`` / ``ends_only_value_embeddings``, ``split value embeddings`` ->
@@ -29,12 +30,15 @@ that tells the records apart decides.
 
 **When it decides.** Only where the probe tells the records apart: record i+1 measurably has the
 behaviour and record i does not (a boolean probe: True against False or unmeasurable; a number:
-record i+1's differs from record i's by more than 20%; a count, such as the attention calls of a
+record i+1's differs from record i's by more than 20%; a number per kind of parameter, such as
+the learning rates, where one kind's does; a count, such as the attention calls of a
 forward pass, by any amount; the spread of initial weights by 5%). Then the candidate's measurement
 decides: it has record i+1's behaviour (a number within 10% of record i+1's, a count equal to it, a
 spread within 3%) -> reproduced; record i's behaviour (within 10% of record i's, or False) -> not
 reproduced. A setting whose idea is its direction (the softmax scale) is reproduced by moving from
-record i's number the way record i+1 did, at least half as far, and not by moving the other way. A
+record i's number the way record i+1 did, at least half as far, and not by moving the other way;
+so are learning rates, each kind that record i+1 changed (a part of them moved: the static layers
+decide). A
 candidate the probe cannot measure (a definition that does not load on CPU, optimisers built only on a
 GPU, a number in between) is left to the static layers, and the report says which layer
 decided. So is a "not reproduced" of a probe that builds the model from the
@@ -61,6 +65,7 @@ import atexit
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -127,6 +132,10 @@ SELECT = {
     "unit_gradients": re.compile(r"\bgrad(ient)?s?\b.*\bnormali[sz]|\bnormali[sz]\w*\b.*\bgrad", re.I),
     "init_scale": re.compile(r"\b(smaller|larger|scaled?|narrower|wider)\b.*\binit", re.I),
     "lr_plateau": re.compile(r"\btrapezo|\bwarmup[- ]stable[- ]decay\b|\bwsd\b", re.I),
+    # a change of learning rates alone: not their schedule, nor a re-tune bundled with other numbers
+    "learning_rates": re.compile(
+        r"^(?!.*\b(schedule|floor|warm-?up|warmdown|cool-?down|momentum|scale|batch)\b).*\blearning[- ]rates?$", re.I
+    ),
     "lr_floor": re.compile(
         r"(learning[- ]rate|\blr\b).*\bfloor\b|\bfloor\b.*(learning[- ]rate|\blr\b)|\bmin(imum)?[- _]lr\b", re.I
     ),
@@ -194,7 +203,36 @@ def tells_apart(base, target, probe: str) -> bool:
     if isinstance(target, bool):
         return target and base is not True
     apart, _ = _tolerance(probe)
+    if isinstance(target, dict):
+        return isinstance(base, dict) and bool(_moved_kinds(base, target, apart))
     return isinstance(target, float) and isinstance(base, float) and not _close(base, target, apart)
+
+
+def _moved_kinds(base: dict, target: dict, apart: float) -> list[str]:
+    """The kinds of a measurement by kind (the learning rate of each kind of parameter) that record
+    i+1 changed."""
+    return [k for k in target if k in base and not _close(base[k], target[k], apart)]
+
+
+def _judge_kinds(base: dict, target: dict, candidate: dict) -> tuple[bool | None, str]:
+    """A measurement by kind: every kind record i+1 changed moves from record i's number the way
+    record i+1's does, at least half as far in ratio (a rate doubled where record i+1 quadrupled it
+    counts) -> reproduced; every such kind stays at record i's number, or one moves the other way ->
+    not reproduced; else (some moved, some not: a part of the idea) the static layers decide."""
+    moved = _moved_kinds(base, target, APART)
+    missing = [k for k in moved if not isinstance(candidate.get(k), float) or candidate[k] <= 0]
+    if missing:
+        return None, f"the candidate has no {', '.join(missing)} to measure"
+    # log ratios: a rate doubled and a rate halved are equally far from record i's
+    wanted = {k: math.log(target[k] / base[k]) for k in moved}
+    went = {k: math.log(candidate[k] / base[k]) for k in moved}
+    if all(went[k] * wanted[k] > 0 and abs(went[k]) >= abs(wanted[k]) / 2 for k in moved):
+        return True, f"the candidate moves {', '.join(moved)} from record i as record i+1 does"
+    if any(went[k] * wanted[k] < 0 and not _close(candidate[k], base[k], CLOSE) for k in moved):
+        return False, "the candidate moves a number record i+1 changed the other way"
+    if all(_close(candidate[k], base[k], CLOSE) for k in moved):
+        return False, "the candidate measures as record i"
+    return None, "the candidate moves part of what record i+1 changed, or less than half as far"
 
 
 def judge(probe: str, base, target, candidate, why: str = "") -> ProbeVerdict:
@@ -210,6 +248,10 @@ def judge(probe: str, base, target, candidate, why: str = "") -> ProbeVerdict:
         if candidate is None:
             return verdict(None, f"cannot measure the candidate ({why})")
         return verdict(bool(candidate), "the candidate has the behaviour" if candidate else "the candidate lacks it")
+    if isinstance(target, dict):
+        if not isinstance(candidate, dict):
+            return verdict(None, f"cannot measure the candidate ({why})")
+        return verdict(*_judge_kinds(base, target, candidate))
     if not isinstance(candidate, float):
         return verdict(None, f"cannot measure the candidate ({why})")
     if probe in DIRECTIONAL:
@@ -362,7 +404,7 @@ def shared_prober() -> Prober | None:
 
 
 # probes that measure the optimisers or the training loop rather than a model built from the classes
-NOT_MODEL_PROBES = frozenset({"orthogonal_update", "blockwise_orthogonal", "lr_floor", "lr_plateau"})
+NOT_MODEL_PROBES = frozenset({"orthogonal_update", "blockwise_orthogonal", "lr_floor", "lr_plateau", "learning_rates"})
 
 
 def _model_probe(probe: str) -> bool:

@@ -260,6 +260,8 @@ def _measured(value) -> str:
         return "not measured"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, dict):  # a number per kind (the learning rate of each kind of parameter)
+        return ", ".join(f"{kind} {number:g}" for kind, number in value.items())
     return "unbounded" if value >= 1e3 else f"{value:g}"
 
 

@@ -1642,7 +1642,7 @@ def test_the_worker_starts_early_only_where_a_script_will_be_measured():
         prepare(prober, "base", "target", "cand", inv)
         assert (prober.starts, prober.sent) == (starts, sent), cached
     prober = CountingProber({})
-    prepare(prober, "base", "target", "cand", [Innovation("doubled learning rate", ("Hyperparameters",), "")])
+    prepare(prober, "base", "target", "cand", [Innovation("hyperparameters", ("Hyperparameters",), "")])
     assert prober.starts == 0 and prober.sent == []  # no probe for this innovation
 
 
