@@ -234,20 +234,40 @@ class Function:
 
 
 def literal_table(value) -> bool:
-    """A canonical dict, tuple or list whose entries are all numbers or literal tables."""
+    """A canonical dict, tuple or list whose entries are all numbers, literal tables or other constants
+    (a path, a switch: settings kept in nested dicts hold them beside the numbers), with a number
+    among them."""
+    return _constants_table(value) and _holds_number(value)
+
+
+def _holds_number(value) -> bool:
+    return isinstance(value, Num) or _constants_table(value) and any(map(_holds_number, _table_entries(value)))
+
+
+def _constants_table(value) -> bool:
+    entries = _table_entries(value)
+    return bool(entries) and all(isinstance(v, Num) or _constant(v) or _constants_table(v) for v in entries)
+
+
+def _constant(value) -> bool:
+    return isinstance(value, tuple) and len(value) == 2 and value[0] == "s"
+
+
+def _table_entries(value) -> list:
+    """The entries of a canonical dict, tuple or list (none for anything else)."""
     if not isinstance(value, tuple) or len(value) < 3:
-        return False
+        return []
     if value[:2] == ("c", "dict") and not value[2]:
         entries = [v for _, v in value[3]]
     elif value[:2] == ("q", "dict"):
         entries = [pair[2] for pair in value[2] if isinstance(pair, tuple) and pair[0] == "pair"]
         if len(entries) != len(value[2]):
-            return False
+            return []
     elif value[0] == "q" and value[1] in ("tuple", "list"):
         entries = list(value[2])
     else:
-        return False
-    return bool(entries) and all(isinstance(v, Num) or literal_table(v) for v in entries)
+        return []
+    return entries
 
 
 def table_entry(table: tuple, index: tuple):

@@ -680,6 +680,7 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                     facts.module[n.label] = Num(v, v.origin or n.label, True)
                 facts.definitions[id(atom)] = tuple(n.label for n in names)
     _keyword_dict_entries(units, canon, facts)
+    _written_entries_dropped(units, facts)
     for unit in units:
         if unit.qualname in config:
             scope = Scope(module=facts.module)
@@ -705,6 +706,64 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
     _field_overrides(units, canon, facts, config, on)
     _class_aliases(units, canon, facts, config)
     return facts
+
+
+# methods of a dict that read it; any other method called on a table (update, setdefault, pop) may write it
+READING_METHODS = frozenset({"get", "items", "keys", "values", "copy", "index", "count"})
+
+
+def _written_entries_dropped(units: list[Unit], facts: Facts) -> None:
+    """A table's entries the script writes anywhere (``cfg["len"]["rope"] = ...``, ``cfg["opt"]["lr"] *= 2``)
+    are not its literal values: they are dropped from it, and a table written by a key that is not a
+    constant, or by a method (``cfg.update(...)``), is no table of constants at all."""
+    for node in (n for unit in units for atom in unit.atoms for n in atom.node.walk()):
+        written = []
+        if node.kind in ("assignment", "augmented_assignment") and node.children:
+            target = node.children[0]
+            targets = target.children if target.kind in ("pattern_list", "tuple_pattern") else [target]
+            written = [t for t in targets if t.kind == "subscript"]  # a name bound anew is counted elsewhere
+        elif node.kind == "call" and node.children and node.children[0].kind == "attribute":
+            method = node.children[0]
+            if method.children[-1].label not in READING_METHODS:
+                written = [method.children[0]]
+        for path in filter(None, map(_table_path, written)):
+            name, keys = path
+            if name in facts.tables:
+                table = _without(facts.tables[name], keys) if keys else None
+                if table is None or not literal_table(table):
+                    del facts.tables[name]
+                else:
+                    facts.tables[name] = table
+
+
+def _table_path(node) -> tuple[str, tuple | None] | None:
+    """``name["a"]["b"]`` -> (name, ("a", "b")); (name, None) where a key is not a constant string;
+    ``name`` alone -> (name, None) only as the receiver of a method (the caller passes it so)."""
+    keys = []
+    while node.kind == "subscript" and len(node.children) == 2:
+        key = node.children[1]
+        keys.append(key.label.strip("\"'") if key.kind == "string" and not key.children else None)
+        node = node.children[0]
+    if node.kind != "identifier":
+        return None
+    return node.label, (tuple(reversed(keys)) if keys and None not in keys else None)
+
+
+def _without(table: tuple, keys: tuple):
+    """A canonical dict table with the entry at the path ``keys`` removed (None: the path leads into
+    something that is not a dict of keywords)."""
+    if table[:2] != ("c", "dict") or table[2]:
+        return None
+    entries = dict(table[3])
+    head, rest = keys[0], keys[1:]
+    if head in entries and rest:
+        inner = _without(entries[head], rest) if isinstance(entries[head], tuple) else None
+        if inner is None:
+            return None
+        entries[head] = inner
+    else:
+        entries.pop(head, None)
+    return ("c", "dict", (), tuple(sorted(entries.items(), key=lambda kv: kv[0])))
 
 
 def _passed_through(node, name: str) -> bool:

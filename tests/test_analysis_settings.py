@@ -17,7 +17,9 @@
    re-tuned as if set unconditionally; under a switch off by default, or in its ``else``, it is not;
    a name bound in both branches of a switch on by default has the value of the branch taken.
 8. A setting read from a table the script writes as a literal is the table's number, also where the
-   table is then handed through a function of overrides from the environment (``X = f(X)``).
+   table is then handed through a function of overrides from the environment (``X = f(X)``), and
+   where the tables nest and hold paths and switches beside the numbers; an entry written after its
+   definition is not the literal's.
 """
 
 from __future__ import annotations
@@ -466,3 +468,40 @@ def test_a_settings_object_set_from_a_module_constant_holds_its_number():
     cand = edit(BASE, (BASE[BASE.index("class Hyperparameters:") : BASE.index("world_size =")], settings))
     assert scores(FEWER_STEPS, cand, [STEPS])["hyperparameters"] >= THRESHOLD
     assert scores(FEWER_STEPS, cand.replace("STEPS = 1200", "STEPS = 1500"), [STEPS])["hyperparameters"] < THRESHOLD
+
+
+NESTED = """CFG = {
+    "data": {"train": "fineweb_train_*.bin", "val": "fineweb_val_*.bin", "val_tokens": 10485760},
+    "len": {"train": 64 * 1024, "batch": 8 * 64 * 1024},
+    "opt": {"steps": STEPS_VALUE, "compile": True},
+}
+WRITES
+"""
+
+
+@pytest.mark.parametrize("read", ["loop", "field"])
+def test_a_setting_read_from_nested_dicts_of_constants_is_its_number(read):
+    """Settings kept in nested dicts beside paths and switches (``CFG["opt"]["steps"]``) are the
+    dicts' numbers, read in the flow or through a field; an entry the script writes afterwards (by
+    its key, through ``update``) is not, while an entry added under another key leaves the rest."""
+
+    def nested(steps: str, writes: str = "") -> str:
+        text = NESTED.replace("STEPS_VALUE", steps).replace("WRITES", writes)
+        pairs = [("class Hyperparameters:", text + "\n\nclass Hyperparameters:")]
+        if read == "loop":
+            pairs.append(("for step in range(args.num_iterations):", 'for step in range(CFG["opt"]["steps"]):'))
+        else:
+            pairs.append(("    num_iterations = 1393", '    num_iterations = CFG["opt"]["steps"]'))
+        return edit(BASE, *pairs)
+
+    def retuned(text: str) -> bool:
+        return scores(FEWER_STEPS, text, [STEPS])["hyperparameters"] >= THRESHOLD
+
+    assert retuned(nested("1200"))
+    assert retuned(nested("1200", 'CFG["len"]["rope"] = max(CFG["len"]["train"], 4 * 64 * 1024)'))
+    assert not retuned(nested("1500"))  # the other way
+    # written after its definition: the literal 1200 is not what the run reads
+    assert not retuned(nested("1200", 'CFG["opt"]["steps"] = 1500'))
+    assert not retuned(nested("1200", 'CFG["opt"]["steps"] += 300'))
+    assert not retuned(nested("1200", 'CFG["opt"].update(steps=1500)'))
+    assert not retuned(nested("1200", "CFG.update(opt=dict(steps=1500))"))
