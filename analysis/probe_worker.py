@@ -97,6 +97,10 @@ Probes (a value each):
   one, and at most half of the blocks do.
 * ``embedding_skips`` (bool): every block's output, its incoming residual stream detached, still
   depends on one token-indexed table: the token embedding reaches each block by a skip connection.
+* ``normalised_embedding`` (bool): the residual stream reaching the first block (a forward pre-hook)
+  keeps its per-token RMS (within a factor sqrt(30)) when every token-indexed table is scaled 30-fold
+  down and up, one RMS for every token (within 10%): a norm after the embedding, not a stream that
+  follows the tables, nor one squashed (tanh) that holds its scale only where it saturates.
 * ``separate_value_tables`` (bool): every block that reads a value embedding (traced as above) reads
   all columns of each table it reads: tables of their own, not slices of one wide table.
 * ``lr_floor`` (float): the training loop runs against the script's own optimisers (built over the
@@ -1272,6 +1276,45 @@ def embedding_skips(module):
     return all(embedding & reads(outputs[i]) for i in range(1, len(blocks)))
 
 
+EMBEDDING_GAIN = 30.0  # how far the tables are scaled up: a stream that follows them grows as much
+SAME_SCALE = 0.1  # the relative spread of per-token RMS that a norm leaves (a gain, an epsilon)
+
+
+def normalised_embedding(module):
+    """Whether the residual stream reaching the first block keeps its per-token scale when every
+    token-indexed table is scaled down and up (a norm after the embedding, however written: a
+    functional norm, a norm module, a normalising embedding class), one scale for every token."""
+    import torch
+
+    model = _model(module).float()
+    lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) > 1]
+    tables = [m.weight for m in model.modules() if isinstance(m, torch.nn.Embedding)]
+    if not lists or not tables:
+        raise LookupError("no list of blocks" if not lists else "no embedding table")
+    first = max(lists, key=len)[0]
+    scales = []
+
+    def grab(mod, args, kwargs):
+        stream = args[0] if args else next(iter(kwargs.values()), None)
+        if isinstance(stream, torch.Tensor):
+            scales.append(stream.detach().float().pow(2).mean(-1).sqrt().flatten())
+
+    first.register_forward_pre_hook(grab, with_kwargs=True)
+    with torch.no_grad():
+        for factor in (1.0, 1 / EMBEDDING_GAIN, EMBEDDING_GAIN**2):  # the tables as built, 30x smaller, 30x larger
+            for table in tables:
+                table.mul_(factor)
+            _forward(model)
+    if len(scales) < 3 or not all(bool((s > 0).all()) for s in scales):
+        raise LookupError("the first block was not reached by a stream of tokens")
+    # a norm holds the scale (about 1) where a stream that follows the tables moves 30-fold, and a
+    # squashing function (tanh) holds it only where it saturates; a norm gives every token one scale
+    moved = max(float((s / scales[0]).median()) for s in scales[1:])
+    held = min(float((s / scales[0]).median()) for s in scales[1:])
+    spread = float(scales[0].max() / scales[0].min())
+    return moved < EMBEDDING_GAIN**0.5 and held > EMBEDDING_GAIN**-0.5 and spread < 1 + SAME_SCALE
+
+
 def _stream(out):
     """The residual stream a block returns (the first of a tuple: ``x, v1``)."""
     return out[0] if isinstance(out, tuple) else out
@@ -2343,6 +2386,7 @@ PROBES = {
     "ends_only_value_embeddings": ends_only_value_embeddings,
     "separate_value_tables": separate_value_tables,
     "embedding_skips": embedding_skips,
+    "normalised_embedding": normalised_embedding,
 }
 
 

@@ -23,7 +23,8 @@ head`` -> ``untied_head``, ``dropped attention`` ->
 ``init_scale``, ``value residual`` -> ``values_read_first_attention``, ``value embeddings`` ->
 ``values_read_embeddings``, ``U-net value embeddings`` / ``sparse value embeddings`` ->
 ``mirrored_value_embeddings`` / ``ends_only_value_embeddings``, ``split value embeddings`` ->
-``separate_value_tables``, ``embedding skip connections`` -> ``embedding_skips``, ``bf16 embeddings`` ->
+``separate_value_tables``, ``embedding skip connections`` -> ``embedding_skips``,
+``norm after embedding`` -> ``normalised_embedding``, ``bf16 embeddings`` ->
 ``bf16_embeddings``, ``gradient normalisation`` -> ``unit_gradients``, ``momentum warmup`` / ``window
 warmup`` -> ``rising:momentum`` / ``rising:window``); the others have none. Of several, the first
 that tells the records apart decides.
@@ -126,6 +127,7 @@ SELECT = {
     "values_read_embeddings": re.compile(r"^(?!.*\b(u-?net|sparse|split|mirror\w*)\b).*\bvalue[- ]embed", re.I),
     "mirrored_value_embeddings": re.compile(r"(\bu-?net\b|\bmirror\w*).*\bvalue[- ]embed", re.I),
     "ends_only_value_embeddings": re.compile(r"\bsparse\b.*\bvalue[- ]embed", re.I),
+    "normalised_embedding": re.compile(r"\bnorm(ali[sz]ed|ali[sz]ation)?\b.*\bafter\b.*\bembedd?ing", re.I),
     "embedding_skips": re.compile(r"\bembedding\b.*\bskips?\b|\bskips?\b.*\bfrom the embedding\b", re.I),
     "separate_value_tables": re.compile(r"\bsplit\b.*\bvalue[- ]embed", re.I),
     "bf16_embeddings": re.compile(r"\b(bf16|bfloat16)\b.*\bembedd?ings?\b|\bembedd?ings?\b.*\b(bf16|bfloat16)\b", re.I),

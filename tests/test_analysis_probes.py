@@ -501,6 +501,7 @@ class GPT(nn.Module):
         n = len(self.blocks)
         FIRST.clear()
         x = self.wte(idx)
+        EMBED_NORM
         VE_LAYOUT
         pos = torch.arange(idx.size(1))
         MASK
@@ -550,6 +551,7 @@ BLOCKS_BASE = dict(
     GROUPS="groups = [dict(params=matrices)]",
     MASK="mask = (pos[:, None] >= pos[None, :]) & (pos[:, None] - pos[None, :] < 128)",
     SCHEDULE="return min(1.0, (args.num_iterations - it) / args.warmdown_iters)",
+    EMBED_NORM="pass",
 )
 CASTED = """
 class Lin(nn.Linear):
@@ -597,6 +599,20 @@ SCALE_TABLE = "Lin = nn.Linear\nSCALES = dict(all=lambda r, c: max(r, c) ** 0.5,
 # probe -> (spellings that have the behaviour, spellings that do not[, record i where the template's
 # defaults have the behaviour already])
 BLOCK_CASES = {
+    "normalised_embedding": (
+        [
+            dict(EMBED_NORM="x = F.rms_norm(x, (x.size(-1),))"),
+            dict(EMBED_NORM="x = x * torch.rsqrt(x.square().mean(dim=-1, keepdim=True) + 1e-6)"),
+            dict(EMBED_NORM="x = F.layer_norm(x, x.shape[-1:])"),
+            dict(EMBED_NORM="x = F.normalize(x, dim=-1) * math.sqrt(x.size(-1))"),
+            dict(EMBED_NORM="x = nn.RMSNorm(x.size(-1))(x)"),  # a norm module
+        ],
+        [
+            dict(EMBED_NORM="x = x * 0.5"),  # a scale grows with the table
+            dict(EMBED_NORM="x = torch.tanh(x)"),  # bounded, but every token its own scale
+            dict(EMBED_NORM="x = x / x.norm()"),  # one norm over the whole batch, not per token
+        ],
+    ),
     "values_read_first_attention": (
         [
             dict(RESIDUAL="v = 0.5 * (v + FIRST.setdefault('v', v))"),
@@ -898,6 +914,7 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("bf16 activations (CastedLinear)") == ["cast_linears"]
     assert probes_for("trapezoid learning-rate schedule") == probes_for("trapezoidal lr schedule") == ["lr_plateau"]
     assert probes_for("U-net value embeddings") == ["mirrored_value_embeddings"]
+    assert probes_for("norm after embedding") == probes_for("RMS norm after the embedding") == ["normalised_embedding"]
     assert probes_for("sparse value embeddings") == ["ends_only_value_embeddings"]
     assert probes_for("split value embeddings") == ["separate_value_tables"]
     assert probes_for("embedding skip connections") == ["embedding_skips"]
