@@ -237,23 +237,24 @@ def literal_table(value) -> bool:
     """A canonical dict, tuple or list whose entries are all numbers, literal tables or other constants
     (a path, a switch: settings kept in nested dicts hold them beside the numbers), with a number
     among them."""
-    return _constants_table(value) and _holds_number(value)
+    return constants_table(value) and _holds_number(value)
 
 
 def _holds_number(value) -> bool:
-    return isinstance(value, Num) or _constants_table(value) and any(map(_holds_number, _table_entries(value)))
+    return isinstance(value, Num) or constants_table(value) and any(map(_holds_number, table_entries(value)))
 
 
-def _constants_table(value) -> bool:
-    entries = _table_entries(value)
-    return bool(entries) and all(isinstance(v, Num) or _constant(v) or _constants_table(v) for v in entries)
+def constants_table(value) -> bool:
+    """A canonical dict, tuple or list whose entries are all numbers, constants or such tables."""
+    entries = table_entries(value)
+    return bool(entries) and all(isinstance(v, Num) or _constant(v) or constants_table(v) for v in entries)
 
 
 def _constant(value) -> bool:
     return isinstance(value, tuple) and len(value) == 2 and value[0] == "s"
 
 
-def _table_entries(value) -> list:
+def table_entries(value) -> list:
     """The entries of a canonical dict, tuple or list (none for anything else)."""
     if not isinstance(value, tuple) or len(value) < 3:
         return []
@@ -330,7 +331,8 @@ class Facts:
     # object's settings), read as that number by its own methods
     held: dict[str, dict[str, Num]] = field(default_factory=dict)
     instances: dict[str, str] = field(default_factory=dict)  # module-level name -> configuration class
-    # configuration fields holding a tuple of numbers (Adam's betas), read as that tuple's literal
+    # configuration fields holding a tuple of numbers (Adam's betas) or a string (a data path), read as
+    # that literal
     tuples: dict[str, tuple] = field(default_factory=dict)
     module: dict[str, Num] = field(default_factory=dict)  # module-level numeric constants (name)
     # module-level literal tables of numbers (presets: {"fast": (1530, 600)}), read by constant keys
@@ -495,7 +497,7 @@ class Canon:
             if named.kind == "identifier" and named.label in self.facts.tables and not scope.is_local(named.label):
                 table = self.facts.tables[named.label]
             else:
-                table = base if literal_table(base) else None  # PRESETS["fast"][0]
+                table = base if constants_table(base) else None  # PRESETS["fast"][0], CFG["files"]["train"]
             entry = table_entry(table, idx) if table is not None else None
             if entry is not None:
                 return entry

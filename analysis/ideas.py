@@ -64,6 +64,7 @@ from analysis.canon import (
     Scope,
     last_name,
     literal_table,
+    table_entries,
 )
 from analysis.diff import unit_edits
 from analysis.match import name_words
@@ -671,7 +672,7 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
             if target.kind == "identifier" and _keyword_dict(value):
                 facts.keyword_dicts[target.label] = value  # passed as **name: its entries are keywords
             if target.kind == "identifier" and literal_table(value):
-                facts.tables[target.label] = value  # a table of presets, read by constant keys
+                facts.tables[target.label] = _named_entries(value)  # a table of presets, read by constant keys
                 continue
             # a, b = 1530, 600 or = PRESETS["fast"]: one number per name
             values = [value] if target.kind == "identifier" else _unpacked(value, len(names))
@@ -697,6 +698,9 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                     elif _numbers_tuple(value):
                         facts.tuples.setdefault(kids[0].label, ("q", "tuple", tuple(Num(v) for v in value[2])))
                         facts.definitions[id(atom)] = (kids[0].label,)
+                    elif kids[1].kind == "string" and not kids[1].children:
+                        # a path read as args.train_files is the path, as when read from a table of settings
+                        facts.tuples.setdefault(kids[0].label, value)
         for atom in unit.atoms:
             name = _argparse_default(atom.node, canon, facts)
             if name:
@@ -734,6 +738,34 @@ def _written_entries_dropped(units: list[Unit], facts: Facts) -> None:
                     del facts.tables[name]
                 else:
                     facts.tables[name] = table
+
+
+def _named_entries(table, path: tuple[str, ...] = ()):
+    """A table whose dicts' numbers are named after their keys, as a configuration field's number is
+    named after the field: ``{"len": {"val": 262144}}`` holds ``len_val``, ``dict(num_iterations=1200)``
+    holds ``num_iterations``."""
+    if table[:2] != ("c", "dict") or table[2]:
+        return table
+    entries = []
+    for key, value in table[3]:
+        if isinstance(value, Num):
+            value = Num(value, "_".join((*path, key)), True)
+        elif isinstance(value, tuple):
+            value = _named_entries(value, (*path, key))
+        entries.append((key, value))
+    return ("c", "dict", (), tuple(entries))
+
+
+def _table_settings(tables) -> set[str]:
+    """The names of the numbers that tables hold (see :func:`_named_entries`)."""
+    out = set()
+    for table in tables:
+        for entry in table_entries(table):
+            if isinstance(entry, Num) and entry.origin:
+                out.add(entry.origin)
+            elif isinstance(entry, tuple):
+                out |= _table_settings([entry])
+    return out
 
 
 def _table_path(node) -> tuple[str, tuple | None] | None:
@@ -1647,7 +1679,7 @@ def _split_settings(edits: list[Edit], base: Side, new: Side, unrenamed: set[int
         for (x, _), (y, _) in zip(was, now, strict=False):
             if x.origin in fields and y.origin and y.origin not in fields:
                 successors[x.origin].add(y.origin)
-    added = new.values.keys() - fields
+    added = (new.values.keys() | _table_settings(new.facts.tables.values())) - fields
     return frozenset(
         name
         for name, after in successors.items()
@@ -1804,6 +1836,9 @@ def _named(name: str, fields: frozenset[str]) -> bool:
     return name in fields or name in KW_DEFAULTS
 
 
+VALIDATION_WORDS = frozenset({"val", "valid", "validation", "eval", "evaluation", "test"})
+
+
 def tune_keys(
     old_t,
     new_t,
@@ -1836,7 +1871,9 @@ def tune_keys(
         keys = []
         origin = next((o for o in (x.origin, y.origin) if o in base_fields), None)
         if y.origin not in (None, *base_fields) and x.origin not in read and x.origin in separate:
-            origin = None  # names a new field split from it (validation's own length): a setting of its own
+            # names a new field split from it: validation's own length is a setting of its own; the
+            # other new name (``train_seq_len``, a dict's ``len.train``) goes on with the field's job
+            origin = None if name_words(y.origin) & VALIDATION_WORDS else origin
         if origin:
             keys.append(origin)
         last = ctx[-1].lstrip("=") if ctx else None  # the keyword or the variable the number is given to
