@@ -331,8 +331,7 @@ class Facts:
     # object's settings), read as that number by its own methods
     held: dict[str, dict[str, Num]] = field(default_factory=dict)
     instances: dict[str, str] = field(default_factory=dict)  # module-level name -> configuration class
-    # configuration fields holding a tuple of numbers (Adam's betas) or a string (a data path), read as
-    # that literal
+    # configuration fields holding a tuple of numbers (Adam's betas), read as that tuple's literal
     tuples: dict[str, tuple] = field(default_factory=dict)
     module: dict[str, Num] = field(default_factory=dict)  # module-level numeric constants (name)
     # module-level literal tables of numbers (presets: {"fast": (1530, 600)}), read by constant keys

@@ -698,9 +698,6 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                     elif _numbers_tuple(value):
                         facts.tuples.setdefault(kids[0].label, ("q", "tuple", tuple(Num(v) for v in value[2])))
                         facts.definitions[id(atom)] = (kids[0].label,)
-                    elif kids[1].kind == "string" and not kids[1].children:
-                        # a path read as args.train_files is the path, as when read from a table of settings
-                        facts.tuples.setdefault(kids[0].label, value)
         for atom in unit.atoms:
             name = _argparse_default(atom.node, canon, facts)
             if name:

@@ -22,7 +22,7 @@
    definition is not the literal's.
 9. Settings moved into nested dicts keep their jobs: a length split there into a training and a
    validation length is read as the record's split (the training one goes on with the old field's
-   key), and a path read from a dict is the path a field held.
+   key).
 """
 
 from __future__ import annotations
@@ -97,10 +97,10 @@ def edit(text: str, *pairs: tuple[str, str]) -> str:
     return text
 
 
-def scores(target: str, candidate: str, innovations: list[Innovation], base: str = BASE) -> dict[str, float]:
+def scores(target: str, candidate: str, innovations: list[Innovation]) -> dict[str, float]:
     cache = Cache()
     res = attribute(
-        load(base, "base", cache), load(target, "target", cache), load(candidate, "cand", cache), innovations
+        load(BASE, "base", cache), load(target, "target", cache), load(candidate, "cand", cache), innovations
     )
     return {g.name: g.score for g in res.innovations}
 
@@ -525,16 +525,16 @@ LENGTHS = """CFG = {
 """
 
 
-def in_nested_dicts(train_len: str, val_len: str, base: str = BASE, train_path: str = '"train"') -> str:
+def in_nested_dicts(train_len: str, val_len: str) -> str:
     """The settings moved into nested dicts, read by chained keys; a new name for the validation batch."""
     settings = LENGTHS.replace("TRAIN_LEN", train_len).replace("VAL_LEN", val_len)
     return edit(
-        base,
+        BASE,
         ("class Hyperparameters:", settings + "\n\nclass Hyperparameters:"),
         ("    batch_size = 8 * 64 * 1024\n", ""),
         ("    seq_len = 64 * 1024\n", ""),
         (
-            f"data_generator({train_path}, args.batch_size, 0, world_size)",
+            'data_generator("train", args.batch_size, 0, world_size)',
             'data_generator(CFG["files"]["train"], world_size * CFG["len"]["train"], 0, world_size)',
         ),
         ("inputs.split(args.seq_len)", 'inputs.split(CFG["len"]["train"])'),
@@ -556,27 +556,3 @@ def test_lengths_split_into_nested_dicts_are_the_training_and_validation_lengths
     assert longer_only["reduced batch size"] < THRESHOLD <= longer_only["longer validation sequences"]
     shorter_val = scores(SHORTER_TRAINING_LONGER_VALIDATION, in_nested_dicts("48 * 1024", "32 * 1024"), both)
     assert shorter_val["longer validation sequences"] < THRESHOLD <= shorter_val["reduced batch size"]
-
-
-def test_a_path_read_from_a_field_or_from_a_dict_of_settings_is_the_path():
-    """Record i reads its data path as a field (``args.train_files``); a candidate that keeps it in a
-    dict of settings reads the same path, so the statement still changed only in its numbers."""
-    base = edit(
-        BASE,
-        ("    val_tokens = 10485760\n", '    val_tokens = 10485760\n    train_files = "train"\n'),
-        ('data_generator("train", args.batch_size', "data_generator(args.train_files, args.batch_size"),
-    )
-    target = edit(
-        base,
-        ("    batch_size = 8 * 64 * 1024\n", ""),
-        ("    seq_len = 64 * 1024", "    seq_len = 48 * 1024"),
-        (
-            "train_loader = data_generator(args.train_files, args.batch_size, 0, world_size)",
-            "train_batch_size = world_size * args.seq_len\n"
-            "train_loader = data_generator(args.train_files, train_batch_size, 0, world_size)",
-        ),
-    )
-    candidate = in_nested_dicts("48 * 1024", "64 * 1024", base, train_path="args.train_files")
-    assert scores(target, candidate, [BATCH], base)["reduced batch size"] >= THRESHOLD
-    same = in_nested_dicts("64 * 1024", "64 * 1024", base, train_path="args.train_files")
-    assert scores(target, same, [BATCH], base)["reduced batch size"] < THRESHOLD
