@@ -52,6 +52,7 @@ FLOORS = {
     ("heldout16", "nanogpt"): (0.95, 0.90, 0.03),
     ("heldout17", "nanogpt"): (0.95, 0.88, 0.03),
     ("heldout18", "nanogpt"): (0.95, 0.90, 0.03),
+    ("heldout19", "nanogpt"): (0.95, 0.90, 0.03),
     ("seen", "nanogpt"): (0.95, 0.84, 0.03),
 }
 KNIFE_EDGE, KNIFE_EDGE_MAX = 0.05, 0.05  # at most 5% of the scores within 0.05 of the threshold
