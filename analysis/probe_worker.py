@@ -1174,10 +1174,7 @@ def _detached_blocks(module, detach: bool = True):
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.05)
-    lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) > 1]
-    if not lists:
-        raise LookupError("no list of blocks")
-    blocks = max(lists, key=len)
+    blocks = _blocks(model)
     # every token table must take the tokens: the smallest decides (a token embedding left at the real
     # vocabulary beside value embeddings built at the tiny one)
     vocab = min(m.num_embeddings for m in model.modules() if isinstance(m, torch.nn.Embedding))
@@ -1201,6 +1198,16 @@ def _detached_blocks(module, detach: bool = True):
     for block in blocks if detach else ():
         block.register_forward_pre_hook(detach_stream)
     return model, blocks, tables
+
+
+def _blocks(model):
+    """The model's blocks: its longest ModuleList."""
+    import torch
+
+    lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) > 1]
+    if not lists:
+        raise LookupError("no list of blocks")
+    return max(lists, key=len)
 
 
 def _columns_read(tensor, tables) -> set:
@@ -1287,11 +1294,10 @@ def normalised_embedding(module):
     import torch
 
     model = _model(module).float()
-    lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) > 1]
+    first = _blocks(model)[0]
     tables = [m.weight for m in model.modules() if isinstance(m, torch.nn.Embedding)]
-    if not lists or not tables:
-        raise LookupError("no list of blocks" if not lists else "no embedding table")
-    first = max(lists, key=len)[0]
+    if not tables:
+        raise LookupError("no embedding table")
     scales = []
 
     def grab(mod, args, kwargs):
@@ -2254,13 +2260,15 @@ def _followed_rates(module, text) -> _Followed:
 
     def observe(step, names):
         values = [*names.values(), *vars(module).values()]
-        modules.update((id(m), m) for m in _instances(values, torch.nn.Module))
+        if not modules:  # the model is built before the loop: read once, not at every step
+            modules.update((id(m), m) for m in _instances(values, torch.nn.Module))
         for opt in _optimisers(values):
             objects[id(opt)] = opt  # kept alive: ids stay unique
             for g, group in enumerate(opt.param_groups):
                 if isinstance(group.get("lr"), (int, float)):
                     rates.setdefault((id(opt), g), {})[step] = float(group["lr"])
-                    groups[(id(opt), g)] = list(group["params"])
+                    if (id(opt), g) not in groups:
+                        groups[(id(opt), g)] = list(group["params"])
 
     def log(path, value, step):
         value = _number(value)
