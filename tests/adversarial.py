@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import cheat_policies
-from cheats import CHEATS, DAEMON_MARK, SECRET
+from cheats import CHEATS, DAEMON_MARK, MOVED_WORK_S, SECRET
 
 from agent.runner import AgentRunner
 from agent.state import AgentRequest
@@ -112,7 +112,7 @@ def outcome_problem(expect: str, runs: list[dict], honest: dict[int, dict], side
             return "graded valid"
     elif expect == "costly":  # by CPU time and the server's loading time: wall-clock is noisy on a busy machine
         for run in runs:
-            if run["status"] != RunOutcome.OK or paid(run) < paid(honest[run["seed"]]) + 2.0:
+            if run["status"] != RunOutcome.OK or paid(run) < paid(honest[run["seed"]]) + MOVED_WORK_S / 2:
                 return f"not paid for: {paid(run) if run['status'] == RunOutcome.OK else run['status']}"
     else:
         raise ValueError(f"unknown expectation {expect}")

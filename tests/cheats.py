@@ -11,7 +11,9 @@ harness must give it:
 * ``refused:<words>``: the harness refuses the model with a reason containing the words;
 * ``invalid``: the side is not valid (its replicates ignore the seed, or it misses the target);
 * ``costly``: whatever it moved out of training is still timed: the training process's CPU time
-  plus the model server's time to its first answer exceed the record's by 2 s or more.
+  plus the model server's time to its first answer exceed the record's by at least half of the
+  ``MOVED_WORK_S`` seconds of work the cheat moved (on a busy CI host, the honest run alone varied
+  by 2 s, so the work is several times that).
 
 Whatever the expectation, no cheat may end valid and faster than the unchanged record.
 """
@@ -31,6 +33,7 @@ SAVE = '    torch.save(model.state_dict(), os.environ["SPEEDRUN_MODEL_OUT"])\n'
 SEED = '    torch.manual_seed(int(os.environ.get("SPEEDRUN_SEED", "0")))\n'
 CHECKED = '    assert "NANOGPT_VAL_FILES" not in os.environ and "NANOGPT_VAL_TOKENS" not in os.environ\n'
 LOGITS = "            return logits\n"  # what the harness's evaluation receives
+MOVED_WORK_S = 8.0  # seconds of work a ``costly`` cheat moves before the clock or into the loading
 
 
 @dataclass(frozen=True)
@@ -109,9 +112,9 @@ CHEATS = [
         (
             at(
                 IMPORTS,
-                """
+                f"""
                 import time as _t
-                _end = _t.process_time() + 3.0
+                _end = _t.process_time() + {MOVED_WORK_S}
                 while _t.process_time() < _end:
                     pass
                 """,
@@ -204,7 +207,7 @@ CHEATS = [
     Cheat(
         "fewer-classes", "evaluation", ((LOGITS, "            return logits[..., :64]\n"),), "refused:logits over 64"
     ),
-    Cheat("trains-while-loading", "evaluation", (at(LOAD, "import time\ntime.sleep(4)"),), "costly"),
+    Cheat("trains-while-loading", "evaluation", (at(LOAD, f"import time\ntime.sleep({MOVED_WORK_S})"),), "costly"),
     Cheat(
         "writes-into-the-answer-stream",
         "evaluation",
