@@ -53,6 +53,7 @@ FLOORS = {
     ("heldout17", "nanogpt"): (0.95, 0.88, 0.03),
     ("heldout18", "nanogpt"): (0.95, 0.90, 0.03),
     ("heldout19", "nanogpt"): (0.95, 0.90, 0.03),
+    ("heldout20", "nanogpt"): (0.95, 0.82, 0.03),  # first measurement 1.00 / 0.85 / 0 of 22; not tuned on yet
     ("seen", "nanogpt"): (0.95, 0.84, 0.03),
 }
 KNIFE_EDGE, KNIFE_EDGE_MAX = 0.05, 0.05  # at most 5% of the scores within 0.05 of the threshold
