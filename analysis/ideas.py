@@ -703,6 +703,7 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
             if name:
                 facts.definitions[id(atom)] = (name,)
     facts.instances = _configuration_objects(units, config, module_counts)
+    _namespace_settings(units, facts, module_counts)
     _settings_objects(units, canon, facts)
     _field_overrides(units, canon, facts, config, on)
     _class_aliases(units, canon, facts, config)
@@ -823,6 +824,40 @@ def _configuration_objects(units: list[Unit], config: set[str], module_counts: C
         if no_arguments and module_counts[name] == 1:
             out[name] = call.children[0].label
     return out
+
+
+# calls that make an attribute view of their keywords: ``SimpleNamespace(**d).steps`` is ``d["steps"]``
+NAMESPACE_CALLS = frozenset({"SimpleNamespace", "Namespace"})
+
+
+def _namespace_settings(units: list[Unit], facts: Facts, module_counts: Counter) -> None:
+    """A module-level name bound once to an attribute view of a table of settings (``args =
+    SimpleNamespace(**RUN)``, ``argparse.Namespace(**RUN)``): the table's numbers are configuration
+    fields, named after their keys, so ``args.num_iterations`` reads ``RUN["num_iterations"]`` and
+    the table's statement defines them."""
+    regions = [a for unit in units if unit.kind == "region" for a in unit.atoms]
+    for atom in regions:
+        kids = atom.node.children
+        if atom.node.kind != "assignment" or len(kids) != 2 or kids[0].kind != "identifier":
+            continue
+        call = kids[1]
+        if call.kind != "call" or module_counts[kids[0].label] != 1:
+            continue
+        arguments = call.children[1].children if len(call.children) == 2 else []
+        if last_name(call.children[0]) not in NAMESPACE_CALLS:
+            continue
+        if len(arguments) != 1 or arguments[0].kind != "dictionary_splat":
+            continue
+        name = arguments[0].children[0].label if arguments[0].children[0].kind == "identifier" else None
+        table = facts.tables.get(name)
+        if table is None or table[:2] != ("c", "dict"):
+            continue
+        fields = [(key, value) for key, value in table[3] if isinstance(value, Num)]
+        for key, value in fields:
+            facts.consts.setdefault(key, Num(value, key, True))
+        definition = next((a for a in regions if _assigned_names(a.node) == [name]), None)
+        if definition is not None and fields:
+            facts.definitions[id(definition)] = tuple(key for key, _ in fields)
 
 
 def _keyword_dict_entries(units: list[Unit], canon: Canon, facts: Facts) -> None:

@@ -22,7 +22,7 @@
    definition is not the literal's.
 9. Settings moved into nested dicts keep their jobs: a length split there into a training and a
    validation length is read as the record's split (the training one goes on with the old field's
-   key).
+   key); so are a table's read through an attribute view (``args = SimpleNamespace(**RUN)``).
 """
 
 from __future__ import annotations
@@ -471,6 +471,33 @@ def test_a_settings_object_set_from_a_module_constant_holds_its_number():
     cand = edit(BASE, (BASE[BASE.index("class Hyperparameters:") : BASE.index("world_size =")], settings))
     assert scores(FEWER_STEPS, cand, [STEPS])["hyperparameters"] >= THRESHOLD
     assert scores(FEWER_STEPS, cand.replace("STEPS = 1200", "STEPS = 1500"), [STEPS])["hyperparameters"] < THRESHOLD
+
+
+@pytest.mark.parametrize(
+    "view",
+    ["types.SimpleNamespace(**RUN)", "SimpleNamespace(**RUN)", "argparse.Namespace(**RUN)"],
+)
+def test_a_table_read_through_an_attribute_view_is_the_tables_number(view):
+    """``args = SimpleNamespace(**RUN)`` over a literal table of settings: ``args.num_iterations``
+    reads ``RUN["num_iterations"]``, as a configuration field is read; a value written to the view
+    afterwards is what the run reads."""
+
+    def sheet(steps: str, after: str = "") -> str:
+        table = (
+            "import argparse\nimport types\nfrom types import SimpleNamespace\n\n"
+            'RUN = {\n    "files": "fineweb_train_*.bin",\n    "batch_size": 8 * 64 * 1024,\n'
+            f'    "seq_len": 64 * 1024,\n    "val_tokens": 10485760,\n    "num_iterations": {steps}\n}}\n'
+            f"args = {view}\n{after}"
+        )
+        return edit(BASE, (BASE[BASE.index("class Hyperparameters:") : BASE.index("world_size =")], table))
+
+    def retuned(text: str) -> bool:
+        return scores(FEWER_STEPS, text, [STEPS])["hyperparameters"] >= THRESHOLD
+
+    assert retuned(sheet("1200"))
+    assert not retuned(sheet("1393"))  # every number as record i's
+    assert not retuned(sheet("1500"))  # the other way
+    assert not retuned(sheet("1200", "args.num_iterations = 1500\n"))
 
 
 NESTED = """CFG = {
