@@ -809,16 +809,20 @@ def _passed_through(node, name: str) -> bool:
     return len(arguments) == 1 and arguments[0].kind == "identifier" and arguments[0].label == name
 
 
+def _module_calls(units: list[Unit]):
+    """(name, call) of every module-level ``name = f(...)``."""
+    for atom in (a for unit in units if unit.kind == "region" for a in unit.atoms):
+        kids = atom.node.children
+        if atom.node.kind == "assignment" and len(kids) == 2 and (kids[0].kind, kids[1].kind) == ("identifier", "call"):
+            yield kids[0].label, kids[1]
+
+
 def _configuration_objects(units: list[Unit], config: set[str], module_counts: Counter) -> dict[str, str]:
     """Module-level names bound once to a configuration class built from its defaults
     (``retune = ScheduleRetune()``) -> that class."""
     out = {}
-    for atom in (a for unit in units if unit.kind == "region" for a in unit.atoms):
-        kids = atom.node.children
-        if atom.node.kind != "assignment" or len(kids) != 2 or kids[0].kind != "identifier":
-            continue
-        name, call = kids[0].label, kids[1]
-        if call.kind != "call" or call.children[0].kind != "identifier" or call.children[0].label not in config:
+    for name, call in _module_calls(units):
+        if call.children[0].kind != "identifier" or call.children[0].label not in config:
             continue
         no_arguments = len(call.children) < 2 or not call.children[1].children
         if no_arguments and module_counts[name] == 1:
@@ -836,15 +840,9 @@ def _namespace_settings(units: list[Unit], facts: Facts, module_counts: Counter)
     fields, named after their keys, so ``args.num_iterations`` reads ``RUN["num_iterations"]`` and
     the table's statement defines them."""
     regions = [a for unit in units if unit.kind == "region" for a in unit.atoms]
-    for atom in regions:
-        kids = atom.node.children
-        if atom.node.kind != "assignment" or len(kids) != 2 or kids[0].kind != "identifier":
-            continue
-        call = kids[1]
-        if call.kind != "call" or module_counts[kids[0].label] != 1:
-            continue
+    for view, call in _module_calls(units):
         arguments = call.children[1].children if len(call.children) == 2 else []
-        if last_name(call.children[0]) not in NAMESPACE_CALLS:
+        if module_counts[view] != 1 or last_name(call.children[0]) not in NAMESPACE_CALLS:
             continue
         if len(arguments) != 1 or arguments[0].kind != "dictionary_splat":
             continue
