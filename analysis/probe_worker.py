@@ -8,6 +8,10 @@ module-level assignments (constants and argument-less calls: ``args = Hyperparam
 ``BLOCK = 64``), executes them one by one (a statement that fails is skipped: distributed setup,
 CUDA, data loading), then builds the pieces a probe needs at a tiny size on CPU and measures them.
 
+Module-level patches of those definitions run too (``GPT.__init__ = with_hook(GPT.__init__)``,
+``F.cross_entropy = upcast``, ``setattr(GPT, "forward", forward)``): a script is measured as it patches
+itself. Every statement kept has STATEMENT_LIMIT_S of CPU time.
+
 Protocol: one JSON object per line on stdin, ``{"script": TEXT, "probes": [NAME, ...]}``; one JSON
 object per line on stdout, ``{NAME: {"value": V, "why": TEXT}}``, ``value`` ``null`` where the
 probe could not measure (``why`` says what was missing). Whatever a script prints goes to stderr.
@@ -27,6 +31,10 @@ Probes (a value each):
   records what it receives.
 * ``bounded_logits`` (float): the largest |logit| reaching the loss when the head's weights are
   huge: a cap gives the cap, no cap gives ~1e5.
+* ``fp32_logits`` (bool): under bfloat16 autocast (the speedrun's training), the logits reach the
+  loss in float32: the first cross-entropy, log-softmax, softmax or logsumexp over the vocabulary
+  takes float32, however the cast is made (in the forward pass, a wrapper over the loss, a hook on
+  the head).
 * ``qk_normalised`` (bool): the per-head norms of the queries and keys reaching attention
   (``scaled_dot_product_attention``) are the same at every position.
 * ``relative_positions`` (bool): attention scores of a repeated token depend on the offset of the
@@ -46,9 +54,10 @@ Probes (a value each):
   gradient has singular values from 1 down to 0.1, moves it by a matrix whose singular values
   are all within a factor 4 of each other (orthogonalised), not by one shaped like the gradient.
   Where no class does, the training loop's first step runs over the model built tiny, every 2-D
-  weight given such a gradient and every optimiser's step doing nothing: an update the loop's own
-  code makes (an orthogonalisation written into the loop) along U V^T of a weight's gradient
-  (cosine above 0.9) counts. A class that steps, and a loop that moves nothing so: False.
+  weight given such a gradient and every optimiser's step doing nothing (but a step the script set
+  on an optimiser itself: ``opt.step = types.MethodType(own_step, opt)``): an update the loop's own
+  code makes (an orthogonalisation written into the loop, or into such a step) along U V^T of a
+  weight's gradient (cosine above 0.9) counts. A class that steps, and a loop that moves nothing so: False.
 * ``stacked_orthogonal`` (bool): an optimiser class of the script, stepping a 3-D weight (three
   ill-conditioned 32 x 32 matrices stacked), moves each matrix by an orthogonalised update: a
   stack orthogonalised as matrices at once (batched Newton-Schulz).
@@ -218,28 +227,64 @@ def _evaluated(node):
 
 def _harmless_call(func) -> bool:
     """A builtin container or number, a builtin that computes a constant from others (``max``,
-    ``len``), a partial function, or a read of the environment (``os.environ.get("X", "1")``: the
+    ``len``), a partial function, a namespace of settings, or a read of the environment (``os.environ.get("X", "1")``: the
     sandbox's environment holds no such setting, so the script's default is taken)."""
     if isinstance(func, ast.Name):
-        return func.id in CONTAINERS or func.id in PURE_BUILTINS or func.id == "partial"
-    return ast.unparse(func) in ("os.environ.get", "os.getenv", "functools.partial")
+        return func.id in CONTAINERS or func.id in PURE_BUILTINS or func.id in ("partial", "SimpleNamespace")
+    return ast.unparse(func) in (
+        *("os.environ.get", "os.getenv", "functools.partial"),
+        *("types.SimpleNamespace", "argparse.Namespace"),  # an attribute view of a table of settings
+    )
+
+
+def _patches_a_definition(node, namespace: dict) -> bool:
+    """A module-level patch of a definition: a class, a function or a module the script has by now
+    gets an attribute (``GPT.__init__ = with_hook(GPT.__init__)``, ``F.cross_entropy = upcast``,
+    ``setattr(GPT, "configure_optimizers", build)``). The script's definitions are what probes
+    measure, so they are measured as patched, whatever the patch calls."""
+    if isinstance(node, ast.Assign):
+        patched = node.targets
+        if _compiler_setting(node) or not all(isinstance(t, ast.Attribute) for t in patched):
+            return False
+        patched = [t.value for t in patched]
+    elif (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and ast.unparse(node.value.func) == "setattr"
+        and len(node.value.args) == 3
+    ):
+        patched = node.value.args[:1]
+    else:
+        return False
+    for owner in patched:
+        while isinstance(owner, ast.Attribute):
+            owner = owner.value
+        root = namespace.get(owner.id) if isinstance(owner, ast.Name) else None
+        if not isinstance(root, (type, types.FunctionType, types.ModuleType)):
+            return False
+    return True
 
 
 def load(text: str):
-    """The script's definitions as a module; statements that fail are skipped."""
+    """The script's definitions as a module; statements that fail, or run past STATEMENT_LIMIT_S of
+    CPU time, are skipped."""
     _without_compiler()
     _cpu_only()
     module = types.ModuleType("probed")
     module.__dict__["__name__"] = "probed"
     tree = ast.parse(text)
-    for node in tree.body:
-        if not _kept(node):
-            continue
-        code = compile(ast.Module([node], []), "probed", "exec")
-        try:
-            exec(code, module.__dict__)
-        except Exception:  # noqa: BLE001 - a definition this machine cannot make; probes then say so
-            continue
+    with _cpu_alarm() as arm:
+        for node in tree.body:
+            if not (_kept(node) or _patches_a_definition(node, module.__dict__)):
+                continue
+            code = compile(ast.Module([node], []), "probed", "exec")
+            arm(STATEMENT_LIMIT_S)
+            try:
+                exec(code, module.__dict__)
+            except (Exception, _RanTooLong):  # noqa: BLE001 - a definition this machine cannot make; probes then say so
+                continue
+            finally:
+                arm(0)
     module.syntax, module.first_calls = tree, _first_calls(tree)
     module.model_class = _model_class(module)
     module.model_keywords = _call_keywords(module, getattr(module.model_class, "__name__", "GPT"), computed=True)
@@ -541,6 +586,21 @@ def _config(module):
     return None, None
 
 
+def _settings_table(module, gpt):
+    """The table of settings the script's own call of its model class passes alone (``GPT(MODEL_TABLE)``
+    with a module-level dict, or an attribute view of one: ``SimpleNamespace(**MODEL_TABLE)``), narrowed
+    as a config's sizes are; None where the call passes anything else."""
+    call = module.first_calls.get(getattr(gpt, "__name__", None))
+    if call is None or len(call.args) != 1 or call.keywords or not isinstance(call.args[0], ast.Name):
+        return None
+    table = vars(module).get(call.args[0].id)
+    if isinstance(table, dict):
+        return _narrow(table)
+    if isinstance(table, types.SimpleNamespace):
+        return types.SimpleNamespace(**_narrow(vars(table)))
+    return None
+
+
 def _keyword_model(gpt, module):
     """GPT built from size arguments (``GPT(vocab_size=..., num_layers=..., ...)``): the script's
     own call's values, narrowed; a sequence length it computes is taken as 1024."""
@@ -591,6 +651,8 @@ def _build_model(module):
             model = build()
         elif cfg is not None and isinstance(gpt, type) and issubclass(gpt, torch.nn.Module):
             model = gpt(cfg)
+        elif (table := _settings_table(module, gpt)) is not None:
+            model = gpt(table)
         elif (
             isinstance(gpt, type)
             and issubclass(gpt, torch.nn.Module)
@@ -824,6 +886,45 @@ def bounded_logits(module):
         raise LookupError("no logit near the bound")
     ratio = float((capped[near] / moderate[near]).mean())
     return bound if ratio < 0.9 else 1e30
+
+
+# what turns logits into a loss: the first of these over the vocabulary is where they reach it
+NORMALISERS = frozenset({"cross_entropy", "log_softmax", "softmax", "logsumexp"})
+
+
+def fp32_logits(module):
+    """Whether the logits reach the loss in float32 while the model runs under bfloat16 autocast, as
+    the speedrun trains: the first normalisation over the vocabulary (a cross-entropy, a log-softmax,
+    a softmax or a logsumexp, called however) takes float32, not the head's bfloat16. Seen where the
+    normalisation is called, below any wrapper or hook the script puts around it."""
+    import torch
+    import torch.nn.functional as F
+    from torch.overrides import TorchFunctionMode
+
+    model = _model(module)
+    vocabularies = {m.num_embeddings for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    # a wrapper the script put in F's place is what F's own function hands to the mode, by that name
+    installed = {id(getattr(F, name)) for name in NORMALISERS if hasattr(F, name)}
+    inputs: list = []
+
+    class LossInputs(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            first = args[0] if args else None
+            normaliser = getattr(func, "__name__", None) in NORMALISERS or id(func) in installed
+            if normaliser and isinstance(first, torch.Tensor) and first.dim():
+                if first.shape[-1] in vocabularies:
+                    inputs.append(first.dtype)
+            return func(*args, **(kwargs or {}))
+
+    _WATCHED.append(inputs)  # a forward pass of another shape that fails leaves nothing behind
+    try:
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16), LossInputs():
+            _forward(model)
+    finally:
+        _WATCHED.remove(inputs)
+    if not inputs:
+        raise LookupError("no cross-entropy or softmax over the vocabulary")
+    return inputs[0] == torch.float32
 
 
 def qk_normalised(module):
@@ -1545,7 +1646,7 @@ def _loop_updates(module, text) -> list:
     the models the statements before it build (tiny), every 2-D weight given one: (direction,
     U V^T of the gradient given) for each weight the loop's code moves itself, or whose gradient it
     rewrites before an optimiser steps (the direction: the move, or the gradient the step reads). Optimisers' steps
-    and ``zero_grad`` do nothing. Nothing moved or rewritten: a LookupError."""
+    and ``zero_grad`` do nothing, but for a step the script set on an optimiser itself. Nothing moved or rewritten: a LookupError."""
     import torch
 
     _single_process_group()
@@ -1569,7 +1670,8 @@ def _loop_updates(module, text) -> list:
         for owner in _instances(values, (torch.optim.Optimizer, torch.nn.Module)):
             owner.zero_grad = _no_update
         for opt in _optimisers(values):
-            opt.step = reader(opt)
+            if not _own_step(opt):  # a step the script wrote for this optimiser is the loop's own code
+                opt.step = reader(opt)
         models = _instances(values, torch.nn.Module)
         weights.extend({id(w): w for m in models for w in m.parameters() if w.dim() == 2}.values())
         with torch.no_grad():
@@ -1593,6 +1695,13 @@ def _loop_updates(module, text) -> list:
     if not found:
         raise LookupError("no optimiser class of the script, and nothing in the training loop, moves a weight")
     return found
+
+
+def _own_step(optimiser) -> bool:
+    """Whether an optimiser's ``step`` is the script's own code set on it (``opt.step =
+    types.MethodType(orthogonalised_step, opt)`` over a library optimiser's bookkeeping)."""
+    step = vars(optimiser).get("step")
+    return getattr(getattr(step, "__func__", step), "__module__", None) == "probed"
 
 
 def stacked_orthogonal(module):
@@ -2374,6 +2483,7 @@ def lr_plateau(module, text):
 PROBES = {
     "squared_relu": squared_relu,
     "bounded_logits": bounded_logits,
+    "fp32_logits": fp32_logits,
     "qk_normalised": qk_normalised,
     "stacked_orthogonal": stacked_orthogonal,
     "untied_head": untied_head,

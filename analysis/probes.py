@@ -8,8 +8,8 @@ a script's definitions at a tiny size on CPU, without training, and measures one
 queries and keys, an orthogonalised optimiser update, a quantity the training loop ramps up).
 
 **Which probe.** An innovation gets the probes its name names (``ReLU squared`` ->
-``squared_relu``, ``softcap`` -> ``bounded_logits``, ``QK-norm`` -> ``qk_normalised``, ``rotary`` ->
-``relative_positions``, ``half-truncated rotary`` -> ``rotation_free_channels`` too, ``Muon`` /
+``squared_relu``, ``softcap`` -> ``bounded_logits``, ``fp32 logits`` -> ``fp32_logits``, ``QK-norm`` ->
+``qk_normalised``, ``rotary`` -> ``relative_positions``, ``half-truncated rotary`` -> ``rotation_free_channels`` too, ``Muon`` /
 ``orthogonal`` -> ``orthogonal_update``, ``per-block`` orthogonalisation -> ``blockwise_orthogonal``
 too, ``batched Muon`` -> ``stacked_orthogonal`` too, ``Muon rescaled`` -> ``update_shape_scale`` too, ``distributed
 Muon`` -> ``sharded_orthogonalisation`` (other ways Muon communicates: none), ``untied embedding and
@@ -91,6 +91,7 @@ DIRECTIONAL = frozenset({"attention_scale"})
 SELECT = {
     "squared_relu": re.compile(r"relu\s*(squared|²|\^2|\*\*\s*2)", re.I),
     "bounded_logits": re.compile(r"soft[- ]?cap", re.I),
+    "fp32_logits": re.compile(r"\b(fp32|float32)\b.*\blogits\b|\blogits\b.*\b(fp32|float32)\b", re.I),
     "qk_normalised": re.compile(r"qk[- ]?norm", re.I),
     "relative_positions": re.compile(r"\brotary\b|\brope\b", re.I),
     # an optimiser, not a re-tune of its numbers ("re-tuned Muon lr") nor how it communicates

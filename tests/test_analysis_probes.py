@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -268,8 +269,54 @@ def ns_iteration(body: str) -> dict:
     return dict(OPT=NS_OPTIMISER.replace("ITERATION", body))
 
 
+# a hook hung on the head by a patch of the model's constructor (the script's own class edited in place)
+HEAD_HOOK = """
+def with_head_hook(init):
+    def patched(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.lm_head.register_forward_hook(lambda module, inputs, output: CAST)
+
+    return patched
+
+
+GPT.__init__ = with_head_hook(GPT.__init__)
+"""
+
+# an optimiser of the library whose step the script replaces on the instance, built in its flow
+OWN_STEP = """
+import types
+
+
+@torch.no_grad()
+def own_step(self, closure=None):
+    for group in self.param_groups:
+        for p in group["params"]:
+            if p.grad is not None and p.dim() == 2:
+                U, S, Vh = torch.linalg.svd(p.grad, full_matrices=False)
+                p.sub_(group["lr"] * UPDATE)
+"""
+
+
+def own_step(update: str) -> dict:
+    return dict(OPT=OWN_STEP.replace("UPDATE", update), SETUP="opt.step = types.MethodType(own_step, opt)")
+
+
 # probe -> (spellings that have the behaviour, spellings that do not)
 CASES = {
+    "fp32_logits": (
+        [
+            dict(CAP="logits = logits.float()"),
+            dict(CAP="logits = logits.to(torch.float32)"),
+            dict(CAP="logits = torch.log_softmax(logits.to(dtype=torch.float32), dim=-1)"),  # a loss of log-probs
+            dict(OPT=HEAD_HOOK.replace("CAST", "output.float()")),
+        ],
+        [
+            dict(CAP="logits = logits.half()"),
+            dict(CAP="logits = logits.float().bfloat16()"),
+            dict(CAP="if not self.training:\n            logits = logits.float()"),  # at inference only
+            dict(OPT=HEAD_HOOK.replace("CAST", "output * 1.0")),
+        ],
+    ),
     "squared_relu": (
         [
             dict(ACT="F.relu(h).square()"),
@@ -350,6 +397,7 @@ CASES = {
             dict(LOOP=IN_LOOP),
             dict(OPT=CUBIC_STEP, LOOP=IN_LOOP_POLAR),
             dict(LOOP=IN_LOOP.replace("p.sub_(0.02 * U @ Vh)", "p.grad.copy_(U @ Vh)")),  # the SGD step's gradient
+            own_step("U @ Vh"),  # SGD's bookkeeping, the script's own step set on it
         ],
         [
             dict(OPT=SIGN_STEP),
@@ -357,6 +405,7 @@ CASES = {
             dict(LOOP=IN_LOOP.replace("U @ Vh", "p.grad.sign()")),  # a sign update, in the loop
             dict(OPT=SIGN_STEP, LOOP=IN_LOOP.replace("U @ Vh", "p.grad")),  # plain SGD, in the loop
             dict(LOOP=IN_LOOP.replace("p.sub_(0.02 * U @ Vh)", "p.grad.div_(p.grad.norm())")),  # normalised
+            own_step("p.grad.sign()"),  # a sign step set on SGD
         ],
     ),
     # record i+1 raises the softmax scale above the default 1/sqrt(8) = 0.354; lowering it is the opposite
@@ -1195,6 +1244,41 @@ def test_a_script_that_patches_a_library_does_not_change_what_the_next_one_measu
     )
 
 
+LOSS_PATCH = """
+stock_loss = F.cross_entropy
+
+
+def upcast_loss(input, target, *args, **kwargs):
+    return stock_loss(input.CAST, target, *args, **kwargs)
+
+
+PATCH
+"""
+
+
+@pytest.mark.parametrize(
+    ("cast", "patch", "expected"),
+    [
+        ("float()", "F.cross_entropy = upcast_loss", True),
+        ("to(torch.float32)", "setattr(F, 'cross_entropy', upcast_loss)", True),
+        ("bfloat16()", "F.cross_entropy = upcast_loss", False),
+        ("float()", "upcast_loss.patched = True", False),  # defined, never put in the loss's place
+    ],
+)
+def test_logits_upcast_by_a_patch_of_the_loss_reach_it_in_float32(cast, patch, expected):
+    """A script that wraps the library's loss (record 3's cast, written as a monkey-patch) is measured
+    as it patches itself; in a process of its own, so the patch dies with it."""
+    text = script(OPT=LOSS_PATCH.replace("CAST", cast).replace("PATCH", patch))
+    assert probe_worker.isolated(text, ["fp32_logits"])["fp32_logits"]["value"] is expected
+
+
+def test_a_patch_that_runs_too_long_is_skipped_and_the_rest_loads(monkeypatch):
+    monkeypatch.setattr(probe_worker, "STATEMENT_LIMIT_S", 0.5)
+    spinning = "def spin(f):\n    while True:\n        pass\n\n\nGPT.forward = spin(GPT.forward)\nBOUND = 30\n"
+    module = probe_worker.load(script(OPT=spinning))
+    assert module.BOUND == 30 and module.GPT.forward.__name__ == "forward"
+
+
 def test_the_sandboxed_worker_answers_as_the_one_in_process(prober):
     text = script(ACT="h.clamp(min=0) ** 2", QK="q, k = rope(q), rope(k)")
     names = ["squared_relu", "relative_positions", "qk_normalised"]
@@ -1511,6 +1595,23 @@ def test_the_head_width_is_read_from_the_config_the_script_builds():
         "args = Hyperparameters()\nCALLED = []\n\n\ndef heads():\n    CALLED.append(1)\n    return 1\n",
     )
     assert probe_worker.load(calling).CALLED == []
+
+
+@pytest.mark.parametrize("view", ["SIZES", "SimpleNamespace(**SIZES)", "types.SimpleNamespace(**SIZES)"])
+def test_a_model_built_from_a_table_of_settings_is_built_tiny_from_it(view):
+    """``GPT(MODEL_TABLE)``: the model class takes a module-level table of settings (a dict read by
+    key, or an attribute view of one) instead of a config class; it is built from the table, narrowed."""
+    text = script(CAP="logits = self.cap * torch.tanh(logits / self.cap)")
+    text = text.replace("self.heads = config.n_head", "self.heads = config.n_head\n        self.cap = config.cap")
+    config_class = text[text.index("@dataclass\nclass GPTConfig") : text.index("def rope")]
+    table = "SIZES = dict(vocab_size=50304, n_layer=2, n_embd=768, n_head=6, cap=15.0)"
+    text = text.replace(config_class, f"import types\nfrom types import SimpleNamespace\n\n{table}\nCONFIG = {view}\n\n\n")
+    text = text.replace("GPT(GPTConfig())", "GPT(CONFIG)")
+    if view == "SIZES":  # a dict is read by key
+        text = re.sub(r"config\.(\w+)", r'config["\1"]', text)
+    measured = probe_worker.measure(text, ["bounded_logits", "head_width"])
+    assert measured["bounded_logits"]["value"] == pytest.approx(15.0)
+    assert measured["head_width"]["value"] == 128.0  # 768 channels over 6 heads, narrowed to 2 heads of 128
 
 
 def test_the_model_is_built_from_the_subclass_the_script_builds():
