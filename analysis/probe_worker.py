@@ -227,8 +227,9 @@ def _evaluated(node):
 
 def _harmless_call(func) -> bool:
     """A builtin container or number, a builtin that computes a constant from others (``max``,
-    ``len``), a partial function, a namespace of settings, or a read of the environment (``os.environ.get("X", "1")``: the
-    sandbox's environment holds no such setting, so the script's default is taken)."""
+    ``len``), a partial function, a namespace of settings, or a read of the environment
+    (``os.environ.get("X", "1")``: the sandbox's environment holds no such setting, so the script's
+    default is taken)."""
     if isinstance(func, ast.Name):
         return func.id in CONTAINERS or func.id in PURE_BUILTINS or func.id in ("partial", "SimpleNamespace")
     return ast.unparse(func) in (
@@ -1645,8 +1646,9 @@ def _loop_updates(module, text) -> list:
     """What the training loop's own code makes of ill-conditioned gradients at its first step, over
     the models the statements before it build (tiny), every 2-D weight given one: (direction,
     U V^T of the gradient given) for each weight the loop's code moves itself, or whose gradient it
-    rewrites before an optimiser steps (the direction: the move, or the gradient the step reads). Optimisers' steps
-    and ``zero_grad`` do nothing, but for a step the script set on an optimiser itself. Nothing moved or rewritten: a LookupError."""
+    rewrites before an optimiser steps (the direction: the move, or the gradient the step reads).
+    Optimisers' steps and ``zero_grad`` do nothing, but for a step the script set on an optimiser
+    itself. Nothing moved or rewritten: a LookupError."""
     import torch
 
     _single_process_group()

@@ -1605,7 +1605,8 @@ def test_a_model_built_from_a_table_of_settings_is_built_tiny_from_it(view):
     text = text.replace("self.heads = config.n_head", "self.heads = config.n_head\n        self.cap = config.cap")
     config_class = text[text.index("@dataclass\nclass GPTConfig") : text.index("def rope")]
     table = "SIZES = dict(vocab_size=50304, n_layer=2, n_embd=768, n_head=6, cap=15.0)"
-    text = text.replace(config_class, f"import types\nfrom types import SimpleNamespace\n\n{table}\nCONFIG = {view}\n\n\n")
+    imports = "import types\nfrom types import SimpleNamespace"
+    text = text.replace(config_class, f"{imports}\n\n{table}\nCONFIG = {view}\n\n\n")
     text = text.replace("GPT(GPTConfig())", "GPT(CONFIG)")
     if view == "SIZES":  # a dict is read by key
         text = re.sub(r"config\.(\w+)", r'config["\1"]', text)
