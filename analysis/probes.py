@@ -11,7 +11,8 @@ queries and keys, an orthogonalised optimiser update, a quantity the training lo
 ``squared_relu``, ``softcap`` -> ``bounded_logits``, ``fp32 logits`` -> ``fp32_logits``, ``QK-norm`` ->
 ``qk_normalised``, ``rotary`` -> ``relative_positions``, ``half-truncated rotary`` ->
 ``rotation_free_channels`` too, ``Muon`` / ``orthogonal`` -> ``orthogonal_update``, ``per-block``
-orthogonalisation -> ``blockwise_orthogonal`` too, ``batched Muon`` -> ``stacked_orthogonal`` too, ``Muon rescaled`` -> ``update_shape_scale`` too, ``distributed
+orthogonalisation -> ``blockwise_orthogonal`` too, ``batched Muon`` -> ``stacked_orthogonal`` too,
+``Muon rescaled`` -> ``update_shape_scale`` too, ``distributed
 Muon`` -> ``sharded_orthogonalisation`` (other ways Muon communicates: none), ``untied embedding and
 head`` -> ``untied_head``, ``dropped attention`` ->
 ``attention_calls``, ``block sliding window`` -> ``block_window``,
