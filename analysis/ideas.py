@@ -1102,19 +1102,28 @@ def _constructor_pairs(node, config: set[str], tables: dict) -> list[tuple[str, 
     """(field, value node) of ``args = Hyperparameters(field=value, ...)``, a configuration class built
     with keywords that override its defaults, and of a copy made with some fields replaced
     (``dataclasses.replace(Hyperparameters(), field=value)``, ``defaults._replace(field=value)``);
-    keywords may come spread from a literal table (see :func:`_spread_pairs`)."""
+    keywords may come spread from a literal table (see :func:`_spread_pairs`). A section replaced in
+    turn gives its own fields (``replace(run, optim=replace(run.optim, steps=1875))``: ``steps``)."""
     kids = node.children
-    if node.kind != "assignment" or len(kids) != 2 or kids[1].kind != "call" or len(kids[1].children) < 2:
+    if node.kind != "assignment" or len(kids) != 2:
         return []
-    callee, arguments = kids[1].children[0], kids[1].children[1].children
-    if callee.kind == "identifier" and callee.label in config:
-        return _spread_pairs(arguments, tables)
+    return _copied_pairs(kids[1], config, tables)
+
+
+def _copied_pairs(call, config: set[str], tables: dict) -> list[tuple[str, object]]:
+    """(field, value node) that a configuration built or copied by ``call`` is given, a section's
+    given in turn (see :func:`_constructor_pairs`)."""
+    if call.kind != "call" or len(call.children) < 2:
+        return []
+    callee, arguments = call.children[0], call.children[1].children
     name = callee.children[-1].label if callee.kind == "attribute" else callee.label
-    if name == "_replace":
-        return _spread_pairs(arguments, tables)
-    if name == "replace" and arguments and arguments[0].kind not in ("keyword_argument", "dictionary_splat"):
-        return _spread_pairs(arguments[1:], tables)
-    return []
+    if callee.kind == "identifier" and callee.label in config or name == "_replace":
+        pairs = _spread_pairs(arguments, tables)
+    elif name == "replace" and arguments and arguments[0].kind not in ("keyword_argument", "dictionary_splat"):
+        pairs = _spread_pairs(arguments[1:], tables)
+    else:
+        return []
+    return [inner for field, value in pairs for inner in _copied_pairs(value, config, tables) or [(field, value)]]
 
 
 def _loop_override_pairs(unit: Unit, index: int) -> list[tuple[str, object]]:

@@ -8,9 +8,11 @@ module-level assignments (constants and argument-less calls: ``args = Hyperparam
 ``BLOCK = 64``), executes them one by one (a statement that fails is skipped: distributed setup,
 CUDA, data loading), then builds the pieces a probe needs at a tiny size on CPU and measures them.
 
-Module-level patches of those definitions run too (``GPT.__init__ = with_hook(GPT.__init__)``,
-``F.cross_entropy = upcast``, ``setattr(GPT, "forward", forward)``): a script is measured as it patches
-itself. Every statement kept has STATEMENT_LIMIT_S of CPU time.
+Values made by the script's own functions from constants alone run too (``quintic_step =
+make_ns_step((3.4445, -4.775, 2.0315))``), and module-level patches of its definitions
+(``GPT.__init__ = with_hook(GPT.__init__)``, ``F.cross_entropy = upcast``, ``setattr(GPT, "forward",
+forward)``): a script is measured as it patches itself. Every statement kept has STATEMENT_LIMIT_S
+of CPU time.
 
 Protocol: one JSON object per line on stdin, ``{"script": TEXT, "probes": [NAME, ...]}``; one JSON
 object per line on stdout, ``{NAME: {"value": V, "why": TEXT}}``, ``value`` ``null`` where the
@@ -266,6 +268,46 @@ def _patches_a_definition(node, namespace: dict) -> bool:
     return True
 
 
+# what a module-level constant or table holds (a registry of the script's: ``OPTIMIZERS = {}``)
+PLAIN = (int, float, str, bool, tuple, type(None), list, dict, set, frozenset)
+
+
+def _made_by_own_function(node, namespace: dict) -> bool:
+    """A module-level value the script makes with a function (or a plain class) of its own from
+    constants, tables and its own functions alone (``quintic_step = make_ns_step((3.4445, -4.775, 2.0315))``, ``UPCAST =
+    env_flag("UPCAST", True)``, ``orthogonalise = make_orthogonaliser(make_ns_step(COEFFS))``,
+    ``register_optimizer = registrar(OPTIMIZERS)``): a closure, a setting or a number, not a model
+    or a data loader (those take what loading does not make)."""
+    return isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and _of_definitions(node.value, namespace)
+
+
+def _of_definitions(node, namespace: dict) -> bool:
+    """A literal, a name of a constant, a table or the script's own function, or a call of such a
+    function with arguments of the same kinds."""
+    with contextlib.suppress(ValueError, TypeError, SyntaxError):
+        ast.literal_eval(node)
+        return True
+    if isinstance(node, ast.Name):
+        return isinstance(namespace.get(node.id), PLAIN) or _own_function(namespace.get(node.id))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and _own_maker(namespace.get(node.func.id)):
+        return all(_of_definitions(a, namespace) for a in [*node.args, *(k.value for k in node.keywords)])
+    return False
+
+
+def _own_function(value) -> bool:
+    return isinstance(value, types.FunctionType) and value.__module__ == "probed"
+
+
+def _own_maker(value) -> bool:
+    """A function of the script's, or a class of its own that builds no model nor optimiser (a
+    registry: ``OPTIMIZERS = Registry("optimizer")``)."""
+    import torch
+
+    if isinstance(value, type) and value.__module__ == "probed":
+        return not issubclass(value, (torch.nn.Module, torch.optim.Optimizer))
+    return _own_function(value)
+
+
 def load(text: str):
     """The script's definitions as a module; statements that fail, or run past STATEMENT_LIMIT_S of
     CPU time, are skipped."""
@@ -274,9 +316,14 @@ def load(text: str):
     module = types.ModuleType("probed")
     module.__dict__["__name__"] = "probed"
     tree = ast.parse(text)
+    loaded = module.loaded_lines = set()  # the top-level statements that ran, by their first line
     with _cpu_alarm() as arm:
         for node in tree.body:
-            if not (_kept(node) or _patches_a_definition(node, module.__dict__)):
+            if not (
+                _kept(node)
+                or _patches_a_definition(node, module.__dict__)
+                or _made_by_own_function(node, module.__dict__)
+            ):
                 continue
             code = compile(ast.Module([node], []), "probed", "exec")
             arm(STATEMENT_LIMIT_S)
@@ -286,6 +333,7 @@ def load(text: str):
                 continue
             finally:
                 arm(0)
+            loaded.add(node.lineno)
     module.syntax, module.first_calls = tree, _first_calls(tree)
     module.model_class = _model_class(module)
     module.model_keywords = _call_keywords(module, getattr(module.model_class, "__name__", "GPT"), computed=True)
@@ -1039,17 +1087,22 @@ def _repeated_token_attention(module):
     return (t.detach().double()[0, 0] for t in args[:2])
 
 
+TOEPLITZ = 0.05  # how far a score may stray from its diagonal's mean, as a share of the largest score
+
+
 def relative_positions(module):
     """Whether attention scores depend on positions through their offset only (rotary-like): for a
     sequence of one repeated token, the first attention's q.k scores are the same along every
-    diagonal and not all equal (learned absolute positions break the first, no positions the second)."""
+    diagonal and not all equal (learned absolute positions break the first, no positions the second).
+    "The same" within TOEPLITZ of the largest score: rotation tables kept in bfloat16 (the speedrun's
+    later records) move the scores by under 1% of it, learned positions by most of it."""
     import torch
 
     q, k = _repeated_token_attention(module)
     scores = q @ k.T
     scale = float(scores.abs().max()) or 1.0
     diagonals = [torch.diagonal(scores, -d) for d in range(scores.shape[0] - 1)]
-    toeplitz = max(float((d - d.mean()).abs().max()) for d in diagonals) / scale < 1e-4
+    toeplitz = max(float((d - d.mean()).abs().max()) for d in diagonals) / scale < TOEPLITZ
     varies = float(torch.stack([d.mean() for d in diagonals]).std()) / scale > 1e-3
     return toeplitz and varies
 
@@ -1703,7 +1756,7 @@ def _own_step(optimiser) -> bool:
     """Whether an optimiser's ``step`` is the script's own code set on it (``opt.step =
     types.MethodType(orthogonalised_step, opt)`` over a library optimiser's bookkeeping)."""
     step = vars(optimiser).get("step")
-    return getattr(getattr(step, "__func__", step), "__module__", None) == "probed"
+    return _own_function(getattr(step, "__func__", step))
 
 
 def stacked_orthogonal(module):
@@ -2005,24 +2058,37 @@ def own_definitions(tree) -> dict[str, ast.AST]:
 
 
 def _training_loop(tree):
-    """(statements before the loop in the same body, the loop): the ``for`` over a ``range`` with
-    the largest body, at module level or in a top-level function."""
+    """(statements before the loop in the same body, the loop): the ``for`` over a ``range`` (or over
+    a ``zip`` of one with streams of per-step values: ``for step, lr in zip(range(n), lr_stream)``)
+    with the largest body, at module level or in a top-level function."""
     best = None
     for body in top_level_bodies(tree):
         for i, node in enumerate(body):
-            if (
-                isinstance(node, ast.For)
-                and isinstance(node.target, ast.Name)
-                and isinstance(node.iter, ast.Call)
-                and isinstance(node.iter.func, ast.Name)
-                and node.iter.func.id == "range"
-            ):
+            if isinstance(node, ast.For) and _step_position(node) is not None:
                 size = sum(1 for _ in ast.walk(node))
                 if best is None or size > best[0]:
                     best = (size, body[:i], node)
     if best is None:
         raise LookupError("no training loop (a for over a range)")
     return best[1], best[2]
+
+
+def _is_range(node) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range"
+
+
+def _step_position(loop) -> int | None:
+    """Where a loop's step is among its targets: 0 for ``for step in range(n)``, the range's place
+    for ``for step, lr in zip(range(n), lr_stream)``; None for a loop over anything else."""
+    if isinstance(loop.target, ast.Name):
+        return 0 if _is_range(loop.iter) else None
+    zipped = loop.iter
+    if not (isinstance(zipped, ast.Call) and isinstance(zipped.func, ast.Name) and zipped.func.id == "zip"):
+        return None
+    names = loop.target.elts if isinstance(loop.target, ast.Tuple) else []
+    if len(names) != len(zipped.args) or not all(isinstance(n, ast.Name) for n in names):
+        return None
+    return next((k for k, a in enumerate(zipped.args) if _is_range(a)), None)
 
 
 def _setup_statement(node, defined) -> bool:
@@ -2087,8 +2153,12 @@ def _setup(module, text, build: bool, log=None):
     before, loop = _training_loop(tree)
     # compiler settings are left out here as when loading (reaching them imports the compiler)
     before = [s for s in before if not (isinstance(s, (ast.Assign, ast.AnnAssign)) and _compiler_setting(s))]
-    # the script's top-level definitions are the module's already (and its model class stands in)
+    # the script's top-level definitions are the module's already (and its model class stands in), and
+    # so are the statements loading ran: run again, ``OPTIMIZERS = {}`` would empty a registry its
+    # decorators filled, and a patch would wrap what it wrapped
+    top_level = {id(s) for s in tree.body}
     before = [s for s in before if s is not defined.get(getattr(s, "name", None))]
+    before = [s for s in before if not (id(s) in top_level and s.lineno in module.loaded_lines)]
     if not build:
         before = [s for s in before if _setup_statement(s, defined)]
     log = log or (lambda name, value: None)
@@ -2196,24 +2266,27 @@ def _run_loop(module, text, log, observe=None, build: bool = False, prepare=None
     that build nothing of the script's own. A statement that fails is skipped."""
     step = [0]
     local, scope, loop, run = _setup(module, text, build, lambda path, value: log(path, value, step[0]))
+    at = _step_position(loop)
+    names = [t.id for t in loop.target.elts] if isinstance(loop.target, ast.Tuple) else [loop.target.id]
     try:
-        steps = list(eval(compile(ast.Expression(loop.iter), "probed", "eval"), scope, local))
+        rows = list(eval(compile(ast.Expression(loop.iter), "probed", "eval"), scope, local))
     except Exception as exc:  # noqa: BLE001
         raise LookupError(f"the loop's range cannot be evaluated: {exc}") from exc
-    if len(steps) > 120:  # 117 spread over the run, and its last three, where a schedule ends
-        steps = [steps[round(k * (len(steps) - 4) / 116)] for k in range(117)] + steps[-3:]
-    if build and steps and isinstance(steps[-1], int):
-        steps.append(steps[-1] + 1)
+    rows = [row if len(names) > 1 else (row,) for row in rows]  # each step's values of the targets
+    if len(rows) > 120:  # 117 spread over the run, and its last three, where a schedule ends
+        rows = [rows[round(k * (len(rows) - 4) / 116)] for k in range(117)] + rows[-3:]
+    if build and rows and isinstance(rows[-1][at], int):  # the streams' values held past their end
+        rows.append((*rows[-1][:at], rows[-1][at] + 1, *rows[-1][at + 1 :]))
     body = _compiled(loop.body)
-    for s in steps:
-        step[0] = s
-        local[loop.target.id] = s
+    for row in rows:
+        step[0] = row[at]
+        local.update(zip(names, row, strict=True))
         if prepare is not None:
-            prepare(s, local)
+            prepare(row[at], local)
         run(body)
         if observe is not None:
-            observe(s, local)
-    return steps
+            observe(row[at], local)
+    return [row[at] for row in rows]
 
 
 def _number(value) -> float | None:

@@ -301,6 +301,39 @@ def own_step(update: str) -> dict:
     return dict(OPT=OWN_STEP.replace("UPDATE", update), SETUP="opt.step = types.MethodType(own_step, opt)")
 
 
+# rotary tables rounded to bfloat16, as the speedrun's later records keep them
+ROPE_BF16 = """
+def rope_bf16(t):
+    T, D = t.shape[-2], t.shape[-1]
+    ang = torch.arange(T).float()[:, None] / 10000 ** (torch.arange(0, D, 2).float() / D)
+    cos, sin = ang.cos().bfloat16().float(), ang.sin().bfloat16().float()
+    a, b = t[..., : D // 2], t[..., D // 2 :]
+    return torch.cat([a * cos + b * sin, b * cos - a * sin], dim=-1)
+"""
+
+# the Newton-Schulz step made by a factory of the script's own from its coefficients
+NS_FACTORY = """
+def make_ns(coefficients):
+    a, b, c = coefficients
+
+    def step(G, steps=5):
+        X = G / (G.norm() + 1e-7)
+        for _ in range(steps):
+            A = X @ X.T
+            ITERATION
+        return X
+
+    return step
+
+
+ns = make_ns((3.4445, -4.7750, 2.0315))
+""" + NS_OPTIMISER[NS_OPTIMISER.index("class Ortho") :]
+
+
+def ns_factory(body: str) -> dict:
+    return dict(OPT=NS_FACTORY.replace("ITERATION", body.replace("\n        ", "\n            ")))
+
+
 # probe -> (spellings that have the behaviour, spellings that do not)
 CASES = {
     "fp32_logits": (
@@ -337,11 +370,13 @@ CASES = {
             ns_iteration("B = b * A + c * A @ A\n        X = a * X + B @ X"),
             ns_iteration("X = torch.addmm(X, b * A + c * torch.linalg.matrix_power(A, 2), X, beta=a)"),
             ns_iteration("X = a * X + torch.mm(b * A + c * torch.mm(A, A), X)"),
+            ns_factory("B = b * A + c * A @ A\n        X = a * X + B @ X"),
         ],
         [
             ns_iteration(QUINTIC.replace("3.4445", "3.0")),  # other coefficients
             dict(OPT=NS_OPTIMISER.replace("ITERATION", QUINTIC).replace("steps=5", "steps=4")),  # fewer steps
             ns_iteration("X = a * X + b * (A @ X) + c * (A @ (A @ X))"),  # the quintic, bracketed otherwise
+            ns_factory(QUINTIC),
         ],
         ns_iteration(QUINTIC),
     ),
@@ -387,7 +422,11 @@ CASES = {
         [dict(QK="v = F.rms_norm(v, (v.size(-1),))"), dict(QK="q = q / 2")],
     ),
     "relative_positions": (
-        [dict(QK="q, k = rope(q), rope(k)"), dict(QK="q, k = rotate_half(q), rotate_half(k)")],
+        [
+            dict(QK="q, k = rope(q), rope(k)"),
+            dict(QK="q, k = rotate_half(q), rotate_half(k)"),
+            dict(OPT=ROPE_BF16, QK="q, k = rope_bf16(q), rope_bf16(k)"),  # tables kept in bfloat16
+        ],
         [dict(POS=" + self.pos(torch.arange(T))"), dict(QK="q = q * 2")],
     ),
     "orthogonal_update": (
@@ -1277,6 +1316,96 @@ def test_a_patch_that_runs_too_long_is_skipped_and_the_rest_loads(monkeypatch):
     spinning = "def spin(f):\n    while True:\n        pass\n\n\nGPT.forward = spin(GPT.forward)\nBOUND = 30\n"
     module = probe_worker.load(script(OPT=spinning))
     assert module.BOUND == 30 and module.GPT.forward.__name__ == "forward"
+
+
+MOMENTUM_STREAM = """
+def momentum_stream():
+    yield from (START + STEP * s for s in range(10))
+    while True:
+        yield END
+"""
+
+
+@pytest.mark.parametrize(
+    ("start", "step", "end", "rising"), [("0.85", "0.01", "0.95", True), ("0.95", "-0.01", "0.85", False)]
+)
+def test_a_loop_over_its_range_zipped_with_streams_of_values_is_followed(start, step, end, rising):
+    """``for step, momentum in zip(range(n), momentum_stream())``: the loop is the training loop, and
+    each step's values of the streams are what the body reads."""
+    stream = MOMENTUM_STREAM.replace("START", start).replace("STEP", step).replace("END", end)
+    text = script(OPT=stream, LOOP="opt.param_groups[0]['momentum'] = momentum").replace(
+        "for step in range(args.num_iterations):",
+        "for step, momentum in zip(range(args.num_iterations), momentum_stream()):",
+    )
+    assert probe_worker.measure(text, ["rising:momentum"])["rising:momentum"]["value"] is rising
+
+
+# a registry of update layouts filled by decorators that a function of the script's makes, and a
+# training flow at module level that picks one from the registry by name
+REGISTRY_FLOW = """
+import torch
+import torch.nn as nn
+
+LAYOUTS = {}
+
+
+def registrar(table):
+    def register(name):
+        def add(fn):
+            table[name] = fn
+            return fn
+
+        return add
+
+    return register
+
+
+register_layout = registrar(LAYOUTS)
+
+
+def polar(g):
+    U, S, Vh = torch.linalg.svd(g, full_matrices=False)
+    return U @ Vh
+
+
+@register_layout("whole")
+def whole(g):
+    return polar(g)
+
+
+@register_layout("blocks")
+def blocks(g):
+    return torch.cat([polar(b) for b in g.split(g.shape[1])])
+
+
+def pick(table, name):
+    return table[name]
+
+
+class Ortho(torch.optim.Optimizer):
+    def __init__(self, params, lr=0.02, layout=whole):
+        super().__init__(params, dict(lr=lr, layout=layout))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.sub_(group["lr"] * group["layout"](p.grad))
+
+
+qkv = nn.Linear(16, 48, bias=False)
+opt = Ortho([dict(params=[qkv.weight], layout=pick(LAYOUTS, "CHOSEN"))])
+for step in range(10):
+    opt.step()
+"""
+
+
+@pytest.mark.parametrize(("layout", "blockwise"), [("blocks", True), ("whole", False)])
+def test_a_registry_filled_at_loading_is_the_one_the_training_flow_reads(layout, blockwise):
+    """Statements loading ran are not run again before the loop: ``LAYOUTS = {}`` would empty the
+    registry its decorators filled, and the optimiser the flow configures from it would not build."""
+    text = REGISTRY_FLOW.replace("CHOSEN", layout)
+    assert probe_worker.measure(text, ["blockwise_orthogonal"])["blockwise_orthogonal"]["value"] is blockwise
 
 
 def test_the_sandboxed_worker_answers_as_the_one_in_process(prober):

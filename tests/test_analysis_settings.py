@@ -22,7 +22,9 @@
    definition is not the literal's.
 9. Settings moved into nested dicts keep their jobs: a length split there into a training and a
    validation length is read as the record's split (the training one goes on with the old field's
-   key); so are a table's read through an attribute view (``args = SimpleNamespace(**RUN)``).
+   key); so are a table's read through an attribute view (``args = SimpleNamespace(**RUN)``), and
+   the fields of a section replaced within a replaced configuration
+   (``replace(run, optim=replace(run.optim, steps=1200))``).
 """
 
 from __future__ import annotations
@@ -583,3 +585,43 @@ def test_lengths_split_into_nested_dicts_are_the_training_and_validation_lengths
     assert longer_only["reduced batch size"] < THRESHOLD <= longer_only["longer validation sequences"]
     shorter_val = scores(SHORTER_TRAINING_LONGER_VALIDATION, in_nested_dicts("48 * 1024", "32 * 1024"), both)
     assert shorter_val["longer validation sequences"] < THRESHOLD <= shorter_val["reduced batch size"]
+
+
+SECTIONS = """from dataclasses import dataclass, field, replace
+
+
+@dataclass(frozen=True)
+class DataSection:
+    batch_size: int = 8 * 64 * 1024
+    seq_len: int = 64 * 1024
+    val_tokens: int = 10485760
+
+
+@dataclass(frozen=True)
+class OptimSection:
+    num_iterations: int = 1393
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+
+
+BASELINE = RunConfig()
+run = replace(BASELINE, optim=replace(BASELINE.optim, num_iterations=STEPS_VALUE))
+"""
+
+
+@pytest.mark.parametrize("steps", ["1200", "1500", "1393"])
+def test_a_section_replaced_within_a_replaced_configuration_gives_its_fields(steps):
+    """``run = replace(BASELINE, optim=replace(BASELINE.optim, num_iterations=1200))``: frozen sections
+    of one configuration, the run a copy with one section replaced by a copy of it; the inner copy's
+    fields are the run's settings (a re-tune only where they move as record i+1's did)."""
+    settings = BASE[BASE.index("class Hyperparameters:") : BASE.index("world_size =")]
+    text = edit(BASE, (settings, SECTIONS.replace("STEPS_VALUE", steps)))
+    for name, section in (("batch_size", "data"), ("seq_len", "data"), ("val_tokens", "data")):
+        text = text.replace(f"args.{name}", f"run.{section}.{name}")
+    text = text.replace("args.num_iterations", "run.optim.num_iterations")
+    retuned = scores(FEWER_STEPS, text, [STEPS])["hyperparameters"] >= THRESHOLD
+    assert retuned is (steps == "1200")
