@@ -159,6 +159,7 @@ defaults: the sandbox's environment holds no such setting.
 
 import ast
 import contextlib
+import copy
 import ctypes
 import dataclasses
 import functools
@@ -316,14 +317,12 @@ def load(text: str):
     module = types.ModuleType("probed")
     module.__dict__["__name__"] = "probed"
     tree = ast.parse(text)
-    loaded = module.loaded_lines = set()  # the top-level statements that ran, by their first line
+    settled = module.settled_lines = set()  # first lines of the statements not to run again (see _setup)
+    tables: list = []  # (a statement's first line, a table it bound, a copy as it was bound)
     with _cpu_alarm() as arm:
         for node in tree.body:
-            if not (
-                _kept(node)
-                or _patches_a_definition(node, module.__dict__)
-                or _made_by_own_function(node, module.__dict__)
-            ):
+            patch = _patches_a_definition(node, module.__dict__)
+            if not (patch or _kept(node) or _made_by_own_function(node, module.__dict__)):
                 continue
             code = compile(ast.Module([node], []), "probed", "exec")
             arm(STATEMENT_LIMIT_S)
@@ -333,12 +332,27 @@ def load(text: str):
                 continue
             finally:
                 arm(0)
-            loaded.add(node.lineno)
+            if patch:
+                settled.add(node.lineno)
+            for name in _assigned_names(node):
+                table = module.__dict__.get(name)
+                if isinstance(table, (dict, list, set)):
+                    tables.append((node.lineno, table, copy.copy(table)))
+    # a table that later statements filled (a registry its decorators filled) is the module's now
+    settled.update(line for line, table, bound in tables if table != bound)
     module.syntax, module.first_calls = tree, _first_calls(tree)
     module.model_class = _model_class(module)
     module.model_keywords = _call_keywords(module, getattr(module.model_class, "__name__", "GPT"), computed=True)
     module.token_block = FLEX_BLOCK if "flex_attention" in text else 1
     return module
+
+
+def _assigned_names(node) -> list[str]:
+    """The plain names a top-level assignment binds."""
+    if not isinstance(node, (ast.Assign, ast.AnnAssign)):
+        return []
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
 
 
 def _without_compiler():
@@ -673,8 +687,6 @@ def _model(module):
     copying such tables costs as much as the build. A buffer changed in place (a forward pass that
     caches into one) is seen by its version counter, and the next probe gets a model built anew. The
     script's last probe takes the built model itself: no probe after it needs it unchanged."""
-    import copy
-
     built = getattr(module, "built_model", None)
     if built is None or any(b._version != seen for b, seen in module.buffer_versions):
         built = module.built_model = _build_model(module)
@@ -723,8 +735,6 @@ def _parameterless_twins_shared(module):
     took a third of a candidate's measurement to compute again in every layer. One that draws random
     numbers, keeps a state it saves (a counter, a running statistic), or takes anything but plain
     arguments is built as the script builds it."""
-    import copy
-
     import torch
 
     plain = (int, float, str, bool, type(None))
@@ -2154,11 +2164,11 @@ def _setup(module, text, build: bool, log=None):
     # compiler settings are left out here as when loading (reaching them imports the compiler)
     before = [s for s in before if not (isinstance(s, (ast.Assign, ast.AnnAssign)) and _compiler_setting(s))]
     # the script's top-level definitions are the module's already (and its model class stands in), and
-    # so are the statements loading ran: run again, ``OPTIMIZERS = {}`` would empty a registry its
-    # decorators filled, and a patch would wrap what it wrapped
+    # so are the patches and the tables filled at loading: run again, a patch would wrap what it wrapped
+    # and ``OPTIMIZERS = {}`` would empty the registry its decorators filled
     top_level = {id(s) for s in tree.body}
     before = [s for s in before if s is not defined.get(getattr(s, "name", None))]
-    before = [s for s in before if not (id(s) in top_level and s.lineno in module.loaded_lines)]
+    before = [s for s in before if not (id(s) in top_level and s.lineno in module.settled_lines)]
     if not build:
         before = [s for s in before if _setup_statement(s, defined)]
     log = log or (lambda name, value: None)
