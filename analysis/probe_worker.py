@@ -339,12 +339,21 @@ def load(text: str):
                 if isinstance(table, (dict, list, set)):
                     tables.append((node.lineno, table, copy.copy(table)))
     # a table that later statements filled (a registry its decorators filled) is the module's now
-    settled.update(line for line, table, bound in tables if table != bound)
+    settled.update(line for line, table, bound in tables if _changed(table, bound))
     module.syntax, module.first_calls = tree, _first_calls(tree)
     module.model_class = _model_class(module)
     module.model_keywords = _call_keywords(module, getattr(module.model_class, "__name__", "GPT"), computed=True)
     module.token_block = FLEX_BLOCK if "flex_attention" in text else 1
     return module
+
+
+def _changed(table, bound) -> bool:
+    """Whether a table differs from its copy as bound; one whose values cannot be compared (tensors put
+    in place of others) has changed."""
+    try:
+        return bool(table != bound)
+    except Exception:  # noqa: BLE001 - an entry's own comparison failed
+        return True
 
 
 def _assigned_names(node) -> list[str]:

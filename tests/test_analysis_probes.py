@@ -1408,6 +1408,28 @@ def test_a_registry_filled_at_loading_is_the_one_the_training_flow_reads(layout,
     assert probe_worker.measure(text, ["blockwise_orthogonal"])["blockwise_orthogonal"]["value"] is blockwise
 
 
+TENSOR_TABLE = """
+def make_tables(n):
+    return {"cos": torch.ones(n, 4)}
+
+
+def refill(tables):
+    tables["cos"] = torch.zeros(8, 4)
+
+
+TABLES = make_tables(8)
+REFILLED = refill(TABLES)
+BOUND = 30
+"""
+
+
+def test_a_table_of_tensors_changed_at_loading_loads():
+    """A table the script's own function makes, whose tensor another of its functions replaces while
+    loading: the comparison that tells a filled table fails on tensors, and the script still loads."""
+    module = probe_worker.load(script(OPT=TENSOR_TABLE))
+    assert module.BOUND == 30 and float(module.TABLES["cos"].sum()) == 0.0
+
+
 def test_the_sandboxed_worker_answers_as_the_one_in_process(prober):
     text = script(ACT="h.clamp(min=0) ** 2", QK="q, k = rope(q), rope(k)")
     names = ["squared_relu", "relative_positions", "qk_normalised"]
