@@ -216,8 +216,12 @@ COMPILER_SETTINGS = ("torch._inductor.", "torch._dynamo.")
 def _compiler_setting(node) -> bool:
     """An assignment to the compiler's settings (``torch._inductor.config.coordinate_descent_tuning =
     True``): nothing compiles here, and reaching them imports the compiler (most of a second)."""
-    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-    return any(ast.unparse(t).startswith(COMPILER_SETTINGS) for t in targets)
+    return any(ast.unparse(t).startswith(COMPILER_SETTINGS) for t in _targets(node))
+
+
+def _targets(node) -> list:
+    """What an assignment (plain or annotated) assigns to."""
+    return node.targets if isinstance(node, ast.Assign) else [node.target]
 
 
 def _evaluated(node):
@@ -360,8 +364,7 @@ def _assigned_names(node) -> list[str]:
     """The plain names a top-level assignment binds."""
     if not isinstance(node, (ast.Assign, ast.AnnAssign)):
         return []
-    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-    return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return [n.id for t in _targets(node) for n in ast.walk(t) if isinstance(n, ast.Name)]
 
 
 def _without_compiler():
