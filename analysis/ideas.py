@@ -1637,17 +1637,58 @@ def all_contributions(
     separate = _split_settings(edits, base, new, unrenamed)
     out = {id(e): [] if id(e) in unrenamed else contributions(e, base, new, places, separate) for e in edits}
     tuned = {c.feature.split(":")[1] for cs in out.values() for c in cs if c.feature.startswith("tune:")}
+    renamed = _renamed_fields(edits, base, new)
     for e in edits:
         if e.new is None or id(e.new) not in places:
             continue
         for name in new.definitions.get(id(e.new), ()):
-            old, now = base.values.get(name), new.values.get(name)
-            if old is None or now is None or old == now or name in tuned:
+            key = renamed.get(name, name)
+            old, now = base.values.get(key), new.values.get(name)
+            if old is None or now is None or old == now or key in tuned:
                 continue
-            tuned.add(name)
-            feature = f"tune:{name}:{'up' if now > old else 'down'}"
+            tuned.add(key)
+            feature = f"tune:{key}:{'up' if now > old else 'down'}"
             out[id(e)] += [Contribution(feature, 1, p, e.new, "new") for p in places[id(e.new)]]
     return out
+
+
+def _renamed_fields(edits: list[Edit], base: Side, new: Side) -> dict[str, str]:
+    """A new field -> the field of record i it renames: record i's field is gone, the new one is new,
+    and they are each other's only such partner, by name (a shared word, ``val_every`` for
+    ``val_loss_every``, :func:`_related_names`) or, failing that, by a reader of the one rewritten
+    into a reader of the other (``learning_rate=args.learning_rate`` ->
+    ``learning_rate=hp.adam_lr``). Its re-tune is then a re-tune of record i's field."""
+    gone = [name for name in base.values if name not in new.values]
+    added = [name for name in new.values if name not in base.values]
+    read_for = defaultdict(set)  # a gone field -> the added fields its rewritten readers read instead
+    for e in edits:
+        if e.old is not None and e.new is not None:
+            was, now = _origins(base.trees.get(id(e.old))), _origins(new.trees.get(id(e.new)))
+            for old_name in was.difference(now).intersection(gone):
+                read_for[old_name] |= now.difference(was).intersection(added)
+    out = {}
+    for related in (_related_names, lambda old, new: new in read_for[old] and len(read_for[old]) == 1):
+        left = [old for old in gone if old not in out.values()]
+        unpaired = [new for new in added if new not in out]
+        for old in left:
+            partners = [new for new in unpaired if related(old, new)]
+            if len(partners) == 1 and sum(related(other, partners[0]) for other in left) == 1:
+                out[partners[0]] = old
+    return out
+
+
+def _related_names(old: str, new: str) -> bool:
+    """Names of one setting: at least half the words of each are words of the other, or abbreviate
+    one, and not only qualifiers (``warmdown_steps`` and ``warmdown_iters``; ``seq_len`` and
+    ``sequence_length``; not ``val_tokens`` and ``val_max_steps``, nor ``num_layers`` and
+    ``num_iterations``)."""
+    a, b = name_words(old), name_words(new)
+
+    def shared(xs, ys):
+        return {x for x in xs if any(x.startswith(y) or y.startswith(x) for y in ys)}
+
+    common = shared(a, b)
+    return bool(common - QUALIFIER_WORDS) and 2 * len(common) >= len(a) and 2 * len(shared(b, a)) >= len(b)
 
 
 def _unrenamed_definitions(edits: list[Edit], base: Side, new: Side) -> set[int]:
@@ -1876,6 +1917,7 @@ def _named(name: str, fields: frozenset[str]) -> bool:
 
 
 VALIDATION_WORDS = frozenset({"val", "valid", "validation", "eval", "evaluation", "test"})
+QUALIFIER_WORDS = VALIDATION_WORDS | {"num", "max", "min", "total", "train", "default", "base", "init"}
 
 
 def tune_keys(

@@ -5,7 +5,8 @@
 2. An innovation named after a setting (``reduced batch size``) is that setting: re-tuning only
    the settings around it (a shorter micro-sequence with the same batch) is not the idea.
 3. A statement that reads a new field split from an old one (validation's own length beside the
-   training length) re-tunes neither; a field renamed or moved keeps its key.
+   training length) re-tunes neither; a field renamed or moved keeps its key, also where the code
+   that reads it was rewritten (by name, else by a rewritten reader).
 4. A field dropped and another added, which the line diff happened to pair, are not a re-tune of
    each other.
 5. Dimension indices (``size(0)`` -> ``size(-2)``, ``dim=``) are which axis, not how much.
@@ -214,6 +215,45 @@ def test_a_renamed_field_keeps_its_key():
         "sequence_length = 64 * 1024", "sequence_length = 48 * 1024"
     )
     assert scores(target, renamed, [TRAIN])["shorter sequences"] >= THRESHOLD
+
+
+RETUNE = edit(BASE, ("    num_iterations = 1393", "    num_iterations = 1200"), ("10485760", "2 * 10485760"))
+RETUNED = Innovation("hyperparameters", ("Hyperparameters",), "1200 iterations (was 1393), twice the validation.")
+
+
+@pytest.mark.parametrize(
+    "steps_name, steps, val_name, val, retuned",
+    [
+        ("num_iters", "1200", "eval_token_count", "2 * 10485760", True),  # an abbreviation; a reader relates
+        ("steps", "1200", "val_tokens_total", "2 * 10485760", True),  # a reader relates; a shared word
+        ("num_iters", "1500", "val_tokens_total", "2 * 10485760", False),  # the steps moved the other way
+        ("steps", "1393", "eval_token_count", "10485760", False),  # renamed alone, beside a new num_layers
+    ],
+)
+def test_a_field_renamed_where_its_readers_were_rewritten_is_retuned_under_its_old_name(
+    steps_name, steps, val_name, val, retuned
+):
+    """Settings renamed and moved into a new settings object, where the code that reads them was
+    rewritten too, so that no statement changed in numbers only: a new field is record i's field
+    renamed where their names relate (a shared word that is not a mere qualifier such as ``num``, an
+    abbreviation) or, failing that, where a rewritten reader reads the one in place of the other,
+    each the other's only partner. Its value then re-tunes record i's field (heldout20 renamed
+    ``warmdown_iters`` and ``val_loss_every`` to ``warmdown_steps`` and ``val_every``); a new
+    ``num_layers`` is no re-tune of the steps."""
+    text = edit(
+        BASE,
+        ("    num_iterations = 1393\n", ""),
+        ("    val_tokens = 10485760\n", ""),
+        (
+            "args = Hyperparameters()\n",
+            "args = Hyperparameters()\n\n\nclass Schedule:\n"
+            f"    {steps_name} = {steps}\n    num_layers = 12\n    {val_name} = {val}\n\n\nplan = Schedule()\n",
+        ),
+        ("for step in range(args.num_iterations):", f"for step in range(max(1, plan.{steps_name})):"),
+        ("val_steps = args.val_tokens // val_bs", f"val_steps = max(1, plan.{val_name} // val_bs)"),
+    )
+    score = scores(RETUNE, text, [RETUNED])["hyperparameters"]
+    assert score == pytest.approx(1.0) if retuned else score < THRESHOLD
 
 
 def test_a_field_dropped_and_another_added_are_not_a_retune_of_each_other():
