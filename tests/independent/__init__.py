@@ -35,9 +35,9 @@ heldout15 the tasks with the fewest candidates before it, heldout16 the other ei
 systems ideas, heldout17 four of the least covered tasks and four whose systems ideas and schedules were
 still missed, heldout18 the eight tasks heldout17 left out but the three most covered, heldout19 the three tasks
 heldout17 and heldout18 left out and the five with the fewest candidates before it, heldout20 and heldout21 the
-eight with the fewest candidates before each, heldout22 the eight with the fewest that heldout21 left out) and ``seen-*`` (real-track
-candidates whose writers had seen record i+1 before writing them: neither held out nor the development
-set). The README's attribution section gives each set's figures.
+eight with the fewest candidates before each, heldout22 the eight with the fewest that heldout21 left out) and
+``seen-*`` (real-track candidates whose writers had seen record i+1 before writing them: neither held out
+nor the development set). The README's attribution section gives each set's figures.
 
 File format (markers at the start of a line)::
 
