@@ -960,7 +960,8 @@ def bounded_logits(module):
     if head is None:
         raise LookupError("no lm_head")
     raw = []  # a copy: the script may go on to scale the head's output in place
-    head.register_forward_hook(lambda mod, inp, out: raw.append(out.detach().float().reshape(-1).clone()))
+    # first, before any hook of the script's own (a cap applied by a hook on the head is a cap)
+    head.register_forward_hook(lambda mod, inp, out: raw.append(out.detach().float().reshape(-1).clone()), prepend=True)
 
     def run():
         raw.clear()

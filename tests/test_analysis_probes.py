@@ -410,6 +410,11 @@ CASES = {
                 CAP="logits = capped(logits)",
             ),
             dict(CAP="logits = torch.tanh(logits.mul_(1 / 30)) * 30"),  # in place: on the head's own output
+            dict(  # a forward hook on the head, registered by a patched constructor
+                OPT="_build = GPT.__init__\n\n\ndef _capped(self, *args):\n    _build(self, *args)\n"
+                "    self.lm_head.register_forward_hook(lambda m, i, out: 30 * torch.tanh(out / 30))\n\n\n"
+                "GPT.__init__ = _capped"
+            ),
         ],
         [dict(CAP="logits = logits.clamp(-30, 30)"), dict(CAP="logits = logits / 2")],
     ),
