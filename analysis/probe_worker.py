@@ -34,6 +34,8 @@ Probes (a value each):
 * ``bounded_logits`` (float): the largest |logit| reaching the loss when the head's weights are
   huge: a cap gives the cap, no cap 1e30 (the size of uncapped logits, ~1e5, varies with rounding:
   bfloat16 products computed another way moved it by 20%, past the 10% a candidate may stray).
+* ``zero_projections`` (bool): every block of the model built tiny starts with a projection back to
+  the residual stream (a matrix weight with the stream's width of rows) at exactly zero.
 * ``fp32_logits`` (bool): under bfloat16 autocast (the speedrun's training), the logits reach the
   loss in float32: the first cross-entropy, log-softmax, softmax or logsumexp over the vocabulary
   takes float32, however the cast is made (in the forward pass, a wrapper over the loss, a hook on
@@ -1372,6 +1374,24 @@ def init_scale(module):
     return sorted(spreads)[len(spreads) // 2]
 
 
+def zero_projections(module):
+    """Whether every block of the model starts with a projection back to the residual stream at
+    exactly zero, however it was zeroed (``zero_``, a fresh zero ``Parameter``, a state dict of zeros,
+    a multiplication by 0): a matrix weight whose rows are the stream's width (the width most of the
+    block's layers read) and whose entries are all 0. A zeroed input projection or head is not."""
+    from collections import Counter
+
+    blocks = _blocks(_model(module))
+    for block in blocks:
+        weights = [m.weight.detach() for m in _linears(block) if m.weight.numel() > 1]
+        if not weights:
+            raise LookupError("a block without matrix weights")
+        width = Counter(w.shape[1] for w in weights).most_common(1)[0][0]
+        if not any(w.shape[0] == width and not bool(w.abs().max() > 0) for w in weights):
+            return False
+    return True
+
+
 def _detached_blocks(module, detach: bool = True):
     """The model (its weights nudged: zero-initialised projections and gates would hide what reads
     what), its blocks (the longest ModuleList), whose incoming residual stream is detached (unless
@@ -2614,6 +2634,7 @@ def lr_plateau(module, text):
 PROBES = {
     "squared_relu": squared_relu,
     "bounded_logits": bounded_logits,
+    "zero_projections": zero_projections,
     "fp32_logits": fp32_logits,
     "qk_normalised": qk_normalised,
     "stacked_orthogonal": stacked_orthogonal,

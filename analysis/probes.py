@@ -135,6 +135,7 @@ SELECT = {
     "bf16_embeddings": re.compile(r"\b(bf16|bfloat16)\b.*\bembedd?ings?\b|\bembedd?ings?\b.*\b(bf16|bfloat16)\b", re.I),
     "unit_gradients": re.compile(r"\bgrad(ient)?s?\b.*\bnormali[sz]|\bnormali[sz]\w*\b.*\bgrad", re.I),
     "init_scale": re.compile(r"\b(smaller|larger|scaled?|narrower|wider)\b.*\binit", re.I),
+    "zero_projections": re.compile(r"\bzero[- ]?init", re.I),
     "lr_plateau": re.compile(r"\btrapezo|\bwarmup[- ]stable[- ]decay\b|\bwsd\b", re.I),
     # a change of learning rates alone: not their schedule, nor a re-tune bundled with other numbers
     "learning_rates": re.compile(

@@ -692,6 +692,25 @@ SCALE_TABLE = "Lin = nn.Linear\nSCALES = dict(all=lambda r, c: max(r, c) ** 0.5,
 # probe -> (spellings that have the behaviour, spellings that do not[, record i where the template's
 # defaults have the behaviour already])
 BLOCK_CASES = {
+    "zero_projections": (
+        [
+            dict(VE_TABLES="for b in self.blocks:\n            nn.init.zeros_(b.fc.weight)"),
+            dict(
+                VE_TABLES="for b in self.blocks:\n            b.fc.weight = nn.Parameter(torch.zeros_like(b.fc.weight))"
+            ),
+            dict(  # a state dict of zeros
+                VE_TABLES="self.load_state_dict({f'blocks.{i}.fc.weight': torch.zeros(C, C) for i in range(n)}, "
+                "strict=False)"
+            ),
+            dict(VE_TABLES="for b in self.blocks:\n            b.fc.weight.data.mul_(0.0)"),
+        ],
+        [
+            dict(VE_TABLES="for b in self.blocks:\n            nn.init.zeros_(b.qkv.weight)"),  # the input projection
+            dict(VE_TABLES="nn.init.zeros_(self.lm_head.weight)"),  # the head
+            dict(VE_TABLES="nn.init.zeros_(self.blocks[0].fc.weight)"),  # one block only
+            dict(VE_TABLES="for b in self.blocks:\n            b.fc.weight.data.mul_(0.01)"),  # small, not zero
+        ],
+    ),
     "normalised_embedding": (
         [
             dict(EMBED_NORM="x = F.rms_norm(x, (x.size(-1),))"),
@@ -1017,8 +1036,8 @@ def test_probes_are_chosen_by_the_innovation_name():
     assert probes_for("block sliding window") == ["block_window"]
     assert probes_for("long-short sliding windows") == ["mixed_windows"]
     assert probes_for("smaller linear init") == ["init_scale"]
+    assert probes_for("zero-init projections") == ["zero_projections"]
     assert probes_for("attention scale 0.12") == probes_for("softmax scale") == ["attention_scale"]
-    assert probes_for("zero-init projections") == []
     assert probes_for("document-causal sliding-window attention") == []
 
 
