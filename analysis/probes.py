@@ -21,7 +21,8 @@ head`` -> ``untied_head``, ``dropped attention`` ->
 ``Newton-Schulz reformulation`` -> ``gram_squaring_share``,
 ``CastedLinear`` -> ``cast_linears``, ``learning-rate floor`` -> ``lr_floor``, ``doubled learning rates``
 (a change of learning rates alone) -> ``learning_rates``, ``smaller ... init`` ->
-``init_scale``, ``value residual`` -> ``values_read_first_attention``, ``value embeddings`` ->
+``init_scale``, ``zero-init projections`` -> ``zero_projections``, ``value residual`` ->
+``values_read_first_attention``, ``value embeddings`` ->
 ``values_read_embeddings``, ``U-net value embeddings`` / ``sparse value embeddings`` ->
 ``mirrored_value_embeddings`` / ``ends_only_value_embeddings``, ``split value embeddings`` ->
 ``separate_value_tables``, ``embedding skip connections`` -> ``embedding_skips``,
