@@ -68,6 +68,7 @@ from analysis.canon import (
 )
 from analysis.diff import unit_edits
 from analysis.match import name_words
+from analysis.settings_text import settings_text
 from analysis.syntax import identifiers
 from analysis.units import Atom, Unit
 from analysis.versions import Edit, FileDiff, Version
@@ -649,6 +650,8 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                 for name in _assigned_names(atom.node):
                     module_counts[name] += not _passed_through(atom.node, name) and not _untaken(unit, atom, on)
     # module-level constants first (fields may use them), then configuration fields and argparse
+    texts: dict[str, str] = {}  # module-level names bound to a string literal -> its text
+    views: dict[str, tuple[str, tuple]] = {}  # names bound to a table's section -> (table, keys)
     for unit in units:
         if unit.kind != "region":
             continue
@@ -668,7 +671,10 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                 facts.functions[fn.qualname] = fn
                 facts.by_name.setdefault(fn.qualname, []).append(fn)
                 continue
-            value = canon.expr(node.children[-1], scope)
+            if target.kind == "identifier" and node.children[-1].kind == "string" and not node.children[-1].children:
+                texts[target.label] = node.children[-1].label
+            table = _parsed_settings(node.children[-1], texts)
+            value = table if table is not None else canon.expr(node.children[-1], scope)
             if target.kind == "identifier" and _keyword_dict(value):
                 facts.keyword_dicts[target.label] = value  # passed as **name: its entries are keywords
             if target.kind == "identifier" and literal_table(value):
@@ -676,12 +682,20 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                 continue
             # a, b = 1530, 600 or = PRESETS["fast"]: one number per name
             values = [value] if target.kind == "identifier" else _unpacked(value, len(names))
-            if values and all(isinstance(v, Num) for v in values):
+            if values and all(literal_table(v) for v in values):
+                # opt, ev = HP["opt"], HP["eval"]: sections of a table, each read as one
+                sources = [node.children[-1]] if target.kind == "identifier" else node.children[-1].children
+                for n, v, source in zip(names, values, sources, strict=False):
+                    facts.tables[n.label] = _named_entries(v)
+                    view = _table_path(source) if source.kind == "subscript" else None
+                    if view and view[1] and view[0] in facts.tables:
+                        views[n.label] = view
+            elif values and all(isinstance(v, Num) for v in values):
                 for n, v in zip(names, values, strict=True):
                     facts.module[n.label] = Num(v, v.origin or n.label, True)
                 facts.definitions[id(atom)] = tuple(n.label for n in names)
     _keyword_dict_entries(units, canon, facts)
-    _written_entries_dropped(units, facts)
+    _written_entries_dropped(units, facts, views)
     for unit in units:
         if unit.qualname in config:
             scope = Scope(module=facts.module)
@@ -710,14 +724,30 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
     return facts
 
 
+def _parsed_settings(value, texts: dict[str, str]) -> tuple | None:
+    """``load(TEXT)``, ``json.loads('{"lr": 0.02}')``: a call on one string of settings (a literal or
+    a module-level name bound to one) is the table of that text (:mod:`analysis.settings_text`)."""
+    if value.kind != "call" or len(value.children) < 2:
+        return None
+    positional = [a for a in value.children[1].children if a.kind != "keyword_argument"]
+    if len(positional) != 1:
+        return None
+    text = positional[0]
+    if text.kind == "string" and not text.children:
+        return settings_text(text.label)
+    return settings_text(texts[text.label]) if text.kind == "identifier" and text.label in texts else None
+
+
 # methods of a dict that read it; any other method called on a table (update, setdefault, pop) may write it
 READING_METHODS = frozenset({"get", "items", "keys", "values", "copy", "index", "count"})
 
 
-def _written_entries_dropped(units: list[Unit], facts: Facts) -> None:
+def _written_entries_dropped(units: list[Unit], facts: Facts, views: dict[str, tuple[str, tuple]]) -> None:
     """A table's entries the script writes anywhere (``cfg["len"]["rope"] = ...``, ``cfg["opt"]["lr"] *= 2``)
     are not its literal values: they are dropped from it, and a table written by a key that is not a
-    constant, or by a method (``cfg.update(...)``), is no table of constants at all."""
+    constant, or by a method (``cfg.update(...)``), is no table of constants at all. A section bound
+    to a name of its own (``views``: ``opt = cfg["opt"]`` -> ("cfg", ("opt",))) is the same dict, so
+    a write through either drops the entry from both, and from the table's dotted paths."""
     for node in (n for unit in units for atom in unit.atoms for n in atom.node.walk()):
         written = []
         if node.kind in ("assignment", "augmented_assignment") and node.children:
@@ -728,14 +758,25 @@ def _written_entries_dropped(units: list[Unit], facts: Facts) -> None:
             method = node.children[0]
             if method.children[-1].label not in READING_METHODS:
                 written = [method.children[0]]
-        for path in filter(None, map(_table_path, written)):
-            name, keys = path
-            if name in facts.tables:
-                table = _without(facts.tables[name], keys) if keys else None
+        for name, keys in filter(None, map(_table_path, written)):
+            root, prefix = views.get(name, (name, ()))
+            path = (*prefix, *keys) if keys is not None else None
+            # (table, path within it) of every name that sees the written entry
+            seen = [(root, path)] + [
+                (view, path[len(within) :] if path is not None else None)
+                for view, (source, within) in views.items()
+                if source == root and (path is None or path[: len(within)] == within and len(path) > len(within))
+            ]
+            if path is not None and len(path) > 1:
+                seen.append((root, (".".join(path),)))
+            for table_name, table_keys in seen:
+                if table_name not in facts.tables:
+                    continue
+                table = _without(facts.tables[table_name], table_keys) if table_keys else None
                 if table is None or not literal_table(table):
-                    del facts.tables[name]
+                    del facts.tables[table_name]
                 else:
-                    facts.tables[name] = table
+                    facts.tables[table_name] = table
 
 
 def _named_entries(table, path: tuple[str, ...] = ()):
@@ -747,7 +788,7 @@ def _named_entries(table, path: tuple[str, ...] = ()):
     entries = []
     for key, value in table[3]:
         if isinstance(value, Num):
-            value = Num(value, "_".join((*path, key)), True)
+            value = Num(value, "_".join((*path, key)).replace(".", "_"), True)  # "opt.lr": a dotted path
         elif isinstance(value, tuple):
             value = _named_entries(value, (*path, key))
         entries.append((key, value))

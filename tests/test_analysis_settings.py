@@ -26,6 +26,10 @@
    key); so are a table's read through an attribute view (``args = SimpleNamespace(**RUN)``), and
    the fields of a section replaced within a replaced configuration
    (``replace(run, optim=replace(run.optim, steps=1200))``).
+10. Settings kept as text in the script (a YAML-like block parsed by a function of its own, JSON or
+   TOML handed to the library's loader) are a table of the text's numbers, read by section, through
+   sections unpacked into names, or by a dotted path; the text's number moved the other way, or its
+   entry written after parsing, is no re-tune.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import pytest
 from analysis.attribute import THRESHOLD, Innovation, attribute, diff_versions
 from analysis.diff import load
 from analysis.ideas import Comparison, _named_after, side_of
+from analysis.settings_text import settings_text
 from analysis.syntax import Cache
 
 BASE = """
@@ -665,3 +670,83 @@ def test_a_section_replaced_within_a_replaced_configuration_gives_its_fields(ste
     text = text.replace("args.num_iterations", "run.optim.num_iterations")
     retuned = scores(FEWER_STEPS, text, [STEPS])["hyperparameters"] >= THRESHOLD
     assert retuned is (steps == "1200")
+
+
+# ---- 10: settings kept as text -------------------------------------------------------------------
+
+YAML_LIKE = '''SETTINGS = """
+data:
+  val_tokens: 10485760   # fixed for comparisons
+opt:
+  steps: STEPS_VALUE
+  compile: true
+"""
+
+
+def read_settings(text):
+    out, section = {}, None
+    for line in text.splitlines():
+        if line.strip() and not line.startswith(" "):
+            section = out.setdefault(line.strip(" :"), {})
+        elif line.strip():
+            key, value = line.split("#")[0].split(":")
+            section[key.strip()] = float(value) if "." in value else int(value)
+    return out
+
+
+HP = read_settings(SETTINGS)
+'''
+JSON_TEXT = """import json
+HP = json.loads(\'{"data": {"val_tokens": 10485760}, "opt": {"steps": STEPS_VALUE, "compile": true}}\')
+"""
+TOML_TEXT = '''import tomllib
+TEXT = """
+[data]
+val_tokens = 10485760
+[opt]
+steps = STEPS_VALUE
+compile = true
+"""
+HP = tomllib.loads(TEXT)
+'''
+
+
+@pytest.mark.parametrize(
+    "settings, read",
+    [
+        (YAML_LIKE, 'HP["opt"]["steps"]'),
+        (JSON_TEXT, 'opt["steps"]'),  # through sections unpacked into names
+        (TOML_TEXT, 'HP["opt.steps"]'),  # a dotted path, as a parser that flattens the sections gives
+    ],
+)
+def test_a_setting_kept_as_text_is_the_texts_number(settings, read):
+    """The steps moved out of the dataclass into a text the script parses at start-up (heldout22's
+    YAML-like blocks): the text's number is the setting, however the text is written and read."""
+
+    def as_text(steps: str, writes: str = "") -> str:
+        text = settings.replace("STEPS_VALUE", steps) + 'opt, data = HP["opt"], HP["data"]\n' + writes
+        return edit(
+            BASE,
+            ("class Hyperparameters:", text + "\n\nclass Hyperparameters:"),
+            ("    num_iterations = 1393\n", ""),
+            ("for step in range(args.num_iterations):", f"for step in range({read}):"),
+        )
+
+    def retuned(text: str) -> bool:
+        return scores(FEWER_STEPS, text, [STEPS])["hyperparameters"] >= THRESHOLD
+
+    assert retuned(as_text("1200"))
+    assert not retuned(as_text("1500"))  # the other way
+    assert not retuned(as_text("1393"))  # moved, not re-tuned
+    # written after parsing: the text's 1200 is not what the run reads
+    assert not retuned(as_text("1200", 'HP["opt"]["steps"] = 1500\n'))
+
+
+def test_text_that_holds_no_mapping_of_numbers_is_no_table():
+    """Messages, paths and usage texts are not settings; one-line JSON is."""
+    assert settings_text("data/fineweb10B/fineweb_train_*.bin") is None
+    assert settings_text("usage:\n  python train_gpt.py --help\n") is None  # a mapping, but of no number
+    assert settings_text("step: 10") is None  # one line that is not JSON: a message's template
+    assert settings_text("lr: [0.1\n") is None  # does not parse
+    table = settings_text('{"opt": {"lr": 0.02}}')
+    assert table is not None and dict(table[3])["opt.lr"] == 0.02
