@@ -589,8 +589,8 @@ class Canon:
             return self.facts.consts[name] if name in self.facts.consts else self.facts.tuples[name]
         if name in ("T", "mT", "H"):
             return call("T" if name == "T" else "mT", base)
-        if name == "data":
-            return base
+        if name == "data" or name == "value" and isinstance(base, Num):
+            return base  # a tensor's data; a number's value is an enum member's (``Knob.LR.value``)
         return ("a", base, name)
 
     def _instance_field(self, dotted: list[str] | None, scope: Scope) -> Num | None:

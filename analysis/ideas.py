@@ -46,6 +46,7 @@ falls back to the statement-level score of :mod:`analysis.attribute`.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections import Counter, defaultdict
@@ -1058,22 +1059,26 @@ def _field_overrides(units: list[Unit], canon: Canon, facts: Facts, config: set[
     found = []
     flow = [unit for unit in units if unit.kind == "region" or unit.qualname == "main"]
     tables = _literal_tables([atom for unit in flow for atom in unit.atoms])
+    builders = _alternative_constructors(units, config)
+    fields = set(facts.consts) | _declared_fields(units, config)
     for unit in flow:
         for index, atom in enumerate(unit.atoms):
             pairs = (
                 _override_pairs(atom.node, tables)
                 or _loop_override_pairs(unit, index)
-                or _constructor_pairs(atom.node, config, tables)
+                or _constructor_pairs(atom.node, config, tables, builders)
             )
-            if pairs and all(name in facts.consts for name, _ in pairs) and _straight_line(unit, atom, on):
+            if pairs and all(name in fields for name, _ in pairs) and _straight_line(unit, atom, on):
                 assigned.update(name for name, _ in pairs)
                 found.append((atom, pairs))
     for atom, pairs in found:
         values = [(name, canon.expr(v, Scope(module=facts.module))) for name, v in pairs]
-        if all(assigned[name] == 1 and isinstance(value, Num) for name, value in values):
-            for name, value in values:
+        numbers = [(name, value) for name, value in values if isinstance(value, Num)]
+        # paths and switches beside the numbers (``input_bin="..."``) are no settings to re-tune
+        if numbers and all(assigned[name] == 1 for name, _ in values):
+            for name, value in numbers:
                 facts.consts[name] = Num(value, name, True)
-            facts.definitions[id(atom)] = tuple(name for name, _ in pairs)
+            facts.definitions[id(atom)] = tuple(name for name, _ in numbers)
 
 
 def _literal_tables(atoms) -> dict[str, object]:
@@ -1139,32 +1144,83 @@ def _override_pairs(node, tables: dict) -> list[tuple[str, object]]:
     return []
 
 
-def _constructor_pairs(node, config: set[str], tables: dict) -> list[tuple[str, object]]:
+def _constructor_pairs(node, config: set[str], tables: dict, builders: dict) -> list[tuple[str, object]]:
     """(field, value node) of ``args = Hyperparameters(field=value, ...)``, a configuration class built
-    with keywords that override its defaults, and of a copy made with some fields replaced
+    with keywords that override its defaults, also through one of its alternative constructors
+    (``builders``: ``Hyperparameters.from_env()``), and of a copy made with some fields replaced
     (``dataclasses.replace(Hyperparameters(), field=value)``, ``defaults._replace(field=value)``);
     keywords may come spread from a literal table (see :func:`_spread_pairs`). A section replaced in
     turn gives its own fields (``replace(run, optim=replace(run.optim, steps=1875))``: ``steps``)."""
     kids = node.children
     if node.kind != "assignment" or len(kids) != 2:
         return []
-    return _copied_pairs(kids[1], config, tables)
+    return _copied_pairs(kids[1], config, tables, builders)
 
 
-def _copied_pairs(call, config: set[str], tables: dict) -> list[tuple[str, object]]:
+def _copied_pairs(call, config: set[str], tables: dict, builders: dict) -> list[tuple[str, object]]:
     """(field, value node) that a configuration built or copied by ``call`` is given, a section's
     given in turn (see :func:`_constructor_pairs`)."""
     if call.kind != "call" or len(call.children) < 2:
         return []
     callee, arguments = call.children[0], call.children[1].children
     name = callee.children[-1].label if callee.kind == "attribute" else callee.label
+    built = builders.get(_dotted_name(callee)) if callee.kind == "attribute" and not arguments else None
+    if built is not None:
+        return _copied_pairs(built, config, tables, builders)
     if callee.kind == "identifier" and callee.label in config or name == "_replace":
         pairs = _spread_pairs(arguments, tables)
     elif name == "replace" and arguments and arguments[0].kind not in ("keyword_argument", "dictionary_splat"):
         pairs = _spread_pairs(arguments[1:], tables)
     else:
         return []
-    return [inner for field, value in pairs for inner in _copied_pairs(value, config, tables) or [(field, value)]]
+    nested = (_copied_pairs(value, config, tables, builders) for _, value in pairs)
+    return [inner for (field, value), found in zip(pairs, nested, strict=True) for inner in found or [(field, value)]]
+
+
+def _dotted_name(node) -> str | None:
+    """``Hyperparameters.from_env`` as written, for a name and one attribute."""
+    obj = node.children[0]
+    return f"{obj.label}.{node.children[-1].label}" if obj.kind == "identifier" else None
+
+
+def _alternative_constructors(units: list[Unit], config: set[str]) -> dict[str, object]:
+    """``Hyperparameters.from_env`` -> the call it returns, for a method of a configuration class
+    whose last statement returns the class built with keywords (``return cls(lr=..., steps=...)``)."""
+    out = {}
+    for unit in units:
+        owner, _, method = unit.qualname.rpartition(".")
+        if unit.kind != "method" or owner not in config or not unit.atoms:
+            continue
+        last = unit.atoms[-1].node
+        returned = last.children[0] if last.kind == "return_statement" and last.children else None
+        if returned is not None and returned.kind == "call" and returned.children[0].kind == "identifier":
+            if returned.children[0].label in ("cls", owner):
+                out[f"{owner}.{method}"] = _as_built_by(returned, owner)
+    return out
+
+
+def _as_built_by(call, owner: str):
+    """The call with ``cls`` read as the class itself (a shallow copy of the node: trees are shared)."""
+    callee = call.children[0]
+    if callee.label == owner:
+        return call
+    renamed = copy.copy(callee)
+    renamed.label = owner
+    built = copy.copy(call)
+    built.children = [renamed, *call.children[1:]]
+    return built
+
+
+def _declared_fields(units: list[Unit], config: set[str]) -> set[str]:
+    """Fields a configuration class declares without a default (``steps: int``): set by its builder."""
+    out = set()
+    for unit in units:
+        if unit.qualname in config:
+            for atom in unit.atoms[1:]:
+                kids = [c for c in atom.node.children if c.kind != "type"]
+                if atom.node.kind == "assignment" and len(kids) == 1 and kids[0].kind == "identifier":
+                    out.add(kids[0].label)
+    return out
 
 
 def _loop_override_pairs(unit: Unit, index: int) -> list[tuple[str, object]]:

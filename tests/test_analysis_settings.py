@@ -30,9 +30,15 @@
    TOML handed to the library's loader) are a table of the text's numbers, read by section, through
    sections unpacked into names, or by a dotted path; the text's number moved the other way, or its
    entry written after parsing, is no re-tune.
+11. A configuration class whose fields have no defaults, built with keywords (beside paths and
+   switches) directly or by an alternative constructor of its own (``Hyperparameters.from_env()``
+   returning ``cls(steps=_env("STEPS", int, 1200), ...)``), holds the numbers it is built with.
+12. A setting kept as an enum member is its number, read as the member or through ``.value``.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -750,3 +756,74 @@ def test_text_that_holds_no_mapping_of_numbers_is_no_table():
     assert settings_text("lr: [0.1\n") is None  # does not parse
     table = settings_text('{"opt": {"lr": 0.02}}')
     assert table is not None and dict(table[3])["opt.lr"] == 0.02
+
+
+# ---- 11: a configuration built by its own constructor ---------------------------------------------
+
+BUILT = """def _env(name, cast, default):
+    raw = os.environ.get(name)
+    return default if not raw else cast(raw)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    train_files: str
+    steps: int
+    val_tokens: int
+
+    @classmethod
+    def from_env(cls):
+        return cls(train_files=_env("TRAIN", str, "train"), steps=_env("STEPS", int, STEPS_VALUE),
+                   val_tokens=_env("VAL_TOKENS", int, 10485760))
+
+
+run = BUILD
+"""
+
+
+@pytest.mark.parametrize(
+    "build", ["RunSettings.from_env()", 'RunSettings(train_files="train", steps=STEPS_VALUE, val_tokens=10485760)']
+)
+def test_a_configuration_built_with_keywords_holds_its_numbers(build):
+    """The steps moved into a dataclass without defaults that an alternative constructor builds from
+    the environment's defaults (heldout23's ``Hyperparameters.from_env()``), or that is built with
+    keywords beside a path: the number it is built with is the setting."""
+
+    def built(steps: str) -> str:
+        text = BUILT.replace("BUILD", build).replace("STEPS_VALUE", steps)
+        return edit(
+            "from dataclasses import dataclass\n" + BASE,
+            ("class Hyperparameters:", text + "\n\nclass Hyperparameters:"),
+            ("    num_iterations = 1393\n", ""),
+            ("for step in range(args.num_iterations):", "for step in range(run.steps):"),
+        )
+
+    def retuned(text: str) -> bool:
+        return scores(FEWER_STEPS, text, [STEPS])["hyperparameters"] >= THRESHOLD
+
+    assert retuned(built("1200"))
+    assert not retuned(built("1500"))  # the other way
+    assert not retuned(built("1393"))  # moved, not re-tuned
+
+
+# ---- 12: settings kept as enum members -------------------------------------------------------------
+
+KNOBS = """class Knob(float, enum.Enum):
+    LOW = 0.85
+    HIGH = 0.95
+    WARMUP = 500.0
+
+
+def momentum(step):
+    frac = min(step / READ(WARMUP), 1)
+    return (1 - frac) * READ(LOW) + frac * READ(HIGH)
+"""
+
+
+@pytest.mark.parametrize("read", ["Knob.{}.value", "Knob.{}"])
+def test_a_setting_kept_as_an_enum_member_is_its_number(read):
+    """heldout23's ``class Knob(float, enum.Enum)``: ``Knob.LOW.value`` and ``Knob.LOW`` are the
+    member's number, so a momentum warmup between members is a ramp."""
+    text = re.sub(r"READ\((\w+)\)", lambda m: read.format(m.group(1)), KNOBS)
+    features = canonical_features("import enum\n" + BASE + text, "momentum")
+    assert any(f["ramp:up"] for f in features)
