@@ -481,7 +481,12 @@ def mentions(feature: str, words: set[str]) -> bool:
     name = name.lower()
     parts = {p for p in re.split(r"[_.\-]", name) if len(p) > 2} | {name}
     syn = set(SYNONYMS.get(feature.partition(":")[2], "").lower().split())
-    return bool((parts | syn) & (words - MENTION_STOP))
+    return bool(set(map(_singular, parts | syn)) & set(map(_singular, words - MENTION_STOP)))
+
+
+def _singular(word: str) -> str:
+    """``sequences`` -> ``sequence``: a name says ``64K-token sequences`` of ``sequence_length``."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 # ---- one script's canonical view --------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 1. A per-process share times the process count is the global setting it makes at the speedrun's
    scale: ``world_size * args.seq_len`` where ``args.batch_size`` was re-tunes the batch.
-2. An innovation named after a setting (``reduced batch size``) is that setting: re-tuning only
-   the settings around it (a shorter micro-sequence with the same batch) is not the idea.
+2. An innovation named after a setting (``reduced batch size``, ``64K-token sequences``: plurals
+   name it too) is that setting: re-tuning only the settings around it (a shorter micro-sequence
+   with the same batch) is not the idea.
 3. A statement that reads a new field split from an old one (validation's own length beside the
    training length) re-tunes neither; a field renamed or moved keeps its key, also where the code
    that reads it was rewritten (by name, else by a rewritten reader).
@@ -44,7 +45,7 @@ import pytest
 
 from analysis.attribute import THRESHOLD, Innovation, attribute, diff_versions
 from analysis.diff import load
-from analysis.ideas import Comparison, _named_after, side_of
+from analysis.ideas import Comparison, _named_after, mentions, side_of, words_of
 from analysis.settings_text import settings_text
 from analysis.syntax import Cache
 
@@ -158,6 +159,13 @@ def test_a_per_process_share_times_the_process_count_is_the_global_batch():
     )
     assert scores(SMALLER_BATCH, only_the_batch, [BATCH])["reduced batch size"] >= THRESHOLD
     assert scores(SMALLER_BATCH, per_process, [BATCH])["reduced batch size"] >= THRESHOLD
+
+
+def test_a_setting_named_in_the_plural_is_mentioned():
+    named = words_of("64K-token sequences")
+    assert mentions("tune:sequence_length:up", named)
+    assert not mentions("tune:batch_size:down", named)
+    assert mentions("tune:val_loss:up", words_of("lower validation loss"))  # "loss" is no plural
 
 
 def test_shorter_micro_sequences_with_the_same_batch_are_not_a_smaller_batch():
