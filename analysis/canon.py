@@ -188,6 +188,8 @@ FOLD = {
     "//": lambda a, b: a // b,
     "**": lambda a, b: a**b,
     "%": lambda a, b: a % b,
+    "<<": lambda a, b: _shifted(a, b),  # 1 << 16: a power of two written as a shift
+    ">>": lambda a, b: _shifted(a, -b),
 }
 MATH_FOLD = {"sqrt": math.sqrt, "log": math.log, "exp": math.exp, "log2": math.log2, "rsqrt": lambda v: v**-0.5}
 MATH_CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf}
@@ -1295,6 +1297,13 @@ def _size(tree, limit: int = BIND_SIZE + 1) -> int:
             if n > limit:
                 break
     return n
+
+
+def _shifted(value: float, places: float) -> float:
+    """An integer shifted by a whole number of binary places (at most 64: no more is a setting)."""
+    if not (float(value).is_integer() and float(places).is_integer() and abs(places) <= 64):
+        raise ValueError("not a shift of integers")
+    return float(int(value) << int(places) if places >= 0 else int(value) >> -int(places))
 
 
 def _safe(fn, *args):

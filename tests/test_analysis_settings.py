@@ -14,7 +14,7 @@
 6. Spellings: a 0-d tensor of a number is the number, ``matrix_power(A, 2)`` is ``A @ A``, a
    number factor commutes with a matrix product, a learned vector's entries read as its entries
    however they are unpacked (or broadcast over a stack of the values and summed), and a helper's
-   body reads module constants.
+   body reads module constants, and an integer written as a shift (``1 << 16``) is its number.
 7. A field set after parsing under a switch on by default (a feature flag, ``if args.short:``) is
    re-tuned as if set unconditionally; under a switch off by default, or in its ``else``, it is not;
    a name bound in both branches of a switch on by default has the value of the branch taken.
@@ -329,6 +329,12 @@ def canonical_features(text: str, qualname: str) -> list:
     side = side_of(version, version.module.bound, None)
     unit = next(u for u in version.units if u.qualname == qualname)
     return [side.feats[id(a)] for a in unit.atoms]
+
+
+@pytest.mark.parametrize("steps, retuned", [("(1 << 10) + 176", True), ("4800 >> 2", True), ("1 << 11", False)])
+def test_an_integer_written_as_a_shift_is_its_number(steps, retuned):
+    shifted = edit(BASE, ("    num_iterations = 1393", f"    num_iterations = {steps}"))
+    assert (scores(FEWER_STEPS, shifted, [STEPS])["hyperparameters"] >= THRESHOLD) == retuned
 
 
 def test_a_ramp_between_scalar_tensors_is_a_ramp():
