@@ -1277,10 +1277,12 @@ STATISTICS = frozenset({"rsqrt", "sqrt", "mean", "square", "sum"})
 
 
 def _bindable(value) -> bool:
-    """Numbers, keyword dicts and small expressions: a temporary assigned once reads as its value
-    (``h = relu(x); c_proj(h * h)`` is ``c_proj(square(relu(x)))``)."""
+    """Numbers, a few numbers together, keyword dicts and small expressions: a temporary assigned once
+    reads as its value (``h = relu(x); c_proj(h * h)`` is ``c_proj(square(relu(x)))``)."""
     if isinstance(value, Num) or (isinstance(value, tuple) and value[:2] == ("c", "dict")):
         return True
+    if isinstance(value, tuple) and value[:2] in (("q", "tuple"), ("q", "list")):
+        return 0 < len(value[2]) <= 4 and all(isinstance(v, Num) for v in value[2])  # betas = (0.8, 0.95)
     if isinstance(value, tuple) and value[0] == "x" and _is_self_attr(value) and _size(value) <= 16:
         return True  # an entry of a learned vector (w = self.lambdas[0]): the weight it reads
     if not (isinstance(value, tuple) and value[0] in ("c", "o") and not value[1].startswith("$")):

@@ -14,7 +14,8 @@
 6. Spellings: a 0-d tensor of a number is the number, ``matrix_power(A, 2)`` is ``A @ A``, a
    number factor commutes with a matrix product, a learned vector's entries read as its entries
    however they are unpacked (or broadcast over a stack of the values and summed), and a helper's
-   body reads module constants, and an integer written as a shift (``1 << 16``) is its number.
+   body reads module constants, an integer written as a shift (``1 << 16``) is its number, and a few
+   numbers bound to a name and passed whole (``betas = (0.8, 0.95)``, ``betas=betas``) are those numbers.
 7. A field set after parsing under a switch on by default (a feature flag, ``if args.short:``) is
    re-tuned as if set unconditionally; under a switch off by default, or in its ``else``, it is not;
    a name bound in both branches of a switch on by default has the value of the branch taken.
@@ -335,6 +336,21 @@ def canonical_features(text: str, qualname: str) -> list:
 def test_an_integer_written_as_a_shift_is_its_number(steps, retuned):
     shifted = edit(BASE, ("    num_iterations = 1393", f"    num_iterations = {steps}"))
     assert (scores(FEWER_STEPS, shifted, [STEPS])["hyperparameters"] >= THRESHOLD) == retuned
+
+
+ADAM = "optimizer = torch.optim.Adam(model.parameters(), lr=0.01, betas=(0.9, 0.95))\n"
+BETAS = Innovation("hyperparameters", ("optimizer",), "Adam's beta1 0.8 (was 0.9).")
+
+
+@pytest.mark.parametrize("beta1, retuned", [("0.8", True), ("0.95", False)])
+def test_numbers_bound_together_and_passed_whole_are_those_numbers(beta1, retuned):
+    """heldout10's ``adam_betas = (0.8, 0.95)`` read by every Adam as ``betas=adam_betas``."""
+    cache = Cache()
+    base = BASE + ADAM
+    target = BASE + ADAM.replace("(0.9, 0.95)", "(0.8, 0.95)")
+    named = BASE + f"adam_betas = ({beta1}, 0.95)\n" + ADAM.replace("(0.9, 0.95)", "adam_betas")
+    res = attribute(load(base, "base", cache), load(target, "target", cache), load(named, "cand", cache), [BETAS])
+    assert (res.innovations[0].score >= THRESHOLD) == retuned
 
 
 def test_a_ramp_between_scalar_tensors_is_a_ramp():
