@@ -46,7 +46,6 @@ falls back to the statement-level score of :mod:`analysis.attribute`.
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 from collections import Counter, defaultdict
@@ -1169,10 +1168,10 @@ def _copied_pairs(call, config: set[str], tables: dict, builders: dict) -> list[
         return []
     callee, arguments = call.children[0], call.children[1].children
     name = callee.children[-1].label if callee.kind == "attribute" else callee.label
-    built = builders.get(_dotted_name(callee)) if callee.kind == "attribute" and not arguments else None
-    if built is not None:
-        return _copied_pairs(built, config, tables, builders)
-    if callee.kind == "identifier" and callee.label in config or name == "_replace":
+    built = builders.get(_method_path(callee)) if not arguments else None
+    if built is not None:  # Hyperparameters.from_env(): the keywords of the cls(...) it returns
+        pairs = _spread_pairs(built, tables)
+    elif callee.kind == "identifier" and callee.label in config or name == "_replace":
         pairs = _spread_pairs(arguments, tables)
     elif name == "replace" and arguments and arguments[0].kind not in ("keyword_argument", "dictionary_splat"):
         pairs = _spread_pairs(arguments[1:], tables)
@@ -1182,15 +1181,10 @@ def _copied_pairs(call, config: set[str], tables: dict, builders: dict) -> list[
     return [inner for (field, value), found in zip(pairs, nested, strict=True) for inner in found or [(field, value)]]
 
 
-def _dotted_name(node) -> str | None:
-    """``Hyperparameters.from_env`` as written, for a name and one attribute."""
-    obj = node.children[0]
-    return f"{obj.label}.{node.children[-1].label}" if obj.kind == "identifier" else None
-
-
-def _alternative_constructors(units: list[Unit], config: set[str]) -> dict[str, object]:
-    """``Hyperparameters.from_env`` -> the call it returns, for a method of a configuration class
-    whose last statement returns the class built with keywords (``return cls(lr=..., steps=...)``)."""
+def _alternative_constructors(units: list[Unit], config: set[str]) -> dict[str, list]:
+    """``Hyperparameters.from_env`` -> the arguments of the call it returns, for a method of a
+    configuration class whose last statement returns the class built with keywords
+    (``return cls(lr=..., steps=...)``)."""
     out = {}
     for unit in units:
         owner, _, method = unit.qualname.rpartition(".")
@@ -1198,22 +1192,10 @@ def _alternative_constructors(units: list[Unit], config: set[str]) -> dict[str, 
             continue
         last = unit.atoms[-1].node
         returned = last.children[0] if last.kind == "return_statement" and last.children else None
-        if returned is not None and returned.kind == "call" and returned.children[0].kind == "identifier":
-            if returned.children[0].label in ("cls", owner):
-                out[f"{owner}.{method}"] = _as_built_by(returned, owner)
+        if returned is not None and returned.kind == "call" and len(returned.children) == 2:
+            if returned.children[0].kind == "identifier" and returned.children[0].label in ("cls", owner):
+                out[f"{owner}.{method}"] = returned.children[1].children
     return out
-
-
-def _as_built_by(call, owner: str):
-    """The call with ``cls`` read as the class itself (a shallow copy of the node: trees are shared)."""
-    callee = call.children[0]
-    if callee.label == owner:
-        return call
-    renamed = copy.copy(callee)
-    renamed.label = owner
-    built = copy.copy(call)
-    built.children = [renamed, *call.children[1:]]
-    return built
 
 
 def _declared_fields(units: list[Unit], config: set[str]) -> set[str]:

@@ -18,7 +18,7 @@ import tomllib
 
 import yaml
 
-from analysis.canon import Num
+from analysis.canon import Num, literal_table
 
 
 def settings_text(text: str) -> tuple | None:
@@ -29,9 +29,10 @@ def settings_text(text: str) -> tuple | None:
     if "\n" not in text.strip() and not text.lstrip().startswith("{"):
         return None  # a one-line string is a name or a message, not a block of settings
     mapping = _parsed(text)
-    if not isinstance(mapping, dict) or not _holds_number(mapping):
+    if not isinstance(mapping, dict):
         return None
-    return _table({**mapping, **_dotted(mapping)})
+    table = _table({**mapping, **_dotted(mapping)})
+    return table if literal_table(table) else None  # a mapping of no number is a text, not settings
 
 
 def _parsed(text: str):
@@ -41,14 +42,6 @@ def _parsed(text: str):
         except (ValueError, yaml.YAMLError):
             continue
     return None
-
-
-def _holds_number(value) -> bool:
-    if isinstance(value, dict):
-        return any(map(_holds_number, value.values()))
-    if isinstance(value, list):
-        return any(map(_holds_number, value))
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _dotted(mapping: dict, prefix: str = "") -> dict:
