@@ -340,6 +340,10 @@ class Facts:
     tables: dict[str, tuple] = field(default_factory=dict)
     # module-level dicts of keywords (arch = dict(n_head=6, ...)), spliced where passed as **arch
     keyword_dicts: dict[str, tuple] = field(default_factory=dict)
+    # names that call another with some arguments fixed (``make_adam = partial(torch.optim.Adam,
+    # eps=1e-10)``, a library subclass whose constructor only passes defaults on): name -> (what it
+    # calls, positional argument nodes, (keyword, node) pairs), spliced where the name is called
+    partials: dict[str, tuple] = field(default_factory=dict)
     aliases: dict[str, dict[str, Num]] = field(default_factory=dict)  # class -> self.attr -> value
     functions: dict[str, Function] = field(default_factory=dict)  # qualname -> function
     by_name: dict[str, list[Function]] = field(default_factory=dict)  # last name -> functions
@@ -626,6 +630,18 @@ class Canon:
                         args.append(("splat", expanded))
                 else:
                     args.append(self.expr(a, scope))
+        return self._apply(callee, args, kws, scope)
+
+    def _apply(self, callee: Node, args: list, kws: list, scope: Scope):
+        """The canonical call of ``callee`` with canonical arguments; a name bound to a partial
+        application (:attr:`Facts.partials`) calls what it wraps with its arguments first."""
+        partial = callee.kind == "identifier" and callee.label in self.facts.partials
+        if partial and (scope.module_level or not scope.is_local(callee.label)):
+            wrapped, given, given_kws = self.facts.partials[callee.label]
+            module = Scope(module=self.facts.module)
+            before = [self.expr(a, module) for a in given]
+            fixed = dict((k, self.expr(v, module)) for k, v in given_kws)
+            return self._apply(wrapped, [*before, *args], list({**fixed, **dict(kws)}.items()), scope)
         if callee.kind == "attribute" and self._dotted(callee) in (["os", "environ", "get"], ["os", "getenv"]):
             if len(args) >= 2:
                 return args[1]  # a setting read from the environment reads as its default: what the script runs with
@@ -950,6 +966,12 @@ class Canon:
                 flat = [a for a in flat if not (isinstance(a, Num) and a == 0)]
             if len(flat) == 1:
                 return flat[0]
+            if sym == "+" and len(flat) == 2:
+                u = _tanh_plus_one(flat)
+                if u is not None:  # tanh(u) + 1 is 2 sigmoid(2u): a tanh cap shifted up is a sigmoid cap
+                    halved = isinstance(u, tuple) and u[:2] == ("o", "/") and isinstance(u[2][-1], Num)
+                    doubled = self._binop("/", u[2][0], Num(u[2][1] / 2)) if halved else self._op("*", (u, Num(2.0)))
+                    return self._op("*", (Num(2.0), call("sigmoid", doubled)))
             if sym == "+":
                 mixed = self._mix_pattern(flat)
                 if mixed is not None:
@@ -1352,6 +1374,13 @@ def _product(factors: list):
     if len(factors) == 1:
         return factors[0]
     return ("o", "*", tuple(sorted(factors, key=_order)))
+
+
+def _tanh_plus_one(terms: list):
+    """``u`` where ``terms`` are ``tanh(u)`` and the number 1, else None."""
+    ones = [t for t in terms if isinstance(t, Num) and t == 1]
+    calls = [t for t in terms if isinstance(t, tuple) and t[:2] == ("c", "tanh") and len(t[2]) == 1 and not t[3]]
+    return calls[0][2][0] if len(ones) == 1 and len(calls) == 1 else None
 
 
 def _one_minus(x):

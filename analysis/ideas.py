@@ -641,6 +641,7 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
             facts.by_name.setdefault(unit.qualname.rpartition(".")[2], []).append(fn)
     facts.own = set(version.module.bound)
     subclasses = _library_bases(units)
+    facts.partials.update(_forwarding_subclasses(units))
     for unit in units:
         for atom in unit.atoms:
             _types_and_keys(atom.node, facts, subclasses)
@@ -675,6 +676,10 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                 fn = _lambda_function(target.label, node.children[-1])
                 facts.functions[fn.qualname] = fn
                 facts.by_name.setdefault(fn.qualname, []).append(fn)
+                continue
+            applied = _partial_application(node.children[-1]) if target.kind == "identifier" else None
+            if applied is not None:
+                facts.partials[target.label] = applied
                 continue
             if target.kind == "identifier" and node.children[-1].kind == "string" and not node.children[-1].children:
                 texts[target.label] = node.children[-1].label
@@ -722,7 +727,7 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
             if name:
                 facts.definitions[id(atom)] = (name,)
     facts.instances = _configuration_objects(units, config, module_counts)
-    _namespace_settings(units, facts, module_counts)
+    _namespace_settings(units, canon, facts, module_counts)
     _settings_objects(units, canon, facts)
     _field_overrides(units, canon, facts, config, on)
     _class_aliases(units, canon, facts, config)
@@ -880,23 +885,30 @@ def _configuration_objects(units: list[Unit], config: set[str], module_counts: C
 NAMESPACE_CALLS = frozenset({"SimpleNamespace", "Namespace"})
 
 
-def _namespace_settings(units: list[Unit], facts: Facts, module_counts: Counter) -> None:
+def _namespace_settings(units: list[Unit], canon: Canon, facts: Facts, module_counts: Counter) -> None:
     """A module-level name bound once to an attribute view of a table of settings (``args =
-    SimpleNamespace(**RUN)``, ``argparse.Namespace(**RUN)``): the table's numbers are configuration
-    fields, named after their keys, so ``args.num_iterations`` reads ``RUN["num_iterations"]`` and
-    the table's statement defines them."""
+    SimpleNamespace(**RUN)``, ``argparse.Namespace(**RUN)``) or of its own keywords (``args =
+    SimpleNamespace(num_iterations=1480, ...)``): the numbers are configuration fields, named after
+    their keys, so ``args.num_iterations`` reads ``RUN["num_iterations"]`` and the table's statement
+    (or the view's own) defines them."""
     regions = [a for unit in units if unit.kind == "region" for a in unit.atoms]
+    scope = Scope(module=facts.module)
     for view, call in _module_calls(units):
         arguments = call.children[1].children if len(call.children) == 2 else []
-        if module_counts[view] != 1 or last_name(call.children[0]) not in NAMESPACE_CALLS:
+        if module_counts[view] != 1 or last_name(call.children[0]) not in NAMESPACE_CALLS or not arguments:
             continue
-        if len(arguments) != 1 or arguments[0].kind != "dictionary_splat":
+        if all(a.kind == "keyword_argument" for a in arguments):
+            entries = [(a.children[0].label, canon.expr(a.children[-1], scope)) for a in arguments]
+            name = view
+        elif len(arguments) == 1 and arguments[0].kind == "dictionary_splat":
+            name = arguments[0].children[0].label if arguments[0].children[0].kind == "identifier" else None
+            table = facts.tables.get(name)
+            if table is None or table[:2] != ("c", "dict"):
+                continue
+            entries = table[3]
+        else:
             continue
-        name = arguments[0].children[0].label if arguments[0].children[0].kind == "identifier" else None
-        table = facts.tables.get(name)
-        if table is None or table[:2] != ("c", "dict"):
-            continue
-        fields = [(key, value) for key, value in table[3] if isinstance(value, Num)]
+        fields = [(key, value) for key, value in entries if isinstance(value, Num)]
         for key, value in fields:
             facts.consts.setdefault(key, Num(value, key, True))
         definition = next((a for a in regions if _assigned_names(a.node) == [name]), None)
@@ -1338,6 +1350,77 @@ def _numbers_tuple(value) -> bool:
     )
 
 
+def _partial_application(node) -> tuple | None:
+    """(what it calls, positional argument nodes, (keyword, node) pairs) of ``partial(f, a, k=v)``
+    (``functools.partial``), else None."""
+    if node.kind != "call" or len(node.children) != 2 or last_name(node.children[0]) != "partial":
+        return None
+    wrapped, *args = node.children[1].children or [None]
+    if wrapped is None or wrapped.kind in ("keyword_argument", "list_splat", "dictionary_splat"):
+        return None
+    positional = [a for a in args if a.kind != "keyword_argument"]
+    if any(a.kind in ("list_splat", "dictionary_splat") for a in args) or positional != args[: len(positional)]:
+        return None
+    keywords = [(a.children[0].label, a.children[-1]) for a in args[len(positional) :]]
+    return wrapped, positional, keywords
+
+
+def _forwarding_subclasses(units: list[Unit]) -> dict[str, tuple]:
+    """Library subclasses whose constructor only passes its arguments on, some with defaults of its own
+    (``class TinyEpsAdam(torch.optim.Adam)`` with ``def __init__(self, params, eps=1e-10, **kw):
+    super().__init__(params, eps=eps, **kw)``): a partial application of the library class, as
+    :func:`_partial_application` reads one."""
+    own = {u.qualname for u in units if u.kind == "class"}
+    members: dict[str, list[Unit]] = defaultdict(list)
+    for u in units:
+        owner, _, _ = u.qualname.rpartition(".")
+        if owner in own:
+            members[owner].append(u)
+    out = {}
+    for u in units:
+        header = u.atoms[0].node if u.kind == "class" and u.atoms else None
+        bases = [c for c in header.children if c.kind == "argument_list"] if header is not None else []
+        inherited = bases[0].children if bases else []
+        inits = members.get(u.qualname, [])
+        if len(inherited) != 1 or last_name(inherited[0]) in own or [m.qualname for m in inits] != [f"{u.qualname}.__init__"]:
+            continue
+        init = inits[0]
+        if len(init.atoms) != 2:
+            continue
+        params, defaults = _parameters(next((c for c in init.atoms[0].node.children if c.kind == "parameters"), None))
+        passed = _super_init_arguments(init.atoms[1].node)
+        if passed is None:
+            continue
+        positional, keywords = passed
+        required = [p for p in params if p != "self" and p not in defaults]
+        if positional != required or any(k != v or v not in defaults for k, v in keywords):
+            continue
+        out[u.qualname] = (inherited[0], [], [(k, defaults[k]) for k, _ in keywords])
+    return out
+
+
+def _super_init_arguments(node) -> tuple[list[str], list[tuple[str, str]]] | None:
+    """The names a ``super().__init__(a, k=b, **rest)`` statement passes on: ([a], [(k, b)]), else
+    None (anything but plain names, or another statement)."""
+    call_node = node.children[0] if node.kind == "expression_statement" and node.children else node
+    if call_node.kind != "call" or len(call_node.children) != 2:
+        return None
+    callee = call_node.children[0]
+    if callee.kind != "attribute" or last_name(callee) != "__init__" or callee.children[0].kind != "call":
+        return None
+    if last_name(callee.children[0].children[0]) != "super":
+        return None
+    positional, keywords = [], []
+    for a in call_node.children[1].children:
+        if a.kind == "identifier":
+            positional.append(a.label)
+        elif a.kind == "keyword_argument" and a.children[-1].kind == "identifier":
+            keywords.append((a.children[0].label, a.children[-1].label))
+        elif a.kind not in ("dictionary_splat", "list_splat"):
+            return None
+    return positional, keywords
+
+
 def _library_bases(units: list[Unit]) -> dict[str, str]:
     """Classes of the script that subclass a library module: class name -> that module."""
     out = {}
@@ -1571,7 +1654,9 @@ def _reassignments(edits: list[Edit]) -> list[Edit]:
 
 def overrides(d: FileDiff) -> dict[Unit, tuple[Unit, bool]]:
     """Methods of a class the new script adds as a subclass of one of record i's classes and uses
-    (the model built from ``class UNetGPT(GPT)``), each with record i's method it overrides and
+    (the model built from ``class UNetGPT(GPT)``; with a mixin of the new script's before the base,
+    ``class Merged(QKVMixin, CausalSelfAttention)``, the mixin's methods too), each with record i's
+    method it overrides and
     whether it wraps it (calls ``super()`` or the base class). The subclass's model is record i's
     with those methods rewritten: a rewrite is an edit of record i's method, a wrapper adds its
     statements there."""
@@ -1596,12 +1681,18 @@ def overrides(d: FileDiff) -> dict[Unit, tuple[Unit, bool]]:
             for a in v.atoms
         ):
             continue  # defined, never built: it changes nothing
+        # a new class listed before the base (a mixin) gives its methods first, after the class's own
+        added = {v.qualname for v in d.new.units if v.kind == "class" and id(v) not in paired_new}
+        owners = [cls.qualname, *(b for b in bases[: bases.index(base)] if b in added)]
+        methods = {}
         for v in d.new.units:
             owner, _, method = v.qualname.rpartition(".")
-            replaced = old_units.get(f"{base}.{method}")
-            if owner == cls.qualname and v.kind == "method" and replaced is not None:
-                wraps = any({"super", base} & identifiers(a.node) for a in v.atoms[1:])
-                out[v] = (replaced, wraps)
+            if owner in owners and v.kind == "method" and f"{base}.{method}" in old_units:
+                if method not in methods or owners.index(owner) < owners.index(methods[method][0]):
+                    methods[method] = (owner, v)
+        for method, (_, v) in methods.items():
+            wraps = any({"super", base} & identifiers(a.node) for a in v.atoms[1:])
+            out[v] = (old_units[f"{base}.{method}"], wraps)
     out.update(_patched_methods(d, old_units, paired_new))
     return out
 

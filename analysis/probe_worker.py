@@ -180,7 +180,7 @@ BUILTINS = set(dir(__import__("builtins")))
 
 LINEAR_KINDS = ("MLP", "FEEDFORWARD", "FFN")
 TINY_VOCAB = 256
-MAX_WIDTH = 256  # a wider model is built with fewer heads of its own width, at its own depth
+MAX_WIDTH = 128  # a wider model is built with fewer heads of its own width, at its own depth
 FLEX_BLOCK = 128  # FlexAttention's block: the sequences of a script that uses it are whole blocks
 CONTAINERS = {"dict", "list", "tuple", "set", "frozenset", "int", "float", "str"}
 # builtins a constant may be computed with (NUM_TABLES = 1 + max(i for i in LAYOUT if i is not None))
@@ -245,7 +245,26 @@ def _harmless_call(func) -> bool:
     return ast.unparse(func) in (
         *("os.environ.get", "os.getenv", "functools.partial"),
         *("types.SimpleNamespace", "argparse.Namespace"),  # an attribute view of a table of settings
+        "argparse.ArgumentParser",
     )
+
+
+PARSER_METHODS = frozenset(
+    {"add_argument", "add_argument_group", "add_mutually_exclusive_group", "set_defaults", "parse_args", "parse_known_args"}
+)
+
+
+def _parser_statement(node, namespace: dict) -> bool:
+    """A module-level statement of a command line's definition or parsing (``parser.add_argument(...)``,
+    ``args = parser.parse_args()``) on a parser the script has by now: the script then reads its
+    settings as it runs with no arguments, their defaults."""
+    import argparse
+
+    value = node.value if isinstance(node, (ast.Expr, ast.Assign)) else None
+    func = value.func if isinstance(value, ast.Call) else None
+    if not isinstance(func, ast.Attribute) or func.attr not in PARSER_METHODS or not isinstance(func.value, ast.Name):
+        return False
+    return isinstance(namespace.get(func.value.id), argparse._ActionsContainer)
 
 
 def _patches_a_definition(node, namespace: dict) -> bool:
@@ -328,7 +347,8 @@ def load(text: str):
     tables: list = []  # (a statement's first line, a table it bound, a copy as it was bound)
     with _cpu_alarm() as arm:
         for node in tree.body:
-            patch = _patches_a_definition(node, module.__dict__)
+            # a patch or a parser's option runs once: run again (see _setup), it would wrap or add twice
+            patch = _patches_a_definition(node, module.__dict__) or _parser_statement(node, module.__dict__)
             if not (patch or _kept(node) or _made_by_own_function(node, module.__dict__)):
                 continue
             code = compile(ast.Module([node], []), "probed", "exec")
