@@ -1382,7 +1382,11 @@ def _forwarding_subclasses(units: list[Unit]) -> dict[str, tuple]:
         bases = [c for c in header.children if c.kind == "argument_list"] if header is not None else []
         inherited = bases[0].children if bases else []
         inits = members.get(u.qualname, [])
-        if len(inherited) != 1 or last_name(inherited[0]) in own or [m.qualname for m in inits] != [f"{u.qualname}.__init__"]:
+        if (
+            len(inherited) != 1
+            or last_name(inherited[0]) in own
+            or [m.qualname for m in inits] != [f"{u.qualname}.__init__"]
+        ):
             continue
         init = inits[0]
         if len(init.atoms) != 2:

@@ -11,8 +11,9 @@ CUDA, data loading), then builds the pieces a probe needs at a tiny size on CPU 
 Values made by the script's own functions from constants alone run too (``quintic_step =
 make_ns_step((3.4445, -4.775, 2.0315))``), and module-level patches of its definitions
 (``GPT.__init__ = with_hook(GPT.__init__)``, ``F.cross_entropy = upcast``, ``setattr(GPT, "forward",
-forward)``): a script is measured as it patches itself. Every statement kept has STATEMENT_LIMIT_S
-of CPU time.
+forward)``): a script is measured as it patches itself. So does a command line defined and parsed at
+module level (``parser.add_argument(...)``, ``args = parser.parse_args()``): the script reads its
+options' defaults. Every statement kept has STATEMENT_LIMIT_S of CPU time.
 
 Protocol: one JSON object per line on stdin, ``{"script": TEXT, "probes": [NAME, ...]}``; one JSON
 object per line on stdout, ``{NAME: {"value": V, "why": TEXT}}``, ``value`` ``null`` where the
@@ -50,11 +51,13 @@ Probes (a value each):
   loop (the ``for`` over a ``range`` with the largest body) runs at up to 120 of its steps against
   stubs: the model, optimisers and data are not built (statements that need them fail and are
   skipped); every number the loop assigns to a name, an attribute or an
-  item whose path contains WORD (or another name of it: a window is also a ``blocksize``) is
-  recorded per step, and those that change decide (a setting the loop only reads is no schedule).
-  Where none changes, the loop runs again over what the statements before it build (the model tiny,
-  as for ``lr_floor``): a number kept by an object of the script's own (a scheduler class that fills
-  the model's window buffer and returns it) is then seen.
+  item whose path contains WORD (or another name of it: a window is also a ``blocksize`` or a
+  ``span``) is recorded per step, and those that change decide (a setting the loop only reads is no
+  schedule). Where none changes, the loop runs again over what the statements before it build (the
+  model tiny, as for ``lr_floor``): a number kept by an object of the script's own (a scheduler class
+  that fills the model's window buffer and returns it) is then seen, and so is each optimiser's own
+  setting of WORD after every step (a group's ``momentum``, set through a function built before the
+  loop).
 * ``orthogonal_update`` (bool): an optimiser class of the script, stepping a 2-D weight whose
   gradient has singular values from 1 down to 0.1, moves it by a matrix whose singular values
   are all within a factor 4 of each other (orthogonalised), not by one shaped like the gradient.
@@ -180,7 +183,9 @@ BUILTINS = set(dir(__import__("builtins")))
 
 LINEAR_KINDS = ("MLP", "FEEDFORWARD", "FFN")
 TINY_VOCAB = 256
-MAX_WIDTH = 128  # a wider model is built with fewer heads of its own width, at its own depth
+# a wider model is built with fewer heads of its own width, at its own depth; no probe needs more (at
+# 256, the distributed-Muon probe spent half of a second in its Newton-Schulz products on this CPU)
+MAX_WIDTH = 128
 FLEX_BLOCK = 128  # FlexAttention's block: the sequences of a script that uses it are whole blocks
 CONTAINERS = {"dict", "list", "tuple", "set", "frozenset", "int", "float", "str"}
 # builtins a constant may be computed with (NUM_TABLES = 1 + max(i for i in LAYOUT if i is not None))
@@ -250,7 +255,14 @@ def _harmless_call(func) -> bool:
 
 
 PARSER_METHODS = frozenset(
-    {"add_argument", "add_argument_group", "add_mutually_exclusive_group", "set_defaults", "parse_args", "parse_known_args"}
+    {
+        "add_argument",
+        "add_argument_group",
+        "add_mutually_exclusive_group",
+        "set_defaults",
+        "parse_args",
+        "parse_known_args",
+    }
 )
 
 
@@ -2395,8 +2407,9 @@ def _number(value) -> float | None:
 
 
 # other names of a quantity a schedule ramps up: the speedrun's first window warmup called its window
-# attn_blocksize (the mini track's block_size is the sequence length, which the loop never sets)
-SPELLED = {"window": ("window", "blocksize", "block_size")}
+# attn_blocksize (the mini track's block_size is the sequence length, which the loop never sets); an
+# attention span is a window too
+SPELLED = {"window": ("window", "blocksize", "block_size", "span")}
 
 
 def schedule(module, text, word):
@@ -2413,12 +2426,19 @@ def schedule(module, text, word):
     def changing() -> list[list[float]]:  # a constant is no schedule (a setting the loop sees at every step)
         return [[v[k] for k in sorted(v)] for v in seen.values() if len(set(v.values())) >= 2]
 
+    def groups(step, names):
+        """Each optimiser's own setting of ``word`` (a group's ``momentum``), however the loop set it:
+        through a name the loop keeps, or a function built before the loop from the script's own."""
+        for o, opt in enumerate(_optimisers([*names.values(), *vars(module).values()])):
+            for g, group in enumerate(opt.param_groups):
+                log(f"optimiser {o}.param_groups[{g}].{word}", group.get(word), step)
+
     _run_loop(module, text, log)
     series = changing()
     if not series:  # kept by an object of the script's own, built before the loop (a scheduler class)
         _single_process_group()
         seen.clear()
-        _run_loop(module, text, log, build=True)
+        _run_loop(module, text, log, build=True, observe=groups)
         series = changing()
     if not series and word == "momentum":  # a ramp the optimiser keeps itself, by its own step count
         series = _momentum_in_step(module)

@@ -6,8 +6,9 @@ value embeddings, rotary attention, its own linear layer, a configured optimiser
 several spellings of the same behaviour (they must all measure as having it) and in decoys that touch
 the same code for another behaviour (they must not);
 the sandboxed worker answers as the in-process one does; the model probed is the one the script
-builds (a subclass of its ``GPT`` included); gold and null verdicts stay exact with probes on every task
-of the mini track.
+builds (a subclass of its ``GPT`` included); a script's settings are what it runs with (a command line's
+defaults, a schedule's values as the optimisers hold them); gold and null verdicts stay exact with
+probes on every task of the mini track.
 """
 
 from __future__ import annotations
@@ -1291,6 +1292,27 @@ def test_logits_without_a_cap_measure_alike_whatever_their_size(cap):
     assert probe_worker.measure(script(CAP=cap), ["bounded_logits"])["bounded_logits"]["value"] == 1e30
 
 
+COMMAND_LINE = """import argparse
+
+parser = argparse.ArgumentParser(description="a run")
+parser.add_argument("--logit-cap", type=float, default=CAP)
+parser.add_argument("--num-iterations", type=int, default=20)
+args = parser.parse_args()
+"""
+
+
+@pytest.mark.parametrize("cap", ["30.0", "15.0"])
+def test_settings_of_a_module_level_command_line_are_its_defaults(cap):
+    """heldout24's argparse style: the parser built, its options added and ``args = parser.parse_args()``
+    at module level. The model reads ``args.logit_cap``: loading runs the parser's statements, so the
+    cap is measured at the option's default (whatever the probing process's own command line)."""
+    text = script(CAP="logits = args.logit_cap * torch.tanh(logits / args.logit_cap)").replace(
+        "args = Hyperparameters()\n", COMMAND_LINE.replace("CAP", cap)
+    )
+    assert "parse_args" in text
+    assert probe_worker.measure(text, ["bounded_logits"])["bounded_logits"]["value"] == pytest.approx(float(cap))
+
+
 def test_bfloat16_products_are_computed_in_float32_and_rounded_as_torch_rounds_them():
     """A product of bfloat16 matrices in a script written for a GPU is computed in float32 and rounded
     to bfloat16 (torch's own bfloat16 product on a CPU without bfloat16 instructions made one real
@@ -2345,3 +2367,30 @@ def test_orthogonalisation_shared_out_between_ranks_is_told_from_each_doing_all(
     out = probe_worker.measure(SHARDED.replace("STEP", step), ["sharded_orthogonalisation"])
     assert out["sharded_orthogonalisation"]["value"] == pytest.approx(share), out
     assert os.environ.get("WORLD_SIZE") in (None, "1")  # the two-process world ends with the probe
+
+
+RAMP_FACTORY = """
+def ramp(start, end, steps):
+    return lambda s: start + (end - start) * min(s / steps, 1)
+"""
+
+
+@pytest.mark.parametrize(("start", "end", "rising"), [("0.85", "0.95", True), ("0.95", "0.85", False)])
+def test_a_momentum_the_loop_sets_through_a_function_built_before_it_is_read_from_the_optimiser(start, end, rising):
+    """heldout24's ``momentum_at = piecewise_linear(...)`` built before the loop by a factory of the
+    script's own, then ``opt.param_groups[0]["momentum"] = momentum_at(step)``: with everything
+    before the loop built, each step's momentum is read from the optimiser's own groups."""
+    text = script(
+        OPT=RAMP_FACTORY,
+        SETUP=f"momentum_at = ramp({start}, {end}, 10)",
+        LOOP="opt.param_groups[0]['momentum'] = momentum_at(step)",
+    )
+    assert probe_worker.measure(text, ["rising:momentum"])["rising:momentum"]["value"] is rising
+
+
+@pytest.mark.parametrize(("rule", "rising"), [("min(64 * (1 + step), 1024)", True), ("1024", None)])
+def test_an_attention_span_is_a_window(rule, rising):
+    """A window the loop calls ``attn_span`` ramps as a window does; a span the loop leaves alone is
+    no schedule."""
+    text = script(LOOP=f"attn_span = {rule}")
+    assert probe_worker.measure(text, ["rising:window"])["rising:window"]["value"] is rising

@@ -36,6 +36,10 @@
    switches) directly or by an alternative constructor of its own (``Hyperparameters.from_env()``
    returning ``cls(steps=_env("STEPS", int, 1200), ...)``), holds the numbers it is built with.
 12. A setting kept as an enum member is its number, read as the member or through ``.value``.
+13. A name bound to a partial application (``make_adam = partial(torch.optim.Adam, eps=1e-10)``), or
+   a library subclass whose constructor passes a default of its own on to ``super()``, builds the
+   library class with those keywords; keywords given to ``SimpleNamespace(...)`` are fields; a tanh
+   shifted up by one is a sigmoid.
 """
 
 from __future__ import annotations
@@ -353,6 +357,39 @@ def test_numbers_bound_together_and_passed_whole_are_those_numbers(beta1, retune
     assert (res.innovations[0].score >= THRESHOLD) == retuned
 
 
+PARTIAL = "from functools import partial\nmake_adam = partial(torch.optim.Adam, betas=(BETA1, 0.95))\n"
+ADAM_EPS = "optimizer = torch.optim.Adam(model.parameters(), lr=0.01, eps=1e-8)\n"
+EPS = Innovation("Adam epsilon 1e-10", ("optimizer",), "Adam's epsilon 1e-10 (was 1e-8).")
+FORWARDING = (
+    "class TinyEpsAdam(torch.optim.Adam):\n"
+    "    def __init__(self, params, eps=EPS, **kwargs):\n"
+    "        super().__init__(params, eps=eps, **kwargs)\n\n\n"
+    "optimizer = TinyEpsAdam(model.parameters(), lr=0.01)\n"
+)
+
+
+@pytest.mark.parametrize("beta1, retuned", [("0.8", True), ("0.95", False)])
+def test_a_partial_application_passes_its_keywords(beta1, retuned):
+    """heldout24's ``make_adam = partial(torch.optim.Adam, betas=(0.8, 0.95))`` called as
+    ``make_adam(params, lr=0.01)`` is Adam built with those betas."""
+    cache = Cache()
+    base, target = BASE + ADAM, BASE + ADAM.replace("(0.9, 0.95)", "(0.8, 0.95)")
+    cand = BASE + PARTIAL.replace("BETA1", beta1) + "optimizer = make_adam(model.parameters(), lr=0.01)\n"
+    res = attribute(load(base, "base", cache), load(target, "target", cache), load(cand, "cand", cache), [BETAS])
+    assert (res.innovations[0].score >= THRESHOLD) == retuned
+
+
+@pytest.mark.parametrize("eps, retuned", [("1e-10", True), ("1e-6", False)])
+def test_a_library_subclass_passing_a_default_on_is_built_with_it(eps, retuned):
+    """heldout24's ``class TinyEpsAdam(torch.optim.Adam)``, whose constructor passes its own default
+    ``eps=1e-10`` on to ``super()``: built without ``eps``, it is Adam built with that keyword."""
+    cache = Cache()
+    base, target = BASE + ADAM_EPS, BASE + ADAM_EPS.replace("eps=1e-8", "eps=1e-10")
+    cand = BASE + FORWARDING.replace("EPS", eps)
+    res = attribute(load(base, "base", cache), load(target, "target", cache), load(cand, "cand", cache), [EPS])
+    assert (res.innovations[0].score >= THRESHOLD) == retuned
+
+
 def test_a_ramp_between_scalar_tensors_is_a_ramp():
     helper = (
         "START, END = 1, 28\n\n\ndef window(step):\n"
@@ -581,6 +618,27 @@ def test_a_table_read_through_an_attribute_view_is_the_tables_number(view):
     assert not retuned(sheet("1393"))  # every number as record i's
     assert not retuned(sheet("1500"))  # the other way
     assert not retuned(sheet("1200", "args.num_iterations = 1500\n"))
+
+
+@pytest.mark.parametrize("view", ["types.SimpleNamespace", "argparse.Namespace"])
+def test_settings_given_as_a_namespaces_keywords_are_fields(view):
+    """heldout24's ``args = types.SimpleNamespace(num_iterations=1480, ...)``: the keywords' numbers
+    are configuration fields, read as ``args.num_iterations``."""
+
+    def sheet(steps: str) -> str:
+        table = (
+            f"import argparse\nimport types\n\nargs = {view}(\n    files='fineweb_train_*.bin',\n"
+            f"    batch_size=8 * 64 * 1024,\n    seq_len=64 * 1024,\n    val_tokens=10485760,\n"
+            f"    num_iterations={steps},\n)\n"
+        )
+        return edit(BASE, (BASE[BASE.index("class Hyperparameters:") : BASE.index("world_size =")], table))
+
+    def retuned(text: str) -> bool:
+        return scores(FEWER_STEPS, text, [STEPS])["hyperparameters"] >= THRESHOLD
+
+    assert retuned(sheet("1200"))
+    assert not retuned(sheet("1393"))
+    assert not retuned(sheet("1500"))
 
 
 NESTED = """CFG = {
@@ -848,6 +906,19 @@ def momentum(step):
     frac = min(step / READ(WARMUP), 1)
     return (1 - frac) * READ(LOW) + frac * READ(HIGH)
 """
+
+
+@pytest.mark.parametrize(
+    "shifted, same", [("15 * (torch.tanh(z / 15) + 1)", True), ("15 * (1 + torch.tanh(z / 7.5))", False)]
+)
+def test_a_tanh_shifted_up_by_one_is_a_sigmoid(shifted, same):
+    """``tanh(u) + 1 = 2 sigmoid(2u)``: heldout24's ``15 * (tanh(z / 15) + 1)`` is record 19's
+    ``30 * sigmoid(z / 7.5)``; a tanh at another scale is another cap."""
+    text = (
+        f"import torch\n\n\ndef cap(z):\n    return {shifted}\n\n\n"
+        "def sigmoid_cap(z):\n    return 30 * torch.sigmoid(z / 7.5)\n"
+    )
+    assert (canonical_features(text, "cap") == canonical_features(text, "sigmoid_cap")) == same
 
 
 @pytest.mark.parametrize("read", ["Knob.{}.value", "Knob.{}"])

@@ -5,7 +5,8 @@ Its methods that override record i's count in the overridden method's place: a r
 of record i's method (statements it keeps unchanged are no change), a wrapper that calls
 ``super()`` as statements added there. A subclass the script never uses changes nothing, and one
 that does another idea in the same places is not credited with record i+1's. A function assigned
-over record i's method after its class (monkey-patching) is such an override too.
+over record i's method after its class (monkey-patching) is such an override too, and so are the
+methods of a mixin of the candidate's listed before record i's class (``class Squared(Mixin, MLP)``).
 """
 
 from __future__ import annotations
@@ -208,3 +209,29 @@ def test_a_function_assigned_over_record_is_method_is_an_edit_of_it():
         build=False,
     )
     assert max(scores(decoy).values()) < THRESHOLD
+
+
+SQUARED_MIXIN = """class SquaredActivationMixin:
+    def forward(self, x):
+        return self.proj(torch.square(F.relu(self.fc(x))))
+
+
+class SquaredMLP(SquaredActivationMixin, MLP):
+    pass
+
+
+"""
+
+
+def test_a_mixins_methods_override_record_is_class_it_is_combined_with():
+    """heldout24's ``class MergedQKVAttention(MergedQKVMixin, CausalSelfAttention): pass``: the
+    mixin's methods come first in the combined class, so they rewrite record i's: the GELU is gone
+    as record i+1 removed it, and the whole idea is there. Listed after the base, the mixin's method
+    is never called: it counts only as new code where the class is used, short of the rewrite."""
+    built = BASE.replace("        self.mlp = MLP(d)", "        self.mlp = SquaredMLP(d)")
+    before = scores(built.replace("class Block(nn.Module):", SQUARED_MIXIN + "class Block(nn.Module):"))
+    after = SQUARED_MIXIN.replace("(SquaredActivationMixin, MLP)", "(MLP, SquaredActivationMixin)")
+    dead = scores(built.replace("class Block(nn.Module):", after + "class Block(nn.Module):"))
+    assert before["ReLU squared"] == 1.0
+    assert dead["ReLU squared"] < before["ReLU squared"]
+    assert before["U-net skip connections"] < THRESHOLD
