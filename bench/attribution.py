@@ -20,8 +20,8 @@ those ``heldout18`` led to), ``heldout20`` (likewise, eight more, written after 
 to), ``heldout21`` (likewise, eight more, written after those ``heldout20`` led to), ``heldout22``
 (likewise, eight more, written after those ``heldout21`` led to), ``heldout23`` (likewise, eight more,
 written after those ``heldout22`` led to), ``heldout24`` (likewise, eight more, written after those ``heldout23``
-led to), and ``seen`` (real track: candidates
-whose writers had seen record i+1, neither held out nor tuned on when first measured). Per set and
+led to), ``heldout25`` (likewise, eight more, written after those ``heldout24`` led to), and ``seen`` (real
+track: candidates whose writers had seen record i+1, neither held out nor tuned on when first measured). Per set and
 track: precision and recall of
 `reproduced` with Wilson 95% intervals (scipy), accuracy per class, the decoys' credit rate
 (verdicts on innovations a decoy must not reproduce that say "reproduced"), the margin of every
@@ -47,7 +47,7 @@ sandboxed probe worker; later calls find the candidate's measurements cached), c
 i+1 reformatted (``--time-tasks 15,18``: those real-track tasks' probed calls too); and, in
 process, attribution and the structural diff on a ~600-line pair against `git diff --no-index`.
 
-Usage: python bench/attribution.py [--suite dev|heldout1|...|heldout24|seen|all] [--nanogpt-checkout PATH]
+Usage: python bench/attribution.py [--suite dev|heldout1|...|heldout25|seen|all] [--nanogpt-checkout PATH]
        [--skip-perturbations] [--time-tasks N,...] [--track T ...] [--records PATH] [--repeat N] [--json OUT]
 """
 

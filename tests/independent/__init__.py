@@ -29,7 +29,7 @@ tasks, likewise: functional, annotated, tensor-explicit, inheritance, registry, 
 ``heldout12-*`` (40 over 8 tasks, five of them in no earlier set since heldout9, one writer per task in
 eight more styles: notebook, JAX-like functional, shape-explicit, mixins, C-like, defensive,
 restructuring, terse; written from a brief, unread by attribution's author until their first
-measurement, committed before it), ``heldout13-*`` to ``heldout24-*`` (40 over 8 tasks each,
+measurement, committed before it), ``heldout13-*`` to ``heldout25-*`` (40 over 8 tasks each,
 likewise, eight more styles each; heldout14 takes eight of the eleven tasks heldout13 left out,
 heldout15 the tasks with the fewest candidates before it, heldout16 the other eight that have probes or
 systems ideas, heldout17 four of the least covered tasks and four whose systems ideas and schedules were
@@ -38,7 +38,9 @@ heldout17 and heldout18 left out and the five with the fewest candidates before 
 eight with the fewest candidates before each, heldout22 the eight with the fewest that heldout21 left out,
 heldout23 the eight with the fewest before it: functional, notebook, environment, decorators, enums, terse,
 defensive, dispatch tables; heldout24 the eight with the fewest that heldout23 left out: object-oriented, typed,
-closures, verbose, tensor algebra, argparse, mixins and hooks, minimal diffs) and
+closures, verbose, tensor algebra, argparse, mixins and hooks, minimal diffs; heldout25 the five with the fewest
+and the three systems-heavy tasks 15-17: Spanish names, strategy objects, legacy Python, numerical analyst, phase
+tables, derived dataclasses, comprehensions, functional torch) and
 ``seen-*`` (real-track candidates whose writers had seen record i+1 before writing them: neither held out
 nor the development set). The README's attribution section gives each set's figures.
 
