@@ -623,6 +623,11 @@ class Canon:
                     # does not take binds it again (``else: kw = dict()`` under a switch on by default)
                     named = inner.kind == "identifier" and (scope.module_level or not scope.is_local(inner.label))
                     expanded = self.facts.keyword_dicts.get(inner.label) if named else None
+                    if inner.kind == "attribute" and self._dotted(inner) and len(self._dotted(inner)) == 2:
+                        expanded = self.facts.keyword_dicts.get(inner.children[-1].label)  # **cfg.ddp_kwargs
+                    fields = _fields_of(inner)
+                    if fields is not None:
+                        expanded = self.facts.keyword_dicts.get(fields)  # **asdict(ddp_options)
                     expanded = expanded or self.expr(inner, scope)
                     if isinstance(expanded, tuple) and expanded[0] == "c" and expanded[1] == "dict":
                         kws.extend(expanded[3])
@@ -1374,6 +1379,14 @@ def _product(factors: list):
     if len(factors) == 1:
         return factors[0]
     return ("o", "*", tuple(sorted(factors, key=_order)))
+
+
+def _fields_of(node) -> str | None:
+    """``options`` of ``asdict(options)``, ``vars(options)`` or ``dataclasses.asdict(options)``."""
+    if node.kind != "call" or len(node.children) != 2 or last_name(node.children[0]) not in ("asdict", "vars"):
+        return None
+    arguments = node.children[1].children
+    return arguments[0].label if len(arguments) == 1 and arguments[0].kind == "identifier" else None
 
 
 def _tanh_plus_one(terms: list):

@@ -706,6 +706,7 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                 facts.definitions[id(atom)] = tuple(n.label for n in names)
     _keyword_dict_entries(units, canon, facts)
     _written_entries_dropped(units, facts, views)
+    keywords: dict[str, list] = defaultdict(list)  # configuration class -> its constant fields
     for unit in units:
         if unit.qualname in config:
             scope = Scope(module=facts.module)
@@ -714,6 +715,8 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                 kids = [c for c in node.children if c.kind != "type"]
                 if node.kind == "assignment" and len(kids) == 2 and kids[0].kind == "identifier":
                     value = canon.expr(kids[1], scope)
+                    if isinstance(value, Num) or (isinstance(value, tuple) and value[0] == "s"):  # a number, a switch
+                        keywords[unit.qualname].append((kids[0].label, value))
                     if isinstance(value, Num):
                         name = kids[0].label
                         facts.class_fields.setdefault(unit.qualname, {})[name] = Num(value, name, True)
@@ -722,11 +725,16 @@ def facts_of(version: Version, vocab: frozenset[str], base_fields: frozenset[str
                     elif _numbers_tuple(value):
                         facts.tuples.setdefault(kids[0].label, ("q", "tuple", tuple(Num(v) for v in value[2])))
                         facts.definitions[id(atom)] = (kids[0].label,)
+                    elif _keyword_dict(made := _field_default(value)):
+                        facts.keyword_dicts.setdefault(kids[0].label, made)  # passed as **cfg.name
         for atom in unit.atoms:
             name = _argparse_default(atom.node, canon, facts)
             if name:
                 facts.definitions[id(atom)] = (name,)
     facts.instances = _configuration_objects(units, config, module_counts)
+    for name, cls in facts.instances.items():  # an object's fields as keywords: **asdict(ddp_options)
+        if keywords.get(cls):
+            facts.keyword_dicts.setdefault(name, ("c", "dict", (), tuple(sorted(keywords[cls]))))
     _namespace_settings(units, canon, facts, module_counts)
     _settings_objects(units, canon, facts)
     _field_overrides(units, canon, facts, config, on)
@@ -937,6 +945,16 @@ def _keyword_dict_entries(units: list[Unit], canon: Canon, facts: Facts) -> None
             if built is not None:
                 entries = {**dict(built[3]), key: canon.expr(value, scope)}
                 facts.keyword_dicts[name] = ("c", "dict", (), tuple(sorted(entries.items())))  # keys are unique
+
+
+def _field_default(value):
+    """What a field's default makes: a dataclass ``field(default_factory=lambda: dict(...))``'s dict,
+    else the value itself."""
+    if isinstance(value, tuple) and value[:2] == ("c", "field"):
+        factory = dict(value[3]).get("default_factory")
+        if isinstance(factory, tuple) and factory[0] == "l" and len(factory) == 2:
+            return factory[1]
+    return value
 
 
 def _keyword_dict(value) -> bool:

@@ -999,8 +999,10 @@ def bounded_logits(module):
 
     def run():
         raw.clear()
-        with torch.no_grad(), _spy("cross_entropy") as calls:
+        with torch.no_grad(), _spy("cross_entropy") as calls, _products_of(head.weight) as taken:
             _forward(model)
+        if not raw and taken:  # the head's weight taken by a product of the script's own: F.linear(x, head.weight)
+            raw.append(taken[-1])
         if calls and not raw and model.training:  # a head taken another way in training (an FP8 matmul)
             model.eval()
             return run()
@@ -1025,6 +1027,26 @@ def bounded_logits(module):
         raise LookupError("no logit near the bound")
     ratio = float((capped[near] / moderate[near]).mean())
     return bound if ratio < 0.9 else 1e30
+
+
+@contextlib.contextmanager
+def _products_of(weight):
+    """The outputs (flat, float32 copies) of every matrix product that takes a matrix of ``weight``'s
+    shape, or its transpose, however it was cast on the way."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    products, shapes, out = _products(torch), {tuple(weight.shape), tuple(weight.shape)[::-1]}, []
+
+    class Watch(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            result = func(*args, **(kwargs or {}))
+            if func in products and any(isinstance(a, torch.Tensor) and tuple(a.shape) in shapes for a in args):
+                out.append(result.detach().float().reshape(-1).clone())
+            return result
+
+    with Watch():
+        yield out
 
 
 # what turns logits into a loss: the first of these over the vocabulary is where they reach it

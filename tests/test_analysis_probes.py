@@ -2394,3 +2394,14 @@ def test_an_attention_span_is_a_window(rule, rising):
     no schedule."""
     text = script(LOOP=f"attn_span = {rule}")
     assert probe_worker.measure(text, ["rising:window"])["rising:window"]["value"] is rising
+
+
+@pytest.mark.parametrize(("cap", "bound"), [("15 * torch.tanh(logits / 15)", 15.0), ("logits.clamp(-15, 15)", 1e30)])
+def test_a_head_whose_weight_is_taken_by_a_product_of_the_scripts_own_is_watched(cap, bound):
+    """heldout25's ``F.linear(x, self.lm_head.weight.type_as(x))``: the head module is never called,
+    yet its output is the product that takes its weight, so a soft cap is measured as one (and a hard
+    clip, as always, as none)."""
+    text = script(CAP=f"logits = {cap}").replace(
+        "logits = self.lm_head(x)", "logits = F.linear(x, self.lm_head.weight.type_as(x))"
+    )
+    assert probe_worker.measure(text, ["bounded_logits"])["bounded_logits"]["value"] == bound

@@ -39,7 +39,8 @@
 13. A name bound to a partial application (``make_adam = partial(torch.optim.Adam, eps=1e-10)``), or
    a library subclass whose constructor passes a default of its own on to ``super()``, builds the
    library class with those keywords; keywords given to ``SimpleNamespace(...)`` are fields; a tanh
-   shifted up by one is a sigmoid.
+   shifted up by one is a sigmoid; keywords kept in a configuration object (a field's dict, or the
+   object's fields passed as ``**asdict(options)``) are the keywords of the call they are splatted into.
 """
 
 from __future__ import annotations
@@ -388,6 +389,42 @@ def test_a_library_subclass_passing_a_default_on_is_built_with_it(eps, retuned):
     cand = BASE + FORWARDING.replace("EPS", eps)
     res = attribute(load(base, "base", cache), load(target, "target", cache), load(cand, "cand", cache), [EPS])
     assert (res.innovations[0].score >= THRESHOLD) == retuned
+
+
+DDP_CALL = "ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[0]KEYWORDS)\n"
+DDP_TWEAKS = Innovation("DDP tweaks", ("ddp",), "DDP without broadcasting buffers, its gradients views of the buckets.")
+RUNTIME = {
+    "factory": (
+        "@dataclass\nclass Runtime:\n    steps: int = 10\n"
+        "    ddp_kwargs: dict = field(default_factory=lambda: dict(FIRST=False, SECOND=True))\n\n\n"
+        "runtime = Runtime()\n",
+        ", **runtime.ddp_kwargs",
+    ),
+    "asdict": (
+        "@dataclass\nclass DDPOptions:\n    FIRST: bool = False\n    SECOND: bool = True\n\n\n"
+        "ddp_options = DDPOptions()\n",
+        ", **asdict(ddp_options)",
+    ),
+}
+
+
+@pytest.mark.parametrize("spelling", sorted(RUNTIME))
+@pytest.mark.parametrize(
+    "first, second, credited",
+    [("broadcast_buffers", "gradient_as_bucket_view", True), ("find_unused_parameters", "static_graph", False)],
+)
+def test_keywords_kept_in_a_configuration_object_are_passed_where_it_is_splatted(spelling, first, second, credited):
+    """heldout25's dataclass style: DDP's keywords kept in a field's ``default_factory`` dict and passed
+    as ``**runtime.ddp_kwargs``, or as the fields of an options object passed as ``**asdict(options)``,
+    are DDP's keywords; other keywords kept so are not record i+1's."""
+    cache = Cache()
+    head = "from dataclasses import asdict, dataclass, field\n" + BASE
+    base = head + DDP_CALL.replace("KEYWORDS", "")
+    target = head + DDP_CALL.replace("KEYWORDS", ", broadcast_buffers=False, gradient_as_bucket_view=True")
+    definition, splat = RUNTIME[spelling]
+    cand = head + definition.replace("FIRST", first).replace("SECOND", second) + DDP_CALL.replace("KEYWORDS", splat)
+    res = attribute(load(base, "base", cache), load(target, "target", cache), load(cand, "cand", cache), [DDP_TWEAKS])
+    assert (res.innovations[0].score >= THRESHOLD) == credited
 
 
 def test_a_ramp_between_scalar_tensors_is_a_ramp():
