@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 
 from analysis.diff import diff_versions
 from analysis.ideas import Comparison, IdeaMatch, Signature, words_of
+from analysis.innovation import Innovation
 from analysis.match import match_units
 from analysis.probes import Prober, ProbeVerdict, behaviour, prepare
 from analysis.syntax import abstract_key, identifiers, similarity
@@ -57,14 +58,6 @@ ANYWHERE_MIN_SIZE = 6
 OTHER, HYPER = "other", "hyperparameters"
 REFACTOR = "refactor"  # the innovation name labels give behaviour-preserving changes
 MOVED_SIMILARITY_MIN = 0.5  # a statement removed in one place and one added in another: one moved
-
-
-@dataclass
-class Innovation:
-    name: str
-    anchors: tuple[str, ...]
-    description: str = ""
-    probes: tuple[str, ...] = ()  # probes its label names, beyond those its name selects
 
 
 @dataclass

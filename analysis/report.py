@@ -29,20 +29,10 @@ or ``null`` for the side an edit has no atom on.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from analysis.attribute import THRESHOLD, Attribution, Group, Match
 from analysis.versions import Edit, FileDiff
 
 SCHEMA = 2
-
-
-class ReportFormat(StrEnum):
-    """The formats an attribution report is written in."""
-
-    JSON = "json"
-    MARKDOWN = "md"
-    HTML = "html"
 
 
 def _lines(atom):

@@ -6,12 +6,15 @@ records store and never writes anything.
 
 from __future__ import annotations
 
-from analysis.attribute import Attribution, Innovation, attribute
-from analysis.diff import load
+from typing import TYPE_CHECKING
+
+from analysis.innovation import Innovation
 from analysis.probes import prepare, shared_prober
-from analysis.report import to_json
-from analysis.syntax import Cache
-from analysis.versions import Version
+
+if TYPE_CHECKING:
+    from analysis.attribute import Attribution
+    from analysis.syntax import Cache
+    from analysis.versions import Version
 
 
 def innovations_of(record) -> list[Innovation]:
@@ -28,6 +31,9 @@ def task_scripts(store, track: str, number: int) -> tuple[tuple[str, str], tuple
 
 
 def load_task(store, track: str, number: int, cache: Cache | None = None) -> tuple[Version, Version, list[Innovation]]:
+    from analysis.diff import load
+    from analysis.syntax import Cache
+
     (base_label, base_text), (target_label, target_text), innovations = task_scripts(store, track, number)
     cache = cache or Cache()
     return load(base_text, base_label, cache), load(target_text, target_label, cache), innovations
@@ -41,6 +47,12 @@ def attribute_task(
     prober = shared_prober()
     if prober is not None:  # the probe worker starts, or measures the candidate, while the scripts are parsed
         prepare(prober, base_text, target_text, candidate_text, innovations)
+    # imported only now, so that loading the scoring modules overlaps the probe worker's measurement
+    from analysis.attribute import attribute
+    from analysis.diff import load
+    from analysis.report import to_json
+    from analysis.syntax import Cache
+
     cache = Cache()
     base, target = load(base_text, base_label, cache), load(target_text, target_label, cache)
     candidate = load(candidate_text, candidate_label, cache)

@@ -57,6 +57,8 @@ FLOORS = {
     ("heldout21", "nanogpt"): (0.95, 0.90, 0.03),  # first measurement 0.98 / 0.87 / 1 of 23, tuned on since
     ("heldout22", "nanogpt"): (0.95, 0.90, 0.03),  # first measurement 1.00 / 0.90 / 0 of 31, tuned on since
     ("heldout23", "nanogpt"): (0.95, 0.90, 0.03),  # first measurement 1.00 / 0.94 / 0 of 23, tuned on since
+    ("heldout24", "nanogpt"): (0.95, 0.90, 0.03),  # first measurement 1.00 / 0.87 / 0 of 37, tuned on since
+    ("heldout25", "nanogpt"): (0.95, 0.90, 0.03),  # first measurement 1.00 / 0.92 / 0 of 23, tuned on since
     ("seen", "nanogpt"): (0.95, 0.84, 0.03),
 }
 KNIFE_EDGE, KNIFE_EDGE_MAX = 0.05, 0.05  # at most 5% of the scores within 0.05 of the threshold

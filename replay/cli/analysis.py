@@ -6,17 +6,27 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 
-from analysis.report import ReportFormat
 from replay.atomic import write_text_atomic
 from replay.cli.params import choice_option, track_option
 from replay.errors import SpeedrunError
 from replay.records.store import RecordsStore
 
 PANEL = "Analysis"
+
+
+class ReportFormat(StrEnum):
+    """The formats an attribution report is written in."""
+
+    JSON = "json"
+    MARKDOWN = "md"
+    HTML = "html"
+
+
 commands = typer.Typer()
 probes = typer.Typer(
     name="probes", no_args_is_help=True, help="The warm probe server behind attribution: status, stop."
@@ -79,8 +89,8 @@ def attribute(
     speedrun attribute 3 --branch agent/run1/n05 --format html -o report.html ;
     speedrun attribute 1 --track mini --branch my-idea --judge openai/gpt-4o
     """
-    from analysis.html import to_html
-    from analysis.report import to_markdown
+    # the scoring modules load after the probe worker has the candidate (analysis.task): their import
+    # then overlaps its measurement
     from analysis.sources import commit_script, file_script, work_repo_commit
     from analysis.task import attribute_task
 
@@ -113,8 +123,12 @@ def attribute(
     if fmt == ReportFormat.JSON:
         report = json.dumps(doc, indent=2) + "\n"
     elif fmt == ReportFormat.MARKDOWN:
+        from analysis.report import to_markdown
+
         report = to_markdown(doc)
     else:
+        from analysis.html import to_html
+
         report = to_html(res, doc)
     if out is None:
         typer.echo(report, nl=False)
