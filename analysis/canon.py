@@ -623,7 +623,7 @@ class Canon:
                     # does not take binds it again (``else: kw = dict()`` under a switch on by default)
                     named = inner.kind == "identifier" and (scope.module_level or not scope.is_local(inner.label))
                     expanded = self.facts.keyword_dicts.get(inner.label) if named else None
-                    if inner.kind == "attribute" and self._dotted(inner) and len(self._dotted(inner)) == 2:
+                    if inner.kind == "attribute" and len(self._dotted(inner) or ()) == 2:
                         expanded = self.facts.keyword_dicts.get(inner.children[-1].label)  # **cfg.ddp_kwargs
                     fields = _fields_of(inner)
                     if fields is not None:
@@ -645,7 +645,7 @@ class Canon:
             wrapped, given, given_kws = self.facts.partials[callee.label]
             module = Scope(module=self.facts.module)
             before = [self.expr(a, module) for a in given]
-            fixed = dict((k, self.expr(v, module)) for k, v in given_kws)
+            fixed = {k: self.expr(v, module) for k, v in given_kws}
             return self._apply(wrapped, [*before, *args], list({**fixed, **dict(kws)}.items()), scope)
         if callee.kind == "attribute" and self._dotted(callee) in (["os", "environ", "get"], ["os", "getenv"]):
             if len(args) >= 2:

@@ -1678,10 +1678,9 @@ def overrides(d: FileDiff) -> dict[Unit, tuple[Unit, bool]]:
     """Methods of a class the new script adds as a subclass of one of record i's classes and uses
     (the model built from ``class UNetGPT(GPT)``; with a mixin of the new script's before the base,
     ``class Merged(QKVMixin, CausalSelfAttention)``, the mixin's methods too), each with record i's
-    method it overrides and
-    whether it wraps it (calls ``super()`` or the base class). The subclass's model is record i's
-    with those methods rewritten: a rewrite is an edit of record i's method, a wrapper adds its
-    statements there."""
+    method it overrides and whether it wraps it (calls ``super()`` or the base class). The subclass's
+    model is record i's with those methods rewritten: a rewrite is an edit of record i's method, a
+    wrapper adds its statements there."""
     if d.old.module is None or d.new.module is None:
         return {}
     old_units = {u.qualname: u for u in d.old.units}
