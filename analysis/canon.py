@@ -637,16 +637,19 @@ class Canon:
                     args.append(self.expr(a, scope))
         return self._apply(callee, args, kws, scope)
 
-    def _apply(self, callee: Node, args: list, kws: list, scope: Scope):
+    def _apply(self, callee: Node, args: list, kws: list, scope: Scope, unwrapped: frozenset = frozenset()):
         """The canonical call of ``callee`` with canonical arguments; a name bound to a partial
-        application (:attr:`Facts.partials`) calls what it wraps with its arguments first."""
-        partial = callee.kind == "identifier" and callee.label in self.facts.partials
-        if partial and (scope.module_level or not scope.is_local(callee.label)):
-            wrapped, given, given_kws = self.facts.partials[callee.label]
+        application (:attr:`Facts.partials`) calls what it wraps with its arguments first (once per
+        name: partials that wrap each other stop there)."""
+        name = callee.label if callee.kind == "identifier" else None
+        partial = name in self.facts.partials and name not in unwrapped
+        if partial and (scope.module_level or not scope.is_local(name)):
+            wrapped, given, given_kws = self.facts.partials[name]
             module = Scope(module=self.facts.module)
             before = [self.expr(a, module) for a in given]
             fixed = {k: self.expr(v, module) for k, v in given_kws}
-            return self._apply(wrapped, [*before, *args], list({**fixed, **dict(kws)}.items()), scope)
+            merged = list({**fixed, **dict(kws)}.items())
+            return self._apply(wrapped, [*before, *args], merged, scope, unwrapped | {name})
         if callee.kind == "attribute" and self._dotted(callee) in (["os", "environ", "get"], ["os", "getenv"]):
             if len(args) >= 2:
                 return args[1]  # a setting read from the environment reads as its default: what the script runs with

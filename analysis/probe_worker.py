@@ -360,8 +360,8 @@ def load(text: str):
     with _cpu_alarm() as arm:
         for node in tree.body:
             # a patch or a parser's option runs once: run again (see _setup), it would wrap or add twice
-            patch = _patches_a_definition(node, module.__dict__) or _parser_statement(node, module.__dict__)
-            if not (patch or _kept(node) or _made_by_own_function(node, module.__dict__)):
+            once = _patches_a_definition(node, module.__dict__) or _parser_statement(node, module.__dict__)
+            if not (once or _kept(node) or _made_by_own_function(node, module.__dict__)):
                 continue
             code = compile(ast.Module([node], []), "probed", "exec")
             arm(STATEMENT_LIMIT_S)
@@ -371,7 +371,7 @@ def load(text: str):
                 continue
             finally:
                 arm(0)
-            if patch:
+            if once:
                 settled.add(node.lineno)
             for name in _assigned_names(node):
                 table = module.__dict__.get(name)

@@ -380,6 +380,14 @@ def test_a_partial_application_passes_its_keywords(beta1, retuned):
     assert (res.innovations[0].score >= THRESHOLD) == retuned
 
 
+def test_partials_that_wrap_each_other_are_unwrapped_once():
+    """``a = partial(b, 1)`` and ``b = partial(a, 2)``: a call of ``a`` unwraps each name once and stops."""
+    text = "from functools import partial\na = partial(b, 1)\nb = partial(a, 2)\nx = a(3)\n"
+    version = load(text, "v")
+    side = side_of(version, version.module.bound, None)
+    assert any("3" in str(side.trees.get(id(a))) for u in version.units for a in u.atoms)
+
+
 @pytest.mark.parametrize("eps, retuned", [("1e-10", True), ("1e-6", False)])
 def test_a_library_subclass_passing_a_default_on_is_built_with_it(eps, retuned):
     """heldout24's ``class TinyEpsAdam(torch.optim.Adam)``, whose constructor passes its own default
