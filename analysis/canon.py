@@ -55,7 +55,7 @@ EXPR_HELPER_ATOMS = 6  # a helper this short whose last statement returns an exp
 BAG_HELPER_ATOMS = 14  # a helper this short contributes its features where it is called
 
 MODULES = frozenset(
-    {"torch", "F", "nn", "math", "np", "numpy", "functional", "init", "linalg", "dist", "optim", "cuda", "utils"}
+    {"torch", "F", "nn", "math", "np", "numpy", "functional", "init", "linalg", "dist", "optim", "cuda", "utils", "pathlib"}
 )
 
 
@@ -152,7 +152,11 @@ DIM_SECOND = frozenset(
     {"mean", "sum", "prod", "amax", "amin", "argmax", "argmin", "std", "var", "logsumexp", "cumsum"}
     | {"softmax", "log_softmax", "cat", "stack", "unbind", "unsqueeze", "squeeze"}
 )
-IDENTITY = frozenset({"contiguous", "detach", "clone", "cuda", "cpu", "item", "requires_grad_"})
+# calls that hand back what they are given, as far as an idea is concerned (``iter(files)`` is the
+# sequence a loop or ``next`` walks)
+IDENTITY = frozenset({"contiguous", "detach", "clone", "cuda", "cpu", "item", "requires_grad_", "iter"})
+# receivers of ``.glob`` that name the working directory: ``Path.cwd().glob(p)`` is ``glob.glob(p)``
+WORKING_DIRECTORY = frozenset({"cwd", "Path"})
 DTYPES = {
     "float32": "float32",
     "float": "float32",
@@ -819,6 +823,8 @@ class Canon:
             return args[0]
         if name in ("list", "tuple") and len(args) == 1 and not kws:
             return args[0]
+        if name == "glob" and len(args) == 2 and _working_directory(args[0]):
+            return ("c", "glob", (args[1],), tuple(sorted(kws, key=_kwkey)))
         if name in ("int", "float") and len(args) == 1 and isinstance(args[0], tuple) and args[0][0] == "s":
             # int("8"), float("0.1"): a number written as text (an environment setting's default)
             with contextlib.suppress(ValueError):
@@ -952,6 +958,16 @@ class Canon:
                 return self._op("*", (*scale, product))
         if sym == "-":
             return self._op("+", (a, _neg(b)))
+        if sym == "/":
+            ramp = _progress_ramp(a, b)
+            if ramp is not None:
+                return self._mix(Num(0.0), *ramp)
+        if sym == "*":  # d * (step / steps)
+            for d, ratio in ((a, b), (b, a)):
+                if isinstance(d, Num) and isinstance(ratio, tuple) and ratio[:2] == ("o", "/") and len(ratio[2]) == 2:
+                    ramp = _progress_ramp(self._op("*", (d, ratio[2][0])), ratio[2][1])
+                    if ramp is not None:
+                        return self._mix(Num(0.0), *ramp)
         return self._op(sym, (a, b))
 
     def _op(self, sym: str, args: tuple):
@@ -1023,6 +1039,11 @@ class Canon:
         if len(terms) != 2:
             return None
         orders = (terms, terms[::-1])
+        for first, second in orders:  # a + mix(0, d, w): from a to a + d
+            if isinstance(first, Num) and _ramp_from_zero(second):
+                end = num(first + second[2][1], first, second[2][1])
+                if end is not None:
+                    return self._mix(first, end, second[2][2])
         for first, second in orders:  # (1 - w) * a + w * b
             f1, f2 = _plain_factors(first), _plain_factors(second)
             for i, fa in enumerate(f1):
@@ -1376,6 +1397,39 @@ def _factors(term) -> list:
     return [term]
 
 
+def _working_directory(tree) -> bool:
+    """``Path.cwd()``, ``Path()``, ``Path(".")``: the directory a relative pattern is read from."""
+    if not (isinstance(tree, tuple) and tree[0] == "c" and tree[1] in WORKING_DIRECTORY):
+        return False
+    if tree[1] == "cwd":
+        return True
+    arg = tree[2][0] if len(tree[2]) == 1 else None
+    return not tree[2] or (isinstance(arg, tuple) and arg[0] == "s" and arg[1].strip("\"'") in (".", "./"))
+
+
+def _progress_ramp(numerator, denominator):
+    """``d * step / steps`` with ``d`` a number: a ramp from 0 to ``d`` as ``step`` goes to ``steps``
+    (a window or warmup written without an offset), as (d, step / steps); None otherwise. Only a
+    name over a setting (a configured number, ``args.steps``) reads so: a tensor over its norm is no ramp."""
+    factors = _plain_factors(numerator)
+    numbers = [f for f in factors if isinstance(f, Num)]
+    rest = [f for f in factors if not isinstance(f, Num)]
+    if len(numbers) != 1 or len(rest) != 1 or numbers[0] in (0, 1) or not _named(rest[0]):
+        return None
+    if not (_setting(denominator) or (isinstance(denominator, Num) and denominator.origin)):
+        return None
+    return numbers[0], ("o", "/", (rest[0], denominator))
+
+
+def _named(tree) -> bool:
+    return isinstance(tree, tuple) and (tree[0] == "n" or _setting(tree))
+
+
+def _setting(tree) -> bool:
+    """An attribute of an object other than ``self`` (``args.num_iterations``, ``cfg.steps``)."""
+    return isinstance(tree, tuple) and tree[0] == "a" and tree[1] != ("n", "self")
+
+
 def _product(factors: list):
     if not factors:
         return Num(1.0)
@@ -1421,7 +1475,20 @@ def _neg(x):
         nums = [f for f in x[2] if isinstance(f, Num)]
         if len(nums) == 1:
             return _product([f if not isinstance(f, Num) else Num(-f, f.origin) for f in x[2]])
+    if _ramp_from_zero(x):
+        return ("c", "mix", (x[2][0], Num(-x[2][1], x[2][1].origin), x[2][2]), ())
     return ("o", "neg", (x,))
+
+
+def _ramp_from_zero(x) -> bool:
+    """mix(0, d, w) with d a number: ``d * step / steps``."""
+    return (
+        isinstance(x, tuple)
+        and x[:2] == ("c", "mix")
+        and isinstance(x[2][0], Num)
+        and x[2][0] == 0
+        and isinstance(x[2][1], Num)
+    )
 
 
 def _negated(x):

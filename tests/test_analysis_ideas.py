@@ -177,6 +177,22 @@ def test_canonical_features_of_equivalent_calls_coincide():
         assert all(c == calls[0] for c in calls), list(zip(group, calls, strict=True))
 
 
+def test_file_listings_iteration_and_ramps_without_offset_read_alike():
+    same = [
+        ["sorted(glob.glob(a))", "sorted(Path.cwd().glob(a))", "sorted(pathlib.Path('.').glob(a))"],
+        ["next(iter(a))", "next(a)"],
+        # a window or warmup from 0: 1728 * step / steps is the blend of 0 and 1728 by step / steps
+        ["torch.lerp(0.0, 1728.0, a / args.steps)", "1728 * a / args.steps", "(a / args.steps) * 1728"],
+        ["torch.lerp(16.0, 3.0, a / args.steps)", "16 - 13 * a / args.steps", "16 - 13 * (a / args.steps)"],
+    ]
+    for group in same:
+        found = [features(s) for s in group]
+        assert all(f == found[0] for f in found), list(zip(group, found, strict=True))
+    # a tensor over a local is no ramp, and another directory than the working one stays itself
+    assert "ramp:up" not in features("0.5 * x / w") and "ramp:up" not in features("2 * (x / w)")
+    assert features("sorted(Path(a).glob(b))") != features("sorted(glob.glob(b))")
+
+
 def test_fused_multiply_adds_read_as_their_arithmetic():
     same = [
         ["torch.addmm(x, a, b, beta=0.5)", "0.5 * x + a @ b", "x.addmm(a, b, beta=0.5)"],

@@ -40,7 +40,10 @@ heldout23 the eight with the fewest before it: functional, notebook, environment
 defensive, dispatch tables; heldout24 the eight with the fewest that heldout23 left out: object-oriented, typed,
 closures, verbose, tensor algebra, argparse, mixins and hooks, minimal diffs; heldout25 the five with the fewest
 and the three systems-heavy tasks 15-17: Spanish names, strategy objects, legacy Python, numerical analyst, phase
-tables, derived dataclasses, comprehensions, functional torch) and
+tables, derived dataclasses, comprehensions, functional torch), ``heldout26-*`` (40 over the six mini tasks and two
+real tasks with the fewest candidates before it, one writer per task given only the three task files: einsum
+algebra, German names with small helpers, string-keyed registries, functional torch, module constants, a
+scientific programmer's formulas, decorators and context managers, protocols and class hierarchies) and
 ``seen-*`` (real-track candidates whose writers had seen record i+1 before writing them: neither held out
 nor the development set). The README's attribution section gives each set's figures.
 
