@@ -34,6 +34,7 @@ FLOORS = {
     ("heldout3", "mini"): (0.93, 0.93, 0.05),
     ("heldout4", "mini"): (0.95, 0.90, 0.03),
     ("heldout5", "mini"): (0.97, 0.92, 0.03),
+    ("heldout26", "mini"): (0.95, 0.88, 0.08),  # first measurement 0.97 / 0.91 / 1 of 13, not tuned on
     ("dev", "nanogpt"): (0.95, 0.92, 0.03),
     ("heldout1", "nanogpt"): (0.95, 0.95, 0.03),
     ("heldout2", "nanogpt"): (0.95, 0.85, 0.03),
@@ -59,6 +60,7 @@ FLOORS = {
     ("heldout23", "nanogpt"): (0.95, 0.90, 0.03),  # first measurement 1.00 / 0.94 / 0 of 23, tuned on since
     ("heldout24", "nanogpt"): (0.95, 0.90, 0.03),  # first measurement 1.00 / 0.87 / 0 of 37, tuned on since
     ("heldout25", "nanogpt"): (0.95, 0.90, 0.03),  # first measurement 1.00 / 0.92 / 0 of 23, tuned on since
+    ("heldout26", "nanogpt"): (0.90, 0.95, 0.17),  # first measurement 0.94 / 1.00 / 1 of 6, not tuned on
     ("seen", "nanogpt"): (0.95, 0.84, 0.03),
 }
 KNIFE_EDGE, KNIFE_EDGE_MAX = 0.05, 0.05  # at most 5% of the scores within 0.05 of the threshold
