@@ -15,8 +15,9 @@ What is made equal (each a rule below, applied bottom-up):
   ``x @ W.T`` and ``F.linear(x, W)``; ``clamp(min=0)`` and ``relu``; a hand-written RMS norm
   (``x * rsqrt(mean(x ** 2) + eps)``) and ``F.rms_norm``/``nn.RMSNorm``; reshapes of any kind;
 * blends of two values: ``(1 - w) * a + w * b``, ``a + w * (b - a)``, ``torch.lerp(a, b, w)``
-  and, for numbers, ``a + d * w`` are one ``mix(a, b, w)``; a mix of two numbers also says which
-  way it ramps;
+  and, for numbers, ``a + d * w`` are one ``mix(a, b, w)``, as is ``d * step / steps`` over a
+  setting (a ramp from 0); a mix of two numbers also says which way it ramps;
+* ``Path.cwd().glob(p)`` and ``glob.glob(p)``; ``iter(xs)`` and ``xs``;
 * constants: numeric sub-expressions are folded (``2 * 0.3``, ``(50257 + 127) // 128 * 128``,
   ``math.sqrt(3)``); configuration fields (classes holding only assignments, ``argparse``
   defaults, the attributes of a settings object whose ``__init__`` only sets them), module-level
@@ -55,7 +56,22 @@ EXPR_HELPER_ATOMS = 6  # a helper this short whose last statement returns an exp
 BAG_HELPER_ATOMS = 14  # a helper this short contributes its features where it is called
 
 MODULES = frozenset(
-    {"torch", "F", "nn", "math", "np", "numpy", "functional", "init", "linalg", "dist", "optim", "cuda", "utils", "pathlib"}
+    {
+        "torch",
+        "F",
+        "nn",
+        "math",
+        "np",
+        "numpy",
+        "functional",
+        "init",
+        "linalg",
+        "dist",
+        "optim",
+        "cuda",
+        "utils",
+        "pathlib",
+    }
 )
 
 
