@@ -974,16 +974,15 @@ class Canon:
                 return self._op("*", (*scale, product))
         if sym == "-":
             return self._op("+", (a, _neg(b)))
-        if sym == "/":
-            ramp = _progress_ramp(a, b)
-            if ramp is not None:
-                return self._mix(Num(0.0), *ramp)
+        if sym == "/":  # d * step / steps
+            factors = _plain_factors(a)
+            for d, step in (factors, factors[::-1]) if len(factors) == 2 else ():
+                if _progress_ramp(d, step, b):
+                    return self._mix(Num(0.0), d, ("o", "/", (step, b)))
         if sym == "*":  # d * (step / steps)
             for d, ratio in ((a, b), (b, a)):
-                if isinstance(d, Num) and isinstance(ratio, tuple) and ratio[:2] == ("o", "/") and len(ratio[2]) == 2:
-                    ramp = _progress_ramp(self._op("*", (d, ratio[2][0])), ratio[2][1])
-                    if ramp is not None:
-                        return self._mix(Num(0.0), *ramp)
+                if isinstance(ratio, tuple) and ratio[:2] == ("o", "/") and _progress_ramp(d, *ratio[2]):
+                    return self._mix(Num(0.0), d, ratio)
         return self._op(sym, (a, b))
 
     def _op(self, sym: str, args: tuple):
@@ -1423,18 +1422,16 @@ def _working_directory(tree) -> bool:
     return not tree[2] or (isinstance(arg, tuple) and arg[0] == "s" and arg[1].strip("\"'") in (".", "./"))
 
 
-def _progress_ramp(numerator, denominator):
-    """``d * step / steps`` with ``d`` a number: a ramp from 0 to ``d`` as ``step`` goes to ``steps``
-    (a window or warmup written without an offset), as (d, step / steps); None otherwise. Only a
-    name over a setting (a configured number, ``args.steps``) reads so: a tensor over its norm is no ramp."""
-    factors = _plain_factors(numerator)
-    numbers = [f for f in factors if isinstance(f, Num)]
-    rest = [f for f in factors if not isinstance(f, Num)]
-    if len(numbers) != 1 or len(rest) != 1 or numbers[0] in (0, 1) or not _named(rest[0]):
-        return None
-    if not (_setting(denominator) or (isinstance(denominator, Num) and denominator.origin)):
-        return None
-    return numbers[0], ("o", "/", (rest[0], denominator))
+def _progress_ramp(d, step, steps) -> bool:
+    """``d * step / steps`` with ``d`` a number is a ramp from 0 to ``d`` as ``step`` goes to ``steps``
+    (a window or warmup written without an offset). Only a name over a setting (a configured number,
+    ``args.steps``) reads so: a tensor over its norm is no ramp."""
+    return (
+        isinstance(d, Num)
+        and d not in (0, 1)
+        and _named(step)
+        and (_setting(steps) or (isinstance(steps, Num) and steps.origin is not None))
+    )
 
 
 def _named(tree) -> bool:
@@ -1492,7 +1489,7 @@ def _neg(x):
         if len(nums) == 1:
             return _product([f if not isinstance(f, Num) else Num(-f, f.origin) for f in x[2]])
     if _ramp_from_zero(x):
-        return ("c", "mix", (x[2][0], Num(-x[2][1], x[2][1].origin), x[2][2]), ())
+        return call("mix", x[2][0], Num(-x[2][1], x[2][1].origin), x[2][2])
     return ("o", "neg", (x,))
 
 
